@@ -1,0 +1,49 @@
+# Altdata Explorer. `make` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+STACK_ENV := .stack/env
+WITH_ENV := set -a; source $(STACK_ENV); set +a;
+ALTDATA := target/release/altdata
+DEMO_DIR ?= demo-data
+DEMO_DAYS ?= 28
+DEMO_CARDS ?= 20000
+# A development secret for the demo only; production sets its own (k8s Secret).
+DEMO_SECRET ?= demo-secret-change-me-0123456789
+
+.PHONY: help stack stack-down build migrate demo test test-rust lint fmt clippy bench faults test-browser web
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+stack: ## Start (or reuse) PostgreSQL+hll, Redis and nats-server >= 2.12.3; writes .stack/env
+	@bash scripts/stack.sh up
+
+stack-down: ## Stop only what `make stack` started
+	@bash scripts/stack.sh down
+
+build: ## Release build of the one binary
+	cargo build --release --bin altdata
+
+migrate: stack build ## Apply migrations and load the merchant catalogue
+	@$(WITH_ENV) $(ALTDATA) migrate
+
+demo: stack build ## Everything: stack, build, migrate, sample data, pipeline, dashboard
+	@$(WITH_ENV) $(ALTDATA) migrate
+	@rm -rf $(DEMO_DIR)
+	@$(WITH_ENV) $(ALTDATA) generate --days $(DEMO_DAYS) --cards $(DEMO_CARDS) --seed 7 --out $(DEMO_DIR)
+	@$(WITH_ENV) export ALTDATA_CUSTOMER_KEY_SECRET=$${ALTDATA_CUSTOMER_KEY_SECRET:-$(DEMO_SECRET)}; \
+		export ALTDATA_HTTP_ADDR=$${ALTDATA_HTTP_ADDR:-127.0.0.1:8080}; \
+		$(ALTDATA) demo --landing $(DEMO_DIR)
+
+test: stack lint test-rust ## The CI gate: stack, fmt, clippy, every test against the real services
+
+lint: ## cargo fmt --check and clippy -D warnings
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+test-rust: stack ## cargo test --workspace against the real services
+	@$(WITH_ENV) cargo test --workspace
+
+fmt: ## Format the code
+	cargo fmt --all

@@ -1,0 +1,219 @@
+//! The integration-test harness: [`spawn_app`] gives each test a fresh database (migrated,
+//! catalogue loaded), its own `ALTDATA_PREFIX` (subjects, streams, consumers, Redis keys)
+//! and connections to the real PostgreSQL, NATS and Redis from `make stack` (`.stack/env`).
+//! Everything is removed when the [`TestApp`] is dropped, so tests run in parallel and leave
+//! nothing behind.
+
+use altdata_common::connect::{self, StreamLimits, Subjects};
+use altdata_common::settings::{ConnectionSettings, Prefix, DEFAULT_DATABASE_URL, DEFAULT_NATS_URL, DEFAULT_REDIS_URL};
+use rand::Rng;
+use secrecy::{ExposeSecret, SecretString};
+use std::future::Future;
+use std::time::Duration;
+
+/// A per-test pipeline namespace on the shared servers.
+pub struct TestApp {
+    pub prefix: Prefix,
+    pub database_name: String,
+    pub connections: ConnectionSettings,
+    pub pool: deadpool_postgres::Pool,
+    pub nats: async_nats::Client,
+    pub jetstream: async_nats::jetstream::Context,
+    pub subjects: Subjects,
+    admin_url: String,
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+/// A URL on the same server as `base`, naming another database.
+pub fn with_database(base: &str, database: &str) -> String {
+    match base.rfind('/') {
+        Some(slash) if base[..slash].contains("://") && base[slash..].len() > 0 => {
+            let query = base[slash..].find('?').map(|q| &base[slash + q..]).unwrap_or("");
+            format!("{}/{database}{query}", &base[..slash])
+        }
+        _ => format!("{base}/{database}"),
+    }
+}
+
+/// Creates a fresh, migrated database and a unique prefix with its streams.
+pub async fn spawn_app() -> TestApp {
+    altdata_common::telemetry::init_for_tests();
+    let suffix: String = {
+        let mut rng = rand::thread_rng();
+        (0..10).map(|_| char::from(b'a' + rng.gen_range(0..26))).collect()
+    };
+    let prefix = Prefix::parse(&format!("t_{suffix}")).unwrap_or_default();
+    let database_name = format!("altdata_test_{suffix}");
+    let base_url = env_or("DATABASE_URL", DEFAULT_DATABASE_URL);
+    let admin_url = with_database(&base_url, "postgres");
+    let database_url = with_database(&base_url, &database_name);
+
+    let (admin, connection) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {admin_url} (run `make stack`): {e}"));
+    tokio::spawn(connection);
+    admin
+        .batch_execute(&format!("CREATE DATABASE {database_name}"))
+        .await
+        .unwrap_or_else(|e| panic!("cannot create the test database: {e}"));
+
+    let (mut client, connection) = tokio_postgres::connect(&database_url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the test database: {e}"));
+    tokio::spawn(connection);
+    altdata_common::migrate::run(&mut client)
+        .await
+        .unwrap_or_else(|e| panic!("migrations failed: {e}"));
+    altdata_common::migrate::load_catalogue(&mut client, "embedded", altdata_common::catalogue::EMBEDDED_CATALOGUE)
+        .await
+        .unwrap_or_else(|e| panic!("catalogue load failed: {e}"));
+
+    // Small reservations: many tests share the server's store limit at once.
+    let limits = StreamLimits {
+        txn_max_bytes: 256 * 1024 * 1024,
+        agg_max_bytes: 32 * 1024 * 1024,
+        cache_max_bytes: 16 * 1024 * 1024,
+        ..StreamLimits::default()
+    };
+    let connections = ConnectionSettings {
+        database_url: SecretString::from(database_url),
+        nats_url: env_or("NATS_URL", DEFAULT_NATS_URL),
+        redis_url: env_or("REDIS_URL", DEFAULT_REDIS_URL),
+        prefix: prefix.clone(),
+        shard_count: 4,
+        database_pool_size: 8,
+        streams: limits.clone(),
+    };
+    let pool = connect::postgres_pool(&connections)
+        .await
+        .unwrap_or_else(|e| panic!("pool: {e}"));
+    let nats = connect::nats(&connections.nats_url)
+        .await
+        .unwrap_or_else(|e| panic!("NATS (run `make stack`): {e}"));
+    let jetstream = async_nats::jetstream::new(nats.clone());
+    let subjects = Subjects::new(prefix.clone());
+    connect::ensure_streams(&jetstream, &subjects, &limits)
+        .await
+        .unwrap_or_else(|e| panic!("streams: {e}"));
+    TestApp {
+        prefix,
+        database_name,
+        connections,
+        pool,
+        nats,
+        jetstream,
+        subjects,
+        admin_url,
+    }
+}
+
+impl TestApp {
+    /// Environment variables naming this app's servers and prefix, for settings readers.
+    pub fn env(&self) -> std::collections::HashMap<String, String> {
+        [
+            ("DATABASE_URL", self.connections.database_url.expose_secret().to_owned()),
+            ("NATS_URL", self.connections.nats_url.clone()),
+            ("REDIS_URL", self.connections.redis_url.clone()),
+            ("ALTDATA_PREFIX", self.prefix.to_string()),
+            ("ALTDATA_SHARDS", self.connections.shard_count.to_string()),
+            ("ALTDATA_CUSTOMER_KEY_SECRET", "test-secret-0123456789abcdef".to_owned()),
+            ("ALTDATA_TXN_MAX_MB", "256".to_owned()),
+            ("ALTDATA_AGG_MAX_MB", "32".to_owned()),
+            ("ALTDATA_CACHE_MAX_MB", "16".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    /// A settings reader over [`TestApp::env`] plus `extra`.
+    pub fn env_reader(&self, extra: &[(&str, &str)]) -> altdata_common::EnvReader {
+        let mut vars = self.env();
+        for (k, v) in extra {
+            vars.insert((*k).to_owned(), (*v).to_owned());
+        }
+        altdata_common::EnvReader::from_map(vars)
+    }
+
+    pub async fn client(&self) -> deadpool_postgres::Object {
+        self.pool.get().await.unwrap_or_else(|e| panic!("pool: {e}"))
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Clean up on a thread of its own: Drop cannot await, and the test's runtime may be
+        // shutting down.
+        let admin_url = self.admin_url.clone();
+        let database = self.database_name.clone();
+        let nats_url = self.connections.nats_url.clone();
+        let redis_url = self.connections.redis_url.clone();
+        let subjects = self.subjects.clone();
+        let prefix = self.prefix.clone();
+        let cleanup = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            runtime.block_on(async move {
+                if let Ok(client) = async_nats::connect(&nats_url).await {
+                    let jetstream = async_nats::jetstream::new(client);
+                    for stream in [subjects.txn_stream(), subjects.agg_stream(), subjects.cache_stream()] {
+                        let _ = jetstream.delete_stream(&stream).await;
+                    }
+                }
+                if let Ok((admin, connection)) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await {
+                    tokio::spawn(connection);
+                    let _ = admin
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+                        .await;
+                }
+                delete_redis_keys(&redis_url, &prefix).await;
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+async fn delete_redis_keys(redis_url: &str, prefix: &Prefix) {
+    use fred::prelude::*;
+    let Ok(config) = Config::from_url(redis_url) else { return };
+    let Ok(client) = Builder::from_config(config).build() else { return };
+    if client.init().await.is_err() {
+        return;
+    }
+    use futures::TryStreamExt;
+    let pattern = format!("{}:*", prefix.as_str());
+    let keys: Vec<Key> = client
+        .scan_buffered(pattern, Some(1000), None)
+        .try_collect()
+        .await
+        .unwrap_or_default();
+    for batch in keys.chunks(500) {
+        let _: Result<i64, _> = client.del(batch.to_vec()).await;
+    }
+    let _ = client.quit().await;
+}
+
+/// Polls `check` until it returns `Some`, or panics with `what` after `deadline`.
+pub async fn wait_for<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let until = tokio::time::Instant::now() + deadline;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if tokio::time::Instant::now() >= until {
+            panic!("timed out after {deadline:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

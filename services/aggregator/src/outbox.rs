@@ -1,0 +1,146 @@
+//! The outbox relay: publishes rows written by flushes (and by review decisions) to
+//! JetStream, then marks them published. A crash between commit and publish loses nothing:
+//! the row is still pending and is published on restart; `Nats-Msg-Id` (the outbox id) makes
+//! a publish repeated after a crash between publish and mark harmless.
+
+use crate::error::AggregatorError;
+use altdata_common::connect::Subjects;
+use altdata_common::Shutdown;
+use altdata_proto::v1::AggregateUpdateBatch;
+use altdata_proto::Message;
+use async_nats::jetstream;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// Rows published per relay transaction.
+const RELAY_BATCH: i64 = 64;
+
+/// Publishes pending outbox rows until shutdown; on shutdown, drains what is left (bounded by
+/// the caller's drain timeout).
+pub async fn run_relay(
+    pool: deadpool_postgres::Pool,
+    jetstream: jetstream::Context,
+    subjects: Subjects,
+    wake: Arc<Notify>,
+    shutdown: Shutdown,
+) -> Result<(), AggregatorError> {
+    let published = metrics::counter!("altdata_outbox_published_total");
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match relay_once(&pool, &jetstream, &subjects).await {
+            Ok(0) => {
+                backoff = Duration::from_millis(200);
+                if shutdown.is_triggered() {
+                    return Ok(());
+                }
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = shutdown.cancelled() => {}
+                }
+            }
+            Ok(rows) => published.increment(rows as u64),
+            Err(error) => {
+                tracing::warn!(error = %error, retry_in_ms = backoff.as_millis() as u64, "outbox relay failed, retrying");
+                if shutdown.is_triggered() {
+                    return Err(error);
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.cancelled() => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Publishes one batch of pending rows; returns how many rows it published.
+pub async fn relay_once(
+    pool: &deadpool_postgres::Pool,
+    jetstream: &jetstream::Context,
+    subjects: &Subjects,
+) -> Result<usize, AggregatorError> {
+    let mut client = pool.get().await?;
+    let transaction = client.transaction().await?;
+    // SKIP LOCKED lets several relays (one per aggregator replica) share the table.
+    let rows = transaction
+        .query(
+            "SELECT id, kind, payload FROM outbox WHERE published_at IS NULL
+             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+            &[&RELAY_BATCH],
+        )
+        .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let relay_error = |e: &dyn std::fmt::Display| AggregatorError::Relay(e.to_string());
+    let mut acks = Vec::new();
+    let mut ids = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let id: i64 = row.get(0);
+        let kind: &str = row.get(1);
+        let payload: &[u8] = row.get(2);
+        ids.push(id);
+        match kind {
+            "cache_invalidation" => {
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert("Nats-Msg-Id", format!("outbox-{id}").as_str());
+                let ack = jetstream
+                    .publish_with_headers(subjects.cache_invalidate(), headers, payload.to_vec().into())
+                    .await
+                    .map_err(|e| relay_error(&e))?;
+                acks.push(ack);
+            }
+            "aggregate_updates" => {
+                let batch = match AggregateUpdateBatch::decode(payload) {
+                    Ok(batch) => batch,
+                    Err(error) => {
+                        // Written by this code base; if it cannot be read, say so loudly and
+                        // move on rather than block every later row.
+                        tracing::error!(outbox_id = id, error = %error, "undecodable outbox row skipped");
+                        continue;
+                    }
+                };
+                for (index, update) in batch.updates.iter().enumerate() {
+                    let mut headers = async_nats::HeaderMap::new();
+                    headers.insert("Nats-Msg-Id", format!("outbox-{id}-{index}").as_str());
+                    let ack = jetstream
+                        .publish_with_headers(
+                            subjects.agg_daily(update.merchant_id),
+                            headers,
+                            update.encode_to_vec().into(),
+                        )
+                        .await
+                        .map_err(|e| relay_error(&e))?;
+                    acks.push(ack);
+                }
+            }
+            other => tracing::error!(outbox_id = id, kind = other, "unknown outbox kind skipped"),
+        }
+    }
+    for ack in acks {
+        ack.await.map_err(|e| relay_error(&e))?;
+    }
+    transaction
+        .execute(
+            "UPDATE outbox SET published_at = now() WHERE id = ANY($1)",
+            &[&ids],
+        )
+        .await?;
+    transaction.commit().await?;
+    Ok(ids.len())
+}
+
+/// Deletes rows published more than `keep` ago, so the table stays small.
+pub async fn prune(pool: &deadpool_postgres::Pool, keep: Duration) -> Result<u64, AggregatorError> {
+    let client = pool.get().await?;
+    let seconds = keep.as_secs_f64();
+    Ok(client
+        .execute(
+            "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)",
+            &[&seconds],
+        )
+        .await?)
+}

