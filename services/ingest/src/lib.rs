@@ -80,7 +80,7 @@ impl IngestContext {
             progress,
             profiles: Mutex::new(HashMap::new()),
         });
-        spawn_mapping_reloader(context.clone(), client, subjects);
+        spawn_mapping_reloader(Arc::downgrade(&context), client, subjects);
         Ok(context)
     }
 
@@ -180,24 +180,29 @@ pub async fn load_resolver(pool: &deadpool_postgres::Pool) -> Result<Resolver, I
     Resolver::new(&catalogue, extra_merchants, aliases, rules).map_err(|e| IngestError::Resolver(e.to_string()))
 }
 
-/// Reloads the resolver whenever `altdata.mapping.v1.changed` arrives (core NATS).
-fn spawn_mapping_reloader(context: Arc<IngestContext>, client: async_nats::Client, subjects: Subjects) {
+/// Reloads the resolver whenever `altdata.mapping.v1.changed` arrives (core NATS). Holds the
+/// context weakly, so it never keeps a finished (or aborted) ingest's connections alive.
+fn spawn_mapping_reloader(context: std::sync::Weak<IngestContext>, client: async_nats::Client, subjects: Subjects) {
     tokio::spawn(async move {
         let Ok(mut changes) = client.subscribe(subjects.mapping_changed()).await else {
             tracing::warn!("cannot subscribe to mapping changes; aliases reload only on restart");
             return;
         };
+        let idle_check = std::time::Duration::from_secs(1);
         loop {
-            tokio::select! {
-                change = changes.next() => {
-                    if change.is_none() {
-                        return;
-                    }
+            match tokio::time::timeout(idle_check, changes.next()).await {
+                Ok(None) => return,
+                Ok(Some(_change)) => {
+                    let Some(context) = context.upgrade() else { return };
                     if let Err(error) = context.reload_resolver().await {
                         tracing::warn!(error = %error, "reloading aliases and rules failed");
                     }
                 }
-                _ = context.shutdown.cancelled() => return,
+                Err(_elapsed) => {
+                    if context.upgrade().is_none_or(|c| c.shutdown.is_triggered()) {
+                        return;
+                    }
+                }
             }
         }
     });
