@@ -264,6 +264,15 @@ ensure_nats_bin() {
   version_ge "${v:-0}" "$NATS_MIN_VERSION" || die "nats-server $v is older than $NATS_MIN_VERSION"
 }
 
+# Python tools the tests use from the same venv: protobuf and nats-py (a subscriber in
+# another language), schemathesis (API fuzzing), duckdb (benchmark baseline).
+PY_TOOLS="protobuf nats-py"
+ensure_py_tools() {
+  if "$VENV/bin/python" -c 'import google.protobuf, nats' >/dev/null 2>&1; then return 0; fi
+  log "pip install $PY_TOOLS"
+  "$VENV/bin/pip" install -q --disable-pip-version-check $PY_TOOLS >/dev/null
+}
+
 nats_healthy() { curl -fsS --max-time 2 "http://127.0.0.1:$NATS_HTTP_PORT/healthz?js-enabled-only=true" >/dev/null 2>&1; }
 nats_port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$NATS_PORT") 2>/dev/null; }
 nats_running_version() {
@@ -316,6 +325,7 @@ start_nats() {
 setup_nats() {
   have curl || apt_install curl ca-certificates
   ensure_nats_bin
+  ensure_py_tools
   if pid_alive "$NATS_PIDFILE" nats-server; then
     wait_until "$READY_TIMEOUT" "NATS JetStream" nats_healthy \
       || die "our nats-server (pid $(pid_of "$NATS_PIDFILE")) is not healthy; see $NATS_LOG"
