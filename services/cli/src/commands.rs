@@ -210,7 +210,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Gateway => {
-            let gateway = settings(altdata_gateway::GatewaySettings::from_env)?;
+            let gateway = settings(altdata_gateway::GatewaySettings::read)?;
             altdata_gateway::run(gateway, Shutdown::on_signals()).await?;
             Ok(())
         }
@@ -219,8 +219,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys { command: KeysCommand::Create { role, name } } => {
             let connections = settings(altdata_common::ConnectionSettings::read)?;
             let pool = connect::postgres_pool(&connections).await?;
-            let key = altdata_gateway::create_key(&pool, &role, &name).await?;
-            eprintln!("created a {role} key; it is shown once:");
+            let role: altdata_gateway::Role = role.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let key = altdata_gateway::create_key(&pool, role, &name).await?;
+            eprintln!("created a {role:?} key; it is shown once:");
             println!("{key}");
             Ok(())
         }
@@ -364,7 +365,7 @@ async fn demo(landing: String) -> anyhow::Result<()> {
         return Ok(());
     }
     // Keep running every role: new files dropped in the landing zone flow through.
-    let gateway = settings(altdata_gateway::GatewaySettings::from_env)?;
+    let gateway = settings(altdata_gateway::GatewaySettings::read)?;
     aggregator.until_idle = false;
     let mut tasks = altdata_common::TaskGroup::new(shutdown.clone());
     tasks.spawn("ingest", altdata_ingest::run(ingest, shutdown.clone()));

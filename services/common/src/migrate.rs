@@ -48,7 +48,7 @@ pub struct MigrateReport {
 
 /// Applies every pending migration.
 pub async fn run(client: &mut tokio_postgres::Client) -> Result<MigrateReport, MigrateError> {
-    const LOCK_KEY: i64 = 0x616c_7464_6174_61; // "altdata"
+    const LOCK_KEY: i64 = 0x0061_6c74_6461_7461; // "altdata"
     client
         .batch_execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -1,0 +1,179 @@
+//! CSV renderings of the answers (`Accept: text/csv` or `?format=csv`): one header row, one
+//! row per point, period or merchant; empty cells for nulls; dates `YYYY-MM-DD`.
+
+use crate::api::{
+    CategoriesAnswer, FreshnessAnswer, GrowthAnswer, MerchantsAnswer, TimeseriesAnswer, TopAnswer,
+};
+use crate::error::ApiError;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, SecondsFormat, Utc};
+
+/// An answer that can be written as one CSV table.
+pub trait CsvTable {
+    fn write_csv(&self, writer: &mut csv::Writer<Vec<u8>>) -> csv::Result<()>;
+}
+
+/// Renders an answer as `text/csv`.
+pub fn render_csv<T: CsvTable>(answer: &T) -> Response {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let written = answer.write_csv(&mut writer).and_then(|()| {
+        writer
+            .into_inner()
+            .map_err(|error| csv::Error::from(error.into_error()))
+    });
+    match written {
+        Ok(bytes) => {
+            let mut response = bytes.into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            );
+            response
+        }
+        Err(error) => {
+            tracing::error!(error = %error, "cannot render CSV");
+            ApiError::Internal.into_response()
+        }
+    }
+}
+
+fn number(value: Option<f64>) -> String {
+    value.map(|v| v.to_string()).unwrap_or_default()
+}
+
+fn time(value: Option<DateTime<Utc>>) -> String {
+    value
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+impl CsvTable for TimeseriesAnswer {
+    fn write_csv(&self, writer: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
+        writer.write_record(["period_start", "metric", "value", "suppressed"])?;
+        for point in &self.points {
+            writer.write_record([
+                point.period_start.to_string(),
+                serde_plain(&self.query.metric),
+                number(point.value),
+                point.suppressed.to_string(),
+            ])?;
+        }
+        Ok(())
+    }
+}
+
+impl CsvTable for GrowthAnswer {
+    fn write_csv(&self, writer: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
+        writer.write_record([
+            "metric",
+            "period",
+            "current_from",
+            "current_to",
+            "current",
+            "previous_from",
+            "previous_to",
+            "previous",
+            "growth",
+            "as_of_data",
+        ])?;
+        writer.write_record([
+            serde_plain(&self.query.metric),
+            serde_plain(&self.query.period),
+            self.current_period.from.to_string(),
+            self.current_period.to.to_string(),
+            number(self.current),
+            self.previous_period.from.to_string(),
+            self.previous_period.to.to_string(),
+            number(self.previous),
+            number(self.growth),
+            time(self.as_of_data),
+        ])
+    }
+}
+
+impl CsvTable for TopAnswer {
+    fn write_csv(&self, writer: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
+        writer.write_record([
+            "rank",
+            "merchant_id",
+            "name",
+            "category",
+            "current_spend",
+            "previous_spend",
+            "growth",
+        ])?;
+        for merchant in &self.merchants {
+            writer.write_record([
+                merchant.rank.to_string(),
+                merchant.merchant_id.to_string(),
+                merchant.name.clone(),
+                merchant.category.clone(),
+                merchant.current_spend.to_string(),
+                number(merchant.previous_spend),
+                number(merchant.growth),
+            ])?;
+        }
+        Ok(())
+    }
+}
+
+impl CsvTable for MerchantsAnswer {
+    fn write_csv(&self, writer: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
+        writer.write_record(["id", "name", "category", "brand_id", "ticker_symbol"])?;
+        for merchant in &self.merchants {
+            writer.write_record([
+                merchant.id.to_string(),
+                merchant.name.clone(),
+                merchant.category.clone(),
+                merchant.brand_id.clone().unwrap_or_default(),
+                merchant.ticker_symbol.clone().unwrap_or_default(),
+            ])?;
+        }
+        Ok(())
+    }
+}
+
+impl CsvTable for CategoriesAnswer {
+    fn write_csv(&self, writer: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
+        writer.write_record(["category", "label", "merchants"])?;
+        for category in &self.categories {
+            writer.write_record([
+                category.category.clone(),
+                category.label.clone(),
+                category.merchants.to_string(),
+            ])?;
+        }
+        Ok(())
+    }
+}
+
+impl CsvTable for FreshnessAnswer {
+    fn write_csv(&self, writer: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
+        writer.write_record([
+            "shard",
+            "stream_seq",
+            "applied_events",
+            "last_commit_at",
+            "age_seconds",
+        ])?;
+        for shard in &self.shards {
+            writer.write_record([
+                shard.shard.to_string(),
+                shard.stream_seq.to_string(),
+                shard.applied_events.to_string(),
+                time(shard.last_commit_at),
+                number(shard.age_seconds),
+            ])?;
+        }
+        Ok(())
+    }
+}
+
+/// The serde name of a unit enum variant (`avg_ticket`, `wow`).
+fn serde_plain<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(text)) => text,
+        _ => String::new(),
+    }
+}

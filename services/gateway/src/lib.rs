@@ -1,0 +1,334 @@
+//! The gateway: the HTTP query API (time series, growth, top merchants, search, freshness)
+//! with its OpenAPI document, the Redis answer cache and its invalidator, API keys, the
+//! review queue for unresolved descriptors, and the dashboard's static files.
+//!
+//! # Layout
+//! - [`config`]: typed settings from the environment.
+//! - [`error`]: [`ApiError`] (one JSON error shape) and [`GatewayError`] (start-up).
+//! - [`query`]: validated, bounded query parameters and the SQL that answers them.
+//! - [`api`]: the data routes, their answers and the cache-aside glue.
+//! - [`cache`]: answers in Redis keyed by canonical query and generation counters.
+//! - [`invalidation`]: the durable JetStream consumer that bumps generation counters.
+//! - [`auth`]: API keys, roles, the per-key rate limit.
+//! - [`review`]: the review queue, assignment (with aggregate replay), rules, undo, audit.
+//! - [`csv`]: CSV renderings of the answers.
+//! - [`openapi`]: the OpenAPI 3 document, generated from the handlers.
+//! - [`metrics`]: request latency and cache counters.
+//!
+//! Start with [`build`] (binds the listener, so port 0 works in tests) and
+//! [`Gateway::run_until_stopped`], or [`run`] for both; [`app`] builds the router alone so
+//! handler tests need no socket.
+
+pub mod api;
+pub mod auth;
+pub mod cache;
+pub mod config;
+pub mod csv;
+pub mod error;
+pub mod invalidation;
+pub mod metrics;
+pub mod openapi;
+pub mod query;
+pub mod review;
+
+pub use auth::{create_key, revoke_key, Role};
+pub use config::GatewaySettings;
+pub use error::{ApiError, GatewayError};
+
+use altdata_common::connect::{self, Subjects};
+use altdata_common::ops::{ops_router, prometheus, Readiness};
+use altdata_common::{Shutdown, TaskGroup};
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::Router;
+use secrecy::ExposeSecret;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::services::ServeDir;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+/// How long tasks get to finish after shutdown begins.
+const DRAIN: Duration = Duration::from_secs(10);
+/// How often readiness (PostgreSQL reachable) is checked.
+const READINESS_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub inner: Arc<Inner>,
+}
+
+pub struct Inner {
+    pub settings: GatewaySettings,
+    /// The primary: admin writes and API keys.
+    pub db: deadpool_postgres::Pool,
+    /// Queries (may be a replica or a read-only role).
+    pub read_db: deadpool_postgres::Pool,
+    pub cache: cache::Cache,
+    /// For `mapping.v1.changed` after a review decision; absent in socket-less tests.
+    pub nats: Option<async_nats::Client>,
+    pub subjects: Subjects,
+    pub keys: auth::KeyCache,
+    pub rate_limiter: auth::RateLimiter,
+    pub metrics: metrics::Metrics,
+    pub readiness: Readiness,
+    /// Brand id -> merchant id; brands never change merchant, so this never expires.
+    pub brands: Mutex<HashMap<String, i64>>,
+}
+
+impl AppState {
+    /// Builds the state without waiting for any server: pools connect on first use and Redis
+    /// connects in the background, so the gateway starts (and degrades) while they are down.
+    pub async fn connect(
+        settings: GatewaySettings,
+        nats: Option<async_nats::Client>,
+    ) -> Result<AppState, GatewayError> {
+        let connections = &settings.connections;
+        let db = connect::postgres_pool_lazy(
+            connections.database_url.expose_secret(),
+            connections.database_pool_size,
+        )?;
+        let read_db = if settings.readonly_database_url.expose_secret()
+            == connections.database_url.expose_secret()
+        {
+            db.clone()
+        } else {
+            connect::postgres_pool_lazy(
+                settings.readonly_database_url.expose_secret(),
+                connections.database_pool_size,
+            )?
+        };
+        let metrics = metrics::Metrics::new();
+        let redis = match connect::redis(&connections.redis_url).await {
+            Ok(client) => Some(client),
+            Err(error) => {
+                tracing::warn!(error = %error, "no Redis client; every answer will come from PostgreSQL");
+                None
+            }
+        };
+        let cache = cache::Cache::new(
+            redis,
+            connections.prefix.clone(),
+            settings.cache_ttl,
+            metrics.clone(),
+        );
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                subjects: Subjects::new(connections.prefix.clone()),
+                keys: auth::KeyCache::new(settings.api_key_cache_ttl),
+                rate_limiter: auth::RateLimiter::new(settings.rate_limit),
+                settings,
+                db,
+                read_db,
+                cache,
+                nats,
+                metrics,
+                readiness: Readiness::default(),
+                brands: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+}
+
+/// The whole HTTP surface. Data and admin routes need a key; health, metrics, the OpenAPI
+/// document and the dashboard do not.
+pub fn app(state: AppState) -> Router {
+    let settings = &state.inner.settings;
+    let admin = Router::new()
+        .route("/v1/admin/review", get(review::list_queue))
+        .route("/v1/admin/review/assign", post(review::assign))
+        .route("/v1/admin/review/ignore", post(review::ignore))
+        .route("/v1/admin/review/undo", post(review::undo))
+        .route("/v1/admin/rules", post(review::add_rule))
+        .route("/v1/admin/audit", get(review::audit_log))
+        .route("/v1/admin/mapped-share", get(review::mapped_share))
+        .route("/v1/admin/cache/flush", post(api::flush_cache))
+        .route_layer(middleware::from_fn(auth::require_admin));
+    let keyed = Router::new()
+        .route("/v1/timeseries", get(api::timeseries))
+        .route("/v1/growth", get(api::growth))
+        .route("/v1/top", get(api::top))
+        .route("/v1/merchants", get(api::merchants))
+        .route("/v1/categories", get(api::categories))
+        .route("/v1/freshness", get(api::freshness))
+        .merge(admin)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_key,
+        ));
+    let router = Router::new()
+        .merge(keyed)
+        .route("/openapi.json", get(openapi::serve))
+        .route("/v1/{*rest}", any(unknown_route))
+        .with_state(state.clone())
+        .merge(ops_router(state.inner.readiness.clone()));
+    let router = if settings.web_dir.is_dir() {
+        // ServeDir refuses `..` and absolute components, so nothing outside the directory
+        // can be read.
+        router.fallback_service(ServeDir::new(&settings.web_dir))
+    } else {
+        router.route("/", get(placeholder_page))
+    };
+    router
+        .route_layer(middleware::from_fn(metrics::track_latency))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            settings.request_timeout,
+        ))
+        .layer(RequestBodyLimitLayer::new(
+            settings.request_body_limit_bytes,
+        ))
+        .layer(middleware::map_response_with_state(
+            state.clone(),
+            json_for_layer_errors,
+        ))
+        .layer(TraceLayer::new_for_http())
+}
+
+async fn unknown_route() -> ApiError {
+    ApiError::NotFound("no such route; see /openapi.json".to_owned())
+}
+
+async fn placeholder_page() -> Html<&'static str> {
+    Html(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Altdata Explorer</title></head>\
+         <body><h1>Altdata Explorer</h1><p>The dashboard is not built on this server. \
+         The API is described in <a href=\"/openapi.json\">/openapi.json</a>.</p></body></html>",
+    )
+}
+
+/// The timeout and body-limit layers answer in plain text; give them the JSON error shape.
+async fn json_for_layer_errors(State(state): State<AppState>, response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return response;
+    }
+    match response.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
+            limit_bytes: state.inner.settings.request_body_limit_bytes,
+        }
+        .into_response(),
+        StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable {
+            message: "the request took too long; retry shortly or narrow the query".to_owned(),
+            retry_after_seconds: 1,
+        }
+        .into_response(),
+        _ => response,
+    }
+}
+
+/// A gateway whose listener is bound, ready to serve.
+pub struct Gateway {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    listener: tokio::net::TcpListener,
+    invalidator: invalidation::Invalidator,
+}
+
+/// Connects, creates the invalidation consumer, and binds `ALTDATA_HTTP_ADDR`.
+pub async fn build(settings: GatewaySettings) -> Result<Gateway, GatewayError> {
+    let _ = prometheus();
+    let nats = connect::nats(&settings.connections.nats_url).await?;
+    let subjects = Subjects::new(settings.connections.prefix.clone());
+    let invalidator = invalidation::Invalidator::create(&nats, &subjects).await?;
+    let addr = settings.http_addr;
+    let state = AppState::connect(settings, Some(nats)).await?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| GatewayError::Bind { addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| GatewayError::Bind { addr, source })?;
+    Ok(Gateway {
+        addr,
+        state,
+        listener,
+        invalidator,
+    })
+}
+
+impl Gateway {
+    /// Serves until `shutdown`, then drains in-flight requests (bounded).
+    pub async fn run_until_stopped(self, shutdown: Shutdown) -> Result<(), GatewayError> {
+        let Gateway {
+            addr,
+            state,
+            listener,
+            invalidator,
+        } = self;
+        tracing::info!(%addr, "gateway listening");
+        let mut tasks = TaskGroup::new(shutdown.clone());
+        let router = app(state.clone());
+        let server_shutdown = shutdown.clone();
+        tasks.spawn("http server", async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move { server_shutdown.cancelled().await })
+                .await
+                .map_err(GatewayError::Serve)
+        });
+        tasks.spawn(
+            "cache invalidator",
+            invalidator.run(state.inner.cache_handle(), shutdown.clone()),
+        );
+        let probe_state = state.clone();
+        let probe_shutdown = shutdown.clone();
+        tasks.spawn("readiness probe", async move {
+            probe_readiness(probe_state, probe_shutdown).await;
+            Ok::<(), GatewayError>(())
+        });
+        tasks
+            .join(DRAIN)
+            .await
+            .map_err(|error| GatewayError::Task(error.to_string()))
+    }
+}
+
+/// Builds and serves until `shutdown`.
+pub async fn run(settings: GatewaySettings, shutdown: Shutdown) -> Result<(), GatewayError> {
+    build(settings).await?.run_until_stopped(shutdown).await
+}
+
+impl Inner {
+    /// What the invalidator needs to bump generations.
+    pub fn cache_handle(&self) -> invalidation::GenerationWriter {
+        invalidation::GenerationWriter::new(
+            self.cache.client(),
+            self.settings.connections.prefix.clone(),
+            self.metrics.clone(),
+        )
+    }
+}
+
+/// Ready while PostgreSQL answers `SELECT 1` within a second.
+async fn probe_readiness(state: AppState, shutdown: Shutdown) {
+    loop {
+        let ready = tokio::time::timeout(Duration::from_secs(1), async {
+            let client = state.inner.read_db.get().await.ok()?;
+            client.query_one("SELECT 1", &[]).await.ok()
+        })
+        .await
+        .ok()
+        .flatten()
+        .is_some();
+        state.inner.readiness.set(ready);
+        tokio::select! {
+            _ = tokio::time::sleep(READINESS_INTERVAL) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// A header value from text that is ASCII by construction (numbers, dates, fixed words).
+pub(crate) fn header_value(text: &str) -> HeaderValue {
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
