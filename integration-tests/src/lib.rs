@@ -5,7 +5,9 @@
 //! nothing behind.
 
 use altdata_common::connect::{self, StreamLimits, Subjects};
-use altdata_common::settings::{ConnectionSettings, Prefix, DEFAULT_DATABASE_URL, DEFAULT_NATS_URL, DEFAULT_REDIS_URL};
+use altdata_common::settings::{
+    ConnectionSettings, Prefix, DEFAULT_DATABASE_URL, DEFAULT_NATS_URL, DEFAULT_REDIS_URL,
+};
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 use std::future::Future;
@@ -30,15 +32,15 @@ fn env_or(name: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_owned())
 }
 
-/// A URL on the same server as `base`, naming another database.
+/// A URL on the same server as `base`, naming another database (query string kept).
 pub fn with_database(base: &str, database: &str) -> String {
-    match base.rfind('/') {
-        Some(slash) if base[..slash].contains("://") && base[slash..].len() > 0 => {
-            let query = base[slash..].find('?').map(|q| &base[slash + q..]).unwrap_or("");
-            format!("{}/{database}{query}", &base[..slash])
-        }
-        _ => format!("{base}/{database}"),
-    }
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let (server, rest) = match base[authority_start..].find('/') {
+        Some(slash) => base.split_at(authority_start + slash),
+        None => (base, ""),
+    };
+    let query = rest.find('?').map_or("", |q| &rest[q..]);
+    format!("{server}/{database}{query}")
 }
 
 /// Creates a fresh, migrated database and a unique prefix with its streams.
@@ -46,7 +48,9 @@ pub async fn spawn_app() -> TestApp {
     altdata_common::telemetry::init_for_tests();
     let suffix: String = {
         let mut rng = rand::thread_rng();
-        (0..10).map(|_| char::from(b'a' + rng.gen_range(0..26))).collect()
+        (0..10)
+            .map(|_| char::from(b'a' + rng.gen_range(0..26)))
+            .collect()
     };
     let prefix = Prefix::parse(&format!("t_{suffix}")).unwrap_or_default();
     let database_name = format!("altdata_test_{suffix}");
@@ -56,7 +60,9 @@ pub async fn spawn_app() -> TestApp {
 
     let (admin, connection) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
         .await
-        .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {admin_url} (run `make stack`): {e}"));
+        .unwrap_or_else(|e| {
+            panic!("cannot reach PostgreSQL at {admin_url} (run `make stack`): {e}")
+        });
     tokio::spawn(connection);
     admin
         .batch_execute(&format!("CREATE DATABASE {database_name}"))
@@ -70,9 +76,13 @@ pub async fn spawn_app() -> TestApp {
     altdata_common::migrate::run(&mut client)
         .await
         .unwrap_or_else(|e| panic!("migrations failed: {e}"));
-    altdata_common::migrate::load_catalogue(&mut client, "embedded", altdata_common::catalogue::EMBEDDED_CATALOGUE)
-        .await
-        .unwrap_or_else(|e| panic!("catalogue load failed: {e}"));
+    altdata_common::migrate::load_catalogue(
+        &mut client,
+        "embedded",
+        altdata_common::catalogue::EMBEDDED_CATALOGUE,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("catalogue load failed: {e}"));
 
     // Small reservations: many tests share the server's store limit at once.
     let limits = StreamLimits {
@@ -117,12 +127,18 @@ impl TestApp {
     /// Environment variables naming this app's servers and prefix, for settings readers.
     pub fn env(&self) -> std::collections::HashMap<String, String> {
         [
-            ("DATABASE_URL", self.connections.database_url.expose_secret().to_owned()),
+            (
+                "DATABASE_URL",
+                self.connections.database_url.expose_secret().to_owned(),
+            ),
             ("NATS_URL", self.connections.nats_url.clone()),
             ("REDIS_URL", self.connections.redis_url.clone()),
             ("ALTDATA_PREFIX", self.prefix.to_string()),
             ("ALTDATA_SHARDS", self.connections.shard_count.to_string()),
-            ("ALTDATA_CUSTOMER_KEY_SECRET", "test-secret-0123456789abcdef".to_owned()),
+            (
+                "ALTDATA_CUSTOMER_KEY_SECRET",
+                "test-secret-0123456789abcdef".to_owned(),
+            ),
             ("ALTDATA_TXN_MAX_MB", "256".to_owned()),
             ("ALTDATA_AGG_MAX_MB", "32".to_owned()),
             ("ALTDATA_CACHE_MAX_MB", "16".to_owned()),
@@ -142,7 +158,10 @@ impl TestApp {
     }
 
     pub async fn client(&self) -> deadpool_postgres::Object {
-        self.pool.get().await.unwrap_or_else(|e| panic!("pool: {e}"))
+        self.pool
+            .get()
+            .await
+            .unwrap_or_else(|e| panic!("pool: {e}"))
     }
 }
 
@@ -157,17 +176,26 @@ impl Drop for TestApp {
         let subjects = self.subjects.clone();
         let prefix = self.prefix.clone();
         let cleanup = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             runtime.block_on(async move {
                 if let Ok(client) = async_nats::connect(&nats_url).await {
                     let jetstream = async_nats::jetstream::new(client);
-                    for stream in [subjects.txn_stream(), subjects.agg_stream(), subjects.cache_stream()] {
+                    for stream in [
+                        subjects.txn_stream(),
+                        subjects.agg_stream(),
+                        subjects.cache_stream(),
+                    ] {
                         let _ = jetstream.delete_stream(&stream).await;
                     }
                 }
-                if let Ok((admin, connection)) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await {
+                if let Ok((admin, connection)) =
+                    tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await
+                {
                     tokio::spawn(connection);
                     let _ = admin
                         .batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
@@ -182,8 +210,12 @@ impl Drop for TestApp {
 
 async fn delete_redis_keys(redis_url: &str, prefix: &Prefix) {
     use fred::prelude::*;
-    let Ok(config) = Config::from_url(redis_url) else { return };
-    let Ok(client) = Builder::from_config(config).build() else { return };
+    let Ok(config) = Config::from_url(redis_url) else {
+        return;
+    };
+    let Ok(client) = Builder::from_config(config).build() else {
+        return;
+    };
     if client.init().await.is_err() {
         return;
     }

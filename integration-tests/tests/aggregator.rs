@@ -29,11 +29,16 @@ fn settings(app: &TestApp, extra: &[(&str, &str)]) -> AggregatorSettings {
     settings
 }
 
-async fn run_until_idle(mut settings: AggregatorSettings) -> Result<Vec<(u32, ShardExit)>, AggregatorError> {
+async fn run_until_idle(
+    mut settings: AggregatorSettings,
+) -> Result<Vec<(u32, ShardExit)>, AggregatorError> {
     settings.until_idle = true;
-    let report = tokio::time::timeout(Duration::from_secs(60), altdata_aggregator::run(settings, Shutdown::new()))
-        .await
-        .unwrap_or_else(|_| panic!("aggregator did not become idle within 60s"))?;
+    let report = tokio::time::timeout(
+        Duration::from_secs(60),
+        altdata_aggregator::run(settings, Shutdown::new()),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("aggregator did not become idle within 60s"))?;
     Ok(report.shards)
 }
 
@@ -64,8 +69,14 @@ fn random_events(count: usize, seed: u64, merchants: &[i64]) -> Vec<TransactionE
 fn expected(events: &[TransactionEvent]) -> Expected {
     let mut cells = Expected::new();
     for e in events {
-        let region = if e.region.is_empty() { "XX".to_owned() } else { e.region.clone() };
-        let cell = cells.entry((e.merchant_id, region, e.metric_date)).or_default();
+        let region = if e.region.is_empty() {
+            "XX".to_owned()
+        } else {
+            e.region.clone()
+        };
+        let cell = cells
+            .entry((e.merchant_id, region, e.metric_date))
+            .or_default();
         if e.amount_cents < 0 {
             cell.2 += -e.amount_cents;
             cell.3 += 1;
@@ -81,11 +92,18 @@ fn expected(events: &[TransactionEvent]) -> Expected {
 async fn publish(app: &TestApp, events: &[TransactionEvent]) {
     let mut acks = Vec::new();
     for e in events {
-        let subject = app.subjects.txn_shard(shard_of(e.merchant_id, app.connections.shard_count));
+        let subject = app
+            .subjects
+            .txn_shard(shard_of(e.merchant_id, app.connections.shard_count));
         let message = async_nats::jetstream::message::PublishMessage::build()
             .payload(e.encode_to_vec().into())
             .message_id(format!("{}:{}", e.provider, e.txn_id));
-        acks.push(app.jetstream.send_publish(subject, message).await.unwrap_or_else(|e| panic!("{e}")));
+        acks.push(
+            app.jetstream
+                .send_publish(subject, message)
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
     }
     for ack in acks {
         ack.await.unwrap_or_else(|e| panic!("{e}"));
@@ -105,12 +123,27 @@ async fn assert_aggregates_equal(app: &TestApp, expected: &Expected) {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(rows.len(), expected.len(), "number of daily cells");
     for row in rows {
-        let key = (row.get::<_, i64>(0), row.get::<_, String>(1), row.get::<_, i32>(2));
-        let want = expected.get(&key).unwrap_or_else(|| panic!("unexpected cell {key:?}"));
-        let got = (row.get::<_, i64>(3), row.get::<_, i64>(4), row.get::<_, i64>(5), row.get::<_, i64>(6));
+        let key = (
+            row.get::<_, i64>(0),
+            row.get::<_, String>(1),
+            row.get::<_, i32>(2),
+        );
+        let want = expected
+            .get(&key)
+            .unwrap_or_else(|| panic!("unexpected cell {key:?}"));
+        let got = (
+            row.get::<_, i64>(3),
+            row.get::<_, i64>(4),
+            row.get::<_, i64>(5),
+            row.get::<_, i64>(6),
+        );
         assert_eq!(got, (want.0, want.1, want.2, want.3), "cell {key:?}");
         // Small sets are exact in the HLL's explicit representation.
-        assert_eq!(row.get::<_, i64>(7), want.4.len() as i64, "customers of {key:?}");
+        assert_eq!(
+            row.get::<_, i64>(7),
+            want.4.len() as i64,
+            "customers of {key:?}"
+        );
     }
     // Every rollup sums to the same grand totals.
     let gross: i64 = expected.values().map(|c| c.0).sum();
@@ -129,7 +162,11 @@ async fn assert_aggregates_equal(app: &TestApp, expected: &Expected) {
             )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (gross, refunds), "{table}");
+        assert_eq!(
+            (row.get::<_, i64>(0), row.get::<_, i64>(1)),
+            (gross, refunds),
+            "{table}"
+        );
     }
 }
 
@@ -138,8 +175,13 @@ async fn aggregates_equal_the_events_to_the_cent() {
     let app = spawn_app().await;
     let events = random_events(3_000, 1, &(1..=40).collect::<Vec<_>>());
     publish(&app, &events).await;
-    let exits = run_until_idle(settings(&app, &[])).await.unwrap_or_else(|e| panic!("{e}"));
-    assert!(exits.iter().all(|(_, exit)| *exit == ShardExit::Idle), "{exits:?}");
+    let exits = run_until_idle(settings(&app, &[]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        exits.iter().all(|(_, exit)| *exit == ShardExit::Idle),
+        "{exits:?}"
+    );
     assert_aggregates_equal(&app, &expected(&events)).await;
 }
 
@@ -148,13 +190,23 @@ async fn old_messages_redelivered_after_commit_are_skipped() {
     let app = spawn_app().await;
     let events = random_events(1_000, 2, &(1..=20).collect::<Vec<_>>());
     publish(&app, &events).await;
-    run_until_idle(settings(&app, &[])).await.unwrap_or_else(|e| panic!("{e}"));
+    run_until_idle(settings(&app, &[]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     // Recreating the consumers redelivers every message, as a lost ack would.
-    let stream = app.jetstream.get_stream(app.subjects.txn_stream()).await.unwrap_or_else(|e| panic!("{e}"));
+    let stream = app
+        .jetstream
+        .get_stream(app.subjects.txn_stream())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     for shard in 0..app.connections.shard_count {
-        let _ = stream.delete_consumer(&format!("aggregate-shard-{shard}")).await;
+        let _ = stream
+            .delete_consumer(&format!("aggregate-shard-{shard}"))
+            .await;
     }
-    run_until_idle(settings(&app, &[])).await.unwrap_or_else(|e| panic!("{e}"));
+    run_until_idle(settings(&app, &[]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_aggregates_equal(&app, &expected(&events)).await;
 }
 
@@ -163,23 +215,38 @@ async fn a_crash_after_commit_and_before_ack_changes_nothing() {
     let app = spawn_app().await;
     let events = random_events(2_000, 3, &(1..=20).collect::<Vec<_>>());
     publish(&app, &events).await;
-    let crashed = run_until_idle(settings(&app, &[("ALTDATA_FAULT_CRASH_AFTER_COMMITS", "1")])).await;
-    assert!(matches!(crashed, Err(AggregatorError::InjectedCrash { .. })), "{crashed:?}");
+    let crashed = run_until_idle(settings(
+        &app,
+        &[("ALTDATA_FAULT_CRASH_AFTER_COMMITS", "1")],
+    ))
+    .await;
+    assert!(
+        matches!(crashed, Err(AggregatorError::InjectedCrash { .. })),
+        "{crashed:?}"
+    );
     let client = app.client().await;
     let committed: i64 = client
-        .query_one("SELECT coalesce(sum(applied_events), 0)::bigint FROM shard_offsets", &[])
+        .query_one(
+            "SELECT coalesce(sum(applied_events), 0)::bigint FROM shard_offsets",
+            &[],
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .get(0);
     assert!(committed > 0, "the crash came after at least one commit");
-    run_until_idle(settings(&app, &[])).await.unwrap_or_else(|e| panic!("{e}"));
+    run_until_idle(settings(&app, &[]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_aggregates_equal(&app, &expected(&events)).await;
 }
 
 #[tokio::test]
 async fn a_second_owner_fences_the_first_and_totals_stay_exact() {
     let app = spawn_app().await;
-    let shard0: Vec<i64> = (1..200).filter(|m| shard_of(*m, app.connections.shard_count) == 0).take(10).collect();
+    let shard0: Vec<i64> = (1..200)
+        .filter(|m| shard_of(*m, app.connections.shard_count) == 0)
+        .take(10)
+        .collect();
     let first = random_events(500, 4, &shard0);
     publish(&app, &first).await;
     let mut owner_a = settings(&app, &[("ALTDATA_AGG_SHARDS", "0")]);
@@ -187,15 +254,27 @@ async fn a_second_owner_fences_the_first_and_totals_stay_exact() {
     let shutdown = Shutdown::new();
     let running = tokio::spawn(altdata_aggregator::run(owner_a, shutdown.clone()));
     let client = app.client().await;
-    wait_for("instance a to commit its first batch", Duration::from_secs(30), || async {
-        let row = client.query_opt("SELECT applied_events FROM shard_offsets WHERE shard = 0", &[]).await.ok()??;
-        (row.get::<_, i64>(0) == first.len() as i64).then_some(())
-    })
+    wait_for(
+        "instance a to commit its first batch",
+        Duration::from_secs(30),
+        || async {
+            let row = client
+                .query_opt(
+                    "SELECT applied_events FROM shard_offsets WHERE shard = 0",
+                    &[],
+                )
+                .await
+                .ok()??;
+            (row.get::<_, i64>(0) == first.len() as i64).then_some(())
+        },
+    )
     .await;
     // Instance b takes the shard: its epoch supersedes a's.
     let pool = app.pool.clone();
     let b_client = pool.get().await.unwrap_or_else(|e| panic!("{e}"));
-    altdata_aggregator::offsets::acquire(&b_client, 0, "b").await.unwrap_or_else(|e| panic!("{e}"));
+    altdata_aggregator::offsets::acquire(&b_client, 0, "b")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let second = random_events(300, 5, &shard0);
     publish(&app, &second).await;
     let report = tokio::time::timeout(Duration::from_secs(30), running)
@@ -205,11 +284,20 @@ async fn a_second_owner_fences_the_first_and_totals_stay_exact() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report.shards, vec![(0, ShardExit::Fenced)]);
     // Nothing of the second batch was applied by a.
-    let applied: i64 = client.query_one("SELECT applied_events FROM shard_offsets WHERE shard = 0", &[]).await.unwrap_or_else(|e| panic!("{e}")).get(0);
+    let applied: i64 = client
+        .query_one(
+            "SELECT applied_events FROM shard_offsets WHERE shard = 0",
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .get(0);
     assert_eq!(applied, first.len() as i64);
     let mut owner_b = settings(&app, &[("ALTDATA_AGG_SHARDS", "0")]);
     owner_b.instance = "b".into();
-    run_until_idle(owner_b).await.unwrap_or_else(|e| panic!("{e}"));
+    run_until_idle(owner_b)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let all: Vec<TransactionEvent> = first.into_iter().chain(second).collect();
     assert_aggregates_equal(&app, &expected(&all)).await;
 }
@@ -221,8 +309,15 @@ async fn poison_goes_to_the_dlq_with_a_reason_and_the_rest_is_processed() {
     publish(&app, &events).await;
     let shard = shard_of(1, app.connections.shard_count);
     let subject = app.subjects.txn_shard(shard);
-    let future_version = TransactionEvent { schema_version: 99, merchant_id: 1, ..Default::default() };
-    for payload in [b"\xff\xff not protobuf".to_vec(), future_version.encode_to_vec()] {
+    let future_version = TransactionEvent {
+        schema_version: 99,
+        merchant_id: 1,
+        ..Default::default()
+    };
+    for payload in [
+        b"\xff\xff not protobuf".to_vec(),
+        future_version.encode_to_vec(),
+    ] {
         app.jetstream
             .publish(subject.clone(), payload.into())
             .await
@@ -230,10 +325,19 @@ async fn poison_goes_to_the_dlq_with_a_reason_and_the_rest_is_processed() {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
     }
-    run_until_idle(settings(&app, &[])).await.unwrap_or_else(|e| panic!("{e}"));
+    run_until_idle(settings(&app, &[]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_aggregates_equal(&app, &expected(&events)).await;
-    let mut stream = app.jetstream.get_stream(app.subjects.txn_stream()).await.unwrap_or_else(|e| panic!("{e}"));
-    let info = stream.info_with_subjects(app.subjects.txn_dlq()).await.unwrap_or_else(|e| panic!("{e}"));
+    let stream = app
+        .jetstream
+        .get_stream(app.subjects.txn_stream())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let info = stream
+        .info_with_subjects(app.subjects.txn_dlq())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let mut subjects = info;
     use futures::StreamExt;
     let mut dead = 0;
@@ -241,7 +345,10 @@ async fn poison_goes_to_the_dlq_with_a_reason_and_the_rest_is_processed() {
         dead += count;
     }
     assert_eq!(dead, 2);
-    let last = stream.get_last_raw_message_by_subject(&app.subjects.txn_dlq()).await.unwrap_or_else(|e| panic!("{e}"));
+    let last = stream
+        .get_last_raw_message_by_subject(&app.subjects.txn_dlq())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let reason = last
         .headers
         .get(altdata_aggregator::consumer::DLQ_REASON_HEADER)
@@ -254,20 +361,57 @@ async fn poison_goes_to_the_dlq_with_a_reason_and_the_rest_is_processed() {
 async fn an_invalidation_written_before_a_crash_is_published_after_restart() {
     let app = spawn_app().await;
     publish(&app, &random_events(100, 7, &[1, 2])).await;
-    run_until_idle(settings(&app, &[("ALTDATA_FAULT_NO_RELAY", "true")])).await.unwrap_or_else(|e| panic!("{e}"));
+    run_until_idle(settings(&app, &[("ALTDATA_FAULT_NO_RELAY", "true")]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let client = app.client().await;
-    let pending: i64 = client.query_one("SELECT count(*) FROM outbox WHERE published_at IS NULL", &[]).await.unwrap_or_else(|e| panic!("{e}")).get(0);
-    assert!(pending >= 2, "the commit wrote outbox rows that were not published");
-    let mut cache = app.jetstream.get_stream(app.subjects.cache_stream()).await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(cache.info().await.unwrap_or_else(|e| panic!("{e}")).state.messages, 0);
+    let pending: i64 = client
+        .query_one(
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .get(0);
+    assert!(
+        pending >= 2,
+        "the commit wrote outbox rows that were not published"
+    );
+    let mut cache = app
+        .jetstream
+        .get_stream(app.subjects.cache_stream())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        cache
+            .info()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .state
+            .messages,
+        0
+    );
     // Restart with the relay: the pending invalidation goes out.
-    run_until_idle(settings(&app, &[])).await.unwrap_or_else(|e| panic!("{e}"));
-    wait_for("the invalidation on the cache stream", Duration::from_secs(10), || {
-        let mut cache = cache.clone();
-        async move { (cache.info().await.ok()?.state.messages >= 1).then_some(()) }
-    })
+    run_until_idle(settings(&app, &[]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    wait_for(
+        "the invalidation on the cache stream",
+        Duration::from_secs(10),
+        || {
+            let mut cache = cache.clone();
+            async move { (cache.info().await.ok()?.state.messages >= 1).then_some(()) }
+        },
+    )
     .await;
-    let pending: i64 = client.query_one("SELECT count(*) FROM outbox WHERE published_at IS NULL", &[]).await.unwrap_or_else(|e| panic!("{e}")).get(0);
+    let pending: i64 = client
+        .query_one(
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .get(0);
     assert_eq!(pending, 0);
 }
 
@@ -276,13 +420,27 @@ async fn a_stream_behind_the_stored_offset_is_refused() {
     let app = spawn_app().await;
     let client = app.client().await;
     client
-        .execute("INSERT INTO shard_offsets (shard, stream_seq) VALUES (0, 1000000)", &[])
+        .execute(
+            "INSERT INTO shard_offsets (shard, stream_seq) VALUES (0, 1000000)",
+            &[],
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let merchant = (1..200).find(|m| shard_of(*m, app.connections.shard_count) == 0).unwrap_or(1);
+    let merchant = (1..200)
+        .find(|m| shard_of(*m, app.connections.shard_count) == 0)
+        .unwrap_or(1);
     publish(&app, &random_events(5, 8, &[merchant])).await;
-    let exits = run_until_idle(settings(&app, &[("ALTDATA_AGG_SHARDS", "0")])).await.unwrap_or_else(|e| panic!("{e}"));
+    let exits = run_until_idle(settings(&app, &[("ALTDATA_AGG_SHARDS", "0")]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(exits, vec![(0, ShardExit::Refused)]);
-    let cells: i64 = client.query_one("SELECT count(*) FROM agg_daily_merchant_spend", &[]).await.unwrap_or_else(|e| panic!("{e}")).get(0);
-    assert_eq!(cells, 0, "nothing applied from a stream that went backwards");
+    let cells: i64 = client
+        .query_one("SELECT count(*) FROM agg_daily_merchant_spend", &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .get(0);
+    assert_eq!(
+        cells, 0,
+        "nothing applied from a stream that went backwards"
+    );
 }

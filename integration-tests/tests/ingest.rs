@@ -11,7 +11,8 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-const HEADER: &str = "txn_id,posted_at,card_id,descriptor,amount,currency,mcc,city,state,postal_code";
+const HEADER: &str =
+    "txn_id,posted_at,card_id,descriptor,amount,currency,mcc,city,state,postal_code";
 
 fn settings(app: &TestApp, extra: &[(&str, &str)]) -> IngestSettings {
     let mut env = app.env_reader(extra);
@@ -63,7 +64,11 @@ fn good_rows(n: usize, first_id: usize) -> String {
 }
 
 async fn stream_events(app: &TestApp) -> Vec<(String, TransactionEvent)> {
-    let stream = app.jetstream.get_stream(app.subjects.txn_stream()).await.unwrap_or_else(|e| panic!("{e}"));
+    let stream = app
+        .jetstream
+        .get_stream(app.subjects.txn_stream())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let consumer = stream
         .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
             filter_subject: app.prefix.subject("txn.v1.*"),
@@ -72,11 +77,18 @@ async fn stream_events(app: &TestApp) -> Vec<(String, TransactionEvent)> {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let mut stream_info = stream.clone();
-    let total = stream_info.info().await.unwrap_or_else(|e| panic!("{e}")).state.messages;
+    let total = stream_info
+        .info()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .state
+        .messages;
     let mut messages = consumer.messages().await.unwrap_or_else(|e| panic!("{e}"));
     let mut events = Vec::new();
     while (events.len() as u64) < total {
-        let Ok(Some(Ok(message))) = tokio::time::timeout(Duration::from_secs(5), messages.next()).await else {
+        let Ok(Some(Ok(message))) =
+            tokio::time::timeout(Duration::from_secs(5), messages.next()).await
+        else {
             break;
         };
         let id = message
@@ -85,7 +97,8 @@ async fn stream_events(app: &TestApp) -> Vec<(String, TransactionEvent)> {
             .and_then(|h| h.get("Nats-Msg-Id"))
             .map(|v| v.to_string())
             .unwrap_or_default();
-        let event = TransactionEvent::decode(message.payload.as_ref()).unwrap_or_else(|e| panic!("undecodable event: {e}"));
+        let event = TransactionEvent::decode(message.payload.as_ref())
+            .unwrap_or_else(|e| panic!("undecodable event: {e}"));
         events.push((id, event));
     }
     events
@@ -101,7 +114,7 @@ async fn every_kind_of_bad_row_is_rejected_with_its_line_and_the_rest_goes_on() 
     let bad = [
         format!("b1,{day} 10:00:00,4111000011112222,STARBUCKS,4.50,USD,5814,,CA"),
         format!("b2,{day} 10:00:00,4111000011112222,STARBUCKS,12;34,USD,5814,,CA,"),
-        format!("b3,not-a-date,4111000011112222,STARBUCKS,4.50,USD,5814,,CA,"),
+        "b3,not-a-date,4111000011112222,STARBUCKS,4.50,USD,5814,,CA,".to_owned(),
         format!("b4,{future} 10:00:00,4111000011112222,STARBUCKS,4.50,USD,5814,,CA,"),
         format!("b5,{day} 10:00:00,4111000011112222,STARBUCKS,4.50,EUR,5814,,CA,"),
         format!(",{day} 10:00:00,4111000011112222,STARBUCKS,4.50,USD,5814,,CA,"),
@@ -118,9 +131,13 @@ async fn every_kind_of_bad_row_is_rejected_with_its_line_and_the_rest_goes_on() 
     let path = dir.join("provider=acmebad/day.csv");
     write(&path, &text);
 
-    let reports = altdata_ingest::run_once(settings(&app, &[]), &[dir.display().to_string()], Shutdown::new())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let reports = altdata_ingest::run_once(
+        settings(&app, &[]),
+        &[dir.display().to_string()],
+        Shutdown::new(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(reports.len(), 1);
     let counts = reports[0].counts;
     assert_eq!(reports[0].outcome, FileOutcome::Done);
@@ -131,7 +148,10 @@ async fn every_kind_of_bad_row_is_rejected_with_its_line_and_the_rest_goes_on() 
 
     let client = app.client().await;
     let rejects = client
-        .query("SELECT line, reason, raw_row FROM ingest_rejects ORDER BY line", &[])
+        .query(
+            "SELECT line, reason, raw_row FROM ingest_rejects ORDER BY line",
+            &[],
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let expected = [
@@ -155,7 +175,9 @@ async fn every_kind_of_bad_row_is_rejected_with_its_line_and_the_rest_goes_on() 
     }
     let events = stream_events(&app).await;
     assert_eq!(events.len() as u64, counts.published);
-    assert!(events.iter().all(|(id, e)| id == &format!("acmebad:{}", e.txn_id) && e.provider == "acmebad"));
+    assert!(events
+        .iter()
+        .all(|(id, e)| id == &format!("acmebad:{}", e.txn_id) && e.provider == "acmebad"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -165,16 +187,29 @@ async fn the_same_content_again_is_skipped_under_any_name() {
     let dir = temp_dir(&app);
     let text = format!("{HEADER}\n{}", good_rows(50, 0));
     write(&dir.join("a/first.csv"), &text);
-    let first = altdata_ingest::run_once(settings(&app, &[]), &[dir.join("a").display().to_string()], Shutdown::new())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let first = altdata_ingest::run_once(
+        settings(&app, &[]),
+        &[dir.join("a").display().to_string()],
+        Shutdown::new(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(first[0].outcome, FileOutcome::Done);
     write(&dir.join("b/renamed.csv"), &text);
-    let again = altdata_ingest::run_once(settings(&app, &[]), &[dir.display().to_string()], Shutdown::new())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let again = altdata_ingest::run_once(
+        settings(&app, &[]),
+        &[dir.display().to_string()],
+        Shutdown::new(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(again.len(), 2);
-    assert!(again.iter().all(|r| matches!(r.outcome, FileOutcome::Skipped { .. })), "{again:?}");
+    assert!(
+        again
+            .iter()
+            .all(|r| matches!(r.outcome, FileOutcome::Skipped { .. })),
+        "{again:?}"
+    );
     let events = stream_events(&app).await;
     assert_eq!(events.len() as u64, first[0].counts.published);
     let _ = std::fs::remove_dir_all(&dir);
@@ -187,10 +222,17 @@ async fn rows_repeated_within_and_across_files_count_once() {
     let rows = good_rows(30, 0);
     // The first file repeats its rows; the second file repeats some of the first's.
     write(&dir.join("d1.csv"), &format!("{HEADER}\n{rows}{rows}"));
-    write(&dir.join("d2.csv"), &format!("{HEADER}\n{}{}", good_rows(10, 20), good_rows(5, 500)));
-    let reports = altdata_ingest::run_once(settings(&app, &[]), &[dir.display().to_string()], Shutdown::new())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    write(
+        &dir.join("d2.csv"),
+        &format!("{HEADER}\n{}{}", good_rows(10, 20), good_rows(5, 500)),
+    );
+    let reports = altdata_ingest::run_once(
+        settings(&app, &[]),
+        &[dir.display().to_string()],
+        Shutdown::new(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     let duplicates: u64 = reports.iter().map(|r| r.counts.duplicates).sum();
     assert_eq!(duplicates, 30 + 10);
     let events = stream_events(&app).await;
@@ -204,32 +246,56 @@ async fn an_ingest_killed_mid_file_resumes_and_the_stream_holds_each_msg_id_once
     let app = spawn_app().await;
     let dir = temp_dir(&app);
     let rows = 20_000;
-    write(&dir.join("big.csv"), &format!("{HEADER}\n{}", good_rows(rows, 0)));
+    write(
+        &dir.join("big.csv"),
+        &format!("{HEADER}\n{}", good_rows(rows, 0)),
+    );
     let killed = {
-        let settings = settings(&app, &[("ALTDATA_CHECKPOINT_ROWS", "1000"), ("ALTDATA_PUBLISH_WINDOW", "64")]);
+        let settings = settings(
+            &app,
+            &[
+                ("ALTDATA_CHECKPOINT_ROWS", "1000"),
+                ("ALTDATA_PUBLISH_WINDOW", "64"),
+            ],
+        );
         let locations = vec![dir.display().to_string()];
-        tokio::spawn(async move { altdata_ingest::run_once(settings, &locations, Shutdown::new()).await })
+        tokio::spawn(async move {
+            altdata_ingest::run_once(settings, &locations, Shutdown::new()).await
+        })
     };
     let client = app.client().await;
     wait_for("a checkpoint mid-file", Duration::from_secs(60), || async {
-        let row = client.query_opt("SELECT checkpoint_line FROM ingest_files", &[]).await.ok()??;
+        let row = client
+            .query_opt("SELECT checkpoint_line FROM ingest_files", &[])
+            .await
+            .ok()??;
         (row.get::<_, i64>(0) > 2_000).then_some(())
     })
     .await;
     // SIGKILL-like: the task and its connections vanish without a final checkpoint.
     killed.abort();
     let _ = killed.await;
-    let status: String = client.query_one("SELECT status FROM ingest_files", &[]).await.unwrap_or_else(|e| panic!("{e}")).get(0);
+    let status: String = client
+        .query_one("SELECT status FROM ingest_files", &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .get(0);
     assert_eq!(status, "processing");
 
-    let reports = wait_for("the resumed run (after the old connection's lock is gone)", Duration::from_secs(30), || {
-        let settings = settings(&app, &[]);
-        let locations = vec![dir.display().to_string()];
-        async move {
-            let reports = altdata_ingest::run_once(settings, &locations, Shutdown::new()).await.ok()?;
-            (reports[0].outcome != FileOutcome::Busy).then_some(reports)
-        }
-    })
+    let reports = wait_for(
+        "the resumed run (after the old connection's lock is gone)",
+        Duration::from_secs(30),
+        || {
+            let settings = settings(&app, &[]);
+            let locations = vec![dir.display().to_string()];
+            async move {
+                let reports = altdata_ingest::run_once(settings, &locations, Shutdown::new())
+                    .await
+                    .ok()?;
+                (reports[0].outcome != FileOutcome::Busy).then_some(reports)
+            }
+        },
+    )
     .await;
     assert_eq!(reports[0].outcome, FileOutcome::Resumed);
     let counts = reports[0].counts;
@@ -238,7 +304,11 @@ async fn an_ingest_killed_mid_file_resumes_and_the_stream_holds_each_msg_id_once
     let events = stream_events(&app).await;
     let ids: HashSet<&str> = events.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(ids.len(), events.len(), "each Msg-Id once");
-    assert_eq!(events.len() as u64 + counts.unmapped, rows as u64, "every row published or held once");
+    assert_eq!(
+        events.len() as u64 + counts.unmapped,
+        rows as u64,
+        "every row published or held once"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -249,17 +319,31 @@ async fn raw_card_ids_appear_in_no_payload_and_no_table() {
     let day = today() - chrono::Duration::days(1);
     let mut text = format!("{HEADER}\n{}", good_rows(40, 0));
     // A held row and a rejected row carry card ids too.
-    text.push_str(&format!("u1,{day} 09:00:00,4111000099990001,JOES CORNER DINER,12.00,USD,5812,,CA,\n"));
-    text.push_str(&format!("r1,{day} 09:00:00,4111000099990002,STARBUCKS,bad,USD,5814,,CA,\n"));
+    text.push_str(&format!(
+        "u1,{day} 09:00:00,4111000099990001,JOES CORNER DINER,12.00,USD,5812,,CA,\n"
+    ));
+    text.push_str(&format!(
+        "r1,{day} 09:00:00,4111000099990002,STARBUCKS,bad,USD,5814,,CA,\n"
+    ));
     write(&dir.join("cards.csv"), &text);
-    altdata_ingest::run_once(settings(&app, &[]), &[dir.display().to_string()], Shutdown::new())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let card_ids: Vec<String> = (0..40).map(|i| format!("41110000{i:08}")).chain(["4111000099990001".into(), "4111000099990002".into()]).collect();
+    altdata_ingest::run_once(
+        settings(&app, &[]),
+        &[dir.display().to_string()],
+        Shutdown::new(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let card_ids: Vec<String> = (0..40)
+        .map(|i| format!("41110000{i:08}"))
+        .chain(["4111000099990001".into(), "4111000099990002".into()])
+        .collect();
     for (_, event) in stream_events(&app).await {
         let bytes = event.encode_to_vec();
         for card in &card_ids {
-            assert!(!bytes.windows(card.len()).any(|w| w == card.as_bytes()), "card id in a payload");
+            assert!(
+                !bytes.windows(card.len()).any(|w| w == card.as_bytes()),
+                "card id in a payload"
+            );
         }
     }
     let client = app.client().await;

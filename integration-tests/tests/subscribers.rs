@@ -14,7 +14,10 @@ async fn a_python_subscriber_decodes_aggregate_updates() {
     let app = spawn_app().await;
     // Three merchants, two days: six cells, so six updates.
     let mut acks = Vec::new();
-    for (i, (merchant, day)) in [(1, 0), (2, 0), (3, 0), (1, 1), (2, 1), (3, 1)].into_iter().enumerate() {
+    for (i, (merchant, day)) in [(1, 0), (2, 0), (3, 0), (1, 1), (2, 1), (3, 1)]
+        .into_iter()
+        .enumerate()
+    {
         let event = TransactionEvent {
             schema_version: 1,
             provider: "p".into(),
@@ -26,8 +29,15 @@ async fn a_python_subscriber_decodes_aggregate_updates() {
             region: "CA".into(),
             ..Default::default()
         };
-        let subject = app.subjects.txn_shard(shard_of(merchant, app.connections.shard_count));
-        acks.push(app.jetstream.publish(subject, event.encode_to_vec().into()).await.unwrap_or_else(|e| panic!("{e}")));
+        let subject = app
+            .subjects
+            .txn_shard(shard_of(merchant, app.connections.shard_count));
+        acks.push(
+            app.jetstream
+                .publish(subject, event.encode_to_vec().into())
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
     }
     for ack in acks {
         ack.await.unwrap_or_else(|e| panic!("{e}"));
@@ -35,14 +45,20 @@ async fn a_python_subscriber_decodes_aggregate_updates() {
     let mut env = app.env_reader(&[("ALTDATA_AGG_WINDOW_AGE", "100ms")]);
     let mut settings = AggregatorSettings::from_env(&mut env);
     settings.until_idle = true;
-    altdata_aggregator::run(settings, Shutdown::new()).await.unwrap_or_else(|e| panic!("{e}"));
+    altdata_aggregator::run(settings, Shutdown::new())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    let set = protox::compile(["altdata/v1/events.proto"], [format!("{root}/proto")]).unwrap_or_else(|e| panic!("{e}"));
+    let set = protox::compile(["altdata/v1/events.proto"], [format!("{root}/proto")])
+        .unwrap_or_else(|e| panic!("{e}"));
     let descriptors = std::env::temp_dir().join(format!("{}-descriptors.pb", app.prefix));
     std::fs::write(&descriptors, set.encode_to_vec()).unwrap_or_else(|e| panic!("{e}"));
     let python = format!("{root}/.stack/venv/bin/python");
-    assert!(std::path::Path::new(&python).exists(), "run `make stack` first: it installs nats-py and protobuf");
+    assert!(
+        std::path::Path::new(&python).exists(),
+        "run `make stack` first: it installs nats-py and protobuf"
+    );
     let output = Command::new(&python)
         .arg(format!("{root}/integration-tests/python/agg_subscriber.py"))
         .args([
@@ -55,7 +71,11 @@ async fn a_python_subscriber_decodes_aggregate_updates() {
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     let _ = std::fs::remove_file(&descriptors);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
@@ -63,11 +83,17 @@ async fn a_python_subscriber_decodes_aggregate_updates() {
     assert_eq!(lines.len(), 6);
     let client = app.client().await;
     for update in lines {
-        let merchant: i64 = update["merchant_id"].as_str().and_then(|s| s.parse().ok()).unwrap_or(-1);
+        let merchant: i64 = update["merchant_id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(-1);
         let subject = update["subject"].as_str().unwrap_or_default();
         assert_eq!(subject, app.subjects.agg_daily(merchant));
         let day: i32 = update["metric_date"].as_i64().unwrap_or(-1) as i32;
-        let total: i64 = update["total_spend_cents"].as_str().and_then(|s| s.parse().ok()).unwrap_or(-1);
+        let total: i64 = update["total_spend_cents"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(-1);
         let stored: i64 = client
             .query_one(
                 "SELECT total_spend_cents FROM agg_daily_merchant_spend

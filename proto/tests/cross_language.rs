@@ -18,7 +18,8 @@ fn python() -> String {
 
 fn descriptor_set() -> tempfile_path::TempPath {
     let root = concat!(env!("CARGO_MANIFEST_DIR"));
-    let set = protox::compile(["altdata/v1/events.proto"], [root]).unwrap_or_else(|e| panic!("{e}"));
+    let set =
+        protox::compile(["altdata/v1/events.proto"], [root]).unwrap_or_else(|e| panic!("{e}"));
     let path = tempfile_path::TempPath::new("altdata-descriptors.pb");
     std::fs::write(&path.0, set.encode_to_vec()).unwrap_or_else(|e| panic!("{e}"));
     path
@@ -29,7 +30,14 @@ mod tempfile_path {
     pub struct TempPath(pub std::path::PathBuf);
     impl TempPath {
         pub fn new(name: &str) -> TempPath {
-            let unique = format!("{}-{}-{name}", std::process::id(), std::thread::current().name().unwrap_or("t").replace("::", "_"));
+            let unique = format!(
+                "{}-{}-{name}",
+                std::process::id(),
+                std::thread::current()
+                    .name()
+                    .unwrap_or("t")
+                    .replace("::", "_")
+            );
             TempPath(std::env::temp_dir().join(unique))
         }
     }
@@ -55,7 +63,8 @@ fn a_transaction_event_round_trips() {
         resolution: ResolutionSource::Rule as i32,
         confidence: 0.5,
     };
-    let decoded = TransactionEvent::decode(event.encode_to_vec().as_slice()).unwrap_or_else(|e| panic!("{e}"));
+    let decoded = TransactionEvent::decode(event.encode_to_vec().as_slice())
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(decoded, event);
 }
 
@@ -63,11 +72,18 @@ fn a_transaction_event_round_trips() {
 fn bytes_from_python_protobuf_decode_here() {
     let descriptors = descriptor_set();
     let output = Command::new(python())
-        .args([concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python_peer.py"), "encode"])
+        .args([
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python_peer.py"),
+            "encode",
+        ])
         .arg(&descriptors.0)
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let bytes = hex_decode(&String::from_utf8_lossy(&output.stdout));
     let event = TransactionEvent::decode(bytes.as_slice()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(event.provider, "pyprov");
@@ -96,14 +112,21 @@ fn bytes_from_here_decode_in_python() {
         category: "coffee_shop".into(),
     };
     let mut child = Command::new(python())
-        .args([concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python_peer.py"), "decode"])
+        .args([
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python_peer.py"),
+            "decode",
+        ])
         .arg(&descriptors.0)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("{e}"));
-    let hex: String = update.encode_to_vec().iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = update
+        .encode_to_vec()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     child
         .stdin
         .take()
@@ -111,7 +134,11 @@ fn bytes_from_here_decode_in_python() {
         .transpose()
         .unwrap_or_else(|e| panic!("{e}"));
     let output = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let json = String::from_utf8_lossy(&output.stdout);
     // Protobuf's JSON mapping writes 64-bit integers as strings.
     assert!(json.contains("\"total_spend_cents\": \"123456\""), "{json}");

@@ -96,7 +96,12 @@ impl AggregatorSettings {
             ops_addr,
             instance: env.string("HOSTNAME", "aggregator"),
             faults: FaultInjection {
-                crash_after_commits: match env.integer("ALTDATA_FAULT_CRASH_AFTER_COMMITS", 0u32, 0, 1_000_000) {
+                crash_after_commits: match env.integer(
+                    "ALTDATA_FAULT_CRASH_AFTER_COMMITS",
+                    0u32,
+                    0,
+                    1_000_000,
+                ) {
                     0 => None,
                     n => Some(n),
                 },
@@ -114,7 +119,11 @@ pub fn parse_shard_list(text: &str, shard_count: u32) -> Result<Vec<u32>, String
         let range: RangeInclusive<u32> = match part.split_once('-') {
             Some((a, b)) => match (a.trim().parse(), b.trim().parse()) {
                 (Ok(a), Ok(b)) if a <= b => a..=b,
-                _ => return Err(format!("shard range {part:?} is not valid: expected e.g. 0-7")),
+                _ => {
+                    return Err(format!(
+                        "shard range {part:?} is not valid: expected e.g. 0-7"
+                    ))
+                }
             },
             None => match part.parse() {
                 Ok(n) => n..=n,
@@ -140,7 +149,9 @@ pub fn parse_shard_list(text: &str, shard_count: u32) -> Result<Vec<u32>, String
 
 /// Shards of one StatefulSet replica: every `replicas`-th shard starting at its ordinal.
 pub fn shards_for_ordinal(ordinal: u32, replicas: u32, shard_count: u32) -> Vec<u32> {
-    (0..shard_count).filter(|s| s % replicas == ordinal).collect()
+    (0..shard_count)
+        .filter(|s| s % replicas == ordinal)
+        .collect()
 }
 
 pub type SettingsResult = Result<AggregatorSettings, SettingsError>;

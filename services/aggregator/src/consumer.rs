@@ -164,7 +164,16 @@ async fn consume(
             None => {
                 if let Some(lease) = lease.as_mut() {
                     if !window.is_empty() {
-                        let exit = flush_and_ack(context, &mut database, lease, &mut window, &mut last_message, &mut known_months, metrics).await?;
+                        let exit = flush_and_ack(
+                            context,
+                            &mut database,
+                            lease,
+                            &mut window,
+                            &mut last_message,
+                            &mut known_months,
+                            metrics,
+                        )
+                        .await?;
                         if exit.is_some() {
                             return Ok(ShardExit::Fenced);
                         }
@@ -175,7 +184,18 @@ async fn consume(
             // The window is old enough: flush it.
             Some(None) => {
                 if let Some(current) = lease.as_mut() {
-                    if flush_and_ack(context, &mut database, current, &mut window, &mut last_message, &mut known_months, metrics).await?.is_some() {
+                    if flush_and_ack(
+                        context,
+                        &mut database,
+                        current,
+                        &mut window,
+                        &mut last_message,
+                        &mut known_months,
+                        metrics,
+                    )
+                    .await?
+                    .is_some()
+                    {
                         return Ok(ShardExit::Fenced);
                     }
                 }
@@ -204,11 +224,18 @@ async fn consume(
             Some(current) => current,
             None => {
                 let acquired = offsets::acquire(&database, shard, &settings.instance).await?;
-                if let Some(refusal) = stream_behind_offset(context, shard, acquired.applied_seq).await? {
+                if let Some(refusal) =
+                    stream_behind_offset(context, shard, acquired.applied_seq).await?
+                {
                     tracing::error!(shard, error = %refusal, "refusing shard");
                     return Ok(ShardExit::Refused);
                 }
-                tracing::info!(shard, epoch = acquired.epoch, applied_seq = acquired.applied_seq, "acquired shard");
+                tracing::info!(
+                    shard,
+                    epoch = acquired.epoch,
+                    applied_seq = acquired.applied_seq,
+                    "acquired shard"
+                );
                 lease.insert(acquired)
             }
         };
@@ -238,7 +265,10 @@ async fn consume(
             MessageOutcome::AlreadyApplied => {
                 metrics.skipped_redeliveries.increment(1);
                 // Already committed: acknowledging it now is safe and stops redelivery.
-                message.ack().await.map_err(|e| AggregatorError::Ack { shard, reason: e.to_string() })?;
+                message.ack().await.map_err(|e| AggregatorError::Ack {
+                    shard,
+                    reason: e.to_string(),
+                })?;
             }
             MessageOutcome::InWindow => metrics.skipped_redeliveries.increment(1),
             MessageOutcome::DeadLettered => {
@@ -246,11 +276,24 @@ async fn consume(
                 message
                     .ack_with(AckKind::Term)
                     .await
-                    .map_err(|e| AggregatorError::Ack { shard, reason: e.to_string() })?;
+                    .map_err(|e| AggregatorError::Ack {
+                        shard,
+                        reason: e.to_string(),
+                    })?;
             }
         }
         if window.events >= settings.window_max_events
-            && flush_and_ack(context, &mut database, current, &mut window, &mut last_message, &mut known_months, metrics).await?.is_some()
+            && flush_and_ack(
+                context,
+                &mut database,
+                current,
+                &mut window,
+                &mut last_message,
+                &mut known_months,
+                metrics,
+            )
+            .await?
+            .is_some()
         {
             return Ok(ShardExit::Fenced);
         }
@@ -274,7 +317,13 @@ async fn flush_and_ack(
     let mut backoff = Duration::from_millis(100);
     let outcome = loop {
         match flush_window(database, shard, lease.epoch, window).await {
-            Ok(_) if context.settings.faults.crash_after_commits.is_some_and(|n| lease.commits + 1 >= n) => {
+            Ok(_)
+                if context
+                    .settings
+                    .faults
+                    .crash_after_commits
+                    .is_some_and(|n| lease.commits + 1 >= n) =>
+            {
                 return Err(AggregatorError::InjectedCrash { shard });
             }
             Ok(outcome) => break outcome,
@@ -301,20 +350,31 @@ async fn flush_and_ack(
         message
             .double_ack()
             .await
-            .map_err(|e| AggregatorError::Ack { shard, reason: e.to_string() })?;
+            .map_err(|e| AggregatorError::Ack {
+                shard,
+                reason: e.to_string(),
+            })?;
     }
     lease.applied_seq = lease.applied_seq.max(window.last_stream_seq);
     lease.commits += 1;
     metrics.flush_events.record(outcome.events as f64);
-    metrics.flush_seconds.record(started.elapsed().as_secs_f64());
-    tracing::debug!(shard, events = outcome.events, cells = outcome.cells, "flushed");
+    metrics
+        .flush_seconds
+        .record(started.elapsed().as_secs_f64());
+    tracing::debug!(
+        shard,
+        events = outcome.events,
+        cells = outcome.cells,
+        "flushed"
+    );
     window.clear();
     context.relay_wake.notify_one();
     Ok(None)
 }
 
 fn decode(payload: &[u8]) -> Result<TransactionEvent, String> {
-    let event = TransactionEvent::decode(payload).map_err(|e| format!("undecodable TransactionEvent: {e}"))?;
+    let event = TransactionEvent::decode(payload)
+        .map_err(|e| format!("undecodable TransactionEvent: {e}"))?;
     if event.schema_version != SCHEMA_VERSION {
         return Err(format!(
             "unsupported schema_version {} (this build reads {SCHEMA_VERSION})",
@@ -361,26 +421,31 @@ async fn stream_behind_offset(
         .jetstream
         .get_stream(context.subjects.txn_stream())
         .await
-        .map_err(|e| AggregatorError::Consumer { shard, reason: e.to_string() })?;
-    let info = stream
-        .info()
-        .await
-        .map_err(|e| AggregatorError::Consumer { shard, reason: e.to_string() })?;
-    let stream_last = info.state.last_sequence;
-    Ok((stream_last < stored).then(|| AggregatorError::StreamBehindOffset {
+        .map_err(|e| AggregatorError::Consumer {
+            shard,
+            reason: e.to_string(),
+        })?;
+    let info = stream.info().await.map_err(|e| AggregatorError::Consumer {
         shard,
-        stream: context.subjects.txn_stream(),
-        stream_last,
-        stored,
-    }))
+        reason: e.to_string(),
+    })?;
+    let stream_last = info.state.last_sequence;
+    Ok(
+        (stream_last < stored).then(|| AggregatorError::StreamBehindOffset {
+            shard,
+            stream: context.subjects.txn_stream(),
+            stream_last,
+            stored,
+        }),
+    )
 }
 
 async fn caught_up(consumer: &consumer::PullConsumer) -> Result<bool, AggregatorError> {
     let mut consumer = consumer.clone();
-    let info = consumer
-        .info()
-        .await
-        .map_err(|e| AggregatorError::Fetch { shard: u32::MAX, reason: e.to_string() })?;
+    let info = consumer.info().await.map_err(|e| AggregatorError::Fetch {
+        shard: u32::MAX,
+        reason: e.to_string(),
+    })?;
     Ok(info.num_pending == 0 && info.num_ack_pending == 0)
 }
 
@@ -392,7 +457,10 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 /// The stored offset, for callers that only observe (freshness, tests).
-pub async fn stored_offset(pool: &deadpool_postgres::Pool, shard: u32) -> Result<u64, AggregatorError> {
+pub async fn stored_offset(
+    pool: &deadpool_postgres::Pool,
+    shard: u32,
+) -> Result<u64, AggregatorError> {
     let client = pool.get().await?;
     offsets::applied_seq(&client, shard).await
 }

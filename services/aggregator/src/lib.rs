@@ -106,9 +106,13 @@ pub async fn run(
     };
     match tokio::time::timeout(drain_timeout.max(Duration::from_secs(1)), relay).await {
         Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(error))) => tracing::warn!(error = %error, "outbox relay stopped with rows pending; they are published on the next start"),
+        Ok(Ok(Err(error))) => {
+            tracing::warn!(error = %error, "outbox relay stopped with rows pending; they are published on the next start")
+        }
         Ok(Err(join_error)) => tracing::error!(error = %join_error, "outbox relay panicked"),
-        Err(_) => tracing::warn!("outbox relay drain timed out; pending rows are published on the next start"),
+        Err(_) => tracing::warn!(
+            "outbox relay drain timed out; pending rows are published on the next start"
+        ),
     }
     report.shards.sort_by_key(|(shard, _)| *shard);
     match first_error {

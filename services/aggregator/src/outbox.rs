@@ -88,7 +88,11 @@ pub async fn relay_once(
                 let mut headers = async_nats::HeaderMap::new();
                 headers.insert("Nats-Msg-Id", format!("outbox-{id}").as_str());
                 let ack = jetstream
-                    .publish_with_headers(subjects.cache_invalidate(), headers, payload.to_vec().into())
+                    .publish_with_headers(
+                        subjects.cache_invalidate(),
+                        headers,
+                        payload.to_vec().into(),
+                    )
                     .await
                     .map_err(|e| relay_error(&e))?;
                 acks.push(ack);

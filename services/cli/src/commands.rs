@@ -9,7 +9,11 @@ use secrecy::ExposeSecret;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "altdata", version, about = "Altdata Explorer: card transactions in, exact fresh aggregates out")]
+#[command(
+    name = "altdata",
+    version,
+    about = "Altdata Explorer: card transactions in, exact fresh aggregates out"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -117,8 +121,19 @@ fn settings<T>(read: impl FnOnce(&mut EnvReader) -> T) -> anyhow::Result<T> {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate => migrate_command().await,
-        Command::Generate { days, cards, seed, start, out, gzip, provider, truth_detail } => {
-            let start = start.unwrap_or_else(|| chrono::Utc::now().date_naive() - chrono::Duration::days(i64::from(days)));
+        Command::Generate {
+            days,
+            cards,
+            seed,
+            start,
+            out,
+            gzip,
+            provider,
+            truth_detail,
+        } => {
+            let start = start.unwrap_or_else(|| {
+                chrono::Utc::now().date_naive() - chrono::Duration::days(i64::from(days))
+            });
             let config = altdata_generate::GenerateConfig {
                 days,
                 cards,
@@ -131,7 +146,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 truth_detail,
             };
             let catalogue = Catalogue::embedded().map_err(|e| anyhow::anyhow!("catalogue: {e}"))?;
-            let report = altdata_generate::run(&config, &catalogue, &Shutdown::on_signals()).await?;
+            let report =
+                altdata_generate::run(&config, &catalogue, &Shutdown::on_signals()).await?;
             let seconds = report.elapsed.as_secs_f64().max(1e-9);
             println!(
                 "generated {} rows in {} files ({:.1} MB) in {:.2}s: {:.0} rows/s; valid {}, broken {}, duplicates {}, local merchants {}",
@@ -179,7 +195,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         started.as_secs_f64(),
                         total.rows_read as f64 / started.as_secs_f64().max(1e-9)
                     );
-                    if reports.iter().any(|r| matches!(r.outcome, altdata_ingest::FileOutcome::Failed { .. })) {
+                    if reports
+                        .iter()
+                        .any(|r| matches!(r.outcome, altdata_ingest::FileOutcome::Failed { .. }))
+                    {
                         bail!("some files failed; see above");
                     }
                     Ok(())
@@ -192,15 +211,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 if let Some(shards) = &shards {
                     // The flag wins over the environment.
                     let count = env.integer("ALTDATA_SHARDS", 16u32, 1, 1024);
-                    if let Err(problem) = altdata_aggregator::config::parse_shard_list(shards, count) {
+                    if let Err(problem) =
+                        altdata_aggregator::config::parse_shard_list(shards, count)
+                    {
                         env.problem(format!("--shards {shards}: {problem}"));
                     }
                 }
                 altdata_aggregator::AggregatorSettings::from_env(env)
             })?;
             if let Some(shards) = shards {
-                aggregator.shards = altdata_aggregator::config::parse_shard_list(&shards, aggregator.connections.shard_count)
-                    .map_err(|e| anyhow::anyhow!(e))?;
+                aggregator.shards = altdata_aggregator::config::parse_shard_list(
+                    &shards,
+                    aggregator.connections.shard_count,
+                )
+                .map_err(|e| anyhow::anyhow!(e))?;
             }
             aggregator.until_idle = until_idle;
             let report = altdata_aggregator::run(aggregator, Shutdown::on_signals()).await?;
@@ -216,7 +240,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Demo { landing } => demo(landing).await,
         Command::Resolve { input } => resolve_command(&input),
-        Command::Keys { command: KeysCommand::Create { role, name } } => {
+        Command::Keys {
+            command: KeysCommand::Create { role, name },
+        } => {
             let connections = settings(altdata_common::ConnectionSettings::read)?;
             let pool = connect::postgres_pool(&connections).await?;
             let role: altdata_gateway::Role = role.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -226,7 +252,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Tail { merchant } => tail(merchant).await,
-        Command::Ask { category, state, as_of } => {
+        Command::Ask {
+            category,
+            state,
+            as_of,
+        } => {
             let connections = settings(altdata_common::ConnectionSettings::read)?;
             let pool = connect::postgres_pool(&connections).await?;
             println!("{}", ask(&pool, &category, &state, as_of).await?);
@@ -237,15 +267,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn migrate_command() -> anyhow::Result<()> {
     let connections = settings(altdata_common::ConnectionSettings::read)?;
-    let (mut client, connection) = tokio_postgres::connect(connections.database_url.expose_secret(), tokio_postgres::NoTls)
-        .await
-        .context("cannot connect to DATABASE_URL")?;
+    let (mut client, connection) = tokio_postgres::connect(
+        connections.database_url.expose_secret(),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .context("cannot connect to DATABASE_URL")?;
     tokio::spawn(connection);
     let report = migrate::run(&mut client).await?;
     for name in &report.applied {
         println!("applied {name}");
     }
-    let merchants = migrate::load_catalogue(&mut client, "data/merchants.csv (embedded)", altdata_common::catalogue::EMBEDDED_CATALOGUE).await?;
+    let merchants = migrate::load_catalogue(
+        &mut client,
+        "data/merchants.csv (embedded)",
+        altdata_common::catalogue::EMBEDDED_CATALOGUE,
+    )
+    .await?;
     println!(
         "schema up to date: {} applied now, {} already applied; catalogue: {merchants} merchants",
         report.applied.len(),
@@ -286,7 +324,9 @@ async fn tail(merchant: Option<i64>) -> anyhow::Result<()> {
             message = updates.next() => message,
             _ = shutdown.cancelled() => return Ok(()),
         };
-        let Some(message) = message else { return Ok(()) };
+        let Some(message) = message else {
+            return Ok(());
+        };
         match altdata_proto::v1::AggregateUpdate::decode(message.payload.as_ref()) {
             Ok(u) => println!(
                 "merchant {} {} {} {}: gross ${:.2} ({} sales), refunds ${:.2} ({}), ~{} customers",
@@ -317,7 +357,10 @@ pub async fn ask(
     let as_of = match as_of {
         Some(day) => day,
         None => client
-            .query_one("SELECT max(metric_date) FROM agg_daily_category_region", &[])
+            .query_one(
+                "SELECT max(metric_date) FROM agg_daily_category_region",
+                &[],
+            )
             .await?
             .get::<_, Option<chrono::NaiveDate>>(0)
             .context("no aggregates yet")?,
@@ -335,7 +378,14 @@ pub async fn ask(
     let current: i64 = row.get(0);
     let previous: i64 = row.get(1);
     let as_of_commit: Option<chrono::DateTime<chrono::Utc>> = row.get(2);
-    let growth = if previous == 0 { "n/a".to_owned() } else { format!("{:+.2}%", (current - previous) as f64 / previous as f64 * 100.0) };
+    let growth = if previous == 0 {
+        "n/a".to_owned()
+    } else {
+        format!(
+            "{:+.2}%",
+            (current - previous) as f64 / previous as f64 * 100.0
+        )
+    };
     Ok(format!(
         "week-over-week net spend, {category} in {state}, week ending {as_of}: ${:.2} vs ${:.2} the week before: {growth} (data as of {})",
         current as f64 / 100.0,
@@ -350,7 +400,12 @@ async fn demo(landing: String) -> anyhow::Result<()> {
     let mut ingest = settings(altdata_ingest::IngestSettings::from_env)?;
     ingest.landing = landing.clone();
     ingest.progress = true;
-    let reports = altdata_ingest::run_once(ingest.clone(), std::slice::from_ref(&landing), shutdown.clone()).await?;
+    let reports = altdata_ingest::run_once(
+        ingest.clone(),
+        std::slice::from_ref(&landing),
+        shutdown.clone(),
+    )
+    .await?;
     for report in &reports {
         println!("{}", altdata_ingest::summary_line(report));
     }
@@ -358,7 +413,10 @@ async fn demo(landing: String) -> anyhow::Result<()> {
     aggregator.until_idle = true;
     let started = std::time::Instant::now();
     altdata_aggregator::run(aggregator.clone(), shutdown.clone()).await?;
-    println!("aggregated to completion in {:.2}s", started.elapsed().as_secs_f64());
+    println!(
+        "aggregated to completion in {:.2}s",
+        started.elapsed().as_secs_f64()
+    );
     let pool = connect::postgres_pool(&aggregator.connections).await?;
     println!("{}", ask(&pool, "coffee_shop", "CA", None).await?);
     if std::env::var("ALTDATA_DEMO_EXIT").is_ok_and(|v| v == "1") {
@@ -370,7 +428,14 @@ async fn demo(landing: String) -> anyhow::Result<()> {
     let mut tasks = altdata_common::TaskGroup::new(shutdown.clone());
     tasks.spawn("ingest", altdata_ingest::run(ingest, shutdown.clone()));
     let aggregate_shutdown = shutdown.clone();
-    tasks.spawn("aggregate", async move { altdata_aggregator::run(aggregator, aggregate_shutdown).await.map(|_| ()) });
+    tasks.spawn("aggregate", async move {
+        altdata_aggregator::run(aggregator, aggregate_shutdown)
+            .await
+            .map(|_| ())
+    });
     tasks.spawn("gateway", altdata_gateway::run(gateway, shutdown.clone()));
-    tasks.join(Duration::from_secs(20)).await.map_err(|e| anyhow::anyhow!("{e}"))
+    tasks
+        .join(Duration::from_secs(20))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }

@@ -37,7 +37,10 @@ pub enum ConnectError {
 pub async fn postgres_pool(
     settings: &ConnectionSettings,
 ) -> Result<deadpool_postgres::Pool, ConnectError> {
-    let pool = postgres_pool_lazy(settings.database_url.expose_secret(), settings.database_pool_size)?;
+    let pool = postgres_pool_lazy(
+        settings.database_url.expose_secret(),
+        settings.database_pool_size,
+    )?;
     let client = pool
         .get()
         .await
@@ -151,9 +154,24 @@ impl StreamLimits {
         const MIB: i64 = 1024 * 1024;
         StreamLimits {
             txn_max_age: env.duration("ALTDATA_TXN_MAX_AGE", defaults.txn_max_age),
-            txn_max_bytes: env.integer("ALTDATA_TXN_MAX_MB", defaults.txn_max_bytes / MIB, 1, 1 << 30) * MIB,
-            agg_max_bytes: env.integer("ALTDATA_AGG_MAX_MB", defaults.agg_max_bytes / MIB, 1, 1 << 30) * MIB,
-            cache_max_bytes: env.integer("ALTDATA_CACHE_MAX_MB", defaults.cache_max_bytes / MIB, 1, 1 << 30) * MIB,
+            txn_max_bytes: env.integer(
+                "ALTDATA_TXN_MAX_MB",
+                defaults.txn_max_bytes / MIB,
+                1,
+                1 << 30,
+            ) * MIB,
+            agg_max_bytes: env.integer(
+                "ALTDATA_AGG_MAX_MB",
+                defaults.agg_max_bytes / MIB,
+                1,
+                1 << 30,
+            ) * MIB,
+            cache_max_bytes: env.integer(
+                "ALTDATA_CACHE_MAX_MB",
+                defaults.cache_max_bytes / MIB,
+                1,
+                1 << 30,
+            ) * MIB,
             duplicate_window: env.duration("ALTDATA_DUPLICATE_WINDOW", defaults.duplicate_window),
             replicas: env.integer("ALTDATA_STREAM_REPLICAS", defaults.replicas, 1, 5),
         }

@@ -94,7 +94,9 @@ async fn apply_pending(client: &mut tokio_postgres::Client) -> Result<MigrateRep
             .await
             .map_err(|e| MigrateError::Failed {
                 name: migration.name,
-                reason: e.as_db_error().map_or_else(|| e.to_string(), |d| d.to_string()),
+                reason: e
+                    .as_db_error()
+                    .map_or_else(|| e.to_string(), |d| d.to_string()),
             })?;
         transaction
             .execute(
@@ -122,12 +124,11 @@ pub async fn load_catalogue(
     path: &str,
     csv_text: &str,
 ) -> Result<u64, MigrateError> {
-    let catalogue = crate::catalogue::Catalogue::parse(csv_text).map_err(|reason| {
-        MigrateError::Catalogue {
+    let catalogue =
+        crate::catalogue::Catalogue::parse(csv_text).map_err(|reason| MigrateError::Catalogue {
             path: path.to_owned(),
             reason,
-        }
-    })?;
+        })?;
     let mut ids = Vec::with_capacity(catalogue.merchants.len());
     let mut names = Vec::with_capacity(catalogue.merchants.len());
     let mut categories = Vec::with_capacity(catalogue.merchants.len());

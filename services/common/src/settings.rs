@@ -115,8 +115,9 @@ impl EnvReader {
             }
             Err(error) => {
                 // Never echo the value: URLs carry passwords.
-                self.problems
-                    .push(format!("{name} is not a URL ({error}): expected e.g. {default}"));
+                self.problems.push(format!(
+                    "{name} is not a URL ({error}): expected e.g. {default}"
+                ));
                 text
             }
         }
@@ -285,17 +286,31 @@ mod tests {
             ("ALTDATA_SHARDS", "0"),
         ]);
         let _ = ConnectionSettings::read(&mut env);
-        let error = env.finish().err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(error.contains("DATABASE_URL has scheme \"mysql\""), "{error}");
+        let error = env
+            .finish()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            error.contains("DATABASE_URL has scheme \"mysql\""),
+            "{error}"
+        );
         assert!(error.contains("ALTDATA_PREFIX"), "{error}");
-        assert!(error.contains("ALTDATA_SHARDS=0 is out of range"), "{error}");
+        assert!(
+            error.contains("ALTDATA_SHARDS=0 is out of range"),
+            "{error}"
+        );
     }
 
     #[test]
     fn secrets_are_never_echoed() {
         let mut env = reader(&[("ALTDATA_CUSTOMER_KEY_SECRET", "hunter2")]);
         let _ = env.secret("ALTDATA_CUSTOMER_KEY_SECRET", 16, None);
-        let error = env.finish().err().map(|e| e.to_string()).unwrap_or_default();
+        let error = env
+            .finish()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(error.contains("too short"));
         assert!(!error.contains("hunter2"));
     }

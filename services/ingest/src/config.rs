@@ -56,7 +56,12 @@ impl IngestSettings {
             checkpoint_rows: env.integer("ALTDATA_CHECKPOINT_ROWS", 100_000u64, 100, 10_000_000),
             profiles_dir: env.string("ALTDATA_PROFILES_DIR", "profiles"),
             max_future_days: env.integer("ALTDATA_MAX_FUTURE_DAYS", 1i64, 0, 365),
-            resolution_cache_size: env.integer("ALTDATA_RESOLUTION_CACHE", 500_000usize, 1_000, 50_000_000),
+            resolution_cache_size: env.integer(
+                "ALTDATA_RESOLUTION_CACHE",
+                500_000usize,
+                1_000,
+                50_000_000,
+            ),
             progress: false,
             ops_addr,
             drain_timeout: env.duration("ALTDATA_DRAIN_TIMEOUT", Duration::from_secs(20)),

@@ -32,11 +32,15 @@ pub enum FileOutcome {
     Done,
     Resumed,
     /// Same content already processed, under this path.
-    Skipped { earlier_path: String },
+    Skipped {
+        earlier_path: String,
+    },
     /// Another instance holds it.
     Busy,
     /// The file as a whole could not be read (bad header, broken quoting).
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
 }
 
 #[tracing::instrument(name = "ingest file", skip_all, fields(path = %file.path, provider))]
@@ -47,24 +51,56 @@ pub async fn process_file(
     provider: &str,
 ) -> Result<FileReport, IngestError> {
     let started = Instant::now();
-    let path_text = format!("{}/{}", landing.location.trim_end_matches('/'), file.path)
-        .replace("//", "/");
-    let display = if landing.prefix.as_ref() == file.path.as_ref() { landing.location.clone() } else { path_text };
+    let path_text =
+        format!("{}/{}", landing.location.trim_end_matches('/'), file.path).replace("//", "/");
+    let display = if landing.prefix.as_ref() == file.path.as_ref() {
+        landing.location.clone()
+    } else {
+        path_text
+    };
     let sha256 = content_sha256(landing, file).await?;
     let mut client = context.pool.get().await?;
     let claim = store::claim(&client, &sha256, &display, provider, file.size).await?;
     let (file_id, resume_line, mut counts, resumed) = match claim {
         Claim::Fresh { file_id } => (file_id, 0, FileCounts::default(), false),
-        Claim::Resume { file_id, resume_line, counts } => (file_id, resume_line, counts, true),
+        Claim::Resume {
+            file_id,
+            resume_line,
+            counts,
+        } => (file_id, resume_line, counts, true),
         Claim::AlreadyDone { path, .. } => {
             tracing::info!(earlier = %path, "same content already processed, skipped");
-            return Ok(report(display, provider, FileOutcome::Skipped { earlier_path: path }, FileCounts::default(), started, false));
+            return Ok(report(
+                display,
+                provider,
+                FileOutcome::Skipped { earlier_path: path },
+                FileCounts::default(),
+                started,
+                false,
+            ));
         }
         Claim::Busy => {
-            return Ok(report(display, provider, FileOutcome::Busy, FileCounts::default(), started, false));
+            return Ok(report(
+                display,
+                provider,
+                FileOutcome::Busy,
+                FileCounts::default(),
+                started,
+                false,
+            ));
         }
     };
-    let result = ingest_rows(context, landing, file, provider, file_id, resume_line, &mut counts, &mut client).await;
+    let result = ingest_rows(
+        context,
+        landing,
+        file,
+        provider,
+        file_id,
+        resume_line,
+        &mut counts,
+        &mut client,
+    )
+    .await;
     let lossy = match &result {
         Ok((_, lossy)) => *lossy,
         Err(_) => false,
@@ -72,7 +108,11 @@ pub async fn process_file(
     let outcome = match result {
         Ok((None, _)) => {
             store::finish(&client, file_id, "done", None).await?;
-            if resumed { FileOutcome::Resumed } else { FileOutcome::Done }
+            if resumed {
+                FileOutcome::Resumed
+            } else {
+                FileOutcome::Done
+            }
         }
         Ok((Some(problem), _)) => {
             store::finish(&client, file_id, "failed", Some(&problem)).await?;
@@ -91,7 +131,14 @@ pub async fn process_file(
     Ok(report(display, provider, outcome, counts, started, lossy))
 }
 
-fn report(path: String, provider: &str, outcome: FileOutcome, counts: FileCounts, started: Instant, lossy_utf8: bool) -> FileReport {
+fn report(
+    path: String,
+    provider: &str,
+    outcome: FileOutcome,
+    counts: FileCounts,
+    started: Instant,
+    lossy_utf8: bool,
+) -> FileReport {
     FileReport {
         path,
         provider: provider.to_owned(),
@@ -110,7 +157,10 @@ async fn content_sha256(landing: &Landing, file: &LandingFile) -> Result<String,
         let mut hasher = Sha256::new();
         let mut buffer = vec![0u8; 256 * 1024];
         loop {
-            let n = reader.read(&mut buffer).map_err(|e| IngestError::Read { path: path.clone(), reason: e.to_string() })?;
+            let n = reader.read(&mut buffer).map_err(|e| IngestError::Read {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
             if n == 0 {
                 break;
             }
@@ -119,7 +169,10 @@ async fn content_sha256(landing: &Landing, file: &LandingFile) -> Result<String,
         Ok(hex::encode(hasher.finalize()))
     })
     .await
-    .map_err(|e| IngestError::Read { path: file.path.to_string(), reason: e.to_string() })?
+    .map_err(|e| IngestError::Read {
+        path: file.path.to_string(),
+        reason: e.to_string(),
+    })?
 }
 
 /// Returns `Some(reason)` when the file as a whole is unreadable, and whether any field was
@@ -162,7 +215,11 @@ async fn ingest_rows(
         next_line = chunk.next_line;
         for outcome in chunk.outcomes {
             match outcome {
-                RowOutcome::Event { shard, msg_id, payload } => publisher.publish(shard, msg_id, payload).await?,
+                RowOutcome::Event {
+                    shard,
+                    msg_id,
+                    payload,
+                } => publisher.publish(shard, msg_id, payload).await?,
                 RowOutcome::Unmapped(row) => unmapped.push(row),
                 RowOutcome::Reject(row) => rejects.push(row),
             }
@@ -172,10 +229,32 @@ async fn ingest_rows(
         lossy |= chunk.lossy_utf8;
         context.metrics.rows.increment(chunk.rows);
         if unmapped.len() >= DB_BATCH || rejects.len() >= DB_BATCH {
-            db_duplicates += write_held_rows(client, file_id, &file_name, provider, &mut unmapped, &mut rejects, counts, &context.metrics).await?;
+            db_duplicates += write_held_rows(
+                client,
+                file_id,
+                &file_name,
+                provider,
+                &mut unmapped,
+                &mut rejects,
+                counts,
+                &context.metrics,
+            )
+            .await?;
         }
-        if rows_since_checkpoint >= context.settings.checkpoint_rows || context.shutdown.is_triggered() {
-            db_duplicates += write_held_rows(client, file_id, &file_name, provider, &mut unmapped, &mut rejects, counts, &context.metrics).await?;
+        if rows_since_checkpoint >= context.settings.checkpoint_rows
+            || context.shutdown.is_triggered()
+        {
+            db_duplicates += write_held_rows(
+                client,
+                file_id,
+                &file_name,
+                provider,
+                &mut unmapped,
+                &mut rejects,
+                counts,
+                &context.metrics,
+            )
+            .await?;
             publisher.drain().await?;
             sync_publish_counts(counts, &base, &publisher, db_duplicates);
             store::checkpoint(client, file_id, chunk.next_line, counts, lossy).await?;
@@ -190,22 +269,45 @@ async fn ingest_rows(
         }
     }
     drop(chunks);
-    let parsed = parser
-        .await
-        .map_err(|e| IngestError::Read { path: file_name.clone(), reason: e.to_string() })?;
+    let parsed = parser.await.map_err(|e| IngestError::Read {
+        path: file_name.clone(),
+        reason: e.to_string(),
+    })?;
     if interrupted {
         return Err(IngestError::Interrupted);
     }
-    db_duplicates += write_held_rows(client, file_id, &file_name, provider, &mut unmapped, &mut rejects, counts, &context.metrics).await?;
+    db_duplicates += write_held_rows(
+        client,
+        file_id,
+        &file_name,
+        provider,
+        &mut unmapped,
+        &mut rejects,
+        counts,
+        &context.metrics,
+    )
+    .await?;
     publisher.drain().await?;
     sync_publish_counts(counts, &base, &publisher, db_duplicates);
-    context.metrics.published.increment(publisher.counts.published);
-    context.metrics.duplicates.increment(publisher.counts.duplicates);
+    context
+        .metrics
+        .published
+        .increment(publisher.counts.published);
+    context
+        .metrics
+        .duplicates
+        .increment(publisher.counts.duplicates);
     store::checkpoint(client, file_id, next_line, counts, lossy).await?;
     Ok(match parsed {
         Ok(()) => (None, lossy),
         Err(FileProblem::Header(missing)) => (
-            Some(IngestError::Header { path: file_name, missing }.to_string()),
+            Some(
+                IngestError::Header {
+                    path: file_name,
+                    missing,
+                }
+                .to_string(),
+            ),
             lossy,
         ),
         Err(FileProblem::Read(reason)) => (Some(reason), lossy),
@@ -213,7 +315,12 @@ async fn ingest_rows(
 }
 
 /// Counts of this run on top of those restored from the checkpoint.
-fn sync_publish_counts(counts: &mut FileCounts, base: &FileCounts, publisher: &Publisher, db_duplicates: u64) {
+fn sync_publish_counts(
+    counts: &mut FileCounts,
+    base: &FileCounts,
+    publisher: &Publisher,
+    db_duplicates: u64,
+) {
     counts.published = base.published + publisher.counts.published;
     counts.duplicates = base.duplicates + publisher.counts.duplicates + db_duplicates;
 }

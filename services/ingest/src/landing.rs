@@ -40,7 +40,8 @@ impl Landing {
                         .with_url(location)
                         .build()
                         .map_err(|e| landing_error(e.to_string()))?;
-                    let prefix = StorePath::from_url_path(url.path()).map_err(|e| landing_error(e.to_string()))?;
+                    let prefix = StorePath::from_url_path(url.path())
+                        .map_err(|e| landing_error(e.to_string()))?;
                     (Arc::new(store), prefix)
                 }
                 _ => {
@@ -119,7 +120,9 @@ impl Landing {
             let result = match store.get(&path).await {
                 Ok(result) => result,
                 Err(error) => {
-                    let _ = sender.send(Err(std::io::Error::other(error.to_string()))).await;
+                    let _ = sender
+                        .send(Err(std::io::Error::other(error.to_string())))
+                        .await;
                     return;
                 }
             };

@@ -48,7 +48,10 @@ pub struct IngestContext {
 
 impl IngestContext {
     /// Connects, makes sure the streams exist and loads the resolver.
-    pub async fn connect(settings: IngestSettings, shutdown: Shutdown) -> Result<Arc<IngestContext>, IngestError> {
+    pub async fn connect(
+        settings: IngestSettings,
+        shutdown: Shutdown,
+    ) -> Result<Arc<IngestContext>, IngestError> {
         let pool = connect::postgres_pool(&settings.connections).await?;
         let client = connect::nats(&settings.connections.nats_url).await?;
         let jetstream = jetstream::new(client.clone());
@@ -61,15 +64,19 @@ impl IngestContext {
         let progress = settings.progress.then(|| {
             let bar = indicatif::ProgressBar::new_spinner();
             bar.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} {pos} rows  {per_sec}  {elapsed}  {msg}")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {pos} rows  {per_sec}  {elapsed}  {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
             );
             bar.enable_steady_tick(std::time::Duration::from_millis(200));
             bar
         });
         let context = Arc::new(IngestContext {
             keyer: CustomerKeyer::new(settings.customer_key_secret.expose_secret().as_bytes()),
-            cache: Arc::new(Mutex::new(ResolutionCache::new(settings.resolution_cache_size))),
+            cache: Arc::new(Mutex::new(ResolutionCache::new(
+                settings.resolution_cache_size,
+            ))),
             settings,
             pool,
             jetstream,
@@ -85,13 +92,21 @@ impl IngestContext {
     }
 
     /// The row path for one file of `provider`, starting at `resume_line`.
-    pub fn row_path(&self, provider: &str, resume_line: u64) -> Result<reader::RowPath, IngestError> {
+    pub fn row_path(
+        &self,
+        provider: &str,
+        resume_line: u64,
+    ) -> Result<reader::RowPath, IngestError> {
         let profile = {
-            let mut profiles = self.profiles.lock().map_err(|_| IngestError::Resolver("profile cache poisoned".into()))?;
+            let mut profiles = self
+                .profiles
+                .lock()
+                .map_err(|_| IngestError::Resolver("profile cache poisoned".into()))?;
             match profiles.get(provider) {
                 Some(profile) => profile.clone(),
                 None => {
-                    let profile = profile::ProviderProfile::load(&self.settings.profiles_dir, provider)?;
+                    let profile =
+                        profile::ProviderProfile::load(&self.settings.profiles_dir, provider)?;
                     profiles.insert(provider.to_owned(), profile.clone());
                     profile
                 }
@@ -171,18 +186,27 @@ pub async fn load_resolver(pool: &deadpool_postgres::Pool) -> Result<Resolver, I
         .into_iter()
         .map(|row| Rule {
             id: row.get(0),
-            kind: if row.get::<_, &str>(1) == "regex" { RuleKind::Regex } else { RuleKind::Prefix },
+            kind: if row.get::<_, &str>(1) == "regex" {
+                RuleKind::Regex
+            } else {
+                RuleKind::Prefix
+            },
             pattern: row.get(2),
             merchant_id: row.get(3),
             priority: row.get(4),
         })
         .collect();
-    Resolver::new(&catalogue, extra_merchants, aliases, rules).map_err(|e| IngestError::Resolver(e.to_string()))
+    Resolver::new(&catalogue, extra_merchants, aliases, rules)
+        .map_err(|e| IngestError::Resolver(e.to_string()))
 }
 
 /// Reloads the resolver whenever `altdata.mapping.v1.changed` arrives (core NATS). Holds the
 /// context weakly, so it never keeps a finished (or aborted) ingest's connections alive.
-fn spawn_mapping_reloader(context: std::sync::Weak<IngestContext>, client: async_nats::Client, subjects: Subjects) {
+fn spawn_mapping_reloader(
+    context: std::sync::Weak<IngestContext>,
+    client: async_nats::Client,
+    subjects: Subjects,
+) {
     tokio::spawn(async move {
         let Ok(mut changes) = client.subscribe(subjects.mapping_changed()).await else {
             tracing::warn!("cannot subscribe to mapping changes; aliases reload only on restart");
@@ -193,7 +217,9 @@ fn spawn_mapping_reloader(context: std::sync::Weak<IngestContext>, client: async
             match tokio::time::timeout(idle_check, changes.next()).await {
                 Ok(None) => return,
                 Ok(Some(_change)) => {
-                    let Some(context) = context.upgrade() else { return };
+                    let Some(context) = context.upgrade() else {
+                        return;
+                    };
                     if let Err(error) = context.reload_resolver().await {
                         tracing::warn!(error = %error, "reloading aliases and rules failed");
                     }

@@ -121,7 +121,9 @@ impl ProviderProfile {
         if profile.format.refund_sign == RefundSign::Positive
             && (profile.format.refund_column.is_none() || profile.format.refund_value.is_none())
         {
-            return Err("refund_sign = \"positive\" needs refund_column and refund_value".to_owned());
+            return Err(
+                "refund_sign = \"positive\" needs refund_column and refund_value".to_owned(),
+            );
         }
         if profile.provider.is_empty() {
             profile.provider = provider.to_owned();
@@ -149,7 +151,10 @@ pub struct ColumnMap {
 
 impl ColumnMap {
     /// Maps a header (case-insensitively, trimmed) onto the canonical columns.
-    pub fn from_header(header: &[String], profile: &ProviderProfile) -> Result<ColumnMap, Vec<String>> {
+    pub fn from_header(
+        header: &[String],
+        profile: &ProviderProfile,
+    ) -> Result<ColumnMap, Vec<String>> {
         let position = |name: &str| {
             header
                 .iter()
@@ -205,7 +210,11 @@ mod tests {
         let missing = ColumnMap::from_header(&header(&["txn_id", "amount"]), &profile).err();
         assert_eq!(
             missing,
-            Some(vec!["posted_at".into(), "card_id".into(), "descriptor".into()])
+            Some(vec![
+                "posted_at".into(),
+                "card_id".into(),
+                "descriptor".into()
+            ])
         );
     }
 

@@ -57,7 +57,12 @@ impl Publisher {
     }
 
     /// Sends one event; waits for the oldest acknowledgement when the window is full.
-    pub async fn publish(&mut self, shard: u32, msg_id: String, payload: Bytes) -> Result<(), IngestError> {
+    pub async fn publish(
+        &mut self,
+        shard: u32,
+        msg_id: String,
+        payload: Bytes,
+    ) -> Result<(), IngestError> {
         while self.queue.len() >= self.window {
             self.settle_oldest().await?;
         }
@@ -80,7 +85,12 @@ impl Publisher {
         Ok(())
     }
 
-    async fn send(&self, shard: u32, msg_id: &str, payload: Bytes) -> Result<PublishAckFuture, IngestError> {
+    async fn send(
+        &self,
+        shard: u32,
+        msg_id: &str,
+        payload: Bytes,
+    ) -> Result<PublishAckFuture, IngestError> {
         let subject = self.shard_subjects[shard as usize].clone();
         let mut backoff = Duration::from_millis(50);
         loop {
@@ -102,7 +112,8 @@ impl Publisher {
         loop {
             match outstanding.ack.await {
                 Ok(ack) => {
-                    self.latency.record(outstanding.sent_at.elapsed().as_secs_f64());
+                    self.latency
+                        .record(outstanding.sent_at.elapsed().as_secs_f64());
                     if ack.duplicate {
                         self.counts.duplicates += 1;
                     } else {
@@ -114,7 +125,11 @@ impl Publisher {
                     // Stream full, timeout, or a server restart: publish again, same Msg-Id.
                     self.pause(&mut backoff, &error.to_string()).await?;
                     outstanding.ack = self
-                        .send(outstanding.shard, &outstanding.msg_id, outstanding.payload.clone())
+                        .send(
+                            outstanding.shard,
+                            &outstanding.msg_id,
+                            outstanding.payload.clone(),
+                        )
                         .await?;
                     outstanding.sent_at = Instant::now();
                 }
@@ -124,10 +139,16 @@ impl Publisher {
 
     async fn pause(&self, backoff: &mut Duration, reason: &str) -> Result<(), IngestError> {
         if self.shutdown.is_triggered() {
-            return Err(IngestError::Publish(format!("stopped while retrying: {reason}")));
+            return Err(IngestError::Publish(format!(
+                "stopped while retrying: {reason}"
+            )));
         }
         self.retries.increment(1);
-        tracing::warn!(reason, retry_in_ms = backoff.as_millis() as u64, "publish failed, retrying");
+        tracing::warn!(
+            reason,
+            retry_in_ms = backoff.as_millis() as u64,
+            "publish failed, retrying"
+        );
         tokio::select! {
             _ = tokio::time::sleep(*backoff) => {}
             _ = self.shutdown.cancelled() => {}

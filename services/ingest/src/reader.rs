@@ -104,9 +104,14 @@ impl RowPath {
             .byte_headers()
             .map_err(|e| FileProblem::Read(e.to_string()))?
             .iter()
-            .map(|h| String::from_utf8_lossy(h).trim_start_matches('\u{feff}').to_owned())
+            .map(|h| {
+                String::from_utf8_lossy(h)
+                    .trim_start_matches('\u{feff}')
+                    .to_owned()
+            })
             .collect();
-        let columns = ColumnMap::from_header(&header, &self.profile).map_err(FileProblem::Header)?;
+        let columns =
+            ColumnMap::from_header(&header, &self.profile).map_err(FileProblem::Header)?;
         let card_column = columns.index[2];
         let validator = RowValidator {
             columns,
@@ -123,7 +128,10 @@ impl RowPath {
                 Ok(false) => break,
                 Err(error) => {
                     // A broken quote or I/O error: the file cannot be trusted past here.
-                    return Err(FileProblem::Read(format!("line {}: {error}", csv.position().line())));
+                    return Err(FileProblem::Read(format!(
+                        "line {}: {error}",
+                        csv.position().line()
+                    )));
                 }
             }
             let line = record.position().map_or(0, |p| p.line());
@@ -142,7 +150,10 @@ impl RowPath {
             chunk.outcomes.push(outcome);
             if chunk.outcomes.len() >= CHUNK_ROWS {
                 let next_line = chunk.next_line;
-                if chunks.blocking_send(std::mem::replace(&mut chunk, new_chunk(next_line))).is_err() {
+                if chunks
+                    .blocking_send(std::mem::replace(&mut chunk, new_chunk(next_line)))
+                    .is_err()
+                {
                     return Ok(());
                 }
             }
@@ -160,10 +171,7 @@ impl RowPath {
             Err(_) => Arc::new(self.resolver.resolve(&row.descriptor, &row.mcc)),
         };
         // The structured state column wins; the descriptor's state is the fallback.
-        let region = row
-            .state
-            .or(resolution.state)
-            .unwrap_or(Region::UNKNOWN);
+        let region = row.state.or(resolution.state).unwrap_or(Region::UNKNOWN);
         let customer_key = self.keyer.customer_key(&row.card_id);
         match &resolution.decision {
             Decision::Auto {
@@ -240,7 +248,12 @@ fn candidates_json(candidates: &[altdata_resolver::Candidate]) -> String {
 
 /// The reject record: the raw row joined back, with the card id masked (and any long digit
 /// run, in case a broken row shifted the card id into another column), truncated.
-fn reject(line: u64, reason: &RejectReason, record: &csv::ByteRecord, card_column: Option<usize>) -> RejectRow {
+fn reject(
+    line: u64,
+    reason: &RejectReason,
+    record: &csv::ByteRecord,
+    card_column: Option<usize>,
+) -> RejectRow {
     let mut raw = String::with_capacity(128);
     for (index, field) in record.iter().enumerate() {
         if index > 0 {
@@ -265,7 +278,14 @@ fn reject(line: u64, reason: &RejectReason, record: &csv::ByteRecord, card_colum
 
 /// `****1234`: the last four characters only.
 pub fn mask_card(card: &str) -> String {
-    let tail: String = card.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    let tail: String = card
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     format!("****{tail}")
 }
 
@@ -302,6 +322,9 @@ mod tests {
     #[test]
     fn card_ids_are_masked_to_their_last_four() {
         assert_eq!(mask_card("4111222233334444"), "****4444");
-        assert_eq!(mask_digit_runs("a 4111222233334444 b 1234"), "a ****4444 b 1234");
+        assert_eq!(
+            mask_digit_runs("a 4111222233334444 b 1234"),
+            "a ****4444 b 1234"
+        );
     }
 }

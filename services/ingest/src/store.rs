@@ -25,7 +25,11 @@ pub enum Claim {
     /// New content: process from the first row.
     Fresh { file_id: i64 },
     /// An earlier run stopped mid-file: resume at `resume_line` with its counts.
-    Resume { file_id: i64, resume_line: u64, counts: FileCounts },
+    Resume {
+        file_id: i64,
+        resume_line: u64,
+        counts: FileCounts,
+    },
     /// Already processed (possibly under another name).
     AlreadyDone { file_id: i64, path: String },
     /// Another instance is processing it right now.
@@ -176,7 +180,10 @@ pub async fn insert_unmapped(
     }
     let txn_ids: Vec<&str> = rows.iter().map(|r| r.txn_id.as_str()).collect();
     let raws: Vec<&str> = rows.iter().map(|r| r.raw_descriptor.as_str()).collect();
-    let normalized: Vec<&str> = rows.iter().map(|r| r.normalized_descriptor.as_str()).collect();
+    let normalized: Vec<&str> = rows
+        .iter()
+        .map(|r| r.normalized_descriptor.as_str())
+        .collect();
     let amounts: Vec<i64> = rows.iter().map(|r| r.amount_cents).collect();
     let dates: Vec<chrono::NaiveDate> = rows.iter().map(|r| r.metric_date).collect();
     let regions: Vec<&str> = rows.iter().map(|r| r.region.as_str()).collect();
@@ -194,8 +201,17 @@ pub async fn insert_unmapped(
                     AS u(t, r, n, a, d, g, m, k, c)
              ON CONFLICT (provider, txn_id) DO NOTHING",
             &[
-                &file_id, &provider, &txn_ids, &raws, &normalized, &amounts, &dates, &regions,
-                &mccs, &keys, &candidates,
+                &file_id,
+                &provider,
+                &txn_ids,
+                &raws,
+                &normalized,
+                &amounts,
+                &dates,
+                &regions,
+                &mccs,
+                &keys,
+                &candidates,
             ],
         )
         .await?)

@@ -30,13 +30,26 @@ pub struct ValidRow<'r> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RejectReason {
-    ColumnCount { expected: usize, found: usize },
+    ColumnCount {
+        expected: usize,
+        found: usize,
+    },
     Empty(&'static str),
-    OverLong { field: &'static str, length: usize, max: usize },
+    OverLong {
+        field: &'static str,
+        length: usize,
+        max: usize,
+    },
     Amount(AmountError),
     Date(String),
-    FutureDate { date: NaiveDate, latest: NaiveDate },
-    AncientDate { date: NaiveDate, earliest: NaiveDate },
+    FutureDate {
+        date: NaiveDate,
+        latest: NaiveDate,
+    },
+    AncientDate {
+        date: NaiveDate,
+        earliest: NaiveDate,
+    },
     Currency(String),
     Mcc(String),
     UnknownState(String),
@@ -58,13 +71,22 @@ impl fmt::Display for RejectReason {
                 "bad posted_at {text:?}: expected RFC 3339 or YYYY-MM-DD HH:MM:SS"
             ),
             RejectReason::FutureDate { date, latest } => {
-                write!(f, "posted_at {date} is in the future (latest accepted {latest})")
+                write!(
+                    f,
+                    "posted_at {date} is in the future (latest accepted {latest})"
+                )
             }
             RejectReason::AncientDate { date, earliest } => {
-                write!(f, "posted_at {date} is too old (earliest accepted {earliest})")
+                write!(
+                    f,
+                    "posted_at {date} is too old (earliest accepted {earliest})"
+                )
             }
             RejectReason::Currency(code) => {
-                write!(f, "currency {code:?} is not supported: only USD is accepted")
+                write!(
+                    f,
+                    "currency {code:?} is not supported: only USD is accepted"
+                )
             }
             RejectReason::Mcc(text) => write!(f, "mcc {text:?} is not a 4-digit code"),
             RejectReason::UnknownState(text) => write!(f, "unknown state code {text:?}"),
@@ -122,7 +144,11 @@ impl RowValidator<'_> {
         bounded("postal_code", &postal_code, 16)?;
 
         let currency = if currency.is_empty() {
-            self.profile.format.default_currency.as_deref().unwrap_or("")
+            self.profile
+                .format
+                .default_currency
+                .as_deref()
+                .unwrap_or("")
         } else {
             &currency
         };
@@ -131,13 +157,18 @@ impl RowValidator<'_> {
         }
         let metric_date = self.parse_date(&posted_at)?;
         let amount_cents = self.parse_amount(&amount, record)?;
-        if !mcc.is_empty() && !(mcc.len() == 4 && mcc.bytes().all(|b| b.is_ascii_digit())) {
+        let mcc_is_valid =
+            mcc.is_empty() || (mcc.len() == 4 && mcc.bytes().all(|b| b.is_ascii_digit()));
+        if !mcc_is_valid {
             return Err(RejectReason::Mcc(truncate(&mcc, 16).to_owned()));
         }
         let state = if state.is_empty() {
             None
         } else {
-            Some(Region::parse(&state).ok_or_else(|| RejectReason::UnknownState(truncate(&state, 16).to_owned()))?)
+            Some(
+                Region::parse(&state)
+                    .ok_or_else(|| RejectReason::UnknownState(truncate(&state, 16).to_owned()))?,
+            )
         };
         Ok(ValidRow {
             txn_id,
@@ -173,11 +204,13 @@ impl RowValidator<'_> {
         let magnitude = match self.profile.format.amount_unit {
             AmountUnit::Dollars => parse_dollars_to_cents(text).map_err(RejectReason::Amount)?,
             AmountUnit::Cents => {
-                let cents: i64 = text
-                    .parse()
-                    .map_err(|_| RejectReason::Amount(AmountError::NotDecimal(truncate(text, 40).to_owned())))?;
+                let cents: i64 = text.parse().map_err(|_| {
+                    RejectReason::Amount(AmountError::NotDecimal(truncate(text, 40).to_owned()))
+                })?;
                 if cents.abs() > MAX_ABS_AMOUNT_CENTS {
-                    return Err(RejectReason::Amount(AmountError::OutOfRange(truncate(text, 40).to_owned())));
+                    return Err(RejectReason::Amount(AmountError::OutOfRange(
+                        truncate(text, 40).to_owned(),
+                    )));
                 }
                 cents
             }
@@ -191,7 +224,9 @@ impl RowValidator<'_> {
                     .refund_flag
                     .and_then(|i| record.get(i))
                     .zip(self.profile.format.refund_value.as_deref())
-                    .is_some_and(|(value, refund)| trim_ascii(value).eq_ignore_ascii_case(refund.as_bytes()));
+                    .is_some_and(|(value, refund)| {
+                        trim_ascii(value).eq_ignore_ascii_case(refund.as_bytes())
+                    });
                 if is_refund {
                     -magnitude.abs()
                 } else {
@@ -276,8 +311,16 @@ mod tests {
     }
 
     const GOOD: [&str; 10] = [
-        "t1", "2026-11-20T08:15:00-08:00", "4111222233334444", "SQ *BLUE BOTTLE", "4.50", "USD",
-        "5814", "Oakland", "CA", "94607",
+        "t1",
+        "2026-11-20T08:15:00-08:00",
+        "4111222233334444",
+        "SQ *BLUE BOTTLE",
+        "4.50",
+        "USD",
+        "5814",
+        "Oakland",
+        "CA",
+        "94607",
     ];
 
     #[test]
@@ -287,7 +330,10 @@ mod tests {
         let r = record(&GOOD);
         let row = v.validate(&r).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(row.amount_cents, 450);
-        assert_eq!(row.metric_date, NaiveDate::from_ymd_opt(2026, 11, 20).unwrap_or_default());
+        assert_eq!(
+            row.metric_date,
+            NaiveDate::from_ymd_opt(2026, 11, 20).unwrap_or_default()
+        );
         assert_eq!(row.state.map(|s| s.to_string()), Some("CA".into()));
     }
 
@@ -307,11 +353,21 @@ mod tests {
         for (index, value, expected) in cases {
             let mut fields = GOOD;
             fields[index] = value;
-            let reason = v.validate(&record(&fields)).err().map(|r| r.to_string()).unwrap_or_default();
+            let reason = v
+                .validate(&record(&fields))
+                .err()
+                .map(|r| r.to_string())
+                .unwrap_or_default();
             assert!(reason.contains(expected), "{value:?}: {reason}");
         }
         let short = record(&GOOD[..9]);
-        assert!(matches!(v.validate(&short), Err(RejectReason::ColumnCount { expected: 10, found: 9 })));
+        assert!(matches!(
+            v.validate(&short),
+            Err(RejectReason::ColumnCount {
+                expected: 10,
+                found: 9
+            })
+        ));
     }
 
     #[test]
