@@ -11,7 +11,7 @@ DEMO_CARDS ?= 20000
 # A development secret for the demo only; production sets its own (k8s Secret).
 DEMO_SECRET ?= demo-secret-change-me-0123456789
 
-.PHONY: help stack stack-down build migrate demo test test-rust lint fmt clippy bench faults test-browser web
+.PHONY: help stack stack-down build migrate demo test test-rust lint fmt bench faults test-browser k8s-validate
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -36,7 +36,7 @@ demo: stack build ## Everything: stack, build, migrate, sample data, pipeline, d
 		export ALTDATA_HTTP_ADDR=$${ALTDATA_HTTP_ADDR:-127.0.0.1:8080}; \
 		$(ALTDATA) demo --landing $(DEMO_DIR)
 
-test: stack lint test-rust ## The CI gate: stack, fmt, clippy, every test against the real services
+test: stack lint test-rust k8s-validate ## The CI gate: stack, fmt, clippy, every test against the real services, manifests
 
 lint: ## cargo fmt --check and clippy -D warnings
 	cargo fmt --all -- --check
@@ -47,3 +47,6 @@ test-rust: stack ## cargo test --workspace against the real services
 
 fmt: ## Format the code
 	cargo fmt --all
+
+k8s-validate: ## Render both k8s overlays and validate them offline (kubernetes-validate --strict, CRD schemas, checkov)
+	@bash scripts/k8s-validate.sh
