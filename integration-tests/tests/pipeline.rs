@@ -1,0 +1,270 @@
+//! The whole pipeline on generated data: generate → ingest → aggregate, checked against the
+//! generator's ground truth. Aggregates must equal a fold of the published events exactly
+//! (each counted once), net spend must be conserved (aggregates + held = valid input), and
+//! resolution must agree with the truth for at least 98% of published rows.
+
+use altdata_aggregator::AggregatorSettings;
+use altdata_common::catalogue::Catalogue;
+use altdata_common::Shutdown;
+use altdata_ingest::IngestSettings;
+use integration_tests::{spawn_app, TestApp};
+use std::collections::HashMap;
+use std::time::Duration;
+
+async fn generate(dir: &std::path::Path) -> serde_json::Value {
+    let config = altdata_generate::GenerateConfig {
+        days: 4,
+        cards: 3_000,
+        seed: 11,
+        start: chrono::Utc::now().date_naive() - chrono::Duration::days(6),
+        out: dir.display().to_string(),
+        gzip: true,
+        provider: "panel".into(),
+        progress: false,
+        truth_detail: true,
+    };
+    let catalogue = Catalogue::embedded().unwrap_or_else(|e| panic!("{e}"));
+    altdata_generate::run(&config, &catalogue, &Shutdown::new())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let summary =
+        std::fs::read_to_string(dir.join("_truth/summary.json")).unwrap_or_else(|e| panic!("{e}"));
+    serde_json::from_str(&summary).unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn run_pipeline(app: &TestApp, dir: &std::path::Path) -> Vec<altdata_ingest::FileReport> {
+    let mut env = app.env_reader(&[]);
+    let ingest = IngestSettings::from_env(&mut env);
+    let reports = altdata_ingest::run_once(ingest, &[dir.display().to_string()], Shutdown::new())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut env = app.env_reader(&[("ALTDATA_AGG_WINDOW_AGE", "200ms")]);
+    let mut aggregate = AggregatorSettings::from_env(&mut env);
+    aggregate.until_idle = true;
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        altdata_aggregator::run(aggregate, Shutdown::new()),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("aggregation did not finish"))
+    .unwrap_or_else(|e| panic!("{e}"));
+    reports
+}
+
+#[tokio::test]
+async fn generated_data_flows_through_exactly_once_and_matches_the_ground_truth() {
+    let app = spawn_app().await;
+    let dir = std::env::temp_dir().join(format!("altdata-pipeline-{}", app.prefix));
+    let summary = generate(&dir).await;
+    let reports = run_pipeline(&app, &dir).await;
+
+    // Every row accounted for, file by file and in total.
+    let rows: u64 = reports.iter().map(|r| r.counts.rows_read).sum();
+    let rejected: u64 = reports.iter().map(|r| r.counts.rejected).sum();
+    let duplicates: u64 = reports.iter().map(|r| r.counts.duplicates).sum();
+    let published: u64 = reports.iter().map(|r| r.counts.published).sum();
+    let unmapped: u64 = reports.iter().map(|r| r.counts.unmapped).sum();
+    assert!(reports.iter().all(|r| r.counts.conserved()));
+    assert_eq!(rows, summary["rows"].as_u64().unwrap_or(0));
+    assert_eq!(
+        rejected,
+        summary["broken_rows"].as_u64().unwrap_or(0),
+        "rejects exact"
+    );
+    assert_eq!(
+        duplicates,
+        summary["duplicate_rows"].as_u64().unwrap_or(0),
+        "duplicates exact"
+    );
+    assert_eq!(
+        published + unmapped,
+        summary["valid_rows"].as_u64().unwrap_or(0)
+    );
+
+    let client = app.client().await;
+    // Net spend conserved to the cent: aggregates + held rows = valid input.
+    let aggregated_net: i64 = client
+        .query_one("SELECT coalesce(sum(total_spend_cents - refund_cents), 0)::bigint FROM agg_daily_merchant_spend", &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .get(0);
+    let held_net: i64 = client
+        .query_one(
+            "SELECT coalesce(sum(amount_cents), 0)::bigint FROM unmapped_transactions",
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .get(0);
+    assert_eq!(
+        aggregated_net + held_net,
+        summary["valid_net_cents"].as_i64().unwrap_or(0),
+        "net spend conserved"
+    );
+
+    // Resolution against the truth: which brand each transaction was meant to be.
+    let intended = read_intended(&dir);
+    let catalogue = Catalogue::embedded().unwrap_or_else(|e| panic!("{e}"));
+    let brand_ids: HashMap<&str, i64> = catalogue
+        .merchants
+        .iter()
+        .map(|m| (m.brand_id.as_str(), m.id))
+        .collect();
+    let events = published_events(&app).await;
+    assert_eq!(
+        events.len() as u64,
+        published,
+        "each published row is in the stream once"
+    );
+    let mut wrong = 0usize;
+    let mut expected: HashMap<(i64, String, i32), (i64, i64, i64, i64)> = HashMap::new();
+    for event in &events {
+        let meant = intended
+            .get(&event.txn_id)
+            .and_then(|b| brand_ids.get(b.as_str()))
+            .copied();
+        if meant != Some(event.merchant_id) {
+            wrong += 1;
+        }
+        let cell = expected
+            .entry((event.merchant_id, event.region.clone(), event.metric_date))
+            .or_default();
+        if event.amount_cents < 0 {
+            cell.2 += -event.amount_cents;
+            cell.3 += 1;
+        } else {
+            cell.0 += event.amount_cents;
+            cell.1 += 1;
+        }
+    }
+    let precision = 1.0 - wrong as f64 / events.len().max(1) as f64;
+    println!(
+        "published {} events; resolution agrees with the truth for {:.2}%",
+        events.len(),
+        precision * 100.0
+    );
+    assert!(
+        precision >= 0.98,
+        "resolution precision {precision:.4} below 0.98"
+    );
+
+    // Every (merchant, region, day) equals the fold of its events, to the cent.
+    let stored = client
+        .query(
+            "SELECT merchant_id, region, (metric_date - DATE '1970-01-01')::int, total_spend_cents,
+                    transaction_count, refund_cents, refund_count FROM agg_daily_merchant_spend",
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stored.len(), expected.len());
+    for row in stored {
+        let key = (
+            row.get::<_, i64>(0),
+            row.get::<_, String>(1),
+            row.get::<_, i32>(2),
+        );
+        let got = (
+            row.get::<_, i64>(3),
+            row.get::<_, i64>(4),
+            row.get::<_, i64>(5),
+            row.get::<_, i64>(6),
+        );
+        assert_eq!(Some(&got), expected.get(&key), "cell {key:?}");
+    }
+
+    // Cells whose every transaction resolved to its brand equal the ground truth exactly,
+    // distinct customers included (within the HLL's bound; exact for small sets).
+    let truth = read_truth(&dir);
+    let mut checked = 0;
+    for ((merchant, region, date), (gross, refund, sales, refunds, cards)) in &truth {
+        let Some(cell) = expected.get(&(*merchant, region.clone(), *date)) else {
+            continue;
+        };
+        if cell != &(*gross, *sales, *refund, *refunds) {
+            continue; // some of its rows were held for review or resolved elsewhere
+        }
+        let customers: i64 = client
+            .query_one(
+                "SELECT hll_cardinality(customers)::bigint FROM agg_daily_merchant_spend
+                  WHERE merchant_id = $1 AND region = $2 AND metric_date = DATE '1970-01-01' + $3::integer",
+                &[merchant, region, date],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .get(0);
+        let bound = (*cards as f64 * 0.05).ceil() as i64;
+        assert!(
+            (customers - cards).abs() <= bound,
+            "customers of {merchant}/{region}/{date}: {customers} vs {cards}"
+        );
+        checked += 1;
+    }
+    assert!(
+        checked as f64 >= truth.len() as f64 * 0.8,
+        "{checked} of {} truth cells matched exactly",
+        truth.len()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn read_intended(dir: &std::path::Path) -> HashMap<String, String> {
+    let mut reader = csv::Reader::from_path(dir.join("_truth/transactions.csv"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    reader
+        .records()
+        .map(|r| r.unwrap_or_else(|e| panic!("{e}")))
+        .map(|r| (r[1].to_owned(), r[2].to_owned()))
+        .collect()
+}
+
+/// (merchant, region, day) -> (gross, refunds, sales, refund count, distinct cards)
+fn read_truth(dir: &std::path::Path) -> HashMap<(i64, String, i32), (i64, i64, i64, i64, i64)> {
+    let mut reader = csv::Reader::from_path(dir.join("_truth/ground_truth.csv"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    reader
+        .records()
+        .map(|r| r.unwrap_or_else(|e| panic!("{e}")))
+        .map(|r| {
+            let date = chrono::NaiveDate::parse_from_str(&r[3], "%Y-%m-%d").unwrap_or_default();
+            let number = |i: usize| r[i].parse::<i64>().unwrap_or_default();
+            (
+                (number(1), r[2].to_owned(), (date - epoch).num_days() as i32),
+                (number(4), number(5), number(6), number(7), number(8)),
+            )
+        })
+        .collect()
+}
+
+async fn published_events(app: &TestApp) -> Vec<altdata_proto::v1::TransactionEvent> {
+    use altdata_proto::Message;
+    use futures::StreamExt;
+    let stream = app
+        .jetstream
+        .get_stream(app.subjects.txn_stream())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
+            filter_subject: app.prefix.subject("txn.v1.*"),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pending = consumer.cached_info().num_pending;
+    let mut messages = consumer.messages().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut events = Vec::new();
+    while (events.len() as u64) < pending {
+        let Ok(Some(Ok(message))) =
+            tokio::time::timeout(Duration::from_secs(5), messages.next()).await
+        else {
+            break;
+        };
+        events.push(
+            altdata_proto::v1::TransactionEvent::decode(message.payload.as_ref())
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
+    }
+    events
+}
