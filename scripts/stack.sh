@@ -265,10 +265,10 @@ ensure_nats_bin() {
 }
 
 # Python tools the tests use from the same venv: protobuf and nats-py (a subscriber in
-# another language), schemathesis (API fuzzing), duckdb (benchmark baseline).
-PY_TOOLS="protobuf nats-py"
+# another language) and moto (a local S3-compatible server for the S3 landing-zone test).
+PY_TOOLS="protobuf nats-py moto[server] boto3"
 ensure_py_tools() {
-  if "$VENV/bin/python" -c 'import google.protobuf, nats' >/dev/null 2>&1; then return 0; fi
+  if "$VENV/bin/python" -c "import google.protobuf, nats, moto, boto3" >/dev/null 2>&1; then return 0; fi
   log "pip install $PY_TOOLS"
   "$VENV/bin/pip" install -q --disable-pip-version-check $PY_TOOLS >/dev/null
 }
