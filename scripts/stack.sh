@@ -265,10 +265,10 @@ ensure_nats_bin() {
 }
 
 # Python tools the tests use from the same venv: protobuf and nats-py (a subscriber in
-# another language) and moto (a local S3-compatible server for the S3 landing-zone test).
-PY_TOOLS="protobuf nats-py moto[server] boto3"
+# another language), moto (a local S3 server for the S3 landing test), schemathesis (API fuzzing).
+PY_TOOLS="protobuf nats-py moto[server] boto3 schemathesis"
 ensure_py_tools() {
-  if "$VENV/bin/python" -c "import google.protobuf, nats, moto, boto3" >/dev/null 2>&1; then return 0; fi
+  if "$VENV/bin/python" -c "import google.protobuf, nats, moto, boto3, schemathesis" >/dev/null 2>&1; then return 0; fi
   log "pip install $PY_TOOLS"
   "$VENV/bin/pip" install -q --disable-pip-version-check $PY_TOOLS >/dev/null
 }

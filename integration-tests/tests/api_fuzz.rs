@@ -46,7 +46,7 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
             .args(["run", &format!("http://{addr}/openapi.json")])
             .args(["--checks", "not_a_server_error,response_schema_conformance,content_type_conformance"])
             .args(["--phases", "examples,coverage,fuzzing"])
-            .args(["--max-examples", "25", "--seed", "7", "--workers", "2", "--max-time", "120"])
+            .args(["--max-examples", "25", "--seed", "7", "--workers", "2", "--max-time", "40"])
             .args(["--header", &format!("Authorization: Bearer {key}")])
             .args(["--suppress-health-check", "all"])
             .output()

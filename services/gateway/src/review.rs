@@ -229,9 +229,10 @@ fn check_descriptors(descriptors: &[String]) -> Result<Vec<String>, ApiError> {
     let mut list: Vec<String> = Vec::with_capacity(descriptors.len());
     for descriptor in descriptors {
         let trimmed = descriptor.trim();
-        if trimmed.is_empty() || trimmed.len() > 200 {
+        // PostgreSQL text cannot hold NUL, and descriptors never contain control characters.
+        if trimmed.is_empty() || trimmed.len() > 200 || trimmed.chars().any(char::is_control) {
             return Err(ApiError::invalid(
-                "each normalized descriptor must be 1 to 200 bytes",
+                "each normalized descriptor must be 1 to 200 bytes of printable text",
             ));
         }
         list.push(trimmed.to_owned());
@@ -274,18 +275,21 @@ pub async fn assign(
         (Some(id), None) if id > 0 => Target::Existing(id),
         (None, Some(new)) => {
             let name = new.name.trim().to_owned();
-            if name.is_empty() || name.chars().count() > 200 {
+            if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
                 return Err(ApiError::invalid(
-                    "new_merchant.name must be 1 to 200 characters",
+                    "new_merchant.name must be 1 to 200 printable characters",
                 ));
             }
             let ticker_symbol = new
                 .ticker_symbol
                 .map(|t| t.trim().to_owned())
                 .filter(|t| !t.is_empty());
-            if ticker_symbol.as_ref().is_some_and(|t| t.len() > 16) {
+            if ticker_symbol
+                .as_ref()
+                .is_some_and(|t| t.len() > 16 || t.chars().any(char::is_control))
+            {
                 return Err(ApiError::invalid(
-                    "new_merchant.ticker_symbol is at most 16 bytes",
+                    "new_merchant.ticker_symbol is at most 16 printable bytes",
                 ));
             }
             Target::New {
@@ -853,8 +857,10 @@ pub async fn add_rule(
             request.kind
         )));
     }
-    if request.pattern.is_empty() || request.pattern.len() > 200 {
-        return Err(ApiError::invalid("pattern must be 1 to 200 bytes"));
+    if request.pattern.is_empty() || request.pattern.len() > 200 || request.pattern.contains('\0') {
+        return Err(ApiError::invalid(
+            "pattern must be 1 to 200 bytes without NUL",
+        ));
     }
     if request.kind == "regex" {
         regex::RegexBuilder::new(&request.pattern)
