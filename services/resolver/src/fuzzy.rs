@@ -1,0 +1,861 @@
+//! Fuzzy candidates from the catalogue: which merchant names the normalised descriptor starts
+//! with, and how much of each is explained by the other.
+//!
+//! Every name (catalogue `name`, each of its `match_names`, and merchants created in review) is
+//! normalised like a descriptor and indexed by its first word. A descriptor looks up names whose
+//! first word is one of its first three words, a prefix of one (`STARBUCKSSEATTLE`), or starts
+//! with one when the descriptor was cut short (`CHIPOTLE MEXICAN GRI`), and, when nothing fits
+//! well, names whose first word shares trigrams with it (typos). Each name is then aligned word
+//! by word from that position: exact words, words glued together or split apart, a truncated
+//! last word, and (for long words) a Jaro-Winkler typo.
+//!
+//! The score is `name coverage × (0.55 + 0.45 × descriptor coverage) − 0.1 × skipped words ±
+//! category prior`:
+//! - *name coverage*: the share of the name's letters matched; a name whose words stop matching
+//!   while the descriptor goes on scores half, so `SILVER SPOON DINER` is not `Silver Diner`;
+//! - *descriptor coverage*: the share of the descriptor's letters the name explains, with filler
+//!   words (`STORE`, `ONLINE`) and a probable town before a state counting little. This is what
+//!   keeps `JOES DINER` or `SHELL BEACH CAFE` from being forced onto a brand that shares one
+//!   common word: whole-word matching alone cannot;
+//! - *category prior*: the descriptor's MCC agrees with the merchant's category (or its own MCC)
+//!   +0.03; a related category 0; an unrelated one −0.12, enough to send an otherwise perfect
+//!   match to review.
+//!
+//! A score of [`AUTO_THRESHOLD`] or more, ahead of the next merchant by [`AUTO_MARGIN`], is
+//! resolved automatically; `tests/eval.rs` measures how often that is right.
+
+use crate::normalize::{normalize_name, FILLER_WORDS};
+use altdata_common::domain::Category;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// The lowest score resolved without a person.
+pub const AUTO_THRESHOLD: f32 = 0.90;
+/// How far the best merchant must be ahead of the second.
+pub const AUTO_MARGIN: f32 = 0.05;
+
+/// How many candidates a review item carries.
+pub(crate) const REVIEW_CANDIDATES: usize = 3;
+/// How many descriptor words a name may start after.
+const MAX_START: usize = 3;
+/// The most names one truncated word may pull in.
+const MAX_PREFIX_NAMES: usize = 64;
+/// Weight of a probable town in the descriptor-coverage sum, whatever its length (a normal word
+/// weighs its letter count). The word before a town weighs half its letters, since towns often
+/// have two words.
+const PLACE_WORD_WEIGHT: f32 = 1.0;
+/// Weight of a filler word (`STORE`, `ONLINE`, `PAY`).
+const FILLER_WORD_WEIGHT: f32 = 0.5;
+/// Cost of each unexplained word of full weight, on top of its share of letters, so that a name
+/// explaining every word beats one that leaves a short word over (`YOUTUBE TV`).
+const UNEXPLAINED_WORD_COST: f32 = 0.04;
+/// Credit for each name letter after the point where a descriptor was cut short.
+const CUT_NAME_CREDIT: f32 = 0.5;
+/// Best score under which the first word is also looked up by trigrams, as a possible typo.
+const TYPO_SEARCH_BELOW: f32 = 0.6;
+/// Jaro-Winkler similarity above which two long words count as a typo of each other.
+const TYPO_SIMILARITY: f64 = 0.92;
+
+/// A fast, non-cryptographic hash for the index's maps (the FxHash step). The maps are built
+/// from the catalogue, so there is no flooding risk; descriptors are only looked up.
+#[derive(Default)]
+struct FxHasher {
+    hash: u64,
+}
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        for &byte in chunks.remainder() {
+            self.add(u64::from(byte));
+        }
+    }
+
+    fn write_u8(&mut self, value: u8) {
+        self.add(u64::from(value));
+    }
+
+    fn write_u32(&mut self, value: u32) {
+        self.add(u64::from(value));
+    }
+
+    fn write_usize(&mut self, value: usize) {
+        self.add(value as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// A merchant the index can return.
+#[derive(Debug, Clone)]
+pub(crate) struct IndexedMerchant {
+    pub id: i64,
+    pub category: Category,
+    /// The merchant's own MCC from the catalogue, if any.
+    pub mcc: Option<String>,
+}
+
+#[derive(Debug)]
+struct IndexedName {
+    merchant: u32,
+    /// The normalised name, for explanations.
+    text: String,
+    /// Words with `&` removed, so `AT&T` compares as `ATT`.
+    words: Vec<String>,
+    letters: usize,
+}
+
+/// One scored merchant, best name only.
+#[derive(Debug)]
+pub(crate) struct ScoredMerchant {
+    pub merchant: u32,
+    pub score: f32,
+    /// How the best name lined up, for [`CandidateIndex::why`].
+    detail: NameScore,
+    /// The whole name matched from the first word and consumed every merchant word.
+    pub explains_all: bool,
+}
+
+/// The descriptor as the matcher sees it.
+#[derive(Debug)]
+pub(crate) struct Query<'a> {
+    /// Merchant words, then the words of a parsed city (a name may run into them).
+    pub words: Vec<String>,
+    /// How many of `words` are the merchant text (the rest are the city).
+    pub text_words: usize,
+    /// Trailing merchant words that are probably a place.
+    pub place_words: usize,
+    /// The category prior from the MCC, and the MCC itself.
+    pub mcc_category: Option<Category>,
+    pub mcc: &'a str,
+    /// Per word: its weight in descriptor coverage, and whether it counts fully.
+    weights: Vec<(f32, bool)>,
+}
+
+impl<'a> Query<'a> {
+    pub fn new(text: &str, city: Option<&str>, place_words: usize, mcc: &'a str) -> Query<'a> {
+        let mut words: Vec<String> = split_words(text);
+        let text_words = words.len();
+        if let Some(city) = city {
+            words.extend(split_words(city));
+        }
+        let mut query = Query {
+            words,
+            text_words,
+            place_words,
+            mcc_category: Category::from_mcc(mcc.trim()),
+            mcc: mcc.trim(),
+            weights: Vec::new(),
+        };
+        query.weights = (0..query.words.len())
+            .map(|position| word_weight(&query, position, &query.words[position]))
+            .collect();
+        query
+    }
+}
+
+impl Query<'_> {
+    /// Where the merchant part probably ends: before a probable town.
+    fn name_end(&self) -> usize {
+        self.text_words.saturating_sub(self.place_words).max(1)
+    }
+}
+
+fn split_words(text: &str) -> Vec<String> {
+    text.split(' ')
+        .map(|w| w.replace('&', ""))
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// The candidate index over every merchant name.
+#[derive(Debug, Default)]
+pub(crate) struct CandidateIndex {
+    merchants: Vec<IndexedMerchant>,
+    names: Vec<IndexedName>,
+    /// First word (and the whole name glued into one word) → names.
+    by_first_word: FastMap<String, Vec<u32>>,
+    /// Distinct first words, sorted, for prefix look-ups.
+    first_words: Vec<String>,
+    /// Trigram → indexes into `first_words` (words of 5+ ASCII letters).
+    trigrams: FastMap<[u8; 3], Vec<u32>>,
+}
+
+impl CandidateIndex {
+    /// Indexes each merchant under each of its names.
+    pub fn new(entries: Vec<(IndexedMerchant, Vec<String>)>) -> CandidateIndex {
+        let mut index = CandidateIndex::default();
+        for (merchant, names) in entries {
+            let merchant_index = index.merchants.len() as u32;
+            index.merchants.push(merchant);
+            let mut seen: Vec<String> = Vec::new();
+            for name in names {
+                let text = normalize_name(&name);
+                if text.is_empty() || seen.contains(&text) {
+                    continue;
+                }
+                seen.push(text.clone());
+                let words = split_words(&text);
+                if words.is_empty() {
+                    continue;
+                }
+                let name_index = index.names.len() as u32;
+                index
+                    .by_first_word
+                    .entry(words[0].clone())
+                    .or_default()
+                    .push(name_index);
+                if words.len() > 1 {
+                    index
+                        .by_first_word
+                        .entry(words.concat())
+                        .or_default()
+                        .push(name_index);
+                }
+                index.names.push(IndexedName {
+                    merchant: merchant_index,
+                    letters: words.iter().map(|w| w.len()).sum(),
+                    text,
+                    words,
+                });
+            }
+        }
+        let mut first_words: Vec<String> = index.by_first_word.keys().cloned().collect();
+        first_words.sort();
+        for (position, word) in first_words.iter().enumerate() {
+            if word.len() >= 5 && word.is_ascii() {
+                for gram in word.as_bytes().windows(3) {
+                    index
+                        .trigrams
+                        .entry([gram[0], gram[1], gram[2]])
+                        .or_default()
+                        .push(position as u32);
+                }
+            }
+        }
+        index.first_words = first_words;
+        index
+    }
+
+    pub fn merchant(&self, index: u32) -> Option<&IndexedMerchant> {
+        self.merchants.get(index as usize)
+    }
+
+    /// The best-scoring merchants for the query, best first, at most `limit`.
+    pub fn candidates(&self, query: &Query<'_>, limit: usize) -> Vec<ScoredMerchant> {
+        let mut names = self.names_for(query, false);
+        let mut scored = self.score_names(query, &names);
+        // Typos are looked for only when nothing spelled right came close.
+        let plausible = scored.first().is_some_and(|s| s.score >= TYPO_SEARCH_BELOW);
+        if !plausible {
+            let typo_names = self.names_for(query, true);
+            if !typo_names.is_empty() {
+                names.extend(typo_names);
+                scored = self.score_names(query, &names);
+            }
+        }
+        scored.truncate(limit);
+        scored
+            .into_iter()
+            .map(|s| ScoredMerchant {
+                merchant: s.merchant,
+                score: s.score,
+                explains_all: s.explains_all,
+                detail: s,
+            })
+            .collect()
+    }
+
+    /// A sentence saying why `scored` was suggested.
+    pub fn why(&self, query: &Query<'_>, scored: &ScoredMerchant) -> String {
+        self.names
+            .get(scored.detail.name as usize)
+            .map_or_else(String::new, |name| {
+                explain(
+                    query,
+                    name,
+                    &scored.detail.alignment,
+                    scored.detail.prior_why,
+                )
+            })
+    }
+
+    /// Whether the best of `scored` is clear enough to resolve without a person.
+    pub fn is_clear_winner(scored: &[ScoredMerchant]) -> bool {
+        let Some(best) = scored.first() else {
+            return false;
+        };
+        if best.score < AUTO_THRESHOLD {
+            return false;
+        }
+        match scored.get(1) {
+            None => true,
+            Some(second) => {
+                best.score - second.score >= AUTO_MARGIN
+                    || (best.explains_all && !second.explains_all && best.score > second.score)
+            }
+        }
+    }
+
+    /// Names worth aligning: by first word, glued prefix and truncation; or (with `typos`) by
+    /// trigram similarity of the descriptor's first word.
+    fn names_for(&self, query: &Query<'_>, typos: bool) -> Vec<u32> {
+        let mut names: Vec<u32> = Vec::new();
+        let starts = query.text_words.min(MAX_START);
+        if !typos {
+            // A name written as one word, split in the descriptor: `WAL MART`, `H M`.
+            for count in 2..=3.min(query.words.len()) {
+                if let Some(found) = self.by_first_word.get(&query.words[..count].concat()) {
+                    names.extend_from_slice(found);
+                }
+            }
+        }
+        if typos {
+            if let Some(first) = query.words.first() {
+                self.typo_names(first, &mut names);
+            }
+            names.sort_unstable();
+            names.dedup();
+            return names;
+        }
+        for (position, word) in query.words[..starts].iter().enumerate() {
+            if let Some(found) = self.by_first_word.get(word.as_str()) {
+                names.extend_from_slice(found);
+            }
+            // A name glued to what follows it: `STARBUCKSSEATTLE`, `YOUTUBEPREMIUM`.
+            for (cut, _) in word.char_indices().skip(3) {
+                if let Some(found) = self.by_first_word.get(&word[..cut]) {
+                    names.extend_from_slice(found);
+                }
+            }
+            // A first word cut short (`STARBUC`); only the last merchant word can be cut, and a
+            // word that is itself a first word is taken as whole.
+            let exact = self.by_first_word.contains_key(word.as_str());
+            if word.len() >= 3 && position + 1 == query.text_words && !exact {
+                let start = self
+                    .first_words
+                    .partition_point(|w| w.as_str() < word.as_str());
+                for first in self.first_words[start..]
+                    .iter()
+                    .take(MAX_PREFIX_NAMES)
+                    .take_while(|w| w.starts_with(word.as_str()))
+                {
+                    if let Some(found) = self.by_first_word.get(first) {
+                        names.extend_from_slice(found);
+                    }
+                }
+            }
+        }
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    fn typo_names(&self, word: &str, names: &mut Vec<u32>) {
+        if word.len() < 5 || !word.is_ascii() {
+            return;
+        }
+        let grams: Vec<[u8; 3]> = word
+            .as_bytes()
+            .windows(3)
+            .map(|g| [g[0], g[1], g[2]])
+            .collect();
+        let mut shared: Vec<(u32, u16)> = Vec::new();
+        for gram in &grams {
+            if let Some(words) = self.trigrams.get(gram) {
+                shared.extend(words.iter().map(|&w| (w, 1)));
+            }
+        }
+        shared.sort_unstable_by_key(|&(w, _)| w);
+        shared.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 += 1;
+            }
+            same
+        });
+        let needed = (grams.len() / 2).max(2);
+        for (position, count) in shared {
+            if usize::from(count) < needed {
+                continue;
+            }
+            let Some(first) = self.first_words.get(position as usize) else {
+                continue;
+            };
+            if strsim::jaro_winkler(word, first) >= TYPO_SIMILARITY {
+                if let Some(found) = self.by_first_word.get(first) {
+                    names.extend_from_slice(found);
+                }
+            }
+        }
+    }
+
+    /// Scores each name and keeps the best name per merchant, best merchant first (ties by
+    /// merchant id, so the order never depends on hashing).
+    fn score_names(&self, query: &Query<'_>, names: &[u32]) -> Vec<NameScore> {
+        let mut best: FastMap<u32, NameScore> = FastMap::default();
+        for &name_index in names {
+            let Some(name) = self.names.get(name_index as usize) else {
+                continue;
+            };
+            let Some(merchant) = self.merchants.get(name.merchant as usize) else {
+                continue;
+            };
+            let Some(scored) = score_name(query, name_index, name, merchant) else {
+                continue;
+            };
+            match best.get(&name.merchant) {
+                Some(existing) if existing.score >= scored.score => {}
+                _ => {
+                    best.insert(name.merchant, scored);
+                }
+            }
+        }
+        let id = |s: &NameScore| self.merchants.get(s.merchant as usize).map_or(0, |m| m.id);
+        let mut ranked: Vec<NameScore> = best.into_values().collect();
+        ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| id(a).cmp(&id(b))));
+        ranked
+    }
+}
+
+/// How a name lines up with the descriptor from one start word.
+#[derive(Debug, Default, Clone)]
+struct Alignment {
+    start: usize,
+    /// Descriptor words consumed (exclusive end).
+    end: usize,
+    /// Name letters matched (partial for typos and truncations).
+    name_letters: f32,
+    /// Descriptor letters explained by the name.
+    descriptor_letters: f32,
+    /// Every name word was matched.
+    complete: bool,
+    /// The descriptor ended inside the name (cut short).
+    truncated: bool,
+    typo: bool,
+    glued: bool,
+}
+
+fn align(query: &Query<'_>, name: &IndexedName, start: usize) -> Alignment {
+    let d = &query.words;
+    let n = &name.words;
+    let mut a = Alignment {
+        start,
+        end: start,
+        ..Alignment::default()
+    };
+    let (mut i, mut j) = (0, start);
+    while i < n.len() && j < d.len() {
+        let (dw, nw) = (d[j].as_str(), n[i].as_str());
+        if dw == nw {
+            a.name_letters += nw.len() as f32;
+            a.descriptor_letters += dw.len() as f32;
+            i += 1;
+            j += 1;
+            continue;
+        }
+        if dw.len() > nw.len() && dw.starts_with(nw) {
+            // Several name words glued into one descriptor word: `TACOBELL`.
+            if let Some(k) = glued_run(dw, &n[i..]) {
+                a.name_letters += dw.len() as f32;
+                a.descriptor_letters += dw.len() as f32;
+                i += k;
+                j += 1;
+                continue;
+            }
+            // The last name word glued to noise or a city: `STARBUCKSSEATTLE` (not a plural).
+            if i + 1 == n.len() && nw.len() >= 4 && dw.len() >= nw.len() + 3 {
+                a.name_letters += nw.len() as f32;
+                a.descriptor_letters += nw.len() as f32;
+                a.glued = true;
+                i += 1;
+                j += 1;
+                continue;
+            }
+        }
+        if nw.len() > dw.len() && nw.starts_with(dw) {
+            // One name word split in the descriptor: `WAL MART`.
+            if let Some(k) = glued_run(nw, &d[j..]) {
+                a.name_letters += nw.len() as f32;
+                a.descriptor_letters += nw.len() as f32;
+                i += 1;
+                j += k;
+                continue;
+            }
+            // The descriptor was cut inside this word: `CHIPOTLE MEXICAN GRI`.
+            let last_merchant_word = j + 1 >= query.name_end() || j + 1 == d.len();
+            if dw.len() >= 3 && last_merchant_word {
+                a.name_letters += dw.len() as f32 + CUT_NAME_CREDIT * (nw.len() - dw.len()) as f32;
+                a.descriptor_letters += dw.len() as f32;
+                a.truncated = true;
+                i += 1;
+                j += 1;
+                break;
+            }
+        }
+        if could_be_typo(dw, nw) && strsim::jaro_winkler(dw, nw) >= TYPO_SIMILARITY {
+            a.name_letters += 0.85 * nw.len() as f32;
+            a.descriptor_letters += dw.len() as f32;
+            a.typo = true;
+            i += 1;
+            j += 1;
+            continue;
+        }
+        break;
+    }
+    a.end = j;
+    if i < n.len() && (a.truncated || j == d.len() || j >= query.name_end()) {
+        // The descriptor stopped inside the name (`DELTA AIR` for `Delta Air Lines`).
+        a.truncated = true;
+        let rest: usize = n[i..].iter().map(|w| w.len()).sum();
+        a.name_letters += CUT_NAME_CREDIT * rest as f32;
+    }
+    a.complete = i == n.len() && !a.truncated;
+    a
+}
+
+/// Whether a name whose first word is `first` could line up from descriptor word `word`.
+fn could_start_at(word: &str, first: &str) -> bool {
+    word.starts_with(first) || first.starts_with(word) || could_be_typo(word, first)
+}
+
+/// Cheap tests before Jaro-Winkler: long words of similar length with the same first letter
+/// (typos in the first letter are rare, and Jaro-Winkler rewards a shared start anyway).
+fn could_be_typo(a: &str, b: &str) -> bool {
+    a.len() >= 5
+        && b.len() >= 5
+        && a.len().abs_diff(b.len()) <= 2
+        && a.as_bytes()[0] == b.as_bytes()[0]
+}
+
+/// The number of words at the start of `words` whose concatenation is exactly `glued` (2+).
+fn glued_run(glued: &str, words: &[String]) -> Option<usize> {
+    let mut rest = glued;
+    for (k, word) in words.iter().enumerate() {
+        rest = rest.strip_prefix(word.as_str())?;
+        if rest.is_empty() {
+            return (k >= 1).then_some(k + 1);
+        }
+    }
+    None
+}
+
+/// The best alignment of one name; the explanation is written only for the few shown.
+#[derive(Debug)]
+struct NameScore {
+    merchant: u32,
+    name: u32,
+    score: f32,
+    alignment: Alignment,
+    prior_why: &'static str,
+    explains_all: bool,
+}
+
+/// The score of one name, or `None` when it does not line up at all.
+fn score_name(
+    query: &Query<'_>,
+    name_index: u32,
+    name: &IndexedName,
+    merchant: &IndexedMerchant,
+) -> Option<NameScore> {
+    let starts = query.text_words.min(MAX_START);
+    let mut best: Option<(f32, Alignment)> = None;
+    let first = name.words.first()?;
+    for start in 0..starts {
+        if !could_start_at(&query.words[start], first) {
+            continue;
+        }
+        let a = align(query, name, start);
+        if a.name_letters <= 0.0 {
+            continue;
+        }
+        let score = alignment_score(query, name, &a);
+        if best.as_ref().is_none_or(|(s, _)| score > *s) {
+            best = Some((score, a));
+        }
+    }
+    let (raw, a) = best?;
+    let (prior, prior_why) = category_prior(query, merchant);
+    let explains_all = a.start == 0 && a.complete && a.end >= query.text_words;
+    Some(NameScore {
+        merchant: name.merchant,
+        name: name_index,
+        score: (raw + prior).clamp(0.0, 1.0),
+        alignment: a,
+        prior_why,
+        explains_all,
+    })
+}
+
+fn alignment_score(query: &Query<'_>, name: &IndexedName, a: &Alignment) -> f32 {
+    let letters = name.letters.max(1) as f32;
+    let mut name_coverage = (a.name_letters / letters).min(1.0);
+    if !a.complete && !a.truncated {
+        name_coverage *= 0.5;
+    }
+    if a.typo {
+        name_coverage = name_coverage.min(0.95);
+    }
+    let (coverage, unexplained_words) = descriptor_coverage(query, a);
+    name_coverage * (0.55 + 0.45 * coverage)
+        - 0.1 * a.start as f32
+        - UNEXPLAINED_WORD_COST * unexplained_words as f32
+}
+
+/// The share of the descriptor's merchant letters the alignment explains, and how many words
+/// of full weight it leaves unexplained.
+fn descriptor_coverage(query: &Query<'_>, a: &Alignment) -> (f32, usize) {
+    let mut total = 0.0;
+    let mut unexplained = 0.0;
+    let mut unexplained_words = 0;
+    for (position, word) in query.words.iter().enumerate() {
+        let inside = position >= a.start && position < a.end;
+        if position >= query.text_words && !inside {
+            continue; // city words only count when the name ran into them
+        }
+        let (weight, full) = query
+            .weights
+            .get(position)
+            .copied()
+            .unwrap_or((word.len() as f32, true));
+        total += weight;
+        if !inside {
+            unexplained += weight;
+            if full {
+                unexplained_words += 1;
+            }
+        }
+    }
+    if a.glued {
+        // The glued word only partly belongs to the name.
+        if let Some(word) = query.words.get(a.end.saturating_sub(1)) {
+            let extra = word.len() as f32 - a.descriptor_letters.min(word.len() as f32);
+            unexplained += extra.max(0.0) * 0.5;
+        }
+    }
+    if total <= 0.0 {
+        return (1.0, unexplained_words);
+    }
+    (
+        (1.0 - unexplained / total).clamp(0.0, 1.0),
+        unexplained_words,
+    )
+}
+
+/// Letters a descriptor word counts for, and whether it counts fully: filler words and probable
+/// towns count little.
+fn word_weight(query: &Query<'_>, position: usize, word: &str) -> (f32, bool) {
+    let letters = word.len() as f32;
+    let is_place = position < query.text_words && position >= query.name_end();
+    let before_place = query.place_words > 0 && position + 1 == query.name_end() && position > 0;
+    let is_last = position + 1 == query.text_words;
+    let is_filler = FILLER_WORDS.contains(&word)
+        || word.bytes().all(|b| b.is_ascii_digit())
+        || (is_last && word.len() >= 3 && FILLER_WORDS.iter().any(|f| f.starts_with(word)));
+    if is_filler {
+        (FILLER_WORD_WEIGHT.min(letters), false)
+    } else if is_place {
+        (PLACE_WORD_WEIGHT.min(letters), false)
+    } else if before_place {
+        (0.5 * letters, false)
+    } else {
+        (letters, true)
+    }
+}
+
+/// The MCC as a category prior.
+fn category_prior(query: &Query<'_>, merchant: &IndexedMerchant) -> (f32, &'static str) {
+    if !query.mcc.is_empty() && merchant.mcc.as_deref() == Some(query.mcc) {
+        return (0.03, "mcc matches the merchant's");
+    }
+    let Some(category) = query.mcc_category else {
+        return (0.0, "");
+    };
+    if category == merchant.category {
+        (0.03, "mcc agrees with the category")
+    } else if related(category, merchant.category) {
+        (0.0, "mcc in a related category")
+    } else {
+        (-0.12, "mcc disagrees with the category")
+    }
+}
+
+/// Categories that merchants often straddle (a coffee chain coded as fast food, a warehouse club
+/// selling fuel, a streaming service coded as software).
+fn related(a: Category, b: Category) -> bool {
+    use Category::*;
+    const GROUPS: [&[Category]; 6] = [
+        &[CoffeeShop, FastFood, Restaurant, Grocery],
+        &[Grocery, GeneralMerchandise, Pharmacy, GasStation, Ecommerce],
+        &[Streaming, Software, Entertainment, Ecommerce, Telecom],
+        &[Apparel, GeneralMerchandise, Ecommerce],
+        &[HomeImprovement, GeneralMerchandise],
+        &[Rideshare, Transit, Airline, Hotel],
+    ];
+    a == Other || b == Other || GROUPS.iter().any(|g| g.contains(&a) && g.contains(&b))
+}
+
+fn explain(query: &Query<'_>, name: &IndexedName, a: &Alignment, prior: &str) -> String {
+    let mut why = format!("name {:?} from word {}", name.text, a.start + 1);
+    let how = if a.typo {
+        "with a typo"
+    } else if a.truncated {
+        "cut short"
+    } else if a.glued {
+        "glued to the next word"
+    } else if a.complete {
+        "whole"
+    } else {
+        "partly"
+    };
+    let _ = write!(why, ", matched {how}");
+    let extra = query.text_words.saturating_sub(a.end.min(query.text_words)) + a.start;
+    if extra > 0 {
+        let _ = write!(
+            why,
+            ", {extra} other word{}",
+            if extra == 1 { "" } else { "s" }
+        );
+    }
+    if !prior.is_empty() {
+        let _ = write!(why, ", {prior}");
+    }
+    why
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(names: &[(i64, Category, &[&str])]) -> CandidateIndex {
+        CandidateIndex::new(
+            names
+                .iter()
+                .map(|(id, category, names)| {
+                    (
+                        IndexedMerchant {
+                            id: *id,
+                            category: *category,
+                            mcc: None,
+                        },
+                        names.iter().map(|n| n.to_string()).collect(),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    fn best(
+        index: &CandidateIndex,
+        text: &str,
+        place_words: usize,
+        mcc: &str,
+    ) -> Option<(i64, f32)> {
+        let query = Query::new(text, None, place_words, mcc);
+        let top = index.candidates(&query, 3);
+        top.first()
+            .and_then(|s| index.merchant(s.merchant).map(|m| (m.id, s.score)))
+    }
+
+    fn sample() -> CandidateIndex {
+        use Category::*;
+        index(&[
+            (1, CoffeeShop, &["Starbucks", "sbux"]),
+            (2, Restaurant, &["Silver Diner"]),
+            (3, HomeImprovement, &["Ace Hardware"]),
+            (4, GasStation, &["Shell", "shell oil"]),
+            (5, FastFood, &["Taco Bell"]),
+            (6, FastFood, &["Chipotle Mexican Grill", "Chipotle"]),
+            (7, Apparel, &["Gap"]),
+            (8, GasStation, &["Delta"]),
+            (9, Airline, &["Delta Air Lines"]),
+        ])
+    }
+
+    #[test]
+    fn exact_name_scores_top() {
+        let found = best(&sample(), "STARBUCKS", 0, "");
+        assert_eq!(found.map(|f| f.0), Some(1));
+        assert!(found.is_some_and(|f| f.1 >= AUTO_THRESHOLD));
+    }
+
+    #[test]
+    fn truncated_descriptor_matches_the_name_prefix() {
+        let found = best(&sample(), "CHIPOTLE MEXICAN GRI", 0, "");
+        assert_eq!(found.map(|f| f.0), Some(6));
+        assert!(found.is_some_and(|f| f.1 >= AUTO_THRESHOLD));
+        let found = best(&sample(), "STARBUCKS STO", 0, "");
+        assert!(found.is_some_and(|f| f.0 == 1 && f.1 >= AUTO_THRESHOLD));
+    }
+
+    #[test]
+    fn glued_words_match() {
+        assert_eq!(best(&sample(), "TACOBELL", 0, "").map(|f| f.0), Some(5));
+        assert_eq!(
+            best(&sample(), "STARBUCKSSEATTLE", 0, "").map(|f| f.0),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn local_merchant_sharing_a_common_word_is_not_auto() {
+        let index = sample();
+        for text in [
+            "JOES DINER",
+            "MAIN ST HARDWARE",
+            "SILVER SPOON DINER",
+            "SHELL BEACH CAFE",
+            "GAP ROAD BAKERY",
+        ] {
+            let found = best(&index, text, 0, "");
+            assert!(
+                found.is_none_or(|f| f.1 < AUTO_THRESHOLD),
+                "{text}: {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn short_brands_match_whole_words_only() {
+        let index = sample();
+        assert!(best(&index, "GAPSTOW CAFE", 0, "").is_none_or(|f| f.1 < AUTO_THRESHOLD));
+        assert!(best(&index, "GAP", 0, "5651").is_some_and(|f| f.0 == 7 && f.1 >= AUTO_THRESHOLD));
+    }
+
+    #[test]
+    fn mcc_prior_separates_siblings() {
+        let index = sample();
+        // Delta the fuel brand is an exact name, but an airline MCC says otherwise.
+        assert!(best(&index, "DELTA", 0, "4511").is_none_or(|f| f.1 < AUTO_THRESHOLD));
+        assert!(best(&index, "DELTA", 0, "5541").is_some_and(|f| f.0 == 8 && f.1 >= AUTO_THRESHOLD));
+        assert_eq!(best(&index, "DELTA AIR", 0, "4511").map(|f| f.0), Some(9));
+    }
+
+    #[test]
+    fn probable_town_counts_little() {
+        let found = best(&sample(), "STARBUCKS SMALLVILLE", 1, "");
+        assert!(found.is_some_and(|f| f.0 == 1 && f.1 >= AUTO_THRESHOLD));
+    }
+
+    #[test]
+    fn long_typo_is_found_but_not_trusted_blindly() {
+        let found = best(&sample(), "STARBUKCS", 0, "");
+        assert_eq!(found.map(|f| f.0), Some(1));
+    }
+}

@@ -1,0 +1,374 @@
+//! Merchant resolution: turns a raw card descriptor (`SQ *STARBUCKS #1234 SEATTLE WA`) into a
+//! catalogue merchant, or into a short list of candidates for a person to review.
+//!
+//! Pure and synchronous: no I/O, no clocks, no shared state. The ingest service builds one
+//! [`Resolver`] from the catalogue plus the aliases and rules in PostgreSQL (and builds a new one
+//! when they change); `altdata resolve` runs it over a CSV file.
+//!
+//! # Layout
+//! - [`normalize`](mod@normalize): raw descriptor → upper-case merchant words, state, city.
+//! - `location`: the city and state at the right-hand end of a descriptor.
+//! - [`rules`]: exact aliases and operator prefix/regex rules.
+//! - `fuzzy`: the candidate index over catalogue names, scoring and the MCC category prior.
+//! - [`cache`]: a bounded cache of resolutions by raw descriptor and MCC.
+//! - [`csv_io`]: the `altdata resolve` CSV filter.
+//! - [`error`]: the one error type, [`ResolverError`].
+//!
+//! # Order of resolution
+//! 1. an alias equal to the normalised text (confidence 1.0);
+//! 2. the first operator rule that matches, by priority (confidence 1.0);
+//! 3. fuzzy matching against catalogue names; `auto` only when the score is at least
+//!    [`AUTO_THRESHOLD`] and ahead of the next merchant by [`AUTO_MARGIN`] (or the only candidate
+//!    whose whole name explains every word), otherwise `review` with the top three candidates.
+
+pub mod cache;
+pub mod csv_io;
+pub mod error;
+mod fuzzy;
+mod location;
+pub mod normalize;
+pub mod rules;
+
+pub use cache::ResolutionCache;
+pub use csv_io::{resolve_csv, ResolveCsvReport};
+pub use error::ResolverError;
+pub use fuzzy::{AUTO_MARGIN, AUTO_THRESHOLD};
+pub use normalize::{normalize, Normalized};
+pub use rules::{Alias, Rule, RuleKind};
+
+use altdata_common::catalogue::Catalogue;
+use altdata_common::domain::{Category, Region};
+use fuzzy::{CandidateIndex, IndexedMerchant, Query, REVIEW_CANDIDATES};
+use rules::{AliasTable, RuleSet};
+use std::collections::HashMap;
+
+/// A merchant the resolver can return: from the catalogue, or created by a person in review.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MerchantRef {
+    pub id: i64,
+    pub name: String,
+    pub category: Category,
+}
+
+/// Which stage decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResolutionSource {
+    Alias,
+    Rule,
+    Fuzzy,
+}
+
+impl ResolutionSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResolutionSource::Alias => "alias",
+            ResolutionSource::Rule => "rule",
+            ResolutionSource::Fuzzy => "fuzzy",
+        }
+    }
+}
+
+/// A merchant the descriptor might be, with its score and a sentence saying why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub merchant_id: i64,
+    pub name: String,
+    pub category: Category,
+    /// 0 to 1; on the same scale as [`Decision::Auto`]'s confidence.
+    pub score: f32,
+    pub why: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Resolved without a person.
+    Auto {
+        merchant_id: i64,
+        confidence: f32,
+        source: ResolutionSource,
+    },
+    /// A person should decide; up to three candidates, best first (possibly none).
+    Review { candidates: Vec<Candidate> },
+}
+
+/// The outcome for one descriptor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolution {
+    /// The normalised descriptor: the key for aliases and for the review queue.
+    pub normalized: String,
+    pub state: Option<Region>,
+    pub city: Option<String>,
+    pub decision: Decision,
+}
+
+impl Resolution {
+    /// The merchant id when resolved automatically.
+    pub fn merchant_id(&self) -> Option<i64> {
+        match self.decision {
+            Decision::Auto { merchant_id, .. } => Some(merchant_id),
+            Decision::Review { .. } => None,
+        }
+    }
+}
+
+/// Resolves descriptors against the catalogue, aliases and rules it was built with.
+#[derive(Debug)]
+pub struct Resolver {
+    merchants: HashMap<i64, MerchantRef>,
+    aliases: AliasTable,
+    rules: RuleSet,
+    index: CandidateIndex,
+}
+
+impl Resolver {
+    /// Builds the resolver. Fails only on a rule that cannot be compiled, naming its id.
+    ///
+    /// `extra_merchants` are merchants outside the catalogue (created in review); they are
+    /// matched by name too. Aliases and rules may point at any merchant id, including ones
+    /// neither list contains; [`Resolver::merchant`] then returns `None` for it.
+    pub fn new(
+        catalogue: &Catalogue,
+        extra_merchants: Vec<MerchantRef>,
+        aliases: Vec<Alias>,
+        rules: Vec<Rule>,
+    ) -> Result<Resolver, ResolverError> {
+        let mut merchants =
+            HashMap::with_capacity(catalogue.merchants.len() + extra_merchants.len());
+        let mut entries = Vec::with_capacity(catalogue.merchants.len() + extra_merchants.len());
+        for m in &catalogue.merchants {
+            merchants.insert(
+                m.id,
+                MerchantRef {
+                    id: m.id,
+                    name: m.name.clone(),
+                    category: m.category,
+                },
+            );
+            let mut names = Vec::with_capacity(1 + m.match_names.len());
+            names.push(m.name.clone());
+            names.extend(m.match_names.iter().cloned());
+            let mcc = Some(m.mcc.trim().to_owned()).filter(|mcc| !mcc.is_empty());
+            entries.push((
+                IndexedMerchant {
+                    id: m.id,
+                    category: m.category,
+                    mcc,
+                },
+                names,
+            ));
+        }
+        for m in extra_merchants {
+            entries.push((
+                IndexedMerchant {
+                    id: m.id,
+                    category: m.category,
+                    mcc: None,
+                },
+                vec![m.name.clone()],
+            ));
+            merchants.insert(m.id, m);
+        }
+        Ok(Resolver {
+            merchants,
+            aliases: AliasTable::new(aliases),
+            rules: RuleSet::new(rules)?,
+            index: CandidateIndex::new(entries),
+        })
+    }
+
+    /// Resolves one raw descriptor; `mcc` may be empty.
+    pub fn resolve(&self, raw_descriptor: &str, mcc: &str) -> Resolution {
+        let detailed = normalize::normalize_detailed(raw_descriptor);
+        let Normalized { text, state, city } = detailed.normalized;
+        let decision = self.decide(&text, city.as_deref(), detailed.place_tokens, mcc);
+        Resolution {
+            normalized: text,
+            state,
+            city,
+            decision,
+        }
+    }
+
+    /// A merchant by id, from the catalogue or the extra merchants.
+    pub fn merchant(&self, id: i64) -> Option<&MerchantRef> {
+        self.merchants.get(&id)
+    }
+
+    fn decide(&self, text: &str, city: Option<&str>, place_words: usize, mcc: &str) -> Decision {
+        if text.is_empty() {
+            return Decision::Review {
+                candidates: Vec::new(),
+            };
+        }
+        if let Some(merchant_id) = self.aliases.lookup(text) {
+            return Decision::Auto {
+                merchant_id,
+                confidence: 1.0,
+                source: ResolutionSource::Alias,
+            };
+        }
+        if let Some((_rule_id, merchant_id)) = self.rules.first_match(text) {
+            return Decision::Auto {
+                merchant_id,
+                confidence: 1.0,
+                source: ResolutionSource::Rule,
+            };
+        }
+        let query = Query::new(text, city, place_words, mcc);
+        let scored = self.index.candidates(&query, REVIEW_CANDIDATES);
+        if CandidateIndex::is_clear_winner(&scored) {
+            if let Some(best) = scored.first() {
+                if let Some(merchant) = self.index.merchant(best.merchant) {
+                    return Decision::Auto {
+                        merchant_id: merchant.id,
+                        confidence: best.score,
+                        source: ResolutionSource::Fuzzy,
+                    };
+                }
+            }
+        }
+        let candidates = scored
+            .into_iter()
+            .filter_map(|s| {
+                let merchant = self.index.merchant(s.merchant)?;
+                let name = self
+                    .merchants
+                    .get(&merchant.id)
+                    .map_or_else(String::new, |m| m.name.clone());
+                Some(Candidate {
+                    merchant_id: merchant.id,
+                    name,
+                    category: merchant.category,
+                    score: s.score,
+                    why: self.index.why(&query, &s),
+                })
+            })
+            .collect();
+        Decision::Review { candidates }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalogue() -> Catalogue {
+        Catalogue::parse(
+            "id,name,category,brand_id,ticker_symbol,match_names,mcc\n\
+             1,Starbucks,coffee_shop,starbucks,SBUX,sbux|starbucks.com,5814\n\
+             2,Ace Hardware,home_improvement,ace_hardware,,acehardware.com,5200\n\
+             3,Netflix,streaming,netflix,NFLX,netflix.com,4899\n",
+        )
+        .unwrap_or_default()
+    }
+
+    fn resolver(aliases: Vec<Alias>, rules: Vec<Rule>) -> Resolver {
+        let extra = vec![MerchantRef {
+            id: 100,
+            name: "Pine Cone Bakery".into(),
+            category: Category::Restaurant,
+        }];
+        match Resolver::new(&catalogue(), extra, aliases, rules) {
+            Ok(resolver) => resolver,
+            Err(e) => panic!("resolver: {e}"),
+        }
+    }
+
+    #[test]
+    fn catalogue_brand_resolves_automatically() {
+        let r = resolver(vec![], vec![]).resolve("SQ *STARBUCKS #1234 SEATTLE WA", "5814");
+        assert_eq!(r.normalized, "STARBUCKS");
+        assert_eq!(r.state.map(|s| s.to_string()).as_deref(), Some("WA"));
+        assert!(matches!(
+            r.decision,
+            Decision::Auto {
+                merchant_id: 1,
+                source: ResolutionSource::Fuzzy,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn alias_wins_over_fuzzy() {
+        let aliases = vec![Alias {
+            alias: "STARBUCKS".into(),
+            merchant_id: 100,
+        }];
+        let r = resolver(aliases, vec![]).resolve("STARBUCKS 1234", "");
+        assert!(matches!(
+            r.decision,
+            Decision::Auto {
+                merchant_id: 100,
+                source: ResolutionSource::Alias,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn rule_applies_to_normalised_text() {
+        let rules = vec![Rule {
+            id: 7,
+            kind: RuleKind::Prefix,
+            pattern: "MAIN ST HARD".into(),
+            merchant_id: 2,
+            priority: 0,
+        }];
+        let r = resolver(vec![], rules).resolve("MAIN ST HARDWA #3 DENVER CO", "");
+        assert!(matches!(
+            r.decision,
+            Decision::Auto {
+                merchant_id: 2,
+                source: ResolutionSource::Rule,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn local_merchant_goes_to_review_with_candidates() {
+        let r = resolver(vec![], vec![]).resolve("MAIN ST HARDWARE DENVER CO", "5251");
+        assert!(matches!(r.decision, Decision::Review { .. }));
+    }
+
+    #[test]
+    fn merchants_created_in_review_are_matched_by_name() {
+        let r = resolver(vec![], vec![]).resolve("TST* PINE CONE BAKERY", "5812");
+        assert!(matches!(
+            r.decision,
+            Decision::Auto {
+                merchant_id: 100,
+                ..
+            }
+        ));
+        assert_eq!(
+            resolver(vec![], vec![])
+                .merchant(100)
+                .map(|m| m.name.as_str()),
+            Some("Pine Cone Bakery")
+        );
+    }
+
+    #[test]
+    fn invalid_rule_is_an_error_naming_it() {
+        let rules = vec![Rule {
+            id: 9,
+            kind: RuleKind::Regex,
+            pattern: "[".into(),
+            merchant_id: 1,
+            priority: 0,
+        }];
+        let error = Resolver::new(&catalogue(), vec![], vec![], rules).err();
+        assert!(matches!(
+            error,
+            Some(ResolverError::InvalidRuleRegex { rule_id: 9, .. })
+        ));
+    }
+
+    #[test]
+    fn empty_descriptor_goes_to_review_without_candidates() {
+        let r = resolver(vec![], vec![]).resolve("#1234 03/14", "");
+        assert_eq!(r.decision, Decision::Review { candidates: vec![] });
+    }
+}

@@ -1,0 +1,395 @@
+//! The location at the right-hand end of a descriptor: `… <CITY> <ST>`, `… <CITY><ST>`, a
+//! trailing `USA`, a truncated city (`SAN LUIS OBIS`, `FT COLLI`).
+//!
+//! The state is the reliable part; a city is only taken out of the text when a state follows it
+//! and it is a known US city (or a truncation of one), so that merchant words are not lost. When a
+//! state follows an unknown word, that word is probably a small town: it stays in the text and
+//! [`Location::place_tokens`] tells the matcher not to hold it against a candidate.
+
+use crate::normalize::is_marker;
+use altdata_common::domain::Region;
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+/// What [`take_location`] removed from the end of the token list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Location {
+    pub state: Option<Region>,
+    pub city: Option<String>,
+    /// How many trailing tokens of what is left are probably a place name (an unknown town
+    /// before a state, or a known city with no state after it). They stay in the text.
+    pub place_tokens: usize,
+}
+
+/// Two-letter codes that are also common words or name fragments (`CO` for company, `IN` for
+/// Intuit, `LA` starting a name, `MA` from `MARKET`, `RI *` a processor). They count as a state
+/// only with context: right after a known city, right after a phone number or id, or after two
+/// or more words of which the last is not one that such a code often completes (`TAXI CO`,
+/// `DRIVE IN`).
+const AMBIGUOUS_STATES: [&str; 15] = [
+    "CO", "IN", "LA", "MA", "RI", "ME", "OR", "HI", "AL", "MT", "AS", "GU", "VI", "MP", "ID",
+];
+
+/// Words after which an ambiguous code is part of the name, not a state.
+const NAME_WORDS_BEFORE_CODE: [&str; 28] = [
+    "TAXI",
+    "LUMBER",
+    "LMBR",
+    "EDISON",
+    "OIL",
+    "GAS",
+    "TRADING",
+    "BREWING",
+    "COFFEE",
+    "ROASTING",
+    "TEA",
+    "SUPPLY",
+    "FEED",
+    "CANDY",
+    "CHOCOLATE",
+    "MERCANTILE",
+    "BAKING",
+    "CLOTHING",
+    "DRIVE",
+    "WALK",
+    "PLUG",
+    "CHECK",
+    "LOG",
+    "DINE",
+    "CARRY",
+    "TAKE",
+    "OOH",
+    "CAFE",
+];
+
+/// Country codes printed after the state or instead of it.
+const COUNTRY_TOKENS: [&str; 12] = [
+    "USA", "GBR", "IRL", "NLD", "ITA", "CAN", "DEU", "FRA", "ESP", "MEX", "AUS", "CHE",
+];
+
+/// Words that start multi-word place names; an unknown town after one of them is two tokens.
+const PLACE_PREFIX_WORDS: [&str; 24] = [
+    "SAN", "SANTA", "LOS", "LAS", "NEW", "FORT", "FT", "ST", "SAINT", "EL", "PORT", "NORTH",
+    "SOUTH", "EAST", "WEST", "LAKE", "PALM", "MOUNT", "MT", "GRAND", "CEDAR", "CAPE", "LITTLE",
+    "LONG",
+];
+
+/// Words that end multi-word place names (`REDWOOD CITY`, `ALLEN PARK`).
+const PLACE_SUFFIX_WORDS: [&str; 10] = [
+    "CITY", "BEACH", "SPRINGS", "PARK", "HEIGHTS", "FALLS", "VALLEY", "HILLS", "GROVE", "HARBOR",
+];
+
+/// Known cities, upper case, sorted, with `FT`/`ST`/`MT` short forms added; and the same as a
+/// set for exact look-ups.
+static CITY_SET: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| CITIES.iter().map(String::as_str).collect());
+
+/// Every word of every known city, sorted, to rule a word out before building look-up keys.
+static CITY_WORDS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    let mut words: Vec<&'static str> = CITIES.iter().flat_map(|c| c.split(' ')).collect();
+    words.sort_unstable();
+    words.dedup();
+    words
+});
+
+static CITY_WORD_SET: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| CITY_WORDS.iter().copied().collect());
+
+/// Whether `word` is a word of a known city or (with `allow_truncation`, 3+ letters) the start
+/// of one.
+fn could_end_a_city(word: &str, allow_truncation: bool) -> bool {
+    if CITY_WORD_SET.contains(word) {
+        return true;
+    }
+    if !allow_truncation || word.len() < 3 {
+        return false;
+    }
+    let words = &*CITY_WORDS;
+    let at = words.partition_point(|w| *w < word);
+    words
+        .get(at)
+        .is_some_and(|w| *w == word || (allow_truncation && word.len() >= 3 && w.starts_with(word)))
+}
+
+static CITIES: LazyLock<Vec<String>> = LazyLock::new(|| {
+    let mut cities: Vec<String> = Vec::new();
+    for line in include_str!("data/us_cities.txt").lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        cities.push(line.to_owned());
+        for (long, short) in [("FORT ", "FT "), ("SAINT ", "ST "), ("MOUNT ", "MT ")] {
+            if let Some(rest) = line.strip_prefix(long) {
+                cities.push(format!("{short}{rest}"));
+            }
+        }
+    }
+    cities.sort();
+    cities.dedup();
+    cities
+});
+
+/// Parses and removes the location at the end of `tokens` (upper-case words).
+///
+/// At least one token is always left for the merchant.
+pub(crate) fn take_location(tokens: &mut Vec<String>) -> Location {
+    let mut location = Location::default();
+    drop_trailing_country(tokens);
+    let Some(last) = tokens.last() else {
+        return location;
+    };
+
+    if tokens.len() >= 2 {
+        if let Some(region) = Region::parse(last).filter(|_| last.len() == 2) {
+            let before = &tokens[..tokens.len() - 1];
+            let city = known_city_at_end(before, true);
+            if city.is_some()
+                || !AMBIGUOUS_STATES.contains(&last.as_str())
+                || ambiguous_code_is_state(before)
+            {
+                tokens.pop();
+                location.state = Some(region);
+                location.city = city.and_then(|(count, name)| strip_city(tokens, count, name));
+            }
+        } else if let Some((region, city_part)) =
+            glued_state(last).filter(|(_, city)| could_end_a_city(city, true))
+        {
+            // `SEATTLEWA`: a known city with its state glued on.
+            let mut candidate: Vec<String> = tokens[..tokens.len() - 1].to_vec();
+            candidate.push(city_part);
+            if let Some((count, name)) = known_city_at_end(&candidate, true) {
+                *tokens = candidate;
+                location.state = Some(region);
+                location.city = strip_city(tokens, count, name);
+            }
+        }
+    }
+
+    if location.state.is_some() && location.city.is_none() {
+        location.place_tokens = unknown_place_tokens(tokens);
+    } else if location.state.is_none() {
+        location.place_tokens = known_city_at_end(tokens, false)
+            .map(|(count, _)| count)
+            .filter(|&count| count < tokens.len())
+            .unwrap_or(0);
+    }
+    location
+}
+
+/// Drops a foreign country code at the end, and `USA` or `US` right after a state (`MURPHY USA`
+/// keeps its `USA`).
+fn drop_trailing_country(tokens: &mut Vec<String>) {
+    if tokens.len() < 2 {
+        return;
+    }
+    let n = tokens.len();
+    let last = tokens[n - 1].as_str();
+    let after_state = Region::parse(&tokens[n - 2]).is_some() && tokens[n - 2].len() == 2;
+    let foreign = COUNTRY_TOKENS.contains(&last) && last != "USA";
+    if foreign || (matches!(last, "US" | "USA") && after_state) {
+        tokens.pop();
+    }
+}
+
+/// Context that makes an ambiguous code (`CO`, `IN`, `OR`, …) a state: a phone number or id
+/// right before it, or at least two name words before it, the last of which is not one the code
+/// often completes.
+fn ambiguous_code_is_state(before: &[String]) -> bool {
+    let Some(previous) = before.last() else {
+        return false;
+    };
+    if previous == "~" {
+        return before.len() >= 2;
+    }
+    let words = before.iter().filter(|t| !is_marker(t)).count();
+    words >= 2 && previous != "*" && !NAME_WORDS_BEFORE_CODE.contains(&previous.as_str())
+}
+
+/// `SEATTLEWA` → (`WA`, `SEATTLE`), for words of at least 3 letters plus a state.
+fn glued_state(token: &str) -> Option<(Region, String)> {
+    if token.len() < 5 || !token.is_ascii() {
+        return None;
+    }
+    let (head, tail) = token.split_at(token.len() - 2);
+    let region = Region::parse(tail)?;
+    head.bytes()
+        .all(|b| b.is_ascii_alphabetic())
+        .then(|| (region, head.to_owned()))
+}
+
+/// The longest known city (1 to 3 tokens) at the end of `tokens`, leaving at least one token
+/// of 2 or more characters before it. With `allow_truncation` the last token may be cut short
+/// (`SAN LUIS OBIS`, `FT COLLI`) or the city may stop after a whole word (`ROCKVILLE CEN`).
+/// Returns the number of tokens and the city's full name.
+fn known_city_at_end(tokens: &[String], allow_truncation: bool) -> Option<(usize, String)> {
+    if !tokens
+        .last()
+        .is_some_and(|last| could_end_a_city(last, allow_truncation))
+    {
+        return None;
+    }
+    for count in (1..=3).rev() {
+        if count >= tokens.len() {
+            continue;
+        }
+        let rest = &tokens[..tokens.len() - count];
+        if !rest.iter().any(|t| !is_marker(t) && t.chars().count() >= 2) {
+            continue;
+        }
+        let candidate = tokens[tokens.len() - count..].join(" ");
+        if let Some(name) = lookup_city(&candidate, allow_truncation) {
+            return Some((count, name));
+        }
+    }
+    None
+}
+
+/// The full city name for `candidate`: exact, or (when allowed) the unique-enough city it is a
+/// prefix of. A truncated candidate needs at least 4 characters.
+fn lookup_city(candidate: &str, allow_truncation: bool) -> Option<String> {
+    if CITY_SET.contains(candidate) {
+        return Some(candidate.to_owned());
+    }
+    if !allow_truncation || candidate.len() < 4 {
+        return None;
+    }
+    let cities = &*CITIES;
+    let start = cities.partition_point(|c| c.as_str() < candidate);
+    let first = cities.get(start)?;
+    if first == candidate {
+        return Some(first.clone());
+    }
+    if allow_truncation && candidate.len() >= 4 && first.starts_with(candidate) {
+        return Some(first.clone());
+    }
+    None
+}
+
+/// Removes the city's tokens (and a duplicated copy before them, `<CITY> <CITY> CA`).
+fn strip_city(tokens: &mut Vec<String>, count: usize, name: String) -> Option<String> {
+    let cut = tokens.len() - count;
+    let city_tokens: Vec<String> = tokens.split_off(cut);
+    if tokens.len() > count && tokens[tokens.len() - count..] == city_tokens[..] {
+        tokens.truncate(tokens.len() - count);
+    }
+    Some(name)
+}
+
+/// An unknown town before a state: one word, or two with a word such as `SAN`, `FT` before it
+/// or `CITY`, `PARK` after; none right after a `*` or a phone number (`MSFT *XBOX WA`), and
+/// always leaving at least one word for the merchant.
+fn unknown_place_tokens(tokens: &[String]) -> usize {
+    let n = tokens.len();
+    if n < 2 || is_marker(&tokens[n - 1]) || is_marker(&tokens[n - 2]) {
+        return 0;
+    }
+    let two_words = PLACE_PREFIX_WORDS.contains(&tokens[n - 2].as_str())
+        || PLACE_SUFFIX_WORDS.contains(&tokens[n - 1].as_str());
+    if n >= 3 && two_words && !is_marker(&tokens[n - 3]) {
+        2
+    } else {
+        1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Vec<String> {
+        text.split_whitespace().map(str::to_owned).collect()
+    }
+
+    fn parse(text: &str) -> (String, Option<String>, Option<String>, usize) {
+        let mut tokens = words(text);
+        let location = take_location(&mut tokens);
+        (
+            tokens.join(" "),
+            location.state.map(|s| s.to_string()),
+            location.city,
+            location.place_tokens,
+        )
+    }
+
+    #[test]
+    fn city_and_state_are_taken_from_the_right_end() {
+        let (text, state, city, _) = parse("STARBUCKS SEATTLE WA");
+        assert_eq!(text, "STARBUCKS");
+        assert_eq!(state.as_deref(), Some("WA"));
+        assert_eq!(city.as_deref(), Some("SEATTLE"));
+    }
+
+    #[test]
+    fn state_glued_to_a_city_is_split() {
+        let (text, state, city, _) = parse("STARBUCKS SEATTLEWA");
+        assert_eq!(text, "STARBUCKS");
+        assert_eq!(state.as_deref(), Some("WA"));
+        assert_eq!(city.as_deref(), Some("SEATTLE"));
+    }
+
+    #[test]
+    fn truncated_cities_are_recognised() {
+        let (text, _, city, _) = parse("JOES TACOS SAN LUIS OBIS CA");
+        assert_eq!(text, "JOES TACOS");
+        assert_eq!(city.as_deref(), Some("SAN LUIS OBISPO"));
+        let (text, _, city, _) = parse("ODELL BREWING FT COLLI CO");
+        assert_eq!(text, "ODELL BREWING");
+        assert_eq!(city.as_deref(), Some("FT COLLINS"));
+    }
+
+    #[test]
+    fn company_co_is_not_colorado() {
+        let (text, state, _, _) = parse("EDISON CO");
+        assert_eq!(text, "EDISON CO");
+        assert_eq!(state, None);
+        let (text, state, _, _) = parse("BLUE BIRD TAXI CO");
+        assert_eq!((text.as_str(), state), ("BLUE BIRD TAXI CO", None));
+    }
+
+    #[test]
+    fn ambiguous_state_after_a_known_city_is_a_state() {
+        let (text, state, city, _) = parse("ROCKY MOUNTAIN BAGELS DENVER CO");
+        assert_eq!(text, "ROCKY MOUNTAIN BAGELS");
+        assert_eq!(state.as_deref(), Some("CO"));
+        assert_eq!(city.as_deref(), Some("DENVER"));
+    }
+
+    #[test]
+    fn unknown_town_before_a_state_stays_but_is_flagged() {
+        let (text, state, city, place) = parse("JOES DINER SMALLVILLE KS");
+        assert_eq!(text, "JOES DINER SMALLVILLE");
+        assert_eq!(state.as_deref(), Some("KS"));
+        assert_eq!(city, None);
+        assert_eq!(place, 1);
+    }
+
+    #[test]
+    fn ambiguous_state_after_a_phone_number_or_two_words_is_a_state() {
+        assert_eq!(parse("NIKE ~ OR").1.as_deref(), Some("OR"));
+        let (text, state, _, place) = parse("LES SCHWAB TIRES BEND OR");
+        assert_eq!(
+            (text.as_str(), state.as_deref()),
+            ("LES SCHWAB TIRES", Some("OR"))
+        );
+        assert_eq!(place, 0, "BEND is a known town");
+        assert_eq!(parse("SONIC DRIVE IN").1, None);
+        assert_eq!(parse("MSFT * XBOX WA").3, 0);
+    }
+
+    #[test]
+    fn a_lone_word_is_never_taken_as_a_location() {
+        assert_eq!(parse("WA").0, "WA");
+        assert_eq!(parse("T MOBILE").0, "T MOBILE");
+        assert_eq!(parse("T MOBILE WA").0, "T MOBILE");
+    }
+
+    #[test]
+    fn trailing_country_is_dropped() {
+        let (text, state, city, _) = parse("NETFLIX LOS GATOS CA USA");
+        assert_eq!(text, "NETFLIX");
+        assert_eq!(state.as_deref(), Some("CA"));
+        assert_eq!(city.as_deref(), Some("LOS GATOS"));
+        assert_eq!(parse("MURPHY USA").0, "MURPHY USA");
+    }
+}

@@ -1,0 +1,958 @@
+//! Descriptor normalisation: from `Mobile Purchase Sign Based 03/14 12:31PM #1234 SQ *Joe's
+//! Coffee #12 Seattle WA` to `JOES COFFEE`, state `WA`, city `SEATTLE`.
+//!
+//! The output is upper case, ASCII where a Latin letter has an accent, single-spaced, made of
+//! letters, digits and `&`. One cleaning pass runs in this order:
+//!
+//! 1. upper case, accents folded, apostrophes dropped (`JOE'S` → `JOES`);
+//! 2. text patterns: ACH fields, URLs and domains (the brand word of `NETFLIX.COM` is kept),
+//!    card fragments, dates, times, phone numbers, `STORE 123`, `#123`, `TN: 123`;
+//! 3. words: digit-heavy tokens (store and site ids, ARNs, traces, order codes), franchise codes
+//!    (`F1234`), legal words (`LLC`, `INC`), a leading `THE`, a few abbreviations;
+//! 4. wrappers, repeatedly, at both ends: bank channel text (`DEBIT CARD PURCHASE`, `POS`,
+//!    `DDA PURCHASE`, `RECURRING …`) and facilitator prefixes (`SQ *`, `TST*`, `PAYPAL *`,
+//!    `PP*`, `IN *`, `SP`, `FSP*`, `PAR*`, `Pwp … Privacycom`, …). Platforms that are the
+//!    merchant of record (`AMZN Mktp`, `APL*`, `GOOGLE *`, `UBER *`, `DD *`) are not wrappers:
+//!    they stay and match their own brands;
+//! 5. the location at the right-hand end ([`crate::location`]).
+//!
+//! The pass repeats until the text stops changing, which makes normalisation idempotent by
+//! construction: `normalize(&normalize(x).text).text == normalize(x).text`.
+
+use crate::location::{take_location, Location};
+use altdata_common::domain::Region;
+use regex::Regex;
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+/// A descriptor reduced to the merchant part, with the location that was printed after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Normalized {
+    /// The merchant words, upper case and single-spaced; empty when nothing was left.
+    pub text: String,
+    pub state: Option<Region>,
+    pub city: Option<String>,
+}
+
+/// Normalises a raw card descriptor. Never panics, for any input.
+pub fn normalize(raw: &str) -> Normalized {
+    normalize_detailed(raw).normalized
+}
+
+/// [`Normalized`] plus what the matcher needs to know about the text.
+#[derive(Debug, Clone)]
+pub(crate) struct DetailedNormalized {
+    pub normalized: Normalized,
+    /// How many trailing words of `text` are probably a place (see [`Location::place_tokens`]).
+    pub place_tokens: usize,
+}
+
+/// Passes after which normalisation stops even if the text still changes (it shrinks every
+/// pass, and real descriptors settle in two).
+const MAX_PASSES: usize = 8;
+
+pub(crate) fn normalize_detailed(raw: &str) -> DetailedNormalized {
+    let mut text = raw.to_owned();
+    let mut state = None;
+    let mut city = None;
+    let mut place_tokens = 0;
+    for _ in 0..MAX_PASSES {
+        let (next, location) = clean_pass(&text, true);
+        // The place words belong to the pass that found the location.
+        if state.is_none() && (location.state.is_some() || location.place_tokens > 0) {
+            place_tokens = location.place_tokens;
+        }
+        state = state.or(location.state);
+        city = city.or(location.city);
+        if next == text {
+            break;
+        }
+        text = next;
+    }
+    let words = text.split(' ').filter(|w| !w.is_empty()).count();
+    DetailedNormalized {
+        place_tokens: place_tokens.min(words.saturating_sub(1)),
+        normalized: Normalized { text, state, city },
+    }
+}
+
+/// Normalises a catalogue name or alternative name: the same cleaning as descriptors, without
+/// taking a location off the end (`Boston Market` stays whole).
+pub(crate) fn normalize_name(name: &str) -> String {
+    let mut text = name.to_owned();
+    for _ in 0..MAX_PASSES {
+        let (next, _) = clean_pass(&text, false);
+        if next == text {
+            break;
+        }
+        text = next;
+    }
+    text
+}
+
+/// Words that may sit after a merchant without saying which merchant it is: kinds of shop,
+/// billing words, products, weekdays. The matcher counts them little either way.
+pub(crate) const FILLER_WORDS: [&str; 77] = [
+    "QPS",
+    "STORE",
+    "STORES",
+    "SHOP",
+    "OUTLET",
+    "ONLINE",
+    "DIGITAL",
+    "SUBSCRIPTION",
+    "SUBSCR",
+    "SUBS",
+    "BILL",
+    "BILLING",
+    "PAYMENT",
+    "PMT",
+    "PAY",
+    "AUTO",
+    "AUTOPAY",
+    "RECURRING",
+    "MONTHLY",
+    "ANNUAL",
+    "RENEWAL",
+    "MEMBERSHIP",
+    "REPLENISH",
+    "RELOAD",
+    "PAYGO",
+    "TRIP",
+    "RIDE",
+    "ORDER",
+    "COM",
+    "WWW",
+    "WEB",
+    "US",
+    "USA",
+    "HELP",
+    "PENDING",
+    "FUEL",
+    "GAS",
+    "OIL",
+    "STATION",
+    "SERVICES",
+    "SERVICE",
+    "SVCS",
+    "LOCATION",
+    "RETAIL",
+    "SALE",
+    "PURCHASE",
+    "FACTORY",
+    "RENT",
+    "RENTAL",
+    "RENTALS",
+    "CAR",
+    "MOVING",
+    "METRO",
+    "FOOD",
+    "FOODS",
+    "PHARMACY",
+    "GRILL",
+    "BAR",
+    "INN",
+    "HOTEL",
+    "SUITES",
+    "TIRE",
+    "TIRES",
+    "VIDEO",
+    "WIRELESS",
+    "SUPERCENTER",
+    "MARKET",
+    "MON",
+    "TUE",
+    "WED",
+    "THU",
+    "FRI",
+    "SAT",
+    "SUN",
+    "MOBILE",
+    "APP",
+    "PLUS",
+];
+
+/// Facilitators whose own name is printed before the merchant's. `true`: only with a `*` after
+/// it (`IN *`, `RI *`), since the bare word is too common.
+const FACILITATOR_PREFIXES: [(&str, bool); 26] = [
+    ("SQ", true),
+    ("SQU", true),
+    ("TST", true),
+    ("PAYPAL", true),
+    ("PP", true),
+    ("IN", true),
+    ("SP", false),
+    ("FSP", true),
+    ("PAR", true),
+    ("CC", true),
+    ("4TE", true),
+    ("YPS", true),
+    ("USA", true),
+    ("RI", true),
+    ("TCKTWEB", true),
+    ("PLN", true),
+    ("DNH", true),
+    ("AMZ", true),
+    ("PWP", false),
+    ("EB", true),
+    ("WPY", true),
+    ("CKE", true),
+    ("BT", true),
+    ("SMK", true),
+    ("ZLR", true),
+    ("GOFNDME", true),
+];
+
+/// Bank channel text, longest first, removed at either end of the descriptor.
+const CHANNEL_PHRASES: [&[&str]; 44] = [
+    &["BUSINESS", "TO", "BUSINESS", "ACH", "DEBIT"],
+    &["MOBILE", "PURCHASE", "SIGN", "BASED"],
+    &["MOBILE", "PURCHASE", "PIN", "BASED"],
+    &["PURCHASE", "AUTHORIZED", "ON"],
+    &["ACH", "ELECTRONIC", "DEBIT"],
+    &["DEBIT", "CARD", "PURCHASE"],
+    &["DEBIT", "PIN", "PURCHASE"],
+    &["POS", "DEBIT", "PURCHASE"],
+    &["VISA", "DDA", "PUR"],
+    &["MOBILE", "PURCHASE"],
+    &["SIGN", "BASED"],
+    &["PIN", "BASED"],
+    &["DEBIT", "PURCHASE"],
+    &["DEBIT", "CARD"],
+    &["POS", "PURCHASE"],
+    &["POS", "DEBIT"],
+    &["POS", "WITHDRAWAL"],
+    &["DDA", "PURCHASE"],
+    &["DDA", "POS"],
+    &["DDA", "PUR"],
+    &["RECUR", "PURCHASE"],
+    &["RECURRING", "PAYMENT"],
+    &["RECURRING", "PURCHASE"],
+    &["RECURRING", "DEBIT"],
+    &["PURCHASE", "RETURN"],
+    &["PURCHASE", "AUTHORIZED"],
+    &["CHECK", "CARD"],
+    &["ACH", "DEBIT"],
+    &["BILL", "PAYMT"],
+    &["BILL", "PAYMENT"],
+    &["PIN", "PURCHASE"],
+    &["PREAUTHORIZED", "DEBIT"],
+    &["CARD", "PURCHASE"],
+    &["CHECKCARD"],
+    &["PURCHASE"],
+    &["RECURRING"],
+    &["RECUR"],
+    &["POS"],
+    &["DDA"],
+    &["ACH"],
+    &["PPD"],
+    &["WEB"],
+    &["DEBIT"],
+    &["WITHDRAWAL"],
+];
+
+/// Words dropped wherever they are: legal forms and a few words that never name a merchant.
+const DROPPED_WORDS: [&str; 14] = [
+    "LLC",
+    "INC",
+    "CORP",
+    "CORPORATION",
+    "LTD",
+    "LLP",
+    "PLLC",
+    "AND",
+    "&",
+    "PRIVACYCOM",
+    "DATE",
+    "AUTH",
+    "REF",
+    "XX",
+];
+
+/// Abbreviations folded to the word, on both descriptors and catalogue names.
+const ABBREVIATIONS: [(&str, &str); 11] = [
+    ("COMM", "COMMUNICATIONS"),
+    ("AMZN", "AMAZON"),
+    ("CTY", "CITY"),
+    ("MKT", "MARKET"),
+    ("MKTPLACE", "MARKETPLACE"),
+    ("SUPERCTR", "SUPERCENTER"),
+    ("SPRMKT", "SUPERMARKET"),
+    ("CTR", "CENTER"),
+    ("INTL", "INTERNATIONAL"),
+    ("RSTRNT", "RESTAURANT"),
+    ("PHARM", "PHARMACY"),
+];
+
+/// ACH fields: the company comes first, everything from the first field on is dropped.
+static ACH_FIELDS: LazyLock<Regex> =
+    LazyLock::new(|| compile(r"\s(?:DES|INDN|CO ID|ID|PPD ID|WEB ID|CONF|TRACE|ARN)\s?[:#].*$"));
+
+/// URLs and domains: keeps the labels before the top-level domain except service words
+/// (`HELP.UBER.COM` → `UBER`, `AWS.AMAZON.COM` → `AWS AMAZON`), and a state glued after `/BILL`
+/// (`AMZN.COM/BILLWA`).
+static DOMAINS: LazyLock<Regex> = LazyLock::new(|| {
+    compile(
+        r"(?:HTTPS?:?/*(?:WWW\.?)?|HTTPSWWW\.?)?\b((?:[A-Z0-9-]+\.)*[A-Z0-9-]+)\.(?:COM|NET|ORG|IO|AI|TV|APP|CO|US|INFO|LY|TT|ME|GG|FM|UK|DE|FR|IT|JP)\b(?:/BILL([A-Z]{2})?\b|/[A-Z0-9/#]*)?",
+    )
+});
+
+/// Domain labels that name a service of the site, not the merchant.
+const SERVICE_LABELS: [&str; 14] = [
+    "WWW", "HELP", "M", "APP", "SECURE", "PAY", "BILLING", "ACCOUNT", "MY", "CL", "SUPPORT",
+    "ORDER", "ORDERS", "CO",
+];
+
+fn domain_words(caps: &regex::Captures<'_>) -> String {
+    let mut out = String::from(" ");
+    if let Some(labels) = caps.get(1) {
+        for label in labels.as_str().split('.') {
+            if !SERVICE_LABELS.contains(&label) {
+                out.push_str(label);
+                out.push(' ');
+            }
+        }
+    }
+    if let Some(state) = caps.get(2) {
+        out.push_str(state.as_str());
+        out.push(' ');
+    }
+    out
+}
+
+/// Phone numbers. They are replaced by a marker word (`~`), which tells the location parser
+/// that what follows is not part of the merchant's name (`NIKE.COM 800-806-6453 OR`).
+static PHONES: LazyLock<Regex> = LazyLock::new(|| {
+    compile(concat!(
+        r"\(?\b\d{3}\)?[-. ]?\d{3}[-. ]\d{4}\b",
+        r"|\b1?-?8\d\d-\d{3}-?\d{4}\b",
+        r"|\b\d{3}-\d{7}\b",
+        r"|\b\d{3}-\d{1,6}\b",
+    ))
+});
+
+/// `STORE 123`: the number goes, the word stays (it can be part of a name, `THE UPS STORE`).
+static STORE_NUMBER: LazyLock<Regex> = LazyLock::new(|| compile(r"\bSTORE\s*#?\s*\d+\b"));
+
+/// Google's help URL names no product.
+static GOOGLE_HELP: LazyLock<Regex> = LazyLock::new(|| compile(r"\bG\.CO/HELPPAY#?"));
+
+/// Card fragments, dates, times, phone numbers and reference numbers.
+static NOISE: LazyLock<Regex> = LazyLock::new(|| {
+    compile(concat!(
+        r"%%\s*CARD\s*\d*\s*#?\s*[X*]*\d*",
+        r"|\bCARD\s*(?:NO\.?\s*)?#?\s*[X*]*\d{2,4}\b",
+        r"|\b[X*]{2,}\d{2,4}\b",
+        r"|#\s*\d+",
+        r"|\bTN:\s*\d*",
+        r"|\b[A-Z]-\d{3,}\b",
+        r"|\b\d{1,2}:\d{2}(?::\d{2})?\s?(?:AM|PM|A|P)?\b",
+        r"|\b\d{1,2}(?:AM|PM)\b",
+        r"|\b\d{1,2}[/-]\d{1,2}(?:[/-]\d{2,4})?\b",
+        r"|\b(?:STR|STE|SITE|UNIT|LOC|NO|NUM)\s*#?\s*\d+\b",
+    ))
+});
+
+fn compile(pattern: &str) -> Regex {
+    // The patterns are constants covered by the tests below; a typo is a programming error.
+    Regex::new(pattern).unwrap_or_else(|e| panic!("built-in pattern {pattern:?}: {e}"))
+}
+
+/// One cleaning pass; see the module documentation for the order.
+fn clean_pass(input: &str, parse_location: bool) -> (String, Location) {
+    let prepared = prepare(input);
+    // Text that is already clean words (every pass after the first, most of the time) has
+    // nothing the patterns could match; skipping them halves the cost of normalising.
+    let text = if has_pattern_characters(&prepared) {
+        apply_patterns(prepared)
+    } else {
+        prepared
+    };
+
+    let mut tokens = Vec::new();
+    for raw in tokenize(&text) {
+        push_word(&mut tokens, raw);
+    }
+    strip_wrappers(&mut tokens);
+    keep_after_dba(&mut tokens);
+    tokens.retain(|t| !DROPPED_WORDS.contains(&t.as_str()));
+    drop_repeats(&mut tokens);
+    if tokens.len() > 1 && tokens[0] == "THE" {
+        tokens.remove(0);
+    }
+    drop_year_after_state(&mut tokens);
+
+    let location = if parse_location {
+        take_location(&mut tokens)
+    } else {
+        Location::default()
+    };
+    drop_marketplace_seller(&mut tokens);
+    tokens.retain(|t| !is_marker(t));
+    // A legal `CO`, or a word left dangling once the location went (`CON ED OF NY`).
+    while tokens.len() > 1
+        && matches!(
+            tokens.last().map(String::as_str),
+            Some("CO" | "COMPANY" | "OF" | "AT" | "FOR" | "THE" | "IN")
+        )
+    {
+        tokens.pop();
+    }
+    (tokens.join(" "), location)
+}
+
+/// Runs each text pattern whose telltale characters occur in the text.
+fn apply_patterns(mut text: String) -> String {
+    let has = |text: &str, byte: u8| text.as_bytes().contains(&byte);
+    if has(&text, b':') || has(&text, b'#') {
+        text = ACH_FIELDS.replace(&text, "").into_owned();
+    }
+    if has(&text, b'.') {
+        if text.contains("G.CO") {
+            text = GOOGLE_HELP.replace_all(&text, " GOOGLE ").into_owned();
+        }
+        text = DOMAINS.replace_all(&text, domain_words).into_owned();
+    }
+    if text.bytes().any(|b| b.is_ascii_digit()) {
+        text = PHONES.replace_all(&text, " ~ ").into_owned();
+        if text.contains("STORE") {
+            text = STORE_NUMBER.replace_all(&text, " STORE ").into_owned();
+        }
+    }
+    NOISE.replace_all(&text, " ").into_owned()
+}
+
+/// Whether any text pattern could match: they all need a digit or punctuation.
+fn has_pattern_characters(text: &str) -> bool {
+    text.bytes()
+        .any(|b| b.is_ascii_digit() || matches!(b, b'.' | b':' | b'/' | b'#' | b'%' | b'(' | b'-'))
+}
+
+/// Upper case, accents folded to ASCII, apostrophes dropped so `JOE'S` stays one word.
+fn prepare(input: &str) -> String {
+    let mut out = String::with_capacity(input.len());
+    for c in input.chars() {
+        if matches!(c, '\'' | '`' | '\u{2019}' | '\u{2018}' | '\u{b4}') {
+            continue;
+        }
+        if c.is_ascii() {
+            out.push(c.to_ascii_uppercase());
+        } else {
+            for upper in c.to_uppercase() {
+                match fold_accent(upper) {
+                    Some(ascii) => out.push_str(ascii),
+                    None => out.push(upper),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The ASCII form of an accented upper-case Latin letter.
+fn fold_accent(c: char) -> Option<&'static str> {
+    Some(match c {
+        'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' | 'Ā' => "A",
+        'Æ' => "AE",
+        'Ç' | 'Č' => "C",
+        'È' | 'É' | 'Ê' | 'Ë' | 'Ē' | 'Ę' => "E",
+        'Ì' | 'Í' | 'Î' | 'Ï' | 'Ī' => "I",
+        'Ñ' | 'Ń' => "N",
+        'Ò' | 'Ó' | 'Ô' | 'Õ' | 'Ö' | 'Ø' | 'Ō' => "O",
+        'Œ' => "OE",
+        'Ù' | 'Ú' | 'Û' | 'Ü' | 'Ū' => "U",
+        'Ý' | 'Ÿ' => "Y",
+        'Š' => "S",
+        'Ž' => "Z",
+        'Ł' => "L",
+        _ => return None,
+    })
+}
+
+/// Splits into words of letters, digits and `&`; a `*` is a word of its own because it marks
+/// where a facilitator's name ends, and so is the `~` left where a phone number was.
+fn tokenize(text: &str) -> Vec<&str> {
+    let mut words = Vec::new();
+    let mut start = None;
+    for (index, c) in text.char_indices() {
+        let is_word = c.is_alphanumeric() || c == '&';
+        match (is_word, start) {
+            (true, None) => start = Some(index),
+            (false, Some(s)) => {
+                words.push(&text[s..index]);
+                start = None;
+            }
+            _ => {}
+        }
+        if c == '*' || c == '~' {
+            words.push(&text[index..index + 1]);
+        }
+    }
+    if let Some(s) = start {
+        words.push(&text[s..]);
+    }
+    words
+}
+
+/// Adds one word after dropping reference numbers and codes from it; may add two words when a
+/// number is glued to a word (`SHELL57444` → `SHELL`, `8665797172CA` → `CA`).
+fn push_word(tokens: &mut Vec<String>, word: &str) {
+    let word = word.trim_matches('&');
+    if word.is_empty() {
+        return;
+    }
+    let letters = word
+        .chars()
+        .filter(|c| c.is_alphabetic() || *c == '&')
+        .count();
+    let digits = word.chars().filter(|c| c.is_ascii_digit()).count();
+    let length = word.chars().count();
+
+    if letters == 0 {
+        // Pure numbers: store and site ids, traces, ARNs. One or two digits may be a name
+        // (`7 ELEVEN`, `FOREVER 21`).
+        if digits <= 2 && length <= 2 {
+            tokens.push(word.to_owned());
+        } else if tokens.last().is_none_or(|t| t != "~") {
+            tokens.push("~".to_owned());
+        }
+        return;
+    }
+    if digits == 0 {
+        let word = ABBREVIATIONS
+            .iter()
+            .find(|(short, _)| *short == word)
+            .map_or(word, |(_, long)| long);
+        tokens.push(word.to_owned());
+        return;
+    }
+    // Letters then a number of 3+ digits: keep the letters unless it is a one-letter code
+    // (`F1234` franchise, `D1234` device, `T1234` store, `S3…` trace).
+    let head_letters = word
+        .chars()
+        .take_while(|c| c.is_alphabetic() || *c == '&')
+        .count();
+    let tail_digits = word
+        .chars()
+        .rev()
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    if head_letters + tail_digits == length && tail_digits >= 3 {
+        if head_letters >= 3 || word.contains('&') {
+            push_word(tokens, &word[..word.len() - tail_digits]);
+        }
+        return;
+    }
+    // A one-letter terminal code after the name (`DUNKIN #344512 Q35`).
+    if head_letters == 1 && tail_digits == 2 && length == 3 && !tokens.is_empty() {
+        return;
+    }
+    // A long number then letters: a phone number or id with a state or word glued on.
+    let head_digits = word.chars().take_while(|c| c.is_ascii_digit()).count();
+    let tail_letters = word.chars().rev().take_while(|c| c.is_alphabetic()).count();
+    if head_digits + tail_letters == length && head_digits >= 5 {
+        push_word(tokens, &word[head_digits..]);
+        return;
+    }
+    // Mixed codes (order numbers, confirmation codes): two or more digits in six or more
+    // characters. Short mixes (`7ELEVEN`, `B2B`, `3M`, `A1`) are names.
+    if digits >= 2 && length >= 6 {
+        return;
+    }
+    tokens.push(word.to_owned());
+}
+
+/// Removes channel text and facilitator prefixes at the start, and channel text at the end, until
+/// none is left. Stacked wrappers (`SQU*SQ *…`, `DDA PURCHASE SQ *…`) need the loop.
+fn strip_wrappers(tokens: &mut Vec<String>) {
+    // The virtual-card wrapper puts its own name after the wrapped descriptor.
+    if let Some(at) = tokens.iter().position(|t| t == "PRIVACYCOM") {
+        tokens.truncate(at);
+    }
+    loop {
+        let before = tokens.len();
+        while tokens.first().is_some_and(|t| is_marker(t)) {
+            tokens.remove(0);
+        }
+        if let Some(length) = leading_channel_phrase(tokens) {
+            tokens.drain(..length);
+        }
+        if let Some(length) = leading_facilitator(tokens) {
+            tokens.drain(..length);
+        }
+        while tokens.last().is_some_and(|t| is_marker(t)) {
+            tokens.pop();
+        }
+        if let Some(length) = trailing_channel_phrase(tokens) {
+            tokens.truncate(tokens.len() - length);
+        }
+        if tokens.len() == before {
+            break;
+        }
+    }
+}
+
+/// The first and the last words of the channel phrases, to rule most descriptors out at once.
+static CHANNEL_ENDS: LazyLock<(HashSet<&'static str>, HashSet<&'static str>)> =
+    LazyLock::new(|| {
+        let first = CHANNEL_PHRASES
+            .iter()
+            .filter_map(|p| p.first().copied())
+            .collect();
+        let last = CHANNEL_PHRASES
+            .iter()
+            .filter_map(|p| p.last().copied())
+            .collect();
+        (first, last)
+    });
+
+fn leading_channel_phrase(tokens: &[String]) -> Option<usize> {
+    if !tokens
+        .first()
+        .is_some_and(|t| CHANNEL_ENDS.0.contains(t.as_str()))
+    {
+        return None;
+    }
+    CHANNEL_PHRASES
+        .iter()
+        .find(|phrase| phrase.len() < tokens.len() && tokens.starts_with_words(phrase))
+        .map(|phrase| phrase.len())
+}
+
+fn trailing_channel_phrase(tokens: &[String]) -> Option<usize> {
+    if !tokens
+        .last()
+        .is_some_and(|t| CHANNEL_ENDS.1.contains(t.as_str()))
+    {
+        return None;
+    }
+    CHANNEL_PHRASES
+        .iter()
+        .find(|phrase| phrase.len() < tokens.len() && tokens.ends_with_words(phrase))
+        .map(|phrase| phrase.len())
+}
+
+/// The number of tokens taken by a facilitator prefix at the start (with its `*`), leaving at
+/// least one word after it.
+fn leading_facilitator(tokens: &[String]) -> Option<usize> {
+    let first = tokens.first()?;
+    let star_follows = tokens.get(1).is_some_and(|t| t == "*");
+    let (_, needs_star) = FACILITATOR_PREFIXES.iter().find(|(p, _)| p == first)?;
+    let length = if star_follows { 2 } else { 1 };
+    if (*needs_star && !star_follows) || tokens.len() <= length {
+        return None;
+    }
+    Some(length)
+}
+
+/// `*` (end of a facilitator or platform name) and `~` (a phone number or id was here).
+pub(crate) fn is_marker(token: &str) -> bool {
+    token == "*" || token == "~"
+}
+
+/// Marketplaces that are the merchant of record print the seller after a `*`
+/// (`DOORDASH*CHIPOTLE`); the seller is not the merchant.
+const MARKETPLACES: [&str; 7] = [
+    "DOORDASH",
+    "GRUBHUB",
+    "POSTMATES",
+    "SEAMLESS",
+    "CAVIAR",
+    "INSTACART",
+    "EBAY",
+];
+
+fn drop_marketplace_seller(tokens: &mut Vec<String>) {
+    if tokens.len() > 2 && MARKETPLACES.contains(&tokens[0].as_str()) && tokens[1] == "*" {
+        tokens.truncate(1);
+    }
+}
+
+/// `<LEGAL NAME> DBA <TRADING NAME>`: the trading name is the merchant.
+fn keep_after_dba(tokens: &mut Vec<String>) {
+    if let Some(at) = tokens.iter().position(|t| t == "DBA") {
+        if at + 1 < tokens.len() {
+            tokens.drain(..=at);
+        } else {
+            tokens.truncate(at);
+        }
+    }
+}
+
+/// Drops a word of 3+ characters printed again later (`UBER TRIP HELP.UBER.COM` → `UBER TRIP`),
+/// and a word repeated right after itself.
+fn drop_repeats(tokens: &mut Vec<String>) {
+    let mut kept: Vec<String> = Vec::with_capacity(tokens.len());
+    for token in tokens.drain(..) {
+        let repeated = kept.last() == Some(&token) || (token.len() >= 3 && kept.contains(&token));
+        if !repeated {
+            kept.push(token);
+        }
+    }
+    *tokens = kept;
+}
+
+/// `… SEATTLE WA 24`: a one- or two-digit year after a state code.
+fn drop_year_after_state(tokens: &mut Vec<String>) {
+    let n = tokens.len();
+    if n >= 3
+        && tokens[n - 1].bytes().all(|b| b.is_ascii_digit())
+        && tokens[n - 2].len() == 2
+        && Region::parse(&tokens[n - 2]).is_some()
+    {
+        tokens.pop();
+    }
+}
+
+trait WordSlice {
+    fn starts_with_words(&self, words: &[&str]) -> bool;
+    fn ends_with_words(&self, words: &[&str]) -> bool;
+}
+
+impl WordSlice for [String] {
+    fn starts_with_words(&self, words: &[&str]) -> bool {
+        self.len() >= words.len() && self.iter().zip(words).all(|(a, b)| a == b)
+    }
+
+    fn ends_with_words(&self, words: &[&str]) -> bool {
+        self.len() >= words.len()
+            && self[self.len() - words.len()..]
+                .iter()
+                .zip(words)
+                .all(|(a, b)| a == b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(raw: &str) -> String {
+        normalize(raw).text
+    }
+
+    #[test]
+    fn store_number_is_stripped() {
+        assert_eq!(text("STARBUCKS STORE 12345"), "STARBUCKS STORE");
+        assert_eq!(text("THE UPS STORE 1234"), "UPS STORE");
+        assert_eq!(text("STARBUCKS #1234"), "STARBUCKS");
+        assert_eq!(text("TARGET T-1234"), "TARGET");
+        assert_eq!(text("SHELL OIL 57444012345"), "SHELL OIL");
+    }
+
+    #[test]
+    fn square_prefix_is_stripped_repeatedly() {
+        assert_eq!(text("SQ *BLUE BOTTLE COFFEE"), "BLUE BOTTLE COFFEE");
+        assert_eq!(text("SQU*SQ *BLUE BOTTLE COFFEE"), "BLUE BOTTLE COFFEE");
+        assert_eq!(text("sq *blue bottle coffee"), "BLUE BOTTLE COFFEE");
+        assert_eq!(text("D1234 SQ *BLUE BOTTLE"), "BLUE BOTTLE");
+    }
+
+    #[test]
+    fn facilitator_prefixes_are_stripped() {
+        assert_eq!(text("TST* JOES DINER"), "JOES DINER");
+        assert_eq!(text("TST*JOES DINER"), "JOES DINER");
+        assert_eq!(text("PAYPAL *NETFLIX 402-935-7733 CA"), "NETFLIX");
+        assert_eq!(text("PP*ETSY"), "ETSY");
+        assert_eq!(text("IN *ACME PLUMBING"), "ACME PLUMBING");
+        assert_eq!(text("FSP*MAIN STREET PARKING"), "MAIN STREET PARKING");
+    }
+
+    #[test]
+    fn platforms_that_sell_keep_their_own_name() {
+        assert_eq!(text("AMZN Mktp US*2K3LM4NB2"), "AMAZON MKTP US");
+        assert_eq!(text("Amazon.com*2H4KL9PQ1 Amzn.com/bill WA"), "AMAZON");
+        assert_eq!(text("DOORDASH*CHIPOTLE"), "DOORDASH");
+        assert_eq!(text("APL*ITUNES.COM/BILL 866-712-7753 CA"), "APL ITUNES");
+        assert_eq!(
+            text("GOOGLE *YouTubePremium g.co/helppay#CA"),
+            "GOOGLE YOUTUBEPREMIUM"
+        );
+        assert_eq!(text("UBER *TRIP HELP.UBER.COM CA"), "UBER TRIP");
+    }
+
+    #[test]
+    fn privacy_wrapper_is_unwrapped() {
+        assert_eq!(
+            text("Pwp Amzn Mktp U Privacycom TN: 1234567"),
+            "AMAZON MKTP U"
+        );
+        assert_eq!(text("Pwp Hulu 877-82 Privacycom TN: 8812345"), "HULU");
+    }
+
+    #[test]
+    fn bank_channel_text_is_stripped_at_either_end() {
+        let n = normalize(
+            "Mobile Purchase Sign Based 03/14 12:31PM #4821 D0421 CHIPOTLE 1234 AUSTIN TX 24",
+        );
+        assert_eq!(n.text, "CHIPOTLE");
+        assert_eq!(n.state.map(|s| s.to_string()).as_deref(), Some("TX"));
+        assert_eq!(n.city.as_deref(), Some("AUSTIN"));
+        assert_eq!(
+            text("CHIPOTLE 1234 AUSTIN TX Mobile Purchase Sign Based"),
+            "CHIPOTLE"
+        );
+        assert_eq!(text("DEBIT CARD PURCHASE - WALGREENS #1234"), "WALGREENS");
+        assert_eq!(
+            text("xx4821 dda purchase sq *pine cone bakery portland or 123456 987654321"),
+            "PINE CONE BAKERY"
+        );
+        assert_eq!(
+            text("Purchase authorized on 03/14 KROGER #123 S301234567890123 Card 4821"),
+            "KROGER"
+        );
+        assert_eq!(text("CHECKCARD 0314 TRADER JOES #123"), "TRADER JOES");
+        assert_eq!(text("NETFLIX.COM RECURRING"), "NETFLIX");
+    }
+
+    #[test]
+    fn card_fragments_dates_times_and_phones_are_stripped() {
+        assert_eq!(text("WALMART %% Card 12 #4821"), "WALMART");
+        assert_eq!(text("WALMART Card 4821"), "WALMART");
+        assert_eq!(text("WALMART xx4821"), "WALMART");
+        assert_eq!(text("SPOTIFY USA 877-778-1161"), "SPOTIFY USA");
+        assert_eq!(text("LYFT *RIDE THU 5PM"), "LYFT RIDE THU");
+        assert_eq!(text("HULU (877) 824-4858 CA"), "HULU");
+    }
+
+    #[test]
+    fn domains_keep_the_brand_word() {
+        assert_eq!(text("NETFLIX.COM"), "NETFLIX");
+        assert_eq!(text("WWW.NETFLIX.COM"), "NETFLIX");
+        assert_eq!(text("AWS.AMAZON.COM"), "AWS AMAZON");
+        assert_eq!(text("HELP.UBER.COM"), "UBER");
+        assert_eq!(text("HTTPSWWW.NETFLIX.COM"), "NETFLIX");
+        let n = normalize("AMZN.COM/BILLWA");
+        assert_eq!(n.text, "AMAZON");
+        assert_eq!(n.state.map(|s| s.to_string()).as_deref(), Some("WA"));
+    }
+
+    #[test]
+    fn legal_suffixes_and_apostrophes_go() {
+        assert_eq!(text("JOE'S DINER LLC"), "JOES DINER");
+        assert_eq!(text("Joe`s Diner, Inc."), "JOES DINER");
+        assert_eq!(text("ACME HOLDINGS LLC DBA ACME TACOS"), "ACME TACOS");
+        assert_eq!(text("THE HOME DEPOT #4821"), "HOME DEPOT");
+        assert_eq!(text("BLUE BIRD TAXI CO"), "BLUE BIRD TAXI");
+    }
+
+    #[test]
+    fn ach_fields_are_dropped() {
+        assert_eq!(
+            text("CITY OF AUSTIN UTIL DES:WEB PMT ID:123456 INDN:JANE DOE CO ID:99 WEB"),
+            "CITY OF AUSTIN UTIL"
+        );
+    }
+
+    #[test]
+    fn accents_fold_to_ascii() {
+        assert_eq!(text("Açaí Concept"), "ACAI CONCEPT");
+        assert_eq!(normalize_name("Subway México"), "SUBWAY MEXICO");
+    }
+
+    #[test]
+    fn short_numbers_that_are_names_stay() {
+        assert_eq!(text("7-ELEVEN 34567"), "7 ELEVEN");
+        assert_eq!(normalize_name("76"), "76");
+        assert_eq!(text("FOREVER 21 #0123"), "FOREVER 21");
+    }
+
+    #[test]
+    fn empty_and_noise_only_inputs_give_empty_text() {
+        assert_eq!(text(""), "");
+        assert_eq!(text("   "), "");
+        assert_eq!(text("123456789 #12 03/14"), "");
+    }
+
+    /// A tiny deterministic generator, so the property tests need no extra crate.
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn next(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            self.0 >> 33
+        }
+
+        fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+            items[(self.next() as usize) % items.len()]
+        }
+    }
+
+    const PIECES: [&str; 40] = [
+        "SQ *",
+        "TST* ",
+        "PAYPAL *",
+        "PP*",
+        "IN *",
+        "Pwp ",
+        " Privacycom TN: 12345",
+        "STARBUCKS",
+        "Joe's",
+        "DINER",
+        " ",
+        "  ",
+        "#1234",
+        "STORE 12",
+        "SEATTLE",
+        "WA",
+        "CO",
+        "IN",
+        "LA",
+        "MA",
+        "SEATTLEWA",
+        "03/14",
+        "12:31PM",
+        "866-712-7753",
+        "NETFLIX.COM",
+        "AMZN.COM/BILLWA",
+        "Mobile Purchase Sign Based",
+        "DDA PURCHASE",
+        "xx1234",
+        "%% Card 12 #4821",
+        "LLC",
+        "*",
+        "F1234",
+        "USA",
+        "é",
+        "ß",
+        "\u{0}",
+        "&",
+        "7-ELEVEN",
+        "DBA",
+    ];
+
+    #[test]
+    fn normalising_twice_changes_nothing() {
+        let mut rng = Lcg(7);
+        for _ in 0..20_000 {
+            let count = 1 + rng.next() % 8;
+            let raw: String = (0..count)
+                .map(|_| rng.pick(&PIECES))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let once = normalize(&raw);
+            let twice = normalize(&once.text);
+            assert_eq!(once.text, twice.text, "raw {raw:?}");
+        }
+    }
+
+    #[test]
+    fn never_panics_on_arbitrary_text() {
+        let mut rng = Lcg(11);
+        for _ in 0..20_000 {
+            let length = rng.next() % 40;
+            let bytes: Vec<u8> = (0..length).map(|_| (rng.next() & 0xff) as u8).collect();
+            let raw = String::from_utf8_lossy(&bytes);
+            let once = normalize(&raw);
+            assert_eq!(normalize(&once.text).text, once.text, "raw {raw:?}");
+            let chars: String = (0..length)
+                .filter_map(|_| char::from_u32((rng.next() % 0x3000) as u32))
+                .collect();
+            let once = normalize(&chars);
+            assert_eq!(normalize(&once.text).text, once.text, "raw {chars:?}");
+        }
+    }
+}
