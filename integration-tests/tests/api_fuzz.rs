@@ -10,7 +10,10 @@ use std::process::Command;
 async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let schemathesis = format!("{root}/.stack/venv/bin/schemathesis");
-    assert!(std::path::Path::new(&schemathesis).exists(), "{schemathesis} is missing: run `make stack`");
+    assert!(
+        std::path::Path::new(&schemathesis).exists(),
+        "{schemathesis} is missing: run `make stack`"
+    );
     let app = spawn_app().await;
     // A little data so that answers are not all empty.
     app.client()
@@ -33,7 +36,9 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     ]);
     let settings = GatewaySettings::read(&mut env);
     env.finish().unwrap_or_else(|e| panic!("{e}"));
-    let gateway = altdata_gateway::build(settings).await.unwrap_or_else(|e| panic!("{e}"));
+    let gateway = altdata_gateway::build(settings)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let addr = gateway.addr;
     let shutdown = Shutdown::new();
     let server = tokio::spawn(gateway.run_until_stopped(shutdown.clone()));
@@ -44,9 +49,21 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     let output = tokio::task::spawn_blocking(move || {
         Command::new(schemathesis)
             .args(["run", &format!("http://{addr}/openapi.json")])
-            .args(["--checks", "not_a_server_error,response_schema_conformance,content_type_conformance"])
+            .args([
+                "--checks",
+                "not_a_server_error,response_schema_conformance,content_type_conformance",
+            ])
             .args(["--phases", "examples,coverage,fuzzing"])
-            .args(["--max-examples", "25", "--seed", "7", "--workers", "2", "--max-time", "40"])
+            .args([
+                "--max-examples",
+                "25",
+                "--seed",
+                "7",
+                "--workers",
+                "2",
+                "--max-time",
+                "40",
+            ])
             .args(["--header", &format!("Authorization: Bearer {key}")])
             .args(["--suppress-health-check", "all"])
             .output()
@@ -57,7 +74,19 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     shutdown.trigger();
     let _ = server.await;
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let tail: String = stdout.lines().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+    let tail: String = stdout
+        .lines()
+        .rev()
+        .take(60)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("\n");
     println!("{tail}");
-    assert!(output.status.success(), "schemathesis failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "schemathesis failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

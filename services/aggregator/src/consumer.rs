@@ -133,11 +133,12 @@ async fn consume(
         reason: e.to_string(),
     };
     // Pulls expire well inside the pin's lifetime so an idle owner keeps its pin.
+    let pull_expires = settings.pin_ttl.min(Duration::from_secs(5)) / 2;
     let mut messages = consumer
         .stream()
         .group(PRIORITY_GROUP)
         .max_messages_per_batch(settings.pull_batch)
-        .expires(settings.pin_ttl.min(Duration::from_secs(5)) / 2)
+        .expires(pull_expires)
         .messages()
         .await
         .map_err(|e| fetch_error(&e))?;
@@ -236,7 +237,28 @@ async fn consume(
                     applied_seq = acquired.applied_seq,
                     "acquired shard"
                 );
-                lease.insert(acquired)
+                // Messages delivered to an earlier owner (or to an earlier consume loop of
+                // this process) and never acked come back only after `ack_wait`, *after*
+                // newer ones. Folding the newer ones first would move the offset past them
+                // and their redelivery would be skipped as applied: lost. So a new owner
+                // rewinds the consumer to the first unapplied message (server 2.14+
+                // CONSUMER.RESET), drops what it had buffered, and consumes in stream order.
+                // Its pull requests still waiting at the server must expire first: the server
+                // would otherwise answer them, after the reset, into the dropped
+                // subscription, and those deliveries too would come back only after ack_wait.
+                drop(messages);
+                tokio::time::sleep(pull_expires + Duration::from_millis(250)).await;
+                reset_consumer(context, shard, acquired.applied_seq + 1).await?;
+                messages = consumer
+                    .stream()
+                    .group(PRIORITY_GROUP)
+                    .max_messages_per_batch(settings.pull_batch)
+                    .expires(pull_expires)
+                    .messages()
+                    .await
+                    .map_err(|e| fetch_error(&e))?;
+                lease = Some(acquired);
+                continue;
             }
         };
 
@@ -409,6 +431,54 @@ async fn dead_letter(
         .await
         .map_err(|e| dlq_error(&e))?;
     Ok(())
+}
+
+/// Rewinds the shard's durable consumer so the next delivery is `next_seq` (or the first
+/// message of the shard after it): `$JS.API.CONSUMER.RESET.<stream>.<consumer>`.
+async fn reset_consumer(
+    context: &ShardContext,
+    shard: u32,
+    next_seq: u64,
+) -> Result<(), AggregatorError> {
+    #[derive(serde::Serialize)]
+    struct ResetRequest {
+        seq: u64,
+    }
+    #[derive(serde::Deserialize)]
+    struct ResetReply {
+        #[serde(default)]
+        reset_seq: u64,
+    }
+    // A Fetch error is retryable: the worker restarts its consumer and tries again.
+    let consumer_error = |reason: String| AggregatorError::Fetch { shard, reason };
+    let subject = format!(
+        "CONSUMER.RESET.{}.aggregate-shard-{shard}",
+        context.subjects.txn_stream()
+    );
+    let reply: jetstream::response::Response<ResetReply> = context
+        .jetstream
+        .request(
+            subject,
+            &ResetRequest {
+                seq: next_seq.max(1),
+            },
+        )
+        .await
+        .map_err(|e| consumer_error(format!("consumer reset: {e}")))?;
+    match reply {
+        jetstream::response::Response::Ok(reply) => {
+            tracing::info!(
+                shard,
+                next_seq,
+                reset_seq = reply.reset_seq,
+                "consumer rewound to the first unapplied message"
+            );
+            Ok(())
+        }
+        jetstream::response::Response::Err { error } => {
+            Err(consumer_error(format!("consumer reset refused: {error}")))
+        }
+    }
 }
 
 /// `Some(error)` when the stream's last sequence is below the stored offset.

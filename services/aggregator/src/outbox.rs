@@ -15,6 +15,9 @@ use tokio::sync::Notify;
 
 /// Rows published per relay transaction.
 const RELAY_BATCH: i64 = 64;
+/// Publishes awaiting acknowledgement at once. The client refuses (and blocks) past its own
+/// in-flight limit of 5,000, and one flush's row can hold thousands of updates.
+const MAX_IN_FLIGHT: usize = 1_024;
 
 /// Publishes pending outbox rows until shutdown; on shutdown, drains what is left (bounded by
 /// the caller's drain timeout).
@@ -119,14 +122,15 @@ pub async fn relay_once(
                         .await
                         .map_err(|e| relay_error(&e))?;
                     acks.push(ack);
+                    if acks.len() >= MAX_IN_FLIGHT {
+                        settle(&mut acks).await?;
+                    }
                 }
             }
             other => tracing::error!(outbox_id = id, kind = other, "unknown outbox kind skipped"),
         }
     }
-    for ack in acks {
-        ack.await.map_err(|e| relay_error(&e))?;
-    }
+    settle(&mut acks).await?;
     transaction
         .execute(
             "UPDATE outbox SET published_at = now() WHERE id = ANY($1)",
@@ -135,6 +139,17 @@ pub async fn relay_once(
         .await?;
     transaction.commit().await?;
     Ok(ids.len())
+}
+
+/// Waits for every outstanding publish acknowledgement.
+async fn settle(
+    acks: &mut Vec<jetstream::context::PublishAckFuture>,
+) -> Result<(), AggregatorError> {
+    for ack in acks.drain(..) {
+        ack.await
+            .map_err(|e| AggregatorError::Relay(e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// Deletes rows published more than `keep` ago, so the table stays small.
