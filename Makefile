@@ -11,7 +11,7 @@ DEMO_CARDS ?= 20000
 # A development secret for the demo only; production sets its own (k8s Secret).
 DEMO_SECRET ?= demo-secret-change-me-0123456789
 
-.PHONY: help stack stack-down build migrate demo test test-rust lint fmt bench faults test-browser k8s-validate
+.PHONY: help stack stack-down build migrate demo test test-rust lint fmt bench faults faults-short test-browser k8s-validate
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -28,7 +28,7 @@ build: ## Release build of the one binary
 migrate: stack build ## Apply migrations and load the merchant catalogue
 	@$(WITH_ENV) $(ALTDATA) migrate
 
-demo: stack build ## Everything: stack, build, migrate, sample data, pipeline, dashboard
+demo: stack build web ## Everything: stack, build, migrate, sample data, pipeline, dashboard
 	@$(WITH_ENV) $(ALTDATA) migrate
 	@rm -rf $(DEMO_DIR)
 	@$(WITH_ENV) $(ALTDATA) generate --days $(DEMO_DAYS) --cards $(DEMO_CARDS) --seed 7 --out $(DEMO_DIR)
@@ -36,7 +36,7 @@ demo: stack build ## Everything: stack, build, migrate, sample data, pipeline, d
 		export ALTDATA_HTTP_ADDR=$${ALTDATA_HTTP_ADDR:-127.0.0.1:8080}; \
 		$(ALTDATA) demo --landing $(DEMO_DIR)
 
-test: stack lint test-rust k8s-validate ## The CI gate: stack, fmt, clippy, every test against the real services, manifests
+test: stack lint test-rust test-browser k8s-validate ## The CI gate: stack, fmt, clippy, every test against the real services, manifests
 
 lint: ## cargo fmt --check and clippy -D warnings
 	cargo fmt --all -- --check
@@ -45,8 +45,27 @@ lint: ## cargo fmt --check and clippy -D warnings
 test-rust: stack ## cargo test --workspace against the real services
 	@$(WITH_ENV) cargo test --workspace
 
+bench: stack build ## Benchmarks (BENCH_SCALE=small: < 5 min; default: < 20 min) -> bench/results/latest.{md,json}
+	@.stack/venv/bin/python -c 'import duckdb' 2>/dev/null || .stack/venv/bin/pip install -q duckdb
+	cargo build --release -p altdata-bench
+	@$(WITH_ENV) target/release/altdata-bench
+
 fmt: ## Format the code
 	cargo fmt --all
 
+faults: stack build ## Fault suite (~5 min): SIGKILLs, server restarts, poison, re-deliveries on its own servers; FAULTS_SEED, FAULTS_DURATION
+	cargo build --release -p altdata-faults
+	target/release/altdata-faults
+
+faults-short: stack build ## Short fault suite (~60-90 s): one kill of each role, one restart of each server
+	cargo build --release -p altdata-faults
+	target/release/altdata-faults --short
+
 k8s-validate: ## Render both k8s overlays and validate them offline (kubernetes-validate --strict, CRD schemas, checkov)
 	@bash scripts/k8s-validate.sh
+
+web: ## Build the dashboard into web/dist (npm registry only)
+	cd web && npm ci --no-audit --no-fund && npm run build
+
+test-browser: stack ## Browser tests of the dashboard and review tool (headless Chromium)
+	@bash scripts/test-browser.sh

@@ -394,6 +394,45 @@ pub async fn ask(
     ))
 }
 
+/// The newest day with aggregates.
+async fn latest_day(pool: &deadpool_postgres::Pool) -> anyhow::Result<chrono::NaiveDate> {
+    let client = pool.get().await?;
+    client
+        .query_one(
+            "SELECT max(metric_date) FROM agg_daily_category_region",
+            &[],
+        )
+        .await?
+        .get::<_, Option<chrono::NaiveDate>>(0)
+        .context("no aggregates yet")
+}
+
+/// One plain HTTP/1.1 GET against the local gateway, for the demo's printout.
+async fn http_get(addr: std::net::SocketAddr, path: &str, key: &str) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let target = if addr.ip().is_unspecified() {
+        std::net::SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::net::TcpStream::connect(target).await {
+            Ok(mut stream) => {
+                let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n");
+                stream.write_all(request.as_bytes()).await?;
+                let mut response = Vec::new();
+                stream.read_to_end(&mut response).await?;
+                let text = String::from_utf8_lossy(&response);
+                let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+                return Ok(body.trim().to_owned());
+            }
+            Err(error) if tokio::time::Instant::now() >= deadline => return Err(error.into()),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
 async fn demo(landing: String) -> anyhow::Result<()> {
     migrate_command().await?;
     let shutdown = Shutdown::on_signals();
@@ -424,6 +463,12 @@ async fn demo(landing: String) -> anyhow::Result<()> {
     }
     // Keep running every role: new files dropped in the landing zone flow through.
     let gateway = settings(altdata_gateway::GatewaySettings::read)?;
+    let analyst =
+        altdata_gateway::create_key(&pool, altdata_gateway::Role::Analyst, "demo analyst").await?;
+    let admin =
+        altdata_gateway::create_key(&pool, altdata_gateway::Role::Admin, "demo admin").await?;
+    let gateway = altdata_gateway::build(gateway).await?;
+    let addr = gateway.addr;
     aggregator.until_idle = false;
     let mut tasks = altdata_common::TaskGroup::new(shutdown.clone());
     tasks.spawn("ingest", altdata_ingest::run(ingest, shutdown.clone()));
@@ -433,7 +478,35 @@ async fn demo(landing: String) -> anyhow::Result<()> {
             .await
             .map(|_| ())
     });
-    tasks.spawn("gateway", altdata_gateway::run(gateway, shutdown.clone()));
+    tasks.spawn("gateway", gateway.run_until_stopped(shutdown.clone()));
+    let as_of = latest_day(&pool).await?;
+    let path =
+        format!("/v1/growth?metric=spend&category=coffee_shop&state=CA&period=wow&as_of={as_of}");
+    let answer = http_get(addr, &path, &analyst)
+        .await
+        .unwrap_or_else(|e| format!("(no answer: {e})"));
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        addr.ip().to_string()
+    };
+    println!();
+    println!("The canonical question through the gateway:");
+    println!(
+        "  curl -s -H 'Authorization: Bearer {analyst}' 'http://{host}:{}{path}'",
+        addr.port()
+    );
+    println!("  {answer}");
+    println!();
+    println!("Dashboard:    http://{host}:{}/?key={analyst}", addr.port());
+    println!(
+        "Review tool:  http://{host}:{}/review.html?key={admin}",
+        addr.port()
+    );
+    println!("API document: http://{host}:{}/openapi.json", addr.port());
+    println!("Analyst key:  {analyst}");
+    println!("Admin key:    {admin}");
+    println!("Next: drop more provider files into the landing zone (they flow through), map held descriptors in the review tool, or run `altdata tail` to watch updates. Ctrl-C stops every role.");
     tasks
         .join(Duration::from_secs(20))
         .await

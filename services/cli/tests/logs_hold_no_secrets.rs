@@ -18,7 +18,10 @@ fn altdata(app_env: &HashMap<String, String>, args: &[&str]) -> (String, String)
         .unwrap_or_else(|e| panic!("{e}"));
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(output.status.success(), "altdata {args:?} failed:\n{stderr}");
+    assert!(
+        output.status.success(),
+        "altdata {args:?} failed:\n{stderr}"
+    );
     (stdout, stderr)
 }
 
@@ -39,7 +42,19 @@ async fn logs_of_a_full_run_hold_no_secret_key_or_card_id() {
     let mut logs = String::new();
     let start = (chrono::Utc::now().date_naive() - chrono::Duration::days(3)).to_string();
     for args in [
-        vec!["generate", "--days", "2", "--cards", "300", "--seed", "9", "--start", start.as_str(), "--out", landing.as_str()],
+        vec![
+            "generate",
+            "--days",
+            "2",
+            "--cards",
+            "300",
+            "--seed",
+            "9",
+            "--start",
+            start.as_str(),
+            "--out",
+            landing.as_str(),
+        ],
         vec!["migrate"],
         vec!["ingest", "--once", landing.as_str()],
         vec!["aggregate", "--until-idle"],
@@ -62,7 +77,11 @@ async fn logs_of_a_full_run_hold_no_secret_key_or_card_id() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut answered = 0;
     while Instant::now() < deadline && answered < 3 {
-        for path in ["/v1/categories", "/v1/growth?metric=spend&category=coffee_shop&state=CA&period=wow", "/v1/admin/review"] {
+        for path in [
+            "/v1/categories",
+            "/v1/growth?metric=spend&category=coffee_shop&state=CA&period=wow",
+            "/v1/admin/review",
+        ] {
             let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n");
             if let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
                 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -76,19 +95,29 @@ async fn logs_of_a_full_run_hold_no_secret_key_or_card_id() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let _ = Command::new("kill").args(["-TERM", &gateway.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &gateway.id().to_string()])
+        .status();
     let _ = gateway.wait();
     if let Some(mut stderr) = gateway.stderr.take() {
         let _ = stderr.read_to_string(&mut logs);
     }
     assert!(answered >= 3, "the gateway answered");
 
-    assert!(!logs.contains(SECRET), "the customer-key secret is in the logs");
+    assert!(
+        !logs.contains(SECRET),
+        "the customer-key secret is in the logs"
+    );
     assert!(!logs.contains(&key), "an API key is in the logs");
     let mut card_ids = std::collections::HashSet::new();
     for entry in walk(&dir) {
-        if entry.extension().is_some_and(|e| e == "csv") && !entry.display().to_string().contains("_truth") {
-            let mut reader = csv::ReaderBuilder::new().flexible(true).from_path(&entry).unwrap_or_else(|e| panic!("{e}"));
+        if entry.extension().is_some_and(|e| e == "csv")
+            && !entry.display().to_string().contains("_truth")
+        {
+            let mut reader = csv::ReaderBuilder::new()
+                .flexible(true)
+                .from_path(&entry)
+                .unwrap_or_else(|e| panic!("{e}"));
             for record in reader.records().flatten() {
                 if let Some(card) = record.get(2).filter(|c| c.len() >= 12) {
                     card_ids.insert(card.to_owned());
@@ -97,7 +126,11 @@ async fn logs_of_a_full_run_hold_no_secret_key_or_card_id() {
         }
     }
     assert!(card_ids.len() > 100, "read the card ids back");
-    let leaked: Vec<&String> = card_ids.iter().filter(|c| logs.contains(c.as_str())).take(3).collect();
+    let leaked: Vec<&String> = card_ids
+        .iter()
+        .filter(|c| logs.contains(c.as_str()))
+        .take(3)
+        .collect();
     assert!(leaked.is_empty(), "raw card ids in the logs: {leaked:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,0 +1,257 @@
+// The gateway client: the API key (localStorage, or `?key=` taken once and removed from the
+// URL), JSON and CSV requests with `Authorization: Bearer`, `Cache-Control: no-cache` on
+// demand, freshness headers, and polite retries on 429/503.
+
+const KEY_SLOTS = { analyst: 'altdata.apiKey', admin: 'altdata.adminKey' };
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** Takes `?key=` out of the address bar (stored, never left in history) and returns it. */
+export function takeKeyFromUrl(slot) {
+  const url = new URL(location.href);
+  const key = url.searchParams.get('key');
+  if (key == null) return null;
+  url.searchParams.delete('key');
+  history.replaceState(history.state, '', url.pathname + url.search + url.hash);
+  if (key.trim()) storeKey(slot, key.trim());
+  return key.trim() || null;
+}
+
+export function storedKey(slot) {
+  try {
+    return localStorage.getItem(KEY_SLOTS[slot]) || null;
+  } catch {
+    return null;
+  }
+}
+
+export function storeKey(slot, key) {
+  try {
+    if (key) localStorage.setItem(KEY_SLOTS[slot], key);
+    else localStorage.removeItem(KEY_SLOTS[slot]);
+  } catch {
+    /* private mode: the key lives for this page only */
+  }
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export class Client {
+  constructor(key, { onFreshness, onUnauthorized } = {}) {
+    this.key = key;
+    this.onFreshness = onFreshness || (() => {});
+    this.onUnauthorized = onUnauthorized || (() => {});
+  }
+
+  /**
+   * GET (or POST with `body`) a path; resolves to `{ body, asOf, cache, age }`.
+   * `fresh: true` sends `Cache-Control: no-cache` (the gateway recomputes).
+   */
+  async request(path, { fresh = false, body, method, signal, csv = false } = {}) {
+    const headers = { Authorization: `Bearer ${this.key}` };
+    if (fresh) {
+      headers['Cache-Control'] = 'no-cache';
+      headers.Pragma = 'no-cache';
+    }
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    headers.Accept = csv ? 'text/csv' : 'application/json';
+    for (let attempt = 0; ; attempt++) {
+      let response;
+      try {
+        response = await fetch(path, {
+          method: method || (body !== undefined ? 'POST' : 'GET'),
+          headers,
+          body: body !== undefined ? JSON.stringify(body) : undefined,
+          // The gateway's cache is the cache: the browser always revalidates ('no-cache' mode
+          // sends `Cache-Control: max-age=0`, which the gateway's cache ignores). Not
+          // 'no-store' or 'reload': those make Chromium add `Cache-Control: no-cache`, which
+          // would bypass the gateway's cache on every request.
+          cache: fresh ? 'no-store' : 'no-cache',
+          signal,
+        });
+      } catch (error) {
+        if (error.name === 'AbortError') throw error;
+        if (attempt < 2) {
+          await sleep(300 * (attempt + 1));
+          continue;
+        }
+        throw new ApiError(0, 'network', 'the gateway cannot be reached');
+      }
+      if ((response.status === 429 || response.status === 503) && attempt < 4) {
+        const wait = Number(response.headers.get('retry-after')) || 1;
+        await sleep(Math.min(wait, 5) * 1000 * (0.75 + Math.random() / 2));
+        continue;
+      }
+      const asOf = response.headers.get('x-data-as-of');
+      const cache = response.headers.get('x-cache');
+      const age = Number(response.headers.get('age') || 0);
+      if (!response.ok) {
+        let code = 'error';
+        let message = `${response.status} ${response.statusText}`;
+        try {
+          const error = (await response.json()).error;
+          code = error.code || code;
+          message = error.message || message;
+        } catch {
+          /* not the JSON error shape */
+        }
+        if (response.status === 401) this.onUnauthorized(message);
+        throw new ApiError(response.status, code, message);
+      }
+      if (asOf) this.onFreshness({ asOf, cache, age });
+      const payload = csv ? await response.text() : await response.json();
+      return { body: payload, asOf, cache, age };
+    }
+  }
+
+  get(path, options) {
+    return this.request(path, options);
+  }
+
+  post(path, body, options = {}) {
+    return this.request(path, { ...options, body });
+  }
+
+  /** Fetches `path` as CSV (`format=csv`) and saves it as `filename`. */
+  async download(path, filename) {
+    const url = new URL(path, location.origin);
+    url.searchParams.set('format', 'csv');
+    const { body } = await this.request(url.pathname + url.search, { csv: true });
+    const blob = new Blob([body], { type: 'text/csv' });
+    const link = document.createElement('a');
+    link.href = URL.createObjectURL(blob);
+    link.download = filename;
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+  }
+}
+
+/** Runs `tasks` (functions returning promises) with at most `limit` at once. */
+export async function pool(tasks, limit) {
+  const results = new Array(tasks.length);
+  let next = 0;
+  async function worker() {
+    while (next < tasks.length) {
+      const index = next++;
+      try {
+        results[index] = { ok: true, value: await tasks[index]() };
+      } catch (error) {
+        results[index] = { ok: false, error };
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+  return results;
+}
+
+/**
+ * Shows the key prompt (a modal <dialog>) and resolves to the key entered. `role` only
+ * changes the wording.
+ */
+export function promptForKey(role, message) {
+  return new Promise((resolve) => {
+    const dialog = document.getElementById('key-dialog');
+    const form = dialog.querySelector('form');
+    const input = dialog.querySelector('input');
+    const note = dialog.querySelector('[data-note]');
+    note.textContent =
+      message ||
+      (role === 'admin'
+        ? 'The review tool needs an admin API key (altdata keys create --role admin).'
+        : 'The dashboard needs an API key (altdata keys create --role analyst).');
+    input.value = '';
+    const onSubmit = (event) => {
+      event.preventDefault();
+      const key = input.value.trim();
+      if (!key) {
+        input.focus();
+        return;
+      }
+      form.removeEventListener('submit', onSubmit);
+      dialog.close();
+      resolve(key);
+    };
+    form.addEventListener('submit', onSubmit);
+    dialog.addEventListener('cancel', (e) => e.preventDefault(), { once: true });
+    dialog.showModal();
+    input.focus();
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Formatting
+// ---------------------------------------------------------------------------------------
+
+const usd0 = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD', maximumFractionDigits: 0 });
+const usd2 = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD', minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const count = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+const compact = new Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 1 });
+
+/** A value in its unit: `usd` as dollars (cents when small), `count` as an integer. */
+export function formatValue(value, unit) {
+  if (value == null || Number.isNaN(value)) return '—';
+  if (unit === 'usd') return Math.abs(value) < 1000 ? usd2.format(value) : usd0.format(value);
+  return count.format(value);
+}
+
+export function formatCompact(value, unit) {
+  if (value == null) return '—';
+  return (unit === 'usd' ? '$' : '') + compact.format(value);
+}
+
+/** A growth fraction as a signed percentage with one decimal: 0.0523 -> "+5.2%". */
+export function formatGrowth(growth) {
+  if (growth == null || Number.isNaN(growth)) return 'n/a';
+  const pct = growth * 100;
+  const text = Math.abs(pct).toFixed(1);
+  if (text === '0.0') return '0.0%';
+  return (pct > 0 ? '+' : '−') + text + '%';
+}
+
+export function formatAge(seconds) {
+  if (seconds == null || !Number.isFinite(seconds)) return 'unknown';
+  if (seconds < 5) return 'just now';
+  if (seconds < 90) return `${Math.round(seconds)} s ago`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min ago`;
+  if (seconds < 172800) return `${Math.round(seconds / 3600)} h ago`;
+  return `${Math.round(seconds / 86400)} days ago`;
+}
+
+export function formatTimestamp(iso) {
+  if (!iso) return 'no data yet';
+  const d = new Date(iso);
+  return d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+}
+
+export function escapeHtml(text) {
+  return String(text ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+}
+
+export const CATEGORIES = [
+  'coffee_shop', 'fast_food', 'restaurant', 'grocery', 'gas_station', 'rideshare', 'streaming',
+  'ecommerce', 'pharmacy', 'general_merchandise', 'airline', 'hotel', 'utility', 'telecom',
+  'software', 'apparel', 'home_improvement', 'entertainment', 'transit', 'other',
+];
+
+/** The catalogue's labels (schema/0001_core.sql), so the first paint needs no request. */
+export const CATEGORY_LABELS = {
+  coffee_shop: 'Coffee shops', fast_food: 'Fast food', restaurant: 'Restaurants', grocery: 'Grocery',
+  gas_station: 'Gas stations', rideshare: 'Rideshare', streaming: 'Streaming', ecommerce: 'E-commerce',
+  pharmacy: 'Pharmacy', general_merchandise: 'General merchandise', airline: 'Airlines', hotel: 'Hotels',
+  utility: 'Utilities', telecom: 'Telecom', software: 'Software', apparel: 'Apparel',
+  home_improvement: 'Home improvement', entertainment: 'Entertainment', transit: 'Transit', other: 'Other',
+};
+
+export function categoryLabel(category) {
+  if (CATEGORY_LABELS[category]) return CATEGORY_LABELS[category];
+  const text = String(category).replace(/_/g, ' ');
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}

@@ -1,0 +1,89 @@
+// The time-series chart (uPlot): the selected series and, dashed, the same series one
+// comparison period earlier, aligned period by period.
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import { formatCompact, formatValue } from './api.js';
+
+const DAY = 86400;
+
+export class SeriesChart {
+  constructor(container) {
+    this.container = container;
+    this.plot = null;
+    this.unit = 'usd';
+    this.resize = new ResizeObserver(() => this.fit());
+    this.resize.observe(container);
+  }
+
+  size() {
+    const width = Math.max(260, Math.floor(this.container.clientWidth));
+    const height = width < 500 ? 220 : 300;
+    return { width, height };
+  }
+
+  fit() {
+    if (this.plot) this.plot.setSize(this.size());
+  }
+
+  /**
+   * points: [{period_start, value}], previous: same length or null; labels for the legend.
+   */
+  render({ points, previous, unit, granularity, label, previousLabel }) {
+    this.unit = unit;
+    const xs = points.map((p) => Date.parse(p.period_start + 'T00:00:00Z') / 1000);
+    const ys = points.map((p) => p.value);
+    const data = [xs, ys];
+    const series = [
+      {
+        label: 'Period',
+        value: (u, v) => (v == null ? '—' : new Date(v * 1000).toISOString().slice(0, 10)),
+      },
+      {
+        label,
+        stroke: '#1f5fbf',
+        width: 2,
+        fill: 'rgba(31, 95, 191, 0.08)',
+        points: { show: points.length <= 40, size: 5 },
+        value: (u, v) => formatValue(v, this.unit),
+      },
+    ];
+    if (previous) {
+      data.push(previous.map((p) => (p ? p.value : null)));
+      series.push({
+        label: previousLabel,
+        stroke: '#b5651d',
+        width: 1.5,
+        dash: [6, 4],
+        points: { show: false },
+        value: (u, v) => formatValue(v, this.unit),
+      });
+    }
+    const step = granularity === 'month' ? 30 * DAY : granularity === 'week' ? 7 * DAY : DAY;
+    const options = {
+      ...this.size(),
+      scales: { x: { time: true }, y: { range: (u, min, max) => [Math.min(0, min ?? 0), (max ?? 1) * 1.08 || 1] } },
+      axes: [
+        { stroke: '#555', grid: { stroke: '#eee' }, space: 60, incrs: [DAY, 7 * DAY, 30 * DAY, 91 * DAY, 365 * DAY].filter((i) => i >= step) },
+        { stroke: '#555', grid: { stroke: '#eee' }, size: 64, values: (u, ticks) => ticks.map((t) => formatCompact(t, this.unit)) },
+      ],
+      cursor: { drag: { x: false, y: false } },
+      legend: { live: true },
+      series,
+    };
+    if (this.plot && this.plot.series.length === series.length) {
+      // Same shape: swap data and labels without rebuilding the DOM.
+      this.plot.batch(() => {
+        series.forEach((s, i) => {
+          if (i > 0) this.plot.series[i].label = s.label;
+        });
+        this.plot.setData(data);
+      });
+      this.container.querySelectorAll('.u-legend .u-series .u-label').forEach((el, i) => {
+        if (series[i]) el.textContent = series[i].label;
+      });
+      return;
+    }
+    if (this.plot) this.plot.destroy();
+    this.plot = new uPlot(options, data, this.container);
+  }
+}

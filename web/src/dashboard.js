@@ -1,0 +1,529 @@
+// The analyst dashboard: one question at a time (metric, subject, states, range, comparison),
+// answered by the gateway; every answer says how old its data is.
+import './style.css';
+import {
+  CATEGORIES, CATEGORY_LABELS, Client, categoryLabel, escapeHtml, formatAge, formatGrowth, formatTimestamp,
+  formatValue, pool, promptForKey, storeKey, storedKey, takeKeyFromUrl,
+} from './api.js';
+import {
+  addDays, comparisonShift, defaultFrom, growthPath, parseStates, readState, shiftDate,
+  stateToSearch, timeseriesPath, topPath,
+} from './state.js';
+import { merchantCombobox } from './combobox.js';
+
+const $ = (id) => document.getElementById(id);
+const METRIC_LABELS = {
+  spend: 'net spend', gross: 'gross sales', refunds: 'refunds', transactions: 'transactions',
+  customers: 'customers', avg_ticket: 'average ticket',
+};
+const PERIOD_LABELS = { wow: 'Week-over-week', mom: 'Month-over-month', yoy: 'Year-over-year' };
+const PERIOD_SHORT = { wow: 'WoW', mom: 'MoM (28 d)', yoy: 'YoY' };
+const MAP_STATES = [
+  'AL', 'AK', 'AZ', 'AR', 'CA', 'CO', 'CT', 'DE', 'DC', 'FL', 'GA', 'HI', 'ID', 'IL', 'IN', 'IA',
+  'KS', 'KY', 'LA', 'ME', 'MD', 'MA', 'MI', 'MN', 'MS', 'MO', 'MT', 'NE', 'NV', 'NH', 'NJ', 'NM',
+  'NY', 'NC', 'ND', 'OH', 'OK', 'OR', 'PA', 'RI', 'SC', 'SD', 'TN', 'TX', 'UT', 'VT', 'VA', 'WA',
+  'WV', 'WI', 'WY',
+];
+
+let state = readState();
+let client;
+let chart = null;
+let chartModule = null;
+let map = null;
+let loadSeq = 0;
+let controller = null;
+let firstPaintDone = false;
+const freshness = { asOf: null, fetchedAt: 0, ageAtFetch: null, cache: null, cacheAge: 0 };
+const mapCache = new Map(); // growth URL -> answer (cleared on Refresh)
+let subjectInfo = null; // the answer's subject (merchant name, category)
+
+window.__altdata = { firstMeaningfulPaintMs: null, loads: 0, ready: false, mapReady: 0 };
+
+// ---------------------------------------------------------------------------------------
+// Start-up
+// ---------------------------------------------------------------------------------------
+
+async function start() {
+  fillCategories(CATEGORIES.map((c) => ({ category: c, label: categoryLabel(c) })));
+  writeControls();
+  wireControls();
+  takeKeyFromUrl('analyst');
+  let key = storedKey('analyst') || storedKey('admin');
+  if (!key) {
+    key = await promptForKey('analyst');
+    storeKey('analyst', key);
+  }
+  client = makeClient(key);
+  syncUrl(true);
+  // The chart library is the largest module: start loading it now, in parallel with the data.
+  const chartLoading = import('./chart.js').then((m) => (chartModule = m));
+  await load({ chartLoading });
+  client.get('/v1/categories').then(({ body }) => {
+    for (const { category, label } of body.categories) CATEGORY_LABELS[category] = label;
+    fillCategories(body.categories);
+  }).catch(() => {});
+  setInterval(renderFreshness, 5000);
+}
+
+function makeClient(key) {
+  return new Client(key, {
+    onFreshness: ({ asOf }) => {
+      if (!freshness.asOf || asOf > freshness.asOf) freshness.asOf = asOf;
+    },
+    onUnauthorized: async (message) => {
+      if (document.getElementById('key-dialog').open) return;
+      storeKey('analyst', null);
+      const key = await promptForKey('analyst', `The key was refused: ${message}. Enter another.`);
+      storeKey('analyst', key);
+      client.key = key;
+      load();
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Controls <-> state <-> URL
+// ---------------------------------------------------------------------------------------
+
+function fillCategories(categories) {
+  const select = $('category');
+  const current = state.category;
+  select.replaceChildren(
+    ...categories.map(({ category, label }) => new Option(label, category, false, category === current)),
+  );
+}
+
+function writeControls() {
+  $('metric').value = state.metric;
+  $('scope').value = state.scope;
+  $('category').value = state.category;
+  $('states').value = state.states.join(', ');
+  $('granularity').value = state.granularity;
+  $('from').value = state.from;
+  $('to').value = state.to;
+  $('period').value = state.period;
+  $('as-of-date').value = state.asOf;
+  $('map-mode').value = state.map;
+  $('top-by').value = state.top;
+  $('show-comparison').checked = state.comparison;
+  showScopeFields();
+}
+
+function showScopeFields() {
+  for (const el of document.querySelectorAll('[data-scope]')) {
+    el.hidden = !el.dataset.scope.split(' ').includes(state.scope);
+  }
+  $('merchant-search-label').textContent = state.scope === 'brand' ? 'Brand (search merchants)' : 'Merchant';
+  const help = $('merchant-help');
+  if (state.scope === 'merchant') {
+    help.textContent = state.merchant
+      ? `Selected: ${subjectInfo?.merchant_name ?? '#' + state.merchant}`
+      : 'Type to search, then pick one';
+  } else if (state.scope === 'brand') {
+    help.textContent = state.brand ? `Selected brand: ${state.brand}` : 'Type to search, then pick one';
+  }
+}
+
+function syncUrl(replace = true) {
+  const search = stateToSearch(state);
+  if (search !== location.search) {
+    const url = location.pathname + search + location.hash;
+    if (replace) history.replaceState(null, '', url);
+    else history.pushState(null, '', url);
+  }
+}
+
+function update(changes, { reload = true } = {}) {
+  state = { ...state, ...changes };
+  if (state.from > state.to) state.from = defaultFrom(state.granularity, state.to);
+  writeControls();
+  syncUrl(false);
+  if (reload) load();
+}
+
+function wireControls() {
+  $('controls').addEventListener('submit', (e) => e.preventDefault());
+  $('metric').addEventListener('change', (e) => update({ metric: e.target.value }));
+  $('scope').addEventListener('change', (e) => {
+    const scope = e.target.value;
+    const ready = scope === 'all' || scope === 'category' || (scope === 'merchant' && state.merchant) || (scope === 'brand' && state.brand);
+    update({ scope }, { reload: ready });
+    if (!ready) $('merchant-search').focus();
+  });
+  $('category').addEventListener('change', (e) => update({ category: e.target.value, scope: 'category' }));
+  $('granularity').addEventListener('change', (e) => {
+    update({ granularity: e.target.value, from: defaultFrom(e.target.value, state.to) });
+  });
+  $('from').addEventListener('change', (e) => e.target.value && update({ from: e.target.value }));
+  $('to').addEventListener('change', (e) => e.target.value && update({ to: e.target.value }));
+  $('period').addEventListener('change', (e) => update({ period: e.target.value }));
+  $('as-of-date').addEventListener('change', (e) => e.target.value && update({ asOf: e.target.value }));
+  $('map-mode').addEventListener('change', (e) => {
+    update({ map: e.target.value }, { reload: false });
+    renderMap();
+  });
+  $('top-by').addEventListener('change', (e) => {
+    update({ top: e.target.value }, { reload: false });
+    loadTop(false, loadSeq);
+  });
+  $('show-comparison').addEventListener('change', (e) => update({ comparison: e.target.checked }));
+  const statesInput = $('states');
+  const applyStates = () => {
+    const { states, bad } = parseStates(statesInput.value);
+    statesInput.setCustomValidity(bad.length ? `Not a US state: ${bad.join(', ')}` : '');
+    $('states-help').textContent = bad.length ? `Not a US state: ${bad.join(', ')}` : 'or click the map';
+    if (!bad.length && states.join() !== state.states.join()) update({ states });
+  };
+  statesInput.addEventListener('change', applyStates);
+  statesInput.addEventListener('keydown', (e) => e.key === 'Enter' && applyStates());
+  $('refresh').addEventListener('click', () => {
+    mapCache.clear();
+    load({ fresh: true });
+  });
+  $('share').addEventListener('click', async () => {
+    const button = $('share');
+    try {
+      await navigator.clipboard.writeText(location.href);
+      button.textContent = 'Link copied';
+    } catch {
+      button.textContent = 'Copy the address bar';
+    }
+    setTimeout(() => (button.textContent = 'Copy link'), 2000);
+  });
+  $('change-key').addEventListener('click', async () => {
+    const key = await promptForKey('analyst', 'Enter an API key (analyst or admin).');
+    storeKey('analyst', key);
+    client.key = key;
+    load({ fresh: true });
+  });
+  $('csv-series').addEventListener('click', () => client.download(timeseriesPath(state), `timeseries-${slug()}.csv`).catch(showError));
+  $('csv-top').addEventListener('click', () => client.download(topPath(state, topCategory()), `top-${slug()}.csv`).catch(showError));
+  window.addEventListener('popstate', () => {
+    state = readState();
+    writeControls();
+    load();
+  });
+  wireMerchantSearch();
+}
+
+function slug() {
+  const subject = state.scope === 'category' ? state.category : state.scope === 'merchant' ? `merchant-${state.merchant}` : state.scope === 'brand' ? `brand-${state.brand}` : 'all';
+  return [state.metric, subject, state.states.join('-') || 'US', state.from, state.to].join('_');
+}
+
+// Merchant / brand search.
+function wireMerchantSearch() {
+  merchantCombobox({
+    input: $('merchant-search'),
+    list: $('merchant-options'),
+    client: () => client,
+    onError: (error) => ($('merchant-help').textContent = error.message),
+    onChoose: (merchant) => {
+      if (state.scope === 'brand') {
+        if (!merchant.brand_id) {
+          $('merchant-help').textContent = `${merchant.name} has no brand id; pick another or use Merchant`;
+          return;
+        }
+        update({ brand: merchant.brand_id, merchant: null });
+      } else {
+        subjectInfo = { merchant_name: merchant.name, category: merchant.category };
+        update({ merchant: merchant.id, brand: null, scope: 'merchant' });
+      }
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Loading and rendering
+// ---------------------------------------------------------------------------------------
+
+function showError(error) {
+  const box = $('error');
+  if (!error) {
+    box.hidden = true;
+    return;
+  }
+  box.textContent = error.message || String(error);
+  box.hidden = false;
+}
+
+function subjectText() {
+  if (state.scope === 'category') return categoryLabel(state.category).toLowerCase();
+  if (state.scope === 'merchant') return subjectInfo?.merchant_name ?? `merchant #${state.merchant}`;
+  if (state.scope === 'brand') return subjectInfo?.merchant_name ?? `brand ${state.brand}`;
+  return 'all merchants';
+}
+
+function whereText() {
+  return state.states.length ? `in ${state.states.join(', ')}` : 'in the US';
+}
+
+function topCategory() {
+  if (state.scope === 'category') return state.category;
+  if (state.scope === 'all') return null;
+  return subjectInfo?.category ?? null;
+}
+
+/** Loads every answer of the view; `fresh` bypasses the gateway's cache. */
+async function load({ fresh = false, chartLoading = null } = {}) {
+  if (state.scope === 'merchant' && !state.merchant) return;
+  if (state.scope === 'brand' && !state.brand) return;
+  const seq = ++loadSeq;
+  window.__altdata.seq = seq;
+  controller?.abort();
+  controller = new AbortController();
+  const signal = controller.signal;
+  const options = { fresh, signal };
+  showError(null);
+  document.body.classList.add('loading');
+  $('refresh').disabled = true;
+  $('refresh').textContent = 'Refreshing…';
+  const shift = comparisonShift(state);
+  const seriesRequest = client.get(timeseriesPath(state), options);
+  const previousRequest = state.comparison
+    ? client.get(timeseriesPath(state, shiftDate(state.from, shift), shiftDate(state.to, shift)), options)
+    : Promise.resolve(null);
+  const growthRequests = ['wow', 'mom', 'yoy'].map((p) => client.get(growthPath(state, p), options));
+  const freshnessRequest = client.get('/v1/freshness', { signal });
+  // Top movers need the subject's category: known now unless the subject is a merchant/brand.
+  const knownCategory = state.scope === 'category' || state.scope === 'all';
+  let topPromise = knownCategory ? loadTop(fresh, seq) : null;
+  try {
+    const selected = await growthRequests[['wow', 'mom', 'yoy'].indexOf(state.period)];
+    if (seq !== loadSeq) return;
+    subjectInfo = selected.body.subject;
+    renderHeadline(selected.body);
+    markFirstPaint();
+    const growths = await Promise.all(growthRequests);
+    if (seq !== loadSeq) return;
+    renderGrowthTable(growths.map((g) => g.body));
+    topPromise ||= loadTop(fresh, seq);
+    const [series, previous] = await Promise.all([seriesRequest, previousRequest, chartLoading]);
+    if (seq !== loadSeq) return;
+    renderSeries(series, previous?.body ?? null);
+    freshnessRequest.then(({ body }) => {
+      freshness.ageAtFetch = body.age_seconds;
+      freshness.fetchedAt = performance.now();
+      if (body.as_of && (!freshness.asOf || body.as_of > freshness.asOf)) freshness.asOf = body.as_of;
+      const shards = body.shards.filter((s) => s.last_commit_at);
+      $('freshness-detail').textContent = `${shards.length} of ${body.shards.length} shards have committed; newest commit ${formatTimestamp(body.as_of)}`;
+      renderFreshness();
+    }).catch(() => {});
+    await topPromise;
+    renderFreshness(series.cache, series.age);
+    window.__altdata.loads += 1;
+    window.__altdata.ready = true;
+    document.body.dataset.loaded = String(window.__altdata.loads);
+    loadMap(fresh, seq);
+  } catch (error) {
+    if (error.name === 'AbortError') return;
+    if (seq === loadSeq) showError(error);
+  } finally {
+    if (seq === loadSeq) {
+      document.body.classList.remove('loading');
+      $('refresh').disabled = false;
+      $('refresh').textContent = 'Refresh';
+    }
+  }
+}
+
+function markFirstPaint() {
+  if (firstPaintDone) return;
+  firstPaintDone = true;
+  // The number is in the DOM now; the frame after next is when it has been painted.
+  requestAnimationFrame(() =>
+    requestAnimationFrame(() => {
+      performance.mark('altdata:first-meaningful-paint');
+      window.__altdata.firstMeaningfulPaintMs = Math.round(performance.now());
+    }),
+  );
+}
+
+function renderHeadline(g) {
+  const metric = METRIC_LABELS[state.metric];
+  $('headline-title').textContent = `${PERIOD_LABELS[state.period]} growth in ${metric}: ${subjectText()} ${whereText()}`;
+  const growth = $('headline-growth');
+  growth.textContent = formatGrowth(g.growth);
+  growth.dataset.growth = g.growth ?? '';
+  growth.className = 'growth ' + (g.growth == null ? '' : g.growth >= 0 ? 'up' : 'down');
+  $('current-label').textContent = `${g.current_period.from} – ${g.current_period.to}`;
+  $('previous-label').textContent = `${g.previous_period.from} – ${g.previous_period.to}`;
+  $('headline-current').textContent = g.current_suppressed ? 'withheld' : formatValue(g.current, g.unit);
+  $('headline-previous').textContent = g.previous_suppressed ? 'withheld' : formatValue(g.previous, g.unit);
+  $('headline-current').dataset.value = g.current ?? '';
+  $('headline-previous').dataset.value = g.previous ?? '';
+  $('headline-note').textContent = g.suppression || (g.growth == null && !g.current_suppressed && !g.previous_suppressed ? 'No growth: the previous period has no sales.' : '');
+  $('headline-card').setAttribute('aria-busy', 'false');
+  showScopeFields();
+}
+
+function renderGrowthTable(answers) {
+  $('growth-rows').replaceChildren(
+    ...answers.map((g) => {
+      const tr = document.createElement('tr');
+      const period = g.query.period;
+      if (period === state.period) tr.className = 'current';
+      tr.dataset.period = period;
+      tr.innerHTML =
+        `<th scope="row">${PERIOD_SHORT[period]}</th>` +
+        `<td class="num" title="${g.current_period.from} – ${g.current_period.to}">${g.current_suppressed ? 'withheld' : formatValue(g.current, g.unit)}</td>` +
+        `<td class="num" title="${g.previous_period.from} – ${g.previous_period.to}">${g.previous_suppressed ? 'withheld' : formatValue(g.previous, g.unit)}</td>` +
+        `<td class="num growth-cell ${g.growth == null ? '' : g.growth >= 0 ? 'up' : 'down'}">${formatGrowth(g.growth)}</td>`;
+      return tr;
+    }),
+  );
+}
+
+function renderSeries({ body, cache, age }, previous) {
+  const additive = ['spend', 'gross', 'refunds', 'transactions'].includes(state.metric);
+  const values = body.points.map((p) => p.value).filter((v) => v != null);
+  const total = values.reduce((a, b) => a + b, 0);
+  $('range-summary-label').textContent = additive ? `Total over range` : `Latest ${state.granularity}`;
+  const shown = additive ? total : values.at(-1) ?? null;
+  $('range-total').textContent = formatValue(values.length ? shown : null, body.unit);
+  $('range-total').dataset.value = values.length ? String(shown) : '';
+  const partial = body.points.length && body.points.at(-1).period_start > addDays(state.to, -(state.granularity === 'week' ? 6 : state.granularity === 'month' ? 27 : 0));
+  $('series-note').textContent = [
+    `${body.points.length} ${state.granularity}s, ${body.query.from} – ${body.query.to}`,
+    partial && state.granularity !== 'day' ? 'last period may be incomplete' : '',
+    body.suppression || '',
+  ].filter(Boolean).join(' · ');
+  $('chart-title').textContent = `${categoryLabelMetric()} by ${state.granularity}: ${subjectText()} ${whereText()}`;
+  const shiftText = state.granularity === 'month' ? (state.period === 'yoy' ? '12 months' : '1 month') : `${comparisonShift(state).days} days`;
+  if (!chart) chart = new chartModule.SeriesChart($('chart'));
+  const previousPoints = previous ? body.points.map((_, i) => previous.points[i] ?? null) : null;
+  chart.render({
+    points: body.points,
+    previous: previousPoints,
+    unit: body.unit,
+    granularity: state.granularity,
+    label: `${METRIC_LABELS[state.metric]}`,
+    previousLabel: `${shiftText} earlier`,
+  });
+  $('chart').setAttribute('aria-label', `Chart of ${METRIC_LABELS[state.metric]} by ${state.granularity}; the data table below holds the same numbers`);
+  $('series-rows').replaceChildren(
+    ...body.points.map((p, i) => {
+      const tr = document.createElement('tr');
+      const prev = previousPoints?.[i];
+      tr.innerHTML = `<td>${p.period_start}</td><td class="num">${p.suppressed ? 'withheld' : formatValue(p.value, body.unit)}</td><td class="num">${prev ? (prev.suppressed ? 'withheld' : formatValue(prev.value, body.unit)) : '—'}</td>`;
+      return tr;
+    }),
+  );
+  freshness.cache = cache;
+  freshness.cacheAge = age;
+}
+
+function categoryLabelMetric() {
+  const m = METRIC_LABELS[state.metric];
+  return m.charAt(0).toUpperCase() + m.slice(1);
+}
+
+async function loadTop(fresh, seq) {
+  const category = topCategory();
+  const path = topPath(state, category);
+  $('top-title').textContent = `Top movers${category ? ' in ' + categoryLabel(category).toLowerCase() : ''} ${whereText()} (${PERIOD_SHORT[state.period]})`;
+  try {
+    const { body } = await client.get(path, { fresh });
+    if (seq !== loadSeq) return;
+    $('top-rows').replaceChildren(
+      ...body.merchants.map((m) => {
+        const tr = document.createElement('tr');
+        tr.innerHTML =
+          `<td>${m.rank}</td>` +
+          `<td><a href="${stateToSearch({ ...state, scope: 'merchant', merchant: m.merchant_id })}" data-merchant="${m.merchant_id}">${escapeHtml(m.name)}</a></td>` +
+          `<td class="num">${formatValue(m.current_spend, 'usd')}</td>` +
+          `<td class="num">${formatValue(m.previous_spend, 'usd')}</td>` +
+          `<td class="num growth-cell ${m.growth == null ? '' : m.growth >= 0 ? 'up' : 'down'}">${formatGrowth(m.growth)}</td>`;
+        tr.querySelector('a').addEventListener('click', (e) => {
+          e.preventDefault();
+          subjectInfo = { merchant_name: m.name, category: m.category };
+          update({ scope: 'merchant', merchant: m.merchant_id, brand: null });
+        });
+        return tr;
+      }),
+    );
+    $('top-note').textContent = body.merchants.length
+      ? `${body.current_period.from} – ${body.current_period.to} vs ${body.previous_period.from} – ${body.previous_period.to}. ${body.suppression ?? ''}`
+      : `No merchant to rank. ${body.suppression ?? ''}`;
+  } catch (error) {
+    if (error.name !== 'AbortError') $('top-note').textContent = `Top movers unavailable: ${error.message}`;
+  }
+}
+
+// The map asks /v1/growth once per state (the API has no per-state breakdown), a few at a
+// time, after everything else has rendered; answers are remembered until Refresh.
+let mapValues = new Map();
+async function loadMap(fresh, seq) {
+  const [{ createMap }] = await Promise.all([import('./map.js')]);
+  if (!map) {
+    map = createMap($('map'), $('map-legend'), {
+      onToggle: (code) => {
+        const states = state.states.includes(code) ? state.states.filter((s) => s !== code) : [...state.states, code].sort();
+        update({ states });
+        requestAnimationFrame(() => document.querySelector(`#map [data-state="${code}"]`)?.focus());
+      },
+    });
+  }
+  const values = new Map();
+  mapValues = values;
+  renderMap();
+  const tasks = MAP_STATES.map((code) => async () => {
+    const path = growthPath(state, state.period, [code]);
+    let answer = mapCache.get(path);
+    if (!answer) {
+      answer = (await client.get(path, { fresh })).body;
+      mapCache.set(path, answer);
+    }
+    if (seq !== loadSeq) return;
+    values.set(code, {
+      growth: answer.growth,
+      current: answer.current,
+      suppressed: answer.current_suppressed,
+      unit: answer.unit,
+    });
+  });
+  let pending = 0;
+  const timer = setInterval(() => seq === loadSeq && renderMap(), 250);
+  const results = await pool(tasks, 6);
+  clearInterval(timer);
+  if (seq !== loadSeq) return;
+  results.forEach((r, i) => {
+    if (!r.ok) {
+      pending += 1;
+      values.set(MAP_STATES[i], { error: true, growth: null, current: null });
+    }
+  });
+  renderMap();
+  const what = state.map === 'growth' ? `${PERIOD_SHORT[state.period]} growth of ${METRIC_LABELS[state.metric]}` : `${METRIC_LABELS[state.metric]}, current period`;
+  $('map-caption').textContent = `${what} for ${subjectText()}. ${pending ? pending + ' states had no answer. ' : ''}Click a state (or focus it and press Enter) to filter by it.`;
+  window.__altdata.mapReady = seq;
+  document.body.dataset.mapReady = String(seq);
+}
+
+function renderMap() {
+  if (!map) return;
+  const unit = ['transactions', 'customers'].includes(state.metric) ? 'count' : 'usd';
+  map.update({ values: mapValues, mode: state.map, selected: state.states, unit });
+}
+
+function renderFreshness(cache, cacheAge) {
+  if (cache !== undefined) {
+    freshness.cache = cache;
+    freshness.cacheAge = cacheAge;
+  }
+  const asOf = freshness.asOf;
+  $('as-of').textContent = formatTimestamp(asOf);
+  if (asOf) $('as-of').setAttribute('datetime', asOf);
+  const age = freshness.ageAtFetch != null
+    ? freshness.ageAtFetch + (performance.now() - freshness.fetchedAt) / 1000
+    : asOf ? (Date.now() - Date.parse(asOf)) / 1000 : null;
+  $('as-of-age').textContent = asOf ? `(${formatAge(age)})` : '';
+  const box = $('freshness');
+  box.classList.toggle('stale', age != null && age > 3600);
+  box.classList.toggle('fresh', age != null && age <= 3600);
+  $('cache-status').textContent = freshness.cache
+    ? `· cache ${freshness.cache}${freshness.cache === 'hit' ? `, computed ${formatAge(freshness.cacheAge)}` : ''}`
+    : '';
+}
+
+start().catch(showError);

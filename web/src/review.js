@@ -1,0 +1,399 @@
+// The review tool (admin key): the unmapped queue ranked by spend at stake, suggestions with
+// their reasons, assign / ignore / rule / undo, and the share of spend that is mapped.
+import './style.css';
+import {
+  CATEGORIES, Client, categoryLabel, escapeHtml, formatTimestamp, formatValue, promptForKey,
+  storeKey, storedKey, takeKeyFromUrl,
+} from './api.js';
+import { merchantCombobox } from './combobox.js';
+
+const $ = (id) => document.getElementById(id);
+const PAGE = 25;
+
+let client;
+let groups = []; // loaded groups, in rank order
+let total = 0;
+const selected = new Set();
+let chosenMerchant = null; // from the catalogue search
+let busy = false;
+
+window.__altdataReview = { loads: 0, lastAssign: null };
+
+async function start() {
+  $('new-category').replaceChildren(...CATEGORIES.map((c) => new Option(categoryLabel(c), c)));
+  takeKeyFromUrl('admin');
+  let key = storedKey('admin');
+  if (!key) {
+    key = await promptForKey('admin');
+    storeKey('admin', key);
+  }
+  client = new Client(key, {
+    onUnauthorized: async (message) => {
+      if ($('key-dialog').open) return;
+      storeKey('admin', null);
+      client.key = await promptForKey('admin', `The key was refused: ${message}. Enter an admin key.`);
+      storeKey('admin', client.key);
+      reloadAll();
+    },
+  });
+  wire();
+  await reloadAll();
+}
+
+function wire() {
+  $('reload').addEventListener('click', reloadAll);
+  $('change-key').addEventListener('click', async () => {
+    client.key = await promptForKey('admin', 'Enter an admin API key.');
+    storeKey('admin', client.key);
+    reloadAll();
+  });
+  $('more').addEventListener('click', () => loadQueue(groups.length));
+  $('select-all').addEventListener('change', (e) => {
+    for (const g of groups) {
+      if (e.target.checked) selected.add(g.normalized_descriptor);
+      else selected.delete(g.normalized_descriptor);
+    }
+    renderGroups();
+  });
+  for (const radio of document.querySelectorAll('input[name="target"]')) {
+    radio.addEventListener('change', showTargetFields);
+  }
+  merchantCombobox({
+    input: $('merchant-search'),
+    list: $('merchant-options'),
+    client: () => client,
+    onError: showError,
+    onChoose: (m) => {
+      chosenMerchant = m;
+      $('merchant-chosen').textContent = `Chosen: ${m.name} (${categoryLabel(m.category)}, #${m.id})`;
+      updateSelection();
+    },
+  });
+  $('decision').addEventListener('submit', (e) => {
+    e.preventDefault();
+    assignSelected();
+  });
+  $('ignore-selected').addEventListener('click', () => ignore([...selected]));
+}
+
+function showTargetFields() {
+  const target = document.querySelector('input[name="target"]:checked').value;
+  for (const el of document.querySelectorAll('[data-target]')) el.hidden = el.dataset.target !== target;
+  updateSelection();
+}
+
+function showError(error) {
+  const box = $('error');
+  if (!error) {
+    box.hidden = true;
+    return;
+  }
+  box.textContent = error.message || String(error);
+  box.hidden = false;
+}
+
+async function reloadAll() {
+  showError(null);
+  await Promise.all([loadQueue(0), loadGauge(), loadAudit()]);
+}
+
+async function loadQueue(offset) {
+  try {
+    const { body } = await client.get(`/v1/admin/review?limit=${PAGE}&offset=${offset}`, { fresh: true });
+    groups = offset === 0 ? body.groups : [...groups, ...body.groups];
+    total = body.total_groups;
+    const known = new Set(groups.map((g) => g.normalized_descriptor));
+    for (const d of [...selected]) if (!known.has(d)) selected.delete(d);
+    renderGroups();
+    window.__altdataReview.loads += 1;
+    document.body.dataset.loaded = String(window.__altdataReview.loads);
+  } catch (error) {
+    showError(error);
+  }
+}
+
+function candidatesOf(group) {
+  return Array.isArray(group.candidates) ? group.candidates : [];
+}
+
+function renderGroups() {
+  const atStake = groups.reduce((a, g) => a + g.at_stake, 0);
+  $('queue-summary').textContent = total
+    ? `${total} descriptor group${total === 1 ? '' : 's'} waiting; the ${groups.length} shown hold ${formatValue(atStake, 'usd')} at stake`
+    : 'The queue is empty: every descriptor is mapped or ignored.';
+  $('more').hidden = groups.length >= total;
+  $('pager-note').textContent = total ? `${groups.length} of ${total} shown` : '';
+  const container = $('groups');
+  container.replaceChildren(
+    ...groups.map((g, index) => {
+      const card = document.createElement('article');
+      card.className = 'group' + (selected.has(g.normalized_descriptor) ? ' selected' : '');
+      card.dataset.descriptor = g.normalized_descriptor;
+      const id = `g${index}`;
+      const candidates = candidatesOf(g);
+      card.setAttribute('aria-labelledby', `${id}-title`);
+      card.innerHTML = `
+        <div class="group-head">
+          <input type="checkbox" id="${id}-check" ${selected.has(g.normalized_descriptor) ? 'checked' : ''}
+                 aria-label="Select ${escapeHtml(g.normalized_descriptor)}" />
+          <div>
+            <h3 class="group-title" id="${id}-title">${g.normalized_descriptor ? escapeHtml(g.normalized_descriptor) : '<span class="muted">(empty after normalisation: cannot be assigned)</span>'}</h3>
+            <div class="group-stats">
+              <span><strong>${formatValue(g.at_stake, 'usd')}</strong> at stake</span>
+              <span><strong>${g.transactions.toLocaleString('en-US')}</strong> transactions</span>
+              <span>net ${formatValue(g.net_spend, 'usd')}</span>
+              <span>${g.first_date} – ${g.last_date}</span>
+            </div>
+          </div>
+        </div>
+        <ul class="samples" aria-label="Raw descriptors as sent">${g.samples.map((s) => `<li>${escapeHtml(s)}</li>`).join('')}</ul>
+        ${candidates.length
+          ? `<ul class="suggestions" aria-label="Suggestions">${candidates
+              .map(
+                (c, ci) => `<li>
+                  <div class="sugg-main"><span class="score" title="resolver score">${Math.round((c.score ?? 0) * 100)}%</span>
+                  <strong>${escapeHtml(c.name)}</strong> <span class="muted small">${escapeHtml(categoryLabel(c.category || 'other'))} · #${c.merchant_id}</span></div>
+                  <div class="why">${escapeHtml(c.why || '')}</div>
+                  <div class="sugg-actions">
+                    <button type="button" class="small" data-assign="${ci}" aria-label="Assign ${escapeHtml(g.normalized_descriptor)} to ${escapeHtml(c.name)}">Assign</button>
+                    <button type="button" class="small secondary" data-rule="${ci}" aria-label="Assign ${escapeHtml(g.normalized_descriptor)} to ${escapeHtml(c.name)} and add a prefix rule" title="Assign, and add a prefix rule so future descriptors starting this way map to ${escapeHtml(c.name)}">Assign + rule</button>
+                  </div>
+                </li>`,
+              )
+              .join('')}</ul>`
+          : '<p class="muted small">No suggestion: search the catalogue or create a merchant.</p>'}
+        <div class="group-actions">
+          <button type="button" class="small secondary" data-action="choose">Assign to another merchant…</button>
+          <button type="button" class="small danger" data-action="ignore">Ignore</button>
+        </div>`;
+      const check = card.querySelector('input[type="checkbox"]');
+      check.addEventListener('change', () => {
+        if (check.checked) selected.add(g.normalized_descriptor);
+        else selected.delete(g.normalized_descriptor);
+        card.classList.toggle('selected', check.checked);
+        updateSelection();
+      });
+      card.querySelectorAll('[data-assign]').forEach((button) =>
+        button.addEventListener('click', () => {
+          const c = candidates[Number(button.dataset.assign)];
+          assign([g.normalized_descriptor], { merchant_id: c.merchant_id }, c.name, false);
+        }),
+      );
+      card.querySelectorAll('[data-rule]').forEach((button) =>
+        button.addEventListener('click', () => {
+          const c = candidates[Number(button.dataset.rule)];
+          assign([g.normalized_descriptor], { merchant_id: c.merchant_id }, c.name, true);
+        }),
+      );
+      card.querySelector('[data-action="ignore"]').addEventListener('click', () => ignore([g.normalized_descriptor]));
+      card.querySelector('[data-action="choose"]').addEventListener('click', () => {
+        selected.clear();
+        selected.add(g.normalized_descriptor);
+        renderGroups();
+        document.querySelector('input[name="target"][value="search"]').checked = true;
+        showTargetFields();
+        $('merchant-search').focus();
+      });
+      return card;
+    }),
+  );
+  updateSelection();
+}
+
+function target() {
+  return document.querySelector('input[name="target"]:checked').value;
+}
+
+function updateSelection() {
+  const n = selected.size;
+  const t = target();
+  let ready = n > 0 && !busy;
+  if (t === 'search') ready &&= !!chosenMerchant;
+  if (t === 'new') ready &&= $('new-name').value.trim().length > 0;
+  if (t === 'suggested') ready &&= [...selected].every((d) => candidatesOf(groups.find((g) => g.normalized_descriptor === d) || {}).length);
+  $('assign-selected').disabled = !ready;
+  $('ignore-selected').disabled = n === 0 || busy;
+  $('selection-note').textContent = n ? `${n} group${n === 1 ? '' : 's'} selected.` : 'Select groups in the queue (or use a suggestion’s Assign button).';
+}
+document.addEventListener('input', (e) => e.target.id === 'new-name' && updateSelection());
+
+async function assignSelected() {
+  const descriptors = [...selected];
+  const rule = $('add-rule').checked;
+  const t = target();
+  if (t === 'search') return assign(descriptors, { merchant_id: chosenMerchant.id }, chosenMerchant.name, rule);
+  if (t === 'new') {
+    const name = $('new-name').value.trim();
+    const body = { new_merchant: { name, category: $('new-category').value } };
+    const ticker = $('new-ticker').value.trim();
+    if (ticker) body.new_merchant.ticker_symbol = ticker;
+    return assign(descriptors, body, name, rule);
+  }
+  // Each group to its own best suggestion: one request per merchant.
+  const byMerchant = new Map();
+  for (const d of descriptors) {
+    const best = candidatesOf(groups.find((g) => g.normalized_descriptor === d))[0];
+    if (!byMerchant.has(best.merchant_id)) byMerchant.set(best.merchant_id, { name: best.name, descriptors: [] });
+    byMerchant.get(best.merchant_id).descriptors.push(d);
+  }
+  const outcomes = [];
+  for (const [merchantId, { name, descriptors: list }] of byMerchant) {
+    const outcome = await assign(list, { merchant_id: merchantId }, name, rule, { quiet: true });
+    if (!outcome) break;
+    outcomes.push(outcome);
+  }
+  if (outcomes.length) {
+    const txns = outcomes.reduce((a, o) => a + o.transactions, 0);
+    const audits = outcomes.flatMap((o) => o.descriptors.map((d) => d.audit_id));
+    toast(`Assigned ${descriptors.length} groups (${txns} transactions) to their best suggestions.`, audits);
+  }
+}
+
+/** POST /v1/admin/review/assign (then /v1/admin/rules when asked); returns the answer. */
+async function assign(descriptors, target, name, rule, { quiet = false } = {}) {
+  if (!descriptors.length) return null;
+  setBusy(true, `Assigning ${descriptors.length} group${descriptors.length === 1 ? '' : 's'} to ${name}…`);
+  try {
+    const { body } = await client.post('/v1/admin/review/assign', { normalized_descriptors: descriptors, ...target });
+    window.__altdataReview.lastAssign = body;
+    const notes = [];
+    if (rule) {
+      for (const d of descriptors) {
+        try {
+          await client.post('/v1/admin/rules', { kind: 'prefix', pattern: d, merchant_id: body.merchant_id });
+        } catch (error) {
+          notes.push(`rule for ${d}: ${error.message}`);
+        }
+      }
+    }
+    for (const d of descriptors) selected.delete(d);
+    const message =
+      `Assigned ${descriptors.length} group${descriptors.length === 1 ? '' : 's'} (${body.transactions} transactions, ` +
+      `${formatValue(body.net_spend, 'usd')} net) to ${name}${body.merchant_created ? ' (new merchant #' + body.merchant_id + ')' : ''}` +
+      `${rule ? ', with prefix rules' : ''}.${notes.length ? ' ' + notes.join('; ') : ''}`;
+    if (!quiet) toast(message, body.descriptors.map((d) => d.audit_id), body.merchant_id);
+    $('decision-status').textContent = message;
+    await reloadAll();
+    return body;
+  } catch (error) {
+    showError(error);
+    return null;
+  } finally {
+    setBusy(false);
+  }
+}
+
+async function ignore(descriptors) {
+  if (!descriptors.length) return;
+  setBusy(true, `Ignoring ${descriptors.length} group(s)…`);
+  try {
+    const { body } = await client.post('/v1/admin/review/ignore', { normalized_descriptors: descriptors });
+    for (const d of descriptors) selected.delete(d);
+    const message = `Ignored ${descriptors.length} group${descriptors.length === 1 ? '' : 's'} (${body.transactions} transactions).`;
+    toast(message);
+    $('decision-status').textContent = message;
+    await reloadAll();
+  } catch (error) {
+    showError(error);
+  } finally {
+    setBusy(false);
+  }
+}
+
+async function undo(auditIds) {
+  setBusy(true, 'Undoing…');
+  try {
+    let transactions = 0;
+    for (const id of auditIds) {
+      const { body } = await client.post('/v1/admin/review/undo', { audit_id: id });
+      transactions += body.transactions;
+    }
+    const message = `Undone: ${transactions} transactions are back in the queue.`;
+    toast(message);
+    $('decision-status').textContent = message;
+    await reloadAll();
+  } catch (error) {
+    showError(error);
+  } finally {
+    setBusy(false);
+  }
+}
+
+function setBusy(value, message) {
+  busy = value;
+  document.body.classList.toggle('loading', value);
+  if (message) $('decision-status').textContent = message;
+  updateSelection();
+}
+
+let toastTimer = null;
+function toast(message, auditIds = null, merchantId = null) {
+  const box = $('toast');
+  box.replaceChildren(Object.assign(document.createElement('span'), { textContent: message }));
+  if (auditIds?.length) {
+    const button = Object.assign(document.createElement('button'), { type: 'button', textContent: 'Undo', className: 'small' });
+    button.addEventListener('click', () => {
+      box.hidden = true;
+      undo(auditIds);
+    });
+    box.append(button);
+  }
+  if (merchantId) {
+    const link = Object.assign(document.createElement('a'), { href: `/?merchant=${merchantId}&state=&granularity=day`, textContent: 'Open in dashboard' });
+    link.style.color = '#9cc3ff';
+    box.append(link);
+  }
+  box.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => (box.hidden = true), 12000);
+}
+
+async function loadGauge() {
+  try {
+    const { body } = await client.get('/v1/admin/mapped-share', { fresh: true });
+    const share = body.mapped_share;
+    const pct = share == null ? null : share * 100;
+    $('mapped-share').textContent = pct == null ? 'n/a' : `${pct.toFixed(2)}%`;
+    $('mapped-share').dataset.value = share ?? '';
+    $('gauge').setAttribute('aria-valuenow', pct == null ? '0' : pct.toFixed(2));
+    $('gauge').setAttribute('aria-valuetext', pct == null ? 'no spend yet' : `${pct.toFixed(2)} percent of net spend is mapped`);
+    $('gauge-arc').setAttribute('stroke-dasharray', `${pct ?? 0} 100`);
+    $('gauge-detail').textContent =
+      `${body.range.from} – ${body.range.to}: ${formatValue(body.mapped_net_spend, 'usd')} mapped, ` +
+      `${formatValue(body.unmapped_net_spend, 'usd')} in ${body.unmapped_transactions.toLocaleString('en-US')} unmapped transactions.`;
+  } catch (error) {
+    $('gauge-detail').textContent = `Unavailable: ${error.message}`;
+  }
+}
+
+async function loadAudit() {
+  try {
+    const { body } = await client.get('/v1/admin/audit?limit=12', { fresh: true });
+    $('audit').replaceChildren(
+      ...body.entries.map((e) => {
+        const li = document.createElement('li');
+        const what = e.action === 'assign'
+          ? `assigned ${e.normalized_descriptor} → #${e.merchant_id}`
+          : e.action === 'ignore'
+            ? `ignored ${e.normalized_descriptor}`
+            : e.action === 'rule'
+              ? `rule ${e.detail?.kind ?? ''} “${e.detail?.pattern ?? ''}” → #${e.merchant_id}`
+              : `${e.action} ${e.normalized_descriptor ?? ''}`;
+        li.innerHTML = `<span><span>${escapeHtml(what)}</span><br /><span class="muted small">${escapeHtml(e.actor)} · ${formatTimestamp(e.created_at)}${e.undone_at ? ' · undone' : ''}</span></span>`;
+        if (e.action === 'assign' && !e.undone_at) {
+          const button = Object.assign(document.createElement('button'), { type: 'button', className: 'small secondary', textContent: 'Undo' });
+          button.setAttribute('aria-label', `Undo: ${what}`);
+          button.dataset.undo = e.id;
+          button.addEventListener('click', () => undo([e.id]));
+          li.append(button);
+        }
+        return li;
+      }),
+    );
+    if (!body.entries.length) $('audit').innerHTML = '<li class="muted">No decision yet.</li>';
+  } catch (error) {
+    $('audit').innerHTML = `<li class="muted">Unavailable: ${escapeHtml(error.message)}</li>`;
+  }
+}
+
+start().catch(showError);

@@ -1,0 +1,417 @@
+// Browser tests of the dashboard and the review tool (node:test + playwright-core driving
+// Debian's headless Chromium). Run by scripts/test-browser.sh, which starts a private gateway
+// and passes:
+//   ALTDATA_BASE_URL, ALTDATA_ANALYST_KEY, ALTDATA_ADMIN_KEY, ALTDATA_TEST_RESULTS,
+//   ALTDATA_CHROMIUM (default /usr/bin/chromium).
+// Every wait is a condition with a deadline; there is no fixed sleep.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const BASE = process.env.ALTDATA_BASE_URL;
+const ANALYST = process.env.ALTDATA_ANALYST_KEY;
+const ADMIN = process.env.ALTDATA_ADMIN_KEY;
+const RESULTS = process.env.ALTDATA_TEST_RESULTS || join(process.cwd(), 'test-results');
+const CHROMIUM = process.env.ALTDATA_CHROMIUM || '/usr/bin/chromium';
+if (!BASE || !ANALYST || !ADMIN) {
+  throw new Error('set ALTDATA_BASE_URL, ALTDATA_ANALYST_KEY and ALTDATA_ADMIN_KEY (scripts/test-browser.sh does)');
+}
+mkdirSync(RESULTS, { recursive: true });
+
+// --- the dashboard's formatting rules, restated (the rendered text must equal them) -----
+const usd0 = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD', maximumFractionDigits: 0 });
+const usd2 = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD', minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const int = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+function money(value, unit = 'usd') {
+  if (value == null) return '—';
+  if (unit === 'usd') return Math.abs(value) < 1000 ? usd2.format(value) : usd0.format(value);
+  return int.format(value);
+}
+function growthText(growth) {
+  if (growth == null) return 'n/a';
+  const pct = growth * 100;
+  const text = Math.abs(pct).toFixed(1);
+  if (text === '0.0') return '0.0%';
+  return (pct > 0 ? '+' : '−') + text + '%';
+}
+function yesterday() {
+  const d = new Date();
+  d.setUTCDate(d.getUTCDate() - 1);
+  return d.toISOString().slice(0, 10);
+}
+function daysBefore(iso, days) {
+  const d = new Date(iso + 'T00:00:00Z');
+  d.setUTCDate(d.getUTCDate() - days);
+  return d.toISOString().slice(0, 10);
+}
+
+async function api(path, key = ANALYST, { fresh = true } = {}) {
+  const response = await fetch(BASE + path, {
+    headers: { Authorization: `Bearer ${key}`, ...(fresh ? { 'Cache-Control': 'no-cache' } : {}) },
+  });
+  assert.equal(response.status, 200, `${path}: ${response.status} ${await response.clone().text()}`);
+  return { body: await response.json(), headers: response.headers };
+}
+
+/** Polls `check` (returning a truthy value when done) until `ms` pass. */
+async function until(what, check, ms = 20_000, every = 100) {
+  const deadline = Date.now() + ms;
+  let last;
+  for (;;) {
+    try {
+      last = await check();
+      if (last) return last;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what} (last: ${last})`);
+    await new Promise((r) => setTimeout(r, every));
+  }
+}
+
+/** Where a page's first meaningful paint went: document, scripts, first API answer. */
+async function timings(page) {
+  return page.evaluate(() => {
+    const nav = performance.getEntriesByType('navigation')[0];
+    const api = performance.getEntriesByType('resource').filter((r) => r.name.includes('/v1/growth'));
+    const first = api.length ? Math.min(...api.map((r) => r.startTime)) : NaN;
+    const answered = api.length ? Math.min(...api.map((r) => r.responseEnd)) : NaN;
+    return `(document ${Math.round(nav.responseEnd)} ms, DOMContentLoaded ${Math.round(nav.domContentLoadedEventEnd)} ms, ` +
+      `first /v1/growth sent ${Math.round(first)} ms, answered ${Math.round(answered)} ms)`;
+  });
+}
+
+let context;
+let userDataDir;
+const AS_OF = yesterday();
+const FROM = daysBefore(AS_OF, 27);
+
+before(async () => {
+  userDataDir = mkdtempSync(join(tmpdir(), 'altdata-chromium-'));
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run',
+    ],
+    viewport: { width: 1280, height: 800 },
+    acceptDownloads: true,
+  });
+  context.setDefaultTimeout(20_000);
+});
+
+after(async () => {
+  await context?.close();
+  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+});
+
+function watchErrors(page) {
+  const errors = [];
+  page.on('pageerror', (error) => errors.push(String(error)));
+  page.on('console', (msg) => msg.type() === 'error' && errors.push(msg.text()));
+  return errors;
+}
+
+const CANONICAL = `/?metric=spend&category=coffee_shop&state=CA&granularity=week&period=wow&as_of=${AS_OF}&to=${AS_OF}&from=${FROM}`;
+
+describe('dashboard', () => {
+  test('answers the canonical question (WoW spend growth, coffee shops, CA) with the API’s numbers', async () => {
+    const page = await context.newPage();
+    const errors = watchErrors(page);
+    await page.goto(`${BASE}${CANONICAL}&key=${ANALYST}`);
+    // The key is taken once and removed from the address bar.
+    await until('the key to leave the URL', () => !page.url().includes('key='));
+    await page.waitForFunction(() => window.__altdata?.ready && window.__altdata.firstMeaningfulPaintMs != null);
+    const coldPaint = await page.evaluate(() => window.__altdata.firstMeaningfulPaintMs);
+    console.log(`# first meaningful paint, cold browser and cold gateway cache: ${coldPaint} ms ${await timings(page)}`);
+
+    const { body: growth, headers } = await api(`/v1/growth?metric=spend&category=coffee_shop&state=CA&period=wow&as_of=${AS_OF}`);
+    assert.equal(await page.textContent('#headline-growth'), growthText(growth.growth));
+    assert.equal(await page.textContent('#headline-current'), money(growth.current));
+    assert.equal(await page.textContent('#headline-previous'), money(growth.previous));
+    assert.match(await page.textContent('#headline-title'), /Week-over-week growth in net spend: coffee shops in CA/);
+    assert.equal(await page.textContent('#current-label'), `${growth.current_period.from} – ${growth.current_period.to}`);
+    console.log(`# canonical answer: ${growthText(growth.growth)} (${money(growth.current)} vs ${money(growth.previous)})`);
+
+    // The growth table: WoW, MoM, YoY.
+    for (const period of ['wow', 'mom', 'yoy']) {
+      const { body } = await api(`/v1/growth?metric=spend&category=coffee_shop&state=CA&period=${period}&as_of=${AS_OF}`);
+      const cells = await page.$$eval(`#growth-rows tr[data-period="${period}"] td`, (tds) => tds.map((td) => td.textContent));
+      assert.deepEqual(cells, [money(body.current), money(body.previous), growthText(body.growth)], period);
+    }
+
+    // The series' total equals the API's.
+    const { body: series } = await api(`/v1/timeseries?metric=spend&category=coffee_shop&state=CA&granularity=week&from=${FROM}&to=${AS_OF}`);
+    const total = series.points.reduce((a, p) => a + (p.value ?? 0), 0);
+    assert.equal(await page.textContent('#range-total'), money(total));
+    assert.equal(await page.locator('#series-rows tr').count(), series.points.length);
+
+    // Top movers: same merchants in the same order.
+    const { body: top } = await api(`/v1/top?category=coffee_shop&state=CA&by=growth&period=wow&as_of=${AS_OF}&limit=10`);
+    const names = await page.$$eval('#top-rows tr td:nth-child(2)', (tds) => tds.map((td) => td.textContent));
+    assert.deepEqual(names, top.merchants.map((m) => m.name));
+
+    // The data's age is visible and is the API's as-of time.
+    const asOfHeader = headers.get('x-data-as-of');
+    assert.ok(asOfHeader, 'the API answers with X-Data-As-Of');
+    const shown = await page.getAttribute('#as-of', 'datetime');
+    assert.ok(shown && Date.parse(shown) >= Date.parse(asOfHeader) - 1000, `as-of shown ${shown} vs ${asOfHeader}`);
+    assert.match(await page.textContent('#as-of-age'), /ago|just now/);
+
+    // The map: every state drawn, coloured once its answer is in.
+    await page.waitForFunction(() => window.__altdata.mapReady > 0, null, { timeout: 30_000 });
+    assert.equal(await page.locator('#map path.state').count(), 51);
+    const caFill = await page.$eval('#map path[data-state="CA"]', (p) => p.style.fill);
+    assert.ok(caFill && caFill !== 'rgb(228, 228, 228)', `CA is coloured (${caFill})`);
+    assert.equal(await page.getAttribute('#map path[data-state="CA"]', 'aria-pressed'), 'true');
+
+    await page.screenshot({ path: join(RESULTS, 'dashboard-1280x800-screenshot.png') });
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+
+  test('first meaningful paint is under 1 s', async () => {
+    // A view nobody asked for yet (the gateway computes every answer), in a warm browser.
+    const page = await context.newPage();
+    await page.goto(`${BASE}/?metric=spend&category=grocery&state=TX&granularity=week&period=wow&as_of=${AS_OF}&to=${AS_OF}&from=${FROM}`);
+    await page.waitForFunction(() => window.__altdata?.firstMeaningfulPaintMs != null);
+    const uncached = await page.evaluate(() => window.__altdata.firstMeaningfulPaintMs);
+    console.log(`# first meaningful paint, warm browser, answers computed by the gateway: ${uncached} ms ${await timings(page)}`);
+    await page.waitForFunction(() => window.__altdata?.ready);
+    await page.reload();
+    await page.waitForFunction(() => window.__altdata?.firstMeaningfulPaintMs != null);
+    const cached = await page.evaluate(() => window.__altdata.firstMeaningfulPaintMs);
+    console.log(`# first meaningful paint, warm browser, answers from the gateway's cache: ${cached} ms ${await timings(page)}`);
+    // The reload was answered from the gateway's cache, and the page says so.
+    await page.waitForFunction(() => window.__altdata?.ready);
+    assert.match(await page.textContent('#cache-status'), /cache hit/);
+    await page.close();
+    assert.ok(uncached < 1000, `first meaningful paint ${uncached} ms should be under 1 s`);
+  });
+
+  test('the URL holds the whole view; Refresh bypasses the cache; CSV downloads', async () => {
+    const page = await context.newPage();
+    // The key is in localStorage from the first test: no ?key= needed.
+    await page.goto(`${BASE}/?metric=transactions&scope=all&state=NY,TX&granularity=day&period=mom&as_of=${AS_OF}&to=${AS_OF}&from=${daysBefore(AS_OF, 13)}&map=value&top=spend`);
+    await page.waitForFunction(() => window.__altdata?.ready);
+    assert.equal(await page.inputValue('#metric'), 'transactions');
+    assert.equal(await page.inputValue('#scope'), 'all');
+    assert.equal(await page.inputValue('#states'), 'NY, TX');
+    assert.equal(await page.inputValue('#granularity'), 'day');
+    assert.equal(await page.inputValue('#period'), 'mom');
+    assert.equal(await page.inputValue('#map-mode'), 'value');
+    assert.equal(await page.locator('#series-rows tr').count(), 14);
+    const { body } = await api(`/v1/growth?metric=transactions&state=NY,TX&period=mom&as_of=${AS_OF}`);
+    assert.equal(await page.textContent('#headline-growth'), growthText(body.growth));
+
+    // Changing a control rewrites the URL.
+    await page.selectOption('#granularity', 'week');
+    await until('granularity=week in the URL', () => page.url().includes('granularity=week'));
+
+    // Ordinary loads use the gateway's cache; Refresh bypasses it (Cache-Control: no-cache).
+    const seen = [];
+    page.on('response', async (r) => {
+      if (!/\/v1\/(timeseries|growth|top)/.test(r.url())) return;
+      const sentHeaders = await r.request().allHeaders();
+      seen.push({ url: r.url(), sent: sentHeaders['cache-control'] || '', xcache: r.headers()['x-cache'] });
+    });
+    await page.waitForFunction(() => window.__altdata.loads >= 2 && !document.body.classList.contains('loading'));
+    await page.reload();
+    await page.waitForFunction(() => window.__altdata?.ready);
+    await until('the reload\'s answers', () => seen.length >= 6);
+    assert.ok(seen.every((s) => !s.sent.includes('no-cache')), `ordinary requests do not bypass the cache: ${JSON.stringify(seen.slice(0, 3))}`);
+    assert.ok(seen.some((s) => s.xcache === 'hit'), `a reload is answered from the cache: ${seen.map((s) => s.xcache)}`);
+    // Let the reload's map requests finish, so that only the Refresh's requests are seen.
+    await page.waitForFunction(() => window.__altdata.mapReady === window.__altdata.seq, null, { timeout: 30_000 });
+    const loads = await page.evaluate(() => window.__altdata.loads);
+    seen.length = 0;
+    await page.click('#refresh');
+    await page.waitForFunction((n) => window.__altdata.loads > n, loads);
+    await until('the refresh\'s answers', () => seen.length >= 6);
+    assert.ok(seen.every((s) => s.sent.includes('no-cache') && s.xcache === 'bypass'), `Refresh bypasses the cache: ${JSON.stringify(seen.slice(0, 3))}`);
+
+    // CSV download of the series.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#csv-series')]);
+    const stream = await download.createReadStream();
+    let csv = '';
+    for await (const chunk of stream) csv += chunk;
+    assert.match(csv.split('\n')[0], /^period_start,metric,value,suppressed/);
+    assert.match(download.suggestedFilename(), /\.csv$/);
+    await page.close();
+  });
+
+  test('is usable by keyboard: labelled controls, map states toggle with Enter and Space', async () => {
+    const page = await context.newPage();
+    await page.goto(`${BASE}${CANONICAL}`);
+    await page.waitForFunction(() => window.__altdata?.mapReady > 0, null, { timeout: 30_000 });
+    const unlabelled = await page.$$eval('#controls input, #controls select, main select, main input', (els) =>
+      els.filter((el) => !el.hidden && el.offsetParent !== null && !el.labels?.length && !el.getAttribute('aria-label')).map((el) => el.id),
+    );
+    assert.deepEqual(unlabelled, []);
+    // The first Tab reaches the skip link, then the navigation and the controls in order.
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.className), 'skip-link');
+    // Keyboard on the map.
+    await page.focus('#map path[data-state="NY"]');
+    await page.keyboard.press('Enter');
+    await until('NY in the filter', () => page.url().includes('state=CA,NY'));
+    await page.waitForFunction(() => document.querySelector('#map path[data-state="NY"]')?.getAttribute('aria-pressed') === 'true');
+    assert.equal(await page.evaluate(() => document.activeElement?.dataset?.state), 'NY', 'focus stays on the state');
+    await page.keyboard.press(' ');
+    await until('NY out of the filter', () => /state=CA(&|$)/.test(page.url()));
+    // Metric chosen from the keyboard.
+    await page.focus('#metric');
+    await page.keyboard.press('ArrowDown'); // spend -> gross
+    await until('metric=gross in the URL', () => page.url().includes('metric=gross'));
+    await page.close();
+  });
+
+  test('fits a narrow (390 px) screen', async () => {
+    const page = await context.newPage();
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${BASE}${CANONICAL}`);
+    await page.waitForFunction(() => window.__altdata?.mapReady > 0, null, { timeout: 30_000 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 1, `no horizontal scrolling (overflow ${overflow}px)`);
+    await page.screenshot({ path: join(RESULTS, 'dashboard-narrow-390x844-screenshot.png'), fullPage: true });
+    await page.close();
+  });
+});
+
+describe('review tool', () => {
+  // Shared by the three steps below (node:test runs them in order).
+  const shared = {};
+
+  test('assigns a group; the mapped share rises; Refresh shows the dashboard’s new numbers', async () => {
+    const review = await context.newPage();
+    const errors = watchErrors(review);
+    shared.review = review;
+    shared.errors = errors;
+    await review.goto(`${BASE}/review.html?key=${ADMIN}`);
+    await until('the key to leave the URL', () => !review.url().includes('key='));
+    await review.waitForFunction(() => window.__altdataReview?.loads > 0);
+    await review.waitForFunction(() => document.getElementById('mapped-share').dataset.value !== '');
+    const shareBefore = Number(await review.getAttribute('#mapped-share', 'data-value'));
+    const { body: queue } = await api('/v1/admin/review?limit=50', ADMIN);
+    assert.ok(queue.groups.length > 0, 'the generated data leaves descriptors to review');
+    assert.equal(await review.locator('#groups article.group').count(), Math.min(25, queue.groups.length));
+    const first = await review.getAttribute('#groups article.group >> nth=0', 'data-descriptor');
+    assert.equal(first, queue.groups[0].normalized_descriptor, 'ranked by spend at stake');
+    const group = queue.groups.find((g) => Array.isArray(g.candidates) && g.candidates.length && g.net_spend > 0);
+    assert.ok(group, 'some group has a suggestion');
+    const candidate = group.candidates[0];
+    shared.group = group;
+    await review.screenshot({ path: join(RESULTS, 'review-1280x800-screenshot.png') });
+
+    // The dashboard for the suggested merchant's category, every state, by month (whole
+    // range), and the same data by week: cached now and not refreshed later, so that only the
+    // server-side invalidation can make it change. Both baselines are loaded with Refresh, so
+    // they are the truth and are what the cache holds.
+    const dashboard = await context.newPage();
+    shared.dashboard = dashboard;
+    const view = `/?metric=spend&category=${candidate.category}&state=&granularity=month&period=wow&as_of=${AS_OF}&to=${AS_OF}&from=${daysBefore(AS_OF, 40)}`;
+    const freshTotal = async (path) => {
+      await dashboard.goto(BASE + path);
+      await dashboard.waitForFunction(() => window.__altdata?.ready);
+      const loads = await dashboard.evaluate(() => window.__altdata.loads);
+      await dashboard.click('#refresh');
+      await dashboard.waitForFunction((n) => window.__altdata.loads > n, loads);
+      return Number(await dashboard.getAttribute('#range-total', 'data-value'));
+    };
+    shared.weekly = view.replace('granularity=month', 'granularity=week');
+    shared.weeklyBefore = await freshTotal(shared.weekly);
+    const totalBefore = await freshTotal(view);
+
+    // Assign from the UI: the group's first suggestion.
+    const card = review.locator(`#groups article.group[data-descriptor="${group.normalized_descriptor}"]`);
+    await card.scrollIntoViewIfNeeded();
+    await card.locator('[data-assign="0"]').click();
+    const assigned = await until('the assign answer', () => review.evaluate(() => window.__altdataReview.lastAssign));
+    shared.assigned = assigned;
+    assert.equal(assigned.merchant_id, candidate.merchant_id);
+    assert.ok(assigned.descriptors[0].audit_id > 0);
+    await until('the mapped share to rise', async () => Number(await review.getAttribute('#mapped-share', 'data-value')) > shareBefore);
+    await until('the group to leave the queue', async () => (await card.count()) === 0);
+    shared.shareAfter = Number(await review.getAttribute('#mapped-share', 'data-value'));
+    console.log(`# mapped share ${(shareBefore * 100).toFixed(3)}% -> ${(shared.shareAfter * 100).toFixed(3)}% after assigning ${group.normalized_descriptor} (${assigned.transactions} txns, $${assigned.net_spend}) to ${candidate.name}`);
+    await review.waitForFunction(() => !document.getElementById('toast').hidden);
+    await review.screenshot({ path: join(RESULTS, 'review-after-assign-screenshot.png') });
+
+    // Refresh (Cache-Control: no-cache) shows the new numbers at once.
+    const loadsBefore = await dashboard.evaluate(() => window.__altdata.loads);
+    await dashboard.click('#refresh');
+    await dashboard.waitForFunction((n) => window.__altdata.loads > n, loadsBefore);
+    shared.refreshed = Number(await dashboard.getAttribute('#range-total', 'data-value'));
+    console.log(`# dashboard total for ${candidate.category} after Refresh: ${money(totalBefore)} -> ${money(shared.refreshed)}`);
+    assert.ok(Math.abs(shared.refreshed - totalBefore - assigned.net_spend) < 0.011, `the total moved by the assigned net spend (${shared.refreshed - totalBefore} vs ${assigned.net_spend})`);
+    const { body: series } = await api(`/v1/timeseries?metric=spend&category=${candidate.category}&granularity=month&from=${daysBefore(AS_OF, 40)}&to=${AS_OF}`);
+    assert.equal(await dashboard.textContent('#range-total'), money(series.points.reduce((a, p) => a + (p.value ?? 0), 0)));
+  });
+
+  test('a cached dashboard view reflects the assignment within seconds (server-side invalidation)', async () => {
+    assert.ok(shared.assigned, 'needs the assignment of the previous test');
+    // A plain load (the gateway's cache allowed) of a view cached before the assignment: it
+    // changes only once the invalidation (review outbox -> aggregator relay -> <PREFIX>_CACHE
+    // -> the gateway's invalidator) has bumped the category's generation.
+    const plain = await context.newPage();
+    const started = Date.now();
+    try {
+      const total = await until('a cached answer to reflect the assignment (is the aggregator relaying the outbox to <PREFIX>_CACHE?)', async () => {
+        await plain.goto(BASE + shared.weekly);
+        await plain.waitForFunction(() => window.__altdata?.ready);
+        const value = Number(await plain.getAttribute('#range-total', 'data-value'));
+        return Math.abs(value - shared.weeklyBefore) > 0.001 ? value : null;
+      }, 20_000, 250);
+      console.log(`# the cached dashboard view reflected the assignment after ${Date.now() - started} ms`);
+      assert.ok(Math.abs(total - shared.refreshed) < 0.011, `the weekly view (${total}) agrees with the refreshed monthly one (${shared.refreshed})`);
+    } finally {
+      await plain.close();
+    }
+  });
+
+  test('undo from the recent decisions puts the group back', async () => {
+    const { review, group, assigned, errors } = shared;
+    assert.ok(assigned, 'needs the assignment of the first test');
+    await review.click(`#audit button[data-undo="${assigned.descriptors[0].audit_id}"]`);
+    await until('the group to be back in the queue', async () => (await review.locator(`#groups article.group[data-descriptor="${group.normalized_descriptor}"]`).count()) === 1);
+    await until('the mapped share to fall back', async () => Number(await review.getAttribute('#mapped-share', 'data-value')) < shared.shareAfter);
+    assert.deepEqual(errors, []);
+    await shared.dashboard.close();
+    await review.close();
+  });
+
+  test('assigns several groups to a new merchant and ignores one', async () => {
+    const review = await context.newPage();
+    await review.goto(`${BASE}/review.html`);
+    await review.waitForFunction(() => window.__altdataReview?.loads > 0);
+    const descriptors = await review.$$eval('#groups article.group', (cards) => cards.map((c) => c.dataset.descriptor).filter(Boolean).slice(-3));
+    assert.equal(descriptors.length, 3);
+    for (const d of descriptors.slice(0, 2)) {
+      await review.check(`#groups article.group[data-descriptor="${d}"] input[type="checkbox"]`);
+    }
+    await review.check('input[name="target"][value="new"]');
+    await review.fill('#new-name', `Browser Test Merchant ${Date.now()}`);
+    await review.selectOption('#new-category', 'restaurant');
+    await review.click('#assign-selected');
+    const answer = await until('the assign answer', async () => {
+      const a = await review.evaluate(() => window.__altdataReview.lastAssign);
+      return a && a.merchant_created ? a : null;
+    });
+    assert.equal(answer.descriptors.length, 2);
+    assert.equal(answer.category, 'restaurant');
+    await until('both groups out of the queue', async () =>
+      (await review.$$eval('#groups article.group', (cards) => cards.map((c) => c.dataset.descriptor))).every((d) => !descriptors.slice(0, 2).includes(d)),
+    );
+    const last = descriptors[2];
+    await review.click(`#groups article.group[data-descriptor="${last}"] [data-action="ignore"]`);
+    await until('the ignored group out of the queue', async () => (await review.locator(`#groups article.group[data-descriptor="${last}"]`).count()) === 0);
+    await review.setViewportSize({ width: 390, height: 844 });
+    await review.evaluate(() => window.scrollTo(0, 0));
+    await review.screenshot({ path: join(RESULTS, 'review-narrow-390x844-screenshot.png') });
+    await review.close();
+  });
+});
