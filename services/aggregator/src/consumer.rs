@@ -148,6 +148,11 @@ async fn consume(
     let mut window = Window::default();
     let mut last_message: Option<jetstream::Message> = None;
     let mut known_months = HashSet::new();
+    // The consumer's delivery sequence of the last message received: every delivery to this
+    // consumer goes to its one pinned client, so a jump means deliveries were lost in flight
+    // (a NATS restart, a dropped subscription) and would come back only after `ack_wait`,
+    // behind newer messages.
+    let mut last_delivery: Option<u64> = None;
     let idle_poll = Duration::from_millis(250);
 
     loop {
@@ -218,6 +223,15 @@ async fn consume(
         let info = message.info().map_err(|e| fetch_error(&e))?;
         let stream_seq = info.stream_sequence;
         metrics.lag.set(info.pending as f64);
+        let delivery = info.consumer_sequence;
+        if let Some(last) = last_delivery.filter(|last| delivery != last + 1) {
+            // Nothing past the gap may be folded. Restarting the consumer drops the window
+            // (unacked, so nothing is lost) and the next lease rewinds to the stored offset.
+            return Err(fetch_error(&format!(
+                "delivery sequence jumped from {last} to {delivery}: resynchronising from the stored offset"
+            )));
+        }
+        last_delivery = Some(delivery);
 
         // Ownership is taken on the first message, so a standby that is never pinned never
         // disturbs the active owner's epoch.
@@ -258,6 +272,10 @@ async fn consume(
                     .await
                     .map_err(|e| fetch_error(&e))?;
                 lease = Some(acquired);
+                // A reset restarts the delivery sequence at 1: if our first delivery is not
+                // 1, the first ones went to another client (still pinned, or a pull request
+                // of ours the server answered late) and must not be folded past.
+                last_delivery = Some(0);
                 continue;
             }
         };

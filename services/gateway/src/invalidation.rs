@@ -43,14 +43,16 @@ impl Invalidator {
     pub async fn create(
         nats: &async_nats::Client,
         subjects: &Subjects,
+        limits: &StreamLimits,
     ) -> Result<Invalidator, GatewayError> {
         let js = jetstream::new(nats.clone());
         let stream = match js.get_stream(subjects.cache_stream()).await {
             Ok(stream) => stream,
             Err(_) => {
                 // Nobody made the streams yet (the gateway started first): make them with the
-                // shared defaults. An existing stream is left as its owner configured it.
-                connect::ensure_streams(&js, subjects, &StreamLimits::default()).await?;
+                // configured limits (ALTDATA_TXN_MAX_MB etc.), as ingest and the aggregator
+                // would. An existing stream is left as its owner configured it.
+                connect::ensure_streams(&js, subjects, limits).await?;
                 js.get_stream(subjects.cache_stream())
                     .await
                     .map_err(|e| GatewayError::Consumer(e.to_string()))?

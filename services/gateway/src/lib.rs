@@ -240,7 +240,8 @@ pub async fn build(settings: GatewaySettings) -> Result<Gateway, GatewayError> {
     let _ = prometheus();
     let nats = connect::nats(&settings.connections.nats_url).await?;
     let subjects = Subjects::new(settings.connections.prefix.clone());
-    let invalidator = invalidation::Invalidator::create(&nats, &subjects).await?;
+    let invalidator =
+        invalidation::Invalidator::create(&nats, &subjects, &settings.connections.streams).await?;
     let addr = settings.http_addr;
     let state = AppState::connect(settings, Some(nats)).await?;
     let listener = tokio::net::TcpListener::bind(addr)
