@@ -186,7 +186,7 @@ async fn jetstream_limit_in(
                 .map_err(|e| anyhow!("pull: {e}"))?;
             received += 1;
             // AckAll, one ack per pull batch: what the aggregator does after each commit.
-            if received % PULL_BATCH as u64 == 0 || received == messages {
+            if received.is_multiple_of(PULL_BATCH as u64) || received == messages {
                 message.ack().await.map_err(|e| anyhow!("ack: {e}"))?;
             }
         }

@@ -32,7 +32,7 @@ pub fn payload(kind: Poison, n: usize) -> anyhow::Result<Vec<u8>> {
                 - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default())
             .num_days() as i32
                 - 1,
-            amount_cents: 99_999_99,
+            amount_cents: 9_999_999,
             customer_key: 42,
             merchant_id: 1,
             region: "CA".into(),

@@ -11,6 +11,9 @@ use integration_tests::{spawn_app, TestApp};
 use std::collections::HashMap;
 use std::time::Duration;
 
+/// (merchant, region, epoch day), the key of a daily cell.
+type CellKey = (i64, String, i32);
+
 async fn generate(dir: &std::path::Path) -> serde_json::Value {
     let config = altdata_generate::GenerateConfig {
         days: 4,
@@ -117,7 +120,7 @@ async fn generated_data_flows_through_exactly_once_and_matches_the_ground_truth(
         "each published row is in the stream once"
     );
     let mut wrong = 0usize;
-    let mut expected: HashMap<(i64, String, i32), (i64, i64, i64, i64)> = HashMap::new();
+    let mut expected: HashMap<CellKey, (i64, i64, i64, i64)> = HashMap::new();
     for event in &events {
         let meant = intended
             .get(&event.txn_id)
@@ -219,7 +222,7 @@ fn read_intended(dir: &std::path::Path) -> HashMap<String, String> {
 }
 
 /// (merchant, region, day) -> (gross, refunds, sales, refund count, distinct cards)
-fn read_truth(dir: &std::path::Path) -> HashMap<(i64, String, i32), (i64, i64, i64, i64, i64)> {
+fn read_truth(dir: &std::path::Path) -> HashMap<CellKey, (i64, i64, i64, i64, i64)> {
     let mut reader = csv::Reader::from_path(dir.join("_truth/ground_truth.csv"))
         .unwrap_or_else(|e| panic!("{e}"));
     let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
