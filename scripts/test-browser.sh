@@ -5,7 +5,8 @@
 #
 # Sets up everything it needs and tears it down again:
 #   - the development stack (scripts/stack.sh up) and headless Chromium (Debian's `chromium`);
-#   - the release binary and the web build (web/dist);
+#   - the binary (the debug build `cargo test` already compiled, so `make test` builds no
+#     release tree; ALTDATA_BIN=path uses another) and the web build (web/dist);
 #   - a fresh database altdata_browser_<random> on the DATABASE_URL's server and a unique
 #     ALTDATA_PREFIX=b_<random> (NATS streams/consumers and Redis keys), so it runs beside
 #     anything else;
@@ -43,9 +44,14 @@ fi
 command -v node >/dev/null || die "node is required (Node.js 20+)"
 command -v psql >/dev/null || die "psql is required"
 
-log "building the binary"
-cargo build --release --bin altdata
-ALTDATA="$ROOT/target/release/altdata"
+if [[ -n "${ALTDATA_BIN:-}" ]]; then
+  ALTDATA="$ALTDATA_BIN"
+else
+  log "building the binary (debug profile: shares the tests' build)"
+  cargo build --bin altdata
+  ALTDATA="$ROOT/target/debug/altdata"
+fi
+[[ -x "$ALTDATA" ]] || die "no altdata binary at $ALTDATA"
 
 log "building the web app"
 (

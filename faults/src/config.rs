@@ -13,13 +13,15 @@ pub struct Settings {
     pub duration: Duration,
     pub days: u32,
     pub cards: u64,
-    /// The repository root (has target/release/altdata and .stack/venv/bin/nats-server).
+    /// The repository root (has .stack/venv/bin/nats-server, profiles/ and web/dist).
     pub repo: PathBuf,
+    /// The `altdata` binary the roles run as (`ALTDATA_BIN`, default target/release/altdata).
+    pub altdata: PathBuf,
 }
 
 const USAGE: &str = "usage: altdata-faults [--short]
 
-Runs the whole pipeline as child processes of target/release/altdata against its own
+Runs the whole pipeline as child processes of `altdata` against its own
 nats-server, PostgreSQL and Redis, injects faults, then checks every guarantee.
 
   --short            one kill of each role, one restart of each server (~60-90 s)
@@ -27,7 +29,8 @@ nats-server, PostgreSQL and Redis, injects faults, then checks every guarantee.
   FAULTS_DURATION=D  fault phase of the full run, e.g. 240s or 4m (default 4m)
   FAULTS_DAYS=N      days of generated data (default 6 short, 12 full)
   FAULTS_CARDS=N     cards of generated data (default 4000 short, 6000 full)
-  FAULTS_KEEP=1      keep the run's temp dir (logs, data) afterwards";
+  FAULTS_KEEP=1      keep the run's temp dir (logs, data) afterwards
+  ALTDATA_BIN=PATH   the altdata binary (default target/release/altdata)";
 
 fn parse_duration(text: &str) -> anyhow::Result<Duration> {
     let text = text.trim();
@@ -91,6 +94,16 @@ impl Settings {
             _ => std::env::current_dir()?,
         };
         let repo = std::path::absolute(repo)?;
+        let altdata = match std::env::var("ALTDATA_BIN") {
+            Ok(path) if !path.is_empty() => std::path::absolute(path)?,
+            _ => repo.join("target/release/altdata"),
+        };
+        if !altdata.is_file() {
+            bail!(
+                "no altdata binary at {} (build it, or set ALTDATA_BIN)",
+                altdata.display()
+            );
+        }
         Ok(Settings {
             short,
             seed,
@@ -98,6 +111,7 @@ impl Settings {
             days: env_number("FAULTS_DAYS")?.unwrap_or(if short { 6 } else { 12 }),
             cards: env_number("FAULTS_CARDS")?.unwrap_or(if short { 4000 } else { 6000 }),
             repo,
+            altdata,
         })
     }
 }

@@ -61,7 +61,7 @@ pub struct Harness {
 
 impl Harness {
     /// Starts the servers, migrates, creates a key. The roles are started by the caller.
-    pub async fn start(repo: &Path, seed: u64) -> anyhow::Result<Harness> {
+    pub async fn start(repo: &Path, altdata: &Path, seed: u64) -> anyhow::Result<Harness> {
         let dir = RunDir::create(seed)?;
         let logs = dir.logs();
         crate::say!("run dir {}", dir.path.display());
@@ -107,10 +107,7 @@ impl Harness {
             nats: nats.url(),
             redis: redis.url(),
         };
-        let pipeline = Pipeline::new(repo, &logs, &landing, &urls, http_port);
-        if !pipeline.binary.exists() {
-            anyhow::bail!("{} is missing: run `make build`", pipeline.binary.display());
-        }
+        let pipeline = Pipeline::new(repo, altdata, &logs, &landing, &urls, http_port);
         pipeline.migrate().await.context("altdata migrate")?;
         let api_key = pipeline.create_key().await.context("altdata keys create")?;
         let nats_client = async_nats::ConnectOptions::new()

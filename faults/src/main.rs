@@ -1,7 +1,7 @@
 //! `altdata-faults`: the fault suite (`make faults`, `make faults-short`).
 //!
 //! Starts its own nats-server, PostgreSQL and Redis on ports of its own, runs every role as a
-//! child process of `target/release/altdata`, drops generated provider files into the landing
+//! child process of the `altdata` binary, drops generated provider files into the landing
 //! zone over time while it SIGKILLs roles, restarts servers, re-delivers files, publishes
 //! poison and runs two aggregators on one shard; then lets the pipeline settle and checks the
 //! guarantees against the generator's ground truth and the stream itself. The last line is

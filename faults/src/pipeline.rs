@@ -1,4 +1,4 @@
-//! The pipeline's roles as child processes of `target/release/altdata`: ingest (watching the
+//! The pipeline's roles as child processes of the `altdata` binary: ingest (watching the
 //! landing dir), two aggregators (A owns every shard, B a few of A's at the same time) and the
 //! gateway. All share one environment naming the suite's own servers.
 
@@ -60,7 +60,14 @@ pub struct Urls {
 }
 
 impl Pipeline {
-    pub fn new(repo: &Path, logs: &Path, landing: &Path, urls: &Urls, http_port: u16) -> Pipeline {
+    pub fn new(
+        repo: &Path,
+        altdata: &Path,
+        logs: &Path,
+        landing: &Path,
+        urls: &Urls,
+        http_port: u16,
+    ) -> Pipeline {
         let env: Vec<(String, String)> = [
             ("DATABASE_URL", urls.database.clone()),
             ("NATS_URL", urls.nats.clone()),
@@ -105,7 +112,7 @@ impl Pipeline {
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
         Pipeline {
-            binary: repo.join("target/release/altdata"),
+            binary: altdata.to_path_buf(),
             repo: repo.to_path_buf(),
             logs: logs.to_path_buf(),
             env,

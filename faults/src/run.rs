@@ -78,7 +78,8 @@ async fn phases(
         settings.cards
     );
     let setup_started = Instant::now();
-    let harness = slot.insert(Harness::start(&settings.repo, settings.seed).await?);
+    let harness =
+        slot.insert(Harness::start(&settings.repo, &settings.altdata, settings.seed).await?);
 
     // Data: generated into staging, moved into the landing zone over time.
     let staging = harness.staging.display().to_string();

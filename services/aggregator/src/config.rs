@@ -90,7 +90,7 @@ impl AggregatorSettings {
             window_max_age: env.duration("ALTDATA_AGG_WINDOW_AGE", Duration::from_secs(1)),
             pull_batch: env.integer("ALTDATA_AGG_PULL_BATCH", 2_000usize, 1, 100_000),
             ack_wait: env.duration("ALTDATA_AGG_ACK_WAIT", Duration::from_secs(60)),
-            pin_ttl: env.duration("ALTDATA_AGG_PIN_TTL", Duration::from_secs(10)),
+            pin_ttl: env.duration("ALTDATA_AGG_PIN_TTL", Duration::from_secs(3)),
             until_idle: false,
             drain_timeout: env.duration("ALTDATA_DRAIN_TIMEOUT", Duration::from_secs(20)),
             ops_addr,

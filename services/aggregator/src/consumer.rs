@@ -251,32 +251,47 @@ async fn consume(
                     applied_seq = acquired.applied_seq,
                     "acquired shard"
                 );
-                // Messages delivered to an earlier owner (or to an earlier consume loop of
-                // this process) and never acked come back only after `ack_wait`, *after*
-                // newer ones. Folding the newer ones first would move the offset past them
-                // and their redelivery would be skipped as applied: lost. So a new owner
-                // rewinds the consumer to the first unapplied message (server 2.14+
-                // CONSUMER.RESET), drops what it had buffered, and consumes in stream order.
-                // Its pull requests still waiting at the server must expire first: the server
-                // would otherwise answer them, after the reset, into the dropped
-                // subscription, and those deliveries too would come back only after ack_wait.
-                drop(messages);
-                tokio::time::sleep(pull_expires + Duration::from_millis(250)).await;
-                reset_consumer(context, shard, acquired.applied_seq + 1).await?;
-                messages = consumer
-                    .stream()
-                    .group(PRIORITY_GROUP)
-                    .max_messages_per_batch(settings.pull_batch)
-                    .expires(pull_expires)
-                    .messages()
+                // The common case (a first start, a restart after a clean stop): nothing was
+                // delivered between the consumer's ack floor and this message, so no earlier
+                // owner holds unacknowledged deliveries and stream order is intact. Consume on
+                // without a rewind (which costs a pull expiry and a pin hand-over).
+                let floor = consumer
+                    .get_info()
                     .await
-                    .map_err(|e| fetch_error(&e))?;
-                lease = Some(acquired);
-                // A reset restarts the delivery sequence at 1: if our first delivery is not
-                // 1, the first ones went to another client (still pinned, or a pull request
-                // of ours the server answered late) and must not be folded past.
-                last_delivery = Some(0);
-                continue;
+                    .map_err(|e| fetch_error(&e))?
+                    .ack_floor;
+                if delivery == floor.consumer_sequence + 1
+                    && floor.stream_sequence <= acquired.applied_seq
+                {
+                    lease.insert(acquired)
+                } else {
+                    // Messages delivered to an earlier owner (or to an earlier consume loop of
+                    // this process) and never acked come back only after `ack_wait`, *after*
+                    // newer ones. Folding the newer ones first would move the offset past them
+                    // and their redelivery would be skipped as applied: lost. So a new owner
+                    // rewinds the consumer to the first unapplied message (server 2.14+
+                    // CONSUMER.RESET), drops what it had buffered, and consumes in stream order.
+                    // Its pull requests still waiting at the server must expire first: the server
+                    // would otherwise answer them, after the reset, into the dropped
+                    // subscription, and those deliveries too would come back only after ack_wait.
+                    drop(messages);
+                    tokio::time::sleep(pull_expires + Duration::from_millis(250)).await;
+                    reset_consumer(context, shard, acquired.applied_seq + 1).await?;
+                    messages = consumer
+                        .stream()
+                        .group(PRIORITY_GROUP)
+                        .max_messages_per_batch(settings.pull_batch)
+                        .expires(pull_expires)
+                        .messages()
+                        .await
+                        .map_err(|e| fetch_error(&e))?;
+                    lease = Some(acquired);
+                    // A reset restarts the delivery sequence at 1: if our first delivery is not
+                    // 1, the first ones went to another client (still pinned, or a pull request
+                    // of ours the server answered late) and must not be folded past.
+                    last_delivery = Some(0);
+                    continue;
+                }
             }
         };
 

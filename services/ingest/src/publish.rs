@@ -132,9 +132,35 @@ impl Publisher {
                         )
                         .await?;
                     outstanding.sent_at = Instant::now();
+                    // A lost acknowledgement usually means the server restarted or the
+                    // connection dropped, and then the acks of everything sent after it are
+                    // lost too; awaiting them one by one would cost a full ack timeout each
+                    // (hours for a window of 4,096). Send the whole window again instead: the
+                    // same Msg-Ids, so the stream stores each event once.
+                    self.resend_window().await?;
                 }
             }
         }
+    }
+
+    async fn resend_window(&mut self) -> Result<(), IngestError> {
+        let mut window = std::mem::take(&mut self.queue);
+        tracing::info!(
+            events = window.len(),
+            "publishing the outstanding window again after a failed acknowledgement"
+        );
+        for outstanding in window.iter_mut() {
+            outstanding.ack = self
+                .send(
+                    outstanding.shard,
+                    &outstanding.msg_id,
+                    outstanding.payload.clone(),
+                )
+                .await?;
+            outstanding.sent_at = Instant::now();
+        }
+        self.queue = window;
+        Ok(())
     }
 
     async fn pause(&self, backoff: &mut Duration, reason: &str) -> Result<(), IngestError> {
