@@ -330,8 +330,12 @@ setup_nats() {
     wait_until "$READY_TIMEOUT" "NATS JetStream" nats_healthy \
       || die "our nats-server (pid $(pid_of "$NATS_PIDFILE")) is not healthy; see $NATS_LOG"
     NATS_ACTION="reused (ours, started earlier)"
+  elif nats_healthy && version_ge "$(nats_running_version)" "$NATS_MIN_VERSION"; then
+    # An adequate JetStream server on our ports (another checkout's `make stack`): use it, as
+    # for PostgreSQL and Redis; every test isolates itself by prefix, so sharing is safe.
+    NATS_ACTION="reused (already running, not ours)"
   elif nats_port_open || nats_healthy; then
-    die "something that is not ours already listens on 127.0.0.1:$NATS_PORT or :$NATS_HTTP_PORT; stop it or free the port"
+    die "something that is not ours already listens on 127.0.0.1:$NATS_PORT or :$NATS_HTTP_PORT (not a JetStream nats-server >= $NATS_MIN_VERSION); stop it or free the port"
   else
     start_nats
     NATS_ACTION="started"
