@@ -3,11 +3,11 @@
 import './style.css';
 import {
   CATEGORIES, CATEGORY_LABELS, Client, categoryLabel, escapeHtml, formatAge, formatGrowth, formatTimestamp,
-  formatValue, pool, promptForKey, storeKey, storedKey, takeKeyFromUrl,
+  formatValue, promptForKey, storeKey, storedKey, takeKeyFromUrl,
 } from './api.js';
 import {
-  addDays, comparisonShift, defaultFrom, growthPath, parseStates, readState, shiftDate,
-  stateToSearch, timeseriesPath, topPath,
+  addDays, comparisonShift, defaultFrom, growthByStatePath, growthPath, parseStates, readState,
+  shiftDate, stateToSearch, timeseriesPath, topPath,
 } from './state.js';
 import { merchantCombobox } from './combobox.js';
 
@@ -34,7 +34,7 @@ let loadSeq = 0;
 let controller = null;
 let firstPaintDone = false;
 const freshness = { asOf: null, fetchedAt: 0, ageAtFetch: null, cache: null, cacheAge: 0 };
-const mapCache = new Map(); // growth URL -> answer (cleared on Refresh)
+const mapCache = new Map(); // /v1/growth/states URL -> answer (cleared on Refresh)
 let subjectInfo = null; // the answer's subject (merchant name, category)
 
 window.__altdata = { firstMeaningfulPaintMs: null, loads: 0, ready: false, mapReady: 0 };
@@ -450,8 +450,8 @@ async function loadTop(fresh, seq) {
   }
 }
 
-// The map asks /v1/growth once per state (the API has no per-state breakdown), a few at a
-// time, after everything else has rendered; answers are remembered until Refresh.
+// The map asks /v1/growth/states once (every state's growth in one answer), after everything
+// else has rendered; answers are remembered until Refresh.
 let mapValues = new Map();
 async function loadMap(fresh, seq) {
   const [{ createMap }] = await Promise.all([import('./map.js')]);
@@ -467,35 +467,35 @@ async function loadMap(fresh, seq) {
   const values = new Map();
   mapValues = values;
   renderMap();
-  const tasks = MAP_STATES.map((code) => async () => {
-    const path = growthPath(state, state.period, [code]);
-    let answer = mapCache.get(path);
-    if (!answer) {
+  const path = growthByStatePath(state, state.period);
+  let answer = mapCache.get(path);
+  let failure = null;
+  if (!answer) {
+    try {
       answer = (await client.get(path, { fresh })).body;
       mapCache.set(path, answer);
+    } catch (error) {
+      failure = error;
     }
-    if (seq !== loadSeq) return;
-    values.set(code, {
-      growth: answer.growth,
-      current: answer.current,
-      suppressed: answer.current_suppressed,
-      unit: answer.unit,
-    });
-  });
-  let pending = 0;
-  const timer = setInterval(() => seq === loadSeq && renderMap(), 250);
-  const results = await pool(tasks, 6);
-  clearInterval(timer);
+  }
   if (seq !== loadSeq) return;
-  results.forEach((r, i) => {
-    if (!r.ok) {
-      pending += 1;
-      values.set(MAP_STATES[i], { error: true, growth: null, current: null });
+  if (answer) {
+    const listed = new Map(answer.states.map((s) => [s.state, s]));
+    for (const code of MAP_STATES) {
+      const s = listed.get(code);
+      // A state not listed had no activity in either period: what /v1/growth?state= says
+      // for it (zero, no growth; no average ticket without sales).
+      values.set(code, s
+        ? { growth: s.growth, current: s.current, suppressed: s.current_suppressed, unit: answer.unit }
+        : { growth: null, current: state.metric === 'avg_ticket' ? null : 0, suppressed: false, unit: answer.unit });
     }
-  });
+  } else {
+    for (const code of MAP_STATES) values.set(code, { error: true, growth: null, current: null });
+  }
   renderMap();
   const what = state.map === 'growth' ? `${PERIOD_SHORT[state.period]} growth of ${METRIC_LABELS[state.metric]}` : `${METRIC_LABELS[state.metric]}, current period`;
-  $('map-caption').textContent = `${what} for ${subjectText()}. ${pending ? pending + ' states had no answer. ' : ''}Click a state (or focus it and press Enter) to filter by it.`;
+  const problem = failure ? `The map has no answer (${failure.message || failure}). ` : '';
+  $('map-caption').textContent = `${what} for ${subjectText()}. ${problem}Click a state (or focus it and press Enter) to filter by it.`;
   window.__altdata.mapReady = seq;
   document.body.dataset.mapReady = String(seq);
 }

@@ -149,6 +149,15 @@ export function growthPath(state, period = state.period, states = state.states) 
   return '/v1/growth?' + query(p);
 }
 
+/** Growth of the view's subject for every state at once (the map); no `state` filter. */
+export function growthByStatePath(state, period = state.period) {
+  const p = subjectParams(state);
+  p.set('metric', state.metric);
+  p.set('period', period);
+  p.set('as_of', state.asOf);
+  return '/v1/growth/states?' + query(p);
+}
+
 export function topPath(state, category) {
   const p = new URLSearchParams();
   if (category) p.set('category', category);

@@ -1,8 +1,9 @@
 //! CSV renderings of the answers (`Accept: text/csv` or `?format=csv`): one header row, one
-//! row per point, period or merchant; empty cells for nulls; dates `YYYY-MM-DD`.
+//! row per point, period, state or merchant; empty cells for nulls; dates `YYYY-MM-DD`.
 
 use crate::api::{
-    CategoriesAnswer, FreshnessAnswer, GrowthAnswer, MerchantsAnswer, TimeseriesAnswer, TopAnswer,
+    CategoriesAnswer, FreshnessAnswer, GrowthAnswer, GrowthByStateAnswer, MerchantsAnswer,
+    TimeseriesAnswer, TopAnswer,
 };
 use crate::error::ApiError;
 use axum::http::{header, HeaderValue};
@@ -89,6 +90,42 @@ impl CsvTable for GrowthAnswer {
             number(self.growth),
             time(self.as_of_data),
         ])
+    }
+}
+
+impl CsvTable for GrowthByStateAnswer {
+    fn write_csv(&self, writer: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
+        writer.write_record([
+            "state",
+            "metric",
+            "period",
+            "current_from",
+            "current_to",
+            "current",
+            "previous_from",
+            "previous_to",
+            "previous",
+            "growth",
+            "suppressed",
+            "as_of_data",
+        ])?;
+        for state in &self.states {
+            writer.write_record([
+                state.state.clone(),
+                serde_plain(&self.query.metric),
+                serde_plain(&self.query.period),
+                self.current_period.from.to_string(),
+                self.current_period.to.to_string(),
+                number(state.current),
+                self.previous_period.from.to_string(),
+                self.previous_period.to.to_string(),
+                number(state.previous),
+                number(state.growth),
+                state.suppressed.to_string(),
+                time(self.as_of_data),
+            ])?;
+        }
+        Ok(())
     }
 }
 

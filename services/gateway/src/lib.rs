@@ -1,6 +1,6 @@
-//! The gateway: the HTTP query API (time series, growth, top merchants, search, freshness)
-//! with its OpenAPI document, the Redis answer cache and its invalidator, API keys, the
-//! review queue for unresolved descriptors, and the dashboard's static files.
+//! The gateway: the HTTP query API (time series, growth overall and per state, top merchants,
+//! search, freshness) with its OpenAPI document, the Redis answer cache and its invalidator,
+//! API keys, the review queue for unresolved descriptors, and the dashboard's static files.
 //!
 //! # Layout
 //! - [`config`]: typed settings from the environment.
@@ -154,6 +154,7 @@ pub fn app(state: AppState) -> Router {
     let keyed = Router::new()
         .route("/v1/timeseries", get(api::timeseries))
         .route("/v1/growth", get(api::growth))
+        .route("/v1/growth/states", get(api::growth_by_state))
         .route("/v1/top", get(api::top))
         .route("/v1/merchants", get(api::merchants))
         .route("/v1/categories", get(api::categories))

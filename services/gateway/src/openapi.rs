@@ -10,16 +10,16 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(
         title = "Altdata Explorer API",
-        description = "Consumer spending from anonymised card transactions: time series, growth, \
-                       top merchants, search, freshness; and the review queue. Money is in US \
-                       dollars (cents precision), dates are YYYY-MM-DD, net spend is sales minus \
-                       refunds. Send `Authorization: Bearer <key>`. JSON by default; CSV with \
-                       `Accept: text/csv` or `format=csv`. Every data answer carries `X-Cache`, \
-                       `X-Data-As-Of` and `Age`."
+        description = "Consumer spending from anonymised card transactions: time series, growth \
+                       (overall and per state), top merchants, search, freshness; and the review \
+                       queue. Money is in US dollars (cents precision), dates are YYYY-MM-DD, net \
+                       spend is sales minus refunds. Send `Authorization: Bearer <key>`. JSON \
+                       by default; CSV with `Accept: text/csv` or `format=csv`. Every data \
+                       answer carries `X-Cache`, `X-Data-As-Of` and `Age`."
     ),
     paths(
-        api::timeseries, api::growth, api::top, api::merchants, api::categories,
-        api::freshness, api::flush_cache,
+        api::timeseries, api::growth, api::growth_by_state, api::top, api::merchants,
+        api::categories, api::freshness, api::flush_cache,
         review::list_queue, review::assign, review::ignore, review::undo, review::add_rule,
         review::audit_log, review::mapped_share,
     ),

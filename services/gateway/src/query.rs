@@ -93,6 +93,27 @@ pub struct GrowthParams {
     pub format: Option<String>,
 }
 
+/// Parameters of `GET /v1/growth/states`: those of `/v1/growth` but `state`, since the answer
+/// covers every state.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct GrowthByStateParams {
+    /// As for `/v1/timeseries`. Default spend.
+    pub metric: Option<String>,
+    pub category: Option<String>,
+    pub merchant: Option<String>,
+    pub brand: Option<String>,
+    /// wow, mom or yoy, as for `/v1/growth`. Default wow.
+    pub period: Option<String>,
+    /// Last day of the current period, YYYY-MM-DD. Default yesterday (UTC).
+    pub as_of: Option<String>,
+    pub format: Option<String>,
+    /// Refused with a 400 that says why (rather than serde's "unknown field"); not documented.
+    #[param(ignore)]
+    pub state: Option<String>,
+}
+
 /// Parameters of `GET /v1/top`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -598,14 +619,59 @@ impl GrowthQuery {
         })
     }
 
+    /// A `GET /v1/growth/states`: the same validation, and no `state`.
+    pub fn parse_by_state(
+        params: &GrowthByStateParams,
+        today: NaiveDate,
+    ) -> Result<GrowthQuery, ApiError> {
+        if params.state.is_some() {
+            return Err(ApiError::invalid(
+                "state is not accepted here: /v1/growth/states answers for every state; \
+                 ask /v1/growth?state=.. for chosen states",
+            ));
+        }
+        let GrowthByStateParams {
+            metric,
+            category,
+            merchant,
+            brand,
+            period,
+            as_of,
+            format,
+            state: _,
+        } = params;
+        GrowthQuery::parse(
+            &GrowthParams {
+                metric: metric.clone(),
+                category: category.clone(),
+                merchant: merchant.clone(),
+                brand: brand.clone(),
+                state: None,
+                period: period.clone(),
+                as_of: as_of.clone(),
+                format: format.clone(),
+            },
+            today,
+        )
+    }
+
     pub fn canonical(&self) -> String {
+        self.canonical_at("/v1/growth")
+    }
+
+    /// The canonical form of the same question asked of `/v1/growth/states`.
+    pub fn canonical_by_state(&self) -> String {
+        self.canonical_at("/v1/growth/states")
+    }
+
+    fn canonical_at(&self, route: &str) -> String {
         let mut params = BTreeMap::new();
         params.insert("metric", self.metric.as_str().to_owned());
         self.scope.canonical(&mut params);
         params.insert("state", self.states.join(","));
         params.insert("period", self.period.as_str().to_owned());
         params.insert("as_of", self.as_of.to_string());
-        canonical("/v1/growth", &params)
+        canonical(route, &params)
     }
 }
 
@@ -853,14 +919,83 @@ pub async fn range_totals(
     ranges: &[DateRange],
     states: &[String],
 ) -> Result<Vec<Totals>, tokio_postgres::Error> {
+    let cells = range_cells(client, scope, ranges, states, RangeSplit::Whole).await?;
+    Ok(cells.into_iter().map(|cell| cell.totals).collect())
+}
+
+/// One state's totals over each range of [`range_totals_by_state`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateTotals {
+    pub state: String,
+    /// One per range, in the order asked; zero where the state had no activity.
+    pub totals: Vec<Totals>,
+}
+
+/// The totals of each inclusive date range, per state, in one statement: every US state with
+/// activity in at least one of the ranges, sorted by code. Each state's totals are exactly
+/// what [`range_totals`] answers for that state alone (the same rows, sums and sketch
+/// unions). Rows without a location (region `XX`) belong to no state and are left out.
+pub async fn range_totals_by_state(
+    client: &tokio_postgres::Transaction<'_>,
+    scope: &Scope,
+    ranges: &[DateRange],
+) -> Result<Vec<StateTotals>, tokio_postgres::Error> {
+    let cells = range_cells(client, scope, ranges, &[], RangeSplit::ByState).await?;
+    let mut by_state: BTreeMap<String, Vec<Totals>> = BTreeMap::new();
+    for cell in cells {
+        let Some(region) = cell.region.as_deref().and_then(Region::parse) else {
+            continue;
+        };
+        let totals = by_state
+            .entry(region.as_str().to_owned())
+            .or_insert_with(|| vec![Totals::default(); ranges.len()]);
+        if let Some(slot) = totals.get_mut(cell.index) {
+            *slot = cell.totals;
+        }
+    }
+    Ok(by_state
+        .into_iter()
+        .map(|(state, totals)| StateTotals { state, totals })
+        .collect())
+}
+
+/// Whether [`range_cells`] sums each range as a whole or per region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RangeSplit {
+    Whole,
+    ByState,
+}
+
+/// One row of [`range_cells`]: a range (0-based, in the order asked), the region when split
+/// by state (`None` for a range without any row), and its totals.
+struct RangeCell {
+    index: usize,
+    region: Option<String>,
+    totals: Totals,
+}
+
+/// The one statement behind [`range_totals`] and [`range_totals_by_state`]. Unsplit, it
+/// returns exactly one row per range, in order; split by state, one row per (range, region)
+/// with activity, and one row with no region for a range without any.
+async fn range_cells(
+    client: &tokio_postgres::Transaction<'_>,
+    scope: &Scope,
+    ranges: &[DateRange],
+    states: &[String],
+    split: RangeSplit,
+) -> Result<Vec<RangeCell>, tokio_postgres::Error> {
     let (table, date_column) = Granularity::Day.source(matches!(scope, Scope::Merchant(_)));
     let (scope_clause, scope_value) = scope_filter(scope);
+    let (region_column, region_group) = match split {
+        RangeSplit::Whole => ("NULL::text", ""),
+        RangeSplit::ByState => ("t.region", ", t.region"),
+    };
     let sql = format!(
-        "SELECT p.idx, {TOTALS_COLUMNS}
+        "SELECT p.idx, {region_column}, {TOTALS_COLUMNS}
          FROM unnest($1::date[], $4::date[]) WITH ORDINALITY AS p(first_day, last_day, idx)
          LEFT JOIN {table} t ON t.{date_column} BETWEEN p.first_day AND p.last_day
               AND {scope_clause} AND {REGION_FILTER}
-         GROUP BY p.idx ORDER BY p.idx"
+         GROUP BY p.idx{region_group} ORDER BY p.idx{region_group}"
     );
     let firsts: Vec<NaiveDate> = ranges.iter().map(|r| r.from).collect();
     let lasts: Vec<NaiveDate> = ranges.iter().map(|r| r.to).collect();
@@ -868,7 +1003,15 @@ pub async fn range_totals(
     let rows = client
         .query(&sql, &[&firsts, &states, scope_value.as_ref(), &lasts])
         .await?;
-    Ok(rows.iter().map(|row| Totals::from_row(row, 1)).collect())
+    Ok(rows
+        .iter()
+        .map(|row| RangeCell {
+            // WITH ORDINALITY counts from 1.
+            index: usize::try_from(row.get::<_, i64>(0) - 1).unwrap_or(usize::MAX),
+            region: row.get(1),
+            totals: Totals::from_row(row, 2),
+        })
+        .collect())
 }
 
 /// One merchant's totals in the current and previous period of `/v1/top`.
@@ -1066,6 +1209,45 @@ mod tests {
             .ok();
         assert!(a.is_some());
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn growth_by_state_refuses_state_and_is_cached_apart_from_growth() {
+        let today = date("2026-11-26");
+        let with_state = GrowthByStateParams {
+            state: Some("CA".into()),
+            ..Default::default()
+        };
+        let error = GrowthQuery::parse_by_state(&with_state, today)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("state is not accepted"), "{error}");
+        let by_state = GrowthByStateParams {
+            category: Some("coffee_shop".into()),
+            period: Some("mom".into()),
+            ..Default::default()
+        };
+        let growth = GrowthParams {
+            category: Some("coffee_shop".into()),
+            period: Some("mom".into()),
+            ..Default::default()
+        };
+        let by_state = GrowthQuery::parse_by_state(&by_state, today).ok();
+        let growth = GrowthQuery::parse(&growth, today).ok();
+        assert_eq!(
+            by_state.as_ref().map(|q| (q.metric, q.period, q.as_of)),
+            growth.as_ref().map(|q| (q.metric, q.period, q.as_of))
+        );
+        let by_state = by_state.map(|q| q.canonical_by_state()).unwrap_or_default();
+        let growth = growth.map(|q| q.canonical()).unwrap_or_default();
+        assert!(by_state.starts_with("/v1/growth/states?"), "{by_state}");
+        assert_ne!(by_state, growth);
+        let bad_period = GrowthByStateParams {
+            period: Some("qoq".into()),
+            ..Default::default()
+        };
+        assert!(GrowthQuery::parse_by_state(&bad_period, today).is_err());
     }
 
     #[test]

@@ -259,6 +259,332 @@ async fn small_cells_are_suppressed() {
     assert_eq!(body["growth"], Value::Null);
 }
 
+/// Compares one `/v1/growth/states` answer with `/v1/growth?state=XX` (computed afresh) for
+/// each state it lists, field by field; returns the states listed.
+async fn assert_states_equal_growth(app: &TestApp, scope_and_period: &str) -> Vec<String> {
+    let answer = app
+        .get(&format!("/v1/growth/states?{scope_and_period}"))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let body = answer.json();
+    let states = body["states"].as_array().cloned().unwrap_or_default();
+    let mut codes = Vec::new();
+    for row in &states {
+        let code = row["state"].as_str().unwrap_or_default().to_owned();
+        let one = app
+            .get_with(
+                &format!("/v1/growth?{scope_and_period}&state={code}"),
+                &[("cache-control", "no-cache")],
+            )
+            .await;
+        assert_eq!(one.status, StatusCode::OK, "{}", one.text());
+        let one = one.json();
+        for field in [
+            "current",
+            "previous",
+            "growth",
+            "current_suppressed",
+            "previous_suppressed",
+        ] {
+            assert_eq!(
+                row[field], one[field],
+                "{scope_and_period}, {code}, {field}: {row} vs {one}"
+            );
+        }
+        let either = one["current_suppressed"] == true || one["previous_suppressed"] == true;
+        assert_eq!(row["suppressed"], either, "{row}");
+        for field in ["unit", "current_period", "previous_period", "subject"] {
+            assert_eq!(body[field], one[field], "{scope_and_period}: {field}");
+        }
+        codes.push(code);
+    }
+    let mut sorted = codes.clone();
+    sorted.sort();
+    assert_eq!(codes, sorted, "states are listed by code");
+    codes
+}
+
+#[tokio::test]
+async fn growth_by_state_equals_growth_for_each_state() {
+    let app = seeded_app(&[]).await;
+    // A row without a location belongs to no state and is not listed.
+    app.cell(COFFEE, "XX", "2026-03-12", 9_000, 3, 0, 7000, 15, 3)
+        .await;
+    for scope in [
+        "",
+        "category=coffee_shop&",
+        "category=fast_food&",
+        "merchant=101&",
+        "brand=daily_grind&",
+    ] {
+        for (metric, period) in [
+            ("spend", "wow"),
+            ("customers", "mom"),
+            ("avg_ticket", "wow"),
+            ("refunds", "yoy"),
+        ] {
+            let query = format!("{scope}metric={metric}&period={period}&as_of=2026-03-15");
+            let states = assert_states_equal_growth(&app, &query).await;
+            let expected: &[&str] = match scope {
+                "category=fast_food&" | "brand=daily_grind&" => &["CA"],
+                _ => &["CA", "NY"],
+            };
+            assert_eq!(states, expected, "{query}");
+        }
+    }
+
+    // The dates, unit and headers of the canonical question.
+    let path = "/v1/growth/states?metric=spend&category=coffee_shop&period=wow&as_of=2026-03-15";
+    let answer = app.get(path).await;
+    assert_eq!(answer.header("x-cache"), Some("hit"), "asked above");
+    let answer = app
+        .get("/v1/growth/states?as_of=2026-03-15&category=coffee_shop")
+        .await;
+    assert_eq!(
+        answer.header("x-cache"),
+        Some("hit"),
+        "defaults are canonical"
+    );
+    assert_eq!(
+        answer.header("x-data-as-of"),
+        Some("2026-03-16T01:02:03.456Z")
+    );
+    assert!(answer.header("age").is_some());
+    let body = answer.json();
+    assert_eq!(body["unit"], "usd");
+    assert_eq!(
+        body["current_period"],
+        json!({"from": "2026-03-09", "to": "2026-03-15"})
+    );
+    assert_eq!(
+        body["previous_period"],
+        json!({"from": "2026-03-02", "to": "2026-03-08"})
+    );
+    assert_eq!(body["query"]["period"], "wow");
+    assert_eq!(body["as_of_data"], "2026-03-16T01:02:03.456Z");
+    assert!(body.get("suppression").is_none(), "{body}");
+    let ca = &body["states"][0];
+    let net = sql_net_cents(
+        &app,
+        "SELECT sum(total_spend_cents - refund_cents)::bigint FROM agg_daily_merchant_spend a
+         JOIN dim_merchants m ON m.id = a.merchant_id
+         WHERE m.category = 'coffee_shop' AND region = 'CA'
+           AND metric_date BETWEEN '2026-03-09' AND '2026-03-15'",
+    )
+    .await;
+    assert_eq!(ca["state"], "CA");
+    assert_eq!(number(&ca["current"]), net as f64 / 100.0);
+    assert_eq!(ca["suppressed"], false);
+
+    // No activity at all: no state listed. An unknown merchant is a 404, as for /v1/growth.
+    let empty = app
+        .get("/v1/growth/states?category=grocery&as_of=2026-03-15")
+        .await
+        .json();
+    assert_eq!(empty["states"], json!([]));
+    let unknown = app.get("/v1/growth/states?merchant=999999").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(unknown.json()["error"]["code"], "not_found");
+}
+
+#[tokio::test]
+async fn growth_by_state_flags_suppressed_states() {
+    // Blue Bean in NY: 12 customers a day, 24 over two days; below 30 in either week.
+    let app = seeded_app(&[("ALTDATA_K_ANONYMITY", "30")]).await;
+    let query = "merchant=101&period=wow&as_of=2026-03-15";
+    let states = assert_states_equal_growth(&app, query).await;
+    assert_eq!(states, ["CA", "NY"]);
+    let body = app.get(&format!("/v1/growth/states?{query}")).await.json();
+    let ny = &body["states"][1];
+    assert_eq!(ny["state"], "NY");
+    assert_eq!(ny["suppressed"], true, "{ny}");
+    assert_eq!(ny["current_suppressed"], true, "{ny}");
+    assert_eq!(ny["previous_suppressed"], true, "{ny}");
+    assert_eq!(ny["current"], Value::Null);
+    assert_eq!(ny["previous"], Value::Null);
+    assert_eq!(ny["growth"], Value::Null);
+    let ca = &body["states"][0];
+    assert_eq!(ca["suppressed"], false, "{ca}");
+    assert!(ca["growth"].is_number(), "{ca}");
+    assert_eq!(body["k_anonymity"], 30);
+    let note = body["suppression"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("1 of 2 states") && note.contains("fewer than 30"),
+        "{note}"
+    );
+
+    // Only the previous week too small: the current value is shown, the growth is not.
+    app.cell(COFFEE, "NY", "2026-03-11", 1_000, 1, 0, 5000, 20, 3)
+        .await;
+    let body = app
+        .get_with(
+            &format!("/v1/growth/states?{query}"),
+            &[("cache-control", "no-cache")],
+        )
+        .await
+        .json();
+    let ny = &body["states"][1];
+    assert_eq!(ny["current_suppressed"], false, "{ny}");
+    assert_eq!(ny["previous_suppressed"], true, "{ny}");
+    assert_eq!(ny["suppressed"], true, "{ny}");
+    assert!(ny["current"].is_number(), "{ny}");
+    assert_eq!(ny["growth"], Value::Null);
+    assert_states_equal_growth(&app, query).await;
+}
+
+#[tokio::test]
+async fn growth_by_state_refuses_state_and_bad_parameters() {
+    let app = seeded_app(&[]).await;
+    let cases = [
+        ("/v1/growth/states?state=CA", "state is not accepted here"),
+        (
+            "/v1/growth/states?category=coffee_shop&state=CA,NY&as_of=2026-03-15",
+            "state is not accepted here",
+        ),
+        (
+            "/v1/growth/states?period=qoq",
+            "period=\"qoq\" is not valid",
+        ),
+        (
+            "/v1/growth/states?metric=profit",
+            "metric=\"profit\" is not valid",
+        ),
+        (
+            "/v1/growth/states?as_of=2026-02-30",
+            "as_of=\"2026-02-30\" is not valid",
+        ),
+        (
+            "/v1/growth/states?category=coffee_shop&brand=blue_bean",
+            "at most one of category, merchant and brand",
+        ),
+        ("/v1/growth/states?colour=red", "unknown field `colour`"),
+        (
+            "/v1/growth/states?format=xml",
+            "format=\"xml\" is not valid",
+        ),
+    ];
+    for (path, message) in cases {
+        let answer = app.get(path).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{path}: {}",
+            answer.text()
+        );
+        assert_eq!(
+            answer.header("content-type"),
+            Some("application/json"),
+            "{path}"
+        );
+        let body = answer.json();
+        let text = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(text.contains(message), "{path}: {text}");
+        assert_eq!(body["error"]["code"], "invalid_parameter", "{path}");
+    }
+    let no_key = app
+        .request(Method::GET, "/v1/growth/states", None, &[], None)
+        .await;
+    assert_eq!(no_key.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn growth_by_state_as_csv() {
+    let app = seeded_app(&[("ALTDATA_K_ANONYMITY", "30")]).await;
+    let path = "/v1/growth/states?merchant=101&as_of=2026-03-15";
+    let answer = app.get_with(path, &[("accept", "text/csv")]).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(
+        answer.header("content-type"),
+        Some("text/csv; charset=utf-8")
+    );
+    assert_eq!(answer.header("x-cache"), Some("miss"));
+    assert_eq!(
+        answer.header("x-data-as-of"),
+        Some("2026-03-16T01:02:03.456Z")
+    );
+    let text = answer.text();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "state,metric,period,current_from,current_to,current,previous_from,previous_to,previous,growth,suppressed,as_of_data"
+    );
+    let json = app.get(path).await;
+    assert_eq!(json.header("x-cache"), Some("hit"));
+    let body = json.json();
+    let ca = &body["states"][0];
+    assert_eq!(
+        lines[1],
+        format!(
+            "CA,spend,wow,2026-03-09,2026-03-15,{},2026-03-02,2026-03-08,{},{},false,2026-03-16T01:02:03.456Z",
+            number(&ca["current"]),
+            number(&ca["previous"]),
+            number(&ca["growth"]),
+        )
+    );
+    // A suppressed state has empty cells, not numbers.
+    assert_eq!(
+        lines[2],
+        "NY,spend,wow,2026-03-09,2026-03-15,,2026-03-02,2026-03-08,,,true,2026-03-16T01:02:03.456Z"
+    );
+    assert_eq!(lines.len(), 3);
+    let again = app.get(&format!("{path}&format=csv")).await;
+    assert_eq!(again.header("x-cache"), Some("hit"));
+    assert_eq!(again.text(), text);
+}
+
+#[tokio::test]
+async fn growth_by_state_is_invalidated_with_growth_of_the_same_scope() {
+    let app = seeded_app(&[]).await;
+    let coffee_states = "/v1/growth/states?category=coffee_shop&as_of=2026-03-15";
+    let coffee_growth = "/v1/growth?category=coffee_shop&state=CA&as_of=2026-03-15";
+    let merchant_states = "/v1/growth/states?brand=blue_bean&as_of=2026-03-15";
+    let burger_states = "/v1/growth/states?category=fast_food&as_of=2026-03-15";
+    for path in [coffee_states, coffee_growth, merchant_states, burger_states] {
+        assert_eq!(
+            app.get(path).await.header("x-cache"),
+            Some("miss"),
+            "{path}"
+        );
+        assert_eq!(app.get(path).await.header("x-cache"), Some("hit"), "{path}");
+    }
+    let before = app.get(coffee_states).await.json();
+    // A flush to Blue Bean in CA, and its invalidation applied (as the invalidator would).
+    app.cell(COFFEE, "CA", "2026-03-15", 500_000, 10, 0, 9000, 10, 3)
+        .await;
+    let invalidation = CacheInvalidation {
+        schema_version: SCHEMA_VERSION,
+        merchant_ids: vec![COFFEE],
+        categories: vec!["coffee_shop".into()],
+        regions: vec!["CA".into()],
+        first_date: 0,
+        last_date: 0,
+        committed_at_ms: 0,
+        cause: "flush".into(),
+    };
+    let prefix = &app.state.inner.settings.connections.prefix;
+    let keys = altdata_gateway::invalidation::generation_keys(prefix, &invalidation);
+    app.state
+        .inner
+        .cache_handle()
+        .bump(&keys)
+        .await
+        .expect("bump generations");
+    for path in [coffee_states, coffee_growth, merchant_states] {
+        assert_eq!(
+            app.get(path).await.header("x-cache"),
+            Some("miss"),
+            "{path}"
+        );
+    }
+    assert_eq!(app.get(burger_states).await.header("x-cache"), Some("hit"));
+    let after = app.get(coffee_states).await.json();
+    assert_eq!(
+        number(&after["states"][0]["current"]),
+        number(&before["states"][0]["current"]) + 5000.0
+    );
+    assert_eq!(after["states"][1], before["states"][1], "NY unchanged");
+}
+
 #[tokio::test]
 async fn keys_roles_and_rate_limits_are_enforced() {
     let app = seeded_app(&[
@@ -880,6 +1206,7 @@ async fn the_openapi_document_describes_every_route() {
     for path in [
         "/v1/timeseries",
         "/v1/growth",
+        "/v1/growth/states",
         "/v1/top",
         "/v1/merchants",
         "/v1/categories",
@@ -899,6 +1226,21 @@ async fn the_openapi_document_describes_every_route() {
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
     );
+    // The per-state growth takes /v1/growth's parameters but `state`, with a key.
+    let by_state = &doc["paths"]["/v1/growth/states"]["get"];
+    let mut names: Vec<&str> = by_state["parameters"]
+        .as_array()
+        .map(|p| p.iter().filter_map(|p| p["name"].as_str()).collect())
+        .unwrap_or_default();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["as_of", "brand", "category", "format", "merchant", "metric", "period"]
+    );
+    assert_eq!(by_state["security"], json!([{"bearer": []}]));
+    assert!(by_state["responses"]["200"]["headers"]
+        .get("X-Cache")
+        .is_some());
     let home = app.request(Method::GET, "/", None, &[], None).await;
     assert!(home.text().contains("/openapi.json"));
     let freshness = app.get("/v1/freshness").await.json();

@@ -35,7 +35,7 @@ async fn sql_injection_in_any_parameter_is_rejected_or_harmless() {
     .await;
     app.merchant(1, "Starbucks", "coffee_shop", "starbucks")
         .await;
-    let routes: [(&str, &[&str]); 5] = [
+    let routes: [(&str, &[&str]); 6] = [
         (
             "/v1/timeseries?metric=spend&granularity=day&from=2026-10-01&to=2026-10-31",
             &[
@@ -51,6 +51,12 @@ async fn sql_injection_in_any_parameter_is_rejected_or_harmless() {
         ),
         (
             "/v1/growth?metric=spend&category=coffee_shop&period=wow&as_of=2026-10-31",
+            &[
+                "metric", "category", "merchant", "brand", "state", "period", "as_of",
+            ],
+        ),
+        (
+            "/v1/growth/states?metric=spend&category=coffee_shop&period=wow&as_of=2026-10-31",
             &[
                 "metric", "category", "merchant", "brand", "state", "period", "as_of",
             ],
