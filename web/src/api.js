@@ -134,24 +134,6 @@ export class Client {
   }
 }
 
-/** Runs `tasks` (functions returning promises) with at most `limit` at once. */
-export async function pool(tasks, limit) {
-  const results = new Array(tasks.length);
-  let next = 0;
-  async function worker() {
-    while (next < tasks.length) {
-      const index = next++;
-      try {
-        results[index] = { ok: true, value: await tasks[index]() };
-      } catch (error) {
-        results[index] = { ok: false, error };
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
-  return results;
-}
-
 /**
  * Shows the key prompt (a modal <dialog>) and resolves to the key entered. `role` only
  * changes the wording.
