@@ -11,7 +11,7 @@ DEMO_CARDS ?= 20000
 # A development secret for the demo only; production sets its own (k8s Secret).
 DEMO_SECRET ?= demo-secret-change-me-0123456789
 
-.PHONY: help stack stack-down build migrate demo test test-rust test-faults lint fmt bench faults faults-short test-browser k8s-validate
+.PHONY: help stack stack-down build migrate demo test test-rust lint fmt bench faults faults-short test-browser k8s-validate
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -36,13 +36,16 @@ demo: stack build web ## Everything: stack, build, migrate, sample data, pipelin
 		export ALTDATA_HTTP_ADDR=$${ALTDATA_HTTP_ADDR:-127.0.0.1:8080}; \
 		$(ALTDATA) demo --landing $(DEMO_DIR)
 
-test: stack lint test-rust test-faults test-browser k8s-validate ## The CI gate: stack, fmt, clippy, every test against the real services, short fault suite, browser, manifests
+test: stack lint test-rust test-browser k8s-validate ## The CI gate: stack, fmt, clippy, every test (short fault suite included) against the real services, browser, manifests
+# The browser tests reuse the debug binary `cargo test --workspace` just built: building it
+# again with one package's features would recompile half the dependency tree.
+test: export ALTDATA_BIN = $(CURDIR)/target/debug/altdata
 
 lint: ## cargo fmt --check and clippy -D warnings
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-test-rust: stack ## cargo test --workspace against the real services
+test-rust: stack ## cargo test --workspace against the real services (incl. the short fault suite, faults/tests)
 	@$(WITH_ENV) cargo test --workspace
 
 bench: stack build ## Benchmarks (BENCH_SCALE=small: < 5 min; default: < 20 min) -> bench/results/latest.{md,json}
@@ -60,13 +63,6 @@ faults: stack build ## Fault suite (~5 min): SIGKILLs, server restarts, poison, 
 faults-short: stack build ## Short fault suite (~60-90 s): one kill of each role, one restart of each server
 	cargo build --release -p altdata-faults
 	target/release/altdata-faults --short
-
-# In `make test` the short fault suite runs the debug build cargo test already compiled (no
-# release tree in CI), on a fixed seed so a failure replays; `make faults` picks a random one.
-FAULTS_TEST_SEED ?= 479253
-test-faults: stack ## Short fault suite on the debug build (part of make test)
-	cargo build -p altdata -p altdata-faults --bins
-	ALTDATA_BIN=target/debug/altdata FAULTS_SEED=$(FAULTS_TEST_SEED) target/debug/altdata-faults --short
 
 k8s-validate: ## Render both k8s overlays and validate them offline (kubernetes-validate --strict, CRD schemas, checkov)
 	@bash scripts/k8s-validate.sh

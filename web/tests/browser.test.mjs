@@ -214,11 +214,18 @@ describe('dashboard', () => {
 
     // Ordinary loads use the gateway's cache; Refresh bypasses it (Cache-Control: no-cache).
     const seen = [];
-    page.on('response', async (r) => {
+    // Late responses (the map's, the next test's) may arrive after this page is gone: the
+    // listener is removed below and never lets a closed page's error escape.
+    const onResponse = async (r) => {
       if (!/\/v1\/(timeseries|growth|top)/.test(r.url())) return;
-      const sentHeaders = await r.request().allHeaders();
-      seen.push({ url: r.url(), sent: sentHeaders['cache-control'] || '', xcache: r.headers()['x-cache'] });
-    });
+      try {
+        const sentHeaders = await r.request().allHeaders();
+        seen.push({ url: r.url(), sent: sentHeaders['cache-control'] || '', xcache: r.headers()['x-cache'] });
+      } catch {
+        // the page or browser closed meanwhile
+      }
+    };
+    page.on('response', onResponse);
     await page.waitForFunction(() => window.__altdata.loads >= 2 && !document.body.classList.contains('loading'));
     await page.reload();
     await page.waitForFunction(() => window.__altdata?.ready);
@@ -233,6 +240,7 @@ describe('dashboard', () => {
     await page.waitForFunction((n) => window.__altdata.loads > n, loads);
     await until('the refresh\'s answers', () => seen.length >= 6);
     assert.ok(seen.every((s) => s.sent.includes('no-cache') && s.xcache === 'bypass'), `Refresh bypasses the cache: ${JSON.stringify(seen.slice(0, 3))}`);
+    page.off('response', onResponse);
 
     // CSV download of the series.
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#csv-series')]);
