@@ -216,6 +216,68 @@ async fn the_same_content_again_is_skipped_under_any_name() {
 }
 
 #[tokio::test]
+async fn a_restarted_watcher_reads_no_finished_file_again_and_takes_new_ones() {
+    let app = spawn_app().await;
+    let dir = temp_dir(&app);
+    let day1 = dir.join("provider=default/day1.csv");
+    write(&day1, &format!("{HEADER}\n{}", good_rows(50, 1000)));
+    let first = altdata_ingest::run_once(
+        settings(&app, &[]),
+        &[dir.display().to_string()],
+        Shutdown::new(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first[0].outcome, FileOutcome::Done);
+
+    // Same path, same size, other content: a watcher that hashed day1 again would ingest it
+    // as new content. The ledger says day1 is done, so it must not even open it.
+    write(&day1, &format!("{HEADER}\n{}", good_rows(50, 2000)));
+    write(
+        &dir.join("provider=default/day2.csv"),
+        &format!("{HEADER}\n{}", good_rows(20, 3000)),
+    );
+    let landing = dir.display().to_string();
+    let shutdown = Shutdown::new();
+    let watcher = tokio::spawn(altdata_ingest::run(
+        settings(
+            &app,
+            &[
+                ("ALTDATA_LANDING", landing.as_str()),
+                ("ALTDATA_INGEST_POLL", "100ms"),
+            ],
+        ),
+        shutdown.clone(),
+    ));
+    let client = app.client().await;
+    wait_for("day2 to be ingested by the watcher", Duration::from_secs(30), || async {
+        let done: i64 = client
+            .query_one(
+                "SELECT count(*) FROM ingest_files WHERE path LIKE '%day2.csv' AND status = 'done'",
+                &[],
+            )
+            .await
+            .ok()?
+            .get(0);
+        (done == 1).then_some(())
+    })
+    .await;
+    shutdown.trigger();
+    watcher
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let files: i64 = client
+        .query_one("SELECT count(*) FROM ingest_files", &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .get(0);
+    assert_eq!(files, 2, "day1 was read again");
+    assert_eq!(stream_events(&app).await.len(), 70);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
 async fn rows_repeated_within_and_across_files_count_once() {
     let app = spawn_app().await;
     let dir = temp_dir(&app);

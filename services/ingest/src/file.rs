@@ -43,6 +43,15 @@ pub enum FileOutcome {
     },
 }
 
+/// The path a file is recorded under in `ingest_files`: the landing zone's location joined
+/// with the file's path in it (the location alone when it names the file itself).
+pub fn ledger_path(landing: &Landing, file: &LandingFile) -> String {
+    if landing.prefix.as_ref() == file.path.as_ref() {
+        return landing.location.clone();
+    }
+    format!("{}/{}", landing.location.trim_end_matches('/'), file.path).replace("//", "/")
+}
+
 #[tracing::instrument(name = "ingest file", skip_all, fields(path = %file.path, provider))]
 pub async fn process_file(
     context: &IngestContext,
@@ -51,13 +60,7 @@ pub async fn process_file(
     provider: &str,
 ) -> Result<FileReport, IngestError> {
     let started = Instant::now();
-    let path_text =
-        format!("{}/{}", landing.location.trim_end_matches('/'), file.path).replace("//", "/");
-    let display = if landing.prefix.as_ref() == file.path.as_ref() {
-        landing.location.clone()
-    } else {
-        path_text
-    };
+    let display = ledger_path(landing, file);
     let sha256 = content_sha256(landing, file).await?;
     let mut client = context.pool.get().await?;
     let claim = store::claim(&client, &sha256, &display, provider, file.size).await?;

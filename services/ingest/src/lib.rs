@@ -280,14 +280,19 @@ pub async fn run(settings: IngestSettings, shutdown: Shutdown) -> Result<(), Ing
     }
     readiness.set(true);
     tracing::info!(landing = %landing.location, "ingest watching the landing zone");
-    // Paths finished in this process; across restarts the content hash in ingest_files
-    // makes a second pass over a file a cheap skip.
-    let mut seen: HashSet<(String, u64)> = HashSet::new();
+    // Files already finished (by this process, or before a restart, from the ledger) are not
+    // read again: a restart in a landing zone of months of files must not hash them all.
+    let mut seen: HashSet<(String, u64)> =
+        store::finished_files(&context.pool.get().await?).await?;
+    tracing::info!(
+        files = seen.len(),
+        "files already in the ledger will not be read again"
+    );
     while !shutdown.is_triggered() {
         match landing.list().await {
             Ok(files) => {
                 for file in files {
-                    let key = (file.path.to_string(), file.size);
+                    let key = (file::ledger_path(&landing, &file), file.size);
                     if seen.contains(&key) || shutdown.is_triggered() {
                         continue;
                     }

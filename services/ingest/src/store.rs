@@ -95,6 +95,23 @@ pub async fn claim(
     })
 }
 
+/// Paths and sizes of the files this ledger has finished: a restarted watcher skips them
+/// without reading them again (new names of old content are still caught by the hash).
+pub async fn finished_files(
+    client: &deadpool_postgres::Client,
+) -> Result<std::collections::HashSet<(String, u64)>, IngestError> {
+    let rows = client
+        .query(
+            "SELECT path, size_bytes FROM ingest_files WHERE status = 'done'",
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| (row.get::<_, String>(0), row.get::<_, i64>(1) as u64))
+        .collect())
+}
+
 pub async fn release(client: &deadpool_postgres::Client, file_id: i64) -> Result<(), IngestError> {
     client
         .execute("SELECT pg_advisory_unlock($1)", &[&file_id])
