@@ -214,8 +214,19 @@ async fn ingest_rows(
     let mut db_duplicates = 0u64;
 
     let mut next_line = resume_line;
+    let (mut cache_hits, mut cache_misses) = (0u64, 0u64);
     while let Some(chunk) = chunks.recv().await {
         next_line = chunk.next_line;
+        cache_hits += chunk.resolution_cache_hits;
+        cache_misses += chunk.resolution_cache_misses;
+        context
+            .metrics
+            .resolution_cache_hits
+            .increment(chunk.resolution_cache_hits);
+        context
+            .metrics
+            .resolution_cache_misses
+            .increment(chunk.resolution_cache_misses);
         for outcome in chunk.outcomes {
             match outcome {
                 RowOutcome::Event {
@@ -272,6 +283,12 @@ async fn ingest_rows(
         }
     }
     drop(chunks);
+    tracing::info!(
+        cache_hits,
+        cache_misses,
+        hit_rate = cache_hits as f64 / (cache_hits + cache_misses).max(1) as f64,
+        "resolution cache"
+    );
     let parsed = parser.await.map_err(|e| IngestError::Read {
         path: file_name.clone(),
         reason: e.to_string(),

@@ -10,6 +10,10 @@ pub struct IngestMetrics {
     pub rejected: Counter,
     pub duplicates: Counter,
     pub files: Counter,
+    /// Valid rows resolved from the per-descriptor cache, and resolved anew (hit rate =
+    /// hits / (hits + misses)).
+    pub resolution_cache_hits: Counter,
+    pub resolution_cache_misses: Counter,
 }
 
 impl IngestMetrics {
@@ -21,6 +25,8 @@ impl IngestMetrics {
             rejected: counter!("altdata_ingest_rejected_total"),
             duplicates: counter!("altdata_ingest_duplicates_total"),
             files: counter!("altdata_ingest_files_total"),
+            resolution_cache_hits: counter!("altdata_ingest_resolution_cache_hits_total"),
+            resolution_cache_misses: counter!("altdata_ingest_resolution_cache_misses_total"),
         }
     }
 }

@@ -58,6 +58,9 @@ pub struct Chunk {
     /// The line after the last row of this chunk: where a resume would start.
     pub next_line: u64,
     pub lossy_utf8: bool,
+    /// Valid rows whose descriptor was found in the resolution cache, and those resolved anew.
+    pub resolution_cache_hits: u64,
+    pub resolution_cache_misses: u64,
 }
 
 /// Everything the row path needs, owned so it can move to a blocking thread.
@@ -144,7 +147,13 @@ impl RowPath {
                 Err(reason) => RowOutcome::Reject(reject(line, &reason, &record, card_column)),
                 Ok(row) => {
                     chunk.lossy_utf8 |= row.lossy;
-                    self.resolve_and_encode(&row)
+                    let (outcome, cache_hit) = self.resolve_and_encode(&row);
+                    if cache_hit {
+                        chunk.resolution_cache_hits += 1;
+                    } else {
+                        chunk.resolution_cache_misses += 1;
+                    }
+                    outcome
                 }
             };
             chunk.outcomes.push(outcome);
@@ -164,16 +173,24 @@ impl RowPath {
         Ok(())
     }
 
-    fn resolve_and_encode(&self, row: &crate::validate::ValidRow<'_>) -> RowOutcome {
-        let resolution = match self.cache.lock() {
-            Ok(mut cache) => cache.get_or_resolve(&self.resolver, &row.descriptor, &row.mcc),
+    /// The row's outcome, and whether its resolution came from the cache.
+    fn resolve_and_encode(&self, row: &crate::validate::ValidRow<'_>) -> (RowOutcome, bool) {
+        let (resolution, cache_hit) = match self.cache.lock() {
+            Ok(mut cache) => {
+                let misses = cache.misses();
+                let resolution = cache.get_or_resolve(&self.resolver, &row.descriptor, &row.mcc);
+                (resolution, cache.misses() == misses)
+            }
             // A poisoned lock only means another thread panicked mid-insert; resolve uncached.
-            Err(_) => Arc::new(self.resolver.resolve(&row.descriptor, &row.mcc)),
+            Err(_) => (
+                Arc::new(self.resolver.resolve(&row.descriptor, &row.mcc)),
+                false,
+            ),
         };
         // The structured state column wins; the descriptor's state is the fallback.
         let region = row.state.or(resolution.state).unwrap_or(Region::UNKNOWN);
         let customer_key = self.keyer.customer_key(&row.card_id);
-        match &resolution.decision {
+        let outcome = match &resolution.decision {
             Decision::Auto {
                 merchant_id,
                 confidence,
@@ -209,7 +226,8 @@ impl RowPath {
                 customer_key: customer_key as i64,
                 candidates: candidates_json(candidates),
             }),
-        }
+        };
+        (outcome, cache_hit)
     }
 }
 
@@ -219,6 +237,8 @@ fn new_chunk(next_line: u64) -> Chunk {
         rows: 0,
         next_line,
         lossy_utf8: false,
+        resolution_cache_hits: 0,
+        resolution_cache_misses: 0,
     }
 }
 

@@ -189,6 +189,33 @@ impl Resolver {
         }
     }
 
+    /// [`Resolver::resolve`], with the decision looked up in `decisions` first. Raw
+    /// descriptors rarely repeat (store numbers, card fragments, dates), but what is left
+    /// after normalisation does, and the decision depends on nothing else: so many distinct
+    /// raw strings share one decision and the costly fuzzy match runs once for all of them.
+    pub(crate) fn resolve_with_decisions(
+        &self,
+        raw_descriptor: &str,
+        mcc: &str,
+        decisions: &mut cache::DecisionCache,
+    ) -> Resolution {
+        let detailed = normalize::normalize_detailed(raw_descriptor);
+        let Normalized { text, state, city } = detailed.normalized;
+        let decision = decisions.get_or_decide(
+            &text,
+            city.as_deref(),
+            detailed.place_tokens,
+            mcc,
+            |text, city, place_words, mcc| self.decide(text, city, place_words, mcc),
+        );
+        Resolution {
+            normalized: text,
+            state,
+            city,
+            decision,
+        }
+    }
+
     /// A merchant by id, from the catalogue or the extra merchants.
     pub fn merchant(&self, id: i64) -> Option<&MerchantRef> {
         self.merchants.get(&id)

@@ -153,6 +153,32 @@ fn labelled_descriptors_resolve_precisely() {
 }
 
 #[test]
+fn the_cache_changes_no_resolution() {
+    // Store numbers and cities vary, so raw strings miss the first level of the cache while
+    // their normalised forms repeat and hit the second (decisions): both must give exactly
+    // what the resolver gives uncached.
+    let (resolver, rows) = setup();
+    let cities = ["SEATTLE WA", "AUSTIN TX", "", "NEW YORK NY"];
+    let mut cache = altdata_resolver::ResolutionCache::new(100_000);
+    for n in 0..4 * rows.len() {
+        let row = &rows[n % rows.len()];
+        let descriptor = format!(
+            "{} #{} {}",
+            row.descriptor,
+            1000 + n,
+            cities[n % cities.len()]
+        );
+        let cached = cache.get_or_resolve(&resolver, &descriptor, &row.mcc);
+        assert_eq!(
+            *cached,
+            resolver.resolve(&descriptor, &row.mcc),
+            "{descriptor:?}"
+        );
+    }
+    assert_eq!(cache.hits(), 0, "every raw string was distinct");
+}
+
+#[test]
 fn cold_resolution_throughput() {
     let (resolver, rows) = setup();
     // Distinct descriptors: the labelled ones with varying store numbers and cities, so that no
