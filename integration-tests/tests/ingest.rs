@@ -250,8 +250,11 @@ async fn a_restarted_watcher_reads_no_finished_file_again_and_takes_new_ones() {
         shutdown.clone(),
     ));
     let client = app.client().await;
-    wait_for("day2 to be ingested by the watcher", Duration::from_secs(30), || async {
-        let done: i64 = client
+    wait_for(
+        "day2 to be ingested by the watcher",
+        Duration::from_secs(30),
+        || async {
+            let done: i64 = client
             .query_one(
                 "SELECT count(*) FROM ingest_files WHERE path LIKE '%day2.csv' AND status = 'done'",
                 &[],
@@ -259,8 +262,9 @@ async fn a_restarted_watcher_reads_no_finished_file_again_and_takes_new_ones() {
             .await
             .ok()?
             .get(0);
-        (done == 1).then_some(())
-    })
+            (done == 1).then_some(())
+        },
+    )
     .await;
     shutdown.trigger();
     watcher
