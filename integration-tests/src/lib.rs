@@ -2,7 +2,9 @@
 //! catalogue loaded), its own `ALTDATA_PREFIX` (subjects, streams, consumers, Redis keys)
 //! and connections to the real PostgreSQL, NATS and Redis from `make stack` (`.stack/env`).
 //! Everything is removed when the [`TestApp`] is dropped, so tests run in parallel and leave
-//! nothing behind.
+//! nothing behind. [`gateway::spawn_gateway`] adds a gateway (router, state, API keys) on top.
+
+pub mod gateway;
 
 use altdata_common::connect::{self, StreamLimits, Subjects};
 use altdata_common::settings::{

@@ -2,10 +2,8 @@
 //! and path traversal on static files. Every answer is a clear 4xx or a harmless 200; no
 //! 5xx, and the tables are intact afterwards.
 
-mod harness;
-
 use axum::http::Method;
-use harness::spawn_app;
+use integration_tests::gateway::spawn_gateway;
 
 const INJECTIONS: [&str; 6] = [
     "' OR '1'='1",
@@ -28,7 +26,7 @@ fn encode(text: &str) -> String {
 #[tokio::test]
 async fn sql_injection_in_any_parameter_is_rejected_or_harmless() {
     // Many requests in a row: lift the rate limit, which has its own test.
-    let app = spawn_app(&[
+    let app = spawn_gateway(&[
         ("ALTDATA_RATE_LIMIT_PER_SECOND", "100000"),
         ("ALTDATA_RATE_LIMIT_BURST", "100000"),
     ])
@@ -118,7 +116,7 @@ async fn sql_injection_in_any_parameter_is_rejected_or_harmless() {
 
 #[tokio::test]
 async fn oversized_parameters_and_bodies_get_clear_errors() {
-    let app = spawn_app(&[]).await;
+    let app = spawn_gateway(&[]).await;
     let long = "x".repeat(20_000);
     let answer = app.get(&format!("/v1/merchants?q={long}")).await;
     assert_eq!(answer.status.as_u16(), 400, "{}", answer.text());
@@ -146,7 +144,7 @@ async fn oversized_parameters_and_bodies_get_clear_errors() {
 
 #[tokio::test]
 async fn static_files_cannot_be_escaped_by_path_traversal() {
-    let app = spawn_app(&[]).await;
+    let app = spawn_gateway(&[]).await;
     for path in [
         "/../Cargo.toml",
         "/..%2fCargo.toml",

@@ -1,13 +1,12 @@
 //! Gateway integration tests against the real PostgreSQL, Redis and (for invalidation) the
-//! project's nats-server. Each test has its own database, prefix and keys.
-
-mod harness;
+//! project's nats-server. Each test has its own database, prefix and keys
+//! ([`integration_tests::gateway::spawn_gateway`]).
 
 use altdata_gateway::Role;
 use altdata_proto::v1::{AggregateUpdateBatch, CacheInvalidation};
 use altdata_proto::{Message, SCHEMA_VERSION};
 use axum::http::{Method, StatusCode};
-use harness::{spawn_app, TestApp};
+use integration_tests::gateway::{settings_from, spawn_gateway, GatewayApp};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -16,8 +15,8 @@ const COFFEE_2: i64 = 102;
 const BURGER: i64 = 201;
 
 /// Two coffee shops and a burger place, CA and NY, the weeks around 2026-03-15 (a Sunday).
-async fn seeded_app(overrides: &[(&str, &str)]) -> TestApp {
-    let app = spawn_app(overrides).await;
+async fn seeded_app(overrides: &[(&str, &str)]) -> GatewayApp {
+    let app = spawn_gateway(overrides).await;
     app.merchant(COFFEE, "Blue Bean Coffee", "coffee_shop", "blue_bean")
         .await;
     app.merchant(COFFEE_2, "Daily Grind", "coffee_shop", "daily_grind")
@@ -55,7 +54,7 @@ async fn seeded_app(overrides: &[(&str, &str)]) -> TestApp {
     app
 }
 
-async fn sql_net_cents(app: &TestApp, sql: &str) -> i64 {
+async fn sql_net_cents(app: &GatewayApp, sql: &str) -> i64 {
     app.db()
         .await
         .query_one(sql, &[])
@@ -261,7 +260,7 @@ async fn small_cells_are_suppressed() {
 
 /// Compares one `/v1/growth/states` answer with `/v1/growth?state=XX` (computed afresh) for
 /// each state it lists, field by field; returns the states listed.
-async fn assert_states_equal_growth(app: &TestApp, scope_and_period: &str) -> Vec<String> {
+async fn assert_states_equal_growth(app: &GatewayApp, scope_and_period: &str) -> Vec<String> {
     let answer = app
         .get(&format!("/v1/growth/states?{scope_and_period}"))
         .await;
@@ -612,10 +611,10 @@ async fn keys_roles_and_rate_limits_are_enforced() {
         .await;
     assert_eq!(garbage.status, StatusCode::UNAUTHORIZED);
 
-    let revoked = altdata_gateway::create_key(&app.pool, Role::Analyst, "to revoke")
+    let revoked = altdata_gateway::create_key(&app.test_app.pool, Role::Analyst, "to revoke")
         .await
         .expect("key");
-    altdata_gateway::revoke_key(&app.pool, &revoked[..8])
+    altdata_gateway::revoke_key(&app.test_app.pool, &revoked[..8])
         .await
         .expect("revoke");
     let answer = app
@@ -779,13 +778,13 @@ async fn redis_unreachable_answers_from_postgres() {
 
 #[tokio::test]
 async fn postgres_down_is_a_503_with_retry_after() {
-    let app = spawn_app(&[]).await;
+    let app = spawn_gateway(&[]).await;
     let mut env = app.env.clone();
     env.insert(
         "DATABASE_URL".into(),
         "postgres://postgres@127.0.0.1:1/nothing".into(),
     );
-    let state = altdata_gateway::AppState::connect(harness::settings_from(&env), None)
+    let state = altdata_gateway::AppState::connect(settings_from(&env), None)
         .await
         .expect("state builds while PostgreSQL is down");
     let router = altdata_gateway::app(state);
@@ -845,7 +844,7 @@ async fn no_cache_bypasses_and_refreshes_and_flush_empties() {
 #[tokio::test]
 async fn an_invalidation_on_jetstream_makes_the_next_answer_fresh() {
     let app = seeded_app(&[]).await;
-    let gateway = altdata_gateway::build(harness::settings_from(&app.env))
+    let gateway = altdata_gateway::build(settings_from(&app.env))
         .await
         .expect("gateway builds (is the project's nats-server up? bash scripts/stack.sh up)");
     let addr = gateway.addr;
@@ -898,8 +897,7 @@ async fn an_invalidation_on_jetstream_makes_the_next_answer_fresh() {
     let (cache, stale) = get(merchant_path).await;
     assert_eq!(cache, "hit");
     assert_eq!(stale["current"], before["current"]);
-    let nats = async_nats::connect(harness::NATS_URL).await.expect("nats");
-    let js = async_nats::jetstream::new(nats);
+    let js = &app.test_app.jetstream;
     let invalidation = CacheInvalidation {
         schema_version: SCHEMA_VERSION,
         merchant_ids: vec![COFFEE_2],
@@ -910,7 +908,7 @@ async fn an_invalidation_on_jetstream_makes_the_next_answer_fresh() {
         committed_at_ms: 0,
         cause: "flush".into(),
     };
-    let subject = format!("{}.cache.v1.invalidate", app.prefix);
+    let subject = app.test_app.subjects.cache_invalidate();
     js.publish(subject.clone(), b"not protobuf".to_vec().into())
         .await
         .expect("publish")
@@ -1196,7 +1194,7 @@ async fn review_assign_moves_a_group_into_the_aggregates() {
 
 #[tokio::test]
 async fn the_openapi_document_describes_every_route() {
-    let app = spawn_app(&[]).await;
+    let app = spawn_gateway(&[]).await;
     let answer = app
         .request(Method::GET, "/openapi.json", None, &[], None)
         .await;
@@ -1253,7 +1251,7 @@ async fn the_dashboard_is_served_without_path_traversal() {
     std::fs::create_dir_all(&dir).expect("web dir");
     std::fs::write(dir.join("index.html"), "<html>dashboard</html>").expect("index");
     let dir_text = dir.to_string_lossy().into_owned();
-    let app = spawn_app(&[("ALTDATA_WEB_DIR", &dir_text)]).await;
+    let app = spawn_gateway(&[("ALTDATA_WEB_DIR", &dir_text)]).await;
     let home = app.request(Method::GET, "/", None, &[], None).await;
     assert_eq!(home.status, StatusCode::OK);
     assert!(home.text().contains("dashboard"));

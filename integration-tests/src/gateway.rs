@@ -1,37 +1,35 @@
-//! One harness for the gateway's integration tests: a fresh PostgreSQL database per test
-//! (migrated), a unique prefix for Redis keys and NATS streams, API keys, and helpers to
-//! seed aggregates and send requests. Everything is dropped at the end, even on panic.
+//! The gateway's test harness, built on [`spawn_app`]: [`spawn_gateway`] adds API keys, a
+//! gateway state and its router (requests go through `tower::ServiceExt::oneshot`, no
+//! socket), and helpers to seed merchants, aggregate cells and commit markers. The database,
+//! prefix, server URLs and clean-up are the [`TestApp`]'s, so they come from the environment
+//! (`.stack/env`) and are removed when the [`GatewayApp`] is dropped, even on panic.
 
-#![allow(dead_code)]
-
+use crate::{spawn_app, TestApp};
 use altdata_common::EnvReader;
 use altdata_gateway::{app, create_key, AppState, GatewaySettings, Role};
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use axum::Router;
-use fred::prelude::*;
-use rand::Rng;
+use fred::interfaces::ClientLike;
 use std::collections::HashMap;
 use std::time::Duration;
 use tower::ServiceExt;
 
-pub const POSTGRES_ADMIN: &str = "host=127.0.0.1 port=5432 user=postgres dbname=postgres";
-pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
-pub const NATS_URL: &str = "nats://127.0.0.1:14222";
-
-/// A test's own world.
-pub struct TestApp {
+/// A test's gateway over its own [`TestApp`].
+pub struct GatewayApp {
     pub router: Router,
     pub state: AppState,
-    pub pool: deadpool_postgres::Pool,
-    pub db_name: String,
-    pub prefix: String,
     pub admin_key: String,
     pub analyst_key: String,
+    /// The gateway's settings as variables: the app's, the gateway's test defaults, then the
+    /// test's overrides. [`settings_from`] turns them (or a changed copy) into settings.
     pub env: HashMap<String, String>,
+    /// Declared last so that it is dropped last: its `Drop` removes the database, the streams
+    /// and the Redis keys once the gateway state above has let go of them.
+    pub test_app: TestApp,
 }
 
-/// One answer.
+/// One answer of the router.
 pub struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
@@ -57,98 +55,71 @@ impl Answer {
     }
 }
 
-fn unique_suffix() -> String {
-    format!(
-        "{:012x}",
-        rand::thread_rng().gen::<u64>() & 0xffff_ffff_ffff
-    )
-}
+/// A [`spawn_app`] world with a gateway over it. `overrides` replace gateway settings
+/// (`ALTDATA_K_ANONYMITY`, `REDIS_URL`, ...) for this test only.
+///
+/// The merchant catalogue that `spawn_app` loads is removed: the gateway tests seed their own
+/// few merchants (with ids the catalogue also uses) and assert exact counts and search results.
+pub async fn spawn_gateway(overrides: &[(&str, &str)]) -> GatewayApp {
+    let test_app = spawn_app().await;
+    test_app
+        .client()
+        .await
+        .batch_execute(
+            "DELETE FROM dim_merchants;
+             SELECT ensure_daily_partitions('2025-01-01', '2026-12-31');",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("empty catalogue and partitions: {e}"));
 
-pub fn database_url(db_name: &str) -> String {
-    format!("postgres://postgres@127.0.0.1:5432/{db_name}")
-}
-
-/// A migrated database of its own and a gateway state over it. `env` overrides settings.
-pub async fn spawn_app(overrides: &[(&str, &str)]) -> TestApp {
-    altdata_common::telemetry::init_for_tests();
-    let suffix = unique_suffix();
-    let db_name = format!("gw_test_{suffix}");
-    let prefix = format!("gwt{suffix}");
-    let (admin, connection) = tokio_postgres::connect(POSTGRES_ADMIN, tokio_postgres::NoTls)
-        .await
-        .expect("PostgreSQL must run on 127.0.0.1:5432");
-    tokio::spawn(connection);
-    admin
-        .batch_execute(&format!("CREATE DATABASE {db_name}"))
-        .await
-        .expect("create the test database");
-    let (mut client, connection) =
-        tokio_postgres::connect(&database_url(&db_name), tokio_postgres::NoTls)
-            .await
-            .expect("connect to the test database");
-    tokio::spawn(connection);
-    altdata_common::migrate::run(&mut client)
-        .await
-        .expect("migrations apply");
-    client
-        .batch_execute("SELECT ensure_daily_partitions('2025-01-01', '2026-12-31')")
-        .await
-        .expect("partitions");
-
-    let mut env: HashMap<String, String> = [
-        ("DATABASE_URL", database_url(&db_name)),
-        ("REDIS_URL", REDIS_URL.to_owned()),
-        ("NATS_URL", NATS_URL.to_owned()),
-        ("ALTDATA_PREFIX", prefix.clone()),
-        ("ALTDATA_HTTP_ADDR", "127.0.0.1:0".to_owned()),
-        ("ALTDATA_WEB_DIR", "/nonexistent/web/dist".to_owned()),
-        ("ALTDATA_DB_POOL_SIZE", "4".to_owned()),
+    let mut env = test_app.env();
+    for (name, value) in [
+        ("ALTDATA_HTTP_ADDR", "127.0.0.1:0"),
+        ("ALTDATA_WEB_DIR", "/nonexistent/web/dist"),
+        ("ALTDATA_DB_POOL_SIZE", "4"),
     ]
     .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    for (name, value) in overrides {
-        env.insert((*name).to_owned(), (*value).to_owned());
+    .chain(overrides.iter().copied())
+    {
+        env.insert(name.to_owned(), value.to_owned());
     }
-    let settings = settings_from(&env);
-    let state = AppState::connect(settings, None)
+    let state = AppState::connect(settings_from(&env), None)
         .await
-        .expect("state builds without servers");
-    wait_for_redis(&state).await;
-    let pool =
-        altdata_common::connect::postgres_pool_lazy(&database_url(&db_name), 2).expect("test pool");
-    let admin_key = create_key(&pool, Role::Admin, "test admin")
+        .unwrap_or_else(|e| panic!("gateway state: {e}"));
+    wait_for_redis(&state, &test_app).await;
+    let admin_key = create_key(&test_app.pool, Role::Admin, "test admin")
         .await
-        .expect("admin key");
-    let analyst_key = create_key(&pool, Role::Analyst, "test analyst")
+        .unwrap_or_else(|e| panic!("admin key: {e}"));
+    let analyst_key = create_key(&test_app.pool, Role::Analyst, "test analyst")
         .await
-        .expect("analyst key");
-    TestApp {
+        .unwrap_or_else(|e| panic!("analyst key: {e}"));
+    GatewayApp {
         router: app(state.clone()),
         state,
-        pool,
-        db_name,
-        prefix,
         admin_key,
         analyst_key,
         env,
+        test_app,
     }
 }
 
+/// Gateway settings from variables such as [`GatewayApp::env`].
 pub fn settings_from(env: &HashMap<String, String>) -> GatewaySettings {
-    GatewaySettings::from_env(&mut EnvReader::from_map(env.clone())).expect("valid settings")
+    GatewaySettings::from_env(&mut EnvReader::from_map(env.clone()))
+        .unwrap_or_else(|e| panic!("gateway settings: {e}"))
 }
 
-/// Waits (bounded) until the Redis client is connected, when Redis is supposed to be up.
-async fn wait_for_redis(state: &AppState) {
+/// Waits (bounded) until the Redis client is connected, unless a test pointed the gateway at
+/// another (unreachable) Redis on purpose.
+async fn wait_for_redis(state: &AppState, test_app: &TestApp) {
     if let Some(client) = state.inner.cache.client() {
-        if state.inner.settings.connections.redis_url == REDIS_URL {
+        if state.inner.settings.connections.redis_url == test_app.connections.redis_url {
             let _ = tokio::time::timeout(Duration::from_secs(5), client.wait_for_connect()).await;
         }
     }
 }
 
-impl TestApp {
+impl GatewayApp {
     pub async fn request(
         &self,
         method: Method,
@@ -171,18 +142,20 @@ impl TestApp {
             }
             None => Body::empty(),
         };
-        let request = builder.body(body).expect("request");
+        let request = builder
+            .body(body)
+            .unwrap_or_else(|e| panic!("request: {e}"));
         let response = self
             .router
             .clone()
             .oneshot(request)
             .await
-            .expect("router is infallible");
+            .unwrap_or_else(|e| match e {});
         let status = response.status();
         let headers = response.headers().clone();
         let body = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
-            .expect("body");
+            .unwrap_or_else(|e| panic!("body: {e}"));
         Answer {
             status,
             headers,
@@ -190,23 +163,27 @@ impl TestApp {
         }
     }
 
+    /// A GET with the analyst's key.
     pub async fn get(&self, path: &str) -> Answer {
         self.request(Method::GET, path, Some(&self.analyst_key), &[], None)
             .await
     }
 
+    /// A GET with the analyst's key and extra headers.
     pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Answer {
         self.request(Method::GET, path, Some(&self.analyst_key), headers, None)
             .await
     }
 
+    /// A JSON POST with the admin's key.
     pub async fn admin_post(&self, path: &str, body: serde_json::Value) -> Answer {
         self.request(Method::POST, path, Some(&self.admin_key), &[], Some(body))
             .await
     }
 
+    /// A connection to the test database.
     pub async fn db(&self) -> deadpool_postgres::Object {
-        self.pool.get().await.expect("test database connection")
+        self.test_app.client().await
     }
 
     pub async fn merchant(&self, id: i64, name: &str, category: &str, brand: &str) {
@@ -217,7 +194,7 @@ impl TestApp {
                 &[&id, &name, &category, &brand],
             )
             .await
-            .expect("insert merchant");
+            .unwrap_or_else(|e| panic!("insert merchant: {e}"));
     }
 
     /// Adds one (merchant, region, day) cell to every aggregate table, the way the
@@ -236,7 +213,8 @@ impl TestApp {
         customers: i64,
         shard: i32,
     ) {
-        let day = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").expect("date");
+        let day = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
+            .unwrap_or_else(|e| panic!("date {day}: {e}"));
         let refunds: i64 = i64::from(refund_cents > 0);
         self.db()
             .await
@@ -256,12 +234,13 @@ impl TestApp {
                 ],
             )
             .await
-            .expect("seed cell");
+            .unwrap_or_else(|e| panic!("seed cell: {e}"));
     }
 
-    /// Marks the shards' last commit (what `X-Data-As-Of` reports).
+    /// Marks the shard's last commit (what `X-Data-As-Of` reports).
     pub async fn commit_marker(&self, shard: i32, at: &str) {
-        let at: chrono::DateTime<chrono::Utc> = at.parse().expect("timestamp");
+        let at: chrono::DateTime<chrono::Utc> =
+            at.parse().unwrap_or_else(|e| panic!("timestamp {at}: {e}"));
         self.db()
             .await
             .execute(
@@ -271,7 +250,7 @@ impl TestApp {
                 &[&shard, &at],
             )
             .await
-            .expect("shard offset");
+            .unwrap_or_else(|e| panic!("shard offset: {e}"));
     }
 }
 
@@ -340,55 +319,3 @@ ON CONFLICT (category, region, month_start, shard) DO UPDATE SET
     refund_cents = t.refund_cents + excluded.refund_cents,
     refund_count = t.refund_count + excluded.refund_count,
     customers = hll_union(t.customers, excluded.customers)";
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        let db_name = self.db_name.clone();
-        let prefix = self.prefix.clone();
-        // Clean up on a thread of its own: Drop cannot await, and this also runs on panic.
-        let cleanup = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(cleanup(db_name, prefix));
-        });
-        let _ = cleanup.join();
-    }
-}
-
-async fn cleanup(db_name: String, prefix: String) {
-    if let Ok((admin, connection)) =
-        tokio_postgres::connect(POSTGRES_ADMIN, tokio_postgres::NoTls).await
-    {
-        tokio::spawn(connection);
-        let _ = admin
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"))
-            .await;
-    }
-    if let Ok(config) = Config::from_url(REDIS_URL) {
-        if let Ok(client) = Builder::from_config(config).build() {
-            if client.init().await.is_ok() {
-                let keys: Vec<String> = client
-                    .custom(fred::cmd!("KEYS"), vec![format!("{prefix}:*")])
-                    .await
-                    .unwrap_or_default();
-                if !keys.is_empty() {
-                    let _: Result<i64, _> = client.del(keys).await;
-                }
-                let _ = client.quit().await;
-            }
-        }
-    }
-    if let Ok(Ok(nats)) =
-        tokio::time::timeout(Duration::from_secs(2), async_nats::connect(NATS_URL)).await
-    {
-        let js = async_nats::jetstream::new(nats);
-        let upper = prefix.to_ascii_uppercase();
-        for name in ["TXN", "AGG", "CACHE"] {
-            let _ = js.delete_stream(format!("{upper}_{name}")).await;
-        }
-    }
-}
