@@ -101,6 +101,7 @@ pub async fn spawn_app() -> TestApp {
         shard_count: 4,
         database_pool_size: 8,
         streams: limits.clone(),
+        redis_command_timeout: Duration::from_secs(2),
     };
     let pool = connect::postgres_pool(&connections)
         .await
@@ -144,6 +145,9 @@ impl TestApp {
             ("ALTDATA_TXN_MAX_MB", "256".to_owned()),
             ("ALTDATA_AGG_MAX_MB", "32".to_owned()),
             ("ALTDATA_CACHE_MAX_MB", "16".to_owned()),
+            // The production default (500 ms) makes a Redis reply delayed by a loaded CI
+            // machine a cache miss, which tests that count hits would take for a bug.
+            ("ALTDATA_REDIS_TIMEOUT", "2s".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

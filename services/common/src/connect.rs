@@ -279,9 +279,15 @@ pub async fn ensure_streams(
     Ok(())
 }
 
+/// How long a start waits for Redis before going on without it.
+const REDIS_STARTUP_WAIT: Duration = Duration::from_secs(2);
+
 /// A Redis client that reconnects by itself; `connect` does not wait for the server, so a
 /// gateway starts (and degrades) while Redis is down.
-pub async fn redis(url: &str) -> Result<fred::clients::Client, ConnectError> {
+pub async fn redis(
+    url: &str,
+    command_timeout: Duration,
+) -> Result<fred::clients::Client, ConnectError> {
     use fred::prelude::*;
     let config = Config::from_url(url).map_err(|e| ConnectError::Redis(e.to_string()))?;
     let client = Builder::from_config(config)
@@ -290,13 +296,22 @@ pub async fn redis(url: &str) -> Result<fred::clients::Client, ConnectError> {
             c.internal_command_timeout = Duration::from_secs(2);
         })
         .with_performance_config(|p| {
-            p.default_command_timeout = Duration::from_millis(500);
+            p.default_command_timeout = command_timeout;
         })
         .set_policy(ReconnectPolicy::new_constant(0, 500))
         .build()
         .map_err(|e| ConnectError::Redis(e.to_string()))?;
     // Connect in the background: callers treat Redis as optional and degrade while it is down.
+    // A reachable Redis is waited for briefly, so the first answers after a start are cached
+    // rather than served as `unavailable` while the connection is still being set up.
     let _connection_task = client.connect();
+    if tokio::time::timeout(REDIS_STARTUP_WAIT, client.wait_for_connect())
+        .await
+        .is_err()
+    {
+        // The URL may hold a password: not logged.
+        tracing::warn!("Redis not reachable yet; going on without the cache until it is");
+    }
     Ok(client)
 }
 

@@ -233,6 +233,8 @@ pub struct ConnectionSettings {
     pub database_pool_size: usize,
     /// Limits of the JetStream streams (created or updated at start).
     pub streams: crate::connect::StreamLimits,
+    /// How long one Redis command may take before the gateway answers without the cache.
+    pub redis_command_timeout: std::time::Duration,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/altdata";
@@ -261,6 +263,10 @@ impl ConnectionSettings {
             shard_count: env.integer("ALTDATA_SHARDS", 16u32, 1, 1024),
             database_pool_size: env.integer("ALTDATA_DB_POOL_SIZE", 8usize, 1, 256),
             streams: crate::connect::StreamLimits::read(env),
+            redis_command_timeout: env.duration(
+                "ALTDATA_REDIS_TIMEOUT",
+                std::time::Duration::from_millis(500),
+            ),
         }
     }
 }

@@ -106,7 +106,9 @@ impl AppState {
             )?
         };
         let metrics = metrics::Metrics::new();
-        let redis = match connect::redis(&connections.redis_url).await {
+        let redis = match connect::redis(&connections.redis_url, connections.redis_command_timeout)
+            .await
+        {
             Ok(client) => Some(client),
             Err(error) => {
                 tracing::warn!(error = %error, "no Redis client; every answer will come from PostgreSQL");
