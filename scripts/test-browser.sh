@@ -76,6 +76,9 @@ SERVER="${URL_BASE%/*}"
 ADMIN_DB_URL="${SERVER}/postgres${URL_PARAMS}"
 export DATABASE_URL="${SERVER}/${DB}${URL_PARAMS}"
 export ALTDATA_CUSTOMER_KEY_SECRET="browser-test-secret-${RAND}-0123456789abcdef"
+# Streams sized for the test's ~120k events: JetStream reserves max_bytes up front, and the
+# production defaults (GBs) would not fit beside a running demo on a dev server's store.
+export ALTDATA_TXN_MAX_MB=512 ALTDATA_AGG_MAX_MB=128 ALTDATA_CACHE_MAX_MB=32
 
 cleanup() {
   local status=$?
