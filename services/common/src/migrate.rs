@@ -25,6 +25,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0002_aggregates.sql",
         sql: include_str!("../../../schema/0002_aggregates.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_flush_cost.sql",
+        sql: include_str!("../../../schema/0003_flush_cost.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]
