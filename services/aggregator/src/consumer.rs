@@ -134,14 +134,16 @@ async fn consume(
     };
     // Pulls expire well inside the pin's lifetime so an idle owner keeps its pin.
     let pull_expires = settings.pin_ttl.min(Duration::from_secs(5)) / 2;
-    let mut messages = consumer
-        .stream()
-        .group(PRIORITY_GROUP)
-        .max_messages_per_batch(settings.pull_batch)
-        .expires(pull_expires)
-        .messages()
-        .await
-        .map_err(|e| fetch_error(&e))?;
+    // One way to open the pinned pull stream: at start and again after a rewind.
+    let open_messages = || {
+        consumer
+            .stream()
+            .group(PRIORITY_GROUP)
+            .max_messages_per_batch(settings.pull_batch)
+            .expires(pull_expires)
+            .messages()
+    };
+    let mut messages = open_messages().await.map_err(|e| fetch_error(&e))?;
 
     let mut database = context.pool.get().await?;
     let mut lease: Option<ShardLease> = None;
@@ -277,14 +279,7 @@ async fn consume(
                     drop(messages);
                     tokio::time::sleep(pull_expires + Duration::from_millis(250)).await;
                     reset_consumer(context, shard, acquired.applied_seq + 1).await?;
-                    messages = consumer
-                        .stream()
-                        .group(PRIORITY_GROUP)
-                        .max_messages_per_batch(settings.pull_batch)
-                        .expires(pull_expires)
-                        .messages()
-                        .await
-                        .map_err(|e| fetch_error(&e))?;
+                    messages = open_messages().await.map_err(|e| fetch_error(&e))?;
                     lease = Some(acquired);
                     // A reset restarts the delivery sequence at 1: if our first delivery is not
                     // 1, the first ones went to another client (still pinned, or a pull request
