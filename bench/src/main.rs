@@ -12,6 +12,7 @@
 mod e2e;
 mod events;
 mod freshness;
+mod ingest_alone;
 mod limits;
 mod machine;
 mod proc;
@@ -52,6 +53,8 @@ pub struct Scale {
     pub probe_size: u64,
     /// Shard counts compared at the probe's size (the probe is the 16-shard point).
     pub shard_variants: Vec<u32>,
+    /// Rows (whole day files) of the ingest-alone run beside bare publish alone.
+    pub ingest_alone_rows: u64,
     pub jetstream_messages: u64,
     pub publish_sweep_messages: u64,
     pub publish_windows: Vec<usize>,
@@ -76,6 +79,7 @@ impl Scale {
                 growth_sizes: vec![100_000, 200_000, 300_000],
                 probe_size: 60_000,
                 shard_variants: vec![4, 64],
+                ingest_alone_rows: 300_000,
                 jetstream_messages: 200_000,
                 publish_sweep_messages: 60_000,
                 publish_windows: vec![256, 1_024, 4_096, 16_384],
@@ -95,6 +99,7 @@ impl Scale {
                 growth_sizes: vec![1_000_000, 2_000_000, 5_000_000],
                 probe_size: 400_000,
                 shard_variants: vec![4, 64],
+                ingest_alone_rows: 1_000_000,
                 jetstream_messages: 1_000_000,
                 publish_sweep_messages: 200_000,
                 publish_windows: vec![256, 1_024, 4_096, 16_384],
@@ -145,6 +150,7 @@ pub struct Results {
     pub csv: Option<limits::CsvLimit>,
     pub jetstream: Option<limits::JetStreamLimit>,
     pub publish_sweep: Vec<limits::PublishOnly>,
+    pub ingest_alone: Option<ingest_alone::IngestAlone>,
     pub e2e: Vec<e2e::E2eRun>,
     pub main_run: Option<usize>,
     pub write_batched: Option<writepath::BatchedRun>,
@@ -381,6 +387,29 @@ async fn run(servers: &Servers, work_dir: &Path) -> anyhow::Result<()> {
             p.publish_window,
             stats::thousands(p.msgs_per_s)
         ));
+    }
+
+    // ---- Ingest alone beside bare publish alone (the ingest issue's number).
+    let alone_files = files_for(scale.ingest_alone_rows, &per_file);
+    let alone_rows = rows_of(alone_files, &per_file);
+    say(format!(
+        "ingest alone: {} rows ({} day files), no consumer; bare publish alone of as many messages before and after",
+        stats::thousands(alone_rows as f64),
+        alone_files
+    ));
+    let alone = ingest_alone::run(&bench, &files[..alone_files], alone_rows, 4_096).await?;
+    say(format!(
+        "  ingest {} rows/s ({:.1}s, {:.1} CPU s); bare publish {} msg/s; ratio {:.2}",
+        stats::thousands(alone.rows_per_s),
+        alone.seconds,
+        alone.ingest.cpu_s(),
+        stats::thousands(alone.publish_alone_mean()),
+        alone.ratio()
+    ));
+    results.ingest_alone = Some(alone);
+    if std::env::var("BENCH_ONLY").is_ok_and(|only| only == "ingest") {
+        say("BENCH_ONLY=ingest: stopping after ingest alone (no report written)");
+        return Ok(());
     }
 
     // ---- 2 + 6. End to end and growth of cost. A probe first (16 shards): it measures the

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Ratios {
+    /// `altdata ingest --once` rows/s ÷ bare JetStream publish alone (Msg-Id), same run. Goal ≥ 0.8.
+    pub ingest_vs_publish_ratio: Option<f64>,
     /// Pipeline end to end (main run) ÷ bare JetStream publish + consume. Goal ≥ 0.7.
     pub e2e_vs_jetstream_ratio: Option<f64>,
     /// Aggregator alone ÷ one upsert per event. Goal ≥ 40.
@@ -25,6 +27,7 @@ pub fn ratios(results: &Results) -> Ratios {
     let canonical = results.queries.as_ref().and_then(|q| q.results.first());
     let duckdb = canonical.and_then(|c| c.duckdb_median_s);
     Ratios {
+        ingest_vs_publish_ratio: results.ingest_alone.as_ref().map(|a| a.ratio()),
         e2e_vs_jetstream_ratio: main
             .zip(results.jetstream.as_ref())
             .map(|(m, j)| m.events_per_s / j.together_msgs_per_s.max(1e-9)),
@@ -165,6 +168,40 @@ pub fn markdown(results: &Results, budget: Duration) -> String {
             c.mb_per_s
         );
     }
+    if let Some(a) = &results.ingest_alone {
+        let _ = writeln!(
+            out,
+            "| bare JetStream publish alone (Msg-Id, {} acks outstanding), {} messages, before and after ingest alone | {} msg/s | ceiling |",
+            a.publish_window,
+            thousands(a.rows_read as f64),
+            a.publish_alone_msgs_per_s
+                .iter()
+                .map(|r| thousands(*r))
+                .collect::<Vec<_>>()
+                .join(" and ")
+        );
+        let _ = writeln!(
+            out,
+            "| `altdata ingest --once`, {} rows in {} day files, nothing consuming (read {} = published {} + unmapped {} + rejected {} + duplicates {}) | {} rows/s ({:.1} CPU s, {:.0} MB peak RSS; nats-server {:.1} CPU s) | |",
+            thousands(a.rows_read as f64),
+            a.files,
+            thousands(a.rows_read as f64),
+            thousands(a.published as f64),
+            thousands(a.unmapped as f64),
+            thousands(a.rejected as f64),
+            thousands(a.duplicates as f64),
+            thousands(a.rows_per_s),
+            a.ingest.cpu_s(),
+            a.ingest.max_rss_mb,
+            a.nats_cpu_s
+        );
+    }
+    let _ = writeln!(
+        out,
+        "| `ingest_vs_publish_ratio` (ingest rows/s ÷ the mean bare publish) | {} | ≥ 0.8: {} |",
+        ratio(r.ingest_vs_publish_ratio),
+        verdict(r.ingest_vs_publish_ratio, 0.8)
+    );
     if let Some(m) = main {
         let _ = writeln!(
             out,

@@ -4,6 +4,11 @@ mod commands;
 
 use clap::Parser;
 
+/// Ingest's row path allocates on its blocking thread and frees on the async side; glibc
+/// malloc spent a fifth of ingest's CPU consolidating that (docs/BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     altdata_common::telemetry::init();
