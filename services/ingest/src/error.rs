@@ -20,6 +20,8 @@ pub enum IngestError {
     Resolver(String),
     #[error("publishing to JetStream failed: {0}")]
     Publish(String),
+    #[error("a task of the file's pipeline failed: {0}")]
+    Task(String),
     #[error("stopped by shutdown before the file was finished")]
     Interrupted,
 }

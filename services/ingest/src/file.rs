@@ -204,14 +204,11 @@ async fn ingest_rows(
         context.shutdown.clone(),
     );
     let file_name = file.path.to_string();
-    let mut unmapped: Vec<UnmappedRow> = Vec::with_capacity(DB_BATCH);
-    let mut rejects: Vec<RejectRow> = Vec::with_capacity(DB_BATCH);
+    let mut held = HeldRows::new(context, file_id, &file_name, provider);
     let mut rows_since_checkpoint = 0u64;
     let mut lossy = false;
     let base = *counts;
     let mut interrupted = false;
-    // Held rows already in unmapped_transactions (same provider and txn_id).
-    let mut db_duplicates = 0u64;
 
     let mut next_line = resume_line;
     let (mut cache_hits, mut cache_misses) = (0u64, 0u64);
@@ -234,43 +231,23 @@ async fn ingest_rows(
                     msg_id,
                     payload,
                 } => publisher.publish(shard, msg_id, payload).await?,
-                RowOutcome::Unmapped(row) => unmapped.push(row),
-                RowOutcome::Reject(row) => rejects.push(row),
+                RowOutcome::Unmapped(row) => held.unmapped.push(row),
+                RowOutcome::Reject(row) => held.rejects.push(row),
             }
         }
         counts.rows_read += chunk.rows;
         rows_since_checkpoint += chunk.rows;
         lossy |= chunk.lossy_utf8;
         context.metrics.rows.increment(chunk.rows);
-        if unmapped.len() >= DB_BATCH || rejects.len() >= DB_BATCH {
-            db_duplicates += write_held_rows(
-                client,
-                file_id,
-                &file_name,
-                provider,
-                &mut unmapped,
-                &mut rejects,
-                counts,
-                &context.metrics,
-            )
-            .await?;
+        if held.is_full() {
+            held.write_behind(counts).await?;
         }
         if rows_since_checkpoint >= context.settings.checkpoint_rows
             || context.shutdown.is_triggered()
         {
-            db_duplicates += write_held_rows(
-                client,
-                file_id,
-                &file_name,
-                provider,
-                &mut unmapped,
-                &mut rejects,
-                counts,
-                &context.metrics,
-            )
-            .await?;
+            held.write_all(counts).await?;
             publisher.drain().await?;
-            sync_publish_counts(counts, &base, &publisher, db_duplicates);
+            sync_publish_counts(counts, &base, &publisher, held.duplicates);
             store::checkpoint(client, file_id, chunk.next_line, counts, lossy).await?;
             rows_since_checkpoint = 0;
             if context.shutdown.is_triggered() {
@@ -296,19 +273,9 @@ async fn ingest_rows(
     if interrupted {
         return Err(IngestError::Interrupted);
     }
-    db_duplicates += write_held_rows(
-        client,
-        file_id,
-        &file_name,
-        provider,
-        &mut unmapped,
-        &mut rejects,
-        counts,
-        &context.metrics,
-    )
-    .await?;
+    held.write_all(counts).await?;
     publisher.drain().await?;
-    sync_publish_counts(counts, &base, &publisher, db_duplicates);
+    sync_publish_counts(counts, &base, &publisher, held.duplicates);
     context
         .metrics
         .published
@@ -345,30 +312,118 @@ fn sync_publish_counts(
     counts.duplicates = base.duplicates + publisher.counts.duplicates + db_duplicates;
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn write_held_rows(
+/// Unmapped and rejected rows on their way to PostgreSQL. A full batch is written by a task
+/// of its own while the rows after it are published (one write in flight): written inline,
+/// each batch of 2,000 stalled publishing for ~50 ms, a third of a 1M-row file's time.
+/// Before a checkpoint every held row is written ([`HeldRows::write_all`]), so the checkpoint
+/// never covers a row that is not stored.
+struct HeldRows {
+    unmapped: Vec<UnmappedRow>,
+    rejects: Vec<RejectRow>,
+    /// Held rows already in `unmapped_transactions` (same provider and txn_id).
+    duplicates: u64,
+    in_flight: Option<tokio::task::JoinHandle<Result<HeldWritten, IngestError>>>,
+    pool: deadpool_postgres::Pool,
+    metrics: crate::metrics::IngestMetrics,
+    file_id: i64,
+    file_name: String,
+    provider: String,
+}
+
+/// What one write stored.
+struct HeldWritten {
+    unmapped_offered: u64,
+    unmapped_inserted: u64,
+    rejected: u64,
+}
+
+impl HeldRows {
+    fn new(context: &IngestContext, file_id: i64, file_name: &str, provider: &str) -> HeldRows {
+        HeldRows {
+            unmapped: Vec::with_capacity(DB_BATCH),
+            rejects: Vec::with_capacity(DB_BATCH),
+            duplicates: 0,
+            in_flight: None,
+            pool: context.pool.clone(),
+            metrics: context.metrics.clone(),
+            file_id,
+            file_name: file_name.to_owned(),
+            provider: provider.to_owned(),
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.unmapped.len() >= DB_BATCH || self.rejects.len() >= DB_BATCH
+    }
+
+    /// Hands the held rows to a write task, after the previous write has finished.
+    async fn write_behind(&mut self, counts: &mut FileCounts) -> Result<(), IngestError> {
+        self.settle(counts).await?;
+        let unmapped = std::mem::replace(&mut self.unmapped, Vec::with_capacity(DB_BATCH));
+        let rejects = std::mem::replace(&mut self.rejects, Vec::with_capacity(DB_BATCH));
+        let (pool, file_id) = (self.pool.clone(), self.file_id);
+        let (file_name, provider) = (self.file_name.clone(), self.provider.clone());
+        self.in_flight = Some(tokio::spawn(async move {
+            let client = pool.get().await?;
+            write_held(&client, file_id, &file_name, &provider, &unmapped, &rejects).await
+        }));
+        Ok(())
+    }
+
+    /// Writes every held row, the one in flight included, and counts them.
+    async fn write_all(&mut self, counts: &mut FileCounts) -> Result<(), IngestError> {
+        self.settle(counts).await?;
+        if self.unmapped.is_empty() && self.rejects.is_empty() {
+            return Ok(());
+        }
+        let client = self.pool.get().await?;
+        let written = write_held(
+            &client,
+            self.file_id,
+            &self.file_name,
+            &self.provider,
+            &self.unmapped,
+            &self.rejects,
+        )
+        .await?;
+        self.count(written, counts);
+        self.unmapped.clear();
+        self.rejects.clear();
+        Ok(())
+    }
+
+    async fn settle(&mut self, counts: &mut FileCounts) -> Result<(), IngestError> {
+        if let Some(task) = self.in_flight.take() {
+            let written = task
+                .await
+                .map_err(|e| IngestError::Task(format!("held-row writer: {e}")))??;
+            self.count(written, counts);
+        }
+        Ok(())
+    }
+
+    fn count(&mut self, written: HeldWritten, counts: &mut FileCounts) {
+        self.duplicates += written.unmapped_offered - written.unmapped_inserted;
+        counts.unmapped += written.unmapped_inserted;
+        counts.rejected += written.rejected;
+        self.metrics.unmapped.increment(written.unmapped_inserted);
+        self.metrics.rejected.increment(written.rejected);
+    }
+}
+
+async fn write_held(
     client: &deadpool_postgres::Client,
     file_id: i64,
     file_name: &str,
     provider: &str,
-    unmapped: &mut Vec<UnmappedRow>,
-    rejects: &mut Vec<RejectRow>,
-    counts: &mut FileCounts,
-    metrics: &crate::metrics::IngestMetrics,
-) -> Result<u64, IngestError> {
-    let mut duplicates = 0;
-    if !unmapped.is_empty() {
-        let inserted = store::insert_unmapped(client, file_id, provider, unmapped).await?;
-        duplicates = unmapped.len() as u64 - inserted;
-        counts.unmapped += inserted;
-        metrics.unmapped.increment(inserted);
-        unmapped.clear();
-    }
-    if !rejects.is_empty() {
-        store::insert_rejects(client, file_id, file_name, rejects).await?;
-        counts.rejected += rejects.len() as u64;
-        metrics.rejected.increment(rejects.len() as u64);
-        rejects.clear();
-    }
-    Ok(duplicates)
+    unmapped: &[UnmappedRow],
+    rejects: &[RejectRow],
+) -> Result<HeldWritten, IngestError> {
+    let unmapped_inserted = store::insert_unmapped(client, file_id, provider, unmapped).await?;
+    store::insert_rejects(client, file_id, file_name, rejects).await?;
+    Ok(HeldWritten {
+        unmapped_offered: unmapped.len() as u64,
+        unmapped_inserted,
+        rejected: rejects.len() as u64,
+    })
 }

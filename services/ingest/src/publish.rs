@@ -3,6 +3,7 @@
 //! `Nats-Msg-Id`, so the stream's de-duplication makes retries harmless: wait, never drop.
 
 use crate::error::IngestError;
+use crate::reader::MsgId;
 use altdata_common::Shutdown;
 use async_nats::jetstream::{self, context::PublishAckFuture};
 use async_nats::Subject;
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 
 struct Outstanding {
     shard: u32,
-    msg_id: String,
+    msg_id: MsgId,
     payload: Bytes,
     sent_at: Instant,
     ack: PublishAckFuture,
@@ -60,13 +61,13 @@ impl Publisher {
     pub async fn publish(
         &mut self,
         shard: u32,
-        msg_id: String,
+        msg_id: MsgId,
         payload: Bytes,
     ) -> Result<(), IngestError> {
         while self.queue.len() >= self.window {
             self.settle_oldest().await?;
         }
-        let ack = self.send(shard, &msg_id, payload.clone()).await?;
+        let ack = self.send(shard, msg_id.as_str(), payload.clone()).await?;
         self.queue.push_back(Outstanding {
             shard,
             msg_id,
@@ -127,7 +128,7 @@ impl Publisher {
                     outstanding.ack = self
                         .send(
                             outstanding.shard,
-                            &outstanding.msg_id,
+                            outstanding.msg_id.as_str(),
                             outstanding.payload.clone(),
                         )
                         .await?;
@@ -153,7 +154,7 @@ impl Publisher {
             outstanding.ack = self
                 .send(
                     outstanding.shard,
-                    &outstanding.msg_id,
+                    outstanding.msg_id.as_str(),
                     outstanding.payload.clone(),
                 )
                 .await?;

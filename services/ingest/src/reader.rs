@@ -8,7 +8,7 @@ use altdata_common::domain::{date_to_epoch_days, shard_of, CustomerKeyer, Region
 use altdata_proto::v1::{ResolutionSource, TransactionEvent};
 use altdata_proto::{Message, SCHEMA_VERSION};
 use altdata_resolver::{Decision, ResolutionCache, Resolver};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use chrono::NaiveDate;
 use std::io::Read;
 use std::sync::{Arc, Mutex};
@@ -18,12 +18,27 @@ pub const CHUNK_ROWS: usize = 1024;
 /// The longest raw row kept with a reject.
 pub const MAX_REJECT_ROW_LEN: usize = 512;
 
+/// Room for a chunk's payloads and Msg-Ids (about 60 + 30 bytes an event); the buffer grows
+/// if a chunk needs more.
+const CHUNK_BYTES: usize = CHUNK_ROWS * 128;
+
+/// An event's `Nats-Msg-Id`, `provider:txn_id`: UTF-8 by construction (both parts are `str`),
+/// kept as a slice of its chunk's buffer.
+#[derive(Clone)]
+pub struct MsgId(Bytes);
+
+impl MsgId {
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
 /// What became of one row.
 pub enum RowOutcome {
     /// Resolved: publish this event.
     Event {
         shard: u32,
-        msg_id: String,
+        msg_id: MsgId,
         payload: Bytes,
     },
     /// Not confidently resolved: hold it for review.
@@ -125,6 +140,14 @@ impl RowPath {
 
         let mut record = csv::ByteRecord::new();
         let mut chunk = new_chunk(self.resume_line);
+        // One event whose strings are refilled row after row, and one buffer per chunk that
+        // every payload and Msg-Id of the chunk is a slice of: no allocation per event.
+        let mut event = TransactionEvent {
+            schema_version: SCHEMA_VERSION,
+            provider: self.provider.clone(),
+            ..TransactionEvent::default()
+        };
+        let mut out = BytesMut::with_capacity(CHUNK_BYTES);
         loop {
             match csv.read_byte_record(&mut record) {
                 Ok(true) => {}
@@ -147,7 +170,7 @@ impl RowPath {
                 Err(reason) => RowOutcome::Reject(reject(line, &reason, &record, card_column)),
                 Ok(row) => {
                     chunk.lossy_utf8 |= row.lossy;
-                    let (outcome, cache_hit) = self.resolve_and_encode(&row);
+                    let (outcome, cache_hit) = self.resolve_and_encode(&row, &mut event, &mut out);
                     if cache_hit {
                         chunk.resolution_cache_hits += 1;
                     } else {
@@ -158,6 +181,7 @@ impl RowPath {
             };
             chunk.outcomes.push(outcome);
             if chunk.outcomes.len() >= CHUNK_ROWS {
+                out.reserve(CHUNK_BYTES);
                 let next_line = chunk.next_line;
                 if chunks
                     .blocking_send(std::mem::replace(&mut chunk, new_chunk(next_line)))
@@ -174,7 +198,12 @@ impl RowPath {
     }
 
     /// The row's outcome, and whether its resolution came from the cache.
-    fn resolve_and_encode(&self, row: &crate::validate::ValidRow<'_>) -> (RowOutcome, bool) {
+    fn resolve_and_encode(
+        &self,
+        row: &crate::validate::ValidRow<'_>,
+        event: &mut TransactionEvent,
+        out: &mut BytesMut,
+    ) -> (RowOutcome, bool) {
         let (resolution, cache_hit) = match self.cache.lock() {
             Ok(mut cache) => {
                 let misses = cache.misses();
@@ -196,23 +225,25 @@ impl RowPath {
                 confidence,
                 source,
             } => {
-                let event = TransactionEvent {
-                    schema_version: SCHEMA_VERSION,
-                    provider: self.provider.clone(),
-                    txn_id: row.txn_id.to_string(),
-                    metric_date: date_to_epoch_days(row.metric_date),
-                    amount_cents: row.amount_cents,
-                    customer_key,
-                    merchant_id: *merchant_id,
-                    region: region.to_string(),
-                    mcc: row.mcc.to_string(),
-                    resolution: wire_source(source) as i32,
-                    confidence: *confidence,
-                };
+                refill(&mut event.txn_id, &row.txn_id);
+                event.metric_date = date_to_epoch_days(row.metric_date);
+                event.amount_cents = row.amount_cents;
+                event.customer_key = customer_key;
+                event.merchant_id = *merchant_id;
+                refill(&mut event.region, region.as_str());
+                refill(&mut event.mcc, &row.mcc);
+                event.resolution = wire_source(source) as i32;
+                event.confidence = *confidence;
+                // Encoding into a BytesMut with room cannot fail.
+                let _ = event.encode(out);
+                let payload = out.split().freeze();
+                out.extend_from_slice(self.provider.as_bytes());
+                out.extend_from_slice(b":");
+                out.extend_from_slice(row.txn_id.as_bytes());
                 RowOutcome::Event {
                     shard: shard_of(*merchant_id, self.shard_count),
-                    msg_id: format!("{}:{}", self.provider, row.txn_id),
-                    payload: Bytes::from(event.encode_to_vec()),
+                    msg_id: MsgId(out.split().freeze()),
+                    payload,
                 }
             }
             Decision::Review { candidates } => RowOutcome::Unmapped(UnmappedRow {
@@ -229,6 +260,11 @@ impl RowPath {
         };
         (outcome, cache_hit)
     }
+}
+
+fn refill(target: &mut String, value: &str) {
+    target.clear();
+    target.push_str(value);
 }
 
 fn new_chunk(next_line: u64) -> Chunk {

@@ -8,7 +8,8 @@
 //! when the resolver is rebuilt after a mapping change.
 
 use crate::{Decision, Resolution, Resolver};
-use std::collections::HashMap;
+/// Keys are descriptors from input files: a hasher seeded per process.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -39,7 +40,7 @@ impl DecisionCache {
     fn new(capacity: usize) -> DecisionCache {
         DecisionCache {
             capacity,
-            entries: HashMap::with_capacity(capacity.min(1 << 14)),
+            entries: HashMap::with_capacity_and_hasher(capacity.min(1 << 14), Default::default()),
             key: String::new(),
         }
     }
@@ -77,7 +78,7 @@ impl ResolutionCache {
         let capacity = capacity.max(1);
         ResolutionCache {
             capacity,
-            entries: HashMap::with_capacity(capacity.min(1 << 16)),
+            entries: HashMap::with_capacity_and_hasher(capacity.min(1 << 16), Default::default()),
             key: String::new(),
             decisions: DecisionCache::new(capacity),
             hits: 0,

@@ -26,9 +26,7 @@
 
 use crate::normalize::{normalize_name, FILLER_WORDS};
 use altdata_common::domain::Category;
-use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::hash::{BuildHasherDefault, Hasher};
 
 /// The lowest score resolved without a person.
 pub const AUTO_THRESHOLD: f32 = 0.90;
@@ -57,50 +55,9 @@ const TYPO_SEARCH_BELOW: f32 = 0.6;
 /// Jaro-Winkler similarity above which two long words count as a typo of each other.
 const TYPO_SIMILARITY: f64 = 0.92;
 
-/// A fast, non-cryptographic hash for the index's maps (the FxHash step). The maps are built
-/// from the catalogue, so there is no flooding risk; descriptors are only looked up.
-#[derive(Default)]
-struct FxHasher {
-    hash: u64,
-}
-
-impl FxHasher {
-    fn add(&mut self, word: u64) {
-        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        for &byte in chunks.remainder() {
-            self.add(u64::from(byte));
-        }
-    }
-
-    fn write_u8(&mut self, value: u8) {
-        self.add(u64::from(value));
-    }
-
-    fn write_u32(&mut self, value: u32) {
-        self.add(u64::from(value));
-    }
-
-    fn write_usize(&mut self, value: usize) {
-        self.add(value as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.hash
-    }
-}
-
-type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+/// The index's maps: built from the catalogue, so there is no flooding risk (descriptors are
+/// only looked up), and a fixed hasher keeps the index's iteration order the same every run.
+type FastMap<K, V> = rustc_hash::FxHashMap<K, V>;
 
 /// A merchant the index can return.
 #[derive(Debug, Clone)]

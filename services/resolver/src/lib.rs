@@ -40,7 +40,7 @@ use altdata_common::catalogue::Catalogue;
 use altdata_common::domain::{Category, Region};
 use fuzzy::{CandidateIndex, IndexedMerchant, Query, REVIEW_CANDIDATES};
 use rules::{AliasTable, RuleSet};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// A merchant the resolver can return: from the catalogue, or created by a person in review.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,8 +132,10 @@ impl Resolver {
         aliases: Vec<Alias>,
         rules: Vec<Rule>,
     ) -> Result<Resolver, ResolverError> {
-        let mut merchants =
-            HashMap::with_capacity(catalogue.merchants.len() + extra_merchants.len());
+        let mut merchants = HashMap::with_capacity_and_hasher(
+            catalogue.merchants.len() + extra_merchants.len(),
+            Default::default(),
+        );
         let mut entries = Vec::with_capacity(catalogue.merchants.len() + extra_merchants.len());
         for m in &catalogue.merchants {
             merchants.insert(

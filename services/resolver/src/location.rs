@@ -8,7 +8,7 @@
 
 use crate::normalize::is_marker;
 use altdata_common::domain::Region;
-use std::collections::HashSet;
+use rustc_hash::FxHashSet as HashSet;
 use std::sync::LazyLock;
 
 /// What [`take_location`] removed from the end of the token list.

@@ -22,7 +22,7 @@
 use crate::location::{take_location, Location};
 use altdata_common::domain::Region;
 use regex::Regex;
-use std::collections::HashSet;
+use rustc_hash::FxHashSet as HashSet;
 use std::sync::LazyLock;
 
 /// A descriptor reduced to the merchant part, with the location that was printed after it.

@@ -9,7 +9,7 @@
 use crate::error::ResolverError;
 use crate::normalize::normalize;
 use regex::{Regex, RegexBuilder};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// A normalised descriptor that a person mapped to a merchant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +48,7 @@ pub(crate) struct AliasTable {
 impl AliasTable {
     /// Later aliases for the same text win, so callers can pass them oldest first.
     pub fn new(aliases: Vec<Alias>) -> AliasTable {
-        let mut by_text = HashMap::with_capacity(aliases.len());
+        let mut by_text = HashMap::with_capacity_and_hasher(aliases.len(), Default::default());
         for alias in aliases {
             let key = normalize(&alias.alias).text;
             if !key.is_empty() {
