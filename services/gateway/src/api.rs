@@ -223,7 +223,7 @@ fn dependency_of(scope: &Scope) -> Dependency {
 
 /// The subject of an answer; a merchant must exist (404 otherwise).
 async fn subject_of(
-    client: &tokio_postgres::Transaction<'_>,
+    client: &deadpool_postgres::Transaction<'_>,
     asked: &ScopeParam,
     scope: &Scope,
 ) -> Result<Subject, ApiError> {
@@ -247,11 +247,11 @@ async fn subject_of(
             brand,
         },
         Scope::Merchant(id) => {
+            let statement = client
+                .prepare_cached("SELECT name, category FROM dim_merchants WHERE id = $1")
+                .await?;
             let row = client
-                .query_opt(
-                    "SELECT name, category FROM dim_merchants WHERE id = $1",
-                    &[id],
-                )
+                .query_opt(&statement, &[id])
                 .await?
                 .ok_or_else(|| ApiError::NotFound(format!("no merchant {id}")))?;
             Subject {

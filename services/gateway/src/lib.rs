@@ -91,18 +91,20 @@ impl AppState {
         nats: Option<async_nats::Client>,
     ) -> Result<AppState, GatewayError> {
         let connections = &settings.connections;
-        let db = connect::postgres_pool_lazy(
+        let db = connect::postgres_pool_lazy_bounded(
             connections.database_url.expose_secret(),
             connections.database_pool_size,
+            query::STATEMENT_TIMEOUT,
         )?;
         let read_db = if settings.readonly_database_url.expose_secret()
             == connections.database_url.expose_secret()
         {
             db.clone()
         } else {
-            connect::postgres_pool_lazy(
+            connect::postgres_pool_lazy_bounded(
                 settings.readonly_database_url.expose_secret(),
                 connections.database_pool_size,
+                query::STATEMENT_TIMEOUT,
             )?
         };
         let metrics = metrics::Metrics::new();

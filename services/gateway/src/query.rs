@@ -890,7 +890,7 @@ const REGION_FILTER: &str = "(cardinality($2::text[]) = 0 OR t.region = ANY($2::
 /// The totals of each period starting at `starts`, in that order. Merchant series read the
 /// merchant rollups; category and "all" series read the category rollups, summed over shards.
 pub async fn series(
-    client: &tokio_postgres::Transaction<'_>,
+    client: &deadpool_postgres::Transaction<'_>,
     scope: &Scope,
     granularity: Granularity,
     starts: &[NaiveDate],
@@ -907,14 +907,17 @@ pub async fn series(
     let starts = starts.to_vec();
     let states = states.to_vec();
     let rows = client
-        .query(&sql, &[&starts, &states, scope_value.as_ref()])
+        .query(
+            &client.prepare_cached(&sql).await?,
+            &[&starts, &states, scope_value.as_ref()],
+        )
         .await?;
     Ok(rows.iter().map(|row| Totals::from_row(row, 1)).collect())
 }
 
 /// The totals of each inclusive date range, in that order, from the daily tables.
 pub async fn range_totals(
-    client: &tokio_postgres::Transaction<'_>,
+    client: &deadpool_postgres::Transaction<'_>,
     scope: &Scope,
     ranges: &[DateRange],
     states: &[String],
@@ -936,7 +939,7 @@ pub struct StateTotals {
 /// what [`range_totals`] answers for that state alone (the same rows, sums and sketch
 /// unions). Rows without a location (region `XX`) belong to no state and are left out.
 pub async fn range_totals_by_state(
-    client: &tokio_postgres::Transaction<'_>,
+    client: &deadpool_postgres::Transaction<'_>,
     scope: &Scope,
     ranges: &[DateRange],
 ) -> Result<Vec<StateTotals>, tokio_postgres::Error> {
@@ -978,7 +981,7 @@ struct RangeCell {
 /// returns exactly one row per range, in order; split by state, one row per (range, region)
 /// with activity, and one row with no region for a range without any.
 async fn range_cells(
-    client: &tokio_postgres::Transaction<'_>,
+    client: &deadpool_postgres::Transaction<'_>,
     scope: &Scope,
     ranges: &[DateRange],
     states: &[String],
@@ -1001,7 +1004,10 @@ async fn range_cells(
     let lasts: Vec<NaiveDate> = ranges.iter().map(|r| r.to).collect();
     let states = states.to_vec();
     let rows = client
-        .query(&sql, &[&firsts, &states, scope_value.as_ref(), &lasts])
+        .query(
+            &client.prepare_cached(&sql).await?,
+            &[&firsts, &states, scope_value.as_ref(), &lasts],
+        )
         .await?;
     Ok(rows
         .iter()
@@ -1026,7 +1032,7 @@ pub struct MerchantPeriods {
 
 /// Every merchant with activity in either period, with both periods' totals.
 pub async fn merchant_periods(
-    client: &tokio_postgres::Transaction<'_>,
+    client: &deadpool_postgres::Transaction<'_>,
     category: Option<Category>,
     states: &[String],
     current: DateRange,
@@ -1061,7 +1067,7 @@ pub async fn merchant_periods(
     let states = states.to_vec();
     let rows = client
         .query(
-            &sql,
+            &client.prepare_cached(&sql).await?,
             &[
                 &current.from,
                 &current.to,
@@ -1086,16 +1092,22 @@ pub async fn merchant_periods(
 
 /// The newest commit of any shard: what "as of" means for every answer.
 pub async fn data_as_of(
-    client: &tokio_postgres::Transaction<'_>,
+    client: &deadpool_postgres::Transaction<'_>,
 ) -> Result<Option<DateTime<Utc>>, tokio_postgres::Error> {
-    let row = client
-        .query_one("SELECT max(last_commit_at) FROM shard_offsets", &[])
+    let statement = client
+        .prepare_cached("SELECT max(last_commit_at) FROM shard_offsets")
         .await?;
+    let row = client.query_one(&statement, &[]).await?;
     row.try_get(0)
 }
 
+/// The longest any gateway statement may run: set on every connection of the gateway's pools
+/// (`connect::postgres_pool_lazy_bounded`).
+pub const STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
+
 /// Starts the read-only, repeatable-read transaction every answer is computed in, so that
-/// its "as of" and its numbers come from one snapshot; a statement timeout bounds it.
+/// its "as of" and its numbers come from one snapshot; [`STATEMENT_TIMEOUT`], set on the
+/// pool's connections, bounds it.
 pub async fn read_snapshot(
     client: &mut deadpool_postgres::Client,
 ) -> Result<deadpool_postgres::Transaction<'_>, tokio_postgres::Error> {
@@ -1104,9 +1116,6 @@ pub async fn read_snapshot(
         .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
         .read_only(true)
         .start()
-        .await?;
-    transaction
-        .batch_execute("SET LOCAL statement_timeout = '8s'")
         .await?;
     Ok(transaction)
 }
