@@ -17,11 +17,8 @@ pub struct E2eRun {
     pub label: String,
     pub shards: u32,
     pub files: usize,
-    pub rows_read: u64,
-    pub published: u64,
-    pub unmapped: u64,
-    pub rejected: u64,
-    pub duplicates: u64,
+    #[serde(flatten)]
+    pub counts: IngestCounts,
     /// From the start of ingest until every published event is applied.
     pub seconds: f64,
     pub events_per_s: f64,
@@ -45,6 +42,37 @@ impl E2eRun {
     pub fn cpu_capacity_s(&self, cores: usize) -> f64 {
         self.seconds * cores as f64
     }
+}
+
+/// What ingest did, summed over its files from `ingest_files`:
+/// rows read = published + unmapped + rejected + duplicates.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct IngestCounts {
+    pub rows_read: u64,
+    pub published: u64,
+    pub unmapped: u64,
+    pub rejected: u64,
+    pub duplicates: u64,
+}
+
+pub async fn ingest_counts(client: &tokio_postgres::Client) -> anyhow::Result<IngestCounts> {
+    let row = client
+        .query_one(
+            "SELECT coalesce(sum(rows_read), 0)::bigint, coalesce(sum(published), 0)::bigint,
+                    coalesce(sum(unmapped), 0)::bigint, coalesce(sum(rejected), 0)::bigint,
+                    coalesce(sum(duplicates), 0)::bigint
+               FROM ingest_files",
+            &[],
+        )
+        .await?;
+    let count = |index: usize| row.get::<_, i64>(index) as u64;
+    Ok(IngestCounts {
+        rows_read: count(0),
+        published: count(1),
+        unmapped: count(2),
+        rejected: count(3),
+        duplicates: count(4),
+    })
 }
 
 /// Polls the TXN stream until the aggregator has created a consumer per shard.
@@ -171,15 +199,10 @@ async fn run_in(
     let finished = loop {
         if let Some(role) = ingest.take_if(|r| r.has_exited()) {
             let log = role.log.clone();
-            let usage = role.wait(Duration::from_secs(5)).await?;
-            if usage.exit_code != 0 {
-                bail!(
-                    "ingest failed (exit {}, signal {}):\n{}",
-                    usage.exit_code,
-                    usage.signal,
-                    crate::proc::log_tail(&log, 20)
-                );
-            }
+            let usage = role
+                .wait(Duration::from_secs(5))
+                .await?
+                .succeeded("ingest", &log)?;
             ingest_usage = Some((usage, Instant::now()));
             let row = client
                 .query_one(
@@ -211,15 +234,7 @@ async fn run_in(
     let aggregator = aggregator.stop(Duration::from_secs(60)).await?;
     let (ingest, ingest_done) = ingest_usage.ok_or_else(|| anyhow!("ingest usage missing"))?;
 
-    let counts = client
-        .query_one(
-            "SELECT coalesce(sum(rows_read), 0)::bigint, coalesce(sum(published), 0)::bigint,
-                    coalesce(sum(unmapped), 0)::bigint, coalesce(sum(rejected), 0)::bigint,
-                    coalesce(sum(duplicates), 0)::bigint
-               FROM ingest_files",
-            &[],
-        )
-        .await?;
+    let counts = ingest_counts(&client).await?;
     let shape = client
         .query_one(
             "SELECT count(DISTINCT merchant_id), count(*) FROM agg_daily_merchant_spend",
@@ -227,21 +242,15 @@ async fn run_in(
         )
         .await?;
     let seconds = (finished - started).as_secs_f64();
-    let published = counts.get::<_, i64>(1) as u64;
-    let rows_read = counts.get::<_, i64>(0) as u64;
     Ok(E2eRun {
         label: label.to_owned(),
         shards,
         files: files.len(),
-        rows_read,
-        published,
-        unmapped: counts.get::<_, i64>(2) as u64,
-        rejected: counts.get::<_, i64>(3) as u64,
-        duplicates: counts.get::<_, i64>(4) as u64,
+        counts,
         seconds,
-        events_per_s: rate(published, finished - started),
+        events_per_s: rate(counts.published, finished - started),
         ingest_seconds: ingest.wall_s,
-        ingest_rows_per_s: rows_read as f64 / ingest.wall_s.max(1e-9),
+        ingest_rows_per_s: counts.rows_read as f64 / ingest.wall_s.max(1e-9),
         aggregator_tail_seconds: (finished - ingest_done.min(finished)).as_secs_f64(),
         ingest,
         aggregator,

@@ -3,11 +3,11 @@
 //! many messages as ingest read rows, run just before and just after it on the same servers.
 //! Their ratio is ingest's cost over the bare publish it is built on (goal ≥ 0.8).
 
+use crate::e2e::{ingest_counts, IngestCounts};
 use crate::limits;
 use crate::proc::{Role, ServerCpu, Usage};
 use crate::sandbox::{Sandbox, StreamBudget};
 use crate::Bench;
-use anyhow::bail;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,11 +15,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, Serialize)]
 pub struct IngestAlone {
     pub files: usize,
-    pub rows_read: u64,
-    pub published: u64,
-    pub unmapped: u64,
-    pub rejected: u64,
-    pub duplicates: u64,
+    #[serde(flatten)]
+    pub counts: IngestCounts,
     /// Ingest's wall time: from its start (connect, hash, claim) until its last ack.
     pub seconds: f64,
     pub rows_per_s: f64,
@@ -84,35 +81,13 @@ async fn ingest_in(
     let log = role.log.clone();
     let usage = role.wait(Duration::from_secs(1_800)).await?;
     let cpu = ServerCpu::sample(bench.nats_pid).since(&cpu_before);
-    if usage.exit_code != 0 {
-        bail!(
-            "ingest failed (exit {}, signal {}):\n{}",
-            usage.exit_code,
-            usage.signal,
-            crate::proc::log_tail(&log, 20)
-        );
-    }
-    let counts = sandbox
-        .client()
-        .await?
-        .query_one(
-            "SELECT coalesce(sum(rows_read), 0)::bigint, coalesce(sum(published), 0)::bigint,
-                    coalesce(sum(unmapped), 0)::bigint, coalesce(sum(rejected), 0)::bigint,
-                    coalesce(sum(duplicates), 0)::bigint
-               FROM ingest_files",
-            &[],
-        )
-        .await?;
-    let rows_read = counts.get::<_, i64>(0) as u64;
+    let usage = usage.succeeded("ingest", &log)?;
+    let counts = ingest_counts(&sandbox.client().await?).await?;
     Ok(IngestAlone {
         files: files.len(),
-        rows_read,
-        published: counts.get::<_, i64>(1) as u64,
-        unmapped: counts.get::<_, i64>(2) as u64,
-        rejected: counts.get::<_, i64>(3) as u64,
-        duplicates: counts.get::<_, i64>(4) as u64,
+        counts,
         seconds: usage.wall_s,
-        rows_per_s: rows_read as f64 / usage.wall_s.max(1e-9),
+        rows_per_s: counts.rows_read as f64 / usage.wall_s.max(1e-9),
         ingest: usage,
         nats_cpu_s: cpu.nats_s,
         postgres_cpu_s: cpu.postgres_s,

@@ -337,10 +337,10 @@ async fn run(servers: &Servers, work_dir: &Path) -> anyhow::Result<()> {
         &bench.log_dir,
     )?;
     let generate_log = generate.log.clone();
-    let usage = generate.wait(Duration::from_secs(600)).await?;
-    if usage.exit_code != 0 {
-        bail!("generate failed:\n{}", proc::log_tail(&generate_log, 20));
-    }
+    generate
+        .wait(Duration::from_secs(600))
+        .await?
+        .succeeded("generate", &generate_log)?;
     let provider_dir = data_dir.join("provider=default");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&provider_dir)
         .with_context(|| format!("{}", provider_dir.display()))?
@@ -443,8 +443,8 @@ async fn run(servers: &Servers, work_dir: &Path) -> anyhow::Result<()> {
     // Larger runs were ~20% slower per row than the probe here (more distinct descriptors,
     // bigger indexes): plan with that margin.
     let ingest_rate = (probe.ingest_rows_per_s * 0.8).max(500.0);
-    let fixed =
-        (probe.seconds - probe.rows_read as f64 / ingest_rate).max(probe.aggregator_tail_seconds);
+    let fixed = (probe.seconds - probe.counts.rows_read as f64 / ingest_rate)
+        .max(probe.aggregator_tail_seconds);
     let speed = ingest_rate;
     results.e2e.push(probe);
 
@@ -685,7 +685,7 @@ async fn after_main(
     repo: &Path,
 ) -> anyhow::Result<()> {
     results.main_run = Some(results.e2e.len());
-    let main_published = main_run.published;
+    let main_published = main_run.counts.published;
     results.e2e.push(main_run);
 
     // ---- 4. Write path.

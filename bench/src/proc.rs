@@ -26,6 +26,19 @@ impl Usage {
     pub fn cpu_s(&self) -> f64 {
         self.cpu_user_s + self.cpu_sys_s
     }
+
+    /// An error naming `role` with the tail of its log unless it exited with 0.
+    pub fn succeeded(self, role: &str, log: &Path) -> anyhow::Result<Usage> {
+        if self.exit_code != 0 {
+            anyhow::bail!(
+                "{role} failed (exit {}, signal {}):\n{}",
+                self.exit_code,
+                self.signal,
+                log_tail(log, 20)
+            );
+        }
+        Ok(self)
+    }
 }
 
 /// One running role.

@@ -173,7 +173,7 @@ pub fn markdown(results: &Results, budget: Duration) -> String {
             out,
             "| bare JetStream publish alone (Msg-Id, {} acks outstanding), {} messages, before and after ingest alone | {} msg/s | ceiling |",
             a.publish_window,
-            thousands(a.rows_read as f64),
+            thousands(a.counts.rows_read as f64),
             a.publish_alone_msgs_per_s
                 .iter()
                 .map(|r| thousands(*r))
@@ -183,13 +183,13 @@ pub fn markdown(results: &Results, budget: Duration) -> String {
         let _ = writeln!(
             out,
             "| `altdata ingest --once`, {} rows in {} day files, nothing consuming (read {} = published {} + unmapped {} + rejected {} + duplicates {}) | {} rows/s ({:.1} CPU s, {:.0} MB peak RSS; nats-server {:.1} CPU s) | |",
-            thousands(a.rows_read as f64),
+            thousands(a.counts.rows_read as f64),
             a.files,
-            thousands(a.rows_read as f64),
-            thousands(a.published as f64),
-            thousands(a.unmapped as f64),
-            thousands(a.rejected as f64),
-            thousands(a.duplicates as f64),
+            thousands(a.counts.rows_read as f64),
+            thousands(a.counts.published as f64),
+            thousands(a.counts.unmapped as f64),
+            thousands(a.counts.rejected as f64),
+            thousands(a.counts.duplicates as f64),
             thousands(a.rows_per_s),
             a.ingest.cpu_s(),
             a.ingest.max_rss_mb,
@@ -206,7 +206,7 @@ pub fn markdown(results: &Results, budget: Duration) -> String {
         let _ = writeln!(
             out,
             "| end to end, {} events, {} shards (ingest → JetStream → aggregate, to completion) | {} events/s | |",
-            thousands(m.published as f64),
+            thousands(m.counts.published as f64),
             m.shards,
             thousands(m.events_per_s)
         );
@@ -314,15 +314,15 @@ pub fn markdown(results: &Results, budget: Duration) -> String {
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     let mut runs: Vec<&crate::e2e::E2eRun> = results.e2e.iter().collect();
-    runs.sort_by_key(|r| (r.shards != 16, r.published));
+    runs.sort_by_key(|r| (r.shards != 16, r.counts.published));
     for run in runs {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {:.1} | {} | {} | {:.1} | {:.1} / {:.0} | {:.1} / {:.0} | {:.1} | {:.1} | {:.0} of {:.0} s ({:.0}%) |",
             run.label,
             run.shards,
-            thousands(run.rows_read as f64),
-            thousands(run.published as f64),
+            thousands(run.counts.rows_read as f64),
+            thousands(run.counts.published as f64),
             run.merchants,
             run.seconds,
             thousands(run.events_per_s),
@@ -340,7 +340,7 @@ pub fn markdown(results: &Results, budget: Duration) -> String {
         );
     }
     if let Some(m) = main {
-        let per_million = |cpu: f64| cpu / (m.published as f64 / 1e6).max(1e-9);
+        let per_million = |cpu: f64| cpu / (m.counts.published as f64 / 1e6).max(1e-9);
         let _ = writeln!(
             out,
             "\nCPU seconds per million events (main run): ingest {:.0}, aggregator {:.0}, PostgreSQL {:.0}, nats-server {:.0}; rows unmapped {} and rejected {} (of {} read), duplicates {}.",
@@ -348,10 +348,10 @@ pub fn markdown(results: &Results, budget: Duration) -> String {
             per_million(m.aggregator.cpu_s()),
             per_million(m.postgres_cpu_s),
             per_million(m.nats_cpu_s),
-            thousands(m.unmapped as f64),
-            thousands(m.rejected as f64),
-            thousands(m.rows_read as f64),
-            thousands(m.duplicates as f64)
+            thousands(m.counts.unmapped as f64),
+            thousands(m.counts.rejected as f64),
+            thousands(m.counts.rows_read as f64),
+            thousands(m.counts.duplicates as f64)
         );
     }
 
