@@ -238,6 +238,19 @@ async fn delete_redis_keys(redis_url: &str, prefix: &Prefix) {
     let _ = client.quit().await;
 }
 
+/// The one value of a query returning one row of one column, on a pooled client
+/// ([`TestApp::client`]); panics naming the query otherwise.
+pub async fn scalar<T>(client: &deadpool_postgres::Object, sql: &str) -> T
+where
+    T: for<'a> tokio_postgres::types::FromSql<'a>,
+{
+    client
+        .query_one(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .get(0)
+}
+
 /// Polls `check` until it returns `Some`, or panics with `what` after `deadline`.
 pub async fn wait_for<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
 where

@@ -6,7 +6,7 @@ use altdata_common::domain::shard_of;
 use altdata_common::Shutdown;
 use altdata_proto::v1::TransactionEvent;
 use altdata_proto::Message;
-use integration_tests::{spawn_app, wait_for, TestApp};
+use integration_tests::{scalar, spawn_app, wait_for, TestApp};
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
@@ -231,14 +231,11 @@ async fn a_crash_after_commit_and_before_ack_changes_nothing() {
         "{crashed:?}"
     );
     let client = app.client().await;
-    let committed: i64 = client
-        .query_one(
-            "SELECT coalesce(sum(applied_events), 0)::bigint FROM shard_offsets",
-            &[],
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .get(0);
+    let committed: i64 = scalar(
+        &client,
+        "SELECT coalesce(sum(applied_events), 0)::bigint FROM shard_offsets",
+    )
+    .await;
     assert!(committed > 0, "the crash came after at least one commit");
     run_until_idle(settings(&app, &[]))
         .await
@@ -290,14 +287,11 @@ async fn a_second_owner_fences_the_first_and_totals_stay_exact() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report.shards, vec![(0, ShardExit::Fenced)]);
     // Nothing of the second batch was applied by a.
-    let applied: i64 = client
-        .query_one(
-            "SELECT applied_events FROM shard_offsets WHERE shard = 0",
-            &[],
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .get(0);
+    let applied: i64 = scalar(
+        &client,
+        "SELECT applied_events FROM shard_offsets WHERE shard = 0",
+    )
+    .await;
     assert_eq!(applied, first.len() as i64);
     let mut owner_b = settings(&app, &[("ALTDATA_AGG_SHARDS", "0")]);
     owner_b.instance = "b".into();
@@ -371,14 +365,11 @@ async fn an_invalidation_written_before_a_crash_is_published_after_restart() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let client = app.client().await;
-    let pending: i64 = client
-        .query_one(
-            "SELECT count(*) FROM outbox WHERE published_at IS NULL",
-            &[],
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .get(0);
+    let pending: i64 = scalar(
+        &client,
+        "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+    )
+    .await;
     assert!(
         pending >= 2,
         "the commit wrote outbox rows that were not published"
@@ -410,14 +401,11 @@ async fn an_invalidation_written_before_a_crash_is_published_after_restart() {
         },
     )
     .await;
-    let pending: i64 = client
-        .query_one(
-            "SELECT count(*) FROM outbox WHERE published_at IS NULL",
-            &[],
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .get(0);
+    let pending: i64 = scalar(
+        &client,
+        "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+    )
+    .await;
     assert_eq!(pending, 0);
 }
 
@@ -440,11 +428,7 @@ async fn a_stream_behind_the_stored_offset_is_refused() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(exits, vec![(0, ShardExit::Refused)]);
-    let cells: i64 = client
-        .query_one("SELECT count(*) FROM agg_daily_merchant_spend", &[])
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .get(0);
+    let cells: i64 = scalar(&client, "SELECT count(*) FROM agg_daily_merchant_spend").await;
     assert_eq!(
         cells, 0,
         "nothing applied from a stream that went backwards"
@@ -479,14 +463,11 @@ async fn a_flush_touching_thousands_of_cells_is_relayed_in_full() {
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     let client = app.client().await;
-    let pending: i64 = client
-        .query_one(
-            "SELECT count(*) FROM outbox WHERE published_at IS NULL",
-            &[],
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .get(0);
+    let pending: i64 = scalar(
+        &client,
+        "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+    )
+    .await;
     assert_eq!(pending, 0, "every outbox row published");
     let mut agg = app
         .jetstream

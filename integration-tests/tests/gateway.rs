@@ -7,6 +7,7 @@ use altdata_proto::v1::{AggregateUpdateBatch, CacheInvalidation};
 use altdata_proto::{Message, SCHEMA_VERSION};
 use axum::http::{Method, StatusCode};
 use integration_tests::gateway::{settings_from, spawn_gateway, GatewayApp};
+use integration_tests::scalar;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -55,12 +56,7 @@ async fn seeded_app(overrides: &[(&str, &str)]) -> GatewayApp {
 }
 
 async fn sql_net_cents(app: &GatewayApp, sql: &str) -> i64 {
-    app.db()
-        .await
-        .query_one(sql, &[])
-        .await
-        .expect("direct sql")
-        .get(0)
+    scalar(&app.db().await, sql).await
 }
 
 fn number(value: &Value) -> f64 {
@@ -147,16 +143,7 @@ async fn timeseries_answers_equal_direct_sql() {
     let answer = app
         .get("/v1/timeseries?metric=customers&merchant=101&granularity=month&from=2026-03-01&to=2026-03-31")
         .await;
-    let expected: f64 = app
-        .db()
-        .await
-        .query_one(
-            "SELECT round(hll_cardinality(hll_union_agg(customers)))::float8 FROM agg_daily_merchant_spend WHERE merchant_id = 101",
-            &[],
-        )
-        .await
-        .expect("hll")
-        .get(0);
+    let expected: f64 = scalar(&app.db().await, "SELECT round(hll_cardinality(hll_union_agg(customers)))::float8 FROM agg_daily_merchant_spend WHERE merchant_id = 101").await;
     assert_eq!(number(&answer.json()["points"][0]["value"]), expected);
 }
 
@@ -1028,33 +1015,24 @@ async fn review_assign_moves_a_group_into_the_aggregates() {
         ),
         (4000, 2, 500, 1, 2)
     );
-    let category: i64 = db
-        .query_one(
-            "SELECT sum(total_spend_cents - refund_cents)::bigint FROM agg_weekly_category_region
+    let category: i64 = scalar(
+        &db,
+        "SELECT sum(total_spend_cents - refund_cents)::bigint FROM agg_weekly_category_region
              WHERE shard = -1 AND category = 'coffee_shop'",
-            &[],
-        )
-        .await
-        .expect("category")
-        .get(0);
+    )
+    .await;
     assert_eq!(category, 3500);
-    let pending: i64 = db
-        .query_one(
-            "SELECT count(*) FROM unmapped_transactions WHERE status = 'pending'",
-            &[],
-        )
-        .await
-        .expect("pending")
-        .get(0);
+    let pending: i64 = scalar(
+        &db,
+        "SELECT count(*) FROM unmapped_transactions WHERE status = 'pending'",
+    )
+    .await;
     assert_eq!(pending, 1);
-    let alias: i64 = db
-        .query_one(
-            "SELECT merchant_id FROM merchant_aliases WHERE alias = 'NEW CAFE'",
-            &[],
-        )
-        .await
-        .expect("alias")
-        .get(0);
+    let alias: i64 = scalar(
+        &db,
+        "SELECT merchant_id FROM merchant_aliases WHERE alias = 'NEW CAFE'",
+    )
+    .await;
     assert_eq!(alias, merchant_id);
     let outbox = db
         .query("SELECT kind, payload FROM outbox ORDER BY id", &[])
@@ -1095,15 +1073,12 @@ async fn review_assign_moves_a_group_into_the_aggregates() {
         .await;
     assert_eq!(undo.status, StatusCode::OK, "{}", undo.text());
     assert_eq!(undo.json()["transactions"], 3);
-    let net: i64 = db
-        .query_one(
-            "SELECT sum(total_spend_cents - refund_cents + transaction_count + refund_count)::bigint
+    let net: i64 = scalar(
+        &db,
+        "SELECT sum(total_spend_cents - refund_cents + transaction_count + refund_count)::bigint
              FROM agg_monthly_category_region WHERE shard = -1",
-            &[],
-        )
-        .await
-        .expect("after undo")
-        .get(0);
+    )
+    .await;
     assert_eq!(net, 0);
     let again = app
         .admin_post("/v1/admin/review/undo", json!({"audit_id": audit_id}))

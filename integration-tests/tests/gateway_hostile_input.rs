@@ -4,6 +4,7 @@
 
 use axum::http::Method;
 use integration_tests::gateway::spawn_gateway;
+use integration_tests::scalar;
 
 const INJECTIONS: [&str; 6] = [
     "' OR '1'='1",
@@ -104,13 +105,7 @@ async fn sql_injection_in_any_parameter_is_rejected_or_harmless() {
         "{}",
         answer.text()
     );
-    let merchants: i64 = app
-        .db()
-        .await
-        .query_one("SELECT count(*) FROM dim_merchants", &[])
-        .await
-        .expect("count")
-        .get(0);
+    let merchants: i64 = scalar(&app.db().await, "SELECT count(*) FROM dim_merchants").await;
     assert_eq!(merchants, 1, "tables intact");
 }
 

@@ -6,7 +6,7 @@ use altdata_ingest::{FileOutcome, IngestSettings};
 use altdata_proto::v1::TransactionEvent;
 use altdata_proto::Message;
 use futures::StreamExt;
-use integration_tests::{spawn_app, wait_for, TestApp};
+use integration_tests::{scalar, spawn_app, wait_for, TestApp};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -271,11 +271,7 @@ async fn a_restarted_watcher_reads_no_finished_file_again_and_takes_new_ones() {
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .unwrap_or_else(|e| panic!("{e}"));
-    let files: i64 = client
-        .query_one("SELECT count(*) FROM ingest_files", &[])
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .get(0);
+    let files: i64 = scalar(&client, "SELECT count(*) FROM ingest_files").await;
     assert_eq!(files, 2, "day1 was read again");
     assert_eq!(stream_events(&app).await.len(), 70);
     let _ = std::fs::remove_dir_all(&dir);
@@ -341,11 +337,7 @@ async fn an_ingest_killed_mid_file_resumes_and_the_stream_holds_each_msg_id_once
     // SIGKILL-like: the task and its connections vanish without a final checkpoint.
     killed.abort();
     let _ = killed.await;
-    let status: String = client
-        .query_one("SELECT status FROM ingest_files", &[])
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .get(0);
+    let status: String = scalar(&client, "SELECT status FROM ingest_files").await;
     assert_eq!(status, "processing");
 
     let reports = wait_for(
@@ -413,17 +405,14 @@ async fn raw_card_ids_appear_in_no_payload_and_no_table() {
         }
     }
     let client = app.client().await;
-    let dump: String = client
-        .query_one(
-            "SELECT concat_ws('|',
+    let dump: String = scalar(
+        &client,
+        "SELECT concat_ws('|',
                  (SELECT string_agg(t::text, '|') FROM ingest_rejects t),
                  (SELECT string_agg(t::text, '|') FROM unmapped_transactions t),
                  (SELECT string_agg(t::text, '|') FROM ingest_files t))",
-            &[],
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .get(0);
+    )
+    .await;
     assert!(dump.contains("JOES CORNER DINER"), "the held row is there");
     for card in &card_ids {
         assert!(!dump.contains(card.as_str()), "card id {card} in a table");

@@ -7,7 +7,7 @@ use altdata_aggregator::AggregatorSettings;
 use altdata_common::catalogue::Catalogue;
 use altdata_common::Shutdown;
 use altdata_ingest::IngestSettings;
-use integration_tests::{spawn_app, TestApp};
+use integration_tests::{scalar, spawn_app, TestApp};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -86,19 +86,12 @@ async fn generated_data_flows_through_exactly_once_and_matches_the_ground_truth(
 
     let client = app.client().await;
     // Net spend conserved to the cent: aggregates + held rows = valid input.
-    let aggregated_net: i64 = client
-        .query_one("SELECT coalesce(sum(total_spend_cents - refund_cents), 0)::bigint FROM agg_daily_merchant_spend", &[])
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .get(0);
-    let held_net: i64 = client
-        .query_one(
-            "SELECT coalesce(sum(amount_cents), 0)::bigint FROM unmapped_transactions",
-            &[],
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .get(0);
+    let aggregated_net: i64 = scalar(&client, "SELECT coalesce(sum(total_spend_cents - refund_cents), 0)::bigint FROM agg_daily_merchant_spend").await;
+    let held_net: i64 = scalar(
+        &client,
+        "SELECT coalesce(sum(amount_cents), 0)::bigint FROM unmapped_transactions",
+    )
+    .await;
     assert_eq!(
         aggregated_net + held_net,
         summary["valid_net_cents"].as_i64().unwrap_or(0),
