@@ -57,10 +57,7 @@ pub fn postgres_pool_lazy(
     database_url: &str,
     size: usize,
 ) -> Result<deadpool_postgres::Pool, ConnectError> {
-    let config: tokio_postgres::Config = database_url
-        .parse()
-        .map_err(|e: tokio_postgres::Error| ConnectError::DatabaseUrl(e.to_string()))?;
-    pool_of(config, size)
+    pool_of(parse_database_url(database_url)?, size)
 }
 
 /// As [`postgres_pool_lazy`], with every statement of its sessions bounded by
@@ -71,9 +68,7 @@ pub fn postgres_pool_lazy_bounded(
     size: usize,
     statement_timeout: Duration,
 ) -> Result<deadpool_postgres::Pool, ConnectError> {
-    let mut config: tokio_postgres::Config = database_url
-        .parse()
-        .map_err(|e: tokio_postgres::Error| ConnectError::DatabaseUrl(e.to_string()))?;
+    let mut config = parse_database_url(database_url)?;
     let options = format!(
         "{} -c statement_timeout={}",
         config.get_options().unwrap_or_default(),
@@ -81,6 +76,12 @@ pub fn postgres_pool_lazy_bounded(
     );
     config.options(options.trim_start());
     pool_of(config, size)
+}
+
+fn parse_database_url(database_url: &str) -> Result<tokio_postgres::Config, ConnectError> {
+    database_url
+        .parse()
+        .map_err(|e: tokio_postgres::Error| ConnectError::DatabaseUrl(e.to_string()))
 }
 
 fn pool_of(
