@@ -198,11 +198,12 @@ async fn ingest_rows(
     let parser = tokio::task::spawn_blocking(move || row_path.run(reader, gzip, sender));
 
     let mut publisher = Publisher::new(
-        context.jetstream.clone(),
+        context.jetstream.client(),
         context.shard_subjects.clone(),
         context.settings.publish_window,
         context.shutdown.clone(),
-    );
+    )
+    .await?;
     let file_name = file.path.to_string();
     let mut held = HeldRows::new(context, file_id, &file_name, provider);
     let mut rows_since_checkpoint = 0u64;

@@ -1,22 +1,54 @@
 //! Publishing events to JetStream with a bounded window of outstanding acknowledgements.
-//! A failed publish (including "stream full") is retried with backoff, with the same
-//! `Nats-Msg-Id`, so the stream's de-duplication makes retries harmless: wait, never drop.
+//!
+//! Each event goes out as a plain NATS publish with a reply subject `<inbox>.<number>` and
+//! its `Nats-Msg-Id`; the stream's acknowledgements all arrive on one subscription to
+//! `<inbox>.*` and are matched to their events by that number. This is what async-nats'
+//! `send_publish` does too, minus the per-event bookkeeping it needs to hand each caller a
+//! future of its own (an ack permit, a fresh inbox, a oneshot channel, two timers and a
+//! request entry in the connection's map): half the client CPU per event, measured, on a
+//! path that runs once per row (docs/ARCHITECTURE.md, "Publishing").
+//!
+//! Ack policy: an event counts as published (or duplicate) when its first successful ack
+//! arrives; later acks of the same event (after a resend) are ignored. An error ack (stream
+//! full, no stream yet) is retried with backoff, the same Msg-Id, so the stream's
+//! de-duplication makes retries harmless: wait, never drop. No ack within [`ACK_TIMEOUT`]
+//! means the server restarted or the connection dropped: the whole window is sent again.
 
 use crate::error::IngestError;
 use crate::reader::MsgId;
 use altdata_common::Shutdown;
-use async_nats::jetstream::{self, context::PublishAckFuture};
-use async_nats::Subject;
+use async_nats::{Client, HeaderMap, Subject, Subscriber};
 use bytes::Bytes;
+use futures::{FutureExt, StreamExt};
+use serde::Deserialize;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
+
+/// How long an event may wait for its ack before the window is sent again (async-nats'
+/// JetStream default).
+pub const ACK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The most acks that may be in flight: the subscription's buffer (async-nats' default
+/// capacity, 65,536) must never fill, or the client drops acks as a slow consumer.
+pub const MAX_WINDOW: usize = 16_384;
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 struct Outstanding {
     shard: u32,
     msg_id: MsgId,
     payload: Bytes,
     sent_at: Instant,
-    ack: PublishAckFuture,
+    state: AckState,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AckState {
+    Waiting,
+    Acked,
+    /// Refused by the stream: to be sent again after a pause.
+    Refused,
 }
 
 /// Per-file publish counts.
@@ -27,11 +59,46 @@ pub struct PublishCounts {
     pub duplicates: u64,
 }
 
+/// What JetStream replies to a publish: `{"stream":..,"seq":..,"duplicate":true}` or
+/// `{"error":{"code":..,"description":..}}`.
+#[derive(Deserialize)]
+struct AckReply {
+    #[serde(default)]
+    duplicate: bool,
+    error: Option<AckError>,
+}
+
+#[derive(Deserialize)]
+struct AckError {
+    #[serde(default)]
+    code: u16,
+    #[serde(default)]
+    description: String,
+}
+
+/// What one reply on the ack subscription says about its event.
+enum Ack {
+    Stored { duplicate: bool },
+    Failed(String),
+}
+
 pub struct Publisher {
-    jetstream: jetstream::Context,
+    client: Client,
+    acks: Subscriber,
+    /// `<inbox>.`: an event's reply subject is this plus its number.
+    reply_prefix: String,
     shard_subjects: Vec<Subject>,
     window: usize,
+    /// Events from number `first` on, in order; acked ones stay until those before them are.
     queue: VecDeque<Outstanding>,
+    first: u64,
+    /// How many of `queue` still wait for their ack, and how many were refused.
+    waiting: usize,
+    refused: usize,
+    /// Why the last refusal happened, and the pause before the next resend of refused events
+    /// (doubles while the stream keeps refusing, back to the start after a stored event).
+    refusal: String,
+    backoff: Duration,
     pub counts: PublishCounts,
     shutdown: Shutdown,
     latency: metrics::Histogram,
@@ -39,25 +106,38 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    pub fn new(
-        jetstream: jetstream::Context,
+    pub async fn new(
+        client: Client,
         shard_subjects: Vec<Subject>,
         window: usize,
         shutdown: Shutdown,
-    ) -> Publisher {
-        Publisher {
-            jetstream,
+    ) -> Result<Publisher, IngestError> {
+        let inbox = client.new_inbox();
+        let acks = client
+            .subscribe(format!("{inbox}.*"))
+            .await
+            .map_err(|e| IngestError::Publish(format!("subscribe to acks: {e}")))?;
+        let window = window.clamp(1, MAX_WINDOW);
+        Ok(Publisher {
+            client,
+            acks,
+            reply_prefix: format!("{inbox}."),
             shard_subjects,
-            window: window.max(1),
+            window,
             queue: VecDeque::with_capacity(window),
+            first: 0,
+            waiting: 0,
+            refused: 0,
+            refusal: String::new(),
+            backoff: FIRST_BACKOFF,
             counts: PublishCounts::default(),
             shutdown,
             latency: metrics::histogram!("altdata_ingest_publish_seconds"),
             retries: metrics::counter!("altdata_ingest_publish_retries_total"),
-        }
+        })
     }
 
-    /// Sends one event; waits for the oldest acknowledgement when the window is full.
+    /// Sends one event; waits for acks while the window is full.
     pub async fn publish(
         &mut self,
         shard: u32,
@@ -65,102 +145,168 @@ impl Publisher {
         payload: Bytes,
     ) -> Result<(), IngestError> {
         while self.queue.len() >= self.window {
-            self.settle_oldest().await?;
+            self.settle().await?;
         }
-        let ack = self.send(shard, msg_id.as_str(), payload.clone()).await?;
+        let number = self.first + self.queue.len() as u64;
+        self.send(number, shard, &msg_id, payload.clone()).await?;
         self.queue.push_back(Outstanding {
             shard,
             msg_id,
             payload,
             sent_at: Instant::now(),
-            ack,
+            state: AckState::Waiting,
         });
+        self.waiting += 1;
         Ok(())
     }
 
     /// Waits for every outstanding acknowledgement (before a checkpoint).
     pub async fn drain(&mut self) -> Result<(), IngestError> {
         while !self.queue.is_empty() {
-            self.settle_oldest().await?;
+            self.settle().await?;
         }
         Ok(())
     }
 
+    /// Sends one event, retrying with backoff while the client refuses it.
     async fn send(
         &self,
+        number: u64,
         shard: u32,
-        msg_id: &str,
+        msg_id: &MsgId,
         payload: Bytes,
-    ) -> Result<PublishAckFuture, IngestError> {
-        let subject = self.shard_subjects[shard as usize].clone();
-        let mut backoff = Duration::from_millis(50);
+    ) -> Result<(), IngestError> {
+        let subject = &self.shard_subjects[shard as usize];
+        let mut backoff = FIRST_BACKOFF;
         loop {
-            let message = jetstream::message::PublishMessage::build()
-                .payload(payload.clone())
-                .message_id(msg_id);
-            match self.jetstream.send_publish(subject.clone(), message).await {
-                Ok(ack) => return Ok(ack),
+            let mut headers = HeaderMap::new();
+            headers.insert("Nats-Msg-Id", msg_id.as_str());
+            let reply = format!("{}{number}", self.reply_prefix);
+            match self
+                .client
+                .publish_with_reply_and_headers(subject.clone(), reply, headers, payload.clone())
+                .await
+            {
+                Ok(()) => return Ok(()),
                 Err(error) => self.pause(&mut backoff, &error.to_string()).await?,
             }
         }
     }
 
-    async fn settle_oldest(&mut self) -> Result<(), IngestError> {
-        let Some(mut outstanding) = self.queue.pop_front() else {
-            return Ok(());
+    /// Waits for at least one reply (or the oldest event's timeout), takes every reply already
+    /// there, sends refused events again after a pause, and retires the acked events at the
+    /// front of the window.
+    async fn settle(&mut self) -> Result<(), IngestError> {
+        if let Some(oldest) = self
+            .queue
+            .iter()
+            .find(|o| o.state == AckState::Waiting)
+            .map(|o| o.sent_at)
+        {
+            let deadline = tokio::time::Instant::from_std(oldest + ACK_TIMEOUT);
+            match tokio::time::timeout_at(deadline, self.acks.next()).await {
+                Ok(Some(message)) => self.on_reply(&message),
+                Ok(None) => {
+                    return Err(IngestError::Publish(
+                        "the ack subscription ended (connection closed)".to_owned(),
+                    ))
+                }
+                Err(_elapsed) => {
+                    // A lost ack usually means the server restarted or the connection
+                    // dropped, and then the acks of everything sent after it are lost too:
+                    // send the whole window again (the same Msg-Ids: stored once).
+                    tracing::info!(
+                        events = self.waiting,
+                        "no acknowledgement within {ACK_TIMEOUT:?}: publishing the outstanding window again"
+                    );
+                    self.retries.increment(1);
+                    self.resend(AckState::Waiting).await?;
+                }
+            }
+            while let Some(Some(message)) = self.acks.next().now_or_never() {
+                self.on_reply(&message);
+            }
+        }
+        if self.refused > 0 {
+            let mut backoff = self.backoff;
+            self.pause(&mut backoff, &self.refusal).await?;
+            self.backoff = backoff;
+            self.resend(AckState::Refused).await?;
+        }
+        while self
+            .queue
+            .front()
+            .is_some_and(|o| o.state == AckState::Acked)
+        {
+            self.queue.pop_front();
+            self.first += 1;
+        }
+        Ok(())
+    }
+
+    fn on_reply(&mut self, message: &async_nats::Message) {
+        let Some(number) = message
+            .subject
+            .as_str()
+            .strip_prefix(self.reply_prefix.as_str())
+            .and_then(|n| n.parse::<u64>().ok())
+        else {
+            return;
         };
-        let mut backoff = Duration::from_millis(50);
-        loop {
-            match outstanding.ack.await {
-                Ok(ack) => {
-                    self.latency
-                        .record(outstanding.sent_at.elapsed().as_secs_f64());
-                    if ack.duplicate {
-                        self.counts.duplicates += 1;
-                    } else {
-                        self.counts.published += 1;
-                    }
-                    return Ok(());
+        let Some(index) = number.checked_sub(self.first) else {
+            return; // a late ack of an event already retired
+        };
+        let Some(outstanding) = self.queue.get_mut(index as usize) else {
+            return;
+        };
+        if outstanding.state != AckState::Waiting {
+            return; // the reply to an earlier send of an event since acked or refused
+        }
+        match parse_ack(message) {
+            Ack::Stored { duplicate } => {
+                outstanding.state = AckState::Acked;
+                self.waiting -= 1;
+                self.backoff = FIRST_BACKOFF;
+                self.latency
+                    .record(outstanding.sent_at.elapsed().as_secs_f64());
+                if duplicate {
+                    self.counts.duplicates += 1;
+                } else {
+                    self.counts.published += 1;
                 }
-                Err(error) => {
-                    // Stream full, timeout, or a server restart: publish again, same Msg-Id.
-                    self.pause(&mut backoff, &error.to_string()).await?;
-                    outstanding.ack = self
-                        .send(
-                            outstanding.shard,
-                            outstanding.msg_id.as_str(),
-                            outstanding.payload.clone(),
-                        )
-                        .await?;
-                    outstanding.sent_at = Instant::now();
-                    // A lost acknowledgement usually means the server restarted or the
-                    // connection dropped, and then the acks of everything sent after it are
-                    // lost too; awaiting them one by one would cost a full ack timeout each
-                    // (hours for a window of 4,096). Send the whole window again instead: the
-                    // same Msg-Ids, so the stream stores each event once.
-                    self.resend_window().await?;
-                }
+            }
+            Ack::Failed(reason) => {
+                // Stream full, no stream yet, or no server to answer: wait, send it again.
+                outstanding.state = AckState::Refused;
+                self.waiting -= 1;
+                self.refused += 1;
+                self.refusal = reason;
             }
         }
     }
 
-    async fn resend_window(&mut self) -> Result<(), IngestError> {
-        let mut window = std::mem::take(&mut self.queue);
-        tracing::info!(
-            events = window.len(),
-            "publishing the outstanding window again after a failed acknowledgement"
-        );
-        for outstanding in window.iter_mut() {
-            outstanding.ack = self
-                .send(
-                    outstanding.shard,
-                    outstanding.msg_id.as_str(),
-                    outstanding.payload.clone(),
-                )
+    /// Sends every event in `state` again, as waiting.
+    async fn resend(&mut self, state: AckState) -> Result<(), IngestError> {
+        for index in 0..self.queue.len() {
+            let Some(outstanding) = self.queue.get(index).filter(|o| o.state == state) else {
+                continue;
+            };
+            let (shard, msg_id, payload) = (
+                outstanding.shard,
+                outstanding.msg_id.clone(),
+                outstanding.payload.clone(),
+            );
+            self.send(self.first + index as u64, shard, &msg_id, payload)
                 .await?;
-            outstanding.sent_at = Instant::now();
+            if let Some(outstanding) = self.queue.get_mut(index) {
+                outstanding.sent_at = Instant::now();
+                outstanding.state = AckState::Waiting;
+            }
+            if state == AckState::Refused {
+                self.refused -= 1;
+                self.waiting += 1;
+            }
         }
-        self.queue = window;
         Ok(())
     }
 
@@ -180,7 +326,65 @@ impl Publisher {
             _ = tokio::time::sleep(*backoff) => {}
             _ = self.shutdown.cancelled() => {}
         }
-        *backoff = (*backoff * 2).min(Duration::from_secs(5));
+        *backoff = (*backoff * 2).min(MAX_BACKOFF);
         Ok(())
+    }
+}
+
+/// Reads one reply: a status without a body (503: no stream is listening on the subject) or
+/// JetStream's JSON ack.
+fn parse_ack(message: &async_nats::Message) -> Ack {
+    if let Some(status) = message.status {
+        if message.payload.is_empty() {
+            return Ack::Failed(format!("status {status} (no stream answered)"));
+        }
+    }
+    match serde_json::from_slice::<AckReply>(&message.payload) {
+        Ok(AckReply {
+            error: None,
+            duplicate,
+        }) => Ack::Stored { duplicate },
+        Ok(AckReply {
+            error: Some(error), ..
+        }) => Ack::Failed(format!("{} (code {})", error.description, error.code)),
+        Err(error) => Ack::Failed(format!("unreadable ack: {error}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(payload: &'static [u8]) -> async_nats::Message {
+        async_nats::Message {
+            subject: "_INBOX.x.1".into(),
+            reply: None,
+            payload: Bytes::from_static(payload),
+            headers: None,
+            status: None,
+            description: None,
+            length: payload.len(),
+        }
+    }
+
+    #[test]
+    fn acks_are_read_as_stored_duplicate_or_failed() {
+        assert!(matches!(
+            parse_ack(&reply(br#"{"stream":"T","seq":3}"#)),
+            Ack::Stored { duplicate: false }
+        ));
+        assert!(matches!(
+            parse_ack(&reply(br#"{"stream":"T","seq":3,"duplicate":true}"#)),
+            Ack::Stored { duplicate: true }
+        ));
+        match parse_ack(&reply(
+            br#"{"error":{"code":503,"err_code":10077,"description":"maximum messages exceeded"}}"#,
+        )) {
+            Ack::Failed(reason) => {
+                assert!(reason.contains("maximum messages exceeded"), "{reason}")
+            }
+            Ack::Stored { .. } => panic!("an error ack counted as stored"),
+        }
+        assert!(matches!(parse_ack(&reply(b"not json")), Ack::Failed(_)));
     }
 }
