@@ -204,6 +204,41 @@ fn say(message: impl AsRef<str>) {
     );
 }
 
+async fn ingest_given_files(bench: &Bench, list: &str) -> anyhow::Result<()> {
+    let files: Vec<PathBuf> = list
+        .split(',')
+        .filter(|f| !f.trim().is_empty())
+        .map(|f| PathBuf::from(f.trim()))
+        .collect();
+    if files.is_empty() {
+        bail!("BENCH_INGEST_FILES names no file");
+    }
+    let counted = limits::csv_limit(files.clone()).await?;
+    say(format!(
+        "ingest alone: {} rows in {} given files; bare publish alone of as many messages before and after",
+        stats::thousands(counted.rows as f64),
+        files.len()
+    ));
+    let alone = ingest_alone::run(bench, &files, counted.rows, 4_096).await?;
+    say(format!(
+        "  ingest {} rows/s ({:.1}s, {:.1} CPU s, nats-server {:.1} CPU s); bare publish {} msg/s ({}); ratio {:.2}",
+        stats::thousands(alone.rows_per_s),
+        alone.seconds,
+        alone.ingest.cpu_s(),
+        alone.nats_cpu_s,
+        stats::thousands(alone.publish_alone_mean()),
+        alone
+            .publish_alone_msgs_per_s
+            .iter()
+            .map(|r| stats::thousands(*r))
+            .collect::<Vec<_>>()
+            .join(" before, ")
+            + " after",
+        alone.ratio()
+    ));
+    Ok(())
+}
+
 /// Files of the first `k` days (the smallest `k` reaching `size` rows).
 fn files_for(size: u64, per_file: &[u64]) -> usize {
     let mut total = 0;
@@ -303,6 +338,12 @@ async fn run(servers: &Servers, work_dir: &Path) -> anyhow::Result<()> {
             .push("nats-server's process was not found: its CPU is not reported".to_owned());
     }
     print!("{}", report::header(&results, budget));
+
+    // ---- `BENCH_INGEST_FILES=a.csv,b.csv`: issue 3's number on files of your choosing (say,
+    // one 1M-row file), bare publish alone before and after, nothing else.
+    if let Ok(list) = std::env::var("BENCH_INGEST_FILES") {
+        return ingest_given_files(&bench, &list).await;
+    }
 
     // ---- Generate the data set of the largest run once; smaller runs take its first days.
     let main_nominal = *scale.growth_sizes.last().unwrap_or(&300_000);
