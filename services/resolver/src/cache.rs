@@ -7,6 +7,7 @@
 //! simpler than LRU and costs one cold pass over the working set. Clear it, or make a new one,
 //! when the resolver is rebuilt after a mapping change.
 
+use crate::fuzzy::Continuation;
 use crate::{Decision, Resolution, Resolver};
 /// Keys are descriptors from input files: a hasher seeded per process.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
@@ -27,47 +28,67 @@ pub struct ResolutionCache {
     misses: u64,
 }
 
-/// Decisions by everything [`Resolver`]'s decision depends on: the normalised text, the city
-/// found in it, how many place words it had, and the MCC.
+/// Decisions by normalised text, place words and MCC, made without the city; and, for the
+/// few where a city could change the outcome, by city as well. Most descriptors of a brand
+/// differ only in their city (`BURGER KING` in a thousand towns): one fuzzy match serves
+/// them all ([`Resolver::city_changes_outcome`] says when it cannot).
 #[derive(Debug)]
 pub(crate) struct DecisionCache {
     capacity: usize,
-    entries: HashMap<String, Decision>,
+    /// The decision without a city, and what a city after the words could continue.
+    general: HashMap<String, (Decision, Vec<Continuation>)>,
+    by_city: HashMap<String, Decision>,
     key: String,
 }
 
 impl DecisionCache {
     fn new(capacity: usize) -> DecisionCache {
+        let initial = capacity.min(1 << 14);
         DecisionCache {
             capacity,
-            entries: HashMap::with_capacity_and_hasher(capacity.min(1 << 14), Default::default()),
+            general: HashMap::with_capacity_and_hasher(initial, Default::default()),
+            by_city: HashMap::with_capacity_and_hasher(initial, Default::default()),
             key: String::new(),
         }
     }
 
     pub(crate) fn get_or_decide(
         &mut self,
+        resolver: &Resolver,
         text: &str,
         city: Option<&str>,
         place_words: usize,
         mcc: &str,
-        decide: impl FnOnce(&str, Option<&str>, usize, &str) -> Decision,
     ) -> Decision {
         self.key.clear();
         self.key.push_str(text);
-        self.key.push(KEY_SEPARATOR);
-        self.key.push_str(city.unwrap_or_default());
         // Writing to a String cannot fail.
         let _ = write!(self.key, "{KEY_SEPARATOR}{place_words}{KEY_SEPARATOR}");
         self.key.push_str(mcc);
-        if let Some(found) = self.entries.get(self.key.as_str()) {
+        if !self.general.contains_key(self.key.as_str()) {
+            let decided = resolver.decide_noting_city(text, None, place_words, mcc);
+            if self.general.len() >= self.capacity {
+                self.general.clear();
+            }
+            self.general.insert(self.key.clone(), decided);
+        }
+        let Some((decision, continuations)) = self.general.get(self.key.as_str()) else {
+            return resolver.decide_noting_city(text, city, place_words, mcc).0;
+        };
+        let city = match city {
+            Some(city) if resolver.city_changes_outcome(text, city, continuations) => city,
+            _ => return decision.clone(),
+        };
+        self.key.push(KEY_SEPARATOR);
+        self.key.push_str(city);
+        if let Some(found) = self.by_city.get(self.key.as_str()) {
             return found.clone();
         }
-        let decision = decide(text, city, place_words, mcc);
-        if self.entries.len() >= self.capacity {
-            self.entries.clear();
+        let (decision, _) = resolver.decide_noting_city(text, Some(city), place_words, mcc);
+        if self.by_city.len() >= self.capacity {
+            self.by_city.clear();
         }
-        self.entries.insert(self.key.clone(), decision.clone());
+        self.by_city.insert(self.key.clone(), decision.clone());
         decision
     }
 }
@@ -171,5 +192,72 @@ mod tests {
             cache.get_or_resolve(&resolver, &format!("STARBUCKS #{n}"), "");
             assert!(cache.len() <= 3);
         }
+    }
+
+    /// The cache answers exactly what the resolver decides with the city, whichever city
+    /// came first: also where the city continues a name (`DELTA AIR` + `LINES`) or glues onto
+    /// the words into one (`TACO` + `BELL`).
+    #[test]
+    fn a_decision_shared_across_cities_is_the_one_made_with_the_city() {
+        let catalogue = Catalogue::parse(
+            "id,name,category,brand_id,ticker_symbol,match_names,mcc\n\
+             1,Starbucks,coffee_shop,starbucks,,,5814\n\
+             2,Delta Air Lines,airline,delta,,,3058\n\
+             3,Delta,gas_station,delta_gas,,,5541\n\
+             4,Taco Bell,fast_food,taco_bell,,,5814\n\
+             5,Boston Market,restaurant,boston_market,,,5812\n\
+             6,Harbor Marketplace,grocery,harbor,,,5411\n",
+        )
+        .unwrap_or_default();
+        let resolver = match Resolver::new(&catalogue, vec![], vec![], vec![]) {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        };
+        let texts = [
+            "STARBUCKS",
+            "DELTA AIR",
+            "DELTA",
+            "TACO",
+            "BOSTON",
+            "HARBOR MARKET",
+        ];
+        let cities = [
+            None,
+            Some("SEATTLE"),
+            Some("LINES"),
+            Some("BELL"),
+            Some("MARKET"),
+            Some("PLACE"),
+        ];
+        // Each of these cities changes the decision: the cache must not reuse the general one.
+        for (text, city) in [
+            ("DELTA AIR", "LINES"),
+            ("TACO", "BELL"),
+            ("HARBOR MARKET", "PLACE"),
+        ] {
+            assert_ne!(
+                resolver.decide(text, None, 0, ""),
+                resolver.decide(text, Some(city), 0, ""),
+                "{text:?} in {city:?}"
+            );
+        }
+        for order in [false, true] {
+            let mut cache = DecisionCache::new(100);
+            for text in texts {
+                let mut seen = cities.to_vec();
+                if order {
+                    seen.reverse();
+                }
+                for city in seen {
+                    let cached = cache.get_or_decide(&resolver, text, city, 0, "");
+                    let fresh = resolver.decide(text, city, 0, "");
+                    assert_eq!(cached, fresh, "{text:?} in {city:?}");
+                }
+            }
+        }
+        assert!(matches!(
+            resolver.decide("TACO", Some("BELL"), 0, ""),
+            Decision::Auto { merchant_id: 4, .. }
+        ));
     }
 }

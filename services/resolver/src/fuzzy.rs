@@ -103,6 +103,18 @@ pub(crate) struct Query<'a> {
     pub mcc: &'a str,
     /// Per word: its weight in descriptor coverage, and whether it counts fully.
     weights: Vec<(f32, bool)>,
+    /// Where alignments ran out of descriptor words inside a name: a city after the words
+    /// could have carried them on ([`Query::continuations`]).
+    continuations: std::cell::RefCell<Vec<Continuation>>,
+}
+
+/// The rest of a name an alignment was still matching when the descriptor's words ran out:
+/// from byte `offset` of word `word` of name `name`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Continuation {
+    name: u32,
+    word: u16,
+    offset: u16,
 }
 
 impl<'a> Query<'a> {
@@ -119,6 +131,7 @@ impl<'a> Query<'a> {
             mcc_category: Category::from_mcc(mcc.trim()),
             mcc: mcc.trim(),
             weights: Vec::new(),
+            continuations: std::cell::RefCell::new(Vec::new()),
         };
         query.weights = (0..query.words.len())
             .map(|position| word_weight(&query, position, &query.words[position]))
@@ -131,6 +144,25 @@ impl Query<'_> {
     /// Where the merchant part probably ends: before a probable town.
     fn name_end(&self) -> usize {
         self.text_words.saturating_sub(self.place_words).max(1)
+    }
+
+    /// After matching a query made without a city: the names it was still matching when the
+    /// words ran out. City words only ever count inside an alignment that continues into
+    /// them, so the outcome holds for every city whose first word lines up with none of these
+    /// and does not glue onto the words into a name ([`CandidateIndex::city_changes_outcome`]).
+    pub fn continuations(&self) -> Vec<Continuation> {
+        let mut found = self.continuations.take();
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+
+    fn ran_out_inside(&self, name: u32, word: usize, offset: usize) {
+        self.continuations.borrow_mut().push(Continuation {
+            name,
+            word: u16::try_from(word).unwrap_or(u16::MAX),
+            offset: u16::try_from(offset).unwrap_or(u16::MAX),
+        });
     }
 }
 
@@ -212,6 +244,41 @@ impl CandidateIndex {
 
     pub fn merchant(&self, index: u32) -> Option<&IndexedMerchant> {
         self.merchants.get(index as usize)
+    }
+
+    /// Whether a city after `text` could change the outcome of matching `text` alone, whose
+    /// alignments ran out of words at `continuations`: the city's first word lines up with
+    /// the rest of one of those names, or the words and the city glued together spell a name
+    /// the index knows ([`CandidateIndex::names_for`]'s split-name look-up). Conservative: it
+    /// may say yes when the outcome is the same, never no when it differs.
+    pub fn city_changes_outcome(
+        &self,
+        text: &str,
+        city: &str,
+        continuations: &[Continuation],
+    ) -> bool {
+        let city_words = split_words(city);
+        let Some(first) = city_words.first() else {
+            return false;
+        };
+        let continues = continuations.iter().any(|c| {
+            self.names
+                .get(c.name as usize)
+                .and_then(|name| name.words.get(usize::from(c.word)))
+                .and_then(|word| word.get(usize::from(c.offset)..))
+                .is_none_or(|rest| could_line_up(first, rest))
+        });
+        if continues {
+            return true;
+        }
+        let mut words = split_words(text);
+        let text_words = words.len();
+        if text_words >= 3 {
+            return false;
+        }
+        words.extend(city_words);
+        (text_words + 1..=3.min(words.len()))
+            .any(|count| count >= 2 && self.by_first_word.contains_key(&words[..count].concat()))
     }
 
     /// The best-scoring merchants for the query, best first, at most `limit`.
@@ -409,7 +476,7 @@ struct Alignment {
     glued: bool,
 }
 
-fn align(query: &Query<'_>, name: &IndexedName, start: usize) -> Alignment {
+fn align(query: &Query<'_>, name_index: u32, name: &IndexedName, start: usize) -> Alignment {
     let d = &query.words;
     let n = &name.words;
     let mut a = Alignment {
@@ -418,6 +485,7 @@ fn align(query: &Query<'_>, name: &IndexedName, start: usize) -> Alignment {
         ..Alignment::default()
     };
     let (mut i, mut j) = (0, start);
+    let mut stopped = false;
     while i < n.len() && j < d.len() {
         let (dw, nw) = (d[j].as_str(), n[i].as_str());
         if dw == nw {
@@ -455,6 +523,11 @@ fn align(query: &Query<'_>, name: &IndexedName, start: usize) -> Alignment {
                 j += k;
                 continue;
             }
+            // The words ran out inside the split: words after them could complete it.
+            let joined: usize = d[j..].iter().map(String::len).sum();
+            if joined < nw.len() && nw.starts_with(d[j..].concat().as_str()) {
+                query.ran_out_inside(name_index, i, joined);
+            }
             // The descriptor was cut inside this word: `CHIPOTLE MEXICAN GRI`.
             let last_merchant_word = j + 1 >= query.name_end() || j + 1 == d.len();
             if dw.len() >= 3 && last_merchant_word {
@@ -463,6 +536,7 @@ fn align(query: &Query<'_>, name: &IndexedName, start: usize) -> Alignment {
                 a.truncated = true;
                 i += 1;
                 j += 1;
+                stopped = true;
                 break;
             }
         }
@@ -474,7 +548,11 @@ fn align(query: &Query<'_>, name: &IndexedName, start: usize) -> Alignment {
             j += 1;
             continue;
         }
+        stopped = true;
         break;
+    }
+    if !stopped && i < n.len() && j == d.len() {
+        query.ran_out_inside(name_index, i, 0);
     }
     a.end = j;
     if i < n.len() && (a.truncated || j == d.len() || j >= query.name_end()) {
@@ -490,6 +568,14 @@ fn align(query: &Query<'_>, name: &IndexedName, start: usize) -> Alignment {
 /// Whether a name whose first word is `first` could line up from descriptor word `word`.
 fn could_start_at(word: &str, first: &str) -> bool {
     word.starts_with(first) || first.starts_with(word) || could_be_typo(word, first)
+}
+
+/// Whether descriptor word `word` could take any step of [`align`] against what is left of a
+/// name word, `rest`: equal, glued, split, cut short, or a typo.
+fn could_line_up(word: &str, rest: &str) -> bool {
+    word.starts_with(rest)
+        || rest.starts_with(word)
+        || (could_be_typo(word, rest) && strsim::jaro_winkler(word, rest) >= TYPO_SIMILARITY)
 }
 
 /// Cheap tests before Jaro-Winkler: long words of similar length with the same first letter
@@ -538,7 +624,7 @@ fn score_name(
         if !could_start_at(&query.words[start], first) {
             continue;
         }
-        let a = align(query, name, start);
+        let a = align(query, name_index, name, start);
         if a.name_letters <= 0.0 {
             continue;
         }

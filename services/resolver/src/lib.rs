@@ -38,9 +38,10 @@ pub use rules::{Alias, Rule, RuleKind};
 
 use altdata_common::catalogue::Catalogue;
 use altdata_common::domain::{Category, Region};
-use fuzzy::{CandidateIndex, IndexedMerchant, Query, REVIEW_CANDIDATES};
+use fuzzy::{CandidateIndex, Continuation, IndexedMerchant, Query, REVIEW_CANDIDATES};
 use rules::{AliasTable, RuleSet};
 use rustc_hash::FxHashMap as HashMap;
+use std::sync::Arc;
 
 /// A merchant the resolver can return: from the catalogue, or created by a person in review.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,7 +89,8 @@ pub enum Decision {
         source: ResolutionSource,
     },
     /// A person should decide; up to three candidates, best first (possibly none).
-    Review { candidates: Vec<Candidate> },
+    /// Shared by every row with this decision (cloning one clones no candidate).
+    Review { candidates: Arc<[Candidate]> },
 }
 
 /// The outcome for one descriptor.
@@ -203,13 +205,8 @@ impl Resolver {
     ) -> Resolution {
         let detailed = normalize::normalize_detailed(raw_descriptor);
         let Normalized { text, state, city } = detailed.normalized;
-        let decision = decisions.get_or_decide(
-            &text,
-            city.as_deref(),
-            detailed.place_tokens,
-            mcc,
-            |text, city, place_words, mcc| self.decide(text, city, place_words, mcc),
-        );
+        let decision =
+            decisions.get_or_decide(self, &text, city.as_deref(), detailed.place_tokens, mcc);
         Resolution {
             normalized: text,
             state,
@@ -224,27 +221,54 @@ impl Resolver {
     }
 
     fn decide(&self, text: &str, city: Option<&str>, place_words: usize, mcc: &str) -> Decision {
+        self.decide_noting_city(text, city, place_words, mcc).0
+    }
+
+    /// The decision, and where its alignments ran out of words ([`Query::continuations`]: what
+    /// a city after the words could have continued; only meaningful when `city` is `None`).
+    pub(crate) fn decide_noting_city(
+        &self,
+        text: &str,
+        city: Option<&str>,
+        place_words: usize,
+        mcc: &str,
+    ) -> (Decision, Vec<Continuation>) {
         if text.is_empty() {
-            return Decision::Review {
-                candidates: Vec::new(),
-            };
+            let candidates = Vec::new().into();
+            return (Decision::Review { candidates }, Vec::new());
         }
         if let Some(merchant_id) = self.aliases.lookup(text) {
-            return Decision::Auto {
+            let decision = Decision::Auto {
                 merchant_id,
                 confidence: 1.0,
                 source: ResolutionSource::Alias,
             };
+            return (decision, Vec::new());
         }
         if let Some((_rule_id, merchant_id)) = self.rules.first_match(text) {
-            return Decision::Auto {
+            let decision = Decision::Auto {
                 merchant_id,
                 confidence: 1.0,
                 source: ResolutionSource::Rule,
             };
+            return (decision, Vec::new());
         }
         let query = Query::new(text, city, place_words, mcc);
-        let scored = self.index.candidates(&query, REVIEW_CANDIDATES);
+        (self.fuzzy_decision(&query), query.continuations())
+    }
+
+    /// [`CandidateIndex::city_changes_outcome`].
+    pub(crate) fn city_changes_outcome(
+        &self,
+        text: &str,
+        city: &str,
+        continuations: &[Continuation],
+    ) -> bool {
+        self.index.city_changes_outcome(text, city, continuations)
+    }
+
+    fn fuzzy_decision(&self, query: &Query<'_>) -> Decision {
+        let scored = self.index.candidates(query, REVIEW_CANDIDATES);
         if CandidateIndex::is_clear_winner(&scored) {
             if let Some(best) = scored.first() {
                 if let Some(merchant) = self.index.merchant(best.merchant) {
@@ -269,7 +293,7 @@ impl Resolver {
                     name,
                     category: merchant.category,
                     score: s.score,
-                    why: self.index.why(&query, &s),
+                    why: self.index.why(query, &s),
                 })
             })
             .collect();
@@ -398,6 +422,11 @@ mod tests {
     #[test]
     fn empty_descriptor_goes_to_review_without_candidates() {
         let r = resolver(vec![], vec![]).resolve("#1234 03/14", "");
-        assert_eq!(r.decision, Decision::Review { candidates: vec![] });
+        assert_eq!(
+            r.decision,
+            Decision::Review {
+                candidates: Vec::new().into()
+            }
+        );
     }
 }
