@@ -154,7 +154,7 @@ fn report(
 
 /// Streams the file once through SHA-256, with bounded memory.
 async fn content_sha256(landing: &Landing, file: &LandingFile) -> Result<String, IngestError> {
-    let mut reader = landing.open_reader(&file.path);
+    let mut reader = landing.open_reader(&file.path).await?;
     let path = file.path.to_string();
     tokio::task::spawn_blocking(move || {
         let mut hasher = Sha256::new();
@@ -193,7 +193,7 @@ async fn ingest_rows(
 ) -> Result<(Option<String>, bool), IngestError> {
     let row_path = context.row_path(provider, resume_line)?;
     let gzip = file.path.as_ref().to_ascii_lowercase().ends_with(".gz");
-    let reader = landing.open_reader(&file.path);
+    let reader = landing.open_reader(&file.path).await?;
     let (sender, mut chunks) = tokio::sync::mpsc::channel::<Chunk>(4);
     let parser = tokio::task::spawn_blocking(move || row_path.run(reader, gzip, sender));
 
