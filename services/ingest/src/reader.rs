@@ -7,10 +7,11 @@ use crate::validate::{truncate, RejectReason, RowValidator};
 use altdata_common::domain::{date_to_epoch_days, shard_of, CustomerKeyer, Region};
 use altdata_proto::v1::{ResolutionSource, TransactionEvent};
 use altdata_proto::{Message, SCHEMA_VERSION};
-use altdata_resolver::{Decision, ResolutionCache, Resolver};
+use altdata_resolver::{Candidate, Decision, ResolutionCache, Resolver};
 use bytes::{Bytes, BytesMut};
 use chrono::NaiveDate;
 use std::io::Read;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// Rows per chunk handed to the async side.
@@ -56,7 +57,8 @@ pub struct UnmappedRow {
     pub region: String,
     pub mcc: String,
     pub customer_key: i64,
-    pub candidates: String,
+    /// The decision's candidates as JSON, shared by every row with that decision.
+    pub candidates: Arc<str>,
 }
 
 pub struct RejectRow {
@@ -148,6 +150,7 @@ impl RowPath {
             ..TransactionEvent::default()
         };
         let mut out = BytesMut::with_capacity(CHUNK_BYTES);
+        let mut candidates = CandidatesJson::default();
         loop {
             match csv.read_byte_record(&mut record) {
                 Ok(true) => {}
@@ -170,7 +173,8 @@ impl RowPath {
                 Err(reason) => RowOutcome::Reject(reject(line, &reason, &record, card_column)),
                 Ok(row) => {
                     chunk.lossy_utf8 |= row.lossy;
-                    let (outcome, cache_hit) = self.resolve_and_encode(&row, &mut event, &mut out);
+                    let (outcome, cache_hit) =
+                        self.resolve_and_encode(&row, &mut event, &mut out, &mut candidates);
                     if cache_hit {
                         chunk.resolution_cache_hits += 1;
                     } else {
@@ -203,6 +207,7 @@ impl RowPath {
         row: &crate::validate::ValidRow<'_>,
         event: &mut TransactionEvent,
         out: &mut BytesMut,
+        candidates_json: &mut CandidatesJson,
     ) -> (RowOutcome, bool) {
         let (resolution, cache_hit) = match self.cache.lock() {
             Ok(mut cache) => {
@@ -255,7 +260,7 @@ impl RowPath {
                 region: region.to_string(),
                 mcc: row.mcc.to_string(),
                 customer_key: customer_key as i64,
-                candidates: candidates_json(candidates),
+                candidates: candidates_json.of(candidates),
             }),
         };
         (outcome, cache_hit)
@@ -286,7 +291,34 @@ fn wire_source(source: &altdata_resolver::ResolutionSource) -> ResolutionSource 
     }
 }
 
-fn candidates_json(candidates: &[altdata_resolver::Candidate]) -> String {
+/// Review candidates as JSON (what `unmapped_transactions.candidates` stores), written once
+/// per decision rather than once per row: the rows of one decision share its candidate list,
+/// so the list's address names it for as long as the map holds the list (and so keeps the
+/// address from being reused). Cleared when it grows past [`CandidatesJson::CAPACITY`].
+#[derive(Default)]
+struct CandidatesJson {
+    by_list: HashMap<usize, (Arc<[Candidate]>, Arc<str>)>,
+}
+
+impl CandidatesJson {
+    const CAPACITY: usize = 65_536;
+
+    fn of(&mut self, list: &Arc<[Candidate]>) -> Arc<str> {
+        let address = Arc::as_ptr(list).cast::<Candidate>() as usize;
+        if let Some((_, json)) = self.by_list.get(&address) {
+            return Arc::clone(json);
+        }
+        if self.by_list.len() >= Self::CAPACITY {
+            self.by_list.clear();
+        }
+        let json: Arc<str> = candidates_json(list).into();
+        self.by_list
+            .insert(address, (Arc::clone(list), Arc::clone(&json)));
+        json
+    }
+}
+
+fn candidates_json(candidates: &[Candidate]) -> String {
     let list: Vec<serde_json::Value> = candidates
         .iter()
         .map(|c| {

@@ -206,7 +206,7 @@ pub async fn insert_unmapped(
     let regions: Vec<&str> = rows.iter().map(|r| r.region.as_str()).collect();
     let mccs: Vec<&str> = rows.iter().map(|r| r.mcc.as_str()).collect();
     let keys: Vec<i64> = rows.iter().map(|r| r.customer_key).collect();
-    let candidates: Vec<&str> = rows.iter().map(|r| r.candidates.as_str()).collect();
+    let candidates: Vec<&str> = rows.iter().map(|r| &*r.candidates).collect();
     Ok(client
         .execute(
             "INSERT INTO unmapped_transactions
