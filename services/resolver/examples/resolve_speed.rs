@@ -38,7 +38,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let normalize_s = started.elapsed().as_secs_f64();
 
-    let mut cache = ResolutionCache::new(500_000);
+    let capacity = std::env::var("CAPACITY")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(500_000);
+    let mut cache = ResolutionCache::new(capacity);
     let started = Instant::now();
     let mut auto = 0u64;
     for (descriptor, mcc) in &rows {

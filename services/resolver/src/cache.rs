@@ -3,6 +3,11 @@
 //! about one row in five hits the first level), but after normalisation most of them are a
 //! few thousand merchants, so the fuzzy match runs once per normalised form.
 //!
+//! A raw descriptor enters the first level only when it is seen a second time (a "doorkeeper",
+//! as in TinyLFU): most raw strings never repeat, and caching every one of them cost more
+//! (allocations, a table that keeps growing, memory never reused while it is hot) than the
+//! repeats saved: 3.5 against 2.8 µs a row with no first level at all on a 1M-row file.
+//!
 //! Each worker owns its cache (`&mut self`, no lock). When it is full it is cleared, which is
 //! simpler than LRU and costs one cold pass over the working set. Clear it, or make a new one,
 //! when the resolver is rebuilt after a mapping change.
@@ -12,16 +17,22 @@ use crate::{Decision, Resolution, Resolver};
 /// Keys are descriptors from input files: a hasher seeded per process.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::fmt::Write;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 /// Separates descriptor and MCC in a key; it cannot appear in either (descriptors are text from
 /// a CSV field, and a unit separator there would only cost a cache miss).
 const KEY_SEPARATOR: char = '\u{1f}';
 
+/// The doorkeeper's most slots (8 MiB): twice the capacity, up to this.
+const DOORKEEPER_MAX: usize = 1 << 20;
+
 #[derive(Debug)]
 pub struct ResolutionCache {
     capacity: usize,
     entries: HashMap<String, Arc<Resolution>>,
+    /// Fingerprints of raw keys seen once, by fingerprint modulo its length (a power of two).
+    doorkeeper: Box<[u64]>,
     key: String,
     decisions: DecisionCache,
     hits: u64,
@@ -100,6 +111,8 @@ impl ResolutionCache {
         ResolutionCache {
             capacity,
             entries: HashMap::with_capacity_and_hasher(capacity.min(1 << 16), Default::default()),
+            doorkeeper: vec![0; (2 * capacity).next_power_of_two().min(DOORKEEPER_MAX)]
+                .into_boxed_slice(),
             key: String::new(),
             decisions: DecisionCache::new(capacity),
             hits: 0,
@@ -119,12 +132,27 @@ impl ResolutionCache {
         }
         self.misses += 1;
         let resolution = Arc::new(resolver.resolve_with_decisions(raw, mcc, &mut self.decisions));
-        if self.entries.len() >= self.capacity {
-            self.entries.clear();
+        if self.seen_before() {
+            if self.entries.len() >= self.capacity {
+                self.entries.clear();
+            }
+            self.entries
+                .insert(self.key.clone(), Arc::clone(&resolution));
         }
-        self.entries
-            .insert(self.key.clone(), Arc::clone(&resolution));
         resolution
+    }
+
+    /// Whether the current key was seen before (by fingerprint); notes it if not. Two keys
+    /// sharing a slot only cost a missed or an early admission, never a wrong answer.
+    fn seen_before(&mut self) -> bool {
+        // Never 0, the empty slot.
+        let fingerprint = self.entries.hasher().hash_one(self.key.as_str()) | 1;
+        let slot = fingerprint as usize & (self.doorkeeper.len() - 1);
+        if self.doorkeeper[slot] == fingerprint {
+            return true;
+        }
+        self.doorkeeper[slot] = fingerprint;
+        false
     }
 
     pub fn hits(&self) -> u64 {
@@ -169,10 +197,14 @@ mod tests {
     fn repeated_descriptors_hit_the_cache() {
         let resolver = resolver();
         let mut cache = ResolutionCache::new(10);
+        // Admitted on its second sighting, served from the cache from the third on.
         let first = cache.get_or_resolve(&resolver, "STARBUCKS #1", "5814");
         let second = cache.get_or_resolve(&resolver, "STARBUCKS #1", "5814");
-        assert!(Arc::ptr_eq(&first, &second));
-        assert_eq!((cache.hits(), cache.misses()), (1, 1));
+        let third = cache.get_or_resolve(&resolver, "STARBUCKS #1", "5814");
+        assert!(!Arc::ptr_eq(&first, &second));
+        assert!(Arc::ptr_eq(&second, &third));
+        assert_eq!(first, second);
+        assert_eq!((cache.hits(), cache.misses()), (1, 2));
     }
 
     #[test]
@@ -189,8 +221,11 @@ mod tests {
         let resolver = resolver();
         let mut cache = ResolutionCache::new(3);
         for n in 0..10 {
-            cache.get_or_resolve(&resolver, &format!("STARBUCKS #{n}"), "");
-            assert!(cache.len() <= 3);
+            // Twice each: the second sighting is admitted.
+            for _ in 0..2 {
+                cache.get_or_resolve(&resolver, &format!("STARBUCKS #{n}"), "");
+            }
+            assert!((1..=3).contains(&cache.len()), "{}", cache.len());
         }
     }
 
