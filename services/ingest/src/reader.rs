@@ -10,8 +10,8 @@ use altdata_proto::{Message, SCHEMA_VERSION};
 use altdata_resolver::{Candidate, Decision, ResolutionCache, Resolver};
 use bytes::{Bytes, BytesMut};
 use chrono::NaiveDate;
-use std::io::Read;
 use std::collections::HashMap;
+use std::io::Read;
 use std::sync::{Arc, Mutex};
 
 /// Rows per chunk handed to the async side.

@@ -30,6 +30,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         length += n.text.len();
         distinct.insert((n.text, n.city, mcc.clone()));
     }
+    if std::env::var("CHECK").is_ok() {
+        // A digest of every normalised form, to compare two builds of the normaliser.
+        use std::hash::{Hash, Hasher};
+        let mut digest = std::collections::hash_map::DefaultHasher::new();
+        for (descriptor, _) in &rows {
+            let n = normalize(descriptor);
+            (n.text, n.state.map(|s| s.as_str().to_owned()), n.city).hash(&mut digest);
+        }
+        println!("digest of normalised forms: {:016x}", digest.finish());
+    }
     let texts: std::collections::HashSet<&String> = distinct.iter().map(|d| &d.0).collect();
     println!(
         "distinct (normalised, city, MCC): {}; distinct normalised texts: {}",
@@ -58,9 +68,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::var("CHECK").is_ok() {
         let mut cache = ResolutionCache::new(500_000);
         let mut differ = 0;
+        let mut digest = std::collections::hash_map::DefaultHasher::new();
         for (descriptor, mcc) in &rows {
             let cached = cache.get_or_resolve(&resolver, descriptor, mcc);
             let fresh = resolver.resolve(descriptor, mcc);
+            {
+                use std::hash::Hash;
+                format!("{:?}", fresh.decision).hash(&mut digest);
+            }
             if *cached != fresh {
                 differ += 1;
                 if differ <= 5 {
@@ -72,6 +87,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         println!("cached vs uncached: {differ} rows differ");
+        println!(
+            "digest of decisions: {:016x}",
+            std::hash::Hasher::finish(&digest)
+        );
     }
     let n = rows.len() as f64;
     println!(
