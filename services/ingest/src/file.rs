@@ -232,8 +232,8 @@ async fn ingest_rows(
                     msg_id,
                     payload,
                 } => publisher.publish(shard, msg_id, payload).await?,
-                RowOutcome::Unmapped(row) => held.unmapped.push(row),
-                RowOutcome::Reject(row) => held.rejects.push(row),
+                RowOutcome::Unmapped(row) => held.unmapped.push(*row),
+                RowOutcome::Reject(row) => held.rejects.push(*row),
             }
         }
         counts.rows_read += chunk.rows;

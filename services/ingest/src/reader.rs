@@ -42,10 +42,11 @@ pub enum RowOutcome {
         msg_id: MsgId,
         payload: Bytes,
     },
-    /// Not confidently resolved: hold it for review.
-    Unmapped(UnmappedRow),
+    /// Not confidently resolved: hold it for review. (Boxed, as the reject, so that a chunk's
+    /// outcomes are the size of an event each, not of the largest row.)
+    Unmapped(Box<UnmappedRow>),
     /// Invalid: record the reason.
-    Reject(RejectRow),
+    Reject(Box<RejectRow>),
 }
 
 pub struct UnmappedRow {
@@ -170,7 +171,9 @@ impl RowPath {
             chunk.rows += 1;
             chunk.next_line = line + 1;
             let outcome = match validator.validate(&record) {
-                Err(reason) => RowOutcome::Reject(reject(line, &reason, &record, card_column)),
+                Err(reason) => {
+                    RowOutcome::Reject(Box::new(reject(line, &reason, &record, card_column)))
+                }
                 Ok(row) => {
                     chunk.lossy_utf8 |= row.lossy;
                     let (outcome, cache_hit) =
@@ -251,7 +254,7 @@ impl RowPath {
                     payload,
                 }
             }
-            Decision::Review { candidates } => RowOutcome::Unmapped(UnmappedRow {
+            Decision::Review { candidates } => RowOutcome::Unmapped(Box::new(UnmappedRow {
                 txn_id: row.txn_id.to_string(),
                 raw_descriptor: row.descriptor.to_string(),
                 normalized_descriptor: resolution.normalized.clone(),
@@ -261,7 +264,7 @@ impl RowPath {
                 mcc: row.mcc.to_string(),
                 customer_key: customer_key as i64,
                 candidates: candidates_json.of(candidates),
-            }),
+            })),
         };
         (outcome, cache_hit)
     }
