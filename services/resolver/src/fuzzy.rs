@@ -26,6 +26,7 @@
 
 use crate::normalize::{normalize_name, FILLER_WORDS};
 use altdata_common::domain::Category;
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// The lowest score resolved without a person.
@@ -167,10 +168,20 @@ impl Query<'_> {
 }
 
 fn split_words(text: &str) -> Vec<String> {
+    words_of(text).map(Cow::into_owned).collect()
+}
+
+/// [`split_words`] without collecting: borrowed unless a word holds a `&`.
+fn words_of(text: &str) -> impl Iterator<Item = Cow<'_, str>> {
     text.split(' ')
-        .map(|w| w.replace('&', ""))
+        .map(|w| {
+            if w.contains('&') {
+                Cow::Owned(w.replace('&', ""))
+            } else {
+                Cow::Borrowed(w)
+            }
+        })
         .filter(|w| !w.is_empty())
-        .collect()
 }
 
 /// The candidate index over every merchant name.
@@ -257,8 +268,9 @@ impl CandidateIndex {
         city: &str,
         continuations: &[Continuation],
     ) -> bool {
-        let city_words = split_words(city);
-        let Some(first) = city_words.first() else {
+        // Once per row with a city: the words are borrowed, not collected.
+        let mut city_words = words_of(city);
+        let Some(first) = city_words.next() else {
             return false;
         };
         let continues = continuations.iter().any(|c| {
@@ -266,19 +278,26 @@ impl CandidateIndex {
                 .get(c.name as usize)
                 .and_then(|name| name.words.get(usize::from(c.word)))
                 .and_then(|word| word.get(usize::from(c.offset)..))
-                .is_none_or(|rest| could_line_up(first, rest))
+                .is_none_or(|rest| could_line_up(&first, rest))
         });
         if continues {
             return true;
         }
-        let mut words = split_words(text);
-        let text_words = words.len();
+        let text_words = words_of(text).count();
         if text_words >= 3 {
             return false;
         }
-        words.extend(city_words);
-        (text_words + 1..=3.min(words.len()))
-            .any(|count| count >= 2 && self.by_first_word.contains_key(&words[..count].concat()))
+        // The split-name look-up glues the first two and three words together.
+        let mut glued = String::with_capacity(text.len() + city.len());
+        words_of(text).for_each(|word| glued.push_str(&word));
+        std::iter::once(first)
+            .chain(city_words)
+            .take(3 - text_words)
+            .enumerate()
+            .any(|(index, word)| {
+                glued.push_str(&word);
+                text_words + index + 1 >= 2 && self.by_first_word.contains_key(glued.as_str())
+            })
     }
 
     /// The best-scoring merchants for the query, best first, at most `limit`.
