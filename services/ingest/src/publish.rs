@@ -203,15 +203,25 @@ impl Publisher {
             .find(|o| o.state == AckState::Waiting)
             .map(|o| o.sent_at)
         {
-            let deadline = tokio::time::Instant::from_std(oldest + ACK_TIMEOUT);
-            match tokio::time::timeout_at(deadline, self.acks.next()).await {
-                Ok(Some(message)) => self.on_reply(&message),
-                Ok(None) => {
+            // Checked before waiting: replies to other events could otherwise keep arriving
+            // and hold off the timeout of one whose reply is lost.
+            let deadline = oldest + ACK_TIMEOUT;
+            let reply = if Instant::now() >= deadline {
+                None
+            } else {
+                let deadline = tokio::time::Instant::from_std(deadline);
+                tokio::time::timeout_at(deadline, self.acks.next())
+                    .await
+                    .ok()
+            };
+            match reply {
+                Some(Some(message)) => self.on_reply(&message),
+                Some(None) => {
                     return Err(IngestError::Publish(
                         "the ack subscription ended (connection closed)".to_owned(),
                     ))
                 }
-                Err(_elapsed) => {
+                None => {
                     // A lost ack usually means the server restarted or the connection
                     // dropped, and then the acks of everything sent after it are lost too:
                     // send the whole window again (the same Msg-Ids: stored once).
@@ -220,7 +230,7 @@ impl Publisher {
                         "no acknowledgement within {ACK_TIMEOUT:?}: publishing the outstanding window again"
                     );
                     self.retries.increment(1);
-                    self.resend(AckState::Waiting).await?;
+                    self.resend_unacked().await?;
                 }
             }
             while let Some(Some(message)) = self.acks.next().now_or_never() {
@@ -231,7 +241,10 @@ impl Publisher {
             let mut backoff = self.backoff;
             self.pause(&mut backoff, &self.refusal).await?;
             self.backoff = backoff;
-            self.resend(AckState::Refused).await?;
+            // A stream that refuses events (full, or not there) does not answer every event
+            // sent around them either (seen with a full stream: hundreds never answered),
+            // so everything not yet acknowledged goes again, not only the refused.
+            self.resend_unacked().await?;
         }
         while self
             .queue
@@ -285,10 +298,11 @@ impl Publisher {
         }
     }
 
-    /// Sends every event in `state` again, as waiting.
-    async fn resend(&mut self, state: AckState) -> Result<(), IngestError> {
+    /// Sends every event not yet acknowledged again, as waiting.
+    async fn resend_unacked(&mut self) -> Result<(), IngestError> {
         for index in 0..self.queue.len() {
-            let Some(outstanding) = self.queue.get(index).filter(|o| o.state == state) else {
+            let Some(outstanding) = self.queue.get(index).filter(|o| o.state != AckState::Acked)
+            else {
                 continue;
             };
             let (shard, msg_id, payload) = (
@@ -299,12 +313,12 @@ impl Publisher {
             self.send(self.first + index as u64, shard, &msg_id, payload)
                 .await?;
             if let Some(outstanding) = self.queue.get_mut(index) {
+                if outstanding.state == AckState::Refused {
+                    self.refused -= 1;
+                    self.waiting += 1;
+                }
                 outstanding.sent_at = Instant::now();
                 outstanding.state = AckState::Waiting;
-            }
-            if state == AckState::Refused {
-                self.refused -= 1;
-                self.waiting += 1;
             }
         }
         Ok(())
