@@ -10,8 +10,8 @@
 //!
 //! Ack policy: an event counts as published (or duplicate) when its first successful ack
 //! arrives; later acks of the same event (after a resend) are ignored. An error ack (stream
-//! full, no stream yet) is retried with backoff, the same Msg-Id, so the stream's
-//! de-duplication makes retries harmless: wait, never drop. No ack within [`ACK_TIMEOUT`]
+//! full, no stream yet) is retried with backoff, the same Msg-Id, with every event still
+//! unanswered, so the stream's de-duplication makes retries harmless: wait, never drop. No ack within [`ACK_TIMEOUT`]
 //! means the server restarted or the connection dropped: the whole window is sent again.
 
 use crate::error::IngestError;
@@ -194,8 +194,8 @@ impl Publisher {
     }
 
     /// Waits for at least one reply (or the oldest event's timeout), takes every reply already
-    /// there, sends refused events again after a pause, and retires the acked events at the
-    /// front of the window.
+    /// there, sends every unanswered event again after a pause if any was refused, and
+    /// retires the acked events at the front of the window.
     async fn settle(&mut self) -> Result<(), IngestError> {
         if let Some(oldest) = self
             .queue
