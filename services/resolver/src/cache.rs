@@ -171,9 +171,13 @@ impl ResolutionCache {
         self.entries.is_empty()
     }
 
-    /// Forgets every resolution (keeps the counters), for example after a mapping change.
+    /// Forgets every resolution and decision (keeps the counters), for example after a
+    /// mapping change.
     pub fn clear(&mut self) {
         self.entries.clear();
+        self.doorkeeper.fill(0);
+        self.decisions.general.clear();
+        self.decisions.by_city.clear();
     }
 }
 
@@ -294,5 +298,28 @@ mod tests {
             resolver.decide("TACO", Some("BELL"), 0, ""),
             Decision::Auto { merchant_id: 4, .. }
         ));
+    }
+
+    /// After a mapping change the cache is cleared and must not answer from the old
+    /// resolver: neither a resolution nor a decision survives `clear`.
+    #[test]
+    fn clear_forgets_decisions_too() {
+        let resolver_for = |id: i64| {
+            let catalogue = Catalogue::parse(&format!(
+                "id,name,category,brand_id,ticker_symbol,match_names,mcc\n{id},Starbucks,coffee_shop,starbucks,,,5814\n"
+            ))
+            .unwrap_or_default();
+            match Resolver::new(&catalogue, vec![], vec![], vec![]) {
+                Ok(r) => r,
+                Err(e) => panic!("{e}"),
+            }
+        };
+        let (before, after) = (resolver_for(1), resolver_for(2));
+        let mut cache = ResolutionCache::new(10);
+        let first = cache.get_or_resolve(&before, "STARBUCKS #1", "5814");
+        assert_eq!(first.merchant_id(), Some(1));
+        cache.clear();
+        let second = cache.get_or_resolve(&after, "STARBUCKS #2", "5814");
+        assert_eq!(second.merchant_id(), Some(2));
     }
 }
