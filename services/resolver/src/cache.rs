@@ -76,19 +76,26 @@ impl DecisionCache {
         // Writing to a String cannot fail.
         let _ = write!(self.key, "{KEY_SEPARATOR}{place_words}{KEY_SEPARATOR}");
         self.key.push_str(mcc);
-        if !self.general.contains_key(self.key.as_str()) {
-            let decided = resolver.decide_noting_city(text, None, place_words, mcc);
-            if self.general.len() >= self.capacity {
-                self.general.clear();
-            }
-            self.general.insert(self.key.clone(), decided);
-        }
-        let Some((decision, continuations)) = self.general.get(self.key.as_str()) else {
-            return resolver.decide_noting_city(text, city, place_words, mcc).0;
+        // One look-up a row; the general decision is what nearly every row gets.
+        let city_matters = |continuations: &[Continuation]| {
+            city.filter(|city| resolver.city_changes_outcome(text, city, continuations))
         };
-        let city = match city {
-            Some(city) if resolver.city_changes_outcome(text, city, continuations) => city,
-            _ => return decision.clone(),
+        let (decision, city) = match self.general.get(self.key.as_str()) {
+            Some((decision, continuations)) => (decision.clone(), city_matters(continuations)),
+            None => {
+                let (decision, continuations) =
+                    resolver.decide_noting_city(text, None, place_words, mcc);
+                let city = city_matters(&continuations);
+                if self.general.len() >= self.capacity {
+                    self.general.clear();
+                }
+                self.general
+                    .insert(self.key.clone(), (decision.clone(), continuations));
+                (decision, city)
+            }
+        };
+        let Some(city) = city else {
+            return decision;
         };
         self.key.push(KEY_SEPARATOR);
         self.key.push_str(city);
