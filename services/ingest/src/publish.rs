@@ -11,8 +11,9 @@
 //! Ack policy: an event counts as published (or duplicate) when its first successful ack
 //! arrives; later acks of the same event (after a resend) are ignored. An error ack (stream
 //! full, no stream yet) is retried with backoff, the same Msg-Id, with every event still
-//! unanswered, so the stream's de-duplication makes retries harmless: wait, never drop. No ack within [`ACK_TIMEOUT`]
-//! means the server restarted or the connection dropped: the whole window is sent again.
+//! unanswered, so the stream's de-duplication makes retries harmless: wait, never drop. No
+//! ack within [`ACK_TIMEOUT`] means the server restarted or the connection dropped: the whole
+//! window is sent again.
 
 use crate::error::IngestError;
 use crate::reader::MsgId;
@@ -92,9 +93,8 @@ pub struct Publisher {
     /// Events from number `first` on, in order; acked ones stay until those before them are.
     queue: VecDeque<Outstanding>,
     first: u64,
-    /// How many of `queue` still wait for their ack, and how many were refused.
-    waiting: usize,
-    refused: usize,
+    /// Some event was refused since the last resend.
+    refused: bool,
     /// Why the last refusal happened, and the pause before the next resend of refused events
     /// (doubles while the stream keeps refusing, back to the start after a stored event).
     refusal: String,
@@ -126,8 +126,7 @@ impl Publisher {
             window,
             queue: VecDeque::with_capacity(window),
             first: 0,
-            waiting: 0,
-            refused: 0,
+            refused: false,
             refusal: String::new(),
             backoff: FIRST_BACKOFF,
             counts: PublishCounts::default(),
@@ -156,7 +155,6 @@ impl Publisher {
             sent_at: Instant::now(),
             state: AckState::Waiting,
         });
-        self.waiting += 1;
         Ok(())
     }
 
@@ -226,7 +224,7 @@ impl Publisher {
                     // dropped, and then the acks of everything sent after it are lost too:
                     // send the whole window again (the same Msg-Ids: stored once).
                     tracing::info!(
-                        events = self.waiting,
+                        events = self.queue.iter().filter(|o| o.state != AckState::Acked).count(),
                         "no acknowledgement within {ACK_TIMEOUT:?}: publishing the outstanding window again"
                     );
                     self.retries.increment(1);
@@ -237,7 +235,7 @@ impl Publisher {
                 self.on_reply(&message);
             }
         }
-        if self.refused > 0 {
+        if self.refused {
             let mut backoff = self.backoff;
             self.pause(&mut backoff, &self.refusal).await?;
             self.backoff = backoff;
@@ -278,7 +276,6 @@ impl Publisher {
         match parse_ack(message) {
             Ack::Stored { duplicate } => {
                 outstanding.state = AckState::Acked;
-                self.waiting -= 1;
                 self.backoff = FIRST_BACKOFF;
                 self.latency
                     .record(outstanding.sent_at.elapsed().as_secs_f64());
@@ -291,8 +288,7 @@ impl Publisher {
             Ack::Failed(reason) => {
                 // Stream full, no stream yet, or no server to answer: wait, send it again.
                 outstanding.state = AckState::Refused;
-                self.waiting -= 1;
-                self.refused += 1;
+                self.refused = true;
                 self.refusal = reason;
             }
         }
@@ -313,14 +309,11 @@ impl Publisher {
             self.send(self.first + index as u64, shard, &msg_id, payload)
                 .await?;
             if let Some(outstanding) = self.queue.get_mut(index) {
-                if outstanding.state == AckState::Refused {
-                    self.refused -= 1;
-                    self.waiting += 1;
-                }
                 outstanding.sent_at = Instant::now();
                 outstanding.state = AckState::Waiting;
             }
         }
+        self.refused = false;
         Ok(())
     }
 
