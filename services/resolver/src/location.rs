@@ -133,10 +133,10 @@ static CITIES: LazyLock<Vec<String>> = LazyLock::new(|| {
 /// Parses and removes the location at the end of `tokens` (upper-case words).
 ///
 /// At least one token is always left for the merchant.
-pub(crate) fn take_location(tokens: &mut Vec<String>) -> Location {
+pub(crate) fn take_location(tokens: &mut Vec<&str>) -> Location {
     let mut location = Location::default();
     drop_trailing_country(tokens);
-    let Some(last) = tokens.last() else {
+    let Some(&last) = tokens.last() else {
         return location;
     };
 
@@ -145,7 +145,7 @@ pub(crate) fn take_location(tokens: &mut Vec<String>) -> Location {
             let before = &tokens[..tokens.len() - 1];
             let city = known_city_at_end(before, true);
             if city.is_some()
-                || !AMBIGUOUS_STATES.contains(&last.as_str())
+                || !AMBIGUOUS_STATES.contains(&last)
                 || ambiguous_code_is_state(before)
             {
                 tokens.pop();
@@ -156,7 +156,7 @@ pub(crate) fn take_location(tokens: &mut Vec<String>) -> Location {
             glued_state(last).filter(|(_, city)| could_end_a_city(city, true))
         {
             // `SEATTLEWA`: a known city with its state glued on.
-            let mut candidate: Vec<String> = tokens[..tokens.len() - 1].to_vec();
+            let mut candidate: Vec<&str> = tokens[..tokens.len() - 1].to_vec();
             candidate.push(city_part);
             if let Some((count, name)) = known_city_at_end(&candidate, true) {
                 *tokens = candidate;
@@ -179,13 +179,13 @@ pub(crate) fn take_location(tokens: &mut Vec<String>) -> Location {
 
 /// Drops a foreign country code at the end, and `USA` or `US` right after a state (`MURPHY USA`
 /// keeps its `USA`).
-fn drop_trailing_country(tokens: &mut Vec<String>) {
+fn drop_trailing_country(tokens: &mut Vec<&str>) {
     if tokens.len() < 2 {
         return;
     }
     let n = tokens.len();
-    let last = tokens[n - 1].as_str();
-    let after_state = Region::parse(&tokens[n - 2]).is_some() && tokens[n - 2].len() == 2;
+    let last = tokens[n - 1];
+    let after_state = Region::parse(tokens[n - 2]).is_some() && tokens[n - 2].len() == 2;
     let foreign = COUNTRY_TOKENS.contains(&last) && last != "USA";
     if foreign || (matches!(last, "US" | "USA") && after_state) {
         tokens.pop();
@@ -195,19 +195,19 @@ fn drop_trailing_country(tokens: &mut Vec<String>) {
 /// Context that makes an ambiguous code (`CO`, `IN`, `OR`, …) a state: a phone number or id
 /// right before it, or at least two name words before it, the last of which is not one the code
 /// often completes.
-fn ambiguous_code_is_state(before: &[String]) -> bool {
+fn ambiguous_code_is_state(before: &[&str]) -> bool {
     let Some(previous) = before.last() else {
         return false;
     };
-    if previous == "~" {
+    if *previous == "~" {
         return before.len() >= 2;
     }
     let words = before.iter().filter(|t| !is_marker(t)).count();
-    words >= 2 && previous != "*" && !NAME_WORDS_BEFORE_CODE.contains(&previous.as_str())
+    words >= 2 && *previous != "*" && !NAME_WORDS_BEFORE_CODE.contains(previous)
 }
 
 /// `SEATTLEWA` → (`WA`, `SEATTLE`), for words of at least 3 letters plus a state.
-fn glued_state(token: &str) -> Option<(Region, String)> {
+fn glued_state(token: &str) -> Option<(Region, &str)> {
     if token.len() < 5 || !token.is_ascii() {
         return None;
     }
@@ -215,14 +215,14 @@ fn glued_state(token: &str) -> Option<(Region, String)> {
     let region = Region::parse(tail)?;
     head.bytes()
         .all(|b| b.is_ascii_alphabetic())
-        .then(|| (region, head.to_owned()))
+        .then_some((region, head))
 }
 
 /// The longest known city (1 to 3 tokens) at the end of `tokens`, leaving at least one token
 /// of 2 or more characters before it. With `allow_truncation` the last token may be cut short
 /// (`SAN LUIS OBIS`, `FT COLLI`) or the city may stop after a whole word (`ROCKVILLE CEN`).
 /// Returns the number of tokens and the city's full name.
-fn known_city_at_end(tokens: &[String], allow_truncation: bool) -> Option<(usize, String)> {
+fn known_city_at_end(tokens: &[&str], allow_truncation: bool) -> Option<(usize, String)> {
     if !tokens
         .last()
         .is_some_and(|last| could_end_a_city(last, allow_truncation))
@@ -237,7 +237,11 @@ fn known_city_at_end(tokens: &[String], allow_truncation: bool) -> Option<(usize
         if !rest.iter().any(|t| !is_marker(t) && t.chars().count() >= 2) {
             continue;
         }
-        let candidate = tokens[tokens.len() - count..].join(" ");
+        let words = &tokens[tokens.len() - count..];
+        let candidate = match words {
+            [word] => std::borrow::Cow::Borrowed(*word),
+            _ => std::borrow::Cow::Owned(words.join(" ")),
+        };
         if let Some(name) = lookup_city(&candidate, allow_truncation) {
             return Some((count, name));
         }
@@ -267,25 +271,23 @@ fn lookup_city(candidate: &str, allow_truncation: bool) -> Option<String> {
 }
 
 /// Removes the city's tokens (and a duplicated copy before them, `<CITY> <CITY> CA`).
-fn strip_city(tokens: &mut Vec<String>, count: usize, name: String) -> Option<String> {
+fn strip_city(tokens: &mut Vec<&str>, count: usize, name: String) -> Option<String> {
     let cut = tokens.len() - count;
-    let city_tokens: Vec<String> = tokens.split_off(cut);
-    if tokens.len() > count && tokens[tokens.len() - count..] == city_tokens[..] {
-        tokens.truncate(tokens.len() - count);
-    }
+    let doubled = cut > count && tokens[cut - count..cut] == tokens[cut..];
+    tokens.truncate(if doubled { cut - count } else { cut });
     Some(name)
 }
 
 /// An unknown town before a state: one word, or two with a word such as `SAN`, `FT` before it
 /// or `CITY`, `PARK` after; none right after a `*` or a phone number (`MSFT *XBOX WA`), and
 /// always leaving at least one word for the merchant.
-fn unknown_place_tokens(tokens: &[String]) -> usize {
+fn unknown_place_tokens(tokens: &[&str]) -> usize {
     let n = tokens.len();
     if n < 2 || is_marker(&tokens[n - 1]) || is_marker(&tokens[n - 2]) {
         return 0;
     }
-    let two_words = PLACE_PREFIX_WORDS.contains(&tokens[n - 2].as_str())
-        || PLACE_SUFFIX_WORDS.contains(&tokens[n - 1].as_str());
+    let two_words =
+        PLACE_PREFIX_WORDS.contains(&tokens[n - 2]) || PLACE_SUFFIX_WORDS.contains(&tokens[n - 1]);
     if n >= 3 && two_words && !is_marker(&tokens[n - 3]) {
         2
     } else {
@@ -297,8 +299,8 @@ fn unknown_place_tokens(tokens: &[String]) -> usize {
 mod tests {
     use super::*;
 
-    fn words(text: &str) -> Vec<String> {
-        text.split_whitespace().map(str::to_owned).collect()
+    fn words(text: &str) -> Vec<&str> {
+        text.split_whitespace().collect()
     }
 
     fn parse(text: &str) -> (String, Option<String>, Option<String>, usize) {

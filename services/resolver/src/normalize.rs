@@ -23,6 +23,7 @@ use crate::location::{take_location, Location};
 use altdata_common::domain::Region;
 use regex::Regex;
 use rustc_hash::FxHashSet as HashSet;
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 /// A descriptor reduced to the merchant part, with the location that was printed after it.
@@ -369,13 +370,14 @@ fn clean_pass(input: &str, parse_location: bool) -> (String, Location) {
         prepared
     };
 
-    let mut tokens = Vec::new();
+    // Every token is a slice of `text` or a constant: no word is copied.
+    let mut tokens: Vec<&str> = Vec::new();
     for raw in tokenize(&text) {
         push_word(&mut tokens, raw);
     }
     strip_wrappers(&mut tokens);
     keep_after_dba(&mut tokens);
-    tokens.retain(|t| !DROPPED_WORDS.contains(&t.as_str()));
+    tokens.retain(|t| !DROPPED_WORDS.contains(t));
     drop_repeats(&mut tokens);
     if tokens.len() > 1 && tokens[0] == "THE" {
         tokens.remove(0);
@@ -392,7 +394,7 @@ fn clean_pass(input: &str, parse_location: bool) -> (String, Location) {
     // A legal `CO`, or a word left dangling once the location went (`CON ED OF NY`).
     while tokens.len() > 1
         && matches!(
-            tokens.last().map(String::as_str),
+            tokens.last().copied(),
             Some("CO" | "COMPANY" | "OF" | "AT" | "FOR" | "THE" | "IN")
         )
     {
@@ -405,21 +407,29 @@ fn clean_pass(input: &str, parse_location: bool) -> (String, Location) {
 fn apply_patterns(mut text: String) -> String {
     let has = |text: &str, byte: u8| text.as_bytes().contains(&byte);
     if has(&text, b':') || has(&text, b'#') {
-        text = ACH_FIELDS.replace(&text, "").into_owned();
+        text = replaced(text, |t| ACH_FIELDS.replace(t, ""));
     }
     if has(&text, b'.') {
         if text.contains("G.CO") {
-            text = GOOGLE_HELP.replace_all(&text, " GOOGLE ").into_owned();
+            text = replaced(text, |t| GOOGLE_HELP.replace_all(t, " GOOGLE "));
         }
-        text = DOMAINS.replace_all(&text, domain_words).into_owned();
+        text = replaced(text, |t| DOMAINS.replace_all(t, domain_words));
     }
     if text.bytes().any(|b| b.is_ascii_digit()) {
-        text = PHONES.replace_all(&text, " ~ ").into_owned();
+        text = replaced(text, |t| PHONES.replace_all(t, " ~ "));
         if text.contains("STORE") {
-            text = STORE_NUMBER.replace_all(&text, " STORE ").into_owned();
+            text = replaced(text, |t| STORE_NUMBER.replace_all(t, " STORE "));
         }
     }
-    NOISE.replace_all(&text, " ").into_owned()
+    replaced(text, |t| NOISE.replace_all(t, " "))
+}
+
+/// `text` after `replace`, without copying it when nothing matched (most patterns, most rows).
+fn replaced(text: String, replace: impl FnOnce(&str) -> Cow<'_, str>) -> String {
+    match replace(&text) {
+        Cow::Owned(changed) => changed,
+        Cow::Borrowed(_) => text,
+    }
 }
 
 /// Whether any text pattern could match: they all need a digit or punctuation.
@@ -430,6 +440,9 @@ fn has_pattern_characters(text: &str) -> bool {
 
 /// Upper case, accents folded to ASCII, apostrophes dropped so `JOE'S` stays one word.
 fn prepare(input: &str) -> String {
+    if input.is_ascii() && !input.bytes().any(|b| matches!(b, b'\'' | b'`')) {
+        return input.to_ascii_uppercase();
+    }
     let mut out = String::with_capacity(input.len());
     for c in input.chars() {
         if matches!(c, '\'' | '`' | '\u{2019}' | '\u{2018}' | '\u{b4}') {
@@ -496,25 +509,28 @@ fn tokenize(text: &str) -> Vec<&str> {
 
 /// Adds one word after dropping reference numbers and codes from it; may add two words when a
 /// number is glued to a word (`SHELL57444` → `SHELL`, `8665797172CA` → `CA`).
-fn push_word(tokens: &mut Vec<String>, word: &str) {
+fn push_word<'a>(tokens: &mut Vec<&'a str>, word: &'a str) {
     let word = word.trim_matches('&');
     if word.is_empty() {
         return;
     }
-    let letters = word
-        .chars()
-        .filter(|c| c.is_alphabetic() || *c == '&')
-        .count();
-    let digits = word.chars().filter(|c| c.is_ascii_digit()).count();
-    let length = word.chars().count();
+    let (mut letters, mut digits, mut length) = (0, 0, 0);
+    for c in word.chars() {
+        length += 1;
+        if c.is_alphabetic() || c == '&' {
+            letters += 1;
+        } else if c.is_ascii_digit() {
+            digits += 1;
+        }
+    }
 
     if letters == 0 {
         // Pure numbers: store and site ids, traces, ARNs. One or two digits may be a name
         // (`7 ELEVEN`, `FOREVER 21`).
         if digits <= 2 && length <= 2 {
-            tokens.push(word.to_owned());
-        } else if tokens.last().is_none_or(|t| t != "~") {
-            tokens.push("~".to_owned());
+            tokens.push(word);
+        } else if tokens.last().is_none_or(|t| *t != "~") {
+            tokens.push("~");
         }
         return;
     }
@@ -523,7 +539,7 @@ fn push_word(tokens: &mut Vec<String>, word: &str) {
             .iter()
             .find(|(short, _)| *short == word)
             .map_or(word, |(_, long)| long);
-        tokens.push(word.to_owned());
+        tokens.push(word);
         return;
     }
     // Letters then a number of 3+ digits: keep the letters unless it is a one-letter code
@@ -559,14 +575,14 @@ fn push_word(tokens: &mut Vec<String>, word: &str) {
     if digits >= 2 && length >= 6 {
         return;
     }
-    tokens.push(word.to_owned());
+    tokens.push(word);
 }
 
 /// Removes channel text and facilitator prefixes at the start, and channel text at the end, until
 /// none is left. Stacked wrappers (`SQU*SQ *…`, `DDA PURCHASE SQ *…`) need the loop.
-fn strip_wrappers(tokens: &mut Vec<String>) {
+fn strip_wrappers(tokens: &mut Vec<&str>) {
     // The virtual-card wrapper puts its own name after the wrapped descriptor.
-    if let Some(at) = tokens.iter().position(|t| t == "PRIVACYCOM") {
+    if let Some(at) = tokens.iter().position(|t| *t == "PRIVACYCOM") {
         tokens.truncate(at);
     }
     loop {
@@ -606,11 +622,8 @@ static CHANNEL_ENDS: LazyLock<(HashSet<&'static str>, HashSet<&'static str>)> =
         (first, last)
     });
 
-fn leading_channel_phrase(tokens: &[String]) -> Option<usize> {
-    if !tokens
-        .first()
-        .is_some_and(|t| CHANNEL_ENDS.0.contains(t.as_str()))
-    {
+fn leading_channel_phrase(tokens: &[&str]) -> Option<usize> {
+    if !tokens.first().is_some_and(|t| CHANNEL_ENDS.0.contains(t)) {
         return None;
     }
     CHANNEL_PHRASES
@@ -619,11 +632,8 @@ fn leading_channel_phrase(tokens: &[String]) -> Option<usize> {
         .map(|phrase| phrase.len())
 }
 
-fn trailing_channel_phrase(tokens: &[String]) -> Option<usize> {
-    if !tokens
-        .last()
-        .is_some_and(|t| CHANNEL_ENDS.1.contains(t.as_str()))
-    {
+fn trailing_channel_phrase(tokens: &[&str]) -> Option<usize> {
+    if !tokens.last().is_some_and(|t| CHANNEL_ENDS.1.contains(t)) {
         return None;
     }
     CHANNEL_PHRASES
@@ -634,9 +644,9 @@ fn trailing_channel_phrase(tokens: &[String]) -> Option<usize> {
 
 /// The number of tokens taken by a facilitator prefix at the start (with its `*`), leaving at
 /// least one word after it.
-fn leading_facilitator(tokens: &[String]) -> Option<usize> {
+fn leading_facilitator(tokens: &[&str]) -> Option<usize> {
     let first = tokens.first()?;
-    let star_follows = tokens.get(1).is_some_and(|t| t == "*");
+    let star_follows = tokens.get(1).is_some_and(|t| *t == "*");
     let (_, needs_star) = FACILITATOR_PREFIXES.iter().find(|(p, _)| p == first)?;
     let length = if star_follows { 2 } else { 1 };
     if (*needs_star && !star_follows) || tokens.len() <= length {
@@ -662,15 +672,15 @@ const MARKETPLACES: [&str; 7] = [
     "EBAY",
 ];
 
-fn drop_marketplace_seller(tokens: &mut Vec<String>) {
-    if tokens.len() > 2 && MARKETPLACES.contains(&tokens[0].as_str()) && tokens[1] == "*" {
+fn drop_marketplace_seller(tokens: &mut Vec<&str>) {
+    if tokens.len() > 2 && MARKETPLACES.contains(&tokens[0]) && tokens[1] == "*" {
         tokens.truncate(1);
     }
 }
 
 /// `<LEGAL NAME> DBA <TRADING NAME>`: the trading name is the merchant.
-fn keep_after_dba(tokens: &mut Vec<String>) {
-    if let Some(at) = tokens.iter().position(|t| t == "DBA") {
+fn keep_after_dba(tokens: &mut Vec<&str>) {
+    if let Some(at) = tokens.iter().position(|t| *t == "DBA") {
         if at + 1 < tokens.len() {
             tokens.drain(..=at);
         } else {
@@ -681,24 +691,28 @@ fn keep_after_dba(tokens: &mut Vec<String>) {
 
 /// Drops a word of 3+ characters printed again later (`UBER TRIP HELP.UBER.COM` → `UBER TRIP`),
 /// and a word repeated right after itself.
-fn drop_repeats(tokens: &mut Vec<String>) {
-    let mut kept: Vec<String> = Vec::with_capacity(tokens.len());
-    for token in tokens.drain(..) {
-        let repeated = kept.last() == Some(&token) || (token.len() >= 3 && kept.contains(&token));
+fn drop_repeats(tokens: &mut Vec<&str>) {
+    let mut kept = 0;
+    for index in 0..tokens.len() {
+        let token = tokens[index];
+        let before = &tokens[..kept];
+        let repeated =
+            before.last() == Some(&token) || (token.len() >= 3 && before.contains(&token));
         if !repeated {
-            kept.push(token);
+            tokens[kept] = token;
+            kept += 1;
         }
     }
-    *tokens = kept;
+    tokens.truncate(kept);
 }
 
 /// `… SEATTLE WA 24`: a one- or two-digit year after a state code.
-fn drop_year_after_state(tokens: &mut Vec<String>) {
+fn drop_year_after_state(tokens: &mut Vec<&str>) {
     let n = tokens.len();
     if n >= 3
         && tokens[n - 1].bytes().all(|b| b.is_ascii_digit())
         && tokens[n - 2].len() == 2
-        && Region::parse(&tokens[n - 2]).is_some()
+        && Region::parse(tokens[n - 2]).is_some()
     {
         tokens.pop();
     }
@@ -709,7 +723,7 @@ trait WordSlice {
     fn ends_with_words(&self, words: &[&str]) -> bool;
 }
 
-impl WordSlice for [String] {
+impl WordSlice for [&str] {
     fn starts_with_words(&self, words: &[&str]) -> bool {
         self.len() >= words.len() && self.iter().zip(words).all(|(a, b)| a == b)
     }
