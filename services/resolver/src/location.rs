@@ -283,12 +283,12 @@ fn strip_city(tokens: &mut Vec<&str>, count: usize, name: String) -> Option<Stri
 /// always leaving at least one word for the merchant.
 fn unknown_place_tokens(tokens: &[&str]) -> usize {
     let n = tokens.len();
-    if n < 2 || is_marker(&tokens[n - 1]) || is_marker(&tokens[n - 2]) {
+    if n < 2 || is_marker(tokens[n - 1]) || is_marker(tokens[n - 2]) {
         return 0;
     }
     let two_words =
         PLACE_PREFIX_WORDS.contains(&tokens[n - 2]) || PLACE_SUFFIX_WORDS.contains(&tokens[n - 1]);
-    if n >= 3 && two_words && !is_marker(&tokens[n - 3]) {
+    if n >= 3 && two_words && !is_marker(tokens[n - 3]) {
         2
     } else {
         1
