@@ -30,6 +30,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0003_flush_cost.sql",
         sql: include_str!("../../../schema/0003_flush_cost.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_held_rows_without_ledger_fk.sql",
+        sql: include_str!("../../../schema/0004_held_rows_without_ledger_fk.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]
