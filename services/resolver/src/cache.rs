@@ -73,8 +73,16 @@ impl DecisionCache {
     ) -> Decision {
         self.key.clear();
         self.key.push_str(text);
-        // Writing to a String cannot fail.
-        let _ = write!(self.key, "{KEY_SEPARATOR}{place_words}{KEY_SEPARATOR}");
+        self.key.push(KEY_SEPARATOR);
+        match u8::try_from(place_words) {
+            // Nearly always 0 to 3: a digit without the formatting machinery, once a row.
+            Ok(digit @ 0..=9) => self.key.push(char::from(b'0' + digit)),
+            // Writing to a String cannot fail.
+            _ => {
+                let _ = write!(self.key, "{place_words}");
+            }
+        }
+        self.key.push(KEY_SEPARATOR);
         self.key.push_str(mcc);
         // One look-up a row; the general decision is what nearly every row gets.
         let city_matters = |continuations: &[Continuation]| {
