@@ -1,19 +1,20 @@
 //! Publishing events to JetStream with a bounded window of outstanding acknowledgements.
 //!
-//! Each event goes out as a plain NATS publish with a reply subject `<inbox>.<number>` and
-//! its `Nats-Msg-Id`; the stream's acknowledgements all arrive on one subscription to
-//! `<inbox>.*` and are matched to their events by that number. This is what async-nats'
+//! Each event goes out as a plain NATS publish with a reply subject `<inbox>.<number>.<send>`
+//! and its `Nats-Msg-Id`; the stream's acknowledgements all arrive on one subscription to
+//! `<inbox>.>` and are matched to their events by that number, and to the send they answer. This is what async-nats'
 //! `send_publish` does too, minus the per-event bookkeeping it needs to hand each caller a
 //! future of its own (an ack permit, a fresh inbox, a oneshot channel, two timers and a
 //! request entry in the connection's map): half the client CPU per event, measured, on a
 //! path that runs once per row (docs/ARCHITECTURE.md, "Publishing").
 //!
 //! Ack policy: an event counts as published (or duplicate) when its first successful ack
-//! arrives; later acks of the same event (after a resend) are ignored. An error ack (stream
-//! full, no stream yet) is retried with backoff, the same Msg-Id, with every event still
-//! unanswered, so the stream's de-duplication makes retries harmless: wait, never drop. No
-//! ack within [`ACK_TIMEOUT`] means the server restarted or the connection dropped: the whole
-//! window is sent again.
+//! arrives, whichever send it answers; later acks of the same event are ignored. An error ack
+//! (stream full, no stream yet) counts only when it answers the event's latest send (an older
+//! send's refusal says nothing about the newer one still in flight); the refused events go
+//! again after a pause with one shared backoff, with the same Msg-Id, so the stream's
+//! de-duplication makes retries harmless: wait, never drop. No ack within [`ACK_TIMEOUT`]
+//! means the server restarted or the connection dropped: every unanswered event goes again.
 
 use crate::error::IngestError;
 use crate::reader::MsgId;
@@ -41,10 +42,12 @@ struct Outstanding {
     msg_id: MsgId,
     payload: Bytes,
     sent_at: Instant,
+    /// How many times the event was sent before its latest send (the `<send>` of its reply).
+    send: u32,
     state: AckState,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AckState {
     Waiting,
     Acked,
@@ -86,7 +89,7 @@ enum Ack {
 pub struct Publisher {
     client: Client,
     acks: Subscriber,
-    /// `<inbox>.`: an event's reply subject is this plus its number.
+    /// `<inbox>.`: an event's reply subject is this plus `<number>.<send>`.
     reply_prefix: String,
     shard_subjects: Vec<Subject>,
     window: usize,
@@ -114,7 +117,7 @@ impl Publisher {
     ) -> Result<Publisher, IngestError> {
         let inbox = client.new_inbox();
         let acks = client
-            .subscribe(format!("{inbox}.*"))
+            .subscribe(format!("{inbox}.>"))
             .await
             .map_err(|e| IngestError::Publish(format!("subscribe to acks: {e}")))?;
         let window = window.clamp(1, MAX_WINDOW);
@@ -147,12 +150,14 @@ impl Publisher {
             self.settle().await?;
         }
         let number = self.first + self.queue.len() as u64;
-        self.send(number, shard, &msg_id, payload.clone()).await?;
+        self.send(number, 0, shard, &msg_id, payload.clone())
+            .await?;
         self.queue.push_back(Outstanding {
             shard,
             msg_id,
             payload,
             sent_at: Instant::now(),
+            send: 0,
             state: AckState::Waiting,
         });
         Ok(())
@@ -170,6 +175,7 @@ impl Publisher {
     async fn send(
         &self,
         number: u64,
+        send: u32,
         shard: u32,
         msg_id: &MsgId,
         payload: Bytes,
@@ -179,7 +185,7 @@ impl Publisher {
         loop {
             let mut headers = HeaderMap::new();
             headers.insert("Nats-Msg-Id", msg_id.as_str());
-            let reply = format!("{}{number}", self.reply_prefix);
+            let reply = format!("{}{number}.{send}", self.reply_prefix);
             match self
                 .client
                 .publish_with_reply_and_headers(subject.clone(), reply, headers, payload.clone())
@@ -192,8 +198,8 @@ impl Publisher {
     }
 
     /// Waits for at least one reply (or the oldest event's timeout), takes every reply already
-    /// there, sends every unanswered event again after a pause if any was refused, and
-    /// retires the acked events at the front of the window.
+    /// there, sends the refused events again after a pause, and retires the acked events at
+    /// the front of the window.
     async fn settle(&mut self) -> Result<(), IngestError> {
         if let Some(oldest) = self
             .queue
@@ -228,7 +234,7 @@ impl Publisher {
                         "no acknowledgement within {ACK_TIMEOUT:?}: publishing the outstanding window again"
                     );
                     self.retries.increment(1);
-                    self.resend_unacked().await?;
+                    self.resend(|state| state != AckState::Acked).await?;
                 }
             }
             while let Some(Some(message)) = self.acks.next().now_or_never() {
@@ -239,10 +245,10 @@ impl Publisher {
             let mut backoff = self.backoff;
             self.pause(&mut backoff, &self.refusal).await?;
             self.backoff = backoff;
-            // A stream that refuses events (full, or not there) does not answer every event
-            // sent around them either (seen with a full stream: hundreds never answered),
-            // so everything not yet acknowledged goes again, not only the refused.
-            self.resend_unacked().await?;
+            // Only the refused: the events still waiting have a send in flight that will be
+            // answered (or time out). Sending those again too multiplied the sends in flight
+            // at every refusal while a full stream refused them all.
+            self.resend(|state| state == AckState::Refused).await?;
         }
         while self
             .queue
@@ -256,11 +262,14 @@ impl Publisher {
     }
 
     fn on_reply(&mut self, message: &async_nats::Message) {
-        let Some(number) = message
+        let Some((number, send)) = message
             .subject
             .as_str()
             .strip_prefix(self.reply_prefix.as_str())
-            .and_then(|n| n.parse::<u64>().ok())
+            .and_then(|tail| tail.split_once('.'))
+            .and_then(|(number, send)| {
+                Some((number.parse::<u64>().ok()?, send.parse::<u32>().ok()?))
+            })
         else {
             return;
         };
@@ -270,11 +279,14 @@ impl Publisher {
         let Some(outstanding) = self.queue.get_mut(index as usize) else {
             return;
         };
-        if outstanding.state != AckState::Waiting {
-            return; // the reply to an earlier send of an event since acked or refused
-        }
-        match parse_ack(message) {
-            Ack::Stored { duplicate } => {
+        match judge(
+            outstanding.state,
+            outstanding.send,
+            send,
+            parse_ack(message),
+        ) {
+            Verdict::Ignore => {}
+            Verdict::Stored { duplicate } => {
                 outstanding.state = AckState::Acked;
                 self.backoff = FIRST_BACKOFF;
                 self.latency
@@ -285,7 +297,7 @@ impl Publisher {
                     self.counts.published += 1;
                 }
             }
-            Ack::Failed(reason) => {
+            Verdict::Refused(reason) => {
                 // Stream full, no stream yet, or no server to answer: wait, send it again.
                 outstanding.state = AckState::Refused;
                 self.refused = true;
@@ -294,11 +306,10 @@ impl Publisher {
         }
     }
 
-    /// Sends every event not yet acknowledged again, as waiting.
-    async fn resend_unacked(&mut self) -> Result<(), IngestError> {
+    /// Sends again, as waiting, every event whose state `should` says so.
+    async fn resend(&mut self, should: impl Fn(AckState) -> bool) -> Result<(), IngestError> {
         for index in 0..self.queue.len() {
-            let Some(outstanding) = self.queue.get(index).filter(|o| o.state != AckState::Acked)
-            else {
+            let Some(outstanding) = self.queue.get(index).filter(|o| should(o.state)) else {
                 continue;
             };
             let (shard, msg_id, payload) = (
@@ -306,10 +317,12 @@ impl Publisher {
                 outstanding.msg_id.clone(),
                 outstanding.payload.clone(),
             );
-            self.send(self.first + index as u64, shard, &msg_id, payload)
+            let send = outstanding.send.wrapping_add(1);
+            self.send(self.first + index as u64, send, shard, &msg_id, payload)
                 .await?;
             if let Some(outstanding) = self.queue.get_mut(index) {
                 outstanding.sent_at = Instant::now();
+                outstanding.send = send;
                 outstanding.state = AckState::Waiting;
             }
         }
@@ -335,6 +348,29 @@ impl Publisher {
         }
         *backoff = (*backoff * 2).min(MAX_BACKOFF);
         Ok(())
+    }
+}
+
+/// What a reply to send `reply_send` of an event means, given the event's state and latest
+/// send. A stored ack counts whichever send it answers (the event is in the stream); a
+/// refusal counts only when it answers the latest send, since the refusal of an older one
+/// says nothing about the newer send still in flight (acked as stored, it would otherwise be
+/// sent a third time and come back a duplicate).
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Ignore,
+    Stored { duplicate: bool },
+    Refused(String),
+}
+
+fn judge(state: AckState, latest_send: u32, reply_send: u32, ack: Ack) -> Verdict {
+    match (state, ack) {
+        (AckState::Acked, _) => Verdict::Ignore,
+        (_, Ack::Stored { duplicate }) => Verdict::Stored { duplicate },
+        (AckState::Waiting, Ack::Failed(reason)) if reply_send == latest_send => {
+            Verdict::Refused(reason)
+        }
+        (_, Ack::Failed(_)) => Verdict::Ignore,
     }
 }
 
@@ -393,5 +429,28 @@ mod tests {
             Ack::Stored { .. } => panic!("an error ack counted as stored"),
         }
         assert!(matches!(parse_ack(&reply(b"not json")), Ack::Failed(_)));
+    }
+
+    #[test]
+    fn a_refusal_counts_only_for_the_latest_send_and_a_stored_ack_for_any() {
+        let refused = || Ack::Failed("maximum bytes exceeded".to_owned());
+        let stored = || Ack::Stored { duplicate: false };
+        // Send 0 refused while send 1 is in flight: send 1 decides.
+        assert_eq!(judge(AckState::Waiting, 1, 0, refused()), Verdict::Ignore);
+        assert_eq!(
+            judge(AckState::Waiting, 1, 1, refused()),
+            Verdict::Refused("maximum bytes exceeded".to_owned())
+        );
+        // Send 0 stored after send 1 was refused (a 429 can overtake a queued send).
+        assert_eq!(
+            judge(AckState::Refused, 1, 0, stored()),
+            Verdict::Stored { duplicate: false }
+        );
+        assert_eq!(judge(AckState::Refused, 1, 1, refused()), Verdict::Ignore);
+        // Once counted, later replies change nothing.
+        assert_eq!(
+            judge(AckState::Acked, 2, 2, Ack::Stored { duplicate: true }),
+            Verdict::Ignore
+        );
     }
 }
