@@ -2,11 +2,11 @@
 //!
 //! Each event goes out as a plain NATS publish with a reply subject `<inbox>.<number>.<send>`
 //! and its `Nats-Msg-Id`; the stream's acknowledgements all arrive on one subscription to
-//! `<inbox>.>` and are matched to their events by that number, and to the send they answer. This is what async-nats'
-//! `send_publish` does too, minus the per-event bookkeeping it needs to hand each caller a
-//! future of its own (an ack permit, a fresh inbox, a oneshot channel, two timers and a
-//! request entry in the connection's map): half the client CPU per event, measured, on a
-//! path that runs once per row (docs/ARCHITECTURE.md, "Publishing").
+//! `<inbox>.>` and are matched to their events by that number, and to the send they answer.
+//! This is what async-nats' `send_publish` does too, minus the per-event bookkeeping it needs
+//! to hand each caller a future of its own (an ack permit, a fresh inbox, a oneshot channel,
+//! two timers and a request entry in the connection's map): half the client CPU per event,
+//! measured, on a path that runs once per row (docs/ARCHITECTURE.md, "Publishing").
 //!
 //! Ack policy: an event counts as published (or duplicate) when its first successful ack
 //! arrives, whichever send it answers; later acks of the same event are ignored. An error ack
@@ -42,7 +42,7 @@ struct Outstanding {
     msg_id: MsgId,
     payload: Bytes,
     sent_at: Instant,
-    /// How many times the event was sent before its latest send (the `<send>` of its reply).
+    /// Which send of the event is the latest (0 for the first): the `<send>` of its reply.
     send: u32,
     state: AckState,
 }
