@@ -197,10 +197,14 @@ impl Publisher {
         }
     }
 
-    /// Waits for at least one reply (or the oldest event's timeout), takes every reply already
-    /// there, sends the refused events again after a pause, and retires the acked events at
-    /// the front of the window.
+    /// Takes every reply already there, then waits for one more (or the oldest unanswered
+    /// event's timeout) if some event is still waiting, sends the refused events again after a
+    /// pause, and retires the acked events at the front of the window.
     async fn settle(&mut self) -> Result<(), IngestError> {
+        // Replies that arrived during a pause first: the pauses of a refusing stream can add up
+        // past the timeout, and judging the timeout before reading them resent events whose
+        // "stored" reply was already here.
+        self.take_ready_replies();
         if let Some(oldest) = self
             .queue
             .iter()
@@ -219,7 +223,10 @@ impl Publisher {
                     .ok()
             };
             match reply {
-                Some(Some(message)) => self.on_reply(&message),
+                Some(Some(message)) => {
+                    self.on_reply(&message);
+                    self.take_ready_replies();
+                }
                 Some(None) => {
                     return Err(IngestError::Publish(
                         "the ack subscription ended (connection closed)".to_owned(),
@@ -236,9 +243,6 @@ impl Publisher {
                     self.retries.increment(1);
                     self.resend(|state| state != AckState::Acked).await?;
                 }
-            }
-            while let Some(Some(message)) = self.acks.next().now_or_never() {
-                self.on_reply(&message);
             }
         }
         if self.refused {
@@ -259,6 +263,13 @@ impl Publisher {
             self.first += 1;
         }
         Ok(())
+    }
+
+    /// Handles every reply already received, without waiting.
+    fn take_ready_replies(&mut self) {
+        while let Some(Some(message)) = self.acks.next().now_or_never() {
+            self.on_reply(&message);
+        }
     }
 
     fn on_reply(&mut self, message: &async_nats::Message) {
