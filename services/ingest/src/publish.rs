@@ -245,6 +245,10 @@ impl Publisher {
                 }
             }
         }
+        // A refused event may have been stored since, by an older send whose reply came later.
+        if self.refused && !self.queue.iter().any(|o| o.state == AckState::Refused) {
+            self.refused = false;
+        }
         if self.refused {
             let mut backoff = self.backoff;
             self.pause(&mut backoff, &self.refusal).await?;
