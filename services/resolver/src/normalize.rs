@@ -371,10 +371,8 @@ fn clean_pass(input: &str, parse_location: bool) -> (String, Location) {
     };
 
     // Every token is a slice of `text` or a constant: no word is copied.
-    let mut tokens: Vec<&str> = Vec::new();
-    for raw in tokenize(&text) {
-        push_word(&mut tokens, raw);
-    }
+    let mut tokens: Vec<&str> = Vec::with_capacity(16);
+    for_each_word(&text, |raw| push_word(&mut tokens, raw));
     strip_wrappers(&mut tokens);
     keep_after_dba(&mut tokens);
     tokens.retain(|t| !DROPPED_WORDS.contains(t));
@@ -484,27 +482,25 @@ fn fold_accent(c: char) -> Option<&'static str> {
 
 /// Splits into words of letters, digits and `&`; a `*` is a word of its own because it marks
 /// where a facilitator's name ends, and so is the `~` left where a phone number was.
-fn tokenize(text: &str) -> Vec<&str> {
-    let mut words = Vec::new();
+fn for_each_word<'a>(text: &'a str, mut each: impl FnMut(&'a str)) {
     let mut start = None;
     for (index, c) in text.char_indices() {
         let is_word = c.is_alphanumeric() || c == '&';
         match (is_word, start) {
             (true, None) => start = Some(index),
             (false, Some(s)) => {
-                words.push(&text[s..index]);
+                each(&text[s..index]);
                 start = None;
             }
             _ => {}
         }
         if c == '*' || c == '~' {
-            words.push(&text[index..index + 1]);
+            each(&text[index..index + 1]);
         }
     }
     if let Some(s) = start {
-        words.push(&text[s..]);
+        each(&text[s..]);
     }
-    words
 }
 
 /// Adds one word after dropping reference numbers and codes from it; may add two words when a
