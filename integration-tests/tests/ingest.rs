@@ -433,8 +433,8 @@ async fn a_full_stream_makes_ingest_wait_and_drops_nothing() {
         &format!("{HEADER}\n{}", good_rows(rows, 0)),
     );
     let ingest = {
-        // The default window: thousands of events in flight when the limit is hit, some of
-        // which nats-server never answers (docs/ARCHITECTURE.md, "Publishing").
+        // The default window: thousands of events in flight when the limit is hit, each sent
+        // several times while the stream refuses (docs/ARCHITECTURE.md, "Publishing").
         let settings = settings(
             &app,
             &[

@@ -96,7 +96,9 @@ pub struct Publisher {
     /// Events from number `first` on, in order; acked ones stay until those before them are.
     queue: VecDeque<Outstanding>,
     first: u64,
-    /// Some event was refused since the last resend.
+    /// Some event may be refused: set by a refusal, cleared by a resend, and checked against
+    /// the queue before a pause (an older send may have stored it since). Saves scanning the
+    /// window on every settle.
     refused: bool,
     /// Why the last refusal happened, and the pause before the next resend of refused events
     /// (doubles while the stream keeps refusing, back to the start after a stored event).
