@@ -10,7 +10,7 @@ use crate::proc::{Role, Usage};
 use crate::sandbox::{Sandbox, StreamBudget};
 use crate::stats::{rate, Latency};
 use crate::Bench;
-use altdata_common::domain::date_to_epoch_days;
+use altdata_domain::date_to_epoch_days;
 use altdata_proto::v1::{ResolutionSource, TransactionEvent};
 use altdata_proto::SCHEMA_VERSION;
 use anyhow::{anyhow, bail};
@@ -219,7 +219,7 @@ async fn run_in(
                         }
                     }
                     let (event, msg_id) = maker.next(&mut rng);
-                    let shard = altdata_common::domain::shard_of(event.merchant_id, shards);
+                    let shard = altdata_domain::shard_of(event.merchant_id, shards);
                     let message = jetstream::message::PublishMessage::build()
                         .payload(encode(&event))
                         .message_id(msg_id);
@@ -268,7 +268,7 @@ async fn run_in(
             crate::limits::publisher(altdata_common::connect::nats(&bench.servers.nats_url).await?);
         let subject = sandbox
             .subjects
-            .txn_shard(altdata_common::domain::shard_of(marker_merchant, shards));
+            .txn_shard(altdata_domain::shard_of(marker_merchant, shards));
         let metric_date = date_to_epoch_days(marker_day);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(MARKER_INTERVAL);

@@ -164,7 +164,7 @@ impl Sandbox {
             altdata_common::migrate::load_catalogue(
                 &mut client,
                 "embedded",
-                altdata_common::catalogue::EMBEDDED_CATALOGUE,
+                altdata_domain::catalogue::EMBEDDED_CATALOGUE,
             )
             .await
             .map_err(|e| anyhow!("catalogue: {e}"))?;

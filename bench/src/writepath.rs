@@ -8,7 +8,7 @@ use crate::proc::{Role, ServerCpu, Usage};
 use crate::sandbox::{Sandbox, StreamBudget};
 use crate::stats::rate;
 use crate::Bench;
-use altdata_common::domain::epoch_days_to_date;
+use altdata_domain::epoch_days_to_date;
 use altdata_proto::v1::TransactionEvent;
 use altdata_proto::Message;
 use anyhow::{anyhow, bail, Context};

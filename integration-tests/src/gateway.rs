@@ -197,8 +197,8 @@ impl GatewayApp {
             .unwrap_or_else(|e| panic!("insert merchant: {e}"));
     }
 
-    /// Adds one (merchant, region, day) cell to every aggregate table, the way the
-    /// aggregator does: daily, weekly and monthly merchant rows, and category rows of
+    /// Adds one (merchant, region, day) cell to every aggregate table through the fact writer,
+    /// as the aggregator does: daily, weekly and monthly merchant rows, and category rows of
     /// `shard`. Customers are keys `first_customer..first_customer + customers`.
     #[allow(clippy::too_many_arguments)]
     pub async fn cell(
@@ -213,28 +213,17 @@ impl GatewayApp {
         customers: i64,
         shard: i32,
     ) {
-        let day = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
-            .unwrap_or_else(|e| panic!("date {day}: {e}"));
-        let refunds: i64 = i64::from(refund_cents > 0);
-        self.db()
-            .await
-            .execute(
-                SEED_CELL,
-                &[
-                    &merchant_id,
-                    &region,
-                    &day,
-                    &gross_cents,
-                    &sales,
-                    &refund_cents,
-                    &refunds,
-                    &first_customer,
-                    &customers,
-                    &shard,
-                ],
-            )
-            .await
-            .unwrap_or_else(|e| panic!("seed cell: {e}"));
+        let cell = crate::SeedCell {
+            merchant_id,
+            region,
+            day,
+            gross_cents,
+            sales,
+            refund_cents,
+            refunds: i64::from(refund_cents > 0),
+            customers: first_customer..first_customer + customers,
+        };
+        self.test_app.seed(&[cell], shard).await;
     }
 
     /// Marks the shard's last commit (what `X-Data-As-Of` reports).
@@ -253,69 +242,3 @@ impl GatewayApp {
             .unwrap_or_else(|e| panic!("shard offset: {e}"));
     }
 }
-
-const SEED_CELL: &str = "
-WITH cell AS MATERIALIZED (
-    SELECT $1::bigint AS merchant_id, $2::text AS region, $3::date AS metric_date,
-           $4::bigint AS gross, $5::bigint AS sales, $6::bigint AS refund, $7::bigint AS refunds,
-           coalesce((SELECT hll_add_agg(hll_hash_bigint(k)) FROM generate_series($8::bigint, $8::bigint + $9::bigint - 1) k), hll_empty()) AS customers,
-           (SELECT category FROM dim_merchants WHERE id = $1) AS category
-),
-d AS (
-    INSERT INTO agg_daily_merchant_spend AS t (merchant_id, region, metric_date, total_spend_cents, transaction_count, refund_cents, refund_count, customers)
-    SELECT merchant_id, region, metric_date, gross, sales, refund, refunds, customers FROM cell
-    ON CONFLICT (merchant_id, region, metric_date) DO UPDATE SET
-        total_spend_cents = t.total_spend_cents + excluded.total_spend_cents,
-        transaction_count = t.transaction_count + excluded.transaction_count,
-        refund_cents = t.refund_cents + excluded.refund_cents,
-        refund_count = t.refund_count + excluded.refund_count,
-        customers = hll_union(t.customers, excluded.customers)
-),
-w AS (
-    INSERT INTO agg_weekly_merchant_spend AS t (merchant_id, region, week_start, total_spend_cents, transaction_count, refund_cents, refund_count, customers)
-    SELECT merchant_id, region, date_trunc('week', metric_date::timestamp)::date, gross, sales, refund, refunds, customers FROM cell
-    ON CONFLICT (merchant_id, region, week_start) DO UPDATE SET
-        total_spend_cents = t.total_spend_cents + excluded.total_spend_cents,
-        transaction_count = t.transaction_count + excluded.transaction_count,
-        refund_cents = t.refund_cents + excluded.refund_cents,
-        refund_count = t.refund_count + excluded.refund_count,
-        customers = hll_union(t.customers, excluded.customers)
-),
-m AS (
-    INSERT INTO agg_monthly_merchant_spend AS t (merchant_id, region, month_start, total_spend_cents, transaction_count, refund_cents, refund_count, customers)
-    SELECT merchant_id, region, date_trunc('month', metric_date::timestamp)::date, gross, sales, refund, refunds, customers FROM cell
-    ON CONFLICT (merchant_id, region, month_start) DO UPDATE SET
-        total_spend_cents = t.total_spend_cents + excluded.total_spend_cents,
-        transaction_count = t.transaction_count + excluded.transaction_count,
-        refund_cents = t.refund_cents + excluded.refund_cents,
-        refund_count = t.refund_count + excluded.refund_count,
-        customers = hll_union(t.customers, excluded.customers)
-),
-cd AS (
-    INSERT INTO agg_daily_category_region AS t (category, region, metric_date, shard, total_spend_cents, transaction_count, refund_cents, refund_count, customers)
-    SELECT category, region, metric_date, $10::integer, gross, sales, refund, refunds, customers FROM cell
-    ON CONFLICT (category, region, metric_date, shard) DO UPDATE SET
-        total_spend_cents = t.total_spend_cents + excluded.total_spend_cents,
-        transaction_count = t.transaction_count + excluded.transaction_count,
-        refund_cents = t.refund_cents + excluded.refund_cents,
-        refund_count = t.refund_count + excluded.refund_count,
-        customers = hll_union(t.customers, excluded.customers)
-),
-cw AS (
-    INSERT INTO agg_weekly_category_region AS t (category, region, week_start, shard, total_spend_cents, transaction_count, refund_cents, refund_count, customers)
-    SELECT category, region, date_trunc('week', metric_date::timestamp)::date, $10::integer, gross, sales, refund, refunds, customers FROM cell
-    ON CONFLICT (category, region, week_start, shard) DO UPDATE SET
-        total_spend_cents = t.total_spend_cents + excluded.total_spend_cents,
-        transaction_count = t.transaction_count + excluded.transaction_count,
-        refund_cents = t.refund_cents + excluded.refund_cents,
-        refund_count = t.refund_count + excluded.refund_count,
-        customers = hll_union(t.customers, excluded.customers)
-)
-INSERT INTO agg_monthly_category_region AS t (category, region, month_start, shard, total_spend_cents, transaction_count, refund_cents, refund_count, customers)
-SELECT category, region, date_trunc('month', metric_date::timestamp)::date, $10::integer, gross, sales, refund, refunds, customers FROM cell
-ON CONFLICT (category, region, month_start, shard) DO UPDATE SET
-    total_spend_cents = t.total_spend_cents + excluded.total_spend_cents,
-    transaction_count = t.transaction_count + excluded.transaction_count,
-    refund_cents = t.refund_cents + excluded.refund_cents,
-    refund_count = t.refund_count + excluded.refund_count,
-    customers = hll_union(t.customers, excluded.customers)";

@@ -81,7 +81,7 @@ pub async fn spawn_app() -> TestApp {
     altdata_common::migrate::load_catalogue(
         &mut client,
         "embedded",
-        altdata_common::catalogue::EMBEDDED_CATALOGUE,
+        altdata_domain::catalogue::EMBEDDED_CATALOGUE,
     )
     .await
     .unwrap_or_else(|e| panic!("catalogue load failed: {e}"));
@@ -126,7 +126,61 @@ pub async fn spawn_app() -> TestApp {
     }
 }
 
+/// One (merchant, region, day) cell to seed: sums, counts and a range of customer keys.
+#[derive(Debug, Clone)]
+pub struct SeedCell<'a> {
+    pub merchant_id: i64,
+    pub region: &'a str,
+    /// `YYYY-MM-DD`.
+    pub day: &'a str,
+    pub gross_cents: i64,
+    pub sales: i64,
+    pub refund_cents: i64,
+    pub refunds: i64,
+    pub customers: std::ops::Range<i64>,
+}
+
 impl TestApp {
+    /// Adds cells to every aggregate table through the fact writer (the aggregator's own path),
+    /// with category rows of `shard` (-1 for the review shard), in one transaction.
+    pub async fn seed(&self, cells: &[SeedCell<'_>], shard: i32) {
+        let mut batch = altdata_facts::Cells::default();
+        for cell in cells {
+            let day = chrono::NaiveDate::parse_from_str(cell.day, "%Y-%m-%d")
+                .unwrap_or_else(|e| panic!("date {}: {e}", cell.day));
+            let key = altdata_facts::CellKey::new(
+                cell.merchant_id,
+                cell.region,
+                altdata_domain::date_to_epoch_days(day),
+            );
+            let delta = batch.cells.entry(key).or_default();
+            delta.gross_cents += cell.gross_cents;
+            delta.sale_count += cell.sales;
+            delta.refund_cents += cell.refund_cents;
+            delta.refund_count += cell.refunds;
+            delta
+                .customers
+                .extend(cell.customers.clone().map(|k| k as u64));
+            batch.transactions += usize::try_from(cell.sales + cell.refunds).unwrap_or(0);
+        }
+        let shard = match u32::try_from(shard) {
+            Ok(shard) => altdata_facts::CategoryShard::Stream(shard),
+            Err(_) => altdata_facts::CategoryShard::Review,
+        };
+        let mut client = self.client().await;
+        let transaction = client
+            .transaction()
+            .await
+            .unwrap_or_else(|e| panic!("seed transaction: {e}"));
+        altdata_facts::apply(&transaction, &batch, shard, "seed")
+            .await
+            .unwrap_or_else(|e| panic!("seed cells: {e}"));
+        transaction
+            .commit()
+            .await
+            .unwrap_or_else(|e| panic!("seed commit: {e}"));
+    }
+
     /// Environment variables naming this app's servers and prefix, for settings readers.
     pub fn env(&self) -> std::collections::HashMap<String, String> {
         [
@@ -267,4 +321,48 @@ where
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Every transaction event in the app's stream, with its `Nats-Msg-Id`, in stream order.
+pub async fn stream_events(app: &TestApp) -> Vec<(String, altdata_proto::v1::TransactionEvent)> {
+    use altdata_proto::Message;
+    use futures::StreamExt;
+    let stream = app
+        .jetstream
+        .get_stream(app.subjects.txn_stream())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
+            filter_subject: app.prefix.subject("txn.v1.*"),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut stream_info = stream.clone();
+    let total = stream_info
+        .info()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .state
+        .messages;
+    let mut messages = consumer.messages().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut events = Vec::new();
+    while (events.len() as u64) < total {
+        let Ok(Some(Ok(message))) =
+            tokio::time::timeout(Duration::from_secs(5), messages.next()).await
+        else {
+            break;
+        };
+        let id = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Msg-Id"))
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        let event = altdata_proto::v1::TransactionEvent::decode(message.payload.as_ref())
+            .unwrap_or_else(|e| panic!("undecodable event: {e}"));
+        events.push((id, event));
+    }
+    events
 }

@@ -2,8 +2,8 @@
 //! fencing, poison and the outbox. Events are published directly.
 
 use altdata_aggregator::{AggregatorError, AggregatorSettings, ShardExit};
-use altdata_common::domain::shard_of;
 use altdata_common::Shutdown;
+use altdata_domain::shard_of;
 use altdata_proto::v1::TransactionEvent;
 use altdata_proto::Message;
 use integration_tests::{scalar, spawn_app, wait_for, TestApp};

@@ -15,20 +15,35 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
         "{schemathesis} is missing: run `make stack`"
     );
     let app = spawn_app().await;
-    // A little data so that answers are not all empty.
+    // A little data so that answers are not all empty: a coffee shop in California, every day.
     app.client()
         .await
-        .batch_execute(
-            "SELECT ensure_daily_partitions(DATE '2026-10-01', DATE '2026-11-30');
-             INSERT INTO agg_daily_merchant_spend (merchant_id, region, metric_date, total_spend_cents, transaction_count, customers)
-             SELECT 1, 'CA', d::date, 10000, 20, (SELECT hll_add_agg(hll_hash_bigint(k)) FROM generate_series(1, 30) k)
-               FROM generate_series(DATE '2026-10-20', DATE '2026-11-20', interval '1 day') d;
-             INSERT INTO agg_daily_category_region (category, region, metric_date, shard, total_spend_cents, transaction_count, customers)
-             SELECT 'coffee_shop', 'CA', d::date, 0, 10000, 20, (SELECT hll_add_agg(hll_hash_bigint(k)) FROM generate_series(1, 30) k)
-               FROM generate_series(DATE '2026-10-20', DATE '2026-11-20', interval '1 day') d;",
-        )
+        .batch_execute("SELECT ensure_daily_partitions(DATE '2026-10-01', DATE '2026-11-30')")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    let starbucks: i64 = integration_tests::scalar(
+        &app.client().await,
+        "SELECT id FROM dim_merchants WHERE brand_id = 'starbucks'",
+    )
+    .await;
+    let days: Vec<String> = (20..=31)
+        .map(|d| format!("2026-10-{d}"))
+        .chain((1..=20).map(|d| format!("2026-11-{d:02}")))
+        .collect();
+    let cells: Vec<integration_tests::SeedCell> = days
+        .iter()
+        .map(|day| integration_tests::SeedCell {
+            merchant_id: starbucks,
+            region: "CA",
+            day,
+            gross_cents: 10_000,
+            sales: 20,
+            refund_cents: 0,
+            refunds: 0,
+            customers: 1..31,
+        })
+        .collect();
+    app.seed(&cells, 0).await;
     let mut env = app.env_reader(&[
         ("ALTDATA_HTTP_ADDR", "127.0.0.1:0"),
         ("ALTDATA_RATE_LIMIT_PER_SECOND", "100000"),

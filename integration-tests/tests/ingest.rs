@@ -3,10 +3,8 @@
 
 use altdata_common::Shutdown;
 use altdata_ingest::{FileOutcome, IngestSettings};
-use altdata_proto::v1::TransactionEvent;
 use altdata_proto::Message;
-use futures::StreamExt;
-use integration_tests::{scalar, spawn_app, wait_for, TestApp};
+use integration_tests::{scalar, spawn_app, stream_events, wait_for, TestApp};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -61,47 +59,6 @@ fn good_rows(n: usize, first_id: usize) -> String {
         ));
     }
     text
-}
-
-async fn stream_events(app: &TestApp) -> Vec<(String, TransactionEvent)> {
-    let stream = app
-        .jetstream
-        .get_stream(app.subjects.txn_stream())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let consumer = stream
-        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
-            filter_subject: app.prefix.subject("txn.v1.*"),
-            ..Default::default()
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut stream_info = stream.clone();
-    let total = stream_info
-        .info()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .state
-        .messages;
-    let mut messages = consumer.messages().await.unwrap_or_else(|e| panic!("{e}"));
-    let mut events = Vec::new();
-    while (events.len() as u64) < total {
-        let Ok(Some(Ok(message))) =
-            tokio::time::timeout(Duration::from_secs(5), messages.next()).await
-        else {
-            break;
-        };
-        let id = message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get("Nats-Msg-Id"))
-            .map(|v| v.to_string())
-            .unwrap_or_default();
-        let event = TransactionEvent::decode(message.payload.as_ref())
-            .unwrap_or_else(|e| panic!("undecodable event: {e}"));
-        events.push((id, event));
-    }
-    events
 }
 
 #[tokio::test]

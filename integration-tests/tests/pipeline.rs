@@ -4,8 +4,8 @@
 //! resolution must agree with the truth for at least 98% of published rows.
 
 use altdata_aggregator::AggregatorSettings;
-use altdata_common::catalogue::Catalogue;
 use altdata_common::Shutdown;
+use altdata_domain::catalogue::Catalogue;
 use altdata_ingest::IngestSettings;
 use integration_tests::{scalar, spawn_app, TestApp};
 use std::collections::HashMap;

@@ -4,8 +4,8 @@
 //!
 //! This file is its own test binary, so the `AWS_*` variables it sets touch no other test.
 
-use altdata_common::catalogue::Catalogue;
 use altdata_common::Shutdown;
+use altdata_domain::catalogue::Catalogue;
 use altdata_ingest::{FileOutcome, IngestSettings};
 use integration_tests::{spawn_app, wait_for};
 use std::process::{Child, Command, Stdio};

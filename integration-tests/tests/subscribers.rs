@@ -2,8 +2,8 @@
 //! the outbox relay publishes, and they agree with PostgreSQL.
 
 use altdata_aggregator::AggregatorSettings;
-use altdata_common::domain::shard_of;
 use altdata_common::Shutdown;
+use altdata_domain::shard_of;
 use altdata_proto::v1::TransactionEvent;
 use altdata_proto::Message;
 use integration_tests::spawn_app;

@@ -29,17 +29,9 @@ pub struct AggregatorSettings {
     pub ops_addr: Option<SocketAddr>,
     /// Names this instance in `shard_offsets.owner` and in logs.
     pub instance: String,
-    /// Deliberate failures for the fault suite and tests; all off by default.
-    pub faults: FaultInjection,
-}
-
-/// Deliberate failures, to prove the guarantees under the crashes they protect against.
-#[derive(Debug, Clone, Default)]
-pub struct FaultInjection {
-    /// Each shard worker dies (without acking) right after this many commits.
-    pub crash_after_commits: Option<u32>,
-    /// Run without the outbox relay, as if the process died between commit and publish.
-    pub relay_disabled: bool,
+    /// Deliberate failures for tests; only in builds with the `fault-injection` feature.
+    #[cfg(feature = "fault-injection")]
+    pub faults: crate::faults::FaultInjection,
 }
 
 impl AggregatorSettings {
@@ -95,18 +87,8 @@ impl AggregatorSettings {
             drain_timeout: env.duration("ALTDATA_DRAIN_TIMEOUT", Duration::from_secs(20)),
             ops_addr,
             instance: env.string("HOSTNAME", "aggregator"),
-            faults: FaultInjection {
-                crash_after_commits: match env.integer(
-                    "ALTDATA_FAULT_CRASH_AFTER_COMMITS",
-                    0u32,
-                    0,
-                    1_000_000,
-                ) {
-                    0 => None,
-                    n => Some(n),
-                },
-                relay_disabled: env.parsed("ALTDATA_FAULT_NO_RELAY", false, "true or false"),
-            },
+            #[cfg(feature = "fault-injection")]
+            faults: crate::faults::FaultInjection::from_env(env),
             connections,
         }
     }

@@ -1,15 +1,18 @@
-//! One shard's consume loop: decode → fold into the window → flush → commit → ack.
+//! One shard's consume loop: receive → (acquire or rewind) → classify → apply (fold, skip or
+//! dead-letter) → flush → commit → ack.
 //!
-//! Ack policy: the consumer uses `AckPolicy::All`, and the last message of a batch is
+//! Ack policy: the consumer uses `AckPolicy::All`, and the last message of a window is
 //! double-acked only after the flush transaction committed, so a crash before the commit
-//! redelivers the batch and a crash after it finds the batch's sequence already stored in
-//! `shard_offsets` and skips it. Poison is published to the DLQ and then terminated.
+//! redelivers the window and a crash after it finds the window's sequence already stored in
+//! `shard_offsets` and skips it. A message at or below the stored offset is acked at once
+//! (already applied). Poison is published to the DLQ and then terminated.
 
 use crate::config::AggregatorSettings;
 use crate::error::AggregatorError;
 use crate::flush::{ensure_partitions, flush_window, FlushError};
 use crate::metrics::ShardMetrics;
-use crate::offsets::{self, ShardLease};
+use crate::offsets::ShardLease;
+use crate::ownership::{self, Ownership};
 use crate::window::Window;
 use altdata_common::connect::Subjects;
 use altdata_common::Shutdown;
@@ -39,18 +42,6 @@ pub enum ShardExit {
     Fenced,
     /// The stream is behind the stored offset; the shard was refused.
     Refused,
-}
-
-/// What was done with one message, deciding its acknowledgement.
-enum MessageOutcome {
-    /// Folded into the window: acked with the batch after commit.
-    Folded,
-    /// At or below the stored offset: already applied, acked now.
-    AlreadyApplied,
-    /// Part of the current window already (a redelivery while it is open): acked with it.
-    InWindow,
-    /// Undecodable or of an unknown version: in the DLQ, terminated.
-    DeadLettered,
 }
 
 /// Everything a shard worker needs, shared by all workers of an instance.
@@ -100,7 +91,7 @@ pub async fn shard_consumer(
         .get_stream(subjects.txn_stream())
         .await
         .map_err(|e| consumer_error(e.to_string()))?;
-    let name = format!("aggregate-shard-{shard}");
+    let name = consumer_name(shard);
     let config = consumer::pull::Config {
         durable_name: Some(name.clone()),
         filter_subject: subjects.txn_shard(shard),
@@ -120,306 +111,392 @@ pub async fn shard_consumer(
         .map_err(|e| consumer_error(e.to_string()))
 }
 
+/// The durable consumer's name for a shard.
+pub fn consumer_name(shard: u32) -> String {
+    format!("aggregate-shard-{shard}")
+}
+
+/// What the loop waits for next. (The message is not boxed: that would allocate once per
+/// message to save a move.)
+#[allow(clippy::large_enum_variant)]
+enum Next {
+    Shutdown,
+    FlushDue,
+    /// No message within the idle poll.
+    Idle,
+    Message(jetstream::Message),
+}
+
+/// What was done with one message, deciding its acknowledgement.
+enum MessageOutcome {
+    /// Folded into the window: acked with the window after commit.
+    Folded,
+    /// At or below the stored offset: already applied, acked now.
+    AlreadyApplied,
+    /// Part of the current window already (a redelivery while it is open): acked with it.
+    InWindow,
+    /// Undecodable or of an unknown version: in the DLQ, terminated.
+    DeadLettered,
+}
+
+/// The loop, top to bottom: each step is a method of [`ShardLoop`].
 async fn consume(
     context: &ShardContext,
     shard: u32,
     shutdown: &Shutdown,
     metrics: &ShardMetrics,
 ) -> Result<ShardExit, AggregatorError> {
-    let settings = &context.settings;
-    let consumer = shard_consumer(&context.jetstream, &context.subjects, settings, shard).await?;
-    let fetch_error = |e: &dyn std::fmt::Display| AggregatorError::Fetch {
-        shard,
-        reason: e.to_string(),
-    };
-    // Pulls expire well inside the pin's lifetime so an idle owner keeps its pin.
-    let pull_expires = settings.pin_ttl.min(Duration::from_secs(5)) / 2;
-    // One way to open the pinned pull stream: at start and again after a rewind.
-    let open_messages = || {
-        consumer
-            .stream()
-            .group(PRIORITY_GROUP)
-            .max_messages_per_batch(settings.pull_batch)
-            .expires(pull_expires)
-            .messages()
-    };
-    let mut messages = open_messages().await.map_err(|e| fetch_error(&e))?;
-
-    let mut database = context.pool.get().await?;
-    let mut lease: Option<ShardLease> = None;
-    let mut window = Window::default();
-    let mut last_message: Option<jetstream::Message> = None;
-    let mut known_months = HashSet::new();
-    // The consumer's delivery sequence of the last message received: every delivery to this
-    // consumer goes to its one pinned client, so a jump means deliveries were lost in flight
-    // (a NATS restart, a dropped subscription) and would come back only after `ack_wait`,
-    // behind newer messages.
-    let mut last_delivery: Option<u64> = None;
-    let idle_poll = Duration::from_millis(250);
-
+    let mut shard_loop = ShardLoop::open(context, shard, metrics).await?;
     loop {
-        let flush_due = window
-            .opened_at
-            .map(|opened| opened + settings.window_max_age);
-        let next = tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => None,
-            _ = sleep_until(flush_due), if flush_due.is_some() => Some(None),
-            next = tokio::time::timeout(idle_poll, messages.next()) => Some(Some(next)),
-        };
-        let next = match next {
-            // Shutdown: flush what we have, ack it, stop.
-            None => {
-                if let Some(lease) = lease.as_mut() {
-                    if !window.is_empty() {
-                        let exit = flush_and_ack(
-                            context,
-                            &mut database,
-                            lease,
-                            &mut window,
-                            &mut last_message,
-                            &mut known_months,
-                            metrics,
-                        )
-                        .await?;
-                        if exit.is_some() {
-                            return Ok(ShardExit::Fenced);
-                        }
-                    }
-                }
-                return Ok(ShardExit::Stopped);
-            }
-            // The window is old enough: flush it.
-            Some(None) => {
-                if let Some(current) = lease.as_mut() {
-                    if flush_and_ack(
-                        context,
-                        &mut database,
-                        current,
-                        &mut window,
-                        &mut last_message,
-                        &mut known_months,
-                        metrics,
-                    )
-                    .await?
-                    .is_some()
-                    {
-                        return Ok(ShardExit::Fenced);
-                    }
+        let message = match shard_loop.next(shutdown).await? {
+            Next::Shutdown => return shard_loop.stop().await,
+            Next::FlushDue => {
+                if shard_loop.flush_and_ack().await? == Flushed::Fenced {
+                    return Ok(ShardExit::Fenced);
                 }
                 continue;
             }
-            Some(Some(next)) => next,
-        };
-        let message = match next {
-            Err(_elapsed) => {
-                if settings.until_idle && window.is_empty() && caught_up(&consumer).await? {
+            Next::Idle => {
+                if context.settings.until_idle
+                    && shard_loop.window.is_empty()
+                    && shard_loop.caught_up().await?
+                {
                     return Ok(ShardExit::Idle);
                 }
                 continue;
             }
-            Ok(None) => return Err(fetch_error(&"the message stream ended")),
-            Ok(Some(Err(error))) => return Err(fetch_error(&error)),
-            Ok(Some(Ok(message))) => message,
+            Next::Message(message) => message,
         };
-        let info = message.info().map_err(|e| fetch_error(&e))?;
-        let stream_seq = info.stream_sequence;
-        metrics.lag.set(info.pending as f64);
-        let delivery = info.consumer_sequence;
-        if let Some(last) = last_delivery.filter(|last| delivery != last + 1) {
-            // Nothing past the gap may be folded. Restarting the consumer drops the window
-            // (unacked, so nothing is lost) and the next lease rewinds to the stored offset.
-            return Err(fetch_error(&format!(
-                "delivery sequence jumped from {last} to {delivery}: resynchronising from the stored offset"
-            )));
+        let stream_seq = shard_loop.check_delivery(&message)?;
+        match shard_loop.own().await? {
+            Owned::Yes => {}
+            Owned::Rewound => continue,
+            Owned::Refused => return Ok(ShardExit::Refused),
         }
-        last_delivery = Some(delivery);
-
-        // Ownership is taken on the first message, so a standby that is never pinned never
-        // disturbs the active owner's epoch.
-        let current = match lease.as_mut() {
-            Some(current) => current,
-            None => {
-                let acquired = offsets::acquire(&database, shard, &settings.instance).await?;
-                if let Some(refusal) =
-                    stream_behind_offset(context, shard, acquired.applied_seq).await?
-                {
-                    tracing::error!(shard, error = %refusal, "refusing shard");
-                    return Ok(ShardExit::Refused);
-                }
-                tracing::info!(
-                    shard,
-                    epoch = acquired.epoch,
-                    applied_seq = acquired.applied_seq,
-                    "acquired shard"
-                );
-                // The common case (a first start, a restart after a clean stop): nothing was
-                // delivered between the consumer's ack floor and this message, so no earlier
-                // owner holds unacknowledged deliveries and stream order is intact. Consume on
-                // without a rewind (which costs a pull expiry and a pin hand-over).
-                let floor = consumer
-                    .get_info()
-                    .await
-                    .map_err(|e| fetch_error(&e))?
-                    .ack_floor;
-                if delivery == floor.consumer_sequence + 1
-                    && floor.stream_sequence <= acquired.applied_seq
-                {
-                    lease.insert(acquired)
-                } else {
-                    // Messages delivered to an earlier owner (or to an earlier consume loop of
-                    // this process) and never acked come back only after `ack_wait`, *after*
-                    // newer ones. Folding the newer ones first would move the offset past them
-                    // and their redelivery would be skipped as applied: lost. So a new owner
-                    // rewinds the consumer to the first unapplied message (server 2.14+
-                    // CONSUMER.RESET), drops what it had buffered, and consumes in stream order.
-                    // Its pull requests still waiting at the server must expire first: the server
-                    // would otherwise answer them, after the reset, into the dropped
-                    // subscription, and those deliveries too would come back only after ack_wait.
-                    drop(messages);
-                    tokio::time::sleep(pull_expires + Duration::from_millis(250)).await;
-                    reset_consumer(context, shard, acquired.applied_seq + 1).await?;
-                    messages = open_messages().await.map_err(|e| fetch_error(&e))?;
-                    lease = Some(acquired);
-                    // A reset restarts the delivery sequence at 1: if our first delivery is not
-                    // 1, the first ones went to another client (still pinned, or a pull request
-                    // of ours the server answered late) and must not be folded past.
-                    last_delivery = Some(0);
-                    continue;
-                }
-            }
-        };
-
-        let outcome = if stream_seq <= current.applied_seq {
-            MessageOutcome::AlreadyApplied
-        } else if stream_seq <= window.last_stream_seq {
-            MessageOutcome::InWindow
-        } else {
-            match decode(&message.payload) {
-                Ok(event) => {
-                    window.fold(&event, stream_seq);
-                    MessageOutcome::Folded
-                }
-                Err(reason) => {
-                    dead_letter(context, shard, &message, &reason).await?;
-                    window.cover(stream_seq);
-                    MessageOutcome::DeadLettered
-                }
-            }
-        };
-        match outcome {
-            MessageOutcome::Folded => {
-                metrics.events.increment(1);
-                last_message = Some(message);
-            }
-            MessageOutcome::AlreadyApplied => {
-                metrics.skipped_redeliveries.increment(1);
-                // Already committed: acknowledging it now is safe and stops redelivery.
-                message.ack().await.map_err(|e| AggregatorError::Ack {
-                    shard,
-                    reason: e.to_string(),
-                })?;
-            }
-            MessageOutcome::InWindow => metrics.skipped_redeliveries.increment(1),
-            MessageOutcome::DeadLettered => {
-                metrics.dead_lettered.increment(1);
-                message
-                    .ack_with(AckKind::Term)
-                    .await
-                    .map_err(|e| AggregatorError::Ack {
-                        shard,
-                        reason: e.to_string(),
-                    })?;
-            }
-        }
-        if window.events >= settings.window_max_events
-            && flush_and_ack(
-                context,
-                &mut database,
-                current,
-                &mut window,
-                &mut last_message,
-                &mut known_months,
-                metrics,
-            )
-            .await?
-            .is_some()
+        let outcome = shard_loop.classify(&message, stream_seq).await?;
+        shard_loop.acknowledge(outcome, message).await?;
+        if shard_loop.window.events() >= context.settings.window_max_events
+            && shard_loop.flush_and_ack().await? == Flushed::Fenced
         {
             return Ok(ShardExit::Fenced);
         }
     }
 }
 
-/// Flushes the window in one transaction, then acks its last message. Returns `Some` when
-/// the fence rejected the flush: nothing was applied and nothing is acked.
-async fn flush_and_ack(
-    context: &ShardContext,
-    database: &mut deadpool_postgres::Client,
-    lease: &mut ShardLease,
-    window: &mut Window,
-    last_message: &mut Option<jetstream::Message>,
-    known_months: &mut HashSet<(i32, u32)>,
-    metrics: &ShardMetrics,
-) -> Result<Option<ShardExit>, AggregatorError> {
-    let shard = lease.shard;
-    let started = Instant::now();
-    ensure_partitions(database, window, known_months).await?;
-    let mut backoff = Duration::from_millis(100);
-    let outcome = loop {
-        match flush_window(database, shard, lease.epoch, window).await {
-            Ok(_)
-                if context
-                    .settings
-                    .faults
-                    .crash_after_commits
-                    .is_some_and(|n| lease.commits + 1 >= n) =>
-            {
-                return Err(AggregatorError::InjectedCrash { shard });
-            }
-            Ok(outcome) => break outcome,
-            Err(FlushError::Fenced { epoch, .. }) => {
-                metrics.fence_rejections.increment(1);
-                tracing::error!(shard, epoch, "flush rejected by the fence: another instance owns this shard; stopping this shard without acking");
-                return Ok(Some(ShardExit::Fenced));
-            }
-            Err(FlushError::Other(error)) if error.retryable() => {
-                // The window is kept: retrying commits exactly what would have committed.
-                tracing::warn!(shard, error = %error, retry_in_ms = backoff.as_millis() as u64, "flush failed, retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-                if database.is_closed() {
-                    *database = context.pool.get().await?;
-                }
-            }
-            Err(FlushError::Other(error)) => return Err(error),
-        }
-    };
-    // Ack only after commit: a crash before this line redelivers the batch, whose sequence
-    // is now stored, so the redelivery is skipped rather than counted twice.
-    if let Some(message) = last_message.take() {
-        message
-            .double_ack()
-            .await
-            .map_err(|e| AggregatorError::Ack {
-                shard,
-                reason: e.to_string(),
-            })?;
+/// Whether a flush committed or lost the fence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flushed {
+    Committed,
+    Fenced,
+}
+
+/// Whether this loop may fold the message it received.
+enum Owned {
+    Yes,
+    /// The consumer was rewound to the first unapplied message: receive again.
+    Rewound,
+    /// The stream is behind the stored offset.
+    Refused,
+}
+
+/// One shard's consume loop state: the consumer and its pull stream, the database
+/// connection, the lease (once acquired), the open window and the delivery sequence seen.
+struct ShardLoop<'a> {
+    context: &'a ShardContext,
+    shard: u32,
+    metrics: &'a ShardMetrics,
+    consumer: consumer::PullConsumer,
+    /// `None` only while a rewind waits for the old pulls to expire.
+    messages: Option<consumer::pull::Stream>,
+    database: deadpool_postgres::Client,
+    lease: Option<ShardLease>,
+    window: Window,
+    /// The newest folded message: acked (for the whole window) after its commit.
+    last_message: Option<jetstream::Message>,
+    known_months: HashSet<(i32, u32)>,
+    /// The consumer's delivery sequence of the last message received: every delivery to this
+    /// consumer goes to its one pinned client, so a jump means deliveries were lost in flight
+    /// (a NATS restart, a dropped subscription) and would come back only after `ack_wait`,
+    /// behind newer messages.
+    last_delivery: Option<u64>,
+}
+
+impl<'a> ShardLoop<'a> {
+    async fn open(
+        context: &'a ShardContext,
+        shard: u32,
+        metrics: &'a ShardMetrics,
+    ) -> Result<ShardLoop<'a>, AggregatorError> {
+        let consumer = shard_consumer(
+            &context.jetstream,
+            &context.subjects,
+            &context.settings,
+            shard,
+        )
+        .await?;
+        let messages = open_messages(&consumer, &context.settings, shard).await?;
+        Ok(ShardLoop {
+            context,
+            shard,
+            metrics,
+            consumer,
+            messages: Some(messages),
+            database: context.pool.get().await?,
+            lease: None,
+            window: Window::default(),
+            last_message: None,
+            known_months: HashSet::new(),
+            last_delivery: None,
+        })
     }
-    lease.applied_seq = lease.applied_seq.max(window.last_stream_seq);
-    lease.commits += 1;
-    metrics.flush_events.record(outcome.events as f64);
-    metrics
-        .flush_seconds
-        .record(started.elapsed().as_secs_f64());
-    tracing::debug!(
-        shard,
-        events = outcome.events,
-        cells = outcome.cells,
-        "flushed"
-    );
-    window.clear();
-    context.relay_wake.notify_one();
-    Ok(None)
+
+    fn fetch_error(&self, error: &dyn std::fmt::Display) -> AggregatorError {
+        AggregatorError::Fetch {
+            shard: self.shard,
+            reason: error.to_string(),
+        }
+    }
+
+    /// Waits for shutdown, the window's flush deadline or the next message.
+    async fn next(&mut self, shutdown: &Shutdown) -> Result<Next, AggregatorError> {
+        let flush_due = self
+            .window
+            .opened_at
+            .map(|opened| opened + self.context.settings.window_max_age);
+        let idle_poll = Duration::from_millis(250);
+        let Some(messages) = self.messages.as_mut() else {
+            return Err(self.fetch_error(&"the message stream is closed"));
+        };
+        let next = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return Ok(Next::Shutdown),
+            _ = sleep_until(flush_due), if flush_due.is_some() => return Ok(Next::FlushDue),
+            next = tokio::time::timeout(idle_poll, messages.next()) => next,
+        };
+        match next {
+            Err(_elapsed) => Ok(Next::Idle),
+            Ok(None) => Err(self.fetch_error(&"the message stream ended")),
+            Ok(Some(Err(error))) => Err(self.fetch_error(&error)),
+            Ok(Some(Ok(message))) => Ok(Next::Message(message)),
+        }
+    }
+
+    /// Shutdown: flush what the window holds, ack it, stop.
+    async fn stop(&mut self) -> Result<ShardExit, AggregatorError> {
+        if self.lease.is_some()
+            && !self.window.is_empty()
+            && self.flush_and_ack().await? == Flushed::Fenced
+        {
+            return Ok(ShardExit::Fenced);
+        }
+        Ok(ShardExit::Stopped)
+    }
+
+    /// The message's stream sequence, after checking that no delivery was skipped: nothing
+    /// past a gap may be folded, so a gap restarts the consumer, which drops the window
+    /// (unacked, so nothing is lost) and rewinds to the stored offset.
+    fn check_delivery(&mut self, message: &jetstream::Message) -> Result<u64, AggregatorError> {
+        let info = message.info().map_err(|e| self.fetch_error(&e))?;
+        self.metrics.lag.set(info.pending as f64);
+        let delivery = info.consumer_sequence;
+        if let Some(last) = self.last_delivery.filter(|last| delivery != last + 1) {
+            return Err(self.fetch_error(&format!(
+                "delivery sequence jumped from {last} to {delivery}: resynchronising from the stored offset"
+            )));
+        }
+        self.last_delivery = Some(delivery);
+        Ok(info.stream_sequence)
+    }
+
+    /// Takes ownership on the first message (so a standby that is never pinned never disturbs
+    /// the active owner's epoch), rewinding the consumer when earlier deliveries may be
+    /// outstanding.
+    async fn own(&mut self) -> Result<Owned, AggregatorError> {
+        if self.lease.is_some() {
+            return Ok(Owned::Yes);
+        }
+        let delivery = self.last_delivery.unwrap_or(0);
+        match ownership::acquire(
+            self.context,
+            &self.database,
+            &self.consumer,
+            self.shard,
+            delivery,
+        )
+        .await?
+        {
+            Ownership::Refused => Ok(Owned::Refused),
+            Ownership::InOrder(lease) => {
+                self.lease = Some(lease);
+                Ok(Owned::Yes)
+            }
+            Ownership::NeedsRewind(lease) => {
+                // What was buffered is dropped (unacked), and the pulls still waiting at the
+                // server must expire before the reset: the server would otherwise answer them,
+                // after the reset, into the dropped subscription, and those deliveries too
+                // would come back only after `ack_wait`.
+                self.messages = None;
+                let pull_expires = pull_expiry(&self.context.settings);
+                tokio::time::sleep(pull_expires + Duration::from_millis(250)).await;
+                ownership::reset_consumer(self.context, self.shard, lease.applied_seq + 1).await?;
+                self.messages =
+                    Some(open_messages(&self.consumer, &self.context.settings, self.shard).await?);
+                self.lease = Some(lease);
+                // A reset restarts the delivery sequence at 1: if our first delivery is not 1,
+                // the first ones went to another client and must not be folded past.
+                self.last_delivery = Some(0);
+                Ok(Owned::Rewound)
+            }
+        }
+    }
+
+    /// Decides what the message is (already applied, in the window, an event, poison) and
+    /// folds or dead-letters it.
+    async fn classify(
+        &mut self,
+        message: &jetstream::Message,
+        stream_seq: u64,
+    ) -> Result<MessageOutcome, AggregatorError> {
+        let applied_seq = self.lease.map_or(0, |lease| lease.applied_seq);
+        if stream_seq <= applied_seq {
+            return Ok(MessageOutcome::AlreadyApplied);
+        }
+        if stream_seq <= self.window.last_stream_seq {
+            return Ok(MessageOutcome::InWindow);
+        }
+        match decode(&message.payload) {
+            Ok(event) => {
+                self.window.fold(&event, stream_seq);
+                Ok(MessageOutcome::Folded)
+            }
+            Err(reason) => {
+                dead_letter(self.context, self.shard, message, &reason).await?;
+                self.window.cover(stream_seq);
+                Ok(MessageOutcome::DeadLettered)
+            }
+        }
+    }
+
+    /// Acknowledges per the policy at the top of this file.
+    async fn acknowledge(
+        &mut self,
+        outcome: MessageOutcome,
+        message: jetstream::Message,
+    ) -> Result<(), AggregatorError> {
+        let ack_error = |e: &dyn std::fmt::Display| AggregatorError::Ack {
+            shard: self.shard,
+            reason: e.to_string(),
+        };
+        match outcome {
+            MessageOutcome::Folded => {
+                self.metrics.events.increment(1);
+                self.last_message = Some(message);
+            }
+            MessageOutcome::AlreadyApplied => {
+                self.metrics.skipped_redeliveries.increment(1);
+                // Already committed: acknowledging it now is safe and stops redelivery.
+                message.ack().await.map_err(|e| ack_error(&e))?;
+            }
+            MessageOutcome::InWindow => self.metrics.skipped_redeliveries.increment(1),
+            MessageOutcome::DeadLettered => {
+                self.metrics.dead_lettered.increment(1);
+                message
+                    .ack_with(AckKind::Term)
+                    .await
+                    .map_err(|e| ack_error(&e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes the window in one transaction, then acks its last message.
+    async fn flush_and_ack(&mut self) -> Result<Flushed, AggregatorError> {
+        let Some(lease) = self.lease.as_mut() else {
+            return Ok(Flushed::Committed);
+        };
+        let shard = self.shard;
+        let started = Instant::now();
+        ensure_partitions(&self.database, &self.window, &mut self.known_months).await?;
+        let mut backoff = Duration::from_millis(100);
+        let outcome = loop {
+            match flush_window(&mut self.database, shard, lease.epoch, &self.window).await {
+                Ok(outcome) => break outcome,
+                Err(FlushError::Fenced { epoch, .. }) => {
+                    self.metrics.fence_rejections.increment(1);
+                    tracing::error!(shard, epoch, "flush rejected by the fence: another instance owns this shard; stopping this shard without acking");
+                    return Ok(Flushed::Fenced);
+                }
+                Err(FlushError::Other(error)) if error.retryable() => {
+                    // The window is kept: retrying commits exactly what would have committed.
+                    tracing::warn!(shard, error = %error, retry_in_ms = backoff.as_millis() as u64, "flush failed, retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    if self.database.is_closed() {
+                        self.database = self.context.pool.get().await?;
+                    }
+                }
+                Err(FlushError::Other(error)) => return Err(error),
+            }
+        };
+        #[cfg(feature = "fault-injection")]
+        crate::faults::after_commit(&self.context.settings.faults, shard, lease.commits)?;
+        // Ack only after commit: a crash before this line redelivers the window, whose
+        // sequence is now stored, so the redelivery is skipped rather than counted twice.
+        if let Some(message) = self.last_message.take() {
+            message
+                .double_ack()
+                .await
+                .map_err(|e| AggregatorError::Ack {
+                    shard,
+                    reason: e.to_string(),
+                })?;
+        }
+        lease.applied_seq = lease.applied_seq.max(self.window.last_stream_seq);
+        lease.commits += 1;
+        self.metrics.flush_events.record(outcome.events as f64);
+        self.metrics
+            .flush_seconds
+            .record(started.elapsed().as_secs_f64());
+        tracing::debug!(
+            shard,
+            events = outcome.events,
+            cells = outcome.cells,
+            "flushed"
+        );
+        self.window.clear();
+        self.context.relay_wake.notify_one();
+        Ok(Flushed::Committed)
+    }
+
+    async fn caught_up(&self) -> Result<bool, AggregatorError> {
+        let mut consumer = self.consumer.clone();
+        let info = consumer.info().await.map_err(|e| self.fetch_error(&e))?;
+        Ok(info.num_pending == 0 && info.num_ack_pending == 0)
+    }
+}
+
+/// Pulls expire well inside the pin's lifetime so an idle owner keeps its pin.
+fn pull_expiry(settings: &AggregatorSettings) -> Duration {
+    settings.pin_ttl.min(Duration::from_secs(5)) / 2
+}
+
+/// The pinned pull stream of the shard's consumer: at start and again after a rewind.
+async fn open_messages(
+    consumer: &consumer::PullConsumer,
+    settings: &AggregatorSettings,
+    shard: u32,
+) -> Result<consumer::pull::Stream, AggregatorError> {
+    consumer
+        .stream()
+        .group(PRIORITY_GROUP)
+        .max_messages_per_batch(settings.pull_batch)
+        .expires(pull_expiry(settings))
+        .messages()
+        .await
+        .map_err(|e| AggregatorError::Fetch {
+            shard,
+            reason: e.to_string(),
+        })
 }
 
 fn decode(payload: &[u8]) -> Result<TransactionEvent, String> {
@@ -461,92 +538,6 @@ async fn dead_letter(
     Ok(())
 }
 
-/// Rewinds the shard's durable consumer so the next delivery is `next_seq` (or the first
-/// message of the shard after it): `$JS.API.CONSUMER.RESET.<stream>.<consumer>`.
-async fn reset_consumer(
-    context: &ShardContext,
-    shard: u32,
-    next_seq: u64,
-) -> Result<(), AggregatorError> {
-    #[derive(serde::Serialize)]
-    struct ResetRequest {
-        seq: u64,
-    }
-    #[derive(serde::Deserialize)]
-    struct ResetReply {
-        #[serde(default)]
-        reset_seq: u64,
-    }
-    // A Fetch error is retryable: the worker restarts its consumer and tries again.
-    let consumer_error = |reason: String| AggregatorError::Fetch { shard, reason };
-    let subject = format!(
-        "CONSUMER.RESET.{}.aggregate-shard-{shard}",
-        context.subjects.txn_stream()
-    );
-    let reply: jetstream::response::Response<ResetReply> = context
-        .jetstream
-        .request(
-            subject,
-            &ResetRequest {
-                seq: next_seq.max(1),
-            },
-        )
-        .await
-        .map_err(|e| consumer_error(format!("consumer reset: {e}")))?;
-    match reply {
-        jetstream::response::Response::Ok(reply) => {
-            tracing::info!(
-                shard,
-                next_seq,
-                reset_seq = reply.reset_seq,
-                "consumer rewound to the first unapplied message"
-            );
-            Ok(())
-        }
-        jetstream::response::Response::Err { error } => {
-            Err(consumer_error(format!("consumer reset refused: {error}")))
-        }
-    }
-}
-
-/// `Some(error)` when the stream's last sequence is below the stored offset.
-async fn stream_behind_offset(
-    context: &ShardContext,
-    shard: u32,
-    stored: u64,
-) -> Result<Option<AggregatorError>, AggregatorError> {
-    let mut stream = context
-        .jetstream
-        .get_stream(context.subjects.txn_stream())
-        .await
-        .map_err(|e| AggregatorError::Consumer {
-            shard,
-            reason: e.to_string(),
-        })?;
-    let info = stream.info().await.map_err(|e| AggregatorError::Consumer {
-        shard,
-        reason: e.to_string(),
-    })?;
-    let stream_last = info.state.last_sequence;
-    Ok(
-        (stream_last < stored).then(|| AggregatorError::StreamBehindOffset {
-            shard,
-            stream: context.subjects.txn_stream(),
-            stream_last,
-            stored,
-        }),
-    )
-}
-
-async fn caught_up(consumer: &consumer::PullConsumer) -> Result<bool, AggregatorError> {
-    let mut consumer = consumer.clone();
-    let info = consumer.info().await.map_err(|e| AggregatorError::Fetch {
-        shard: u32::MAX,
-        reason: e.to_string(),
-    })?;
-    Ok(info.num_pending == 0 && info.num_ack_pending == 0)
-}
-
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
@@ -560,5 +551,5 @@ pub async fn stored_offset(
     shard: u32,
 ) -> Result<u64, AggregatorError> {
     let client = pool.get().await?;
-    offsets::applied_seq(&client, shard).await
+    crate::offsets::applied_seq(&client, shard).await
 }

@@ -27,6 +27,7 @@ pub enum AggregatorError {
         stream_last: u64,
         stored: u64,
     },
+    #[cfg(feature = "fault-injection")]
     #[error("shard {shard}: injected crash after commit, before ack (fault injection)")]
     InjectedCrash { shard: u32 },
     #[error("outbox relay: publishing failed: {0}")]

@@ -6,10 +6,13 @@
 pub mod config;
 pub mod consumer;
 pub mod error;
+#[cfg(feature = "fault-injection")]
+pub mod faults;
 pub mod flush;
 pub mod metrics;
 pub mod offsets;
 pub mod outbox;
+pub mod ownership;
 pub mod window;
 
 pub use config::AggregatorSettings;
@@ -56,7 +59,11 @@ pub async fn run(
 
     let relay_wake = Arc::new(Notify::new());
     let relay_shutdown = Shutdown::new();
-    let relay = (!settings.faults.relay_disabled).then(|| {
+    #[cfg(feature = "fault-injection")]
+    let relay_enabled = !settings.faults.relay_disabled;
+    #[cfg(not(feature = "fault-injection"))]
+    let relay_enabled = true;
+    let relay = relay_enabled.then(|| {
         tokio::spawn(outbox::run_relay(
             pool.clone(),
             jetstream.clone(),

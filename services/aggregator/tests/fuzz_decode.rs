@@ -26,7 +26,7 @@ proptest! {
             let event = TransactionEvent { schema_version: 1, merchant_id: (i % 7) as i64, amount_cents: *amount, region: "CA".into(), ..Default::default() };
             window.fold(&event, i as u64 + 1);
         }
-        let net: i64 = window.cells.values().map(|c| c.gross_cents - c.refund_cents).sum();
+        let net: i64 = window.cells.cells.values().map(|c| c.gross_cents - c.refund_cents).sum();
         prop_assert_eq!(net, amounts.iter().sum::<i64>());
     }
 }

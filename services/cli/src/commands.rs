@@ -1,8 +1,8 @@
 //! The subcommands: each reads its typed settings, builds its role and runs it with the one
 //! shutdown mechanism (SIGINT/SIGTERM).
 
-use altdata_common::catalogue::Catalogue;
 use altdata_common::{connect, migrate, EnvReader, Shutdown};
+use altdata_domain::catalogue::Catalogue;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
@@ -173,28 +173,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(locations) => {
                     ingest.progress = true;
                     let reports = altdata_ingest::run_once(ingest, &locations, shutdown).await?;
-                    let mut total = altdata_ingest::store::FileCounts::default();
-                    let started = reports.iter().map(|r| r.elapsed).sum::<Duration>();
                     for report in &reports {
                         println!("{}", altdata_ingest::summary_line(report));
-                        total.rows_read += report.counts.rows_read;
-                        total.published += report.counts.published;
-                        total.unmapped += report.counts.unmapped;
-                        total.rejected += report.counts.rejected;
-                        total.duplicates += report.counts.duplicates;
                     }
-                    println!(
-                        "total: {} files; read {} = published {} + unmapped {} + rejected {} + duplicates {} ({}) in {:.2}s, {:.0} rows/s",
-                        reports.len(),
-                        total.rows_read,
-                        total.published,
-                        total.unmapped,
-                        total.rejected,
-                        total.duplicates,
-                        if total.conserved() { "conserved" } else { "NOT CONSERVED" },
-                        started.as_secs_f64(),
-                        total.rows_read as f64 / started.as_secs_f64().max(1e-9)
-                    );
+                    println!("{}", altdata_ingest::total_line(&reports));
                     if reports
                         .iter()
                         .any(|r| matches!(r.outcome, altdata_ingest::FileOutcome::Failed { .. }))
@@ -257,9 +239,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             state,
             as_of,
         } => {
-            let connections = settings(altdata_common::ConnectionSettings::read)?;
-            let pool = connect::postgres_pool(&connections).await?;
-            println!("{}", ask(&pool, &category, &state, as_of).await?);
+            let gateway = settings(altdata_gateway::GatewaySettings::read)?;
+            let pool = connect::postgres_pool(&gateway.connections).await?;
+            println!("{}", ask(&gateway, &pool, &category, &state, as_of).await?);
             Ok(())
         }
     }
@@ -281,7 +263,7 @@ async fn migrate_command() -> anyhow::Result<()> {
     let merchants = migrate::load_catalogue(
         &mut client,
         "data/merchants.csv (embedded)",
-        altdata_common::catalogue::EMBEDDED_CATALOGUE,
+        altdata_domain::catalogue::EMBEDDED_CATALOGUE,
     )
     .await?;
     println!(
@@ -294,7 +276,7 @@ async fn migrate_command() -> anyhow::Result<()> {
 
 fn resolve_command(input: &str) -> anyhow::Result<()> {
     let catalogue = Catalogue::embedded().map_err(|e| anyhow::anyhow!("catalogue: {e}"))?;
-    let resolver = altdata_resolver::Resolver::new(&catalogue, Vec::new(), Vec::new(), Vec::new())?;
+    let resolver = altdata_resolver::Resolver::new(&catalogue, Vec::new(), Vec::new(), Vec::new());
     let stdout = std::io::stdout().lock();
     let report = if input == "-" {
         altdata_resolver::resolve_csv(&resolver, std::io::stdin().lock(), stdout)?
@@ -333,7 +315,7 @@ async fn tail(merchant: Option<i64>) -> anyhow::Result<()> {
                 u.merchant_id,
                 u.category,
                 u.region,
-                altdata_common::domain::epoch_days_to_date(u.metric_date),
+                altdata_domain::epoch_days_to_date(u.metric_date),
                 u.total_spend_cents as f64 / 100.0,
                 u.transaction_count,
                 u.refund_cents as f64 / 100.0,
@@ -345,92 +327,55 @@ async fn tail(merchant: Option<i64>) -> anyhow::Result<()> {
     }
 }
 
-/// Week-over-week growth of net spend in a category and state, from the per-shard
-/// category rollup summed at read time.
+/// Week-over-week growth of net spend in a category and state, answered by the gateway's own
+/// growth query (the same k-anonymity rule as the API), without the cache.
 pub async fn ask(
+    gateway: &altdata_gateway::GatewaySettings,
     pool: &deadpool_postgres::Pool,
     category: &str,
     state: &str,
     as_of: Option<chrono::NaiveDate>,
 ) -> anyhow::Result<String> {
-    let client = pool.get().await?;
+    use altdata_gateway::query::{self, GrowthParams, GrowthQuery, Scope};
     let as_of = match as_of {
         Some(day) => day,
-        None => client
-            .query_one(
-                "SELECT max(metric_date) FROM agg_daily_category_region",
-                &[],
-            )
-            .await?
-            .get::<_, Option<chrono::NaiveDate>>(0)
-            .context("no aggregates yet")?,
-    };
-    let row = client
-        .query_one(
-            "SELECT coalesce(sum(total_spend_cents - refund_cents) FILTER (WHERE metric_date > $3::date - 7), 0)::bigint,
-                    coalesce(sum(total_spend_cents - refund_cents) FILTER (WHERE metric_date <= $3::date - 7), 0)::bigint,
-                    (SELECT max(last_commit_at) FROM shard_offsets)
-               FROM agg_daily_category_region
-              WHERE category = $1 AND region = $2 AND metric_date > $3::date - 14 AND metric_date <= $3",
-            &[&category, &state, &as_of],
-        )
-        .await?;
-    let current: i64 = row.get(0);
-    let previous: i64 = row.get(1);
-    let as_of_commit: Option<chrono::DateTime<chrono::Utc>> = row.get(2);
-    let growth = if previous == 0 {
-        "n/a".to_owned()
-    } else {
-        format!(
-            "{:+.2}%",
-            (current - previous) as f64 / previous as f64 * 100.0
-        )
-    };
-    Ok(format!(
-        "week-over-week net spend, {category} in {state}, week ending {as_of}: ${:.2} vs ${:.2} the week before: {growth} (data as of {})",
-        current as f64 / 100.0,
-        previous as f64 / 100.0,
-        as_of_commit.map_or("never".to_owned(), |t| t.to_rfc3339()),
-    ))
-}
-
-/// The newest day with aggregates.
-async fn latest_day(pool: &deadpool_postgres::Pool) -> anyhow::Result<chrono::NaiveDate> {
-    let client = pool.get().await?;
-    client
-        .query_one(
-            "SELECT max(metric_date) FROM agg_daily_category_region",
-            &[],
-        )
-        .await?
-        .get::<_, Option<chrono::NaiveDate>>(0)
-        .context("no aggregates yet")
-}
-
-/// One plain HTTP/1.1 GET against the local gateway, for the demo's printout.
-async fn http_get(addr: std::net::SocketAddr, path: &str, key: &str) -> anyhow::Result<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let target = if addr.ip().is_unspecified() {
-        std::net::SocketAddr::from(([127, 0, 0, 1], addr.port()))
-    } else {
-        addr
-    };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match tokio::net::TcpStream::connect(target).await {
-            Ok(mut stream) => {
-                let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n");
-                stream.write_all(request.as_bytes()).await?;
-                let mut response = Vec::new();
-                stream.read_to_end(&mut response).await?;
-                let text = String::from_utf8_lossy(&response);
-                let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-                return Ok(body.trim().to_owned());
-            }
-            Err(error) if tokio::time::Instant::now() >= deadline => return Err(error.into()),
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        None => {
+            let mut client = pool.get().await?;
+            let snapshot = query::read_snapshot(&mut client).await?;
+            query::newest_day(&snapshot)
+                .await?
+                .context("no aggregates yet")?
         }
-    }
+    };
+    let params = GrowthParams {
+        category: Some(category.to_owned()),
+        state: Some(state.to_owned()),
+        period: Some("wow".to_owned()),
+        as_of: Some(as_of.to_string()),
+        ..Default::default()
+    };
+    let query = GrowthQuery::parse(&params, chrono::Utc::now().date_naive())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let scope =
+        Scope::Category(query::parse_category(category).map_err(|e| anyhow::anyhow!("{e}"))?);
+    let k = gateway.limits.k_anonymity;
+    let answer = altdata_gateway::api::growth::compute_growth(pool, &query, &scope, k)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let dollars = |value: Option<f64>| {
+        value.map_or(format!("withheld (fewer than {k} customers)"), |v| {
+            format!("${v:.2}")
+        })
+    };
+    let growth = answer
+        .growth
+        .map_or("n/a".to_owned(), |g| format!("{:+.2}%", g * 100.0));
+    Ok(format!(
+        "week-over-week net spend, {category} in {state}, week ending {as_of}: {} vs {} the week before: {growth} (data as of {})",
+        dollars(answer.current),
+        dollars(answer.previous),
+        answer.as_of_data.map_or("never".to_owned(), |t| t.to_rfc3339()),
+    ))
 }
 
 async fn demo(landing: String) -> anyhow::Result<()> {
@@ -457,12 +402,12 @@ async fn demo(landing: String) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     let pool = connect::postgres_pool(&aggregator.connections).await?;
-    println!("{}", ask(&pool, "coffee_shop", "CA", None).await?);
+    let gateway = settings(altdata_gateway::GatewaySettings::read)?;
+    println!("{}", ask(&gateway, &pool, "coffee_shop", "CA", None).await?);
     if std::env::var("ALTDATA_DEMO_EXIT").is_ok_and(|v| v == "1") {
         return Ok(());
     }
     // Keep running every role: new files dropped in the landing zone flow through.
-    let gateway = settings(altdata_gateway::GatewaySettings::read)?;
     let analyst =
         altdata_gateway::create_key(&pool, altdata_gateway::Role::Analyst, "demo analyst").await?;
     let admin =
@@ -479,16 +424,33 @@ async fn demo(landing: String) -> anyhow::Result<()> {
             .map(|_| ())
     });
     tasks.spawn("gateway", gateway.run_until_stopped(shutdown.clone()));
-    let as_of = latest_day(&pool).await?;
+    let as_of = {
+        let mut client = pool.get().await?;
+        let snapshot = altdata_gateway::query::read_snapshot(&mut client).await?;
+        altdata_gateway::query::newest_day(&snapshot)
+            .await?
+            .context("no aggregates yet")?
+    };
     let path =
         format!("/v1/growth?metric=spend&category=coffee_shop&state=CA&period=wow&as_of={as_of}");
-    let answer = http_get(addr, &path, &analyst)
-        .await
-        .unwrap_or_else(|e| format!("(no answer: {e})"));
     let host = if addr.ip().is_unspecified() {
         "127.0.0.1".to_owned()
     } else {
         addr.ip().to_string()
+    };
+    let answer = reqwest::Client::new()
+        .get(format!("http://{host}:{}{path}", addr.port()))
+        .bearer_auth(&analyst)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status);
+    let answer = match answer {
+        Ok(response) => response
+            .text()
+            .await
+            .unwrap_or_else(|e| format!("(no answer: {e})")),
+        Err(error) => format!("(no answer: {error})"),
     };
     println!();
     println!("The canonical question through the gateway:");

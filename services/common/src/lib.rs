@@ -1,5 +1,5 @@
 //! Shared foundation of every Altdata Explorer role: settings, telemetry, shutdown,
-//! connections, migrations and the domain types.
+//! connections and migrations. The domain types live in `altdata-domain`.
 //!
 //! # Layout
 //! - [`settings`]: typed settings from environment variables, every problem reported at once.
@@ -7,13 +7,9 @@
 //! - [`shutdown`]: the one shutdown mechanism (signals, cancellation, named tasks, drain).
 //! - [`connect`]: PostgreSQL pool, NATS (version check, streams, subject names), Redis.
 //! - [`migrate`]: versioned migrations from `schema/` and the catalogue loader.
-//! - [`catalogue`]: the merchant catalogue `data/merchants.csv`.
-//! - [`domain`]: categories, states, cents, dates, shards, customer keys.
 //! - [`ops`]: health, readiness and metrics routes.
 
-pub mod catalogue;
 pub mod connect;
-pub mod domain;
 pub mod migrate;
 pub mod ops;
 pub mod settings;

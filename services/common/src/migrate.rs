@@ -134,11 +134,12 @@ pub async fn load_catalogue(
     path: &str,
     csv_text: &str,
 ) -> Result<u64, MigrateError> {
-    let catalogue =
-        crate::catalogue::Catalogue::parse(csv_text).map_err(|reason| MigrateError::Catalogue {
+    let catalogue = altdata_domain::catalogue::Catalogue::parse(csv_text).map_err(|reason| {
+        MigrateError::Catalogue {
             path: path.to_owned(),
             reason,
-        })?;
+        }
+    })?;
     let mut ids = Vec::with_capacity(catalogue.merchants.len());
     let mut names = Vec::with_capacity(catalogue.merchants.len());
     let mut categories = Vec::with_capacity(catalogue.merchants.len());

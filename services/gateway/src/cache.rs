@@ -13,8 +13,8 @@
 //! and is counted; none is an error for the caller.
 
 use crate::metrics::Metrics;
-use altdata_common::domain::Category;
 use altdata_common::Prefix;
+use altdata_domain::Category;
 use fred::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -1,10 +1,10 @@
 //! CSV renderings of the answers (`Accept: text/csv` or `?format=csv`): one header row, one
 //! row per point, period, state or merchant; empty cells for nulls; dates `YYYY-MM-DD`.
 
-use crate::api::{
-    CategoriesAnswer, FreshnessAnswer, GrowthAnswer, GrowthByStateAnswer, MerchantsAnswer,
-    TimeseriesAnswer, TopAnswer,
-};
+use crate::api::growth::{GrowthAnswer, GrowthByStateAnswer};
+use crate::api::reference::{CategoriesAnswer, FreshnessAnswer, MerchantsAnswer};
+use crate::api::timeseries::TimeseriesAnswer;
+use crate::api::top::TopAnswer;
 use crate::error::ApiError;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};

@@ -25,6 +25,7 @@ pub mod cache;
 pub mod config;
 pub mod csv;
 pub mod error;
+pub mod extract;
 pub mod invalidation;
 pub mod metrics;
 pub mod openapi;
@@ -146,23 +147,26 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     let settings = &state.inner.settings;
     let admin = Router::new()
-        .route("/v1/admin/review", get(review::list_queue))
-        .route("/v1/admin/review/assign", post(review::assign))
-        .route("/v1/admin/review/ignore", post(review::ignore))
-        .route("/v1/admin/review/undo", post(review::undo))
-        .route("/v1/admin/rules", post(review::add_rule))
-        .route("/v1/admin/audit", get(review::audit_log))
-        .route("/v1/admin/mapped-share", get(review::mapped_share))
-        .route("/v1/admin/cache/flush", post(api::flush_cache))
+        .route("/v1/admin/review", get(review::queue::list_queue))
+        .route("/v1/admin/review/assign", post(review::assign::assign))
+        .route("/v1/admin/review/ignore", post(review::ignore::ignore))
+        .route("/v1/admin/review/undo", post(review::undo::undo))
+        .route(
+            "/v1/admin/rules",
+            post(review::rules::add_rule).get(review::rules::list_rules),
+        )
+        .route("/v1/admin/audit", get(review::audit::audit_log))
+        .route("/v1/admin/mapped-share", get(review::audit::mapped_share))
+        .route("/v1/admin/cache/flush", post(api::admin::flush_cache))
         .route_layer(middleware::from_fn(auth::require_admin));
     let keyed = Router::new()
-        .route("/v1/timeseries", get(api::timeseries))
-        .route("/v1/growth", get(api::growth))
-        .route("/v1/growth/states", get(api::growth_by_state))
-        .route("/v1/top", get(api::top))
-        .route("/v1/merchants", get(api::merchants))
-        .route("/v1/categories", get(api::categories))
-        .route("/v1/freshness", get(api::freshness))
+        .route("/v1/timeseries", get(api::timeseries::timeseries))
+        .route("/v1/growth", get(api::growth::growth))
+        .route("/v1/growth/states", get(api::growth::growth_by_state))
+        .route("/v1/top", get(api::top::top))
+        .route("/v1/merchants", get(api::reference::merchants))
+        .route("/v1/categories", get(api::reference::categories))
+        .route("/v1/freshness", get(api::reference::freshness))
         .merge(admin)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -18,10 +18,12 @@ use utoipa::{Modify, OpenApi};
                        answer carries `X-Cache`, `X-Data-As-Of` and `Age`."
     ),
     paths(
-        api::timeseries, api::growth, api::growth_by_state, api::top, api::merchants,
-        api::categories, api::freshness, api::flush_cache,
-        review::list_queue, review::assign, review::ignore, review::undo, review::add_rule,
-        review::audit_log, review::mapped_share,
+        api::timeseries::timeseries, api::growth::growth, api::growth::growth_by_state,
+        api::top::top, api::reference::merchants, api::reference::categories,
+        api::reference::freshness, api::admin::flush_cache,
+        review::queue::list_queue, review::assign::assign, review::ignore::ignore,
+        review::undo::undo, review::rules::add_rule, review::rules::list_rules,
+        review::audit::audit_log, review::audit::mapped_share,
     ),
     components(schemas(
         error::ErrorBody, error::ErrorDetail, query::Metric, query::Granularity,

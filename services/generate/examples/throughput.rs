@@ -1,8 +1,8 @@
 //! Measures generation speed on the embedded catalogue:
 //! `cargo run --release -p altdata-generate --example throughput -- [DAYS] [CARDS] [OUT] [gzip]`.
 
-use altdata_common::catalogue::Catalogue;
 use altdata_common::Shutdown;
+use altdata_domain::catalogue::Catalogue;
 use altdata_generate::{run, GenerateConfig};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

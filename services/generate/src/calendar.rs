@@ -1,7 +1,7 @@
 //! Seasonality: weekday and weekend shape, US holidays (Thanksgiving, Black Friday, Cyber
 //! Monday, Christmas) and daylight saving time.
 
-use altdata_common::domain::Category;
+use altdata_domain::Category;
 use chrono::{Datelike, NaiveDate, Weekday};
 
 /// How much busier (above 1) or quieter (below 1) a category is on a date than on an

@@ -9,7 +9,7 @@
 
 use crate::util::{push_code, push_digits, Draw};
 use crate::world::{BrandModel, FormSuffix};
-use altdata_common::domain::Category;
+use altdata_domain::Category;
 use rand_chacha::ChaCha8Rng;
 
 /// The statement format of a card's issuer.

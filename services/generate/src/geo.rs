@@ -114,7 +114,7 @@ pub(crate) fn region_code(region: u8) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use altdata_common::domain::{Region, US_STATES};
+    use altdata_domain::{Region, US_STATES};
 
     #[test]
     fn every_state_is_a_known_region_exactly_once() {

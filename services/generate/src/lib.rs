@@ -31,9 +31,9 @@ mod world;
 pub use error::GenerateError;
 pub use truth::{FileSummary, Summary};
 
-use altdata_common::catalogue::Catalogue;
-use altdata_common::domain::date_to_epoch_days;
 use altdata_common::Shutdown;
+use altdata_domain::catalogue::Catalogue;
+use altdata_domain::date_to_epoch_days;
 use bytes::Bytes;
 use chrono::{Duration, NaiveDate};
 use day::{generate_day, DayResult, RunParams};

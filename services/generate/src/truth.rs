@@ -6,7 +6,7 @@ use crate::day::{BrokenReason, DayStats, TruthRecord, MAX_LATE_DAYS};
 use crate::geo::region_code;
 use crate::util::push_u64;
 use crate::world::World;
-use altdata_common::domain::epoch_days_to_date;
+use altdata_domain::epoch_days_to_date;
 use std::collections::BTreeMap;
 
 pub(crate) const TRUTH_HEADER: &str =

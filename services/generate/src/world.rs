@@ -4,8 +4,8 @@
 
 use crate::geo::STATES;
 use crate::util::{cumulative, hash3, hash_str, unit_of, AliasTable};
-use altdata_common::catalogue::Catalogue;
-use altdata_common::domain::Category;
+use altdata_domain::catalogue::Catalogue;
+use altdata_domain::Category;
 use std::collections::HashSet;
 
 pub(crate) const CATEGORY_COUNT: usize = Category::ALL.len();

@@ -1,9 +1,9 @@
 //! End-to-end checks of `altdata generate`: determinism, truth equal to a re-parse of the
 //! files, plausible noise frequencies, and every kind of broken row.
 
-use altdata_common::catalogue::Catalogue;
-use altdata_common::domain::{parse_dollars_to_cents, Region};
 use altdata_common::Shutdown;
+use altdata_domain::catalogue::Catalogue;
+use altdata_domain::{parse_dollars_to_cents, Region};
 use altdata_generate::{run, GenerateConfig, GenerateReport, Summary};
 use chrono::NaiveDate;
 use std::collections::{BTreeMap, HashMap, HashSet};

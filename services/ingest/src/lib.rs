@@ -20,10 +20,10 @@ pub use config::IngestSettings;
 pub use error::IngestError;
 pub use file::{FileOutcome, FileReport};
 
-use altdata_common::catalogue::Catalogue;
 use altdata_common::connect::{self, Subjects};
-use altdata_common::domain::{Category, CustomerKeyer};
 use altdata_common::Shutdown;
+use altdata_domain::catalogue::Catalogue;
+use altdata_domain::{Category, CustomerKeyer};
 use altdata_resolver::{Alias, MerchantRef, ResolutionCache, Resolver, Rule, RuleKind};
 use async_nats::jetstream;
 use futures::StreamExt;
@@ -196,8 +196,14 @@ pub async fn load_resolver(pool: &deadpool_postgres::Pool) -> Result<Resolver, I
             priority: row.get(4),
         })
         .collect();
-    Resolver::new(&catalogue, extra_merchants, aliases, rules)
-        .map_err(|e| IngestError::Resolver(e.to_string()))
+    let resolver = Resolver::new(&catalogue, extra_merchants, aliases, rules);
+    // A stored rule the resolver cannot use is skipped, never fatal: one bad rule must not stop
+    // ingest. The review tool lists it with the same reason (`GET /v1/admin/rules`).
+    for skipped in resolver.skipped_rules() {
+        tracing::warn!(rule_id = skipped.id, problem = %skipped.problem, "merchant rule skipped");
+    }
+    ::metrics::gauge!("altdata_ingest_rules_skipped").set(resolver.skipped_rules().len() as f64);
+    Ok(resolver)
 }
 
 /// Reloads the resolver whenever `altdata.mapping.v1.changed` arrives (core NATS). Holds the
@@ -325,6 +331,32 @@ pub async fn run(settings: IngestSettings, shutdown: Shutdown) -> Result<(), Ing
     }
     readiness.set(false);
     Ok(())
+}
+
+/// The last line of `altdata ingest --once`: every file's rows, summed, and whether they are
+/// conserved.
+pub fn total_line(reports: &[FileReport]) -> String {
+    let mut total = store::FileCounts::default();
+    for report in reports {
+        total += report.counts;
+    }
+    let elapsed = reports
+        .iter()
+        .map(|r| r.elapsed)
+        .sum::<std::time::Duration>()
+        .as_secs_f64();
+    format!(
+        "total: {} files; read {} = published {} + unmapped {} + rejected {} + duplicates {} ({}) in {:.2}s, {:.0} rows/s",
+        reports.len(),
+        total.rows_read,
+        total.published,
+        total.unmapped,
+        total.rejected,
+        total.duplicates,
+        if total.conserved() { "conserved" } else { "NOT CONSERVED" },
+        elapsed,
+        total.rows_read as f64 / elapsed.max(1e-9)
+    )
 }
 
 /// One line per file: what happened and the conservation of its rows.

@@ -4,7 +4,7 @@
 
 use crate::profile::{ColumnMap, ProviderProfile};
 use crate::validate::{truncate, RejectReason, RowValidator};
-use altdata_common::domain::{date_to_epoch_days, shard_of, CustomerKeyer, Region};
+use altdata_domain::{date_to_epoch_days, shard_of, CustomerKeyer, Region};
 use altdata_proto::v1::{ResolutionSource, TransactionEvent};
 use altdata_proto::{Message, SCHEMA_VERSION};
 use altdata_resolver::{Candidate, Decision, ResolutionCache, Resolver};

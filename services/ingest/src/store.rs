@@ -20,6 +20,16 @@ impl FileCounts {
     }
 }
 
+impl std::ops::AddAssign for FileCounts {
+    fn add_assign(&mut self, other: FileCounts) {
+        self.rows_read += other.rows_read;
+        self.published += other.published;
+        self.unmapped += other.unmapped;
+        self.rejected += other.rejected;
+        self.duplicates += other.duplicates;
+    }
+}
+
 /// What the ledger says about a file's content.
 pub enum Claim {
     /// New content: process from the first row.

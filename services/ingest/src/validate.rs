@@ -2,7 +2,7 @@
 //! wrong in words a data-ops person can act on.
 
 use crate::profile::{AmountUnit, ColumnMap, ProviderProfile, RefundSign};
-use altdata_common::domain::{parse_dollars_to_cents, AmountError, Region, MAX_ABS_AMOUNT_CENTS};
+use altdata_domain::{parse_dollars_to_cents, AmountError, Region, MAX_ABS_AMOUNT_CENTS};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use std::borrow::Cow;
 use std::fmt;

@@ -39,7 +39,7 @@ proptest! {
         let v = validator(&profile);
         let record = csv::ByteRecord::from(fields.clone());
         match v.validate(&record) {
-            Ok(row) => prop_assert!(row.amount_cents.abs() <= altdata_common::domain::MAX_ABS_AMOUNT_CENTS),
+            Ok(row) => prop_assert!(row.amount_cents.abs() <= altdata_domain::MAX_ABS_AMOUNT_CENTS),
             Err(reason) => prop_assert!(!reason.to_string().is_empty()),
         }
     }
@@ -47,7 +47,7 @@ proptest! {
     #[test]
     fn amounts_parse_exactly_or_not_at_all(whole in 0u64..10_000_000, cents in 0u64..100, negative in any::<bool>()) {
         let text = format!("{}{whole}.{cents:02}", if negative { "-" } else { "" });
-        let parsed = altdata_common::domain::parse_dollars_to_cents(&text);
+        let parsed = altdata_domain::parse_dollars_to_cents(&text);
         let expected = (whole * 100 + cents) as i64 * if negative { -1 } else { 1 };
         prop_assert_eq!(parsed, Ok(expected));
     }

@@ -199,17 +199,14 @@ impl ResolutionCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use altdata_common::catalogue::Catalogue;
+    use altdata_domain::catalogue::Catalogue;
 
     fn resolver() -> Resolver {
         let catalogue = Catalogue::parse(
             "id,name,category,brand_id,ticker_symbol,match_names,mcc\n1,Starbucks,coffee_shop,starbucks,,,5814\n",
         )
         .unwrap_or_default();
-        match Resolver::new(&catalogue, vec![], vec![], vec![]) {
-            Ok(r) => r,
-            Err(e) => panic!("{e}"),
-        }
+        Resolver::new(&catalogue, vec![], vec![], vec![])
     }
 
     #[test]
@@ -263,10 +260,7 @@ mod tests {
              6,Harbor Marketplace,grocery,harbor,,,5411\n",
         )
         .unwrap_or_default();
-        let resolver = match Resolver::new(&catalogue, vec![], vec![], vec![]) {
-            Ok(r) => r,
-            Err(e) => panic!("{e}"),
-        };
+        let resolver = Resolver::new(&catalogue, vec![], vec![], vec![]);
         let texts = [
             "STARBUCKS",
             "DELTA AIR",
@@ -324,10 +318,7 @@ mod tests {
                 "id,name,category,brand_id,ticker_symbol,match_names,mcc\n{id},Starbucks,coffee_shop,starbucks,,,5814\n"
             ))
             .unwrap_or_default();
-            match Resolver::new(&catalogue, vec![], vec![], vec![]) {
-                Ok(r) => r,
-                Err(e) => panic!("{e}"),
-            }
+            Resolver::new(&catalogue, vec![], vec![], vec![])
         };
         let (before, after) = (resolver_for(1), resolver_for(2));
         let mut cache = ResolutionCache::new(10);

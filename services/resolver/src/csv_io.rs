@@ -93,17 +93,14 @@ pub fn resolve_csv<R: Read, W: Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use altdata_common::catalogue::Catalogue;
+    use altdata_domain::catalogue::Catalogue;
 
     fn resolver() -> Resolver {
         let catalogue = Catalogue::parse(
             "id,name,category,brand_id,ticker_symbol,match_names,mcc\n1,Starbucks,coffee_shop,starbucks,,,5814\n",
         )
         .unwrap_or_default();
-        match Resolver::new(&catalogue, vec![], vec![], vec![]) {
-            Ok(r) => r,
-            Err(e) => panic!("{e}"),
-        }
+        Resolver::new(&catalogue, vec![], vec![], vec![])
     }
 
     fn run(input: &str) -> Result<(String, ResolveCsvReport), ResolverError> {

@@ -1,16 +1,9 @@
-//! Errors of the resolver: building it from mappings, and the `altdata resolve` CSV filter.
+//! Errors of the `altdata resolve` CSV filter. Building a resolver cannot fail (a bad rule is
+//! skipped and reported) and resolving a descriptor cannot either.
 
-/// Everything that can fail in this crate. Resolving a descriptor itself cannot fail.
+/// Everything that can fail in this crate.
 #[derive(Debug, thiserror::Error)]
 pub enum ResolverError {
-    #[error("merchant rule {rule_id} has an invalid regular expression: {source}")]
-    InvalidRuleRegex {
-        rule_id: i64,
-        #[source]
-        source: regex::Error,
-    },
-    #[error("merchant rule {rule_id} has an empty pattern")]
-    EmptyRulePattern { rule_id: i64 },
     #[error("input has no `descriptor` column (columns found: {found})")]
     MissingDescriptorColumn { found: String },
     #[error("reading or writing csv: {0}")]

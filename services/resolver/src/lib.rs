@@ -28,16 +28,17 @@ mod fuzzy;
 mod location;
 pub mod normalize;
 pub mod rules;
+mod vocabulary;
 
 pub use cache::ResolutionCache;
 pub use csv_io::{resolve_csv, ResolveCsvReport};
 pub use error::ResolverError;
 pub use fuzzy::{AUTO_MARGIN, AUTO_THRESHOLD};
 pub use normalize::{normalize, Normalized};
-pub use rules::{Alias, Rule, RuleKind};
+pub use rules::{check_rule, Alias, Rule, RuleKind, RuleProblem, SkippedRule};
 
-use altdata_common::catalogue::Catalogue;
-use altdata_common::domain::{Category, Region};
+use altdata_domain::catalogue::Catalogue;
+use altdata_domain::{Category, Region};
 use fuzzy::{CandidateIndex, Continuation, IndexedMerchant, Query, REVIEW_CANDIDATES};
 use rules::{AliasTable, RuleSet};
 use rustc_hash::FxHashMap as HashMap;
@@ -123,7 +124,8 @@ pub struct Resolver {
 }
 
 impl Resolver {
-    /// Builds the resolver. Fails only on a rule that cannot be compiled, naming its id.
+    /// Builds the resolver. A rule that [`check_rule`] refuses is skipped, never fatal: it is
+    /// listed by [`Resolver::skipped_rules`] for the caller to report.
     ///
     /// `extra_merchants` are merchants outside the catalogue (created in review); they are
     /// matched by name too. Aliases and rules may point at any merchant id, including ones
@@ -133,7 +135,7 @@ impl Resolver {
         extra_merchants: Vec<MerchantRef>,
         aliases: Vec<Alias>,
         rules: Vec<Rule>,
-    ) -> Result<Resolver, ResolverError> {
+    ) -> Resolver {
         let mut merchants = HashMap::with_capacity_and_hasher(
             catalogue.merchants.len() + extra_merchants.len(),
             Default::default(),
@@ -172,12 +174,17 @@ impl Resolver {
             ));
             merchants.insert(m.id, m);
         }
-        Ok(Resolver {
+        Resolver {
             merchants,
             aliases: AliasTable::new(aliases),
-            rules: RuleSet::new(rules)?,
+            rules: RuleSet::new(rules),
             index: CandidateIndex::new(entries),
-        })
+        }
+    }
+
+    /// Stored rules that could not be used, and why.
+    pub fn skipped_rules(&self) -> &[SkippedRule] {
+        self.rules.skipped()
     }
 
     /// Resolves one raw descriptor; `mcc` may be empty.
@@ -321,10 +328,7 @@ mod tests {
             name: "Pine Cone Bakery".into(),
             category: Category::Restaurant,
         }];
-        match Resolver::new(&catalogue(), extra, aliases, rules) {
-            Ok(resolver) => resolver,
-            Err(e) => panic!("resolver: {e}"),
-        }
+        Resolver::new(&catalogue(), extra, aliases, rules)
     }
 
     #[test]
@@ -404,7 +408,7 @@ mod tests {
     }
 
     #[test]
-    fn invalid_rule_is_an_error_naming_it() {
+    fn an_invalid_rule_is_skipped_and_named() {
         let rules = vec![Rule {
             id: 9,
             kind: RuleKind::Regex,
@@ -412,11 +416,13 @@ mod tests {
             merchant_id: 1,
             priority: 0,
         }];
-        let error = Resolver::new(&catalogue(), vec![], vec![], rules).err();
-        assert!(matches!(
-            error,
-            Some(ResolverError::InvalidRuleRegex { rule_id: 9, .. })
-        ));
+        let resolver = Resolver::new(&catalogue(), vec![], vec![], rules);
+        assert_eq!(resolver.skipped_rules().len(), 1);
+        assert_eq!(resolver.skipped_rules()[0].id, 9);
+        assert!(resolver
+            .resolve("STARBUCKS 1234", "")
+            .merchant_id()
+            .is_some());
     }
 
     #[test]

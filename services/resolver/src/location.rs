@@ -7,7 +7,7 @@
 //! [`Location::place_tokens`] tells the matcher not to hold it against a candidate.
 
 use crate::normalize::is_marker;
-use altdata_common::domain::Region;
+use altdata_domain::Region;
 use rustc_hash::FxHashSet as HashSet;
 use std::sync::LazyLock;
 

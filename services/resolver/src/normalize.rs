@@ -20,7 +20,8 @@
 //! construction: `normalize(&normalize(x).text).text == normalize(x).text`.
 
 use crate::location::{take_location, Location};
-use altdata_common::domain::Region;
+use crate::vocabulary::*;
+use altdata_domain::Region;
 use regex::Regex;
 use rustc_hash::FxHashSet as HashSet;
 use std::borrow::Cow;
@@ -91,200 +92,6 @@ pub(crate) fn normalize_name(name: &str) -> String {
     text
 }
 
-/// Words that may sit after a merchant without saying which merchant it is: kinds of shop,
-/// billing words, products, weekdays. The matcher counts them little either way.
-pub(crate) const FILLER_WORDS: [&str; 77] = [
-    "QPS",
-    "STORE",
-    "STORES",
-    "SHOP",
-    "OUTLET",
-    "ONLINE",
-    "DIGITAL",
-    "SUBSCRIPTION",
-    "SUBSCR",
-    "SUBS",
-    "BILL",
-    "BILLING",
-    "PAYMENT",
-    "PMT",
-    "PAY",
-    "AUTO",
-    "AUTOPAY",
-    "RECURRING",
-    "MONTHLY",
-    "ANNUAL",
-    "RENEWAL",
-    "MEMBERSHIP",
-    "REPLENISH",
-    "RELOAD",
-    "PAYGO",
-    "TRIP",
-    "RIDE",
-    "ORDER",
-    "COM",
-    "WWW",
-    "WEB",
-    "US",
-    "USA",
-    "HELP",
-    "PENDING",
-    "FUEL",
-    "GAS",
-    "OIL",
-    "STATION",
-    "SERVICES",
-    "SERVICE",
-    "SVCS",
-    "LOCATION",
-    "RETAIL",
-    "SALE",
-    "PURCHASE",
-    "FACTORY",
-    "RENT",
-    "RENTAL",
-    "RENTALS",
-    "CAR",
-    "MOVING",
-    "METRO",
-    "FOOD",
-    "FOODS",
-    "PHARMACY",
-    "GRILL",
-    "BAR",
-    "INN",
-    "HOTEL",
-    "SUITES",
-    "TIRE",
-    "TIRES",
-    "VIDEO",
-    "WIRELESS",
-    "SUPERCENTER",
-    "MARKET",
-    "MON",
-    "TUE",
-    "WED",
-    "THU",
-    "FRI",
-    "SAT",
-    "SUN",
-    "MOBILE",
-    "APP",
-    "PLUS",
-];
-
-/// Facilitators whose own name is printed before the merchant's. `true`: only with a `*` after
-/// it (`IN *`, `RI *`), since the bare word is too common.
-const FACILITATOR_PREFIXES: [(&str, bool); 26] = [
-    ("SQ", true),
-    ("SQU", true),
-    ("TST", true),
-    ("PAYPAL", true),
-    ("PP", true),
-    ("IN", true),
-    ("SP", false),
-    ("FSP", true),
-    ("PAR", true),
-    ("CC", true),
-    ("4TE", true),
-    ("YPS", true),
-    ("USA", true),
-    ("RI", true),
-    ("TCKTWEB", true),
-    ("PLN", true),
-    ("DNH", true),
-    ("AMZ", true),
-    ("PWP", false),
-    ("EB", true),
-    ("WPY", true),
-    ("CKE", true),
-    ("BT", true),
-    ("SMK", true),
-    ("ZLR", true),
-    ("GOFNDME", true),
-];
-
-/// Bank channel text, longest first, removed at either end of the descriptor.
-const CHANNEL_PHRASES: [&[&str]; 44] = [
-    &["BUSINESS", "TO", "BUSINESS", "ACH", "DEBIT"],
-    &["MOBILE", "PURCHASE", "SIGN", "BASED"],
-    &["MOBILE", "PURCHASE", "PIN", "BASED"],
-    &["PURCHASE", "AUTHORIZED", "ON"],
-    &["ACH", "ELECTRONIC", "DEBIT"],
-    &["DEBIT", "CARD", "PURCHASE"],
-    &["DEBIT", "PIN", "PURCHASE"],
-    &["POS", "DEBIT", "PURCHASE"],
-    &["VISA", "DDA", "PUR"],
-    &["MOBILE", "PURCHASE"],
-    &["SIGN", "BASED"],
-    &["PIN", "BASED"],
-    &["DEBIT", "PURCHASE"],
-    &["DEBIT", "CARD"],
-    &["POS", "PURCHASE"],
-    &["POS", "DEBIT"],
-    &["POS", "WITHDRAWAL"],
-    &["DDA", "PURCHASE"],
-    &["DDA", "POS"],
-    &["DDA", "PUR"],
-    &["RECUR", "PURCHASE"],
-    &["RECURRING", "PAYMENT"],
-    &["RECURRING", "PURCHASE"],
-    &["RECURRING", "DEBIT"],
-    &["PURCHASE", "RETURN"],
-    &["PURCHASE", "AUTHORIZED"],
-    &["CHECK", "CARD"],
-    &["ACH", "DEBIT"],
-    &["BILL", "PAYMT"],
-    &["BILL", "PAYMENT"],
-    &["PIN", "PURCHASE"],
-    &["PREAUTHORIZED", "DEBIT"],
-    &["CARD", "PURCHASE"],
-    &["CHECKCARD"],
-    &["PURCHASE"],
-    &["RECURRING"],
-    &["RECUR"],
-    &["POS"],
-    &["DDA"],
-    &["ACH"],
-    &["PPD"],
-    &["WEB"],
-    &["DEBIT"],
-    &["WITHDRAWAL"],
-];
-
-/// Words dropped wherever they are: legal forms and a few words that never name a merchant.
-const DROPPED_WORDS: [&str; 14] = [
-    "LLC",
-    "INC",
-    "CORP",
-    "CORPORATION",
-    "LTD",
-    "LLP",
-    "PLLC",
-    "AND",
-    "&",
-    "PRIVACYCOM",
-    "DATE",
-    "AUTH",
-    "REF",
-    "XX",
-];
-
-/// Abbreviations folded to the word, on both descriptors and catalogue names.
-const ABBREVIATIONS: [(&str, &str); 11] = [
-    ("COMM", "COMMUNICATIONS"),
-    ("AMZN", "AMAZON"),
-    ("CTY", "CITY"),
-    ("MKT", "MARKET"),
-    ("MKTPLACE", "MARKETPLACE"),
-    ("SUPERCTR", "SUPERCENTER"),
-    ("SPRMKT", "SUPERMARKET"),
-    ("CTR", "CENTER"),
-    ("INTL", "INTERNATIONAL"),
-    ("RSTRNT", "RESTAURANT"),
-    ("PHARM", "PHARMACY"),
-];
-
 /// ACH fields: the company comes first, everything from the first field on is dropped.
 static ACH_FIELDS: LazyLock<Regex> =
     LazyLock::new(|| compile(r"\s(?:DES|INDN|CO ID|ID|PPD ID|WEB ID|CONF|TRACE|ARN)\s?[:#].*$"));
@@ -297,12 +104,6 @@ static DOMAINS: LazyLock<Regex> = LazyLock::new(|| {
         r"(?:HTTPS?:?/*(?:WWW\.?)?|HTTPSWWW\.?)?\b((?:[A-Z0-9-]+\.)*[A-Z0-9-]+)\.(?:COM|NET|ORG|IO|AI|TV|APP|CO|US|INFO|LY|TT|ME|GG|FM|UK|DE|FR|IT|JP)\b(?:/BILL([A-Z]{2})?\b|/[A-Z0-9/#]*)?",
     )
 });
-
-/// Domain labels that name a service of the site, not the merchant.
-const SERVICE_LABELS: [&str; 14] = [
-    "WWW", "HELP", "M", "APP", "SECURE", "PAY", "BILLING", "ACCOUNT", "MY", "CL", "SUPPORT",
-    "ORDER", "ORDERS", "CO",
-];
 
 fn domain_words(caps: &regex::Captures<'_>) -> String {
     let mut out = String::from(" ");
@@ -655,18 +456,6 @@ fn leading_facilitator(tokens: &[&str]) -> Option<usize> {
 pub(crate) fn is_marker(token: &str) -> bool {
     token == "*" || token == "~"
 }
-
-/// Marketplaces that are the merchant of record print the seller after a `*`
-/// (`DOORDASH*CHIPOTLE`); the seller is not the merchant.
-const MARKETPLACES: [&str; 7] = [
-    "DOORDASH",
-    "GRUBHUB",
-    "POSTMATES",
-    "SEAMLESS",
-    "CAVIAR",
-    "INSTACART",
-    "EBAY",
-];
 
 fn drop_marketplace_seller(tokens: &mut Vec<&str>) {
     if tokens.len() > 2 && MARKETPLACES.contains(&tokens[0]) && tokens[1] == "*" {

@@ -6,7 +6,6 @@
 //! a regex rule with `\b` for whole words); a regex rule matches anywhere in the normalised text,
 //! case-insensitively.
 
-use crate::error::ResolverError;
 use crate::normalize::normalize;
 use regex::{Regex, RegexBuilder};
 use rustc_hash::FxHashMap as HashMap;
@@ -37,6 +36,84 @@ pub struct Rule {
     pub merchant_id: i64,
     /// Higher runs first.
     pub priority: i32,
+}
+
+/// The longest pattern a rule may have, in bytes.
+pub const MAX_PATTERN_BYTES: usize = 200;
+/// The shortest normalised prefix a prefix rule may have: a shorter one would catch far more
+/// than its author meant.
+pub const MIN_PREFIX_CHARS: usize = 2;
+
+/// Why a rule cannot be used. The one validator of rules: the review API refuses such a rule
+/// with this reason, and a resolver built with one skips it and reports it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleProblem {
+    #[error("the pattern is empty")]
+    Empty,
+    #[error("the pattern is longer than {MAX_PATTERN_BYTES} bytes")]
+    TooLong,
+    #[error("the pattern contains a control character")]
+    ControlCharacter,
+    #[error(
+        "the prefix normalises to {normalized:?} (descriptors are compared after normalisation, \
+         which drops numbers, dates, card fragments and a trailing state); a prefix needs at \
+         least {MIN_PREFIX_CHARS} characters left"
+    )]
+    PrefixTooShort { normalized: String },
+    #[error("the regular expression is not valid: {0}")]
+    InvalidRegex(String),
+    #[error(
+        "the regular expression matches an empty descriptor, so it would catch every descriptor"
+    )]
+    MatchesEverything,
+}
+
+/// Checks a rule the way the resolver loads it; returns the text it matches against: the
+/// normalised prefix, or the regular expression as given.
+pub fn check_rule(kind: RuleKind, pattern: &str) -> Result<String, RuleProblem> {
+    compile(kind, pattern).map(|matcher| match matcher {
+        Matcher::Prefix(prefix) => prefix,
+        Matcher::Regex(regex) => regex.as_str().to_owned(),
+    })
+}
+
+fn compile(kind: RuleKind, pattern: &str) -> Result<Matcher, RuleProblem> {
+    if pattern.trim().is_empty() {
+        return Err(RuleProblem::Empty);
+    }
+    if pattern.len() > MAX_PATTERN_BYTES {
+        return Err(RuleProblem::TooLong);
+    }
+    if pattern.chars().any(char::is_control) {
+        return Err(RuleProblem::ControlCharacter);
+    }
+    match kind {
+        RuleKind::Prefix => {
+            let prefix = normalize(pattern).text;
+            if prefix.chars().count() < MIN_PREFIX_CHARS {
+                return Err(RuleProblem::PrefixTooShort { normalized: prefix });
+            }
+            Ok(Matcher::Prefix(prefix))
+        }
+        RuleKind::Regex => {
+            let regex = RegexBuilder::new(pattern)
+                .case_insensitive(true)
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|error| RuleProblem::InvalidRegex(error.to_string()))?;
+            if regex.is_match("") {
+                return Err(RuleProblem::MatchesEverything);
+            }
+            Ok(Matcher::Regex(regex))
+        }
+    }
+}
+
+/// A stored rule the resolver could not use, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedRule {
+    pub id: i64,
+    pub problem: RuleProblem,
 }
 
 /// Aliases by normalised text.
@@ -76,47 +153,40 @@ struct CompiledRule {
     matcher: Matcher,
 }
 
-/// Rules compiled and sorted into the order they are tried.
+/// Rules compiled and sorted into the order they are tried, and those that could not be.
 #[derive(Debug, Default)]
 pub(crate) struct RuleSet {
     rules: Vec<CompiledRule>,
+    skipped: Vec<SkippedRule>,
 }
 
 impl RuleSet {
-    pub fn new(mut rules: Vec<Rule>) -> Result<RuleSet, ResolverError> {
+    /// Compiles every rule it can; a rule that [`check_rule`] refuses is skipped and kept in
+    /// [`RuleSet::skipped`], so that one bad stored rule never stops resolution.
+    pub fn new(mut rules: Vec<Rule>) -> RuleSet {
         rules.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
-        let mut compiled = Vec::with_capacity(rules.len());
+        let mut set = RuleSet {
+            rules: Vec::with_capacity(rules.len()),
+            skipped: Vec::new(),
+        };
         for rule in rules {
-            let matcher = match rule.kind {
-                RuleKind::Prefix => {
-                    let prefix = normalize(&rule.pattern).text;
-                    if prefix.is_empty() {
-                        return Err(ResolverError::EmptyRulePattern { rule_id: rule.id });
-                    }
-                    Matcher::Prefix(prefix)
-                }
-                RuleKind::Regex => {
-                    if rule.pattern.trim().is_empty() {
-                        return Err(ResolverError::EmptyRulePattern { rule_id: rule.id });
-                    }
-                    let regex = RegexBuilder::new(&rule.pattern)
-                        .case_insensitive(true)
-                        .size_limit(1 << 20)
-                        .build()
-                        .map_err(|source| ResolverError::InvalidRuleRegex {
-                            rule_id: rule.id,
-                            source,
-                        })?;
-                    Matcher::Regex(regex)
-                }
-            };
-            compiled.push(CompiledRule {
-                id: rule.id,
-                merchant_id: rule.merchant_id,
-                matcher,
-            });
+            match compile(rule.kind, &rule.pattern) {
+                Ok(matcher) => set.rules.push(CompiledRule {
+                    id: rule.id,
+                    merchant_id: rule.merchant_id,
+                    matcher,
+                }),
+                Err(problem) => set.skipped.push(SkippedRule {
+                    id: rule.id,
+                    problem,
+                }),
+            }
         }
-        Ok(RuleSet { rules: compiled })
+        set
+    }
+
+    pub fn skipped(&self) -> &[SkippedRule] {
+        &self.skipped
     }
 
     /// The first matching rule: `(rule id, merchant id)`.
@@ -160,8 +230,7 @@ mod tests {
         let rules = RuleSet::new(vec![
             rule(1, RuleKind::Prefix, "main st hard", 5, 0),
             rule(2, RuleKind::Regex, r"^GAP\b", 6, 0),
-        ])
-        .unwrap_or_default();
+        ]);
         assert_eq!(rules.first_match("MAIN ST HARDWA"), Some((1, 5)));
         assert_eq!(rules.first_match("GAP FACTORY"), Some((2, 6)));
         assert_eq!(rules.first_match("GAPSTOW BRIDGE"), None);
@@ -172,22 +241,49 @@ mod tests {
         let rules = RuleSet::new(vec![
             rule(1, RuleKind::Prefix, "ACME", 5, 0),
             rule(2, RuleKind::Regex, "^ACME TACOS", 6, 10),
-        ])
-        .unwrap_or_default();
+        ]);
         assert_eq!(rules.first_match("ACME TACOS"), Some((2, 6)));
         assert_eq!(rules.first_match("ACME HARDWARE"), Some((1, 5)));
     }
 
     #[test]
-    fn bad_regex_names_the_rule() {
-        let error = RuleSet::new(vec![rule(42, RuleKind::Regex, "(unclosed", 1, 0)]).err();
+    fn bad_rules_are_skipped_and_named() {
+        let rules = RuleSet::new(vec![
+            rule(42, RuleKind::Regex, "(unclosed", 1, 0),
+            rule(43, RuleKind::Prefix, "123456789 #12 03/14", 1, 0),
+            rule(44, RuleKind::Prefix, "ACME", 5, 0),
+        ]);
+        let skipped: Vec<i64> = rules.skipped().iter().map(|s| s.id).collect();
+        assert_eq!(skipped, vec![42, 43]);
+        assert_eq!(rules.first_match("ACME TACOS"), Some((44, 5)));
+    }
+
+    #[test]
+    fn the_validator_refuses_what_the_resolver_could_not_use() {
         assert!(matches!(
-            error,
-            Some(ResolverError::InvalidRuleRegex { rule_id: 42, .. })
+            check_rule(RuleKind::Prefix, "123456789 #12 03/14"),
+            Err(RuleProblem::PrefixTooShort { .. })
         ));
-        assert!(error
-            .map(|e| e.to_string())
-            .unwrap_or_default()
-            .contains("rule 42"));
+        assert_eq!(check_rule(RuleKind::Prefix, " "), Err(RuleProblem::Empty));
+        assert_eq!(
+            check_rule(RuleKind::Prefix, "a\u{0}b"),
+            Err(RuleProblem::ControlCharacter)
+        );
+        assert_eq!(
+            check_rule(RuleKind::Prefix, &"x".repeat(201)),
+            Err(RuleProblem::TooLong)
+        );
+        assert!(matches!(
+            check_rule(RuleKind::Regex, "["),
+            Err(RuleProblem::InvalidRegex(_))
+        ));
+        assert_eq!(
+            check_rule(RuleKind::Regex, "X*"),
+            Err(RuleProblem::MatchesEverything)
+        );
+        assert_eq!(
+            check_rule(RuleKind::Prefix, "joe's diner #12").as_deref(),
+            Ok("JOES DINER")
+        );
     }
 }

@@ -8,7 +8,7 @@
 //! - **coverage**: of the rows labelled with a brand, the share resolved `auto` to that brand;
 //! - **review rate**: of the rows labelled for review, the share that went to review.
 
-use altdata_common::catalogue::Catalogue;
+use altdata_domain::catalogue::Catalogue;
 use altdata_resolver::{Decision, Resolver};
 use std::collections::HashMap;
 use std::time::Instant;
@@ -50,8 +50,7 @@ fn setup() -> (Resolver, Vec<Row>) {
             expected_brand: brand,
         });
     }
-    let resolver =
-        Resolver::new(&catalogue, vec![], vec![], vec![]).unwrap_or_else(|e| panic!("{e}"));
+    let resolver = Resolver::new(&catalogue, vec![], vec![], vec![]);
     (resolver, rows)
 }
 

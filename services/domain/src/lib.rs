@@ -1,5 +1,11 @@
 //! Domain types shared by every role: categories, US states, money, dates, shards and the
-//! customer key. Each type parses from text once, at the edge, and is valid from then on.
+//! customer key, and the merchant catalogue. Each type parses from text once, at the edge, and
+//! is valid from then on.
+//!
+//! A leaf crate: no async runtime, no network clients, so that the resolver and the generator
+//! compile without them.
+
+pub mod catalogue;
 
 use chrono::NaiveDate;
 use hmac::{Hmac, Mac};

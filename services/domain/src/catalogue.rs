@@ -2,7 +2,7 @@
 //! match_names,mcc`. The resolver matches against it, the generator draws brands from it and
 //! `altdata migrate` loads it into `dim_merchants`.
 
-use crate::domain::Category;
+use crate::Category;
 
 /// The catalogue shipped with the binary, so every role works without a data directory.
 pub const EMBEDDED_CATALOGUE: &str = include_str!("../../../data/merchants.csv");

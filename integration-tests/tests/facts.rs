@@ -1,0 +1,201 @@
+//! The fact writer (`altdata-facts`) against PostgreSQL: what it adds it can take back exactly,
+//! and the sketches it writes are byte for byte the reference `hll_add_agg` of the same keys.
+
+use altdata_domain::date_to_epoch_days;
+use altdata_facts::{CategoryShard, CellKey, Cells};
+use chrono::NaiveDate;
+use integration_tests::{spawn_app, TestApp};
+use std::collections::BTreeMap;
+
+/// Every table's rows as (key text, sums and counts), zero rows left out: a table "as it was"
+/// has the same map.
+async fn sums(app: &TestApp) -> BTreeMap<String, [i64; 4]> {
+    let client = app.client().await;
+    let mut all = BTreeMap::new();
+    for (table, key) in [
+        (
+            "agg_daily_merchant_spend",
+            "merchant_id::text, region, metric_date::text",
+        ),
+        (
+            "agg_weekly_merchant_spend",
+            "merchant_id::text, region, week_start::text",
+        ),
+        (
+            "agg_monthly_merchant_spend",
+            "merchant_id::text, region, month_start::text",
+        ),
+        (
+            "agg_daily_category_region",
+            "category, region, metric_date::text, shard::text",
+        ),
+        (
+            "agg_weekly_category_region",
+            "category, region, week_start::text, shard::text",
+        ),
+        (
+            "agg_monthly_category_region",
+            "category, region, month_start::text, shard::text",
+        ),
+    ] {
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT concat_ws('|', '{table}', {key}), total_spend_cents, transaction_count,
+                            refund_cents, refund_count FROM {table}"
+                ),
+                &[],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{table}: {e}"));
+        for row in rows {
+            let values = [row.get(1), row.get(2), row.get(3), row.get(4)];
+            if values != [0; 4] {
+                all.insert(row.get::<_, String>(0), values);
+            }
+        }
+    }
+    all
+}
+
+fn day(text: &str) -> i32 {
+    date_to_epoch_days(NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap_or_default())
+}
+
+/// Transactions over two merchants, three regions and days across a week and a month boundary.
+fn transactions(merchants: [i64; 2]) -> Vec<(CellKey, i64, u64)> {
+    let days = [
+        "2026-10-30",
+        "2026-10-31",
+        "2026-11-01",
+        "2026-11-02",
+        "2026-11-09",
+    ];
+    let mut list = Vec::new();
+    for n in 0..400u64 {
+        let merchant = merchants[(n % 2) as usize];
+        let region = ["CA", "NY", ""][(n % 3) as usize];
+        let key = CellKey::new(merchant, region, day(days[(n % 5) as usize]));
+        let amount = if n % 7 == 0 {
+            -((n as i64) * 13 + 5)
+        } else {
+            (n as i64) * 101 + 99
+        };
+        list.push((key, amount, n % 37));
+    }
+    list
+}
+
+async fn apply(app: &TestApp, cells: &Cells, shard: CategoryShard) {
+    let mut client = app.client().await;
+    let transaction = client.transaction().await.unwrap_or_else(|e| panic!("{e}"));
+    altdata_facts::apply(&transaction, cells, shard, "test")
+        .await
+        .unwrap_or_else(|e| panic!("apply: {e}"));
+    transaction.commit().await.unwrap_or_else(|e| panic!("{e}"));
+}
+
+async fn catalogue_ids(app: &TestApp) -> [i64; 2] {
+    let client = app.client().await;
+    let id = |brand: &'static str| {
+        let client = &client;
+        async move {
+            integration_tests::scalar::<i64>(
+                client,
+                &format!("SELECT id FROM dim_merchants WHERE brand_id = '{brand}'"),
+            )
+            .await
+        }
+    };
+    [id("starbucks").await, id("chevron").await]
+}
+
+#[tokio::test]
+async fn adding_then_subtracting_leaves_every_table_as_it_was() {
+    let app = spawn_app().await;
+    app.client()
+        .await
+        .batch_execute("SELECT ensure_daily_partitions('2026-10-01', '2026-11-30')")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let merchants = catalogue_ids(&app).await;
+    // Something there before, written by a stream shard.
+    let mut before = Cells::default();
+    for (key, amount, customer) in transactions(merchants).into_iter().step_by(3) {
+        before.add(key, amount, customer);
+    }
+    apply(&app, &before, CategoryShard::Stream(2)).await;
+    let as_it_was = sums(&app).await;
+    assert!(!as_it_was.is_empty());
+
+    let mut added = Cells::default();
+    let mut subtracted = Cells::default();
+    for (key, amount, customer) in transactions(merchants) {
+        added.add(key, amount, customer);
+        subtracted.subtract(key, amount);
+    }
+    apply(&app, &added, CategoryShard::Review).await;
+    assert_ne!(sums(&app).await, as_it_was, "the addition changed nothing");
+    apply(&app, &subtracted, CategoryShard::Review).await;
+    assert_eq!(sums(&app).await, as_it_was);
+}
+
+#[tokio::test]
+async fn sketches_are_the_reference_aggregate_of_the_same_keys() {
+    let app = spawn_app().await;
+    app.client()
+        .await
+        .batch_execute("SELECT ensure_daily_partitions('2026-10-01', '2026-11-30')")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let merchants = catalogue_ids(&app).await;
+    // Two flushes of one shard, as the aggregator would write them.
+    let list = transactions(merchants);
+    let (first, second) = list.split_at(150);
+    let mut expected_keys: BTreeMap<CellKey, Vec<i64>> = BTreeMap::new();
+    for part in [first, second] {
+        let mut cells = Cells::default();
+        for &(key, amount, customer) in part {
+            cells.add(key, amount, customer);
+            expected_keys.entry(key).or_default().push(customer as i64);
+        }
+        apply(&app, &cells, CategoryShard::Stream(0)).await;
+    }
+    let client = app.client().await;
+    for (key, customers) in &expected_keys {
+        let date = altdata_domain::epoch_days_to_date(key.metric_date);
+        let same: bool = client
+            .query_one(
+                "SELECT t.customers = (SELECT hll_add_agg(hll_hash_bigint(k)) FROM unnest($4::bigint[]) k)
+                 FROM agg_daily_merchant_spend t
+                 WHERE merchant_id = $1 AND region = $2 AND metric_date = $3",
+                &[&key.merchant_id, &key.region_str(), &date, customers],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .get(0);
+        assert!(
+            same,
+            "sketch of {key:?} differs from the reference aggregate"
+        );
+    }
+    // The monthly category rows: the union of their days' keys.
+    let same_monthly: bool = client
+        .query_one(
+            "SELECT bool_and(t.customers = r.customers)
+             FROM agg_monthly_category_region t
+             JOIN (SELECT m.category, d.region, date_trunc('month', d.metric_date)::date AS month_start,
+                          hll_union_agg(d.customers) AS customers
+                   FROM agg_daily_merchant_spend d JOIN dim_merchants m ON m.id = d.merchant_id
+                   GROUP BY 1, 2, 3) r
+               ON r.category = t.category AND r.region = t.region AND r.month_start = t.month_start",
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .get(0);
+    assert!(
+        same_monthly,
+        "monthly category sketches differ from the union of their days"
+    );
+}

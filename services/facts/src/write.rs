@@ -1,0 +1,295 @@
+//! The one statement that adds a batch's [`Cells`] to the daily table and every rollup, and the
+//! outbox rows that announce what changed.
+
+use crate::cells::{CellKey, Cells};
+use altdata_domain::{date_to_epoch_days, epoch_days_to_date};
+use altdata_proto::v1::{AggregateUpdate, AggregateUpdateBatch, CacheInvalidation};
+use altdata_proto::{Message, SCHEMA_VERSION};
+use chrono::NaiveDate;
+use deadpool_postgres::Transaction;
+use std::collections::BTreeSet;
+
+/// Which `shard` the category × region rows of a change are written under. Rows that many
+/// writers would update are kept per writer and summed at read time, so no two writers
+/// contend for one row: each aggregator shard writes its own, and review transactions
+/// (serialised by their advisory lock) write shard -1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CategoryShard {
+    Stream(u32),
+    Review,
+}
+
+impl CategoryShard {
+    /// The value stored in the `shard` column.
+    pub fn column(self) -> i32 {
+        match self {
+            CategoryShard::Stream(shard) => shard as i32,
+            CategoryShard::Review => -1,
+        }
+    }
+}
+
+/// What [`apply`] changed: the new totals of every daily cell it touched (also written to the
+/// outbox as aggregate updates).
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub updates: Vec<AggregateUpdate>,
+}
+
+/// Adds `cells` to every fact table and writes the outbox rows describing the change, inside
+/// the caller's transaction. `cause` names the change in the cache invalidation ("flush",
+/// "review", ...). The daily partitions for the cells' days must exist
+/// (`ensure_daily_partitions`); callers create them outside their transaction where they can.
+pub async fn apply(
+    transaction: &Transaction<'_>,
+    cells: &Cells,
+    shard: CategoryShard,
+    cause: &str,
+) -> Result<Applied, tokio_postgres::Error> {
+    if cells.is_empty() {
+        return Ok(Applied::default());
+    }
+    let columns = CellColumns::from_cells(cells);
+    let statement = transaction.prepare_cached(UPSERT_CELLS).await?;
+    let rows = transaction
+        .query(
+            &statement,
+            &[
+                &columns.merchant_ids,
+                &columns.regions,
+                &columns.dates,
+                &columns.gross,
+                &columns.sales,
+                &columns.refund,
+                &columns.refunds,
+                &columns.customer_cell,
+                &columns.customer_keys,
+                &shard.column(),
+            ],
+        )
+        .await?;
+    let committed_at_ms = chrono::Utc::now().timestamp_millis();
+    let updates: Vec<AggregateUpdate> = rows
+        .iter()
+        .map(|row| AggregateUpdate {
+            schema_version: SCHEMA_VERSION,
+            merchant_id: row.get(0),
+            region: row.get(1),
+            metric_date: date_to_epoch_days(row.get::<_, NaiveDate>(2)),
+            total_spend_cents: row.get(3),
+            transaction_count: row.get(4),
+            refund_cents: row.get(5),
+            refund_count: row.get(6),
+            customers: row.get(7),
+            committed_at_ms,
+            category: row.get(8),
+        })
+        .collect();
+    let invalidation = invalidation_for(&updates, committed_at_ms, cause);
+    let batch = AggregateUpdateBatch {
+        schema_version: SCHEMA_VERSION,
+        updates,
+    };
+    transaction
+        .execute(
+            INSERT_OUTBOX,
+            &[&invalidation.encode_to_vec(), &batch.encode_to_vec()],
+        )
+        .await?;
+    Ok(Applied {
+        updates: batch.updates,
+    })
+}
+
+/// What changed, for cache invalidation: merchants, categories, regions and the day range.
+pub fn invalidation_for(
+    updates: &[AggregateUpdate],
+    committed_at_ms: i64,
+    cause: &str,
+) -> CacheInvalidation {
+    let merchants: BTreeSet<i64> = updates.iter().map(|u| u.merchant_id).collect();
+    let categories: BTreeSet<&str> = updates.iter().map(|u| u.category.as_str()).collect();
+    let regions: BTreeSet<&str> = updates.iter().map(|u| u.region.as_str()).collect();
+    CacheInvalidation {
+        schema_version: SCHEMA_VERSION,
+        merchant_ids: merchants.into_iter().collect(),
+        categories: categories.into_iter().map(str::to_owned).collect(),
+        regions: regions.into_iter().map(str::to_owned).collect(),
+        first_date: updates.iter().map(|u| u.metric_date).min().unwrap_or(0),
+        last_date: updates.iter().map(|u| u.metric_date).max().unwrap_or(0),
+        committed_at_ms,
+        cause: cause.to_owned(),
+    }
+}
+
+const INSERT_OUTBOX: &str = "INSERT INTO outbox (kind, payload)
+    VALUES ('cache_invalidation', $1), ('aggregate_updates', $2)";
+
+/// Adds the cells to the daily table and every rollup in one statement; returns the new totals
+/// of each daily cell it touched, with the merchant's category.
+///
+/// The HLLs are built with `hll_add_agg_packed` and `hll_union_agg_packed` (schema/0003): the
+/// same additions and unions as `hll_add_agg` and `hll_union_agg`, with the same bytes as
+/// result, but without their ~128 KiB per-group state, which dominated the grouping of a
+/// batch's small groups. The category rollups are grouped once by day (`category_cell`) and
+/// the week and month are derived from those groups instead of from every cell. A cell with
+/// negative sums and no customers subtracts: `hll_union` with an empty sketch keeps it.
+const UPSERT_CELLS: &str = "
+WITH cell AS MATERIALIZED (
+    SELECT c.merchant_id, c.region, c.metric_date, c.gross, c.sales, c.refund, c.refunds,
+           coalesce(k.customers, hll_empty()) AS customers,
+           coalesce(m.category, 'other') AS category
+    FROM unnest($1::bigint[], $2::text[], $3::date[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[])
+         WITH ORDINALITY AS c(merchant_id, region, metric_date, gross, sales, refund, refunds, idx)
+    LEFT JOIN (SELECT idx, hll_add_agg_packed(hll_hash_bigint(customer_key)) AS customers
+               FROM unnest($8::bigint[], $9::bigint[]) AS u(idx, customer_key)
+               GROUP BY idx) k USING (idx)
+    LEFT JOIN dim_merchants m ON m.id = c.merchant_id
+),
+daily AS (
+    INSERT INTO agg_daily_merchant_spend AS t
+        (merchant_id, region, metric_date, total_spend_cents, transaction_count, refund_cents,
+         refund_count, customers, updated_at)
+    SELECT merchant_id, region, metric_date, gross, sales, refund, refunds, customers, now()
+    FROM cell
+    ON CONFLICT (merchant_id, region, metric_date) DO UPDATE SET
+        total_spend_cents = t.total_spend_cents + excluded.total_spend_cents,
+        transaction_count = t.transaction_count + excluded.transaction_count,
+        refund_cents = t.refund_cents + excluded.refund_cents,
+        refund_count = t.refund_count + excluded.refund_count,
+        customers = hll_union(t.customers, excluded.customers),
+        updated_at = now()
+    RETURNING t.merchant_id, t.region, t.metric_date, t.total_spend_cents, t.transaction_count,
+              t.refund_cents, t.refund_count, hll_cardinality(t.customers)::bigint AS customers
+),
+weekly AS (
+    INSERT INTO agg_weekly_merchant_spend AS t
+        (merchant_id, region, week_start, total_spend_cents, transaction_count, refund_cents,
+         refund_count, customers)
+    SELECT merchant_id, region, date_trunc('week', metric_date::timestamp)::date,
+           sum(gross), sum(sales), sum(refund), sum(refunds), hll_union_agg_packed(customers)
+    FROM cell GROUP BY 1, 2, 3
+    ON CONFLICT (merchant_id, region, week_start) DO UPDATE SET
+        total_spend_cents = t.total_spend_cents + excluded.total_spend_cents,
+        transaction_count = t.transaction_count + excluded.transaction_count,
+        refund_cents = t.refund_cents + excluded.refund_cents,
+        refund_count = t.refund_count + excluded.refund_count,
+        customers = hll_union(t.customers, excluded.customers)
+),
+monthly AS (
+    INSERT INTO agg_monthly_merchant_spend AS t
+        (merchant_id, region, month_start, total_spend_cents, transaction_count, refund_cents,
+         refund_count, customers)
+    SELECT merchant_id, region, date_trunc('month', metric_date::timestamp)::date,
+           sum(gross), sum(sales), sum(refund), sum(refunds), hll_union_agg_packed(customers)
+    FROM cell GROUP BY 1, 2, 3
+    ON CONFLICT (merchant_id, region, month_start) DO UPDATE SET
+        total_spend_cents = t.total_spend_cents + excluded.total_spend_cents,
+        transaction_count = t.transaction_count + excluded.transaction_count,
+        refund_cents = t.refund_cents + excluded.refund_cents,
+        refund_count = t.refund_count + excluded.refund_count,
+        customers = hll_union(t.customers, excluded.customers)
+),
+category_cell AS MATERIALIZED (
+    SELECT category, region, metric_date, sum(gross) AS gross, sum(sales) AS sales,
+           sum(refund) AS refund, sum(refunds) AS refunds,
+           hll_union_agg_packed(customers) AS customers
+    FROM cell GROUP BY 1, 2, 3
+),
+category_daily AS (
+    INSERT INTO agg_daily_category_region AS t
+        (category, region, metric_date, shard, total_spend_cents, transaction_count,
+         refund_cents, refund_count, customers)
+    SELECT category, region, metric_date, $10::integer, gross, sales, refund, refunds, customers
+    FROM category_cell
+    ON CONFLICT (category, region, metric_date, shard) DO UPDATE SET
+        total_spend_cents = t.total_spend_cents + excluded.total_spend_cents,
+        transaction_count = t.transaction_count + excluded.transaction_count,
+        refund_cents = t.refund_cents + excluded.refund_cents,
+        refund_count = t.refund_count + excluded.refund_count,
+        customers = hll_union(t.customers, excluded.customers)
+),
+category_weekly AS (
+    INSERT INTO agg_weekly_category_region AS t
+        (category, region, week_start, shard, total_spend_cents, transaction_count,
+         refund_cents, refund_count, customers)
+    SELECT category, region, date_trunc('week', metric_date::timestamp)::date, $10::integer,
+           sum(gross), sum(sales), sum(refund), sum(refunds), hll_union_agg_packed(customers)
+    FROM category_cell GROUP BY 1, 2, 3
+    ON CONFLICT (category, region, week_start, shard) DO UPDATE SET
+        total_spend_cents = t.total_spend_cents + excluded.total_spend_cents,
+        transaction_count = t.transaction_count + excluded.transaction_count,
+        refund_cents = t.refund_cents + excluded.refund_cents,
+        refund_count = t.refund_count + excluded.refund_count,
+        customers = hll_union(t.customers, excluded.customers)
+),
+category_monthly AS (
+    INSERT INTO agg_monthly_category_region AS t
+        (category, region, month_start, shard, total_spend_cents, transaction_count,
+         refund_cents, refund_count, customers)
+    SELECT category, region, date_trunc('month', metric_date::timestamp)::date, $10::integer,
+           sum(gross), sum(sales), sum(refund), sum(refunds), hll_union_agg_packed(customers)
+    FROM category_cell GROUP BY 1, 2, 3
+    ON CONFLICT (category, region, month_start, shard) DO UPDATE SET
+        total_spend_cents = t.total_spend_cents + excluded.total_spend_cents,
+        transaction_count = t.transaction_count + excluded.transaction_count,
+        refund_cents = t.refund_cents + excluded.refund_cents,
+        refund_count = t.refund_count + excluded.refund_count,
+        customers = hll_union(t.customers, excluded.customers)
+)
+SELECT d.merchant_id, d.region, d.metric_date, d.total_spend_cents, d.transaction_count,
+       d.refund_cents, d.refund_count, d.customers, c.category
+FROM daily d JOIN cell c USING (merchant_id, region, metric_date)";
+
+/// Parallel arrays of the cells, in the shape `UPSERT_CELLS` takes.
+#[derive(Default)]
+struct CellColumns {
+    merchant_ids: Vec<i64>,
+    regions: Vec<String>,
+    dates: Vec<NaiveDate>,
+    gross: Vec<i64>,
+    sales: Vec<i64>,
+    refund: Vec<i64>,
+    refunds: Vec<i64>,
+    customer_cell: Vec<i64>,
+    customer_keys: Vec<i64>,
+}
+
+impl CellColumns {
+    fn from_cells(cells: &Cells) -> CellColumns {
+        let n = cells.len();
+        let mut columns = CellColumns {
+            merchant_ids: Vec::with_capacity(n),
+            regions: Vec::with_capacity(n),
+            dates: Vec::with_capacity(n),
+            gross: Vec::with_capacity(n),
+            sales: Vec::with_capacity(n),
+            refund: Vec::with_capacity(n),
+            refunds: Vec::with_capacity(n),
+            customer_cell: Vec::with_capacity(cells.transactions),
+            customer_keys: Vec::with_capacity(cells.transactions),
+        };
+        // In primary-key order, so that consecutive upserts descend to neighbouring index
+        // leaves and heap pages (measurably cheaper than the hash map's order), and so that
+        // two writers of overlapping cells lock them in the same order.
+        let mut sorted: Vec<(&CellKey, _)> = cells.cells.iter().collect();
+        sorted.sort_unstable_by_key(|&(key, _)| *key);
+        for (index, (key, delta)) in sorted.into_iter().enumerate() {
+            columns.merchant_ids.push(key.merchant_id);
+            columns.regions.push(key.region_str().to_owned());
+            columns.dates.push(epoch_days_to_date(key.metric_date));
+            columns.gross.push(delta.gross_cents);
+            columns.sales.push(delta.sale_count);
+            columns.refund.push(delta.refund_cents);
+            columns.refunds.push(delta.refund_count);
+            // `WITH ORDINALITY` numbers cells from 1.
+            let ordinal = index as i64 + 1;
+            for &customer_key in &delta.customers {
+                columns.customer_cell.push(ordinal);
+                // Customer keys are 64 opaque bits; PostgreSQL stores them as bigint.
+                columns.customer_keys.push(customer_key as i64);
+            }
+        }
+        columns
+    }
+}

@@ -1,0 +1,318 @@
+//! `GET /v1/growth` and `GET /v1/growth/states`: growth of a metric between two periods of
+//! equal length, for chosen states or for every state at once.
+
+use super::answer::{
+    cached, dependency_of, resolve_scope, subject_of, suppression_note, today, OutputFormat,
+    Subject,
+};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiQuery;
+use crate::query::{
+    self, DateRange, GrowthByStateParams, GrowthParams, GrowthPeriod, GrowthQuery, Metric, Scope,
+    Totals,
+};
+use crate::AppState;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Growth of a metric between two periods of equal length.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct GrowthAnswer {
+    pub query: GrowthEcho,
+    pub subject: Subject,
+    pub unit: String,
+    /// The metric over the current period; null when suppressed.
+    pub current: Option<f64>,
+    /// The metric over the previous period; null when suppressed.
+    pub previous: Option<f64>,
+    /// (current - previous) / previous as a fraction (0.05 = +5 %); null when previous is 0
+    /// or either value is withheld.
+    pub growth: Option<f64>,
+    pub current_period: DateRange,
+    pub previous_period: DateRange,
+    pub current_suppressed: bool,
+    pub previous_suppressed: bool,
+    /// The newest aggregator commit included.
+    pub as_of_data: Option<DateTime<Utc>>,
+    pub k_anonymity: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppression: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct GrowthEcho {
+    pub metric: Metric,
+    pub period: GrowthPeriod,
+    #[schema(value_type = String, format = Date)]
+    pub as_of: NaiveDate,
+    pub states: Vec<String>,
+}
+
+/// The two values of a growth answer and the growth between them, with the k-anonymity rule
+/// applied: a period covering fewer than k distinct customers is withheld (null, flagged),
+/// and so is any growth computed from it. `/v1/growth` and `/v1/growth/states` both use it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct GrowthCells {
+    current: Option<f64>,
+    previous: Option<f64>,
+    growth: Option<f64>,
+    current_suppressed: bool,
+    previous_suppressed: bool,
+}
+
+impl GrowthCells {
+    fn of(current: Totals, previous: Totals, metric: Metric, k: u32) -> GrowthCells {
+        let value = |cell: &Totals| {
+            if cell.suppressed(k) {
+                None
+            } else {
+                cell.value(metric)
+            }
+        };
+        let (current_value, previous_value) = (value(&current), value(&previous));
+        GrowthCells {
+            current: current_value,
+            previous: previous_value,
+            growth: growth_of(current_value, previous_value),
+            current_suppressed: current.suppressed(k),
+            previous_suppressed: previous.suppressed(k),
+        }
+    }
+
+    /// How many of the two values are withheld.
+    fn withheld(&self) -> usize {
+        usize::from(self.current_suppressed) + usize::from(self.previous_suppressed)
+    }
+}
+
+/// Growth, rounded to 6 decimal places; `None` when the base is not positive.
+pub fn growth_of(current: Option<f64>, previous: Option<f64>) -> Option<f64> {
+    let (current, previous) = (current?, previous?);
+    (previous > 0.0).then(|| (((current - previous) / previous) * 1e6).round() / 1e6)
+}
+
+/// Week-over-week, month-over-month (28 days) or year-over-year growth.
+#[utoipa::path(
+    get, path = "/v1/growth", tag = "data", params(GrowthParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Growth; also text/csv", body = GrowthAnswer),
+        (status = 400, description = "Invalid parameter", body = ErrorBody),
+        (status = 401, description = "Missing or invalid key", body = ErrorBody),
+        (status = 404, description = "Unknown merchant or brand", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+pub async fn growth(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(params): ApiQuery<GrowthParams>,
+) -> Result<Response, ApiError> {
+    let format = OutputFormat::negotiate(params.format.as_deref(), &headers)?;
+    let query = GrowthQuery::parse(&params, today())?;
+    let scope = resolve_scope(&state, &query.scope).await?;
+    let k = state.inner.settings.limits.k_anonymity;
+    let answer = cached(
+        &state,
+        &headers,
+        query.canonical(),
+        dependency_of(&scope),
+        || async {
+            let body = compute_growth(&state.inner.read_db, &query, &scope, k).await?;
+            let as_of = body.as_of_data;
+            Ok((body, as_of))
+        },
+    )
+    .await?;
+    Ok(answer.respond(format))
+}
+
+/// The answer to a validated growth question, computed from one read-only snapshot without
+/// the cache: `/v1/growth` and `altdata ask` both use it, so there is one growth query and one
+/// k-anonymity rule.
+pub async fn compute_growth(
+    read_db: &deadpool_postgres::Pool,
+    query: &GrowthQuery,
+    scope: &Scope,
+    k: u32,
+) -> Result<GrowthAnswer, ApiError> {
+    let (current_period, previous_period) = query.period.ranges(query.as_of);
+    let mut client = read_db.get().await?;
+    let snapshot = query::read_snapshot(&mut client).await?;
+    let as_of = query::data_as_of(&snapshot).await?;
+    let subject = subject_of(&snapshot, &query.scope, scope).await?;
+    let totals = query::range_totals(
+        &snapshot,
+        scope,
+        &[current_period, previous_period],
+        &query.states,
+    )
+    .await?;
+    snapshot.commit().await?;
+    let cells = GrowthCells::of(
+        totals.first().copied().unwrap_or_default(),
+        totals.get(1).copied().unwrap_or_default(),
+        query.metric,
+        k,
+    );
+    Ok(GrowthAnswer {
+        query: GrowthEcho {
+            metric: query.metric,
+            period: query.period,
+            as_of: query.as_of,
+            states: query.states.clone(),
+        },
+        subject,
+        unit: query.metric.unit().to_owned(),
+        current: cells.current,
+        previous: cells.previous,
+        growth: cells.growth,
+        current_period,
+        previous_period,
+        current_suppressed: cells.current_suppressed,
+        previous_suppressed: cells.previous_suppressed,
+        as_of_data: as_of,
+        k_anonymity: k,
+        suppression: suppression_note(cells.withheld(), 2, k),
+    })
+}
+
+/// The growth of `/v1/growth` for every state at once: what the dashboard's map shows.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct GrowthByStateAnswer {
+    pub query: GrowthByStateEcho,
+    pub subject: Subject,
+    pub unit: String,
+    pub current_period: DateRange,
+    pub previous_period: DateRange,
+    /// Every US state with activity in either period, by code; a state not listed had none.
+    pub states: Vec<StateGrowth>,
+    /// The newest aggregator commit included.
+    pub as_of_data: Option<DateTime<Utc>>,
+    pub k_anonymity: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppression: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct GrowthByStateEcho {
+    pub metric: Metric,
+    pub period: GrowthPeriod,
+    #[schema(value_type = String, format = Date)]
+    pub as_of: NaiveDate,
+}
+
+/// One state's growth: the same numbers as `/v1/growth?state=<state>`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StateGrowth {
+    /// Two-letter code, e.g. `CA`.
+    pub state: String,
+    /// The metric over the current period; null when suppressed.
+    pub current: Option<f64>,
+    /// The metric over the previous period; null when suppressed.
+    pub previous: Option<f64>,
+    /// (current - previous) / previous as a fraction; null when previous is 0 or either value
+    /// is withheld.
+    pub growth: Option<f64>,
+    /// True when either period covers fewer than `k_anonymity` distinct customers.
+    pub suppressed: bool,
+    pub current_suppressed: bool,
+    pub previous_suppressed: bool,
+}
+
+/// Week-over-week, month-over-month (28 days) or year-over-year growth for every state, in
+/// one answer.
+#[utoipa::path(
+    get, path = "/v1/growth/states", tag = "data", params(GrowthByStateParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Growth per state; also text/csv", body = GrowthByStateAnswer,
+         headers(("X-Cache" = String, description = "hit, miss, bypass or unavailable"),
+                 ("X-Data-As-Of" = String, description = "newest aggregator commit included"),
+                 ("Age" = u64, description = "seconds since the answer was computed"))),
+        (status = 400, description = "Invalid parameter (including `state`)", body = ErrorBody),
+        (status = 401, description = "Missing or invalid key", body = ErrorBody),
+        (status = 404, description = "Unknown merchant or brand", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+pub async fn growth_by_state(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(params): ApiQuery<GrowthByStateParams>,
+) -> Result<Response, ApiError> {
+    let format = OutputFormat::negotiate(params.format.as_deref(), &headers)?;
+    let query = GrowthQuery::parse_by_state(&params, today())?;
+    let scope = resolve_scope(&state, &query.scope).await?;
+    let k = state.inner.settings.limits.k_anonymity;
+    // The same dependency as `/v1/growth` for this scope: any change to it reaches every state.
+    let answer = cached(
+        &state,
+        &headers,
+        query.canonical_by_state(),
+        dependency_of(&scope),
+        || async {
+            let (current_period, previous_period) = query.period.ranges(query.as_of);
+            let mut client = state.inner.read_db.get().await?;
+            let snapshot = query::read_snapshot(&mut client).await?;
+            let as_of = query::data_as_of(&snapshot).await?;
+            let subject = subject_of(&snapshot, &query.scope, &scope).await?;
+            let rows =
+                query::range_totals_by_state(&snapshot, &scope, &[current_period, previous_period])
+                    .await?;
+            snapshot.commit().await?;
+            let states: Vec<StateGrowth> = rows
+                .into_iter()
+                .map(|row| {
+                    let cells = GrowthCells::of(
+                        row.totals.first().copied().unwrap_or_default(),
+                        row.totals.get(1).copied().unwrap_or_default(),
+                        query.metric,
+                        k,
+                    );
+                    StateGrowth {
+                        state: row.state,
+                        current: cells.current,
+                        previous: cells.previous,
+                        growth: cells.growth,
+                        suppressed: cells.withheld() > 0,
+                        current_suppressed: cells.current_suppressed,
+                        previous_suppressed: cells.previous_suppressed,
+                    }
+                })
+                .collect();
+            let withheld = states.iter().filter(|s| s.suppressed).count();
+            let body = GrowthByStateAnswer {
+                query: GrowthByStateEcho {
+                    metric: query.metric,
+                    period: query.period,
+                    as_of: query.as_of,
+                },
+                subject,
+                unit: query.metric.unit().to_owned(),
+                current_period,
+                previous_period,
+                suppression: (withheld > 0).then(|| {
+                    format!(
+                        "{withheld} of {} states are suppressed (suppressed true, withheld values \
+                         null): a period covers fewer than {k} distinct customers (HyperLogLog \
+                         estimate), the k-anonymity threshold",
+                        states.len()
+                    )
+                }),
+                states,
+                as_of_data: as_of,
+                k_anonymity: k,
+            };
+            Ok((body, as_of))
+        },
+    )
+    .await?;
+    Ok(answer.respond(format))
+}

@@ -1,0 +1,13 @@
+//! The data routes.
+//!
+//! - [`answer`]: what every answer shares: format, cache-aside path, subject, suppression note.
+//! - [`timeseries`], [`growth`] (overall and per state), [`top`]: the cached questions.
+//! - [`reference`]: merchants, categories, freshness.
+//! - [`admin`]: the cache flush.
+
+pub mod admin;
+pub mod answer;
+pub mod growth;
+pub mod reference;
+pub mod timeseries;
+pub mod top;

@@ -1,0 +1,354 @@
+//! The reads: totals of cells, periods and ranges from the rollups, each in one statement, and
+//! the read-only snapshot every answer is computed in.
+
+use super::terms::{DateRange, Granularity, Metric, Scope};
+use altdata_domain::{Category, Region};
+use chrono::{DateTime, NaiveDate, Utc};
+use std::collections::BTreeMap;
+use tokio_postgres::types::ToSql;
+
+/// The sums of one cell (a point, a period): gross sales, sales count, refunds, refund
+/// count, and the HLL estimate of distinct customers.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Totals {
+    pub gross_cents: i64,
+    pub sales: i64,
+    pub refund_cents: i64,
+    pub refunds: i64,
+    pub customers: f64,
+}
+
+impl Totals {
+    fn from_row(row: &tokio_postgres::Row, first: usize) -> Totals {
+        Totals {
+            gross_cents: row.get(first),
+            sales: row.get(first + 1),
+            refund_cents: row.get(first + 2),
+            refunds: row.get(first + 3),
+            customers: row.get(first + 4),
+        }
+    }
+
+    /// A cell is withheld when it has some customers, but fewer than `k`. A cell without any
+    /// activity reveals nothing about anyone and is reported as zero.
+    pub fn suppressed(&self, k: u32) -> bool {
+        self.customers > 0.0 && self.customers.round() < f64::from(k)
+    }
+
+    /// The value of `metric`; money in dollars with cents precision. `None` only for an
+    /// average ticket without sales.
+    pub fn value(&self, metric: Metric) -> Option<f64> {
+        let dollars = |cents: i64| cents as f64 / 100.0;
+        match metric {
+            Metric::Spend => Some(dollars(self.gross_cents - self.refund_cents)),
+            Metric::Gross => Some(dollars(self.gross_cents)),
+            Metric::Refunds => Some(dollars(self.refund_cents)),
+            Metric::Transactions => Some(self.sales as f64),
+            Metric::Customers => Some(self.customers.round()),
+            Metric::AvgTicket => (self.sales > 0)
+                .then(|| (self.gross_cents as f64 / self.sales as f64).round() / 100.0),
+        }
+    }
+}
+
+/// The aggregate columns of every read, in [`Totals::from_row`] order.
+const TOTALS_COLUMNS: &str = "
+       coalesce(sum(t.total_spend_cents), 0)::bigint,
+       coalesce(sum(t.transaction_count), 0)::bigint,
+       coalesce(sum(t.refund_cents), 0)::bigint,
+       coalesce(sum(t.refund_count), 0)::bigint,
+       coalesce(hll_cardinality(hll_union_agg(t.customers)), 0)::float8";
+
+/// The `WHERE` fragment and bound value for a scope, always parameter `$3`. "All" reads the
+/// category tables with every category listed, so the primary key (category first) is used.
+fn scope_filter(scope: &Scope) -> (&'static str, Box<dyn ToSql + Sync + Send>) {
+    match scope {
+        Scope::Merchant(id) => ("t.merchant_id = $3::bigint", Box::new(*id)),
+        Scope::Category(category) => (
+            "t.category = ANY($3::text[])",
+            Box::new(vec![category.as_str().to_owned()]),
+        ),
+        Scope::All => (
+            "t.category = ANY($3::text[])",
+            Box::new(
+                Category::ALL
+                    .iter()
+                    .map(|c| c.as_str().to_owned())
+                    .collect::<Vec<String>>(),
+            ),
+        ),
+    }
+}
+
+const REGION_FILTER: &str = "(cardinality($2::text[]) = 0 OR t.region = ANY($2::text[]))";
+
+/// The totals of each period starting at `starts`, in that order. Merchant series read the
+/// merchant rollups; category and "all" series read the category rollups, summed over shards.
+pub async fn series(
+    client: &deadpool_postgres::Transaction<'_>,
+    scope: &Scope,
+    granularity: Granularity,
+    starts: &[NaiveDate],
+    states: &[String],
+) -> Result<Vec<Totals>, tokio_postgres::Error> {
+    let (table, date_column) = granularity.source(matches!(scope, Scope::Merchant(_)));
+    let (scope_clause, scope_value) = scope_filter(scope);
+    let sql = format!(
+        "SELECT p.period_start, {TOTALS_COLUMNS}
+         FROM unnest($1::date[]) AS p(period_start)
+         LEFT JOIN {table} t ON t.{date_column} = p.period_start AND {scope_clause} AND {REGION_FILTER}
+         GROUP BY p.period_start ORDER BY p.period_start"
+    );
+    let starts = starts.to_vec();
+    let states = states.to_vec();
+    let rows = client
+        .query(
+            &client.prepare_cached(&sql).await?,
+            &[&starts, &states, scope_value.as_ref()],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| Totals::from_row(row, 1)).collect())
+}
+
+/// The totals of each inclusive date range, in that order, from the daily tables.
+pub async fn range_totals(
+    client: &deadpool_postgres::Transaction<'_>,
+    scope: &Scope,
+    ranges: &[DateRange],
+    states: &[String],
+) -> Result<Vec<Totals>, tokio_postgres::Error> {
+    let cells = range_cells(client, scope, ranges, states, RangeSplit::Whole).await?;
+    Ok(cells.into_iter().map(|cell| cell.totals).collect())
+}
+
+/// One state's totals over each range of [`range_totals_by_state`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateTotals {
+    pub state: String,
+    /// One per range, in the order asked; zero where the state had no activity.
+    pub totals: Vec<Totals>,
+}
+
+/// The totals of each inclusive date range, per state, in one statement: every US state with
+/// activity in at least one of the ranges, sorted by code. Each state's totals are exactly
+/// what [`range_totals`] answers for that state alone (the same rows, sums and sketch
+/// unions). Rows without a location (region `XX`) belong to no state and are left out.
+pub async fn range_totals_by_state(
+    client: &deadpool_postgres::Transaction<'_>,
+    scope: &Scope,
+    ranges: &[DateRange],
+) -> Result<Vec<StateTotals>, tokio_postgres::Error> {
+    let cells = range_cells(client, scope, ranges, &[], RangeSplit::ByState).await?;
+    let mut by_state: BTreeMap<String, Vec<Totals>> = BTreeMap::new();
+    for cell in cells {
+        let Some(region) = cell.region.as_deref().and_then(Region::parse) else {
+            continue;
+        };
+        let totals = by_state
+            .entry(region.as_str().to_owned())
+            .or_insert_with(|| vec![Totals::default(); ranges.len()]);
+        if let Some(slot) = totals.get_mut(cell.index) {
+            *slot = cell.totals;
+        }
+    }
+    Ok(by_state
+        .into_iter()
+        .map(|(state, totals)| StateTotals { state, totals })
+        .collect())
+}
+
+/// Whether [`range_cells`] sums each range as a whole or per region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RangeSplit {
+    Whole,
+    ByState,
+}
+
+/// One row of [`range_cells`]: a range (0-based, in the order asked), the region when split
+/// by state (`None` for a range without any row), and its totals.
+struct RangeCell {
+    index: usize,
+    region: Option<String>,
+    totals: Totals,
+}
+
+/// The one statement behind [`range_totals`] and [`range_totals_by_state`]. Unsplit, it
+/// returns exactly one row per range, in order; split by state, one row per (range, region)
+/// with activity, and one row with no region for a range without any.
+async fn range_cells(
+    client: &deadpool_postgres::Transaction<'_>,
+    scope: &Scope,
+    ranges: &[DateRange],
+    states: &[String],
+    split: RangeSplit,
+) -> Result<Vec<RangeCell>, tokio_postgres::Error> {
+    let (table, date_column) = Granularity::Day.source(matches!(scope, Scope::Merchant(_)));
+    let (scope_clause, scope_value) = scope_filter(scope);
+    let (region_column, region_group) = match split {
+        RangeSplit::Whole => ("NULL::text", ""),
+        RangeSplit::ByState => ("t.region", ", t.region"),
+    };
+    let sql = format!(
+        "SELECT p.idx, {region_column}, {TOTALS_COLUMNS}
+         FROM unnest($1::date[], $4::date[]) WITH ORDINALITY AS p(first_day, last_day, idx)
+         LEFT JOIN {table} t ON t.{date_column} BETWEEN p.first_day AND p.last_day
+              AND {scope_clause} AND {REGION_FILTER}
+         GROUP BY p.idx{region_group} ORDER BY p.idx{region_group}"
+    );
+    let firsts: Vec<NaiveDate> = ranges.iter().map(|r| r.from).collect();
+    let lasts: Vec<NaiveDate> = ranges.iter().map(|r| r.to).collect();
+    let states = states.to_vec();
+    let rows = client
+        .query(
+            &client.prepare_cached(&sql).await?,
+            &[&firsts, &states, scope_value.as_ref(), &lasts],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| RangeCell {
+            // WITH ORDINALITY counts from 1.
+            index: usize::try_from(row.get::<_, i64>(0) - 1).unwrap_or(usize::MAX),
+            region: row.get(1),
+            totals: Totals::from_row(row, 2),
+        })
+        .collect())
+}
+
+/// One merchant's totals in the current and previous period of `/v1/top`.
+#[derive(Debug, Clone)]
+pub struct MerchantPeriods {
+    pub merchant_id: i64,
+    pub name: String,
+    pub category: String,
+    pub current: Totals,
+    pub previous: Totals,
+}
+
+/// Every merchant with activity in either period, with both periods' totals.
+pub async fn merchant_periods(
+    client: &deadpool_postgres::Transaction<'_>,
+    category: Option<Category>,
+    states: &[String],
+    current: DateRange,
+    previous: DateRange,
+) -> Result<Vec<MerchantPeriods>, tokio_postgres::Error> {
+    let columns = |first: &str, last: &str| {
+        format!(
+            "coalesce(sum(t.total_spend_cents) FILTER (WHERE t.metric_date BETWEEN {first} AND {last}), 0)::bigint,
+             coalesce(sum(t.transaction_count) FILTER (WHERE t.metric_date BETWEEN {first} AND {last}), 0)::bigint,
+             coalesce(sum(t.refund_cents) FILTER (WHERE t.metric_date BETWEEN {first} AND {last}), 0)::bigint,
+             coalesce(sum(t.refund_count) FILTER (WHERE t.metric_date BETWEEN {first} AND {last}), 0)::bigint,
+             coalesce(hll_cardinality(hll_union_agg(t.customers) FILTER (WHERE t.metric_date BETWEEN {first} AND {last})), 0)::float8"
+        )
+    };
+    let sql = format!(
+        "SELECT m.id, m.name, m.category, {}, {}
+         FROM agg_daily_merchant_spend t JOIN dim_merchants m ON m.id = t.merchant_id
+         WHERE (t.metric_date BETWEEN $1::date AND $2::date OR t.metric_date BETWEEN $3::date AND $4::date)
+           AND m.category = ANY($5::text[])
+           AND (cardinality($6::text[]) = 0 OR t.region = ANY($6::text[]))
+         GROUP BY m.id, m.name, m.category",
+        columns("$1::date", "$2::date"),
+        columns("$3::date", "$4::date"),
+    );
+    let categories: Vec<String> = match category {
+        Some(category) => vec![category.as_str().to_owned()],
+        None => Category::ALL
+            .iter()
+            .map(|c| c.as_str().to_owned())
+            .collect(),
+    };
+    let states = states.to_vec();
+    let rows = client
+        .query(
+            &client.prepare_cached(&sql).await?,
+            &[
+                &current.from,
+                &current.to,
+                &previous.from,
+                &previous.to,
+                &categories,
+                &states,
+            ],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| MerchantPeriods {
+            merchant_id: row.get(0),
+            name: row.get(1),
+            category: row.get(2),
+            current: Totals::from_row(row, 3),
+            previous: Totals::from_row(row, 8),
+        })
+        .collect())
+}
+
+/// The newest commit of any shard: what "as of" means for every answer.
+pub async fn data_as_of(
+    client: &deadpool_postgres::Transaction<'_>,
+) -> Result<Option<DateTime<Utc>>, tokio_postgres::Error> {
+    let statement = client
+        .prepare_cached("SELECT max(last_commit_at) FROM shard_offsets")
+        .await?;
+    let row = client.query_one(&statement, &[]).await?;
+    row.try_get(0)
+}
+
+/// The newest day with aggregates, if any: the default "as of" of `altdata ask`.
+pub async fn newest_day(
+    client: &deadpool_postgres::Transaction<'_>,
+) -> Result<Option<NaiveDate>, tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "SELECT max(metric_date) FROM agg_daily_category_region",
+            &[],
+        )
+        .await?;
+    row.try_get(0)
+}
+
+/// The longest any gateway statement may run: set on every connection of the gateway's pools
+/// (`connect::postgres_pool_lazy_bounded`).
+pub const STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// Starts the read-only, repeatable-read transaction every answer is computed in, so that
+/// its "as of" and its numbers come from one snapshot; [`STATEMENT_TIMEOUT`], set on the
+/// pool's connections, bounds it.
+pub async fn read_snapshot(
+    client: &mut deadpool_postgres::Client,
+) -> Result<deadpool_postgres::Transaction<'_>, tokio_postgres::Error> {
+    let transaction = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?;
+    Ok(transaction)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_cells_are_suppressed_but_empty_ones_are_not() {
+        let cell = Totals {
+            customers: 3.0,
+            ..Default::default()
+        };
+        assert!(cell.suppressed(10));
+        assert!(!Totals::default().suppressed(10));
+        let cell = Totals {
+            customers: 10.0,
+            gross_cents: 12345,
+            refund_cents: 45,
+            sales: 3,
+            ..Default::default()
+        };
+        assert!(!cell.suppressed(10));
+        assert_eq!(cell.value(Metric::Spend), Some(123.0));
+        assert_eq!(cell.value(Metric::AvgTicket), Some(41.15));
+    }
+}

@@ -1,0 +1,332 @@
+//! `POST /v1/admin/review/assign`: descriptor groups to a merchant (existing or new). One
+//! transaction: create the merchant if asked, mark the groups' pending rows assigned, add their
+//! contribution to the aggregates through the fact writer (with its outbox rows), alias the
+//! descriptors, write the audit rows; after commit, tell ingest to reload.
+
+use super::moved::{Direction, Moved, MOVED_COLUMNS};
+use super::{
+    check_descriptors, dollars, publish_mapping_changed, with_retries, Failure, REVIEW_LOCK,
+};
+use crate::auth::Principal;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiJson;
+use crate::query::parse_category;
+use crate::AppState;
+use altdata_domain::Category;
+use altdata_facts::CategoryShard;
+use axum::extract::State;
+use axum::{Extension, Json};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+/// Assign descriptor groups to an existing merchant (`merchant_id`) or a new one
+/// (`new_merchant`); exactly one of the two.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignRequest {
+    /// 1 to 100 normalised descriptors, as listed by the queue.
+    pub normalized_descriptors: Vec<String>,
+    pub merchant_id: Option<i64>,
+    pub new_merchant: Option<NewMerchant>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewMerchant {
+    pub name: String,
+    pub category: String,
+    pub ticker_symbol: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssignAnswer {
+    pub merchant_id: i64,
+    pub merchant_created: bool,
+    pub category: String,
+    pub descriptors: Vec<DescriptorOutcome>,
+    /// Rows moved from the queue into the aggregates.
+    pub transactions: i64,
+    pub net_spend: f64,
+    /// Whether ingest was told to reload its aliases (it also reloads periodically).
+    pub mapping_change_published: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DescriptorOutcome {
+    pub normalized_descriptor: String,
+    /// The audit row of this decision (pass it to undo).
+    pub audit_id: i64,
+    pub transactions: i64,
+    pub gross_spend: f64,
+    pub refunds: f64,
+}
+
+/// The merchant an assign targets.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    Existing(i64),
+    New {
+        name: String,
+        category: Category,
+        ticker_symbol: Option<String>,
+    },
+}
+
+impl Target {
+    /// Exactly one of an existing merchant id and a new merchant, each checked.
+    pub fn parse(merchant_id: Option<i64>, new: Option<NewMerchant>) -> Result<Target, ApiError> {
+        match (merchant_id, new) {
+            (Some(id), None) if id > 0 => Ok(Target::Existing(id)),
+            (None, Some(new)) => {
+                let name = new.name.trim().to_owned();
+                if name.is_empty()
+                    || name.chars().count() > 200
+                    || name.chars().any(char::is_control)
+                {
+                    return Err(ApiError::invalid(
+                        "new_merchant.name must be 1 to 200 printable characters",
+                    ));
+                }
+                let ticker_symbol = new
+                    .ticker_symbol
+                    .map(|t| t.trim().to_owned())
+                    .filter(|t| !t.is_empty());
+                if ticker_symbol
+                    .as_ref()
+                    .is_some_and(|t| t.len() > 16 || t.chars().any(char::is_control))
+                {
+                    return Err(ApiError::invalid(
+                        "new_merchant.ticker_symbol is at most 16 printable bytes",
+                    ));
+                }
+                Ok(Target::New {
+                    name,
+                    category: parse_category(&new.category)?,
+                    ticker_symbol,
+                })
+            }
+            _ => Err(ApiError::invalid(
+                "give exactly one of merchant_id (a positive id) and new_merchant",
+            )),
+        }
+    }
+}
+
+/// Moves descriptor groups into the aggregates under a merchant.
+#[utoipa::path(
+    post, path = "/v1/admin/review/assign", tag = "admin", request_body = AssignRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Assigned", body = AssignAnswer),
+        (status = 400, description = "Invalid body", body = ErrorBody),
+        (status = 401, description = "Missing or invalid key", body = ErrorBody),
+        (status = 403, description = "Not an admin key", body = ErrorBody),
+        (status = 404, description = "Unknown merchant", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+pub async fn assign(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    ApiJson(request): ApiJson<AssignRequest>,
+) -> Result<Json<AssignAnswer>, ApiError> {
+    let descriptors = check_descriptors(&request.normalized_descriptors)?;
+    let target = Target::parse(request.merchant_id, request.new_merchant)?;
+    let actor = principal.actor();
+    let mut answer = with_retries(&state, "assign", |client| {
+        let (descriptors, target, actor) = (descriptors.clone(), target.clone(), actor.clone());
+        Box::pin(async move { assign_once(client, &descriptors, &target, &actor).await })
+    })
+    .await?;
+    answer.mapping_change_published = publish_mapping_changed(&state, "review assign").await;
+    tracing::info!(actor = %actor, merchant_id = answer.merchant_id, descriptors = answer.descriptors.len(), transactions = answer.transactions, "descriptors assigned");
+    Ok(Json(answer))
+}
+
+async fn assign_once(
+    client: &mut deadpool_postgres::Client,
+    descriptors: &[String],
+    target: &Target,
+    actor: &str,
+) -> Result<AssignAnswer, Failure> {
+    let transaction = client.transaction().await?;
+    transaction
+        .execute("SELECT pg_advisory_xact_lock($1)", &[&REVIEW_LOCK])
+        .await?;
+    let (merchant_id, category, created) = target_merchant(&transaction, target).await?;
+    let moved = move_pending_rows(&transaction, descriptors, merchant_id, actor).await?;
+    altdata_facts::apply(&transaction, &moved.cells, CategoryShard::Review, "review").await?;
+    let previous_aliases = transaction
+        .query(
+            "SELECT alias, merchant_id FROM merchant_aliases WHERE alias = ANY($1) FOR UPDATE",
+            &[&descriptors],
+        )
+        .await?;
+    transaction
+        .execute(
+            "INSERT INTO merchant_aliases (alias, merchant_id, source, created_by)
+             SELECT unnest($1::text[]), $2, 'review', $3
+             ON CONFLICT (alias) DO UPDATE SET merchant_id = excluded.merchant_id,
+                 source = 'review', created_by = excluded.created_by, created_at = now()",
+            &[&descriptors, &merchant_id, &actor],
+        )
+        .await?;
+    let mut outcomes = Vec::with_capacity(descriptors.len());
+    for descriptor in descriptors {
+        let group = moved.groups.get(descriptor).cloned().unwrap_or_default();
+        let previous: Option<i64> = previous_aliases
+            .iter()
+            .find(|row| row.get::<_, &str>(0) == descriptor)
+            .map(|row| row.get(1));
+        let detail = json!({
+            "transactions": group.transactions,
+            "gross_cents": group.gross_cents,
+            "refund_cents": group.refund_cents,
+            "net_cents": group.net_cents(),
+            "first_date": group.first_date,
+            "last_date": group.last_date,
+            "category": category,
+            "merchant_created": created,
+            "previous_alias_merchant_id": previous,
+        });
+        let row = transaction
+            .query_one(
+                "INSERT INTO mapping_audit (actor, action, normalized_descriptor, merchant_id, detail)
+                 VALUES ($1, 'assign', $2, $3, $4) RETURNING id",
+                &[&actor, descriptor, &merchant_id, &detail],
+            )
+            .await?;
+        outcomes.push(DescriptorOutcome {
+            normalized_descriptor: descriptor.clone(),
+            audit_id: row.get(0),
+            transactions: group.transactions,
+            gross_spend: dollars(group.gross_cents),
+            refunds: dollars(group.refund_cents),
+        });
+    }
+    transaction.commit().await?;
+    Ok(AssignAnswer {
+        merchant_id,
+        merchant_created: created,
+        category,
+        descriptors: outcomes,
+        transactions: moved.transactions(),
+        net_spend: dollars(moved.net_cents()),
+        mapping_change_published: false,
+    })
+}
+
+/// The target's id and category, creating the merchant when asked; whether it was created.
+async fn target_merchant(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    target: &Target,
+) -> Result<(i64, String, bool), Failure> {
+    Ok(match target {
+        Target::Existing(id) => {
+            let row = transaction
+                .query_opt("SELECT category FROM dim_merchants WHERE id = $1", &[id])
+                .await?
+                .ok_or_else(|| ApiError::NotFound(format!("no merchant {id}")))?;
+            (*id, row.get::<_, String>(0), false)
+        }
+        Target::New {
+            name,
+            category,
+            ticker_symbol,
+        } => {
+            let row = transaction
+                .query_one(
+                    "INSERT INTO dim_merchants (name, category, ticker_symbol) VALUES ($1, $2, $3) RETURNING id",
+                    &[name, &category.as_str(), ticker_symbol],
+                )
+                .await?;
+            (row.get::<_, i64>(0), category.as_str().to_owned(), true)
+        }
+    })
+}
+
+/// Marks the groups' pending rows assigned and returns them folded; makes the daily partitions
+/// of their days first. Rows that arrive for these descriptors later stay pending and show up
+/// in the queue again.
+async fn move_pending_rows(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    descriptors: &[String],
+    merchant_id: i64,
+    actor: &str,
+) -> Result<Moved, tokio_postgres::Error> {
+    let range = transaction
+        .query_one(
+            "SELECT min(metric_date), max(metric_date) FROM unmapped_transactions
+             WHERE status = 'pending' AND normalized_descriptor = ANY($1)",
+            &[&descriptors],
+        )
+        .await?;
+    let (Some(first), Some(last)) = (
+        range.get::<_, Option<NaiveDate>>(0),
+        range.get::<_, Option<NaiveDate>>(1),
+    ) else {
+        return Ok(Moved::default());
+    };
+    transaction
+        .execute("SELECT ensure_daily_partitions($1, $2)", &[&first, &last])
+        .await?;
+    let rows = transaction
+        .query(
+            &format!(
+                "UPDATE unmapped_transactions
+                    SET status = 'assigned', merchant_id = $1, resolved_by = $2, resolved_at = now()
+                  WHERE status = 'pending' AND normalized_descriptor = ANY($3)
+                    AND metric_date BETWEEN $4 AND $5
+                 RETURNING {MOVED_COLUMNS}"
+            ),
+            &[&merchant_id, &actor, &descriptors, &first, &last],
+        )
+        .await?;
+    Ok(Moved::fold(&rows, merchant_id, Direction::Add))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exactly_one_target_is_required() {
+        assert!(Target::parse(None, None).is_err());
+        assert!(Target::parse(Some(0), None).is_err());
+        let new = || NewMerchant {
+            name: "Blue Cafe".into(),
+            category: "coffee_shop".into(),
+            ticker_symbol: None,
+        };
+        assert!(Target::parse(Some(3), Some(new())).is_err());
+        assert_eq!(Target::parse(Some(3), None).ok(), Some(Target::Existing(3)));
+        assert!(matches!(
+            Target::parse(None, Some(new())),
+            Ok(Target::New { .. })
+        ));
+    }
+
+    #[test]
+    fn new_merchants_are_checked() {
+        let with = |name: &str, category: &str, ticker: Option<&str>| {
+            Target::parse(
+                None,
+                Some(NewMerchant {
+                    name: name.into(),
+                    category: category.into(),
+                    ticker_symbol: ticker.map(str::to_owned),
+                }),
+            )
+        };
+        assert!(with(" ", "coffee_shop", None).is_err());
+        assert!(with("Cafe", "no_such_category", None).is_err());
+        assert!(with("Cafe", "coffee_shop", Some("TOOLONGTICKERSYMBOL")).is_err());
+        assert!(matches!(
+            with("  Cafe  ", "coffee_shop", Some(" ")),
+            Ok(Target::New { ref name, ticker_symbol: None, .. }) if name == "Cafe"
+        ));
+    }
+}

@@ -1,0 +1,155 @@
+//! `GET /v1/admin/audit` (who mapped what, newest first) and `GET /v1/admin/mapped-share` (the
+//! share of spend that is mapped to merchants).
+
+use super::dollars;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiQuery;
+use crate::query::{
+    self, check_range, parse_bounded, parse_date, PageParams, RangeParams, MAX_OFFSET,
+};
+use crate::AppState;
+use altdata_domain::Category;
+use axum::extract::State;
+use axum::Json;
+use chrono::{DateTime, Days, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditLog {
+    pub entries: Vec<AuditEntry>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub actor: String,
+    pub action: String,
+    pub normalized_descriptor: Option<String>,
+    pub merchant_id: Option<i64>,
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+    pub undone_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Who mapped what, newest first.
+#[utoipa::path(
+    get, path = "/v1/admin/audit", tag = "admin", params(PageParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Audit entries", body = AuditLog),
+        (status = 400, description = "Invalid parameter", body = ErrorBody),
+        (status = 401, description = "Missing or invalid key", body = ErrorBody),
+        (status = 403, description = "Not an admin key", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+pub async fn audit_log(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> Result<Json<AuditLog>, ApiError> {
+    let max = state.inner.settings.limits.max_page_size;
+    let limit = parse_bounded("limit", params.limit.as_deref(), 50, 1, max)?;
+    let offset = parse_bounded("offset", params.offset.as_deref(), 0, 0, MAX_OFFSET)?;
+    let client = state.inner.db.get().await?;
+    let rows = client
+        .query(
+            "SELECT id, actor, action, normalized_descriptor, merchant_id, detail, undone_at, created_at
+             FROM mapping_audit ORDER BY id DESC LIMIT $1 OFFSET $2",
+            &[&limit, &offset],
+        )
+        .await?;
+    Ok(Json(AuditLog {
+        entries: rows
+            .iter()
+            .map(|row| AuditEntry {
+                id: row.get(0),
+                actor: row.get(1),
+                action: row.get(2),
+                normalized_descriptor: row.get(3),
+                merchant_id: row.get(4),
+                detail: row.get(5),
+                undone_at: row.get(6),
+                created_at: row.get(7),
+            })
+            .collect(),
+        limit,
+        offset,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MappedShare {
+    pub range: query::DateRange,
+    /// Net spend in the aggregates, dollars.
+    pub mapped_net_spend: f64,
+    /// Net spend still waiting in the review queue, dollars.
+    pub unmapped_net_spend: f64,
+    pub unmapped_transactions: i64,
+    /// mapped / (mapped + unmapped), as a fraction; null without any spend.
+    pub mapped_share: Option<f64>,
+}
+
+/// The share of spend that is mapped to merchants over a range.
+#[utoipa::path(
+    get, path = "/v1/admin/mapped-share", tag = "admin", params(RangeParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Mapped share", body = MappedShare),
+        (status = 400, description = "Invalid parameter", body = ErrorBody),
+        (status = 401, description = "Missing or invalid key", body = ErrorBody),
+        (status = 403, description = "Not an admin key", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+pub async fn mapped_share(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<RangeParams>,
+) -> Result<Json<MappedShare>, ApiError> {
+    let today = Utc::now().date_naive();
+    let to = match params.to.as_deref() {
+        Some(text) => parse_date("to", text)?,
+        None => today,
+    };
+    let from = match params.from.as_deref() {
+        Some(text) => parse_date("from", text)?,
+        None => to - Days::new(29),
+    };
+    check_range(from, to, &state.inner.settings.limits)?;
+    let categories: Vec<String> = Category::ALL
+        .iter()
+        .map(|c| c.as_str().to_owned())
+        .collect();
+    let mut client = state.inner.read_db.get().await?;
+    let snapshot = query::read_snapshot(&mut client).await?;
+    let mapped: i64 = snapshot
+        .query_one(
+            "SELECT coalesce(sum(total_spend_cents - refund_cents), 0)::bigint
+             FROM agg_daily_category_region
+             WHERE category = ANY($3) AND metric_date BETWEEN $1 AND $2",
+            &[&from, &to, &categories],
+        )
+        .await?
+        .get(0);
+    let unmapped = snapshot
+        .query_one(
+            "SELECT coalesce(sum(amount_cents), 0)::bigint, count(*)
+             FROM unmapped_transactions
+             WHERE status = 'pending' AND metric_date BETWEEN $1 AND $2",
+            &[&from, &to],
+        )
+        .await?;
+    snapshot.commit().await?;
+    let unmapped_cents: i64 = unmapped.get(0);
+    let total = mapped + unmapped_cents;
+    Ok(Json(MappedShare {
+        range: query::DateRange { from, to },
+        mapped_net_spend: dollars(mapped),
+        unmapped_net_spend: dollars(unmapped_cents),
+        unmapped_transactions: unmapped.get(1),
+        mapped_share: (total > 0).then(|| ((mapped as f64 / total as f64) * 1e6).round() / 1e6),
+    }))
+}

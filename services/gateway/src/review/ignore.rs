@@ -1,0 +1,83 @@
+//! `POST /v1/admin/review/ignore`: descriptor groups taken out of the queue without counting
+//! them anywhere.
+
+use super::check_descriptors;
+use crate::auth::Principal;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiJson;
+use crate::AppState;
+use axum::extract::State;
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IgnoreRequest {
+    /// 1 to 100 normalised descriptors.
+    pub normalized_descriptors: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IgnoreAnswer {
+    /// Rows taken out of the queue.
+    pub transactions: i64,
+}
+
+/// Takes descriptor groups out of the queue without counting them anywhere.
+#[utoipa::path(
+    post, path = "/v1/admin/review/ignore", tag = "admin", request_body = IgnoreRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Ignored", body = IgnoreAnswer),
+        (status = 400, description = "Invalid body", body = ErrorBody),
+        (status = 401, description = "Missing or invalid key", body = ErrorBody),
+        (status = 403, description = "Not an admin key", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+pub async fn ignore(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    ApiJson(request): ApiJson<IgnoreRequest>,
+) -> Result<Json<IgnoreAnswer>, ApiError> {
+    let descriptors = check_descriptors(&request.normalized_descriptors)?;
+    let actor = principal.actor();
+    let mut client = state.inner.db.get().await?;
+    let transaction = client.transaction().await?;
+    let rows = transaction
+        .query(
+            "WITH ignored AS (
+                 UPDATE unmapped_transactions SET status = 'ignored', resolved_by = $1, resolved_at = now()
+                 WHERE status = 'pending' AND normalized_descriptor = ANY($2)
+                 RETURNING normalized_descriptor, amount_cents)
+             SELECT d, count(i.amount_cents), coalesce(sum(i.amount_cents), 0)::bigint
+             FROM unnest($2::text[]) AS d LEFT JOIN ignored i ON i.normalized_descriptor = d
+             GROUP BY d",
+            &[&actor, &descriptors],
+        )
+        .await?;
+    let mut total = 0;
+    for row in &rows {
+        let descriptor: String = row.get(0);
+        let count: i64 = row.get(1);
+        let net: i64 = row.get(2);
+        total += count;
+        transaction
+            .execute(
+                "INSERT INTO mapping_audit (actor, action, normalized_descriptor, detail)
+                 VALUES ($1, 'ignore', $2, $3)",
+                &[
+                    &actor,
+                    &descriptor,
+                    &json!({"transactions": count, "net_cents": net}),
+                ],
+            )
+            .await?;
+    }
+    transaction.commit().await?;
+    Ok(Json(IgnoreAnswer {
+        transactions: total,
+    }))
+}

@@ -1,0 +1,104 @@
+//! `GET /v1/admin/review`: pending descriptors, grouped and ranked by money at stake.
+
+use super::dollars;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiQuery;
+use crate::query::{parse_bounded, PageParams, MAX_OFFSET};
+use crate::AppState;
+use axum::extract::State;
+use axum::Json;
+use chrono::NaiveDate;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReviewQueue {
+    pub groups: Vec<ReviewGroup>,
+    /// Pending groups in all pages.
+    pub total_groups: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReviewGroup {
+    pub normalized_descriptor: String,
+    pub transactions: i64,
+    /// Sum of |amount| in dollars: what ranking is by.
+    pub at_stake: f64,
+    /// Sales minus refunds, in dollars.
+    pub net_spend: f64,
+    /// Up to 3 raw descriptors as the providers sent them.
+    pub samples: Vec<String>,
+    /// The resolver's candidates, from the latest row: `merchant_id`, `name`, `category`,
+    /// `score`, `why`.
+    #[schema(value_type = Vec<Object>)]
+    pub candidates: serde_json::Value,
+    #[schema(value_type = String, format = Date)]
+    pub first_date: NaiveDate,
+    #[schema(value_type = String, format = Date)]
+    pub last_date: NaiveDate,
+}
+
+const QUEUE: &str = "
+WITH g AS (
+    SELECT normalized_descriptor, count(*) AS n,
+           sum(abs(amount_cents))::bigint AS at_stake,
+           sum(amount_cents)::bigint AS net,
+           min(metric_date) AS first_date, max(metric_date) AS last_date,
+           count(*) OVER () AS total
+    FROM unmapped_transactions WHERE status = 'pending'
+    GROUP BY normalized_descriptor
+    ORDER BY at_stake DESC, normalized_descriptor
+    LIMIT $1 OFFSET $2)
+SELECT g.normalized_descriptor, g.n, g.at_stake, g.net, g.first_date, g.last_date, g.total,
+       coalesce((SELECT array_agg(s.raw_descriptor) FROM (
+           SELECT DISTINCT u.raw_descriptor FROM unmapped_transactions u
+           WHERE u.status = 'pending' AND u.normalized_descriptor = g.normalized_descriptor
+           ORDER BY u.raw_descriptor LIMIT 3) s), '{}') AS samples,
+       coalesce((SELECT u.candidates FROM unmapped_transactions u
+           WHERE u.status = 'pending' AND u.normalized_descriptor = g.normalized_descriptor
+           ORDER BY u.created_at DESC, u.id DESC LIMIT 1), '[]'::jsonb) AS candidates
+FROM g ORDER BY g.at_stake DESC, g.normalized_descriptor";
+
+/// Pending unresolved descriptors, grouped and ranked by money at stake.
+#[utoipa::path(
+    get, path = "/v1/admin/review", tag = "admin", params(PageParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Pending groups", body = ReviewQueue),
+        (status = 400, description = "Invalid parameter", body = ErrorBody),
+        (status = 401, description = "Missing or invalid key", body = ErrorBody),
+        (status = 403, description = "Not an admin key", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+pub async fn list_queue(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> Result<Json<ReviewQueue>, ApiError> {
+    let max = state.inner.settings.limits.max_page_size;
+    let limit = parse_bounded("limit", params.limit.as_deref(), 50, 1, max)?;
+    let offset = parse_bounded("offset", params.offset.as_deref(), 0, 0, MAX_OFFSET)?;
+    let client = state.inner.db.get().await?;
+    let rows = client.query(QUEUE, &[&limit, &offset]).await?;
+    let total_groups = rows.first().map_or(0, |row| row.get::<_, i64>(6));
+    Ok(Json(ReviewQueue {
+        groups: rows
+            .iter()
+            .map(|row| ReviewGroup {
+                normalized_descriptor: row.get(0),
+                transactions: row.get(1),
+                at_stake: dollars(row.get(2)),
+                net_spend: dollars(row.get(3)),
+                first_date: row.get(4),
+                last_date: row.get(5),
+                samples: row.get(7),
+                candidates: row.get(8),
+            })
+            .collect(),
+        total_groups,
+        limit,
+        offset,
+    }))
+}

@@ -1,0 +1,196 @@
+//! `POST /v1/admin/rules` and `GET /v1/admin/rules`: prefix and regex rules over the
+//! normalised descriptor. A rule is checked by the resolver's own validator
+//! ([`altdata_resolver::check_rule`]) before it is stored, so the API never accepts a rule
+//! ingest could not load; rules stored before (or by hand) that it refuses are listed with the
+//! reason, the same one ingest logs when it skips them.
+
+use super::publish_mapping_changed;
+use crate::auth::Principal;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiJson;
+use crate::AppState;
+use altdata_resolver::{check_rule, RuleKind};
+use axum::extract::State;
+use axum::{Extension, Json};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleRequest {
+    /// prefix or regex, over the normalised descriptor.
+    pub kind: String,
+    /// 1 to 200 bytes. A prefix is normalised like descriptors and must keep at least 2
+    /// characters; a regex must compile (Rust `regex` syntax, case-insensitive) and must not
+    /// match an empty descriptor.
+    pub pattern: String,
+    pub merchant_id: i64,
+    /// Higher runs first; default 100.
+    pub priority: Option<i32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RuleAnswer {
+    pub rule_id: i64,
+    /// What the rule matches against: the normalised prefix, or the regex as given.
+    pub matches: String,
+    pub mapping_change_published: bool,
+}
+
+fn parse_kind(kind: &str) -> Result<RuleKind, ApiError> {
+    match kind {
+        "prefix" => Ok(RuleKind::Prefix),
+        "regex" => Ok(RuleKind::Regex),
+        other => Err(ApiError::invalid(format!(
+            "kind={other:?} is not valid: expected prefix or regex"
+        ))),
+    }
+}
+
+/// Adds a prefix or regex rule mapping descriptors to a merchant.
+#[utoipa::path(
+    post, path = "/v1/admin/rules", tag = "admin", request_body = RuleRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Rule added", body = RuleAnswer),
+        (status = 400, description = "Invalid body", body = ErrorBody),
+        (status = 401, description = "Missing or invalid key", body = ErrorBody),
+        (status = 403, description = "Not an admin key", body = ErrorBody),
+        (status = 404, description = "Unknown merchant", body = ErrorBody),
+        (status = 409, description = "The same rule exists", body = ErrorBody),
+        (status = 422, description = "A rule the resolver could not use, with the reason", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+pub async fn add_rule(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    ApiJson(request): ApiJson<RuleRequest>,
+) -> Result<Json<RuleAnswer>, ApiError> {
+    let kind = parse_kind(&request.kind)?;
+    let matches = check_rule(kind, &request.pattern)
+        .map_err(|problem| ApiError::Unprocessable(format!("rule refused: {problem}")))?;
+    let priority = request.priority.unwrap_or(100);
+    if !(0..=10_000).contains(&priority) {
+        return Err(ApiError::invalid("priority must be from 0 to 10000"));
+    }
+    let actor = principal.actor();
+    let mut client = state.inner.db.get().await?;
+    let transaction = client.transaction().await?;
+    let exists = transaction
+        .query_opt(
+            "SELECT 1 FROM dim_merchants WHERE id = $1",
+            &[&request.merchant_id],
+        )
+        .await?;
+    if exists.is_none() {
+        return Err(ApiError::NotFound(format!(
+            "no merchant {}",
+            request.merchant_id
+        )));
+    }
+    let row = transaction
+        .query_opt(
+            "INSERT INTO merchant_rules (kind, pattern, merchant_id, priority, created_by)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (kind, pattern) DO NOTHING RETURNING id",
+            &[
+                &request.kind,
+                &request.pattern,
+                &request.merchant_id,
+                &priority,
+                &actor,
+            ],
+        )
+        .await?
+        .ok_or_else(|| {
+            ApiError::Conflict(format!("a {} rule with this pattern exists", request.kind))
+        })?;
+    let rule_id: i64 = row.get(0);
+    transaction
+        .execute(
+            "INSERT INTO mapping_audit (actor, action, merchant_id, detail) VALUES ($1, 'rule', $2, $3)",
+            &[
+                &actor,
+                &request.merchant_id,
+                &json!({"rule_id": rule_id, "kind": request.kind, "pattern": request.pattern,
+                        "matches": matches, "priority": priority}),
+            ],
+        )
+        .await?;
+    transaction.commit().await?;
+    Ok(Json(RuleAnswer {
+        rule_id,
+        matches,
+        mapping_change_published: publish_mapping_changed(&state, "rule added").await,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RuleList {
+    pub rules: Vec<StoredRule>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StoredRule {
+    pub id: i64,
+    pub kind: String,
+    pub pattern: String,
+    pub merchant_id: i64,
+    pub merchant_name: Option<String>,
+    pub priority: i32,
+    pub active: bool,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    /// Why ingest skips this rule; null when it is in use.
+    pub problem: Option<String>,
+}
+
+/// Every stored rule, in the order ingest tries them, with the reason ingest skips any.
+#[utoipa::path(
+    get, path = "/v1/admin/rules", tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Stored rules", body = RuleList),
+        (status = 401, description = "Missing or invalid key", body = ErrorBody),
+        (status = 403, description = "Not an admin key", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+pub async fn list_rules(State(state): State<AppState>) -> Result<Json<RuleList>, ApiError> {
+    let client = state.inner.db.get().await?;
+    let rows = client
+        .query(
+            "SELECT r.id, r.kind, r.pattern, r.merchant_id, m.name, r.priority, r.active,
+                    r.created_by, r.created_at
+             FROM merchant_rules r LEFT JOIN dim_merchants m ON m.id = r.merchant_id
+             ORDER BY r.priority DESC, r.id LIMIT 10000",
+            &[],
+        )
+        .await?;
+    let rules = rows
+        .iter()
+        .map(|row| {
+            let kind: String = row.get(1);
+            let pattern: String = row.get(2);
+            let problem = match parse_kind(&kind) {
+                Ok(kind) => check_rule(kind, &pattern).err().map(|p| p.to_string()),
+                Err(error) => Some(error.to_string()),
+            };
+            StoredRule {
+                id: row.get(0),
+                kind,
+                pattern,
+                merchant_id: row.get(3),
+                merchant_name: row.get(4),
+                priority: row.get(5),
+                active: row.get(6),
+                created_by: row.get(7),
+                created_at: row.get(8),
+                problem,
+            }
+        })
+        .collect();
+    Ok(Json(RuleList { rules }))
+}

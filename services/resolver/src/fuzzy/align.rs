@@ -1,0 +1,333 @@
+//! How one catalogue name lines up with a descriptor, word by word, and the score of that
+//! alignment (see the scoring rules in [`super`]).
+
+use super::*;
+
+/// How a name lines up with the descriptor from one start word.
+#[derive(Debug, Default, Clone)]
+pub(super) struct Alignment {
+    pub(super) start: usize,
+    /// Descriptor words consumed (exclusive end).
+    pub(super) end: usize,
+    /// Name letters matched (partial for typos and truncations).
+    pub(super) name_letters: f32,
+    /// Descriptor letters explained by the name.
+    pub(super) descriptor_letters: f32,
+    /// Every name word was matched.
+    pub(super) complete: bool,
+    /// The descriptor ended inside the name (cut short).
+    pub(super) truncated: bool,
+    pub(super) typo: bool,
+    pub(super) glued: bool,
+}
+
+pub(super) fn align(
+    query: &Query<'_>,
+    name_index: u32,
+    name: &IndexedName,
+    start: usize,
+) -> Alignment {
+    let d = &query.words;
+    let n = &name.words;
+    let mut a = Alignment {
+        start,
+        end: start,
+        ..Alignment::default()
+    };
+    let (mut i, mut j) = (0, start);
+    let mut stopped = false;
+    while i < n.len() && j < d.len() {
+        let (dw, nw) = (d[j].as_str(), n[i].as_str());
+        if dw == nw {
+            a.name_letters += nw.len() as f32;
+            a.descriptor_letters += dw.len() as f32;
+            i += 1;
+            j += 1;
+            continue;
+        }
+        if dw.len() > nw.len() && dw.starts_with(nw) {
+            // Several name words glued into one descriptor word: `TACOBELL`.
+            if let Some(k) = glued_run(dw, &n[i..]) {
+                a.name_letters += dw.len() as f32;
+                a.descriptor_letters += dw.len() as f32;
+                i += k;
+                j += 1;
+                continue;
+            }
+            // The last name word glued to noise or a city: `STARBUCKSSEATTLE` (not a plural).
+            if i + 1 == n.len() && nw.len() >= 4 && dw.len() >= nw.len() + 3 {
+                a.name_letters += nw.len() as f32;
+                a.descriptor_letters += nw.len() as f32;
+                a.glued = true;
+                i += 1;
+                j += 1;
+                continue;
+            }
+        }
+        if nw.len() > dw.len() && nw.starts_with(dw) {
+            // One name word split in the descriptor: `WAL MART`.
+            if let Some(k) = glued_run(nw, &d[j..]) {
+                a.name_letters += nw.len() as f32;
+                a.descriptor_letters += nw.len() as f32;
+                i += 1;
+                j += k;
+                continue;
+            }
+            // The words ran out inside the split: words after them could complete it.
+            let joined: usize = d[j..].iter().map(String::len).sum();
+            if joined < nw.len() && nw.starts_with(d[j..].concat().as_str()) {
+                query.ran_out_inside(name_index, i, joined);
+            }
+            // The descriptor was cut inside this word: `CHIPOTLE MEXICAN GRI`.
+            let last_merchant_word = j + 1 >= query.name_end() || j + 1 == d.len();
+            if dw.len() >= 3 && last_merchant_word {
+                a.name_letters += dw.len() as f32 + CUT_NAME_CREDIT * (nw.len() - dw.len()) as f32;
+                a.descriptor_letters += dw.len() as f32;
+                a.truncated = true;
+                i += 1;
+                j += 1;
+                stopped = true;
+                break;
+            }
+        }
+        if could_be_typo(dw, nw) && strsim::jaro_winkler(dw, nw) >= TYPO_SIMILARITY {
+            a.name_letters += 0.85 * nw.len() as f32;
+            a.descriptor_letters += dw.len() as f32;
+            a.typo = true;
+            i += 1;
+            j += 1;
+            continue;
+        }
+        stopped = true;
+        break;
+    }
+    if !stopped && i < n.len() && j == d.len() {
+        query.ran_out_inside(name_index, i, 0);
+    }
+    a.end = j;
+    if i < n.len() && (a.truncated || j == d.len() || j >= query.name_end()) {
+        // The descriptor stopped inside the name (`DELTA AIR` for `Delta Air Lines`).
+        a.truncated = true;
+        let rest: usize = n[i..].iter().map(|w| w.len()).sum();
+        a.name_letters += CUT_NAME_CREDIT * rest as f32;
+    }
+    a.complete = i == n.len() && !a.truncated;
+    a
+}
+
+/// Whether a name whose first word is `first` could line up from descriptor word `word`.
+pub(super) fn could_start_at(word: &str, first: &str) -> bool {
+    word.starts_with(first) || first.starts_with(word) || could_be_typo(word, first)
+}
+
+/// Whether descriptor word `word` could take any step of [`align`] against what is left of a
+/// name word, `rest`: equal, glued, split, cut short, or a typo.
+pub(super) fn could_line_up(word: &str, rest: &str) -> bool {
+    word.starts_with(rest)
+        || rest.starts_with(word)
+        || (could_be_typo(word, rest) && strsim::jaro_winkler(word, rest) >= TYPO_SIMILARITY)
+}
+
+/// Cheap tests before Jaro-Winkler: long words of similar length with the same first letter
+/// (typos in the first letter are rare, and Jaro-Winkler rewards a shared start anyway).
+pub(super) fn could_be_typo(a: &str, b: &str) -> bool {
+    a.len() >= 5
+        && b.len() >= 5
+        && a.len().abs_diff(b.len()) <= 2
+        && a.as_bytes()[0] == b.as_bytes()[0]
+}
+
+/// The number of words at the start of `words` whose concatenation is exactly `glued` (2+).
+pub(super) fn glued_run(glued: &str, words: &[String]) -> Option<usize> {
+    let mut rest = glued;
+    for (k, word) in words.iter().enumerate() {
+        rest = rest.strip_prefix(word.as_str())?;
+        if rest.is_empty() {
+            return (k >= 1).then_some(k + 1);
+        }
+    }
+    None
+}
+
+/// The best alignment of one name; the explanation is written only for the few shown.
+#[derive(Debug)]
+pub(super) struct NameScore {
+    pub(super) merchant: u32,
+    pub(super) name: u32,
+    pub(super) score: f32,
+    pub(super) alignment: Alignment,
+    pub(super) prior_why: &'static str,
+    pub(super) explains_all: bool,
+}
+
+/// The score of one name, or `None` when it does not line up at all.
+pub(super) fn score_name(
+    query: &Query<'_>,
+    name_index: u32,
+    name: &IndexedName,
+    merchant: &IndexedMerchant,
+) -> Option<NameScore> {
+    let starts = query.text_words.min(MAX_START);
+    let mut best: Option<(f32, Alignment)> = None;
+    let first = name.words.first()?;
+    for start in 0..starts {
+        if !could_start_at(&query.words[start], first) {
+            continue;
+        }
+        let a = align(query, name_index, name, start);
+        if a.name_letters <= 0.0 {
+            continue;
+        }
+        let score = alignment_score(query, name, &a);
+        if best.as_ref().is_none_or(|(s, _)| score > *s) {
+            best = Some((score, a));
+        }
+    }
+    let (raw, a) = best?;
+    let (prior, prior_why) = category_prior(query, merchant);
+    let explains_all = a.start == 0 && a.complete && a.end >= query.text_words;
+    Some(NameScore {
+        merchant: name.merchant,
+        name: name_index,
+        score: (raw + prior).clamp(0.0, 1.0),
+        alignment: a,
+        prior_why,
+        explains_all,
+    })
+}
+
+pub(super) fn alignment_score(query: &Query<'_>, name: &IndexedName, a: &Alignment) -> f32 {
+    let letters = name.letters.max(1) as f32;
+    let mut name_coverage = (a.name_letters / letters).min(1.0);
+    if !a.complete && !a.truncated {
+        name_coverage *= 0.5;
+    }
+    if a.typo {
+        name_coverage = name_coverage.min(0.95);
+    }
+    let (coverage, unexplained_words) = descriptor_coverage(query, a);
+    name_coverage * (0.55 + 0.45 * coverage)
+        - 0.1 * a.start as f32
+        - UNEXPLAINED_WORD_COST * unexplained_words as f32
+}
+
+/// The share of the descriptor's merchant letters the alignment explains, and how many words
+/// of full weight it leaves unexplained.
+pub(super) fn descriptor_coverage(query: &Query<'_>, a: &Alignment) -> (f32, usize) {
+    let mut total = 0.0;
+    let mut unexplained = 0.0;
+    let mut unexplained_words = 0;
+    for (position, word) in query.words.iter().enumerate() {
+        let inside = position >= a.start && position < a.end;
+        if position >= query.text_words && !inside {
+            continue; // city words only count when the name ran into them
+        }
+        let (weight, full) = query
+            .weights
+            .get(position)
+            .copied()
+            .unwrap_or((word.len() as f32, true));
+        total += weight;
+        if !inside {
+            unexplained += weight;
+            if full {
+                unexplained_words += 1;
+            }
+        }
+    }
+    if a.glued {
+        // The glued word only partly belongs to the name.
+        if let Some(word) = query.words.get(a.end.saturating_sub(1)) {
+            let extra = word.len() as f32 - a.descriptor_letters.min(word.len() as f32);
+            unexplained += extra.max(0.0) * 0.5;
+        }
+    }
+    if total <= 0.0 {
+        return (1.0, unexplained_words);
+    }
+    (
+        (1.0 - unexplained / total).clamp(0.0, 1.0),
+        unexplained_words,
+    )
+}
+
+/// Letters a descriptor word counts for, and whether it counts fully: filler words and probable
+/// towns count little.
+pub(super) fn word_weight(query: &Query<'_>, position: usize, word: &str) -> (f32, bool) {
+    let letters = word.len() as f32;
+    let is_place = position < query.text_words && position >= query.name_end();
+    let before_place = query.place_words > 0 && position + 1 == query.name_end() && position > 0;
+    let is_last = position + 1 == query.text_words;
+    let is_filler = FILLER_WORDS.contains(&word)
+        || word.bytes().all(|b| b.is_ascii_digit())
+        || (is_last && word.len() >= 3 && FILLER_WORDS.iter().any(|f| f.starts_with(word)));
+    if is_filler {
+        (FILLER_WORD_WEIGHT.min(letters), false)
+    } else if is_place {
+        (PLACE_WORD_WEIGHT.min(letters), false)
+    } else if before_place {
+        (0.5 * letters, false)
+    } else {
+        (letters, true)
+    }
+}
+
+/// The MCC as a category prior.
+pub(super) fn category_prior(query: &Query<'_>, merchant: &IndexedMerchant) -> (f32, &'static str) {
+    if !query.mcc.is_empty() && merchant.mcc.as_deref() == Some(query.mcc) {
+        return (0.03, "mcc matches the merchant's");
+    }
+    let Some(category) = query.mcc_category else {
+        return (0.0, "");
+    };
+    if category == merchant.category {
+        (0.03, "mcc agrees with the category")
+    } else if related(category, merchant.category) {
+        (0.0, "mcc in a related category")
+    } else {
+        (-0.12, "mcc disagrees with the category")
+    }
+}
+
+/// Categories that merchants often straddle (a coffee chain coded as fast food, a warehouse club
+/// selling fuel, a streaming service coded as software).
+pub(super) fn related(a: Category, b: Category) -> bool {
+    use Category::*;
+    const GROUPS: [&[Category]; 6] = [
+        &[CoffeeShop, FastFood, Restaurant, Grocery],
+        &[Grocery, GeneralMerchandise, Pharmacy, GasStation, Ecommerce],
+        &[Streaming, Software, Entertainment, Ecommerce, Telecom],
+        &[Apparel, GeneralMerchandise, Ecommerce],
+        &[HomeImprovement, GeneralMerchandise],
+        &[Rideshare, Transit, Airline, Hotel],
+    ];
+    a == Other || b == Other || GROUPS.iter().any(|g| g.contains(&a) && g.contains(&b))
+}
+
+pub(super) fn explain(query: &Query<'_>, name: &IndexedName, a: &Alignment, prior: &str) -> String {
+    let mut why = format!("name {:?} from word {}", name.text, a.start + 1);
+    let how = if a.typo {
+        "with a typo"
+    } else if a.truncated {
+        "cut short"
+    } else if a.glued {
+        "glued to the next word"
+    } else if a.complete {
+        "whole"
+    } else {
+        "partly"
+    };
+    let _ = write!(why, ", matched {how}");
+    let extra = query.text_words.saturating_sub(a.end.min(query.text_words)) + a.start;
+    if extra > 0 {
+        let _ = write!(
+            why,
+            ", {extra} other word{}",
+            if extra == 1 { "" } else { "s" }
+        );
+    }
+    if !prior.is_empty() {
+        let _ = write!(why, ", {prior}");
+    }
+    why
+}
