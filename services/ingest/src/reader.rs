@@ -254,7 +254,7 @@ impl RowPath {
                     payload,
                 }
             }
-            Decision::Review { candidates } => RowOutcome::Unmapped(Box::new(UnmappedRow {
+            Decision::Review { candidates, .. } => RowOutcome::Unmapped(Box::new(UnmappedRow {
                 txn_id: row.txn_id.to_string(),
                 raw_descriptor: row.descriptor.to_string(),
                 normalized_descriptor: resolution.normalized.clone(),

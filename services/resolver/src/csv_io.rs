@@ -66,7 +66,7 @@ pub fn resolve_csv<R: Read, W: Write>(
                 report.auto += 1;
                 (Some(*merchant_id), *confidence, "auto")
             }
-            Decision::Review { candidates } => {
+            Decision::Review { candidates, .. } => {
                 report.review += 1;
                 let best = candidates.first();
                 (

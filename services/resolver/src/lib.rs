@@ -10,6 +10,7 @@
 //! - `location`: the city and state at the right-hand end of a descriptor.
 //! - [`rules`]: exact aliases and operator prefix/regex rules.
 //! - `fuzzy`: the candidate index over catalogue names, scoring and the MCC category prior.
+//! - [`category`]: the category of a shop whose brand is not known (MCC and words).
 //! - [`cache`]: a bounded cache of resolutions by raw descriptor and MCC.
 //! - [`csv_io`]: the `altdata resolve` CSV filter.
 //! - [`error`]: the one error type, [`ResolverError`].
@@ -22,6 +23,7 @@
 //!    whose whole name explains every word), otherwise `review` with the top three candidates.
 
 pub mod cache;
+pub mod category;
 pub mod csv_io;
 pub mod error;
 mod fuzzy;
@@ -31,6 +33,7 @@ pub mod rules;
 mod vocabulary;
 
 pub use cache::ResolutionCache;
+pub use category::{guess_category, CategoryGuess, CATEGORY_THRESHOLD};
 pub use csv_io::{resolve_csv, ResolveCsvReport};
 pub use error::ResolverError;
 pub use fuzzy::{AUTO_MARGIN, AUTO_THRESHOLD};
@@ -90,8 +93,12 @@ pub enum Decision {
         source: ResolutionSource,
     },
     /// A person should decide; up to three candidates, best first (possibly none).
-    /// Shared by every row with this decision (cloning one clones no candidate).
-    Review { candidates: Arc<[Candidate]> },
+    /// Shared by every row with this decision (cloning one clones no candidate). `category` is
+    /// the shop's category when it can be told without the brand.
+    Review {
+        candidates: Arc<[Candidate]>,
+        category: Option<CategoryGuess>,
+    },
 }
 
 /// The outcome for one descriptor.
@@ -110,6 +117,18 @@ impl Resolution {
         match self.decision {
             Decision::Auto { merchant_id, .. } => Some(merchant_id),
             Decision::Review { .. } => None,
+        }
+    }
+
+    /// For a row going to review, the category its spend counts in meanwhile: a guess at or
+    /// above [`CATEGORY_THRESHOLD`].
+    pub fn unattributed_category(&self) -> Option<CategoryGuess> {
+        match &self.decision {
+            Decision::Review {
+                category: Some(guess),
+                ..
+            } if guess.confidence >= CATEGORY_THRESHOLD => Some(*guess),
+            _ => None,
         }
     }
 }
@@ -241,8 +260,11 @@ impl Resolver {
         mcc: &str,
     ) -> (Decision, Vec<Continuation>) {
         if text.is_empty() {
-            let candidates = Vec::new().into();
-            return (Decision::Review { candidates }, Vec::new());
+            let decision = Decision::Review {
+                candidates: Vec::new().into(),
+                category: guess_category(text, mcc),
+            };
+            return (decision, Vec::new());
         }
         if let Some(merchant_id) = self.aliases.lookup(text) {
             let decision = Decision::Auto {
@@ -261,7 +283,10 @@ impl Resolver {
             return (decision, Vec::new());
         }
         let query = Query::new(text, city, place_words, mcc);
-        (self.fuzzy_decision(&query), query.continuations())
+        (
+            self.fuzzy_decision(&query, text, mcc),
+            query.continuations(),
+        )
     }
 
     /// [`CandidateIndex::city_changes_outcome`].
@@ -274,7 +299,7 @@ impl Resolver {
         self.index.city_changes_outcome(text, city, continuations)
     }
 
-    fn fuzzy_decision(&self, query: &Query<'_>) -> Decision {
+    fn fuzzy_decision(&self, query: &Query<'_>, text: &str, mcc: &str) -> Decision {
         let scored = self.index.candidates(query, REVIEW_CANDIDATES);
         if CandidateIndex::is_clear_winner(&scored) {
             if let Some(best) = scored.first() {
@@ -304,7 +329,10 @@ impl Resolver {
                 })
             })
             .collect();
-        Decision::Review { candidates }
+        Decision::Review {
+            candidates,
+            category: guess_category(text, mcc),
+        }
     }
 }
 
@@ -431,7 +459,8 @@ mod tests {
         assert_eq!(
             r.decision,
             Decision::Review {
-                candidates: Vec::new().into()
+                candidates: Vec::new().into(),
+                category: None,
             }
         );
     }

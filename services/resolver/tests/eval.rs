@@ -106,7 +106,7 @@ fn labelled_descriptors_resolve_precisely() {
                     );
                 }
             }
-            (Decision::Review { candidates }, Some(_)) => {
+            (Decision::Review { candidates, .. }, Some(_)) => {
                 let top = candidates.first().map_or("-".to_owned(), |c| {
                     format!("{} {:.3} ({})", c.name, c.score, c.why)
                 });

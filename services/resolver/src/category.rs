@@ -1,0 +1,171 @@
+//! The category of a shop whose brand is not known: from the merchant category code the card
+//! network prints (ISO 18245), refined by category words in the descriptor (`CAFE`, `COFFEE`,
+//! `TAQUERIA`, `PHARMACY`, …), since one code can cover several of our categories (5814 is
+//! both coffee shops and fast food). Without a code, words alone decide, with less confidence.
+//!
+//! A guess at or above [`CATEGORY_THRESHOLD`] counts the row's spend in its category under
+//! that category's "unattributed" merchant; below it the row is only held for review.
+
+use altdata_domain::Category;
+
+/// The confidence from which a guessed category is trusted to count spend.
+pub const CATEGORY_THRESHOLD: f32 = 0.8;
+
+/// A category guessed for a descriptor whose brand is not known.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CategoryGuess {
+    pub category: Category,
+    /// 0 to 1.
+    pub confidence: f32,
+    /// What decided: `mcc`, `mcc+words` or `words`.
+    pub why: &'static str,
+}
+
+/// Guesses the category of a normalised descriptor with its MCC (possibly empty).
+pub fn guess_category(normalized: &str, mcc: &str) -> Option<CategoryGuess> {
+    let from_words = category_of_words(normalized);
+    match (category_of_mcc(mcc.trim()), from_words) {
+        (Some(McCategory::Ambiguous(options)), Some(word)) if options.contains(&word) => {
+            Some(CategoryGuess {
+                category: word,
+                confidence: 0.95,
+                why: "mcc+words",
+            })
+        }
+        (Some(McCategory::Ambiguous(options)), _) => Some(CategoryGuess {
+            category: options[0],
+            confidence: 0.85,
+            why: "mcc",
+        }),
+        (Some(McCategory::Sure(category)), Some(word)) if word == category => Some(CategoryGuess {
+            category,
+            confidence: 0.97,
+            why: "mcc+words",
+        }),
+        (Some(McCategory::Sure(category)), _) => Some(CategoryGuess {
+            category,
+            confidence: 0.9,
+            why: "mcc",
+        }),
+        (None, Some(word)) => Some(CategoryGuess {
+            category: word,
+            confidence: 0.8,
+            why: "words",
+        }),
+        (None, None) => None,
+    }
+}
+
+/// What a merchant category code says.
+enum McCategory {
+    Sure(Category),
+    /// Several categories; the first is the most common.
+    Ambiguous(&'static [Category]),
+}
+
+fn category_of_mcc(mcc: &str) -> Option<McCategory> {
+    use Category::*;
+    use McCategory::{Ambiguous, Sure};
+    let code: u32 = mcc.parse().ok().filter(|_| mcc.len() == 4)?;
+    Some(match code {
+        3000..=3299 | 4511 => Sure(Airline),
+        3501..=3999 | 7011 => Sure(Hotel),
+        4111 | 4112 | 4131 | 4784 => Sure(Transit),
+        4121 => Sure(Rideshare),
+        4812 | 4814 => Sure(Telecom),
+        4899 => Ambiguous(&[Streaming, Telecom]),
+        4900 => Sure(Utility),
+        5200 | 5211 | 5231 | 5251 | 5261 => Sure(HomeImprovement),
+        5300 | 5310 | 5311 | 5331 | 5399 => Sure(GeneralMerchandise),
+        5411 | 5422 | 5441 | 5451 | 5462 => Sure(Grocery),
+        5499 => Ambiguous(&[Grocery, CoffeeShop]),
+        5541 | 5542 | 5983 => Sure(GasStation),
+        5611 | 5621 | 5631 | 5641 | 5651 | 5655 | 5661 | 5691 | 5697 | 5698 | 5699 => Sure(Apparel),
+        5812 => Ambiguous(&[Restaurant, CoffeeShop]),
+        5813 => Sure(Restaurant),
+        5814 => Ambiguous(&[FastFood, CoffeeShop, Restaurant]),
+        5815 | 5816 | 5818 => Ambiguous(&[Streaming, Software]),
+        5817 | 5734 | 7372 => Sure(Software),
+        5912 => Sure(Pharmacy),
+        5964..=5969 => Sure(Ecommerce),
+        7832 | 7841 | 7922 | 7929 | 7991 | 7996 | 7997 | 7999 => Sure(Entertainment),
+        _ => return None,
+    })
+}
+
+/// Category words, matched as whole words of the normalised descriptor.
+const CATEGORY_WORDS: [(&str, Category); 40] = [
+    ("COFFEE", Category::CoffeeShop),
+    ("CAFE", Category::CoffeeShop),
+    ("ESPRESSO", Category::CoffeeShop),
+    ("ROASTERS", Category::CoffeeShop),
+    ("ROASTERY", Category::CoffeeShop),
+    ("TEA", Category::CoffeeShop),
+    ("BAKERY", Category::CoffeeShop),
+    ("DONUT", Category::CoffeeShop),
+    ("DONUTS", Category::CoffeeShop),
+    ("BURGER", Category::FastFood),
+    ("BURGERS", Category::FastFood),
+    ("PIZZA", Category::FastFood),
+    ("TACO", Category::FastFood),
+    ("TACOS", Category::FastFood),
+    ("TAQUERIA", Category::Restaurant),
+    ("DINER", Category::Restaurant),
+    ("GRILL", Category::Restaurant),
+    ("BISTRO", Category::Restaurant),
+    ("RESTAURANT", Category::Restaurant),
+    ("KITCHEN", Category::Restaurant),
+    ("SUSHI", Category::Restaurant),
+    ("BBQ", Category::Restaurant),
+    ("BREWING", Category::Restaurant),
+    ("PUB", Category::Restaurant),
+    ("TAVERN", Category::Restaurant),
+    ("PHARMACY", Category::Pharmacy),
+    ("DRUG", Category::Pharmacy),
+    ("GROCERY", Category::Grocery),
+    ("SUPERMARKET", Category::Grocery),
+    ("MARKET", Category::Grocery),
+    ("FOODS", Category::Grocery),
+    ("FUEL", Category::GasStation),
+    ("GAS", Category::GasStation),
+    ("PETRO", Category::GasStation),
+    ("HOTEL", Category::Hotel),
+    ("INN", Category::Hotel),
+    ("MOTEL", Category::Hotel),
+    ("SUITES", Category::Hotel),
+    ("AIRLINES", Category::Airline),
+    ("HARDWARE", Category::HomeImprovement),
+];
+
+fn category_of_words(normalized: &str) -> Option<Category> {
+    normalized.split(' ').find_map(|word| {
+        CATEGORY_WORDS
+            .iter()
+            .find(|(w, _)| *w == word)
+            .map(|&(_, category)| category)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_decide_between_the_categories_of_one_code() {
+        let cafe = guess_category("BLUE BOTTLE COFFEE", "5814");
+        assert_eq!(cafe.map(|g| g.category), Some(Category::CoffeeShop));
+        let burger = guess_category("JOES BURGERS", "5814");
+        assert_eq!(burger.map(|g| g.category), Some(Category::FastFood));
+        let unknown = guess_category("JOES", "5814");
+        assert_eq!(unknown.map(|g| g.category), Some(Category::FastFood));
+    }
+
+    #[test]
+    fn words_alone_are_less_sure_than_a_code() {
+        let words = guess_category("CORNER PHARMACY", "").map(|g| g.confidence);
+        let code = guess_category("CORNER", "5912").map(|g| g.confidence);
+        assert!(words < code);
+        assert_eq!(guess_category("ACME", ""), None);
+        assert_eq!(guess_category("ACME", "12"), None);
+    }
+}
