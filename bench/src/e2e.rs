@@ -45,11 +45,12 @@ impl E2eRun {
 }
 
 /// What ingest did, summed over its files from `ingest_files`:
-/// rows read = published + unmapped + rejected + duplicates.
+/// rows read = published + unattributed + unmapped + rejected + duplicates.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct IngestCounts {
     pub rows_read: u64,
     pub published: u64,
+    pub unattributed: u64,
     pub unmapped: u64,
     pub rejected: u64,
     pub duplicates: u64,
@@ -60,7 +61,7 @@ pub async fn ingest_counts(client: &tokio_postgres::Client) -> anyhow::Result<In
         .query_one(
             "SELECT coalesce(sum(rows_read), 0)::bigint, coalesce(sum(published), 0)::bigint,
                     coalesce(sum(unmapped), 0)::bigint, coalesce(sum(rejected), 0)::bigint,
-                    coalesce(sum(duplicates), 0)::bigint
+                    coalesce(sum(duplicates), 0)::bigint, coalesce(sum(unattributed), 0)::bigint
                FROM ingest_files",
             &[],
         )
@@ -72,7 +73,15 @@ pub async fn ingest_counts(client: &tokio_postgres::Client) -> anyhow::Result<In
         unmapped: count(2),
         rejected: count(3),
         duplicates: count(4),
+        unattributed: count(5),
     })
+}
+
+impl IngestCounts {
+    /// Events on the stream: named brands' and unattributed merchants'.
+    pub fn events(&self) -> u64 {
+        self.published + self.unattributed
+    }
 }
 
 /// Polls the TXN stream until the aggregator has created a consumer per shard.
@@ -248,7 +257,7 @@ async fn run_in(
         files: files.len(),
         counts,
         seconds,
-        events_per_s: rate(counts.published, finished - started),
+        events_per_s: rate(counts.events(), finished - started),
         ingest_seconds: ingest.wall_s,
         ingest_rows_per_s: counts.rows_read as f64 / ingest.wall_s.max(1e-9),
         aggregator_tail_seconds: (finished - ingest_done.min(finished)).as_secs_f64(),

@@ -726,7 +726,7 @@ async fn after_main(
     repo: &Path,
 ) -> anyhow::Result<()> {
     results.main_run = Some(results.e2e.len());
-    let main_published = main_run.counts.published;
+    let main_published = main_run.counts.events();
     results.e2e.push(main_run);
 
     // ---- 4. Write path.

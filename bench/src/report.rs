@@ -182,11 +182,12 @@ pub fn markdown(results: &Results, budget: Duration) -> String {
         );
         let _ = writeln!(
             out,
-            "| `altdata ingest --once`, {} rows in {} day files, nothing consuming (read {} = published {} + unmapped {} + rejected {} + duplicates {}) | {} rows/s ({:.1} CPU s, {:.0} MB peak RSS; nats-server {:.1} CPU s) | |",
+            "| `altdata ingest --once`, {} rows in {} day files, nothing consuming (read {} = published {} + unattributed {} + unmapped {} + rejected {} + duplicates {}) | {} rows/s ({:.1} CPU s, {:.0} MB peak RSS; nats-server {:.1} CPU s) | |",
             thousands(a.counts.rows_read as f64),
             a.files,
             thousands(a.counts.rows_read as f64),
             thousands(a.counts.published as f64),
+            thousands(a.counts.unattributed as f64),
             thousands(a.counts.unmapped as f64),
             thousands(a.counts.rejected as f64),
             thousands(a.counts.duplicates as f64),
@@ -206,7 +207,7 @@ pub fn markdown(results: &Results, budget: Duration) -> String {
         let _ = writeln!(
             out,
             "| end to end, {} events, {} shards (ingest → JetStream → aggregate, to completion) | {} events/s | |",
-            thousands(m.counts.published as f64),
+            thousands(m.counts.events() as f64),
             m.shards,
             thousands(m.events_per_s)
         );
@@ -314,7 +315,7 @@ pub fn markdown(results: &Results, budget: Duration) -> String {
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     let mut runs: Vec<&crate::e2e::E2eRun> = results.e2e.iter().collect();
-    runs.sort_by_key(|r| (r.shards != 16, r.counts.published));
+    runs.sort_by_key(|r| (r.shards != 16, r.counts.events()));
     for run in runs {
         let _ = writeln!(
             out,
@@ -322,7 +323,7 @@ pub fn markdown(results: &Results, budget: Duration) -> String {
             run.label,
             run.shards,
             thousands(run.counts.rows_read as f64),
-            thousands(run.counts.published as f64),
+            thousands(run.counts.events() as f64),
             run.merchants,
             run.seconds,
             thousands(run.events_per_s),
@@ -340,7 +341,7 @@ pub fn markdown(results: &Results, budget: Duration) -> String {
         );
     }
     if let Some(m) = main {
-        let per_million = |cpu: f64| cpu / (m.counts.published as f64 / 1e6).max(1e-9);
+        let per_million = |cpu: f64| cpu / (m.counts.events() as f64 / 1e6).max(1e-9);
         let _ = writeln!(
             out,
             "\nCPU seconds per million events (main run): ingest {:.0}, aggregator {:.0}, PostgreSQL {:.0}, nats-server {:.0}; rows unmapped {} and rejected {} (of {} read), duplicates {}.",

@@ -66,7 +66,7 @@ pub async fn spawn_gateway(overrides: &[(&str, &str)]) -> GatewayApp {
         .client()
         .await
         .batch_execute(
-            "DELETE FROM dim_merchants;
+            "DELETE FROM dim_merchants WHERE NOT unattributed;
              SELECT ensure_daily_partitions('2025-01-01', '2026-12-31');",
         )
         .await

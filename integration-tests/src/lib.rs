@@ -181,6 +181,27 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("seed commit: {e}"));
     }
 
+    /// Ingests `locations` once, then aggregates until every shard is idle (bounded): the whole
+    /// pipeline in this process. Returns ingest's reports.
+    pub async fn run_pipeline(&self, locations: &[String]) -> Vec<altdata_ingest::FileReport> {
+        let mut env = self.env_reader(&[]);
+        let ingest = altdata_ingest::IngestSettings::from_env(&mut env);
+        let reports = altdata_ingest::run_once(ingest, locations, altdata_common::Shutdown::new())
+            .await
+            .unwrap_or_else(|e| panic!("ingest: {e}"));
+        let mut env = self.env_reader(&[("ALTDATA_AGG_WINDOW_AGE", "200ms")]);
+        let mut aggregate = altdata_aggregator::AggregatorSettings::from_env(&mut env);
+        aggregate.until_idle = true;
+        tokio::time::timeout(
+            Duration::from_secs(120),
+            altdata_aggregator::run(aggregate, altdata_common::Shutdown::new()),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("aggregation did not finish"))
+        .unwrap_or_else(|e| panic!("aggregate: {e}"));
+        reports
+    }
+
     /// Environment variables naming this app's servers and prefix, for settings readers.
     pub fn env(&self) -> std::collections::HashMap<String, String> {
         [

@@ -492,7 +492,7 @@ async fn growth_by_state_as_csv() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0],
-        "state,metric,period,current_from,current_to,current,previous_from,previous_to,previous,growth,suppressed,as_of_data"
+        "state,metric,period,current_from,current_to,current,previous_from,previous_to,previous,growth,suppressed,attributed_share,as_of_data"
     );
     let json = app.get(path).await;
     assert_eq!(json.header("x-cache"), Some("hit"));
@@ -501,7 +501,7 @@ async fn growth_by_state_as_csv() {
     assert_eq!(
         lines[1],
         format!(
-            "CA,spend,wow,2026-03-09,2026-03-15,{},2026-03-02,2026-03-08,{},{},false,2026-03-16T01:02:03.456Z",
+            "CA,spend,wow,2026-03-09,2026-03-15,{},2026-03-02,2026-03-08,{},{},false,,2026-03-16T01:02:03.456Z",
             number(&ca["current"]),
             number(&ca["previous"]),
             number(&ca["growth"]),
@@ -510,7 +510,7 @@ async fn growth_by_state_as_csv() {
     // A suppressed state has empty cells, not numbers.
     assert_eq!(
         lines[2],
-        "NY,spend,wow,2026-03-09,2026-03-15,,2026-03-02,2026-03-08,,,true,2026-03-16T01:02:03.456Z"
+        "NY,spend,wow,2026-03-09,2026-03-15,,2026-03-02,2026-03-08,,,true,,2026-03-16T01:02:03.456Z"
     );
     assert_eq!(lines.len(), 3);
     let again = app.get(&format!("{path}&format=csv")).await;
@@ -659,9 +659,12 @@ async fn csv_on_request() {
     );
     let text = answer.text();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines[0], "period_start,metric,value,suppressed");
-    assert_eq!(lines[1], "2026-03-09,spend,0,false");
-    assert_eq!(lines[2], "2026-03-10,spend,1195,false");
+    assert_eq!(
+        lines[0],
+        "period_start,metric,value,suppressed,attributed_share"
+    );
+    assert_eq!(lines[1], "2026-03-09,spend,0,false,");
+    assert_eq!(lines[2], "2026-03-10,spend,1195,false,");
     // The cached JSON answer renders as CSV too, and format=csv works without Accept.
     let again = app
         .get("/v1/timeseries?merchant=101&state=CA&from=2026-03-09&to=2026-03-10&format=csv")

@@ -353,8 +353,16 @@ function renderHeadline(g) {
   $('headline-current').dataset.value = g.current ?? '';
   $('headline-previous').dataset.value = g.previous ?? '';
   $('headline-note').textContent = g.suppression || (g.growth == null && !g.current_suppressed && !g.previous_suppressed ? 'No growth: the previous period has no sales.' : '');
+  $('headline-attributed').textContent = attributedText(g.attributed_share);
+  $('headline-attributed').dataset.value = g.attributed_share ?? '';
   $('headline-card').setAttribute('aria-busy', 'false');
   showScopeFields();
+}
+
+/** "72% at named brands": how much of a category figure is attributed to a known brand. */
+function attributedText(share) {
+  if (share == null) return '';
+  return `${(share * 100).toFixed(share >= 0.995 ? 1 : 0)}% at named brands; the rest at shops whose brand is not known, counted by category`;
 }
 
 function renderGrowthTable(answers) {
@@ -368,7 +376,8 @@ function renderGrowthTable(answers) {
         `<th scope="row">${PERIOD_SHORT[period]}</th>` +
         `<td class="num" title="${g.current_period.from} – ${g.current_period.to}">${g.current_suppressed ? 'withheld' : formatValue(g.current, g.unit)}</td>` +
         `<td class="num" title="${g.previous_period.from} – ${g.previous_period.to}">${g.previous_suppressed ? 'withheld' : formatValue(g.previous, g.unit)}</td>` +
-        `<td class="num growth-cell ${g.growth == null ? '' : g.growth >= 0 ? 'up' : 'down'}">${formatGrowth(g.growth)}</td>`;
+        `<td class="num growth-cell ${g.growth == null ? '' : g.growth >= 0 ? 'up' : 'down'}">${formatGrowth(g.growth)}</td>` +
+        `<td class="num">${g.attributed_share == null ? '—' : `${Math.round(g.attributed_share * 100)}%`}</td>`;
       return tr;
     }),
   );
@@ -386,6 +395,7 @@ function renderSeries({ body, cache, age }, previous) {
   $('series-note').textContent = [
     `${body.points.length} ${state.granularity}s, ${body.query.from} – ${body.query.to}`,
     partial && state.granularity !== 'day' ? 'last period may be incomplete' : '',
+    body.attributed_share == null ? '' : `${Math.round(body.attributed_share * 100)}% at named brands`,
     body.suppression || '',
   ].filter(Boolean).join(' · ');
   $('chart-title').textContent = `${categoryLabelMetric()} by ${state.granularity}: ${subjectText()} ${whereText()}`;
@@ -405,7 +415,7 @@ function renderSeries({ body, cache, age }, previous) {
     ...body.points.map((p, i) => {
       const tr = document.createElement('tr');
       const prev = previousPoints?.[i];
-      tr.innerHTML = `<td>${p.period_start}</td><td class="num">${p.suppressed ? 'withheld' : formatValue(p.value, body.unit)}</td><td class="num">${prev ? (prev.suppressed ? 'withheld' : formatValue(prev.value, body.unit)) : '—'}</td>`;
+      tr.innerHTML = `<td>${p.period_start}</td><td class="num">${p.suppressed ? 'withheld' : formatValue(p.value, body.unit)}</td><td class="num">${prev ? (prev.suppressed ? 'withheld' : formatValue(prev.value, body.unit)) : '—'}</td><td class="num">${p.attributed_share == null ? '—' : `${Math.round(p.attributed_share * 100)}%`}</td>`;
       return tr;
     }),
   );

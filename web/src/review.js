@@ -144,6 +144,9 @@ function renderGroups() {
               <span>net ${formatValue(g.net_spend, 'usd')}</span>
               <span>${g.first_date} – ${g.last_date}</span>
             </div>
+            <p class="counted small">${g.counted_category
+              ? `Counts meanwhile in <strong>${escapeHtml(categoryLabel(g.counted_category))}</strong> (${formatValue(g.counted_net_spend, 'usd')}); assigning moves it to the brand.`
+              : '<span class="muted">Counted nowhere until assigned (category unknown).</span>'}</p>
           </div>
         </div>
         <ul class="samples" aria-label="Raw descriptors as sent">${g.samples.map((s) => `<li>${escapeHtml(s)}</li>`).join('')}</ul>
@@ -358,9 +361,14 @@ async function loadGauge() {
     $('gauge').setAttribute('aria-valuenow', pct == null ? '0' : pct.toFixed(2));
     $('gauge').setAttribute('aria-valuetext', pct == null ? 'no spend yet' : `${pct.toFixed(2)} percent of net spend is mapped`);
     $('gauge-arc').setAttribute('stroke-dasharray', `${pct ?? 0} 100`);
+    const attributed = body.attributed_share;
+    $('attributed-share').textContent = attributed == null ? 'n/a' : `${(attributed * 100).toFixed(2)}%`;
+    $('attributed-share').dataset.value = attributed ?? '';
     $('gauge-detail').textContent =
-      `${body.range.from} – ${body.range.to}: ${formatValue(body.mapped_net_spend, 'usd')} mapped, ` +
-      `${formatValue(body.unmapped_net_spend, 'usd')} in ${body.unmapped_transactions.toLocaleString('en-US')} unmapped transactions.`;
+      `${body.range.from} – ${body.range.to}: ${formatValue(body.named_net_spend, 'usd')} at named brands, ` +
+      `${formatValue(body.unattributed_net_spend, 'usd')} counted by category while waiting, ` +
+      `${formatValue(body.held_only_net_spend, 'usd')} held only; ` +
+      `${body.unmapped_transactions.toLocaleString('en-US')} transactions wait for review.`;
   } catch (error) {
     $('gauge-detail').textContent = `Unavailable: ${error.message}`;
   }

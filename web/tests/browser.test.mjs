@@ -134,6 +134,10 @@ describe('dashboard', () => {
     assert.equal(await page.textContent('#headline-current'), money(growth.current));
     assert.equal(await page.textContent('#headline-previous'), money(growth.previous));
     assert.match(await page.textContent('#headline-title'), /Week-over-week growth in net spend: coffee shops in CA/);
+    // Beside the category figure: how much of it is at named brands (the API's own share).
+    assert.equal(await page.getAttribute('#headline-attributed', 'data-value'), String(growth.attributed_share ?? ''));
+    assert.ok(growth.attributed_share > 0 && growth.attributed_share < 1, `coffee shops include unnamed cafes: ${growth.attributed_share}`);
+    assert.match(await page.textContent('#headline-attributed'), /% at named brands/);
     assert.equal(await page.textContent('#current-label'), `${growth.current_period.from} – ${growth.current_period.to}`);
     console.log(`# canonical answer: ${growthText(growth.growth)} (${money(growth.current)} vs ${money(growth.previous)})`);
 
@@ -141,7 +145,8 @@ describe('dashboard', () => {
     for (const period of ['wow', 'mom', 'yoy']) {
       const { body } = await api(`/v1/growth?metric=spend&category=coffee_shop&state=CA&period=${period}&as_of=${AS_OF}`);
       const cells = await page.$$eval(`#growth-rows tr[data-period="${period}"] td`, (tds) => tds.map((td) => td.textContent));
-      assert.deepEqual(cells, [money(body.current), money(body.previous), growthText(body.growth)], period);
+      const named = body.attributed_share == null ? '—' : `${Math.round(body.attributed_share * 100)}%`;
+      assert.deepEqual(cells, [money(body.current), money(body.previous), growthText(body.growth), named], period);
     }
 
     // The series' total equals the API's.
@@ -294,7 +299,7 @@ describe('review tool', () => {
   // Shared by the three steps below (node:test runs them in order).
   const shared = {};
 
-  test('assigns a group; the mapped share rises; Refresh shows the dashboard’s new numbers', async () => {
+  test('assigns a group; the attributed share rises; Refresh shows the dashboard’s new numbers', async () => {
     const review = await context.newPage();
     const errors = watchErrors(review);
     shared.review = review;
@@ -302,15 +307,18 @@ describe('review tool', () => {
     await review.goto(`${BASE}/review.html?key=${ADMIN}`);
     await until('the key to leave the URL', () => !review.url().includes('key='));
     await review.waitForFunction(() => window.__altdataReview?.loads > 0);
-    await review.waitForFunction(() => document.getElementById('mapped-share').dataset.value !== '');
-    const shareBefore = Number(await review.getAttribute('#mapped-share', 'data-value'));
+    await review.waitForFunction(() => document.getElementById('attributed-share').dataset.value !== '');
+    const shareBefore = Number(await review.getAttribute('#attributed-share', 'data-value'));
+    assert.ok(Number(await review.getAttribute('#mapped-share', 'data-value')) >= shareBefore, 'mapped spend includes the attributed');
     const { body: queue } = await api('/v1/admin/review?limit=50', ADMIN);
     assert.ok(queue.groups.length > 0, 'the generated data leaves descriptors to review');
     assert.equal(await review.locator('#groups article.group').count(), Math.min(25, queue.groups.length));
     const first = await review.getAttribute('#groups article.group >> nth=0', 'data-descriptor');
     assert.equal(first, queue.groups[0].normalized_descriptor, 'ranked by spend at stake');
-    const group = queue.groups.find((g) => Array.isArray(g.candidates) && g.candidates.length && g.net_spend > 0);
-    assert.ok(group, 'some group has a suggestion');
+    // A group counted nowhere yet (its category unknown), so that assigning it moves the
+    // category's total by its net spend (a counted group moves within its category).
+    const group = queue.groups.find((g) => Array.isArray(g.candidates) && g.candidates.length && g.net_spend > 0 && g.counted_category == null);
+    assert.ok(group, 'some held-only group has a suggestion');
     const candidate = group.candidates[0];
     shared.group = group;
     await review.screenshot({ path: join(RESULTS, 'review-1280x800-screenshot.png') });
@@ -342,10 +350,10 @@ describe('review tool', () => {
     shared.assigned = assigned;
     assert.equal(assigned.merchant_id, candidate.merchant_id);
     assert.ok(assigned.descriptors[0].audit_id > 0);
-    await until('the mapped share to rise', async () => Number(await review.getAttribute('#mapped-share', 'data-value')) > shareBefore);
+    await until('the attributed share to rise', async () => Number(await review.getAttribute('#attributed-share', 'data-value')) > shareBefore);
     await until('the group to leave the queue', async () => (await card.count()) === 0);
-    shared.shareAfter = Number(await review.getAttribute('#mapped-share', 'data-value'));
-    console.log(`# mapped share ${(shareBefore * 100).toFixed(3)}% -> ${(shared.shareAfter * 100).toFixed(3)}% after assigning ${group.normalized_descriptor} (${assigned.transactions} txns, $${assigned.net_spend}) to ${candidate.name}`);
+    shared.shareAfter = Number(await review.getAttribute('#attributed-share', 'data-value'));
+    console.log(`# attributed share ${(shareBefore * 100).toFixed(3)}% -> ${(shared.shareAfter * 100).toFixed(3)}% after assigning ${group.normalized_descriptor} (${assigned.transactions} txns, $${assigned.net_spend}) to ${candidate.name}`);
     await review.waitForFunction(() => !document.getElementById('toast').hidden);
     await review.screenshot({ path: join(RESULTS, 'review-after-assign-screenshot.png') });
 
@@ -386,7 +394,7 @@ describe('review tool', () => {
     assert.ok(assigned, 'needs the assignment of the first test');
     await review.click(`#audit button[data-undo="${assigned.descriptors[0].audit_id}"]`);
     await until('the group to be back in the queue', async () => (await review.locator(`#groups article.group[data-descriptor="${group.normalized_descriptor}"]`).count()) === 1);
-    await until('the mapped share to fall back', async () => Number(await review.getAttribute('#mapped-share', 'data-value')) < shared.shareAfter);
+    await until('the attributed share to fall back', async () => Number(await review.getAttribute('#attributed-share', 'data-value')) < shared.shareAfter);
     assert.deepEqual(errors, []);
     await shared.dashboard.close();
     await review.close();

@@ -35,6 +35,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0004_held_rows_without_ledger_fk.sql",
         sql: include_str!("../../../schema/0004_held_rows_without_ledger_fk.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_unattributed_spend.sql",
+        sql: include_str!("../../../schema/0005_unattributed_spend.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

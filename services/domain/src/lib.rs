@@ -12,6 +12,11 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::fmt;
 
+/// Ids `UNATTRIBUTED_MERCHANT_BASE + 1 ..= + 20` are the unattributed merchants, one per
+/// category: above the catalogue's ids and below those of merchants created in review
+/// (1,000,000 and up).
+pub const UNATTRIBUTED_MERCHANT_BASE: i64 = 999_000;
+
 /// The one category taxonomy used everywhere (catalogue, aggregates, API, dashboard).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Category {
@@ -88,6 +93,47 @@ impl Category {
 
     pub fn parse(text: &str) -> Option<Category> {
         Category::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+
+    /// The plural label people read (`Coffee shops`), as in the `categories` table.
+    pub fn label(self) -> &'static str {
+        match self {
+            Category::CoffeeShop => "Coffee shops",
+            Category::FastFood => "Fast food",
+            Category::Restaurant => "Restaurants",
+            Category::Grocery => "Grocery",
+            Category::GasStation => "Gas stations",
+            Category::Rideshare => "Rideshare",
+            Category::Streaming => "Streaming",
+            Category::Ecommerce => "E-commerce",
+            Category::Pharmacy => "Pharmacy",
+            Category::GeneralMerchandise => "General merchandise",
+            Category::Airline => "Airlines",
+            Category::Hotel => "Hotels",
+            Category::Utility => "Utilities",
+            Category::Telecom => "Telecom",
+            Category::Software => "Software",
+            Category::Apparel => "Apparel",
+            Category::HomeImprovement => "Home improvement",
+            Category::Entertainment => "Entertainment",
+            Category::Transit => "Transit",
+            Category::Other => "Other",
+        }
+    }
+
+    /// The merchant that counts this category's spend at shops whose brand is not known
+    /// ("unattributed coffee shops"), so that category answers include every shop. Its id is
+    /// fixed (created by `schema/0005`): [`UNATTRIBUTED_MERCHANT_BASE`] + 1 + the category's
+    /// position in [`Category::ALL`].
+    pub fn unattributed_merchant_id(self) -> i64 {
+        let position = Category::ALL.iter().position(|c| *c == self).unwrap_or(0);
+        UNATTRIBUTED_MERCHANT_BASE + 1 + position as i64
+    }
+
+    /// The category whose unattributed merchant `merchant_id` is, if it is one.
+    pub fn of_unattributed_merchant(merchant_id: i64) -> Option<Category> {
+        let position = usize::try_from(merchant_id - UNATTRIBUTED_MERCHANT_BASE - 1).ok()?;
+        Category::ALL.get(position).copied()
     }
 
     /// A category prior from a 4-digit merchant category code, when the code is specific enough.
@@ -320,6 +366,22 @@ impl fmt::Debug for CustomerKeyer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_category_has_its_own_unattributed_merchant() {
+        let ids: std::collections::BTreeSet<i64> = Category::ALL
+            .iter()
+            .map(|c| c.unattributed_merchant_id())
+            .collect();
+        assert_eq!(ids.len(), Category::ALL.len());
+        for category in Category::ALL {
+            let id = category.unattributed_merchant_id();
+            assert!(id > UNATTRIBUTED_MERCHANT_BASE && id < 1_000_000);
+            assert_eq!(Category::of_unattributed_merchant(id), Some(category));
+        }
+        assert_eq!(Category::of_unattributed_merchant(42), None);
+        assert_eq!(Category::of_unattributed_merchant(1_000_000), None);
+    }
 
     #[test]
     fn dollars_parse_to_exact_cents() {

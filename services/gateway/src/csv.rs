@@ -51,13 +51,20 @@ fn time(value: Option<DateTime<Utc>>) -> String {
 
 impl CsvTable for TimeseriesAnswer {
     fn write_csv(&self, writer: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
-        writer.write_record(["period_start", "metric", "value", "suppressed"])?;
+        writer.write_record([
+            "period_start",
+            "metric",
+            "value",
+            "suppressed",
+            "attributed_share",
+        ])?;
         for point in &self.points {
             writer.write_record([
                 point.period_start.to_string(),
                 serde_plain(&self.query.metric),
                 number(point.value),
                 point.suppressed.to_string(),
+                number(point.attributed_share),
             ])?;
         }
         Ok(())
@@ -76,6 +83,8 @@ impl CsvTable for GrowthAnswer {
             "previous_to",
             "previous",
             "growth",
+            "attributed_share",
+            "previous_attributed_share",
             "as_of_data",
         ])?;
         writer.write_record([
@@ -88,6 +97,8 @@ impl CsvTable for GrowthAnswer {
             self.previous_period.to.to_string(),
             number(self.previous),
             number(self.growth),
+            number(self.attributed_share),
+            number(self.previous_attributed_share),
             time(self.as_of_data),
         ])
     }
@@ -107,6 +118,7 @@ impl CsvTable for GrowthByStateAnswer {
             "previous",
             "growth",
             "suppressed",
+            "attributed_share",
             "as_of_data",
         ])?;
         for state in &self.states {
@@ -122,6 +134,7 @@ impl CsvTable for GrowthByStateAnswer {
                 number(state.previous),
                 number(state.growth),
                 state.suppressed.to_string(),
+                number(state.attributed_share),
                 time(self.as_of_data),
             ])?;
         }

@@ -5,7 +5,7 @@
 
 use crate::error::IngestError;
 use crate::landing::{Landing, LandingFile};
-use crate::publish::Publisher;
+use crate::publish::{EventKind, Publisher};
 use crate::reader::{Chunk, FileProblem, RejectRow, RowOutcome, UnmappedRow};
 use crate::store::{self, Claim, FileCounts};
 use crate::IngestContext;
@@ -227,11 +227,22 @@ async fn ingest_rows(
             .increment(chunk.resolution_cache_misses);
         for outcome in chunk.outcomes {
             match outcome {
-                RowOutcome::Event {
-                    shard,
-                    msg_id,
-                    payload,
-                } => publisher.publish(shard, msg_id, payload).await?,
+                RowOutcome::Named(event) => {
+                    publisher
+                        .publish(EventKind::Named, event.shard, event.msg_id, event.payload)
+                        .await?
+                }
+                RowOutcome::Unattributed(event, row) => {
+                    publisher
+                        .publish(
+                            EventKind::Unattributed,
+                            event.shard,
+                            event.msg_id,
+                            event.payload,
+                        )
+                        .await?;
+                    held.unmapped.push(*row);
+                }
                 RowOutcome::Unmapped(row) => held.unmapped.push(*row),
                 RowOutcome::Reject(row) => held.rejects.push(*row),
             }
@@ -310,6 +321,7 @@ fn sync_publish_counts(
     db_duplicates: u64,
 ) {
     counts.published = base.published + publisher.counts.published;
+    counts.unattributed = base.unattributed + publisher.counts.unattributed;
     counts.duplicates = base.duplicates + publisher.counts.duplicates + db_duplicates;
 }
 
@@ -332,10 +344,11 @@ struct HeldRows {
     provider: String,
 }
 
-/// What one write stored.
+/// What one write stored. Rows counted under an unattributed merchant are counted by their
+/// event's acknowledgement, so only held-only rows count here.
 struct HeldWritten {
-    unmapped_offered: u64,
-    unmapped_inserted: u64,
+    held_only_offered: u64,
+    held_only_inserted: u64,
     rejected: u64,
 }
 
@@ -405,10 +418,10 @@ impl HeldRows {
     }
 
     fn count(&mut self, written: HeldWritten, counts: &mut FileCounts) {
-        self.duplicates += written.unmapped_offered - written.unmapped_inserted;
-        counts.unmapped += written.unmapped_inserted;
+        self.duplicates += written.held_only_offered - written.held_only_inserted;
+        counts.unmapped += written.held_only_inserted;
         counts.rejected += written.rejected;
-        self.metrics.unmapped.increment(written.unmapped_inserted);
+        self.metrics.unmapped.increment(written.held_only_inserted);
         self.metrics.rejected.increment(written.rejected);
     }
 }
@@ -421,11 +434,14 @@ async fn write_held(
     unmapped: &[UnmappedRow],
     rejects: &[RejectRow],
 ) -> Result<HeldWritten, IngestError> {
-    let unmapped_inserted = store::insert_unmapped(client, file_id, provider, unmapped).await?;
+    let held_only_inserted = store::insert_unmapped(client, file_id, provider, unmapped).await?;
     store::insert_rejects(client, file_id, file_name, rejects).await?;
     Ok(HeldWritten {
-        unmapped_offered: unmapped.len() as u64,
-        unmapped_inserted,
+        held_only_offered: unmapped
+            .iter()
+            .filter(|row| row.counted_merchant_id.is_none())
+            .count() as u64,
+        held_only_inserted,
         rejected: rejects.len() as u64,
     })
 }

@@ -158,7 +158,10 @@ pub async fn load_resolver(pool: &deadpool_postgres::Pool) -> Result<Resolver, I
     let catalogue_ids: HashSet<i64> = catalogue.merchants.iter().map(|m| m.id).collect();
     let client = pool.get().await?;
     let extra_merchants = client
-        .query("SELECT id, name, category FROM dim_merchants", &[])
+        .query(
+            "SELECT id, name, category FROM dim_merchants WHERE NOT unattributed",
+            &[],
+        )
         .await?
         .into_iter()
         .filter(|row| !catalogue_ids.contains(&row.get::<_, i64>(0)))
@@ -346,10 +349,11 @@ pub fn total_line(reports: &[FileReport]) -> String {
         .sum::<std::time::Duration>()
         .as_secs_f64();
     format!(
-        "total: {} files; read {} = published {} + unmapped {} + rejected {} + duplicates {} ({}) in {:.2}s, {:.0} rows/s",
+        "total: {} files; read {} = published {} + unattributed {} + unmapped {} + rejected {} + duplicates {} ({}) in {:.2}s, {:.0} rows/s",
         reports.len(),
         total.rows_read,
         total.published,
+        total.unattributed,
         total.unmapped,
         total.rejected,
         total.duplicates,
@@ -369,15 +373,16 @@ pub fn summary_line(report: &FileReport) -> String {
         }
         FileOutcome::Busy => format!("{}: skipped, another instance is processing it", report.path),
         FileOutcome::Failed { reason } => format!(
-            "{}: FAILED after {} rows: {reason} (read {} = published {} + unmapped {} + rejected {} + duplicates {})",
-            report.path, c.rows_read, c.rows_read, c.published, c.unmapped, c.rejected, c.duplicates
+            "{}: FAILED after {} rows: {reason} (read {} = published {} + unattributed {} + unmapped {} + rejected {} + duplicates {})",
+            report.path, c.rows_read, c.rows_read, c.published, c.unattributed, c.unmapped, c.rejected, c.duplicates
         ),
         FileOutcome::Done | FileOutcome::Resumed => format!(
-            "{}: {}read {} = published {} + unmapped {} + rejected {} + duplicates {}{} in {:.2}s ({:.0} rows/s){}",
+            "{}: {}read {} = published {} + unattributed {} + unmapped {} + rejected {} + duplicates {}{} in {:.2}s ({:.0} rows/s){}",
             report.path,
             if report.outcome == FileOutcome::Resumed { "resumed; " } else { "" },
             c.rows_read,
             c.published,
+            c.unattributed,
             c.unmapped,
             c.rejected,
             c.duplicates,

@@ -34,16 +34,22 @@ impl MsgId {
     }
 }
 
+/// An encoded event, ready to publish.
+pub struct Event {
+    pub shard: u32,
+    pub msg_id: MsgId,
+    pub payload: Bytes,
+}
+
 /// What became of one row.
 pub enum RowOutcome {
-    /// Resolved: publish this event.
-    Event {
-        shard: u32,
-        msg_id: MsgId,
-        payload: Bytes,
-    },
-    /// Not confidently resolved: hold it for review. (Boxed, as the reject, so that a chunk's
-    /// outcomes are the size of an event each, not of the largest row.)
+    /// Resolved to a brand: publish this event.
+    Named(Event),
+    /// Brand unknown, category known: publish this event (under the category's unattributed
+    /// merchant) and hold the row for review. (Held rows are boxed, as rejects, so that a
+    /// chunk's outcomes are the size of an event each, not of the largest row.)
+    Unattributed(Event, Box<UnmappedRow>),
+    /// Neither brand nor category known: hold it for review only.
     Unmapped(Box<UnmappedRow>),
     /// Invalid: record the reason.
     Reject(Box<RejectRow>),
@@ -60,6 +66,8 @@ pub struct UnmappedRow {
     pub customer_key: i64,
     /// The decision's candidates as JSON, shared by every row with that decision.
     pub candidates: Arc<str>,
+    /// The unattributed merchant whose aggregates count this row meanwhile, if any.
+    pub counted_merchant_id: Option<i64>,
 }
 
 pub struct RejectRow {
@@ -233,40 +241,96 @@ impl RowPath {
                 confidence,
                 source,
             } => {
-                refill(&mut event.txn_id, &row.txn_id);
-                event.metric_date = date_to_epoch_days(row.metric_date);
-                event.amount_cents = row.amount_cents;
-                event.customer_key = customer_key;
-                event.merchant_id = *merchant_id;
-                refill(&mut event.region, region.as_str());
-                refill(&mut event.mcc, &row.mcc);
-                event.resolution = wire_source(source) as i32;
-                event.confidence = *confidence;
-                // Encoding into a BytesMut with room cannot fail.
-                let _ = event.encode(out);
-                let payload = out.split().freeze();
-                out.extend_from_slice(self.provider.as_bytes());
-                out.extend_from_slice(b":");
-                out.extend_from_slice(row.txn_id.as_bytes());
-                RowOutcome::Event {
-                    shard: shard_of(*merchant_id, self.shard_count),
-                    msg_id: MsgId(out.split().freeze()),
-                    payload,
+                let encoded = EncodedRow {
+                    row,
+                    region,
+                    customer_key,
+                    merchant_id: *merchant_id,
+                    source: wire_source(source),
+                    confidence: *confidence,
+                };
+                RowOutcome::Named(self.encode(&encoded, event, out))
+            }
+            Decision::Review { candidates, .. } => {
+                let candidates = candidates_json.of(candidates);
+                let held = |counted_merchant_id| {
+                    Box::new(UnmappedRow {
+                        txn_id: row.txn_id.to_string(),
+                        raw_descriptor: row.descriptor.to_string(),
+                        normalized_descriptor: resolution.normalized.clone(),
+                        amount_cents: row.amount_cents,
+                        metric_date: row.metric_date,
+                        region: region.to_string(),
+                        mcc: row.mcc.to_string(),
+                        customer_key: customer_key as i64,
+                        candidates: Arc::clone(&candidates),
+                        counted_merchant_id,
+                    })
+                };
+                match resolution.unattributed_category() {
+                    Some(guess) => {
+                        let merchant_id = guess.category.unattributed_merchant_id();
+                        let encoded = EncodedRow {
+                            row,
+                            region,
+                            customer_key,
+                            merchant_id,
+                            source: ResolutionSource::Category,
+                            confidence: guess.confidence,
+                        };
+                        RowOutcome::Unattributed(
+                            self.encode(&encoded, event, out),
+                            held(Some(merchant_id)),
+                        )
+                    }
+                    None => RowOutcome::Unmapped(held(None)),
                 }
             }
-            Decision::Review { candidates, .. } => RowOutcome::Unmapped(Box::new(UnmappedRow {
-                txn_id: row.txn_id.to_string(),
-                raw_descriptor: row.descriptor.to_string(),
-                normalized_descriptor: resolution.normalized.clone(),
-                amount_cents: row.amount_cents,
-                metric_date: row.metric_date,
-                region: region.to_string(),
-                mcc: row.mcc.to_string(),
-                customer_key: customer_key as i64,
-                candidates: candidates_json.of(candidates),
-            })),
         };
         (outcome, cache_hit)
+    }
+}
+
+/// What an event says about a valid row.
+struct EncodedRow<'r, 'a> {
+    row: &'r crate::validate::ValidRow<'a>,
+    region: Region,
+    customer_key: u64,
+    merchant_id: i64,
+    source: ResolutionSource,
+    confidence: f32,
+}
+
+impl RowPath {
+    /// Refills the one event with the row and encodes it and its Msg-Id into the chunk's
+    /// buffer (no allocation per event).
+    fn encode(
+        &self,
+        encoded: &EncodedRow<'_, '_>,
+        event: &mut TransactionEvent,
+        out: &mut BytesMut,
+    ) -> Event {
+        let row = encoded.row;
+        refill(&mut event.txn_id, &row.txn_id);
+        event.metric_date = date_to_epoch_days(row.metric_date);
+        event.amount_cents = row.amount_cents;
+        event.customer_key = encoded.customer_key;
+        event.merchant_id = encoded.merchant_id;
+        refill(&mut event.region, encoded.region.as_str());
+        refill(&mut event.mcc, &row.mcc);
+        event.resolution = encoded.source as i32;
+        event.confidence = encoded.confidence;
+        // Encoding into a BytesMut with room cannot fail.
+        let _ = event.encode(out);
+        let payload = out.split().freeze();
+        out.extend_from_slice(self.provider.as_bytes());
+        out.extend_from_slice(b":");
+        out.extend_from_slice(row.txn_id.as_bytes());
+        Event {
+            shard: shard_of(encoded.merchant_id, self.shard_count),
+            msg_id: MsgId(out.split().freeze()),
+            payload,
+        }
     }
 }
 

@@ -4,11 +4,14 @@
 use crate::error::IngestError;
 use crate::reader::{RejectRow, UnmappedRow};
 
-/// A file's counts; `rows_read = published + unmapped + rejected + duplicates` always.
+/// A file's counts; `rows_read = published + unattributed + unmapped + rejected + duplicates`
+/// always: `published` rows count under a named brand, `unattributed` ones under their
+/// category's unattributed merchant (and are held for review), `unmapped` ones are held only.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct FileCounts {
     pub rows_read: u64,
     pub published: u64,
+    pub unattributed: u64,
     pub unmapped: u64,
     pub rejected: u64,
     pub duplicates: u64,
@@ -16,7 +19,8 @@ pub struct FileCounts {
 
 impl FileCounts {
     pub fn conserved(&self) -> bool {
-        self.rows_read == self.published + self.unmapped + self.rejected + self.duplicates
+        self.rows_read
+            == self.published + self.unattributed + self.unmapped + self.rejected + self.duplicates
     }
 }
 
@@ -24,6 +28,7 @@ impl std::ops::AddAssign for FileCounts {
     fn add_assign(&mut self, other: FileCounts) {
         self.rows_read += other.rows_read;
         self.published += other.published;
+        self.unattributed += other.unattributed;
         self.unmapped += other.unmapped;
         self.rejected += other.rejected;
         self.duplicates += other.duplicates;
@@ -61,7 +66,7 @@ pub async fn claim(
              VALUES ($1, $2, $3, $4, 'processing')
              ON CONFLICT (content_sha256) DO UPDATE SET content_sha256 = excluded.content_sha256
              RETURNING id, status, path, checkpoint_line, rows_read, published, unmapped, rejected,
-                       duplicates, (xmax = 0) AS inserted",
+                       duplicates, (xmax = 0) AS inserted, unattributed",
             &[&sha256, &path, &provider, &(size as i64)],
         )
         .await?;
@@ -91,6 +96,7 @@ pub async fn claim(
         unmapped: row.get::<_, i64>(6) as u64,
         rejected: row.get::<_, i64>(7) as u64,
         duplicates: row.get::<_, i64>(8) as u64,
+        unattributed: row.get::<_, i64>(10) as u64,
     };
     client
         .execute(
@@ -140,7 +146,8 @@ pub async fn checkpoint(
     client
         .execute(
             "UPDATE ingest_files SET checkpoint_line = $2, rows_read = $3, published = $4,
-                    unmapped = $5, rejected = $6, duplicates = $7, lossy_utf8 = lossy_utf8 OR $8
+                    unmapped = $5, rejected = $6, duplicates = $7, lossy_utf8 = lossy_utf8 OR $8,
+                    unattributed = $9
               WHERE id = $1",
             &[
                 &file_id,
@@ -151,6 +158,7 @@ pub async fn checkpoint(
                 &(counts.rejected as i64),
                 &(counts.duplicates as i64),
                 &lossy_utf8,
+                &(counts.unattributed as i64),
             ],
         )
         .await?;
@@ -195,7 +203,9 @@ pub async fn insert_rejects(
         .await?)
 }
 
-/// Inserts held transactions; returns how many were new (the rest were duplicates).
+/// Inserts held transactions; returns how many held-only rows (no counted merchant) were new
+/// (the rest were duplicates). A row counted under an unattributed merchant is counted by its
+/// event.
 pub async fn insert_unmapped(
     client: &deadpool_postgres::Client,
     file_id: i64,
@@ -217,16 +227,20 @@ pub async fn insert_unmapped(
     let mccs: Vec<&str> = rows.iter().map(|r| r.mcc.as_str()).collect();
     let keys: Vec<i64> = rows.iter().map(|r| r.customer_key).collect();
     let candidates: Vec<&str> = rows.iter().map(|r| &*r.candidates).collect();
-    Ok(client
-        .execute(
-            "INSERT INTO unmapped_transactions
-                 (file_id, provider, txn_id, raw_descriptor, normalized_descriptor, amount_cents,
-                  metric_date, region, mcc, customer_key, candidates)
-             SELECT $1, $2, t, r, n, a, d, g, m, k, c::jsonb
-               FROM unnest($3::text[], $4::text[], $5::text[], $6::bigint[], $7::date[],
-                           $8::text[], $9::text[], $10::bigint[], $11::text[])
-                    AS u(t, r, n, a, d, g, m, k, c)
-             ON CONFLICT (provider, txn_id) DO NOTHING",
+    let counted: Vec<Option<i64>> = rows.iter().map(|r| r.counted_merchant_id).collect();
+    let inserted: i64 = client
+        .query_one(
+            "WITH inserted AS (
+                 INSERT INTO unmapped_transactions
+                     (file_id, provider, txn_id, raw_descriptor, normalized_descriptor, amount_cents,
+                      metric_date, region, mcc, customer_key, candidates, counted_merchant_id)
+                 SELECT $1, $2, t, r, n, a, d, g, m, k, c::jsonb, cm
+                   FROM unnest($3::text[], $4::text[], $5::text[], $6::bigint[], $7::date[],
+                               $8::text[], $9::text[], $10::bigint[], $11::text[], $12::bigint[])
+                        AS u(t, r, n, a, d, g, m, k, c, cm)
+                 ON CONFLICT (provider, txn_id) DO NOTHING
+                 RETURNING counted_merchant_id)
+             SELECT count(*) FILTER (WHERE counted_merchant_id IS NULL) FROM inserted",
             &[
                 &file_id,
                 &provider,
@@ -239,7 +253,10 @@ pub async fn insert_unmapped(
                 &mccs,
                 &keys,
                 &candidates,
+                &counted,
             ],
         )
-        .await?)
+        .await?
+        .get(0);
+    Ok(inserted as u64)
 }

@@ -8,8 +8,8 @@ use super::answer::{
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
 use crate::query::{
-    self, DateRange, GrowthByStateParams, GrowthParams, GrowthPeriod, GrowthQuery, Metric, Scope,
-    Totals,
+    self, attributed_share, DateRange, GrowthByStateParams, GrowthParams, GrowthPeriod,
+    GrowthQuery, Metric, RowSet, Scope, Totals,
 };
 use crate::AppState;
 use axum::extract::State;
@@ -17,6 +17,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 /// Growth of a metric between two periods of equal length.
@@ -36,6 +37,12 @@ pub struct GrowthAnswer {
     pub previous_period: DateRange,
     pub current_suppressed: bool,
     pub previous_suppressed: bool,
+    /// For a category or all merchants: the share of the current period's net spend at named
+    /// brands (the rest is at shops whose brand is not known, counted by category); null for a
+    /// merchant, without net spend, or when withheld.
+    pub attributed_share: Option<f64>,
+    /// The same for the previous period.
+    pub previous_attributed_share: Option<f64>,
     /// The newest aggregator commit included.
     pub as_of_data: Option<DateTime<Utc>>,
     pub k_anonymity: u32,
@@ -62,10 +69,48 @@ struct GrowthCells {
     growth: Option<f64>,
     current_suppressed: bool,
     previous_suppressed: bool,
+    attributed_share: Option<f64>,
+    previous_attributed_share: Option<f64>,
+}
+
+/// The totals of a growth answer's two periods, and of their unattributed part (for a category
+/// or all merchants).
+#[derive(Debug, Clone, Copy, Default)]
+struct Periods {
+    current: Totals,
+    previous: Totals,
+    unattributed: Option<(Totals, Totals)>,
+}
+
+impl Periods {
+    /// From totals per range (current, previous), as the range reads return them.
+    fn of(totals: &[Totals], unattributed: Option<&[Totals]>) -> Periods {
+        let pair = |t: &[Totals]| {
+            (
+                t.first().copied().unwrap_or_default(),
+                t.get(1).copied().unwrap_or_default(),
+            )
+        };
+        let (current, previous) = pair(totals);
+        Periods {
+            current,
+            previous,
+            unattributed: unattributed.map(pair),
+        }
+    }
 }
 
 impl GrowthCells {
-    fn of(current: Totals, previous: Totals, metric: Metric, k: u32) -> GrowthCells {
+    fn of(periods: Periods, metric: Metric, k: u32) -> GrowthCells {
+        let Periods {
+            current,
+            previous,
+            unattributed,
+        } = periods;
+        let share = |whole: &Totals, part: Option<&Totals>| {
+            part.filter(|_| !whole.suppressed(k))
+                .and_then(|part| attributed_share(whole, part))
+        };
         let value = |cell: &Totals| {
             if cell.suppressed(k) {
                 None
@@ -80,6 +125,8 @@ impl GrowthCells {
             growth: growth_of(current_value, previous_value),
             current_suppressed: current.suppressed(k),
             previous_suppressed: previous.suppressed(k),
+            attributed_share: share(&current, unattributed.as_ref().map(|u| &u.0)),
+            previous_attributed_share: share(&previous, unattributed.as_ref().map(|u| &u.1)),
         }
     }
 
@@ -146,17 +193,15 @@ pub async fn compute_growth(
     let snapshot = query::read_snapshot(&mut client).await?;
     let as_of = query::data_as_of(&snapshot).await?;
     let subject = subject_of(&snapshot, &query.scope, scope).await?;
-    let totals = query::range_totals(
-        &snapshot,
-        scope,
-        &[current_period, previous_period],
-        &query.states,
-    )
-    .await?;
+    let ranges = [current_period, previous_period];
+    let totals = query::range_totals(&snapshot, &RowSet::of(scope), &ranges, &query.states).await?;
+    let unattributed = match RowSet::unattributed_of(scope) {
+        Some(rows) => Some(query::range_totals(&snapshot, &rows, &ranges, &query.states).await?),
+        None => None,
+    };
     snapshot.commit().await?;
     let cells = GrowthCells::of(
-        totals.first().copied().unwrap_or_default(),
-        totals.get(1).copied().unwrap_or_default(),
+        Periods::of(&totals, unattributed.as_deref()),
         query.metric,
         k,
     );
@@ -176,6 +221,8 @@ pub async fn compute_growth(
         previous_period,
         current_suppressed: cells.current_suppressed,
         previous_suppressed: cells.previous_suppressed,
+        attributed_share: cells.attributed_share,
+        previous_attributed_share: cells.previous_attributed_share,
         as_of_data: as_of,
         k_anonymity: k,
         suppression: suppression_note(cells.withheld(), 2, k),
@@ -223,6 +270,12 @@ pub struct StateGrowth {
     pub suppressed: bool,
     pub current_suppressed: bool,
     pub previous_suppressed: bool,
+    /// For a category or all merchants: the share of the current period's net spend at named
+    /// brands (the rest is at shops whose brand is not known, counted by category); null for a
+    /// merchant, without net spend, or when withheld.
+    pub attributed_share: Option<f64>,
+    /// The same for the previous period.
+    pub previous_attributed_share: Option<f64>,
 }
 
 /// Week-over-week, month-over-month (28 days) or year-over-year growth for every state, in
@@ -258,61 +311,85 @@ pub async fn growth_by_state(
         query.canonical_by_state(),
         dependency_of(&scope),
         || async {
-            let (current_period, previous_period) = query.period.ranges(query.as_of);
-            let mut client = state.inner.read_db.get().await?;
-            let snapshot = query::read_snapshot(&mut client).await?;
-            let as_of = query::data_as_of(&snapshot).await?;
-            let subject = subject_of(&snapshot, &query.scope, &scope).await?;
-            let rows =
-                query::range_totals_by_state(&snapshot, &scope, &[current_period, previous_period])
-                    .await?;
-            snapshot.commit().await?;
-            let states: Vec<StateGrowth> = rows
-                .into_iter()
-                .map(|row| {
-                    let cells = GrowthCells::of(
-                        row.totals.first().copied().unwrap_or_default(),
-                        row.totals.get(1).copied().unwrap_or_default(),
-                        query.metric,
-                        k,
-                    );
-                    StateGrowth {
-                        state: row.state,
-                        current: cells.current,
-                        previous: cells.previous,
-                        growth: cells.growth,
-                        suppressed: cells.withheld() > 0,
-                        current_suppressed: cells.current_suppressed,
-                        previous_suppressed: cells.previous_suppressed,
-                    }
-                })
-                .collect();
-            let withheld = states.iter().filter(|s| s.suppressed).count();
-            let body = GrowthByStateAnswer {
-                query: GrowthByStateEcho {
-                    metric: query.metric,
-                    period: query.period,
-                    as_of: query.as_of,
-                },
-                subject,
-                unit: query.metric.unit().to_owned(),
-                current_period,
-                previous_period,
-                suppression: (withheld > 0).then(|| {
-                    format!(
-                        "{withheld} of {} states are suppressed (suppressed true, withheld values \
-                         null): a period covers fewer than {k} distinct customers (HyperLogLog \
-                         estimate), the k-anonymity threshold",
-                        states.len()
-                    )
-                }),
-                states,
-                as_of_data: as_of,
-                k_anonymity: k,
-            };
+            let body = compute_growth_by_state(&state.inner.read_db, &query, &scope, k).await?;
+            let as_of = body.as_of_data;
             Ok((body, as_of))
         },
     )
     .await?;
     Ok(answer.respond(format))
+}
+
+/// The answer of `/v1/growth/states` for a validated query, from one read-only snapshot.
+pub async fn compute_growth_by_state(
+    read_db: &deadpool_postgres::Pool,
+    query: &GrowthQuery,
+    scope: &Scope,
+    k: u32,
+) -> Result<GrowthByStateAnswer, ApiError> {
+    let (current_period, previous_period) = query.period.ranges(query.as_of);
+    let ranges = [current_period, previous_period];
+    let mut client = read_db.get().await?;
+    let snapshot = query::read_snapshot(&mut client).await?;
+    let as_of = query::data_as_of(&snapshot).await?;
+    let subject = subject_of(&snapshot, &query.scope, scope).await?;
+    let rows = query::range_totals_by_state(&snapshot, &RowSet::of(scope), &ranges).await?;
+    let unattributed: Option<BTreeMap<String, Vec<Totals>>> = match RowSet::unattributed_of(scope) {
+        Some(part) => Some(
+            query::range_totals_by_state(&snapshot, &part, &ranges)
+                .await?
+                .into_iter()
+                .map(|row| (row.state, row.totals))
+                .collect(),
+        ),
+        None => None,
+    };
+    snapshot.commit().await?;
+    let states: Vec<StateGrowth> = rows
+        .into_iter()
+        .map(|row| {
+            // A state with no unattributed spend has zero of it, not an unknown share.
+            let part = unattributed.as_ref().map(|by_state| {
+                by_state
+                    .get(&row.state)
+                    .cloned()
+                    .unwrap_or_else(|| vec![Totals::default(); 2])
+            });
+            let cells = GrowthCells::of(Periods::of(&row.totals, part.as_deref()), query.metric, k);
+            StateGrowth {
+                state: row.state,
+                current: cells.current,
+                previous: cells.previous,
+                growth: cells.growth,
+                suppressed: cells.withheld() > 0,
+                current_suppressed: cells.current_suppressed,
+                previous_suppressed: cells.previous_suppressed,
+                attributed_share: cells.attributed_share,
+                previous_attributed_share: cells.previous_attributed_share,
+            }
+        })
+        .collect();
+    let withheld = states.iter().filter(|s| s.suppressed).count();
+    Ok(GrowthByStateAnswer {
+        query: GrowthByStateEcho {
+            metric: query.metric,
+            period: query.period,
+            as_of: query.as_of,
+        },
+        subject,
+        unit: query.metric.unit().to_owned(),
+        current_period,
+        previous_period,
+        suppression: (withheld > 0).then(|| {
+            format!(
+                "{withheld} of {} states are suppressed (suppressed true, withheld values \
+                 null): a period covers fewer than {k} distinct customers (HyperLogLog \
+                 estimate), the k-anonymity threshold",
+                states.len()
+            )
+        }),
+        states,
+        as_of_data: as_of,
+        k_anonymity: k,
+    })
 }

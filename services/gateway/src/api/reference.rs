@@ -68,7 +68,7 @@ pub async fn merchants(
         .query(
             "SELECT id, name, category, brand_id, ticker_symbol, count(*) OVER () AS total
              FROM dim_merchants
-             WHERE ($1::text IS NULL OR name ILIKE $1 ESCAPE '\\')
+             WHERE NOT unattributed AND ($1::text IS NULL OR name ILIKE $1 ESCAPE '\\')
                AND (cardinality($2::text[]) = 0 OR category = ANY($2::text[]))
              ORDER BY (name ILIKE $3 ESCAPE '\\') DESC, lower(name), id
              LIMIT $4 OFFSET $5",
@@ -135,7 +135,8 @@ pub async fn categories(
     let rows = snapshot
         .query(
             "SELECT c.category, c.label, count(m.id)
-             FROM categories c LEFT JOIN dim_merchants m ON m.category = c.category
+             FROM categories c
+             LEFT JOIN dim_merchants m ON m.category = c.category AND NOT m.unattributed
              GROUP BY c.category, c.label ORDER BY c.category",
             &[],
         )

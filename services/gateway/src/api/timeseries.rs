@@ -6,7 +6,10 @@ use super::answer::{
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
-use crate::query::{self, Granularity, Metric, TimeseriesParams, TimeseriesQuery};
+use crate::query::{
+    self, attributed_share, Granularity, Metric, RowSet, Scope, TimeseriesParams, TimeseriesQuery,
+    Totals,
+};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -28,6 +31,10 @@ pub struct TimeseriesAnswer {
     pub k_anonymity: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppression: Option<String>,
+    /// For a category or all merchants: the share of the series' net spend at named brands (the
+    /// rest is at shops whose brand is not known, counted by category). Null for a merchant,
+    /// without net spend, or when any point is withheld.
+    pub attributed_share: Option<f64>,
 }
 
 /// The query as understood, with defaults filled in.
@@ -51,6 +58,9 @@ pub struct Point {
     /// Null when suppressed (or an average ticket without sales).
     pub value: Option<f64>,
     pub suppressed: bool,
+    /// For a category or all merchants: the share of this period's net spend at named brands;
+    /// null for a merchant, without net spend, or when withheld.
+    pub attributed_share: Option<f64>,
 }
 
 /// Time series of a metric for a category, a merchant, a brand or everything.
@@ -78,56 +88,96 @@ pub async fn timeseries(
     let limits = state.inner.settings.limits;
     let query = TimeseriesQuery::parse(&params, &limits, today())?;
     let scope = resolve_scope(&state, &query.scope).await?;
+    let k = limits.k_anonymity;
     let answer = cached(
         &state,
         &headers,
         query.canonical(),
         dependency_of(&scope),
         || async {
-            let mut client = state.inner.read_db.get().await?;
-            let snapshot = query::read_snapshot(&mut client).await?;
-            let as_of = query::data_as_of(&snapshot).await?;
-            let subject = subject_of(&snapshot, &query.scope, &scope).await?;
-            let starts = query.granularity.period_starts(query.from, query.to);
-            let totals =
-                query::series(&snapshot, &scope, query.granularity, &starts, &query.states).await?;
-            snapshot.commit().await?;
-            let k = limits.k_anonymity;
-            let points: Vec<Point> = starts
-                .iter()
-                .zip(&totals)
-                .map(|(start, cell)| {
-                    let suppressed = cell.suppressed(k);
-                    Point {
-                        period_start: *start,
-                        value: if suppressed {
-                            None
-                        } else {
-                            cell.value(query.metric)
-                        },
-                        suppressed,
-                    }
-                })
-                .collect();
-            let withheld = points.iter().filter(|p| p.suppressed).count();
-            let body = TimeseriesAnswer {
-                suppression: suppression_note(withheld, points.len(), k),
-                query: TimeseriesEcho {
-                    metric: query.metric,
-                    granularity: query.granularity,
-                    from: query.from,
-                    to: query.to,
-                    states: query.states.clone(),
-                },
-                subject,
-                unit: query.metric.unit().to_owned(),
-                points,
-                as_of,
-                k_anonymity: k,
-            };
+            let body = compute_timeseries(&state.inner.read_db, &query, &scope, k).await?;
+            let as_of = body.as_of;
             Ok((body, as_of))
         },
     )
     .await?;
     Ok(answer.respond(format))
+}
+
+/// The series for a validated query, computed from one read-only snapshot without the cache.
+pub async fn compute_timeseries(
+    read_db: &deadpool_postgres::Pool,
+    query: &TimeseriesQuery,
+    scope: &Scope,
+    k: u32,
+) -> Result<TimeseriesAnswer, ApiError> {
+    let mut client = read_db.get().await?;
+    let snapshot = query::read_snapshot(&mut client).await?;
+    let as_of = query::data_as_of(&snapshot).await?;
+    let subject = subject_of(&snapshot, &query.scope, scope).await?;
+    let starts = query.granularity.period_starts(query.from, query.to);
+    let totals = query::series(
+        &snapshot,
+        &RowSet::of(scope),
+        query.granularity,
+        &starts,
+        &query.states,
+    )
+    .await?;
+    let unattributed = match RowSet::unattributed_of(scope) {
+        Some(rows) => {
+            Some(query::series(&snapshot, &rows, query.granularity, &starts, &query.states).await?)
+        }
+        None => None,
+    };
+    snapshot.commit().await?;
+    let points: Vec<Point> = starts
+        .iter()
+        .zip(&totals)
+        .enumerate()
+        .map(|(index, (start, cell))| {
+            let suppressed = cell.suppressed(k);
+            let share = unattributed
+                .as_ref()
+                .and_then(|u| u.get(index))
+                .and_then(|u| attributed_share(cell, u));
+            Point {
+                period_start: *start,
+                value: if suppressed {
+                    None
+                } else {
+                    cell.value(query.metric)
+                },
+                suppressed,
+                attributed_share: share.filter(|_| !suppressed),
+            }
+        })
+        .collect();
+    let withheld = points.iter().filter(|p| p.suppressed).count();
+    let whole_share = unattributed.as_ref().and_then(|u| {
+        let sum = |cells: &[Totals]| {
+            cells.iter().fold(Totals::default(), |mut acc, t| {
+                acc.gross_cents += t.gross_cents;
+                acc.refund_cents += t.refund_cents;
+                acc
+            })
+        };
+        attributed_share(&sum(&totals), &sum(u))
+    });
+    Ok(TimeseriesAnswer {
+        suppression: suppression_note(withheld, points.len(), k),
+        query: TimeseriesEcho {
+            metric: query.metric,
+            granularity: query.granularity,
+            from: query.from,
+            to: query.to,
+            states: query.states.clone(),
+        },
+        subject,
+        unit: query.metric.unit().to_owned(),
+        points,
+        as_of,
+        k_anonymity: k,
+        attributed_share: whole_share.filter(|_| withheld == 0),
+    })
 }

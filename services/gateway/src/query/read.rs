@@ -59,25 +59,70 @@ const TOTALS_COLUMNS: &str = "
        coalesce(sum(t.refund_count), 0)::bigint,
        coalesce(hll_cardinality(hll_union_agg(t.customers)), 0)::float8";
 
-/// The `WHERE` fragment and bound value for a scope, always parameter `$3`. "All" reads the
-/// category tables with every category listed, so the primary key (category first) is used.
-fn scope_filter(scope: &Scope) -> (&'static str, Box<dyn ToSql + Sync + Send>) {
-    match scope {
-        Scope::Merchant(id) => ("t.merchant_id = $3::bigint", Box::new(*id)),
-        Scope::Category(category) => (
-            "t.category = ANY($3::text[])",
-            Box::new(vec![category.as_str().to_owned()]),
-        ),
-        Scope::All => (
-            "t.category = ANY($3::text[])",
-            Box::new(
-                Category::ALL
+/// The rows a read sums: which rollups (merchant or category × region), the `WHERE` fragment
+/// and its bound value, always parameter `$3`.
+pub struct RowSet {
+    merchant_tables: bool,
+    clause: &'static str,
+    value: Box<dyn ToSql + Sync + Send>,
+}
+
+impl RowSet {
+    /// A scope's rows. "All" reads the category tables with every category listed, so the
+    /// primary key (category first) is used.
+    pub fn of(scope: &Scope) -> RowSet {
+        match scope {
+            Scope::Merchant(id) => RowSet {
+                merchant_tables: true,
+                clause: "t.merchant_id = $3::bigint",
+                value: Box::new(*id),
+            },
+            Scope::Category(category) => RowSet::categories(&[*category]),
+            Scope::All => RowSet::categories(&Category::ALL),
+        }
+    }
+
+    /// The rows of the scope's unattributed merchants (spend at shops whose brand is not
+    /// known); `None` for a merchant scope.
+    pub fn unattributed_of(scope: &Scope) -> Option<RowSet> {
+        let ids: Vec<i64> = match scope {
+            Scope::Merchant(_) => return None,
+            Scope::Category(category) => vec![category.unattributed_merchant_id()],
+            Scope::All => Category::ALL
+                .iter()
+                .map(|c| c.unattributed_merchant_id())
+                .collect(),
+        };
+        Some(RowSet {
+            merchant_tables: true,
+            clause: "t.merchant_id = ANY($3::bigint[])",
+            value: Box::new(ids),
+        })
+    }
+
+    fn categories(categories: &[Category]) -> RowSet {
+        RowSet {
+            merchant_tables: false,
+            clause: "t.category = ANY($3::text[])",
+            value: Box::new(
+                categories
                     .iter()
                     .map(|c| c.as_str().to_owned())
                     .collect::<Vec<String>>(),
             ),
-        ),
+        }
     }
+}
+
+/// The share of `whole`'s net spend that named brands account for: what is not in
+/// `unattributed`. `None` without positive net spend.
+pub fn attributed_share(whole: &Totals, unattributed: &Totals) -> Option<f64> {
+    let net = whole.gross_cents - whole.refund_cents;
+    let unattributed = unattributed.gross_cents - unattributed.refund_cents;
+    (net > 0).then(|| {
+        let share = 1.0 - unattributed as f64 / net as f64;
+        (share.clamp(0.0, 1.0) * 1e4).round() / 1e4
+    })
 }
 
 const REGION_FILTER: &str = "(cardinality($2::text[]) = 0 OR t.region = ANY($2::text[]))";
@@ -86,13 +131,13 @@ const REGION_FILTER: &str = "(cardinality($2::text[]) = 0 OR t.region = ANY($2::
 /// merchant rollups; category and "all" series read the category rollups, summed over shards.
 pub async fn series(
     client: &deadpool_postgres::Transaction<'_>,
-    scope: &Scope,
+    rows: &RowSet,
     granularity: Granularity,
     starts: &[NaiveDate],
     states: &[String],
 ) -> Result<Vec<Totals>, tokio_postgres::Error> {
-    let (table, date_column) = granularity.source(matches!(scope, Scope::Merchant(_)));
-    let (scope_clause, scope_value) = scope_filter(scope);
+    let (table, date_column) = granularity.source(rows.merchant_tables);
+    let (scope_clause, scope_value) = (rows.clause, &rows.value);
     let sql = format!(
         "SELECT p.period_start, {TOTALS_COLUMNS}
          FROM unnest($1::date[]) AS p(period_start)
@@ -113,11 +158,11 @@ pub async fn series(
 /// The totals of each inclusive date range, in that order, from the daily tables.
 pub async fn range_totals(
     client: &deadpool_postgres::Transaction<'_>,
-    scope: &Scope,
+    rows: &RowSet,
     ranges: &[DateRange],
     states: &[String],
 ) -> Result<Vec<Totals>, tokio_postgres::Error> {
-    let cells = range_cells(client, scope, ranges, states, RangeSplit::Whole).await?;
+    let cells = range_cells(client, rows, ranges, states, RangeSplit::Whole).await?;
     Ok(cells.into_iter().map(|cell| cell.totals).collect())
 }
 
@@ -135,10 +180,10 @@ pub struct StateTotals {
 /// unions). Rows without a location (region `XX`) belong to no state and are left out.
 pub async fn range_totals_by_state(
     client: &deadpool_postgres::Transaction<'_>,
-    scope: &Scope,
+    rows: &RowSet,
     ranges: &[DateRange],
 ) -> Result<Vec<StateTotals>, tokio_postgres::Error> {
-    let cells = range_cells(client, scope, ranges, &[], RangeSplit::ByState).await?;
+    let cells = range_cells(client, rows, ranges, &[], RangeSplit::ByState).await?;
     let mut by_state: BTreeMap<String, Vec<Totals>> = BTreeMap::new();
     for cell in cells {
         let Some(region) = cell.region.as_deref().and_then(Region::parse) else {
@@ -177,13 +222,13 @@ struct RangeCell {
 /// with activity, and one row with no region for a range without any.
 async fn range_cells(
     client: &deadpool_postgres::Transaction<'_>,
-    scope: &Scope,
+    rows: &RowSet,
     ranges: &[DateRange],
     states: &[String],
     split: RangeSplit,
 ) -> Result<Vec<RangeCell>, tokio_postgres::Error> {
-    let (table, date_column) = Granularity::Day.source(matches!(scope, Scope::Merchant(_)));
-    let (scope_clause, scope_value) = scope_filter(scope);
+    let (table, date_column) = Granularity::Day.source(rows.merchant_tables);
+    let (scope_clause, scope_value) = (rows.clause, &rows.value);
     let (region_column, region_group) = match split {
         RangeSplit::Whole => ("NULL::text", ""),
         RangeSplit::ByState => ("t.region", ", t.region"),
@@ -246,7 +291,7 @@ pub async fn merchant_periods(
         "SELECT m.id, m.name, m.category, {}, {}
          FROM agg_daily_merchant_spend t JOIN dim_merchants m ON m.id = t.merchant_id
          WHERE (t.metric_date BETWEEN $1::date AND $2::date OR t.metric_date BETWEEN $3::date AND $4::date)
-           AND m.category = ANY($5::text[])
+           AND m.category = ANY($5::text[]) AND NOT m.unattributed
            AND (cardinality($6::text[]) = 0 OR t.region = ANY($6::text[]))
          GROUP BY m.id, m.name, m.category",
         columns("$1::date", "$2::date"),

@@ -227,9 +227,18 @@ async fn target_merchant(
     Ok(match target {
         Target::Existing(id) => {
             let row = transaction
-                .query_opt("SELECT category FROM dim_merchants WHERE id = $1", &[id])
+                .query_opt(
+                    "SELECT category, unattributed FROM dim_merchants WHERE id = $1",
+                    &[id],
+                )
                 .await?
                 .ok_or_else(|| ApiError::NotFound(format!("no merchant {id}")))?;
+            if row.get::<_, bool>(1) {
+                return Err(ApiError::invalid(format!(
+                    "merchant {id} counts spend whose brand is not known; assign to a brand"
+                ))
+                .into());
+            }
             (*id, row.get::<_, String>(0), false)
         }
         Target::New {

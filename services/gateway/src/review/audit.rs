@@ -84,16 +84,25 @@ pub async fn audit_log(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MappedShare {
     pub range: query::DateRange,
-    /// Net spend in the aggregates, dollars.
+    /// Net spend in the aggregates, dollars: at named brands and unattributed.
     pub mapped_net_spend: f64,
-    /// Net spend still waiting in the review queue, dollars.
+    /// Of it, net spend at named brands.
+    pub named_net_spend: f64,
+    /// Of it, net spend counted by category at shops whose brand is not known (also waiting
+    /// for review).
+    pub unattributed_net_spend: f64,
+    /// Net spend held for review and counted nowhere (neither brand nor category known).
+    pub held_only_net_spend: f64,
+    /// Net spend of every row waiting in the review queue (unattributed and held only).
     pub unmapped_net_spend: f64,
     pub unmapped_transactions: i64,
-    /// mapped / (mapped + unmapped), as a fraction; null without any spend.
+    /// Spend in the aggregates / all spend, as a fraction; null without any spend.
     pub mapped_share: Option<f64>,
+    /// Spend at named brands / all spend, as a fraction; null without any spend.
+    pub attributed_share: Option<f64>,
 }
 
-/// The share of spend that is mapped to merchants over a range.
+/// The share of spend that is mapped to merchants, and attributed to named brands, over a range.
 #[utoipa::path(
     get, path = "/v1/admin/mapped-share", tag = "admin", params(RangeParams),
     security(("bearer" = [])),
@@ -123,6 +132,10 @@ pub async fn mapped_share(
         .iter()
         .map(|c| c.as_str().to_owned())
         .collect();
+    let unattributed_ids: Vec<i64> = Category::ALL
+        .iter()
+        .map(|c| c.unattributed_merchant_id())
+        .collect();
     let mut client = state.inner.read_db.get().await?;
     let snapshot = query::read_snapshot(&mut client).await?;
     let mapped: i64 = snapshot
@@ -134,22 +147,37 @@ pub async fn mapped_share(
         )
         .await?
         .get(0);
-    let unmapped = snapshot
+    let unattributed: i64 = snapshot
         .query_one(
-            "SELECT coalesce(sum(amount_cents), 0)::bigint, count(*)
+            "SELECT coalesce(sum(total_spend_cents - refund_cents), 0)::bigint
+             FROM agg_daily_merchant_spend
+             WHERE merchant_id = ANY($3) AND metric_date BETWEEN $1 AND $2",
+            &[&from, &to, &unattributed_ids],
+        )
+        .await?
+        .get(0);
+    let waiting = snapshot
+        .query_one(
+            "SELECT coalesce(sum(amount_cents), 0)::bigint, count(*),
+                    coalesce(sum(amount_cents) FILTER (WHERE counted_merchant_id IS NULL), 0)::bigint
              FROM unmapped_transactions
              WHERE status = 'pending' AND metric_date BETWEEN $1 AND $2",
             &[&from, &to],
         )
         .await?;
     snapshot.commit().await?;
-    let unmapped_cents: i64 = unmapped.get(0);
-    let total = mapped + unmapped_cents;
+    let held_only: i64 = waiting.get(2);
+    let total = mapped + held_only;
+    let share = |part: i64| (total > 0).then(|| ((part as f64 / total as f64) * 1e6).round() / 1e6);
     Ok(Json(MappedShare {
         range: query::DateRange { from, to },
         mapped_net_spend: dollars(mapped),
-        unmapped_net_spend: dollars(unmapped_cents),
-        unmapped_transactions: unmapped.get(1),
-        mapped_share: (total > 0).then(|| ((mapped as f64 / total as f64) * 1e6).round() / 1e6),
+        named_net_spend: dollars(mapped - unattributed),
+        unattributed_net_spend: dollars(unattributed),
+        held_only_net_spend: dollars(held_only),
+        unmapped_net_spend: dollars(waiting.get(0)),
+        unmapped_transactions: waiting.get(1),
+        mapped_share: share(mapped),
+        attributed_share: share(mapped - unattributed),
     }))
 }

@@ -1,5 +1,8 @@
 //! The held rows a review decision moves, folded into the fact writer's cells (added for an
-//! assign, subtracted for an undo) and summed per descriptor for the audit trail.
+//! assign, subtracted for an undo) and summed per descriptor for the audit trail. A row whose
+//! spend already counts under its category's unattributed merchant moves from that merchant
+//! to the brand (and back on undo): sums and counts exactly; the unattributed merchant's
+//! customer sketch keeps the customer (sketches cannot subtract).
 
 use altdata_domain::date_to_epoch_days;
 use altdata_facts::{CellKey, Cells};
@@ -8,7 +11,7 @@ use std::collections::BTreeMap;
 
 /// The columns every moving statement returns, in this order.
 pub const MOVED_COLUMNS: &str =
-    "normalized_descriptor, amount_cents, metric_date, region, customer_key";
+    "normalized_descriptor, amount_cents, metric_date, region, customer_key, counted_merchant_id";
 
 /// Per-descriptor sums of the moved rows.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -24,6 +27,17 @@ impl MovedGroup {
     pub fn net_cents(&self) -> i64 {
         self.gross_cents - self.refund_cents
     }
+}
+
+/// One held row as a moving statement returns it.
+struct HeldRow<'a> {
+    descriptor: &'a str,
+    amount_cents: i64,
+    date: NaiveDate,
+    region: &'a str,
+    customer_key: i64,
+    /// The unattributed merchant it counts under meanwhile, if any.
+    counted: Option<i64>,
 }
 
 /// Which way the moved rows go.
@@ -51,38 +65,43 @@ impl Moved {
             let amount_cents: i64 = row.get(1);
             let date: NaiveDate = row.get(2);
             let region: &str = row.get(3);
-            let customer_key: i64 = row.get(4);
-            moved.add_row(
+            let held = HeldRow {
                 descriptor,
                 amount_cents,
                 date,
                 region,
-                customer_key,
-                merchant_id,
-                direction,
-            );
+                customer_key: row.get(4),
+                counted: row.get(5),
+            };
+            moved.add_row(&held, merchant_id, direction);
         }
         moved
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn add_row(
-        &mut self,
-        descriptor: &str,
-        amount_cents: i64,
-        date: NaiveDate,
-        region: &str,
-        customer_key: i64,
-        merchant_id: i64,
-        direction: Direction,
-    ) {
-        let key = CellKey::new(merchant_id, region, date_to_epoch_days(date));
+    fn add_row(&mut self, row: &HeldRow<'_>, merchant_id: i64, direction: Direction) {
+        let day = date_to_epoch_days(row.date);
+        let brand = CellKey::new(merchant_id, row.region, day);
+        let counted = row
+            .counted
+            .map(|counted| CellKey::new(counted, row.region, day));
+        // Customer keys are 64 opaque bits, stored as bigint.
+        let customer = row.customer_key as u64;
+        let (amount_cents, date) = (row.amount_cents, row.date);
         match direction {
-            // Customer keys are 64 opaque bits, stored as bigint.
-            Direction::Add => self.cells.add(key, amount_cents, customer_key as u64),
-            Direction::Subtract => self.cells.subtract(key, amount_cents),
+            Direction::Add => {
+                self.cells.add(brand, amount_cents, customer);
+                if let Some(counted) = counted {
+                    self.cells.subtract(counted, amount_cents);
+                }
+            }
+            Direction::Subtract => {
+                self.cells.subtract(brand, amount_cents);
+                if let Some(counted) = counted {
+                    self.cells.add(counted, amount_cents, customer);
+                }
+            }
         }
-        let group = self.groups.entry(descriptor.to_owned()).or_default();
+        let group = self.groups.entry(row.descriptor.to_owned()).or_default();
         group.transactions += 1;
         if amount_cents < 0 {
             group.refund_cents += -amount_cents;
@@ -110,12 +129,23 @@ mod tests {
         NaiveDate::from_ymd_opt(2026, 11, d).unwrap_or_default()
     }
 
+    fn held<'a>(descriptor: &'a str, amount_cents: i64, d: u32, region: &'a str) -> HeldRow<'a> {
+        HeldRow {
+            descriptor,
+            amount_cents,
+            date: day(d),
+            region,
+            customer_key: 1,
+            counted: None,
+        }
+    }
+
     #[test]
     fn groups_sum_sales_and_refunds_per_descriptor() {
         let mut moved = Moved::default();
-        moved.add_row("A", 1000, day(3), "CA", 1, 9, Direction::Add);
-        moved.add_row("A", -250, day(1), "CA", 2, 9, Direction::Add);
-        moved.add_row("B", 500, day(2), "", 3, 9, Direction::Add);
+        moved.add_row(&held("A", 1000, 3, "CA"), 9, Direction::Add);
+        moved.add_row(&held("A", -250, 1, "CA"), 9, Direction::Add);
+        moved.add_row(&held("B", 500, 2, ""), 9, Direction::Add);
         let a = &moved.groups["A"];
         assert_eq!(
             (a.transactions, a.gross_cents, a.refund_cents),
@@ -136,16 +166,10 @@ mod tests {
         ];
         let mut both = Moved::default();
         for (descriptor, amount, d, region) in rows {
-            both.add_row(descriptor, amount, day(d), region, 1, 9, Direction::Add);
-            both.add_row(
-                descriptor,
-                amount,
-                day(d),
-                region,
-                1,
-                9,
-                Direction::Subtract,
-            );
+            let mut row = held(descriptor, amount, d, region);
+            row.counted = (descriptor == "A").then_some(999_001);
+            both.add_row(&row, 9, Direction::Add);
+            both.add_row(&row, 9, Direction::Subtract);
         }
         for delta in both.cells.cells.values() {
             assert_eq!(
@@ -158,5 +182,22 @@ mod tests {
                 (0, 0, 0, 0)
             );
         }
+    }
+
+    #[test]
+    fn an_assign_moves_unattributed_spend_to_the_brand() {
+        let mut moved = Moved::default();
+        let mut row = held("A", 1000, 3, "CA");
+        row.counted = Some(999_001);
+        moved.add_row(&row, 9, Direction::Add);
+        let brand = &moved.cells.cells[&CellKey::new(9, "CA", date_to_epoch_days(day(3)))];
+        let unattributed =
+            &moved.cells.cells[&CellKey::new(999_001, "CA", date_to_epoch_days(day(3)))];
+        assert_eq!((brand.gross_cents, brand.sale_count), (1000, 1));
+        assert_eq!(
+            (unattributed.gross_cents, unattributed.sale_count),
+            (-1000, -1)
+        );
+        assert!(unattributed.customers.is_empty());
     }
 }

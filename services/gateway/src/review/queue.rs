@@ -5,6 +5,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
 use crate::query::{parse_bounded, PageParams, MAX_OFFSET};
 use crate::AppState;
+use altdata_domain::Category;
 use axum::extract::State;
 use axum::Json;
 use chrono::NaiveDate;
@@ -34,6 +35,12 @@ pub struct ReviewGroup {
     /// `score`, `why`.
     #[schema(value_type = Vec<Object>)]
     pub candidates: serde_json::Value,
+    /// The category the group's spend counts in meanwhile (at shops whose brand is not known),
+    /// for the rows whose category could be told; null when it is held only. Assigning the
+    /// group moves that spend to the brand.
+    pub counted_category: Option<String>,
+    /// Net spend of the group already counted in `counted_category`, in dollars.
+    pub counted_net_spend: f64,
     #[schema(value_type = String, format = Date)]
     pub first_date: NaiveDate,
     #[schema(value_type = String, format = Date)]
@@ -46,12 +53,17 @@ WITH g AS (
            sum(abs(amount_cents))::bigint AS at_stake,
            sum(amount_cents)::bigint AS net,
            min(metric_date) AS first_date, max(metric_date) AS last_date,
-           count(*) OVER () AS total
+           count(*) OVER () AS total,
+           mode() WITHIN GROUP (ORDER BY counted_merchant_id)
+               FILTER (WHERE counted_merchant_id IS NOT NULL) AS counted_merchant,
+           coalesce(sum(amount_cents) FILTER (WHERE counted_merchant_id IS NOT NULL), 0)::bigint
+               AS counted_net
     FROM unmapped_transactions WHERE status = 'pending'
     GROUP BY normalized_descriptor
     ORDER BY at_stake DESC, normalized_descriptor
     LIMIT $1 OFFSET $2)
 SELECT g.normalized_descriptor, g.n, g.at_stake, g.net, g.first_date, g.last_date, g.total,
+       g.counted_merchant, g.counted_net,
        coalesce((SELECT array_agg(s.raw_descriptor) FROM (
            SELECT DISTINCT u.raw_descriptor FROM unmapped_transactions u
            WHERE u.status = 'pending' AND u.normalized_descriptor = g.normalized_descriptor
@@ -93,8 +105,13 @@ pub async fn list_queue(
                 net_spend: dollars(row.get(3)),
                 first_date: row.get(4),
                 last_date: row.get(5),
-                samples: row.get(7),
-                candidates: row.get(8),
+                counted_category: row
+                    .get::<_, Option<i64>>(7)
+                    .and_then(Category::of_unattributed_merchant)
+                    .map(|c| c.as_str().to_owned()),
+                counted_net_spend: dollars(row.get(8)),
+                samples: row.get(9),
+                candidates: row.get(10),
             })
             .collect(),
         total_groups,

@@ -1,0 +1,177 @@
+//! Spend at shops whose brand is not known, end to end: counted in its category under the
+//! category's unattributed merchant (so category answers include every shop, with
+//! `attributed_share` saying how much of it is at named brands), held for review, and moved to
+//! the brand exactly, cents and counts, when a person assigns it (and back on undo).
+
+use axum::http::StatusCode;
+use integration_tests::gateway::spawn_gateway;
+use integration_tests::scalar;
+use serde_json::json;
+
+const HEADER: &str =
+    "txn_id,posted_at,card_id,descriptor,amount,currency,mcc,city,state,postal_code";
+
+/// Net cents and transactions of a merchant's daily rows.
+async fn merchant_sums(
+    app: &integration_tests::gateway::GatewayApp,
+    merchant_id: i64,
+) -> (i64, i64) {
+    let row = app
+        .db()
+        .await
+        .query_one(
+            "SELECT coalesce(sum(total_spend_cents - refund_cents), 0)::bigint,
+                    coalesce(sum(transaction_count + refund_count), 0)::bigint
+             FROM agg_daily_merchant_spend WHERE merchant_id = $1",
+            &[&merchant_id],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    (row.get(0), row.get(1))
+}
+
+#[tokio::test]
+async fn unattributed_spend_counts_in_its_category_and_review_moves_it_to_the_brand() {
+    let app = spawn_gateway(&[("ALTDATA_K_ANONYMITY", "1")]).await;
+    // The gateway harness empties the catalogue; ingest resolves against the embedded one.
+    let catalogue =
+        altdata_domain::catalogue::Catalogue::embedded().unwrap_or_else(|e| panic!("{e}"));
+    let starbucks = catalogue
+        .merchants
+        .iter()
+        .find(|m| m.brand_id == "starbucks")
+        .map(|m| m.id)
+        .unwrap_or_else(|| panic!("starbucks is in the catalogue"));
+    app.merchant(starbucks, "Starbucks", "coffee_shop", "starbucks")
+        .await;
+    let day = chrono::Utc::now().date_naive() - chrono::Duration::days(2);
+    let dir = std::env::temp_dir().join(format!("altdata-{}", app.test_app.prefix));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    // Two cafes nobody named (MCC 5814 and the word COFFEE), one brand, and a shop whose
+    // category cannot be told (held only).
+    let file = dir.join("cafes.csv");
+    std::fs::write(
+        &file,
+        format!(
+            "{HEADER}\n\
+             u1,{day} 08:00:00,4111000000000001,SQ *MOONLIGHT COFFEE ROASTERS,4.50,USD,5814,,CA,\n\
+             u2,{day} 08:10:00,4111000000000002,SQ *MOONLIGHT COFFEE ROASTERS,5.25,USD,5814,,CA,\n\
+             u3,{day} 08:20:00,4111000000000003,MOONLIGHT COFFEE ROASTERS,-1.00,USD,5814,,CA,\n\
+             s1,{day} 09:00:00,4111000000000004,STARBUCKS STORE 01234,6.00,USD,5814,,CA,\n\
+             h1,{day} 09:30:00,4111000000000005,ZQXV HOLDINGS 77,20.00,USD,,,CA,\n"
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let reports = app
+        .test_app
+        .run_pipeline(&[file.to_string_lossy().into_owned()])
+        .await;
+    let counts = reports[0].counts;
+    assert!(counts.conserved(), "{counts:?}");
+    assert_eq!(
+        (counts.published, counts.unattributed, counts.unmapped),
+        (1, 3, 1),
+        "{counts:?}"
+    );
+    let coffee = altdata_domain::Category::CoffeeShop.unattributed_merchant_id();
+    assert_eq!(merchant_sums(&app, coffee).await, (875, 3));
+
+    // The category answer counts every cafe and says how much is at named brands.
+    let path = format!("/v1/growth?category=coffee_shop&state=CA&period=wow&as_of={day}");
+    let growth = app.get(&path).await.json();
+    assert_eq!(growth["current"], 14.75, "{growth}");
+    let share = growth["attributed_share"].as_f64().unwrap_or(-1.0);
+    assert!((share - 600.0 / 1475.0).abs() < 1e-4, "{growth}");
+    // Unattributed merchants are not merchants an analyst can rank or find.
+    let top = app
+        .get(&format!(
+            "/v1/top?category=coffee_shop&state=CA&as_of={day}"
+        ))
+        .await
+        .json();
+    let names: Vec<&str> = top["merchants"]
+        .as_array()
+        .map(|m| m.iter().filter_map(|m| m["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, vec!["Starbucks"], "{top}");
+    let search = app.get("/v1/merchants?q=unattributed").await.json();
+    assert_eq!(search["total"], 0, "{search}");
+
+    // Both groups wait for review; assigning the cafe moves its spend to the new brand.
+    let queue = app
+        .request(
+            axum::http::Method::GET,
+            "/v1/admin/review",
+            Some(&app.admin_key),
+            &[],
+            None,
+        )
+        .await
+        .json();
+    let groups: Vec<&str> = queue["groups"]
+        .as_array()
+        .map(|g| {
+            g.iter()
+                .filter_map(|g| g["normalized_descriptor"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(groups.contains(&"MOONLIGHT COFFEE ROASTERS"), "{queue}");
+    let assigned = app
+        .admin_post(
+            "/v1/admin/review/assign",
+            json!({"normalized_descriptors": ["MOONLIGHT COFFEE ROASTERS"],
+                   "new_merchant": {"name": "Moonlight Coffee Roasters", "category": "coffee_shop"}}),
+        )
+        .await;
+    assert_eq!(assigned.status, StatusCode::OK, "{}", assigned.text());
+    let assigned = assigned.json();
+    let brand = assigned["merchant_id"].as_i64().unwrap_or_default();
+    assert_eq!(merchant_sums(&app, coffee).await, (0, 0));
+    assert_eq!(merchant_sums(&app, brand).await, (875, 3));
+    let fresh = app
+        .get_with(&path, &[("cache-control", "no-cache")])
+        .await
+        .json();
+    assert_eq!(
+        fresh["current"], 14.75,
+        "the category total does not change: {fresh}"
+    );
+    assert_eq!(fresh["attributed_share"], 1.0, "{fresh}");
+
+    // Undo puts it back under the unattributed merchant.
+    let audit_id = assigned["descriptors"][0]["audit_id"]
+        .as_i64()
+        .unwrap_or_default();
+    let undone = app
+        .admin_post("/v1/admin/review/undo", json!({"audit_id": audit_id}))
+        .await;
+    assert_eq!(undone.status, StatusCode::OK, "{}", undone.text());
+    assert_eq!(merchant_sums(&app, coffee).await, (875, 3));
+    assert_eq!(merchant_sums(&app, brand).await, (0, 0));
+
+    // An unattributed merchant is not a target.
+    let refused = app
+        .admin_post(
+            "/v1/admin/review/assign",
+            json!({"normalized_descriptors": ["MOONLIGHT COFFEE ROASTERS"], "merchant_id": coffee}),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        refused.text()
+    );
+
+    // Named + unattributed + held only = the valid input, to the cent.
+    let db = app.db().await;
+    let aggregated: i64 = scalar(
+        &db,
+        "SELECT sum(total_spend_cents - refund_cents)::bigint FROM agg_daily_merchant_spend",
+    )
+    .await;
+    let held_only: i64 = scalar(&db, "SELECT coalesce(sum(amount_cents), 0)::bigint FROM unmapped_transactions WHERE counted_merchant_id IS NULL").await;
+    assert_eq!(aggregated + held_only, 450 + 525 - 100 + 600 + 2000);
+    let _ = std::fs::remove_dir_all(&dir);
+}
