@@ -18,6 +18,7 @@ mod machine;
 mod proc;
 mod queries;
 mod report;
+mod review_queue;
 mod sandbox;
 mod stats;
 mod writepath;
@@ -159,6 +160,7 @@ pub struct Results {
     pub queries: Option<queries::Queries>,
     pub pool_probe: Vec<(String, queries::Load)>,
     pub freshness: Option<freshness::Freshness>,
+    pub review_queue: Option<review_queue::ReviewQueue>,
     pub ratios: report::Ratios,
 }
 
@@ -728,6 +730,22 @@ async fn after_main(
     results.main_run = Some(results.e2e.len());
     let main_published = main_run.counts.events();
     results.e2e.push(main_run);
+
+    // ---- The review queue the main run left, and category answers against the truth.
+    let queue = review_queue::measure(main_sandbox, data_dir, main_files, as_of).await?;
+    say(format!(
+        "review queue: {} groups ({:.0} per million rows); brand spend attributed automatically {:.4}; top 50 groups cover {:.4} of waiting spend; coffee shops in CA {} to {}: answer {:+.1}% vs truth, WoW {} vs {}",
+        queue.groups_waiting,
+        queue.groups_per_million_rows,
+        queue.brand_spend_attributed_automatically,
+        queue.top50_share_of_waiting_spend,
+        queue.coffee_ca.week_from,
+        queue.coffee_ca.week_to,
+        queue.coffee_ca.gap * 100.0,
+        queue.coffee_ca.answer_growth.map_or("n/a".to_owned(), |g| format!("{:+.1}%", g * 100.0)),
+        queue.coffee_ca.truth_growth.map_or("n/a".to_owned(), |g| format!("{:+.1}%", g * 100.0)),
+    ));
+    results.review_queue = Some(queue);
 
     // ---- 4. Write path.
     let write_events = scale.write_events.min(main_published);

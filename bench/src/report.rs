@@ -300,6 +300,42 @@ pub fn markdown(results: &Results, budget: Duration) -> String {
         ratio(r.query_vs_duckdb_ratio_one_at_a_time)
     );
 
+    if let Some(q) = &results.review_queue {
+        let _ = writeln!(
+            out,
+            "| review queue after the main run: groups waiting per million rows read | {:.0} ({} groups, {} rows) | |",
+            q.groups_per_million_rows,
+            thousands(q.groups_waiting as f64),
+            thousands(q.rows_read as f64)
+        );
+        let _ = writeln!(
+            out,
+            "| share of catalogue-brand spend attributed automatically (not held for review) | {:.4} | ≥ 0.97: {} |",
+            q.brand_spend_attributed_automatically,
+            verdict(Some(q.brand_spend_attributed_automatically), 0.97)
+        );
+        let _ = writeln!(
+            out,
+            "| share of the waiting spend covered by the 50 largest groups | {:.4} | ≥ 0.8: {} |",
+            q.top50_share_of_waiting_spend,
+            verdict(Some(q.top50_share_of_waiting_spend), 0.8)
+        );
+        let c = &q.coffee_ca;
+        let pct = |g: Option<f64>| g.map_or("n/a".to_owned(), |g| format!("{:+.1}%", g * 100.0));
+        let _ = writeln!(
+            out,
+            "| coffee shops in CA, {} to {}: the answer beside the true spend at every coffee shop (chains and independents) | ${:.2} vs ${:.2} ({:+.1}%); WoW growth {} vs {}; attributed share {} | |",
+            c.week_from,
+            c.week_to,
+            c.answer_cents as f64 / 100.0,
+            c.truth_cents as f64 / 100.0,
+            c.gap * 100.0,
+            pct(c.answer_growth),
+            pct(c.truth_growth),
+            c.attributed_share.map_or("n/a".to_owned(), |s| format!("{s:.3}"))
+        );
+    }
+
     let cores = results.machine.nproc.max(1);
     let _ = writeln!(out, "\n## End to end and growth of cost\n");
     let _ = writeln!(

@@ -17,7 +17,7 @@ const selected = new Set();
 let chosenMerchant = null; // from the catalogue search
 let busy = false;
 
-window.__altdataReview = { loads: 0, lastAssign: null };
+window.__altdataReview = { loads: 0, lastAssign: null, lastBulk: null };
 
 async function start() {
   $('new-category').replaceChildren(...CATEGORIES.map((c) => new Option(categoryLabel(c), c)));
@@ -213,12 +213,35 @@ function updateSelection() {
   let ready = n > 0 && !busy;
   if (t === 'search') ready &&= !!chosenMerchant;
   if (t === 'new') ready &&= $('new-name').value.trim().length > 0;
-  if (t === 'suggested') ready &&= [...selected].every((d) => candidatesOf(groups.find((g) => g.normalized_descriptor === d) || {}).length);
+  let note = n ? `${n} group${n === 1 ? '' : 's'} selected.` : 'Select groups in the queue (or use a suggestion’s Assign button).';
+  if (t === 'suggested' && n) {
+    const { eligible } = bestSuggestions([...selected]);
+    ready &&= eligible.length > 0;
+    note += ` ${eligible.length} of them ha${eligible.length === 1 ? 's' : 've'} a suggestion scoring at least ${minScore()}%.`;
+  }
   $('assign-selected').disabled = !ready;
   $('ignore-selected').disabled = n === 0 || busy;
-  $('selection-note').textContent = n ? `${n} group${n === 1 ? '' : 's'} selected.` : 'Select groups in the queue (or use a suggestion’s Assign button).';
+  $('selection-note').textContent = note;
 }
-document.addEventListener('input', (e) => e.target.id === 'new-name' && updateSelection());
+document.addEventListener('input', (e) => ['new-name', 'min-score'].includes(e.target.id) && updateSelection());
+
+/** The threshold, in percent, a best suggestion must reach to be assigned in bulk. */
+function minScore() {
+  const value = Number($('min-score').value);
+  return Number.isFinite(value) ? Math.min(100, Math.max(0, value)) : 90;
+}
+
+/** Selected groups whose best suggestion scores at least the threshold, and the others. */
+function bestSuggestions(descriptors) {
+  const eligible = [];
+  const skipped = [];
+  for (const d of descriptors) {
+    const best = candidatesOf(groups.find((g) => g.normalized_descriptor === d) || {})[0];
+    if (best && Math.round((best.score ?? 0) * 100) >= minScore()) eligible.push({ descriptor: d, best });
+    else skipped.push(d);
+  }
+  return { eligible, skipped };
+}
 
 async function assignSelected() {
   const descriptors = [...selected];
@@ -232,12 +255,13 @@ async function assignSelected() {
     if (ticker) body.new_merchant.ticker_symbol = ticker;
     return assign(descriptors, body, name, rule);
   }
-  // Each group to its own best suggestion: one request per merchant.
+  // Each group to its own best suggestion when it scores at least the threshold: one
+  // request per merchant. The others stay selected.
+  const { eligible, skipped } = bestSuggestions(descriptors);
   const byMerchant = new Map();
-  for (const d of descriptors) {
-    const best = candidatesOf(groups.find((g) => g.normalized_descriptor === d))[0];
+  for (const { descriptor, best } of eligible) {
     if (!byMerchant.has(best.merchant_id)) byMerchant.set(best.merchant_id, { name: best.name, descriptors: [] });
-    byMerchant.get(best.merchant_id).descriptors.push(d);
+    byMerchant.get(best.merchant_id).descriptors.push(descriptor);
   }
   const outcomes = [];
   for (const [merchantId, { name, descriptors: list }] of byMerchant) {
@@ -248,7 +272,10 @@ async function assignSelected() {
   if (outcomes.length) {
     const txns = outcomes.reduce((a, o) => a + o.transactions, 0);
     const audits = outcomes.flatMap((o) => o.descriptors.map((d) => d.audit_id));
-    toast(`Assigned ${descriptors.length} groups (${txns} transactions) to their best suggestions.`, audits);
+    const assigned = outcomes.reduce((a, o) => a + o.descriptors.length, 0);
+    window.__altdataReview.lastBulk = { audits, skipped, assigned };
+    const below = skipped.length ? ` ${skipped.length} below ${minScore()}% stay selected.` : '';
+    toast(`Assigned ${assigned} groups (${txns} transactions) to their best suggestions (at least ${minScore()}%).${below}`, audits);
   }
 }
 
@@ -334,7 +361,8 @@ function toast(message, auditIds = null, merchantId = null) {
   const box = $('toast');
   box.replaceChildren(Object.assign(document.createElement('span'), { textContent: message }));
   if (auditIds?.length) {
-    const button = Object.assign(document.createElement('button'), { type: 'button', textContent: 'Undo', className: 'small' });
+    const label = auditIds.length > 1 ? `Undo all ${auditIds.length}` : 'Undo';
+    const button = Object.assign(document.createElement('button'), { type: 'button', textContent: label, className: 'small', id: 'toast-undo' });
     button.addEventListener('click', () => {
       box.hidden = true;
       undo(auditIds);

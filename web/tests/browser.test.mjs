@@ -430,4 +430,40 @@ describe('review tool', () => {
     await review.screenshot({ path: join(RESULTS, 'review-narrow-390x844-screenshot.png') });
     await review.close();
   });
+
+  test('assigns every selected group to its best suggestion above a threshold, and undoes them all', async () => {
+    const review = await context.newPage();
+    const errors = watchErrors(review);
+    await review.goto(`${BASE}/review.html`);
+    await review.waitForFunction(() => window.__altdataReview?.loads > 0);
+    const { body: before } = await api('/v1/admin/review?limit=25', ADMIN);
+    const best = (g) => (Array.isArray(g.candidates) ? g.candidates[0] : null);
+    const eligible = before.groups.filter((g) => best(g) && Math.round(best(g).score * 100) >= 90).map((g) => g.normalized_descriptor);
+    const below = before.groups.filter((g) => !eligible.includes(g.normalized_descriptor)).map((g) => g.normalized_descriptor);
+    assert.ok(eligible.length > 0, 'some group has a suggestion of 90% or more');
+    assert.ok(below.length > 0, 'some group is below the threshold');
+    await review.check('#select-all');
+    await review.check('input[name="target"][value="suggested"]');
+    await review.fill('#min-score', '90');
+    await until('the note to count the eligible groups', async () => (await review.textContent('#selection-note')).includes(`${eligible.length} of them`));
+    await review.click('#assign-selected');
+    const bulk = await until('the bulk assignment', () => review.evaluate(() => window.__altdataReview.lastBulk));
+    assert.equal(bulk.assigned, eligible.length);
+    assert.deepEqual([...bulk.skipped].sort(), [...below].sort());
+    const { body: after } = await api('/v1/admin/review?limit=500', ADMIN);
+    const waiting = new Set(after.groups.map((g) => g.normalized_descriptor));
+    assert.ok(eligible.every((d) => !waiting.has(d)), 'every eligible group left the queue');
+    assert.ok(below.every((d) => waiting.has(d)), 'the groups below the threshold stayed');
+    await review.waitForFunction(() => document.getElementById('toast-undo') !== null);
+    await review.screenshot({ path: join(RESULTS, 'review-bulk-assign-1280x800-screenshot.png') });
+    console.log(`# bulk assign at >= 90%: ${eligible.length} groups assigned, ${below.length} left`);
+    await review.click('#toast-undo');
+    await until('every group back in the queue', async () => {
+      const { body } = await api('/v1/admin/review?limit=500', ADMIN);
+      const back = new Set(body.groups.map((g) => g.normalized_descriptor));
+      return eligible.every((d) => back.has(d));
+    });
+    assert.deepEqual(errors, []);
+    await review.close();
+  });
 });

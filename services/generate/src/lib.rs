@@ -15,7 +15,7 @@
 //!   refund_cents,sale_count,refund_count,distinct_cards` per brand, region (`XX` when the
 //!   row has no state) and sale date, over valid unique rows of catalogue brands.
 //! - `<out>/_truth/summary.json`: totals, broken rows per reason, per-file counts.
-//! - `<out>/_truth/transactions.csv` (with `truth_detail`): `provider,txn_id,brand_id` of
+//! - `<out>/_truth/transactions.csv` (with `truth_detail`): `provider,txn_id,brand_id,category` of
 //!   every valid unique row, `brand_id` empty for local merchants.
 
 mod calendar;
@@ -171,7 +171,7 @@ pub async fn run(
     let mut detail_file = if config.truth_detail {
         let mut writer = output.writer("_truth/transactions.csv")?;
         writer
-            .put(Bytes::from_static(b"provider,txn_id,brand_id\n"))
+            .put(Bytes::from_static(b"provider,txn_id,brand_id,category\n"))
             .await?;
         Some(writer)
     } else {

@@ -275,7 +275,11 @@ async fn truth_equals_a_reparse_of_the_valid_rows() {
     let mut detail: HashMap<String, String> = HashMap::new();
     for line in detail_text.lines().skip(1) {
         let parts: Vec<&str> = line.split(',').collect();
-        assert_eq!(parts.len(), 3, "{line}");
+        assert_eq!(parts.len(), 4, "{line}");
+        assert!(
+            altdata_domain::Category::parse(parts[3]).is_some(),
+            "{line}: the sale's category"
+        );
         assert_eq!(parts[0], "acme");
         assert!(
             detail

@@ -109,7 +109,7 @@ pub(crate) struct DayResult {
     pub stats: DayStats,
     /// Sorted truth records per sale date (days since 1970).
     pub truth: Vec<(i32, Vec<TruthRecord>)>,
-    /// `provider,txn_id,brand_id` lines, when the run asked for them.
+    /// `provider,txn_id,brand_id,category` lines, when the run asked for them.
     pub detail: Vec<u8>,
 }
 

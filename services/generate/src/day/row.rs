@@ -204,6 +204,8 @@ impl DayGenerator<'_> {
             if let Some(b) = brand {
                 detail.extend_from_slice(self.world.brands[b as usize].brand_id.as_bytes());
             }
+            detail.push(b',');
+            detail.extend_from_slice(sale.category.as_str().as_bytes());
             detail.push(b'\n');
         }
         let Some(brand) = brand else { return };
