@@ -59,6 +59,7 @@ impl EventMaker {
             mcc: "5814".to_owned(),
             resolution: ResolutionSource::Alias as i32,
             confidence: 0.97,
+            retraction: false,
         };
         (event, format!("bench:{txn_id}"))
     }

@@ -288,6 +288,7 @@ async fn run_in(
                     mcc: "5814".to_owned(),
                     resolution: ResolutionSource::Alias as i32,
                     confidence: 1.0,
+                    retraction: false,
                 };
                 let message = jetstream::message::PublishMessage::build()
                     .payload(encode(&event))

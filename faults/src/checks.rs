@@ -150,7 +150,8 @@ pub async fn check_all(
             "SELECT coalesce(sum(rows_read),0)::bigint, coalesce(sum(published),0)::bigint,
                     coalesce(sum(unattributed),0)::bigint, coalesce(sum(unmapped),0)::bigint,
                     coalesce(sum(rejected),0)::bigint, coalesce(sum(duplicates),0)::bigint,
-                    count(*) FILTER (WHERE rows_read <> published + unattributed + unmapped + rejected + duplicates)
+                    count(*) FILTER (WHERE rows_read <> published + unattributed + unmapped + rejected + duplicates + corrected),
+                    coalesce(sum(corrected),0)::bigint, coalesce(sum(retracted),0)::bigint
                FROM ingest_files",
             &[],
         )
@@ -165,11 +166,12 @@ pub async fn check_all(
         ledger_value(5),
         ledger_value(6),
     );
+    let (corrected, retracted) = (ledger_value(7), ledger_value(8));
     checks.push(Check::new(
         "every row read once and accounted for",
         rows == number("rows") && unbalanced == 0,
         format!(
-            "rows read {rows} (generated {}) = published {published} + unattributed {unattributed} + unmapped {unmapped} + rejected {rejected} + duplicates {duplicates}; files whose counts do not add up: {unbalanced}",
+            "rows read {rows} (generated {}) = published {published} + unattributed {unattributed} + unmapped {unmapped} + rejected {rejected} + duplicates {duplicates} + corrected {corrected}; retracted {retracted}; files whose counts do not add up: {unbalanced}",
             number("rows")
         ),
     ));

@@ -184,12 +184,23 @@ impl TestApp {
     /// Ingests `locations` once, then aggregates until every shard is idle (bounded): the whole
     /// pipeline in this process. Returns ingest's reports.
     pub async fn run_pipeline(&self, locations: &[String]) -> Vec<altdata_ingest::FileReport> {
-        let mut env = self.env_reader(&[]);
+        self.run_pipeline_with(locations, &[]).await
+    }
+
+    /// [`TestApp::run_pipeline`] with extra ingest settings (`ALTDATA_PROFILES_DIR`, ...).
+    pub async fn run_pipeline_with(
+        &self,
+        locations: &[String],
+        extra: &[(&str, &str)],
+    ) -> Vec<altdata_ingest::FileReport> {
+        let mut env = self.env_reader(extra);
         let ingest = altdata_ingest::IngestSettings::from_env(&mut env);
         let reports = altdata_ingest::run_once(ingest, locations, altdata_common::Shutdown::new())
             .await
             .unwrap_or_else(|e| panic!("ingest: {e}"));
-        let mut env = self.env_reader(&[("ALTDATA_AGG_WINDOW_AGE", "200ms")]);
+        let mut settings = extra.to_vec();
+        settings.push(("ALTDATA_AGG_WINDOW_AGE", "200ms"));
+        let mut env = self.env_reader(&settings);
         let mut aggregate = altdata_aggregator::AggregatorSettings::from_env(&mut env);
         aggregate.until_idle = true;
         tokio::time::timeout(

@@ -61,6 +61,7 @@ fn random_events(count: usize, seed: u64, merchants: &[i64]) -> Vec<TransactionE
                 mcc: "5814".into(),
                 resolution: 1,
                 confidence: 1.0,
+                retraction: false,
             }
         })
         .collect()

@@ -62,6 +62,7 @@ fn a_transaction_event_round_trips() {
         mcc: "5411".into(),
         resolution: ResolutionSource::Rule as i32,
         confidence: 0.5,
+        retraction: true,
     };
     let decoded = TransactionEvent::decode(event.encode_to_vec().as_slice())
         .unwrap_or_else(|e| panic!("{e}"));
@@ -110,6 +111,7 @@ fn bytes_from_here_decode_in_python() {
         customers: 9,
         committed_at_ms: 1_790_000_000_000,
         category: "coffee_shop".into(),
+        ..Default::default()
     };
     let mut child = Command::new(python())
         .args([

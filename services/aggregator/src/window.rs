@@ -24,10 +24,14 @@ impl Window {
         self.cells.transactions
     }
 
-    /// Adds one decoded event.
+    /// Adds one decoded event, or takes a retracted one back out.
     pub fn fold(&mut self, event: &TransactionEvent, stream_seq: u64) {
         let key = CellKey::new(event.merchant_id, &event.region, event.metric_date);
-        self.cells.add(key, event.amount_cents, event.customer_key);
+        if event.retraction {
+            self.cells.subtract(key, event.amount_cents);
+        } else {
+            self.cells.add(key, event.amount_cents, event.customer_key);
+        }
         self.cover(stream_seq);
     }
 

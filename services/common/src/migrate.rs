@@ -40,6 +40,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0005_unattributed_spend.sql",
         sql: include_str!("../../../schema/0005_unattributed_spend.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_identity_record.sql",
+        sql: include_str!("../../../schema/0006_identity_record.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

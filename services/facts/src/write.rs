@@ -83,6 +83,10 @@ pub async fn apply(
             customers: row.get(7),
             committed_at_ms,
             category: row.get(8),
+            delta_total_spend_cents: row.get(9),
+            delta_transaction_count: row.get(10),
+            delta_refund_cents: row.get(11),
+            delta_refund_count: row.get(12),
         })
         .collect();
     let invalidation = invalidation_for(&updates, committed_at_ms, cause);
@@ -238,7 +242,8 @@ category_monthly AS (
         customers = hll_union(t.customers, excluded.customers)
 )
 SELECT d.merchant_id, d.region, d.metric_date, d.total_spend_cents, d.transaction_count,
-       d.refund_cents, d.refund_count, d.customers, c.category
+       d.refund_cents, d.refund_count, d.customers, c.category,
+       c.gross, c.sales, c.refund, c.refunds
 FROM daily d JOIN cell c USING (merchant_id, region, metric_date)";
 
 /// Parallel arrays of the cells, in the shape `UPSERT_CELLS` takes.

@@ -24,6 +24,9 @@ pub struct IngestSettings {
     pub profiles_dir: String,
     /// Rows dated more than this many days after today are rejected.
     pub max_future_days: i64,
+    /// The restatement horizon: rows dated more than this many days before today are
+    /// rejected, and identities older than it are purged from the identity record.
+    pub restatement_days: i64,
     /// Distinct raw descriptors kept in the resolution cache.
     pub resolution_cache_size: usize,
     /// Show a progress bar (`--once` on a terminal).
@@ -56,6 +59,7 @@ impl IngestSettings {
             checkpoint_rows: env.integer("ALTDATA_CHECKPOINT_ROWS", 100_000u64, 100, 10_000_000),
             profiles_dir: env.string("ALTDATA_PROFILES_DIR", "profiles"),
             max_future_days: env.integer("ALTDATA_MAX_FUTURE_DAYS", 1i64, 0, 365),
+            restatement_days: env.integer("ALTDATA_RESTATEMENT_DAYS", 400i64, 1, 3653),
             resolution_cache_size: env.integer(
                 "ALTDATA_RESOLUTION_CACHE",
                 500_000usize,

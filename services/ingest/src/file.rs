@@ -1,20 +1,19 @@
 //! One file, start to finish: hash → claim → read/validate/resolve/encode (blocking thread)
-//! → publish and record → checkpoint → finish. A file interrupted by a crash or shutdown
-//! resumes at its last checkpoint; rows re-published after it are de-duplicated by the
-//! stream (`Nats-Msg-Id` = provider + txn_id) and by `unmapped_transactions`' unique key.
+//! → classify against the identity record, publish and hold ([`crate::run`]) → checkpoint →
+//! finish. A file interrupted by a crash or shutdown resumes at its last checkpoint, where the
+//! identity record is as the interrupted run left it, so its rows are classified as before
+//! and republished under the same Msg-Ids, which the stream de-duplicates.
 
 use crate::error::IngestError;
 use crate::landing::{Landing, LandingFile};
-use crate::publish::{EventKind, Publisher};
-use crate::reader::{Chunk, FileProblem, RejectRow, RowOutcome, UnmappedRow};
+use crate::profile::Restates;
+use crate::reader::{Chunk, FileProblem};
+use crate::run::FileRun;
 use crate::store::{self, Claim, FileCounts};
 use crate::IngestContext;
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::time::{Duration, Instant};
-
-/// Rows buffered before a database write.
-const DB_BATCH: usize = 2_000;
 
 /// What happened to one file.
 #[derive(Debug, Clone)]
@@ -35,8 +34,12 @@ pub enum FileOutcome {
     Skipped {
         earlier_path: String,
     },
-    /// Another instance holds it.
+    /// Another instance holds it (or another file of its provider).
     Busy,
+    /// An older file of the same provider is unfinished and goes first.
+    Blocked {
+        unfinished: String,
+    },
     /// The file as a whole could not be read (bad header, broken quoting).
     Failed {
         reason: String,
@@ -92,6 +95,17 @@ pub async fn process_file(
                 false,
             ));
         }
+        Claim::Blocked { unfinished } => {
+            tracing::info!(%unfinished, "an older file of this provider is unfinished; it goes first");
+            return Ok(report(
+                display,
+                provider,
+                FileOutcome::Blocked { unfinished },
+                FileCounts::default(),
+                started,
+                false,
+            ));
+        }
     };
     let result = ingest_rows(
         context,
@@ -123,11 +137,11 @@ pub async fn process_file(
         }
         Err(error) => {
             // Leave the file 'processing' at its last checkpoint: the next run resumes it.
-            let _ = store::release(&client, file_id).await;
+            let _ = store::release(&client, file_id, provider).await;
             return Err(error);
         }
     };
-    store::release(&client, file_id).await?;
+    store::release(&client, file_id, provider).await?;
     if !counts.conserved() {
         tracing::error!(?counts, "row counts do not add up");
     }
@@ -192,25 +206,15 @@ async fn ingest_rows(
     client: &mut deadpool_postgres::Client,
 ) -> Result<(Option<String>, bool), IngestError> {
     let row_path = context.row_path(provider, resume_line)?;
+    let restates = row_path.profile.restates;
     let gzip = file.path.as_ref().to_ascii_lowercase().ends_with(".gz");
     let reader = landing.open_reader(&file.path).await?;
     let (sender, mut chunks) = tokio::sync::mpsc::channel::<Chunk>(4);
     let parser = tokio::task::spawn_blocking(move || row_path.run(reader, gzip, sender));
 
-    let mut publisher = Publisher::new(
-        context.jetstream.client(),
-        context.shard_subjects.clone(),
-        context.settings.publish_window,
-        context.shutdown.clone(),
-    )
-    .await?;
     let file_name = file.path.to_string();
-    let mut held = HeldRows::new(context, file_id, &file_name, provider);
-    let mut rows_since_checkpoint = 0u64;
-    let mut lossy = false;
-    let base = *counts;
+    let mut run = FileRun::start(context, provider, file_id, &file_name, *counts).await?;
     let mut interrupted = false;
-
     let mut next_line = resume_line;
     let (mut cache_hits, mut cache_misses) = (0u64, 0u64);
     while let Some(chunk) = chunks.recv().await {
@@ -225,50 +229,18 @@ async fn ingest_rows(
             .metrics
             .resolution_cache_misses
             .increment(chunk.resolution_cache_misses);
-        for outcome in chunk.outcomes {
-            match outcome {
-                RowOutcome::Named(event) => {
-                    publisher
-                        .publish(EventKind::Named, event.shard, event.msg_id, event.payload)
-                        .await?
-                }
-                RowOutcome::Unattributed(event, row) => {
-                    publisher
-                        .publish(
-                            EventKind::Unattributed,
-                            event.shard,
-                            event.msg_id,
-                            event.payload,
-                        )
-                        .await?;
-                    held.unmapped.push(*row);
-                }
-                RowOutcome::Unmapped(row) => held.unmapped.push(*row),
-                RowOutcome::Reject(row) => held.rejects.push(*row),
-            }
-        }
-        counts.rows_read += chunk.rows;
-        rows_since_checkpoint += chunk.rows;
-        lossy |= chunk.lossy_utf8;
-        context.metrics.rows.increment(chunk.rows);
-        if held.is_full() {
-            held.write_behind(counts).await?;
-        }
-        if rows_since_checkpoint >= context.settings.checkpoint_rows
+        run.take(client, chunk).await?;
+        if run.rows_since_checkpoint >= context.settings.checkpoint_rows
             || context.shutdown.is_triggered()
         {
-            held.write_all(counts).await?;
-            publisher.drain().await?;
-            sync_publish_counts(counts, &base, &publisher, held.duplicates);
-            store::checkpoint(client, file_id, chunk.next_line, counts, lossy).await?;
-            rows_since_checkpoint = 0;
+            run.checkpoint(client, next_line).await?;
             if context.shutdown.is_triggered() {
                 interrupted = true;
                 break;
             }
         }
         if let Some(progress) = &context.progress {
-            progress.set_position(counts.rows_read);
+            progress.set_position(run.counts.rows_read);
         }
     }
     drop(chunks);
@@ -283,22 +255,20 @@ async fn ingest_rows(
         reason: e.to_string(),
     })?;
     if interrupted {
+        *counts = run.counts;
         return Err(IngestError::Interrupted);
     }
-    held.write_all(counts).await?;
-    publisher.drain().await?;
-    sync_publish_counts(counts, &base, &publisher, held.duplicates);
-    context
-        .metrics
-        .published
-        .increment(publisher.counts.published);
-    context
-        .metrics
-        .duplicates
-        .increment(publisher.counts.duplicates);
-    store::checkpoint(client, file_id, next_line, counts, lossy).await?;
+    run.checkpoint(client, next_line).await?;
+    if parsed.is_ok() && restates == Some(Restates::Day) {
+        run.retract_missing_rows(client).await?;
+        run.checkpoint(client, next_line).await?;
+    }
+    let published = run.publish_counts();
+    context.metrics.published.increment(published.published);
+    context.metrics.duplicates.increment(published.duplicates);
+    *counts = run.counts;
     Ok(match parsed {
-        Ok(()) => (None, lossy),
+        Ok(()) => (None, run.lossy),
         Err(FileProblem::Header(missing)) => (
             Some(
                 IngestError::Header {
@@ -307,141 +277,8 @@ async fn ingest_rows(
                 }
                 .to_string(),
             ),
-            lossy,
+            run.lossy,
         ),
-        Err(FileProblem::Read(reason)) => (Some(reason), lossy),
-    })
-}
-
-/// Counts of this run on top of those restored from the checkpoint.
-fn sync_publish_counts(
-    counts: &mut FileCounts,
-    base: &FileCounts,
-    publisher: &Publisher,
-    db_duplicates: u64,
-) {
-    counts.published = base.published + publisher.counts.published;
-    counts.unattributed = base.unattributed + publisher.counts.unattributed;
-    counts.duplicates = base.duplicates + publisher.counts.duplicates + db_duplicates;
-}
-
-/// Unmapped and rejected rows on their way to PostgreSQL. A full batch is written by a task
-/// of its own while the rows after it are published (one write in flight): written inline,
-/// the 81 batches of 2,000 of a 1M-row file stalled publishing for ~55 ms each, 4.5 s in all
-/// (the file took 12 s; with the writes overlapped, ~0.5 s less: the two cores were the limit).
-/// Before a checkpoint every held row is written ([`HeldRows::write_all`]), so the checkpoint
-/// never covers a row that is not stored.
-struct HeldRows {
-    unmapped: Vec<UnmappedRow>,
-    rejects: Vec<RejectRow>,
-    /// Held rows already in `unmapped_transactions` (same provider and txn_id).
-    duplicates: u64,
-    in_flight: Option<tokio::task::JoinHandle<Result<HeldWritten, IngestError>>>,
-    pool: deadpool_postgres::Pool,
-    metrics: crate::metrics::IngestMetrics,
-    file_id: i64,
-    file_name: String,
-    provider: String,
-}
-
-/// What one write stored. Rows counted under an unattributed merchant are counted by their
-/// event's acknowledgement, so only held-only rows count here.
-struct HeldWritten {
-    held_only_offered: u64,
-    held_only_inserted: u64,
-    rejected: u64,
-}
-
-impl HeldRows {
-    fn new(context: &IngestContext, file_id: i64, file_name: &str, provider: &str) -> HeldRows {
-        HeldRows {
-            unmapped: Vec::with_capacity(DB_BATCH),
-            rejects: Vec::with_capacity(DB_BATCH),
-            duplicates: 0,
-            in_flight: None,
-            pool: context.pool.clone(),
-            metrics: context.metrics.clone(),
-            file_id,
-            file_name: file_name.to_owned(),
-            provider: provider.to_owned(),
-        }
-    }
-
-    fn is_full(&self) -> bool {
-        self.unmapped.len() >= DB_BATCH || self.rejects.len() >= DB_BATCH
-    }
-
-    /// Hands the held rows to a write task, after the previous write has finished.
-    async fn write_behind(&mut self, counts: &mut FileCounts) -> Result<(), IngestError> {
-        self.settle(counts).await?;
-        let unmapped = std::mem::replace(&mut self.unmapped, Vec::with_capacity(DB_BATCH));
-        let rejects = std::mem::replace(&mut self.rejects, Vec::with_capacity(DB_BATCH));
-        let (pool, file_id) = (self.pool.clone(), self.file_id);
-        let (file_name, provider) = (self.file_name.clone(), self.provider.clone());
-        self.in_flight = Some(tokio::spawn(async move {
-            let client = pool.get().await?;
-            write_held(&client, file_id, &file_name, &provider, &unmapped, &rejects).await
-        }));
-        Ok(())
-    }
-
-    /// Writes every held row, the one in flight included, and counts them.
-    async fn write_all(&mut self, counts: &mut FileCounts) -> Result<(), IngestError> {
-        self.settle(counts).await?;
-        if self.unmapped.is_empty() && self.rejects.is_empty() {
-            return Ok(());
-        }
-        let client = self.pool.get().await?;
-        let written = write_held(
-            &client,
-            self.file_id,
-            &self.file_name,
-            &self.provider,
-            &self.unmapped,
-            &self.rejects,
-        )
-        .await?;
-        self.count(written, counts);
-        self.unmapped.clear();
-        self.rejects.clear();
-        Ok(())
-    }
-
-    async fn settle(&mut self, counts: &mut FileCounts) -> Result<(), IngestError> {
-        if let Some(task) = self.in_flight.take() {
-            let written = task
-                .await
-                .map_err(|e| IngestError::Task(format!("held-row writer: {e}")))??;
-            self.count(written, counts);
-        }
-        Ok(())
-    }
-
-    fn count(&mut self, written: HeldWritten, counts: &mut FileCounts) {
-        self.duplicates += written.held_only_offered - written.held_only_inserted;
-        counts.unmapped += written.held_only_inserted;
-        counts.rejected += written.rejected;
-        self.metrics.unmapped.increment(written.held_only_inserted);
-        self.metrics.rejected.increment(written.rejected);
-    }
-}
-
-async fn write_held(
-    client: &deadpool_postgres::Client,
-    file_id: i64,
-    file_name: &str,
-    provider: &str,
-    unmapped: &[UnmappedRow],
-    rejects: &[RejectRow],
-) -> Result<HeldWritten, IngestError> {
-    let held_only_inserted = store::insert_unmapped(client, file_id, provider, unmapped).await?;
-    store::insert_rejects(client, file_id, file_name, rejects).await?;
-    Ok(HeldWritten {
-        held_only_offered: unmapped
-            .iter()
-            .filter(|row| row.counted_merchant_id.is_none())
-            .count() as u64,
-        held_only_inserted,
-        rejected: rejects.len() as u64,
+        Err(FileProblem::Read(reason)) => (Some(reason), run.lossy),
     })
 }

@@ -5,14 +5,18 @@
 //!
 //! Two modes: [`run`] watches the landing zone; [`run_once`] processes named files and exits.
 
+pub mod changes;
 pub mod config;
 pub mod error;
 pub mod file;
+pub mod held;
+pub mod identity;
 pub mod landing;
 pub mod metrics;
 pub mod profile;
 pub mod publish;
 pub mod reader;
+pub mod run;
 pub mod store;
 pub mod validate;
 
@@ -58,6 +62,12 @@ impl IngestContext {
         let subjects = Subjects::new(settings.connections.prefix.clone());
         connect::ensure_streams(&jetstream, &subjects, &settings.connections.streams).await?;
         let resolver = load_resolver(&pool).await?;
+        let horizon =
+            chrono::Utc::now().date_naive() - chrono::Duration::days(settings.restatement_days);
+        let purged = identity::purge_before(&pool.get().await?, horizon).await?;
+        if purged > 0 {
+            tracing::info!(purged, %horizon, "identities older than the restatement horizon purged");
+        }
         let shard_subjects = (0..settings.connections.shard_count)
             .map(|shard| async_nats::Subject::from(subjects.txn_shard(shard)))
             .collect();
@@ -126,7 +136,7 @@ impl IngestContext {
             keyer: self.keyer.clone(),
             shard_count: self.settings.connections.shard_count,
             latest_date: today + chrono::Duration::days(self.settings.max_future_days),
-            earliest_date: today - chrono::Duration::days(3653),
+            earliest_date: today - chrono::Duration::days(self.settings.restatement_days),
             resume_line,
         })
     }
@@ -144,6 +154,8 @@ impl IngestContext {
         Ok(())
     }
 
+    /// The provider of a file: the `provider=NAME` segment of its full path (the landing
+    /// zone's location and the path in it), else the default.
     fn provider_for(&self, path: &str) -> String {
         landing::provider_of(path)
             .unwrap_or(&self.settings.default_provider)
@@ -251,20 +263,30 @@ pub async fn run_once(
 ) -> Result<Vec<FileReport>, IngestError> {
     let context = IngestContext::connect(settings, shutdown.clone()).await?;
     let mut reports = Vec::new();
+    let mut waiting = Vec::new();
     for location in locations {
         let landing = landing::Landing::open(location)?;
         for file in landing.list().await? {
             if shutdown.is_triggered() {
                 return Err(IngestError::Interrupted);
             }
-            let provider = context.provider_for(file.path.as_ref());
+            let provider = context.provider_for(&file::ledger_path(&landing, &file));
             let report = file::process_file(&context, &landing, &file, &provider).await?;
             context.metrics.files.increment(1);
             if let Some(progress) = &context.progress {
                 progress.println(summary_line(&report));
             }
-            reports.push(report);
+            if matches!(report.outcome, FileOutcome::Blocked { .. }) {
+                waiting.push((landing.clone(), file, provider));
+            } else {
+                reports.push(report);
+            }
         }
+    }
+    // A file that waited for an older unfinished one of its provider goes again, once: the
+    // older one may have been in this run.
+    for (landing, file, provider) in waiting {
+        reports.push(file::process_file(&context, &landing, &file, &provider).await?);
     }
     if let Some(progress) = &context.progress {
         progress.finish_and_clear();
@@ -305,12 +327,16 @@ pub async fn run(settings: IngestSettings, shutdown: Shutdown) -> Result<(), Ing
                     if seen.contains(&key) || shutdown.is_triggered() {
                         continue;
                     }
-                    let provider = context.provider_for(file.path.as_ref());
+                    let provider = context.provider_for(&file::ledger_path(&landing, &file));
                     match file::process_file(&context, &landing, &file, &provider).await {
                         Ok(report) => {
                             tracing::info!("{}", summary_line(&report));
                             context.metrics.files.increment(1);
-                            if report.outcome != FileOutcome::Busy {
+                            // Busy or blocked files are tried again on the next listing.
+                            if !matches!(
+                                report.outcome,
+                                FileOutcome::Busy | FileOutcome::Blocked { .. }
+                            ) {
                                 seen.insert(key);
                             }
                         }
@@ -336,6 +362,23 @@ pub async fn run(settings: IngestSettings, shutdown: Shutdown) -> Result<(), Ing
     Ok(())
 }
 
+/// The conservation line of some counts: `read N = published … + corrected C (conserved);
+/// retracted T`.
+pub fn conservation(c: &store::FileCounts) -> String {
+    format!(
+        "read {} = published {} + unattributed {} + unmapped {} + rejected {} + duplicates {} + corrected {} ({}); retracted {}",
+        c.rows_read,
+        c.published,
+        c.unattributed,
+        c.unmapped,
+        c.rejected,
+        c.duplicates,
+        c.corrected,
+        if c.conserved() { "conserved" } else { "NOT CONSERVED" },
+        c.retracted
+    )
+}
+
 /// The last line of `altdata ingest --once`: every file's rows, summed, and whether they are
 /// conserved.
 pub fn total_line(reports: &[FileReport]) -> String {
@@ -349,15 +392,9 @@ pub fn total_line(reports: &[FileReport]) -> String {
         .sum::<std::time::Duration>()
         .as_secs_f64();
     format!(
-        "total: {} files; read {} = published {} + unattributed {} + unmapped {} + rejected {} + duplicates {} ({}) in {:.2}s, {:.0} rows/s",
+        "total: {} files; {} in {:.2}s, {:.0} rows/s",
         reports.len(),
-        total.rows_read,
-        total.published,
-        total.unattributed,
-        total.unmapped,
-        total.rejected,
-        total.duplicates,
-        if total.conserved() { "conserved" } else { "NOT CONSERVED" },
+        conservation(&total),
         elapsed,
         total.rows_read as f64 / elapsed.max(1e-9)
     )
@@ -371,22 +408,25 @@ pub fn summary_line(report: &FileReport) -> String {
         FileOutcome::Skipped { earlier_path } => {
             format!("{}: skipped, same content already processed as {earlier_path}", report.path)
         }
-        FileOutcome::Busy => format!("{}: skipped, another instance is processing it", report.path),
+        FileOutcome::Busy => format!(
+            "{}: skipped, another instance is processing it or another file of its provider",
+            report.path
+        ),
+        FileOutcome::Blocked { unfinished } => format!(
+            "{}: waiting: an older file of provider {} is unfinished and resumes first: {unfinished}",
+            report.path, report.provider
+        ),
         FileOutcome::Failed { reason } => format!(
-            "{}: FAILED after {} rows: {reason} (read {} = published {} + unattributed {} + unmapped {} + rejected {} + duplicates {})",
-            report.path, c.rows_read, c.rows_read, c.published, c.unattributed, c.unmapped, c.rejected, c.duplicates
+            "{}: FAILED after {} rows: {reason} ({})",
+            report.path,
+            c.rows_read,
+            conservation(c)
         ),
         FileOutcome::Done | FileOutcome::Resumed => format!(
-            "{}: {}read {} = published {} + unattributed {} + unmapped {} + rejected {} + duplicates {}{} in {:.2}s ({:.0} rows/s){}",
+            "{}: {}{} in {:.2}s ({:.0} rows/s){}",
             report.path,
             if report.outcome == FileOutcome::Resumed { "resumed; " } else { "" },
-            c.rows_read,
-            c.published,
-            c.unattributed,
-            c.unmapped,
-            c.rejected,
-            c.duplicates,
-            if c.conserved() { "" } else { " (COUNTS DO NOT ADD UP)" },
+            conservation(c),
             report.elapsed.as_secs_f64(),
             rate,
             if report.lossy_utf8 { "; some fields were not UTF-8 and were decoded lossily" } else { "" },

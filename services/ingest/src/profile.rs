@@ -54,6 +54,17 @@ pub struct ProviderProfile {
     pub columns: std::collections::HashMap<String, String>,
     #[serde(default)]
     pub format: FormatSpec,
+    /// `"day"`: each file restates the whole day most of its rows fall on, so the rows of that
+    /// day an earlier file delivered and this one does not are retracted.
+    #[serde(default)]
+    pub restates: Option<Restates>,
+}
+
+/// What a provider's files restate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Restates {
+    Day,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

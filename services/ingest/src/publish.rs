@@ -56,12 +56,16 @@ enum AckState {
     Refused,
 }
 
-/// Whose spend an event carries: a named brand's, or a category's unattributed merchant's
-/// (the row is also held for review). Counted apart in the conservation line.
+/// What an event is, for the conservation line: a new row's (a named brand's, or a
+/// category's unattributed merchant's, counted apart by their acknowledgement), or part of a
+/// correction or retraction (their rows are counted when they are classified, so their
+/// acknowledgements count nothing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
     Named,
     Unattributed,
+    Correction,
+    Retraction,
 }
 
 /// Per-file publish counts.
@@ -323,6 +327,7 @@ impl Publisher {
                 self.latency
                     .record(outstanding.sent_at.elapsed().as_secs_f64());
                 match (duplicate, outstanding.kind) {
+                    (_, EventKind::Correction | EventKind::Retraction) => {}
                     (true, _) => self.counts.duplicates += 1,
                     (false, EventKind::Named) => self.counts.published += 1,
                     (false, EventKind::Unattributed) => self.counts.unattributed += 1,

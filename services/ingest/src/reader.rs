@@ -2,6 +2,7 @@
 //! Its output is a stream of chunks the async side publishes and records; memory is bounded
 //! by the chunk size and the channel's capacity, whatever the file's size.
 
+use crate::identity::{content_hash, region_bytes, Contribution, Version};
 use crate::profile::{ColumnMap, ProviderProfile};
 use crate::validate::{truncate, RejectReason, RowValidator};
 use altdata_domain::{date_to_epoch_days, shard_of, CustomerKeyer, Region};
@@ -37,22 +38,36 @@ impl MsgId {
 /// An encoded event, ready to publish.
 pub struct Event {
     pub shard: u32,
+    pub merchant_id: i64,
     pub msg_id: MsgId,
     pub payload: Bytes,
 }
 
 /// What became of one row.
 pub enum RowOutcome {
+    /// Valid: its identity (classified against the identity record before anything is
+    /// published) and what to do with it if it is new.
+    Valid(RowIdentity, Action),
+    /// Invalid: record the reason. (Boxed, as held rows, so that a chunk's outcomes are the
+    /// size of an event each, not of the largest row.)
+    Reject(Box<RejectRow>),
+}
+
+/// What a valid row becomes.
+pub enum Action {
     /// Resolved to a brand: publish this event.
     Named(Event),
     /// Brand unknown, category known: publish this event (under the category's unattributed
-    /// merchant) and hold the row for review. (Held rows are boxed, as rejects, so that a
-    /// chunk's outcomes are the size of an event each, not of the largest row.)
+    /// merchant) and hold the row for review.
     Unattributed(Event, Box<UnmappedRow>),
     /// Neither brand nor category known: hold it for review only.
     Unmapped(Box<UnmappedRow>),
-    /// Invalid: record the reason.
-    Reject(Box<RejectRow>),
+}
+
+/// A valid row's identity and the version this file carries.
+pub struct RowIdentity {
+    pub txn_id: String,
+    pub version: Version,
 }
 
 pub struct UnmappedRow {
@@ -68,6 +83,11 @@ pub struct UnmappedRow {
     pub candidates: Arc<str>,
     /// The unattributed merchant whose aggregates count this row meanwhile, if any.
     pub counted_merchant_id: Option<i64>,
+    /// A corrected version replacing an earlier held row of the same identity (written over
+    /// it, and counted as corrected rather than unmapped).
+    pub replaces: bool,
+    /// A corrected version (counted as corrected, not unmapped).
+    pub correction: bool,
 }
 
 pub struct RejectRow {
@@ -235,7 +255,15 @@ impl RowPath {
         // The structured state column wins; the descriptor's state is the fallback.
         let region = row.state.or(resolution.state).unwrap_or(Region::UNKNOWN);
         let customer_key = self.keyer.customer_key(&row.card_id);
-        let outcome = match &resolution.decision {
+        let content_hash = content_hash(
+            row.metric_date,
+            row.amount_cents,
+            customer_key,
+            &row.descriptor,
+            &row.mcc,
+            region.as_str(),
+        );
+        let action = match &resolution.decision {
             Decision::Auto {
                 merchant_id,
                 confidence,
@@ -248,8 +276,10 @@ impl RowPath {
                     merchant_id: *merchant_id,
                     source: wire_source(source),
                     confidence: *confidence,
+                    content_hash,
+                    retraction: false,
                 };
-                RowOutcome::Named(self.encode(&encoded, event, out))
+                Action::Named(self.encode(&encoded, event, out))
             }
             Decision::Review { candidates, .. } => {
                 let candidates = candidates_json.of(candidates);
@@ -265,6 +295,8 @@ impl RowPath {
                         customer_key: customer_key as i64,
                         candidates: Arc::clone(&candidates),
                         counted_merchant_id,
+                        replaces: false,
+                        correction: false,
                     })
                 };
                 match resolution.unattributed_category() {
@@ -277,16 +309,35 @@ impl RowPath {
                             merchant_id,
                             source: ResolutionSource::Category,
                             confidence: guess.confidence,
+                            content_hash,
+                            retraction: false,
                         };
-                        RowOutcome::Unattributed(
+                        Action::Unattributed(
                             self.encode(&encoded, event, out),
                             held(Some(merchant_id)),
                         )
                     }
-                    None => RowOutcome::Unmapped(held(None)),
+                    None => Action::Unmapped(held(None)),
                 }
             }
         };
+        let version = Version {
+            content_hash,
+            merchant_id: match &action {
+                Action::Named(event) | Action::Unattributed(event, _) => Some(event.merchant_id),
+                Action::Unmapped(_) => None,
+            },
+            region: region_bytes(region.as_str()),
+            metric_date: row.metric_date,
+            amount_cents: row.amount_cents,
+            customer_key: customer_key as i64,
+            held: !matches!(action, Action::Named(_)),
+        };
+        let identity = RowIdentity {
+            txn_id: row.txn_id.to_string(),
+            version,
+        };
+        let outcome = RowOutcome::Valid(identity, action);
         (outcome, cache_hit)
     }
 }
@@ -299,6 +350,8 @@ struct EncodedRow<'r, 'a> {
     merchant_id: i64,
     source: ResolutionSource,
     confidence: f32,
+    content_hash: i64,
+    retraction: bool,
 }
 
 impl RowPath {
@@ -320,17 +373,77 @@ impl RowPath {
         refill(&mut event.mcc, &row.mcc);
         event.resolution = encoded.source as i32;
         event.confidence = encoded.confidence;
+        event.retraction = encoded.retraction;
         // Encoding into a BytesMut with room cannot fail.
         let _ = event.encode(out);
         let payload = out.split().freeze();
-        out.extend_from_slice(self.provider.as_bytes());
-        out.extend_from_slice(b":");
-        out.extend_from_slice(row.txn_id.as_bytes());
+        push_msg_id(
+            out,
+            &self.provider,
+            &row.txn_id,
+            encoded.content_hash,
+            encoded.retraction,
+        );
         Event {
             shard: shard_of(encoded.merchant_id, self.shard_count),
+            merchant_id: encoded.merchant_id,
             msg_id: MsgId(out.split().freeze()),
             payload,
         }
+    }
+}
+
+/// An event's `Nats-Msg-Id`: `provider:txn_id:<version>` for a version of a row, and
+/// `provider:txn_id:<version>:r` for its retraction, so that a corrected row's new version and
+/// its retraction are never taken for duplicates of the first version, and a re-run after a
+/// crash publishes each under the same id.
+pub fn push_msg_id(
+    out: &mut BytesMut,
+    provider: &str,
+    txn_id: &str,
+    content_hash: i64,
+    retraction: bool,
+) {
+    use std::fmt::Write as _;
+    out.extend_from_slice(provider.as_bytes());
+    out.extend_from_slice(b":");
+    out.extend_from_slice(txn_id.as_bytes());
+    let _ = write!(out, ":{:016x}", content_hash as u64);
+    if retraction {
+        out.extend_from_slice(b":r");
+    }
+}
+
+/// The event that takes a version's contribution back out: the same merchant, cell and
+/// amount, flagged as a retraction, under its own Msg-Id.
+pub fn retraction_event(
+    provider: &str,
+    txn_id: &str,
+    content_hash: i64,
+    contribution: &Contribution,
+    shard_count: u32,
+) -> Event {
+    let event = TransactionEvent {
+        schema_version: SCHEMA_VERSION,
+        provider: provider.to_owned(),
+        txn_id: txn_id.to_owned(),
+        metric_date: date_to_epoch_days(contribution.metric_date),
+        amount_cents: contribution.amount_cents,
+        customer_key: contribution.customer_key as u64,
+        merchant_id: contribution.merchant_id,
+        region: String::from_utf8_lossy(&contribution.region).into_owned(),
+        retraction: true,
+        ..TransactionEvent::default()
+    };
+    let mut out = BytesMut::with_capacity(128);
+    let _ = event.encode(&mut out);
+    let payload = out.split().freeze();
+    push_msg_id(&mut out, provider, txn_id, content_hash, true);
+    Event {
+        shard: shard_of(contribution.merchant_id, shard_count),
+        merchant_id: contribution.merchant_id,
+        msg_id: MsgId(out.split().freeze()),
+        payload,
     }
 }
 

@@ -4,9 +4,13 @@
 use crate::error::IngestError;
 use crate::reader::{RejectRow, UnmappedRow};
 
-/// A file's counts; `rows_read = published + unattributed + unmapped + rejected + duplicates`
-/// always: `published` rows count under a named brand, `unattributed` ones under their
-/// category's unattributed merchant (and are held for review), `unmapped` ones are held only.
+/// A file's counts; always
+/// `rows_read = published + unattributed + unmapped + rejected + duplicates + corrected`:
+/// `published` rows count under a named brand, `unattributed` ones under their category's
+/// unattributed merchant (and are held for review), `unmapped` ones are held only,
+/// `duplicates` were accepted before with the same content, `corrected` with other content
+/// (the earlier version retracted). `retracted` counts rows of restated days the file no
+/// longer carries: retracted, and not rows of this file.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct FileCounts {
     pub rows_read: u64,
@@ -15,12 +19,19 @@ pub struct FileCounts {
     pub unmapped: u64,
     pub rejected: u64,
     pub duplicates: u64,
+    pub corrected: u64,
+    pub retracted: u64,
 }
 
 impl FileCounts {
     pub fn conserved(&self) -> bool {
         self.rows_read
-            == self.published + self.unattributed + self.unmapped + self.rejected + self.duplicates
+            == self.published
+                + self.unattributed
+                + self.unmapped
+                + self.rejected
+                + self.duplicates
+                + self.corrected
     }
 }
 
@@ -32,6 +43,8 @@ impl std::ops::AddAssign for FileCounts {
         self.unmapped += other.unmapped;
         self.rejected += other.rejected;
         self.duplicates += other.duplicates;
+        self.corrected += other.corrected;
+        self.retracted += other.retracted;
     }
 }
 
@@ -47,12 +60,20 @@ pub enum Claim {
     },
     /// Already processed (possibly under another name).
     AlreadyDone { file_id: i64, path: String },
-    /// Another instance is processing it right now.
+    /// Another instance is processing it (or another file of its provider) right now.
     Busy,
+    /// An older file of the same provider is unfinished: it resumes first, so that rows are
+    /// classified against the identity record in the order they were delivered.
+    Blocked { unfinished: String },
 }
 
-/// Records a delivery by content hash, or finds the earlier one. The advisory lock on the
-/// file id, held by `client` for the file's duration, keeps two instances off one file.
+/// The advisory-lock class of "a file of this provider is being processed" (two-key locks do
+/// not overlap the one-key locks of single files).
+const PROVIDER_LOCK: i32 = 0x616c_7470; // "altp"
+
+/// Records a delivery by content hash, or finds the earlier one. Advisory locks held by
+/// `client` for the file's duration keep two instances off one file, and off two files of one
+/// provider (their rows are classified against one identity record).
 pub async fn claim(
     client: &deadpool_postgres::Client,
     sha256: &str,
@@ -66,29 +87,54 @@ pub async fn claim(
              VALUES ($1, $2, $3, $4, 'processing')
              ON CONFLICT (content_sha256) DO UPDATE SET content_sha256 = excluded.content_sha256
              RETURNING id, status, path, checkpoint_line, rows_read, published, unmapped, rejected,
-                       duplicates, (xmax = 0) AS inserted, unattributed",
+                       duplicates, (xmax = 0) AS inserted, unattributed, corrected, retracted",
             &[&sha256, &path, &provider, &(size as i64)],
         )
         .await?;
     let file_id: i64 = row.get(0);
     let status: &str = row.get(1);
     let inserted: bool = row.get(9);
-    let locked: bool = client
-        .query_one("SELECT pg_try_advisory_lock($1)", &[&file_id])
-        .await?
-        .get(0);
-    if !locked {
-        return Ok(Claim::Busy);
-    }
-    if inserted {
-        return Ok(Claim::Fresh { file_id });
-    }
-    if status == "done" {
-        release(client, file_id).await?;
+    if status == "done" && !inserted {
         return Ok(Claim::AlreadyDone {
             file_id,
             path: row.get(2),
         });
+    }
+    let file_locked: bool = client
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&file_id])
+        .await?
+        .get(0);
+    if !file_locked {
+        return Ok(Claim::Busy);
+    }
+    let provider_locked: bool = client
+        .query_one(
+            "SELECT pg_try_advisory_lock($1, hashtext($2))",
+            &[&PROVIDER_LOCK, &provider],
+        )
+        .await?
+        .get(0);
+    if !provider_locked {
+        client
+            .execute("SELECT pg_advisory_unlock($1)", &[&file_id])
+            .await?;
+        return Ok(Claim::Busy);
+    }
+    let unfinished = client
+        .query_opt(
+            "SELECT path FROM ingest_files
+             WHERE provider = $1 AND status = 'processing' AND id < $2 ORDER BY id LIMIT 1",
+            &[&provider, &file_id],
+        )
+        .await?;
+    if let Some(unfinished) = unfinished {
+        release(client, file_id, provider).await?;
+        return Ok(Claim::Blocked {
+            unfinished: unfinished.get(0),
+        });
+    }
+    if inserted {
+        return Ok(Claim::Fresh { file_id });
     }
     let counts = FileCounts {
         rows_read: row.get::<_, i64>(4) as u64,
@@ -97,6 +143,8 @@ pub async fn claim(
         rejected: row.get::<_, i64>(7) as u64,
         duplicates: row.get::<_, i64>(8) as u64,
         unattributed: row.get::<_, i64>(10) as u64,
+        corrected: row.get::<_, i64>(11) as u64,
+        retracted: row.get::<_, i64>(12) as u64,
     };
     client
         .execute(
@@ -128,16 +176,25 @@ pub async fn finished_files(
         .collect())
 }
 
-pub async fn release(client: &deadpool_postgres::Client, file_id: i64) -> Result<(), IngestError> {
+/// Lets go of the file's and its provider's locks.
+pub async fn release(
+    client: &deadpool_postgres::Client,
+    file_id: i64,
+    provider: &str,
+) -> Result<(), IngestError> {
     client
-        .execute("SELECT pg_advisory_unlock($1)", &[&file_id])
+        .execute(
+            "SELECT pg_advisory_unlock($1), pg_advisory_unlock($2, hashtext($3))",
+            &[&file_id, &PROVIDER_LOCK, &provider],
+        )
         .await?;
     Ok(())
 }
 
-/// Durable progress: rows before `next_line` are done, with these counts.
+/// Durable progress: rows before `next_line` are done, with these counts. Runs in the
+/// transaction that also writes the file's identities and changes.
 pub async fn checkpoint(
-    client: &deadpool_postgres::Client,
+    client: &deadpool_postgres::Transaction<'_>,
     file_id: i64,
     next_line: u64,
     counts: &FileCounts,
@@ -147,7 +204,7 @@ pub async fn checkpoint(
         .execute(
             "UPDATE ingest_files SET checkpoint_line = $2, rows_read = $3, published = $4,
                     unmapped = $5, rejected = $6, duplicates = $7, lossy_utf8 = lossy_utf8 OR $8,
-                    unattributed = $9
+                    unattributed = $9, corrected = $10, retracted = $11
               WHERE id = $1",
             &[
                 &file_id,
@@ -159,6 +216,8 @@ pub async fn checkpoint(
                 &(counts.duplicates as i64),
                 &lossy_utf8,
                 &(counts.unattributed as i64),
+                &(counts.corrected as i64),
+                &(counts.retracted as i64),
             ],
         )
         .await?;
@@ -210,7 +269,7 @@ pub async fn insert_unmapped(
     client: &deadpool_postgres::Client,
     file_id: i64,
     provider: &str,
-    rows: &[UnmappedRow],
+    rows: &[&UnmappedRow],
 ) -> Result<u64, IngestError> {
     if rows.is_empty() {
         return Ok(0);
@@ -259,4 +318,80 @@ pub async fn insert_unmapped(
         .await?
         .get(0);
     Ok(inserted as u64)
+}
+
+/// Writes corrected versions of held rows over any earlier row of the same identity (a held
+/// version, or one superseded when an earlier correction resolved): back in the queue, pending.
+pub async fn write_corrected_held(
+    client: &deadpool_postgres::Client,
+    file_id: i64,
+    provider: &str,
+    rows: &[&UnmappedRow],
+) -> Result<(), IngestError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let txn_ids: Vec<&str> = rows.iter().map(|r| r.txn_id.as_str()).collect();
+    let raws: Vec<&str> = rows.iter().map(|r| r.raw_descriptor.as_str()).collect();
+    let normalized: Vec<&str> = rows
+        .iter()
+        .map(|r| r.normalized_descriptor.as_str())
+        .collect();
+    let amounts: Vec<i64> = rows.iter().map(|r| r.amount_cents).collect();
+    let dates: Vec<chrono::NaiveDate> = rows.iter().map(|r| r.metric_date).collect();
+    let regions: Vec<&str> = rows.iter().map(|r| r.region.as_str()).collect();
+    let mccs: Vec<&str> = rows.iter().map(|r| r.mcc.as_str()).collect();
+    let keys: Vec<i64> = rows.iter().map(|r| r.customer_key).collect();
+    let candidates: Vec<&str> = rows.iter().map(|r| &*r.candidates).collect();
+    let counted: Vec<Option<i64>> = rows.iter().map(|r| r.counted_merchant_id).collect();
+    client
+        .execute(
+            "INSERT INTO unmapped_transactions AS t
+                 (file_id, provider, txn_id, raw_descriptor, normalized_descriptor, amount_cents,
+                  metric_date, region, mcc, customer_key, candidates, counted_merchant_id)
+             SELECT $1, $2, t, r, n, a, d, g, m, k, c::jsonb, cm
+               FROM unnest($3::text[], $4::text[], $5::text[], $6::bigint[], $7::date[],
+                           $8::text[], $9::text[], $10::bigint[], $11::text[], $12::bigint[])
+                    AS u(t, r, n, a, d, g, m, k, c, cm)
+             ON CONFLICT (provider, txn_id) DO UPDATE SET
+                 file_id = excluded.file_id, raw_descriptor = excluded.raw_descriptor,
+                 normalized_descriptor = excluded.normalized_descriptor,
+                 amount_cents = excluded.amount_cents, metric_date = excluded.metric_date,
+                 region = excluded.region, mcc = excluded.mcc,
+                 customer_key = excluded.customer_key, candidates = excluded.candidates,
+                 counted_merchant_id = excluded.counted_merchant_id, status = 'pending',
+                 merchant_id = NULL, resolved_by = NULL, resolved_at = NULL",
+            &[
+                &file_id,
+                &provider,
+                &txn_ids,
+                &raws,
+                &normalized,
+                &amounts,
+                &dates,
+                &regions,
+                &mccs,
+                &keys,
+                &candidates,
+                &counted,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// The day most of a file's accepted rows fall on: the day a restating file restates.
+pub async fn file_day(
+    client: &deadpool_postgres::Client,
+    provider: &str,
+    file_id: i64,
+) -> Result<Option<chrono::NaiveDate>, IngestError> {
+    Ok(client
+        .query_opt(
+            "SELECT metric_date FROM txn_identity WHERE provider = $1 AND file_id = $2
+             GROUP BY metric_date ORDER BY count(*) DESC, metric_date DESC LIMIT 1",
+            &[&provider, &file_id],
+        )
+        .await?
+        .map(|row| row.get(0)))
 }

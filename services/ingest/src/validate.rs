@@ -79,7 +79,7 @@ impl fmt::Display for RejectReason {
             RejectReason::AncientDate { date, earliest } => {
                 write!(
                     f,
-                    "posted_at {date} is too old (earliest accepted {earliest})"
+                    "posted_at {date} is older than the restatement horizon (earliest accepted {earliest})"
                 )
             }
             RejectReason::Currency(code) => {

@@ -1,0 +1,278 @@
+//! One run over a file's rows, between the reader and PostgreSQL and JetStream: each chunk's
+//! valid rows are classified against the identity record (new, duplicate, correction), then
+//! published and held accordingly; rejects are recorded; at every checkpoint what was decided
+//! is made durable in one transaction (identities, changes, counts, the line to resume at);
+//! at the end, a restating provider's missing rows are retracted.
+
+use crate::changes::{Cause, ChangeLog};
+use crate::error::IngestError;
+use crate::held::HeldRows;
+use crate::identity::{self, Contribution, IdentityBook, Known};
+use crate::publish::{EventKind, Publisher};
+use crate::reader::{retraction_event, Action, Chunk, Event, RowIdentity, RowOutcome};
+use crate::store::{self, FileCounts};
+use crate::IngestContext;
+
+/// What this run counted when classifying (the rest is counted by acknowledgements and
+/// inserts).
+#[derive(Debug, Default, Clone, Copy)]
+struct Classified {
+    duplicates: u64,
+    corrected: u64,
+    retracted: u64,
+}
+
+/// The state of one file's run.
+pub struct FileRun<'c> {
+    context: &'c IngestContext,
+    provider: String,
+    file_id: i64,
+    file_name: String,
+    publisher: Publisher,
+    held: HeldRows,
+    book: IdentityBook,
+    changes: ChangeLog,
+    /// Counts restored from the checkpoint this run resumed at.
+    base: FileCounts,
+    /// Counts of this run.
+    pub counts: FileCounts,
+    classified: Classified,
+    pub lossy: bool,
+    pub rows_since_checkpoint: u64,
+}
+
+impl<'c> FileRun<'c> {
+    pub async fn start(
+        context: &'c IngestContext,
+        provider: &str,
+        file_id: i64,
+        file_name: &str,
+        base: FileCounts,
+    ) -> Result<FileRun<'c>, IngestError> {
+        let publisher = Publisher::new(
+            context.jetstream.client(),
+            context.shard_subjects.clone(),
+            context.settings.publish_window,
+            context.shutdown.clone(),
+        )
+        .await?;
+        Ok(FileRun {
+            context,
+            provider: provider.to_owned(),
+            file_id,
+            file_name: file_name.to_owned(),
+            publisher,
+            held: HeldRows::new(context, file_id, file_name, provider),
+            book: IdentityBook::default(),
+            changes: ChangeLog::default(),
+            base,
+            counts: base,
+            classified: Classified::default(),
+            lossy: false,
+            rows_since_checkpoint: 0,
+        })
+    }
+
+    /// Classifies and handles one chunk of rows.
+    pub async fn take(
+        &mut self,
+        client: &deadpool_postgres::Client,
+        chunk: Chunk,
+    ) -> Result<(), IngestError> {
+        let txn_ids: Vec<&str> = chunk
+            .outcomes
+            .iter()
+            .filter_map(|outcome| match outcome {
+                RowOutcome::Valid(identity, _) => Some(identity.txn_id.as_str()),
+                RowOutcome::Reject(_) => None,
+            })
+            .collect();
+        let stored = identity::lookup(client, &self.provider, &txn_ids).await?;
+        for outcome in chunk.outcomes {
+            match outcome {
+                RowOutcome::Reject(row) => self.held.rejects.push(*row),
+                RowOutcome::Valid(identity, action) => {
+                    let known = self.book.classify(
+                        &identity.txn_id,
+                        identity.version.content_hash,
+                        stored.get(&identity.txn_id),
+                    );
+                    self.take_valid(identity, action, known).await?;
+                }
+            }
+        }
+        self.counts.rows_read += chunk.rows;
+        self.rows_since_checkpoint += chunk.rows;
+        self.lossy |= chunk.lossy_utf8;
+        self.context.metrics.rows.increment(chunk.rows);
+        if self.held.is_full() {
+            self.held.write_behind(&mut self.counts).await?;
+        }
+        Ok(())
+    }
+
+    async fn take_valid(
+        &mut self,
+        identity: RowIdentity,
+        action: Action,
+        known: Known,
+    ) -> Result<(), IngestError> {
+        match known {
+            Known::Duplicate => self.classified.duplicates += 1,
+            Known::New => self.apply(action, None).await?,
+            Known::Correction {
+                previous_hash,
+                current,
+                held_row,
+            } => {
+                if let Some(previous) = current {
+                    self.retract(
+                        &identity.txn_id,
+                        previous_hash,
+                        &previous,
+                        Cause::Correction,
+                    )
+                    .await?;
+                }
+                self.apply(action, Some(held_row)).await?;
+                if let Some(new) = identity.version.contribution() {
+                    self.changes.record(Cause::Correction, &new, 1, true);
+                }
+                if held_row {
+                    self.book.held_fixes.push(identity::HeldFix {
+                        txn_id: identity.txn_id.clone(),
+                    });
+                }
+                self.classified.corrected += 1;
+            }
+        }
+        // Duplicates too: the record learns which file delivered the row last.
+        self.book.decide(&identity.txn_id, identity.version);
+        Ok(())
+    }
+
+    /// Publishes or holds a new version; `correction` says whether it corrects an earlier one
+    /// (and whether that one had a held row).
+    async fn apply(&mut self, action: Action, correction: Option<bool>) -> Result<(), IngestError> {
+        let kind = |named: EventKind| correction.map_or(named, |_| EventKind::Correction);
+        match action {
+            Action::Named(event) => self.publish(kind(EventKind::Named), event).await?,
+            Action::Unattributed(event, mut row) => {
+                self.publish(kind(EventKind::Unattributed), event).await?;
+                row.correction = correction.is_some();
+                row.replaces = correction.unwrap_or(false);
+                self.held.unmapped.push(*row);
+            }
+            Action::Unmapped(mut row) => {
+                row.correction = correction.is_some();
+                row.replaces = correction.unwrap_or(false);
+                self.held.unmapped.push(*row);
+            }
+        }
+        Ok(())
+    }
+
+    async fn publish(&mut self, kind: EventKind, event: Event) -> Result<(), IngestError> {
+        self.publisher
+            .publish(kind, event.shard, event.msg_id, event.payload)
+            .await
+    }
+
+    /// Takes a version's contribution back out with a retraction event.
+    async fn retract(
+        &mut self,
+        txn_id: &str,
+        content_hash: i64,
+        contribution: &Contribution,
+        cause: Cause,
+    ) -> Result<(), IngestError> {
+        let event = retraction_event(
+            &self.provider,
+            txn_id,
+            content_hash,
+            contribution,
+            self.context.settings.connections.shard_count,
+        );
+        self.publish(EventKind::Retraction, event).await?;
+        self.changes
+            .record(cause, contribution, -1, cause == Cause::Retraction);
+        Ok(())
+    }
+
+    /// Makes everything up to `next_line` durable: held rows and rejects written, events
+    /// acknowledged, then identities, changes and counts in one transaction with the line.
+    pub async fn checkpoint(
+        &mut self,
+        client: &mut deadpool_postgres::Client,
+        next_line: u64,
+    ) -> Result<(), IngestError> {
+        self.held.write_all(&mut self.counts).await?;
+        self.publisher.drain().await?;
+        self.sync_counts();
+        let transaction = client.transaction().await?;
+        self.book
+            .write(&transaction, &self.provider, self.file_id)
+            .await?;
+        self.changes
+            .write(&transaction, &self.provider, self.file_id, &self.file_name)
+            .await?;
+        store::checkpoint(
+            &transaction,
+            self.file_id,
+            next_line,
+            &self.counts,
+            self.lossy,
+        )
+        .await?;
+        transaction.commit().await?;
+        self.rows_since_checkpoint = 0;
+        Ok(())
+    }
+
+    /// For a provider whose files restate whole days: retracts the rows of this file's day
+    /// that earlier files delivered and this one does not. Run after the last checkpoint of
+    /// the rows, so that every row of the file is in the record with this file's id.
+    pub async fn retract_missing_rows(
+        &mut self,
+        client: &deadpool_postgres::Client,
+    ) -> Result<(), IngestError> {
+        let Some(day) = store::file_day(client, &self.provider, self.file_id).await? else {
+            return Ok(());
+        };
+        let missing = identity::missing_from_day(client, &self.provider, day, self.file_id).await?;
+        for (txn_id, stored) in missing {
+            if let Some(contribution) = stored.current {
+                self.retract(
+                    &txn_id,
+                    stored.version.content_hash,
+                    &contribution,
+                    Cause::Retraction,
+                )
+                .await?;
+            }
+            self.book.note_retracted(txn_id);
+            self.classified.retracted += 1;
+        }
+        tracing::info!(%day, retracted = self.classified.retracted, "restated day");
+        Ok(())
+    }
+
+    /// This run's counts on top of those the checkpoint restored.
+    fn sync_counts(&mut self) {
+        let published = self.publisher.counts;
+        let base = &self.base;
+        self.counts.published = base.published + published.published;
+        self.counts.unattributed = base.unattributed + published.unattributed;
+        self.counts.duplicates = base.duplicates
+            + published.duplicates
+            + self.held.duplicates
+            + self.classified.duplicates;
+        self.counts.corrected = base.corrected + self.classified.corrected;
+        self.counts.retracted = base.retracted + self.classified.retracted;
+    }
+
+    /// The publisher's counts, for the service's metrics.
+    pub fn publish_counts(&self) -> crate::publish::PublishCounts {
+        self.publisher.counts
+    }
+}
