@@ -19,6 +19,8 @@ pub(super) struct Alignment {
     pub(super) truncated: bool,
     pub(super) typo: bool,
     pub(super) glued: bool,
+    /// Where in the glued word the name ended (`STARBUCKSSEATTLE` → 9).
+    pub(super) glued_at: usize,
 }
 
 pub(super) fn align(
@@ -59,6 +61,7 @@ pub(super) fn align(
                 a.name_letters += nw.len() as f32;
                 a.descriptor_letters += nw.len() as f32;
                 a.glued = true;
+                a.glued_at = nw.len();
                 i += 1;
                 j += 1;
                 continue;
@@ -80,7 +83,7 @@ pub(super) fn align(
             }
             // The descriptor was cut inside this word: `CHIPOTLE MEXICAN GRI`.
             let last_merchant_word = j + 1 >= query.name_end() || j + 1 == d.len();
-            if dw.len() >= 3 && last_merchant_word {
+            if (dw.len() >= 3 || i >= 2) && last_merchant_word {
                 a.name_letters += dw.len() as f32 + CUT_NAME_CREDIT * (nw.len() - dw.len()) as f32;
                 a.descriptor_letters += dw.len() as f32;
                 a.truncated = true;
@@ -178,7 +181,8 @@ pub(super) fn score_name(
         if a.name_letters <= 0.0 {
             continue;
         }
-        let score = alignment_score(query, name, &a);
+        let tail = tail_is_a_place(query, name, &a, merchant.category);
+        let score = alignment_score(query, name, &a, tail);
         if best.as_ref().is_none_or(|(s, _)| score > *s) {
             best = Some((score, a));
         }
@@ -196,7 +200,12 @@ pub(super) fn score_name(
     })
 }
 
-pub(super) fn alignment_score(query: &Query<'_>, name: &IndexedName, a: &Alignment) -> f32 {
+pub(super) fn alignment_score(
+    query: &Query<'_>,
+    name: &IndexedName,
+    a: &Alignment,
+    tail_is_place: bool,
+) -> f32 {
     let letters = name.letters.max(1) as f32;
     let mut name_coverage = (a.name_letters / letters).min(1.0);
     if !a.complete && !a.truncated {
@@ -205,18 +214,24 @@ pub(super) fn alignment_score(query: &Query<'_>, name: &IndexedName, a: &Alignme
     if a.typo {
         name_coverage = name_coverage.min(0.95);
     }
-    let (coverage, unexplained_words) = descriptor_coverage(query, a);
+    let (coverage, unexplained_words) = descriptor_coverage(query, a, tail_is_place);
     name_coverage * (0.55 + 0.45 * coverage)
         - 0.1 * a.start as f32
         - UNEXPLAINED_WORD_COST * unexplained_words as f32
 }
 
 /// The share of the descriptor's merchant letters the alignment explains, and how many words
-/// of full weight it leaves unexplained.
-pub(super) fn descriptor_coverage(query: &Query<'_>, a: &Alignment) -> (f32, usize) {
+/// of full weight it leaves unexplained. With `tail_is_place`, the words after the name
+/// ([`tail_is_a_place`]) weigh [`TAIL_WORD_WEIGHT`] each and [`TAIL_WEIGHT_CAP`] together.
+pub(super) fn descriptor_coverage(
+    query: &Query<'_>,
+    a: &Alignment,
+    tail_is_place: bool,
+) -> (f32, usize) {
     let mut total = 0.0;
     let mut unexplained = 0.0;
     let mut unexplained_words = 0;
+    let mut tail = 0.0;
     for (position, word) in query.words.iter().enumerate() {
         let inside = position >= a.start && position < a.end;
         if position >= query.text_words && !inside {
@@ -227,6 +242,10 @@ pub(super) fn descriptor_coverage(query: &Query<'_>, a: &Alignment) -> (f32, usi
             .get(position)
             .copied()
             .unwrap_or((word.len() as f32, true));
+        if tail_is_place && position >= a.end {
+            tail += weight.min(TAIL_WORD_WEIGHT);
+            continue;
+        }
         total += weight;
         if !inside {
             unexplained += weight;
@@ -235,7 +254,14 @@ pub(super) fn descriptor_coverage(query: &Query<'_>, a: &Alignment) -> (f32, usi
             }
         }
     }
-    if a.glued {
+    let tail = tail.min(TAIL_WEIGHT_CAP);
+    total += tail;
+    unexplained += tail;
+    if a.glued && tail_is_place {
+        // The rest of the glued word is a place (`STARBUCKSSEATTLE`).
+        unexplained += TAIL_WORD_WEIGHT;
+        total += TAIL_WORD_WEIGHT;
+    } else if a.glued {
         // The glued word only partly belongs to the name.
         if let Some(word) = query.words.get(a.end.saturating_sub(1)) {
             let extra = word.len() as f32 - a.descriptor_letters.min(word.len() as f32);
@@ -249,6 +275,92 @@ pub(super) fn descriptor_coverage(query: &Query<'_>, a: &Alignment) -> (f32, usi
         (1.0 - unexplained / total).clamp(0.0, 1.0),
         unexplained_words,
     )
+}
+
+/// Whether the words after a name that lined up whole from the first word are probably where
+/// the shop is, not more of its name: a chain prints its name first and then a branch, a mall,
+/// a street or a town (`WENDYS CAMPUS`, `CONOCO SEI`, `CAFE RIO FT COLLI`). Not when a word
+/// there names a kind of business another than the merchant's (`SHELL BEACH CAFE`, `DELTA
+/// DENTAL`); and after a short name (under [`SHORT_NAME_LETTERS`] letters, `AMC`, `SPIN`,
+/// `LIME`) only words that look like a place do.
+pub(super) fn tail_is_a_place(
+    query: &Query<'_>,
+    name: &IndexedName,
+    a: &Alignment,
+    category: Category,
+) -> bool {
+    if a.start != 0 || !a.complete || a.typo {
+        return false;
+    }
+    let tail = &query.words[a.end.min(query.text_words)..query.text_words];
+    let glued_rest = a
+        .glued
+        .then(|| query.words.get(a.end.wrapping_sub(1)))
+        .flatten()
+        .and_then(|word| word.get(a.glued_at..));
+    if tail.is_empty() && glued_rest.is_none() {
+        return false;
+    }
+    let other_trade = |word: &str| kind_of_word(word).is_some_and(|kind| !same_trade(kind, category));
+    if tail.iter().any(|w| other_trade(w)) {
+        return false;
+    }
+    if let Some(rest) = glued_rest {
+        if !could_end_a_city(rest, true) {
+            return false;
+        }
+    }
+    if distinctive(name) {
+        return true;
+    }
+    tail.iter().enumerate().all(|(offset, word)| {
+        looks_like_a_place(word)
+            || kind_of_word(word).is_some()
+            || a.end + offset >= query.name_end()
+    })
+}
+
+/// A name that says which shop it is even with other words after it: two or more words, or
+/// one word of [`SHORT_NAME_LETTERS`] letters or more that is no common English word, kind of
+/// business, filler or city word (`WENDYS`, `CONOCO`, but not `LUCKY`, `PIZZA`, `SPRINGFIELD`).
+fn distinctive(name: &IndexedName) -> bool {
+    if name.letters < SHORT_NAME_LETTERS {
+        return false;
+    }
+    match name.words.as_slice() {
+        [word] => {
+            !is_common_word(word)
+                && kind_of_word(word).is_none()
+                && !FILLER_WORDS.contains(&word.as_str())
+                && !is_city_word(word)
+        }
+        _ => true,
+    }
+}
+
+/// A word that may be part of where a shop is: a word of a known city (or its start), a word
+/// such as `FT` or `BEACH`, a street word, a direction, or a one- or two-letter remnant.
+fn looks_like_a_place(word: &str) -> bool {
+    word.len() <= 2
+        || could_end_a_city(word, true)
+        || PLACE_PREFIX_WORDS.contains(&word)
+        || PLACE_SUFFIX_WORDS.contains(&word)
+        || STREET_WORDS.contains(&word)
+        || FILLER_WORDS.contains(&word)
+}
+
+/// Two categories of the same trade: equal, or both food, or both shops that sell the same
+/// goods (a pharmacy or a fuel station sells groceries, a department store clothes).
+fn same_trade(a: Category, b: Category) -> bool {
+    use Category::*;
+    const TRADES: [&[Category]; 5] = [
+        &[CoffeeShop, FastFood, Restaurant],
+        &[Grocery, GeneralMerchandise, Pharmacy, GasStation],
+        &[Apparel, GeneralMerchandise],
+        &[HomeImprovement, GeneralMerchandise],
+        &[Rideshare, Transit],
+    ];
+    a == b || TRADES.iter().any(|t| t.contains(&a) && t.contains(&b))
 }
 
 /// Letters a descriptor word counts for, and whether it counts fully: filler words and probable

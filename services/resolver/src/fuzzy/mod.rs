@@ -27,7 +27,8 @@
 mod align;
 
 use crate::normalize::normalize_name;
-use crate::vocabulary::FILLER_WORDS;
+use crate::location::{could_end_a_city, is_city_word, PLACE_PREFIX_WORDS, PLACE_SUFFIX_WORDS};
+use crate::vocabulary::{is_common_word, kind_of_word, FILLER_WORDS, STREET_WORDS};
 use align::*;
 use altdata_domain::Category;
 use std::borrow::Cow;
@@ -53,6 +54,12 @@ const FILLER_WORD_WEIGHT: f32 = 0.5;
 /// Cost of each unexplained word of full weight, on top of its share of letters, so that a name
 /// explaining every word beats one that leaves a short word over (`YOUTUBE TV`).
 const UNEXPLAINED_WORD_COST: f32 = 0.04;
+/// Weight of each word after a name that lined up whole, when those words are probably a
+/// place ([`align::tail_is_a_place`]), and of all of them together.
+const TAIL_WORD_WEIGHT: f32 = 0.5;
+const TAIL_WEIGHT_CAP: f32 = 1.5;
+/// Names shorter than this many letters take only place-like words after them.
+const SHORT_NAME_LETTERS: usize = 5;
 /// Credit for each name letter after the point where a descriptor was cut short.
 const CUT_NAME_CREDIT: f32 = 0.5;
 /// Best score under which the first word is also looked up by trigrams, as a possible typo.
