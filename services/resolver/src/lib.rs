@@ -320,8 +320,8 @@ impl Resolver {
         paying_a_bill: bool,
     ) -> Decision {
         let scored = self.index.candidates(query, REVIEW_CANDIDATES);
-        if CandidateIndex::is_clear_winner(&scored) {
-            if let Some(best) = scored.first() {
+        if let Some(winner) = CandidateIndex::clear_winner(&scored) {
+            if let Some(best) = scored.get(winner) {
                 let merchant = self
                     .index
                     .merchant(best.merchant)

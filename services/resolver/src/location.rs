@@ -157,13 +157,15 @@ pub(crate) fn take_location(tokens: &mut Vec<&str>) -> Location {
                 location.state = Some(region);
                 location.city = city.and_then(|(count, name)| strip_city(tokens, count, name));
             }
-        } else if let Some((region, city_part)) =
-            glued_state(last).filter(|(_, city)| could_end_a_city(city, true))
-        {
+        } else if let Some((region, city_part)) = glued_state(last).filter(|(region, city)| {
+            // A cut city only before an unambiguous state: `BRIDAL` is no `BRID` in Alabama.
+            could_end_a_city(city, !AMBIGUOUS_STATES.contains(&region.as_str()))
+        }) {
             // `SEATTLEWA`: a known city with its state glued on.
             let mut candidate: Vec<&str> = tokens[..tokens.len() - 1].to_vec();
             candidate.push(city_part);
-            if let Some((count, name)) = known_city_at_end(&candidate, true) {
+            let cut = !AMBIGUOUS_STATES.contains(&region.as_str());
+            if let Some((count, name)) = known_city_at_end(&candidate, cut) {
                 *tokens = candidate;
                 location.state = Some(region);
                 location.city = strip_city(tokens, count, name);

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 /// Words that may sit after a merchant without saying which merchant it is: kinds of shop,
 /// billing words, products, weekdays. The matcher counts them little either way.
-pub(crate) const FILLER_WORDS: [&str; 77] = [
+pub(crate) const FILLER_WORDS: [&str; 80] = [
     "QPS",
     "STORE",
     "STORES",
@@ -35,7 +35,10 @@ pub(crate) const FILLER_WORDS: [&str; 77] = [
     "RELOAD",
     "PAYGO",
     "TRIP",
+    "TRIPS",
     "RIDE",
+    "RIDES",
+    "POOL",
     "ORDER",
     "COM",
     "WWW",
@@ -190,7 +193,7 @@ pub(crate) const DROPPED_WORDS: [&str; 14] = [
 ];
 
 /// Abbreviations folded to the word, on both descriptors and catalogue names.
-pub(crate) const ABBREVIATIONS: [(&str, &str); 11] = [
+pub(crate) const ABBREVIATIONS: [(&str, &str); 12] = [
     ("COMM", "COMMUNICATIONS"),
     ("AMZN", "AMAZON"),
     ("CTY", "CITY"),
@@ -202,6 +205,7 @@ pub(crate) const ABBREVIATIONS: [(&str, &str); 11] = [
     ("INTL", "INTERNATIONAL"),
     ("RSTRNT", "RESTAURANT"),
     ("PHARM", "PHARMACY"),
+    ("SEAMLSS", "SEAMLESS"),
 ];
 
 /// Domain labels that name a service of the site, not the merchant.
@@ -432,7 +436,7 @@ pub(crate) fn kind_of_word(word: &str) -> Option<Category> {
 /// Words that say a line is not a purchase from a merchant: transfers, payroll, deposits, cash,
 /// interest, fees, investments, loan and card payments. Such lines go to review without a
 /// candidate, whatever merchant name they carry (`DIRECT DEP … CO: LIVE NATION`).
-pub(crate) const NON_PURCHASE_WORDS: [&str; 19] = [
+pub(crate) const NON_PURCHASE_WORDS: [&str; 20] = [
     "TRANSFER",
     "XFER",
     "ZELLE",
@@ -440,6 +444,7 @@ pub(crate) const NON_PURCHASE_WORDS: [&str; 19] = [
     "DEPOSIT",
     "ATM",
     "INTEREST",
+    "INTRST",
     "DIVIDEND",
     "OVERDRAFT",
     "CASHOUT",
