@@ -362,10 +362,12 @@ fn push_word<'a>(tokens: &mut Vec<&'a str>, word: &'a str) {
         }
     }
 
-    if letters == 0 {
+    // Digits masked as `X` in exported or test data (`XXXXX`, `XXXX1234`) are numbers too.
+    let masked = length >= 3 && word.bytes().all(|b| b == b'X' || b.is_ascii_digit());
+    if letters == 0 || masked {
         // Pure numbers: store and site ids, traces, ARNs. One or two digits may be a name
         // (`7 ELEVEN`, `FOREVER 21`).
-        if digits <= 2 && length <= 2 {
+        if digits <= 2 && length <= 2 && !masked {
             tokens.push(word);
         } else if tokens.last().is_none_or(|t| *t != "~") {
             tokens.push("~");
