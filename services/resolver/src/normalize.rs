@@ -175,7 +175,9 @@ static NOISE: LazyLock<Regex> = LazyLock::new(|| {
         r"|\b[A-Z]-\d{3,}\b",
         r"|\b\d{1,2}:\d{2}(?::\d{2})?\s?(?:AM|PM|A|P)?\b",
         r"|\b\d{1,2}(?:AM|PM)\b",
-        r"|\b\d{1,2}[/-]\d{1,2}(?:[/-]\d{2,4})?\b",
+        r"|\b\d{1,2}/\d{1,2}(?:/\d{2,4})?\b",
+        // Dates with dashes are zero-padded (`RIDE 08-13`); `7-11` is a name.
+        r"|\b\d{2}-\d{2}(?:-\d{2,4})?\b",
         r"|\b(?:STR|STE|SITE|UNIT|LOC|NO|NUM)\s*#?\s*\d+\b",
     ))
 });
