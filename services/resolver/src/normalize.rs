@@ -772,6 +772,66 @@ mod tests {
     }
 
     #[test]
+    fn names_of_digits_and_letters_survive() {
+        assert_eq!(text("1800FLOWERS 11/14 PURCHASE CO"), "1800FLOWERS");
+        assert_eq!(text("1800FLOWERS"), "1800FLOWERS");
+        assert_eq!(text("1800flowers.com 800-468-1141 NY"), "1800FLOWERS");
+        assert_eq!(text("7-ELEVEN"), "7 ELEVEN");
+        assert_eq!(text("7-11 #05619 OGDEN UT"), "7 11");
+        assert_eq!(text("76"), "76");
+        assert_eq!(text("76 - VIRGIN VALLEY FOO"), "76 VIRGIN VALLEY FOO");
+        assert_eq!(text("99 RANCH MARKET #12 SAN JOSE CA"), "99 RANCH MARKET");
+        assert_eq!(text("LYFT *RIDE 08-13 SAN FRANCISCO CA"), "LYFT RIDE");
+    }
+
+    #[test]
+    fn a_name_glued_to_a_code_keeps_its_letters() {
+        assert_eq!(text("MURPHY6931ATWALMART"), "MURPHY");
+        assert_eq!(text("SALONCENTRIC5918 TEXAS CA"), "SALONCENTRIC TEXAS");
+        assert_eq!(text("UBER   *TRIP 3BUF7"), "UBER TRIP");
+        assert_eq!(
+            text("AMZN Mktp US*MO1KN9JQ1 Amzn.com/bill WA"),
+            "AMAZON MKTP US"
+        );
+    }
+
+    #[test]
+    fn no_name_becomes_a_bare_state_or_city() {
+        // Templates from the research note's real shapes.
+        assert_eq!(text("David's Bridal Rochester NY"), "DAVIDS BRIDAL");
+        assert_eq!(text("Yogurt Mountain Los Angeles CA"), "YOGURT MOUNTAIN");
+        assert_eq!(
+            text("CHEVRON 0095006 TAHOE PARADISCA"),
+            "CHEVRON TAHOE PARADISCA"
+        );
+        assert_eq!(text("EXXONMOBIL    99355943"), "EXXONMOBIL");
+    }
+
+    #[test]
+    fn ach_lines_give_the_company_and_keep_a_payroll_description() {
+        assert_eq!(text("TYPE: CABLE ID: 0000213249 CO: COMCAST"), "COMCAST");
+        assert_eq!(
+            text("TYPE: DIRECT DEP ID: 9111111101 CO: LIVE NATION WORL"),
+            "LIVE NATION WORL DIRECT DEP"
+        );
+        assert_eq!(
+            text("EDWARD JONES DES:INVESTMENT ID:012345 INDN:JANE DOE CO ID:XX PPD"),
+            "EDWARD JONES INVESTMENT"
+        );
+    }
+
+    #[test]
+    fn street_addresses_and_masked_digits_go() {
+        assert_eq!(
+            text("MCDONALD'S F190 2401 S COLLEGE AVE FORT COLLINS CO %% Card 10 #5780"),
+            "MCDONALDS"
+        );
+        assert_eq!(text("STARBUCKS STORE XXXXX SEATTLE WA"), "STARBUCKS STORE");
+        assert_eq!(text("GRUBHUBBUFFALOWILDWIN"), "GRUBHUB");
+        assert_eq!(text("SEAMLSS*SWEETGREEN"), "SEAMLESS");
+    }
+
+    #[test]
     fn empty_and_noise_only_inputs_give_empty_text() {
         assert_eq!(text(""), "");
         assert_eq!(text("   "), "");

@@ -420,7 +420,10 @@ fn real_descriptors_calibration_half() {
     let (tally, failures) = evaluate(&setup.resolver, &rows, Failures::All);
     let mut out = failures;
     for (brand, name) in &notes.matched_by_name {
-        let _ = writeln!(out, "BY NAME     label {brand:?} is catalogue merchant {name:?}");
+        let _ = writeln!(
+            out,
+            "BY NAME     label {brand:?} is catalogue merchant {name:?}"
+        );
     }
     out.push_str(&tally.report("real descriptors, calibration half", true));
     println!("{out}");

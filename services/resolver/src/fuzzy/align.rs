@@ -226,7 +226,11 @@ pub(super) fn alignment_score(
     let letters = name.letters.max(1) as f32;
     let mut name_coverage = (a.name_letters / letters).min(1.0);
     let matched = a.name_letters - a.credited;
-    if a.truncated && a.start == 0 && !a.typo && matched >= LONG_CUT_LETTERS && matched >= 0.5 * letters
+    if a.truncated
+        && a.start == 0
+        && !a.typo
+        && matched >= LONG_CUT_LETTERS
+        && matched >= 0.5 * letters
     {
         // Cut short after most of a long name (`WALMART NEIGHBORHOOD M`, a virtual card's
         // `THE CHEESECAKE`): as good as whole.

@@ -26,8 +26,8 @@
 
 mod align;
 
-use crate::normalize::normalize_name;
 use crate::location::{could_end_a_city, is_city_word, PLACE_PREFIX_WORDS, PLACE_SUFFIX_WORDS};
+use crate::normalize::normalize_name;
 use crate::vocabulary::{is_common_word, kind_of_word, FILLER_WORDS, STREET_WORDS};
 use align::*;
 use altdata_domain::Category;
@@ -381,19 +381,19 @@ impl CandidateIndex {
         {
             return Some(0);
         }
-        let close = |s: &&ScoredMerchant| {
-            s.score >= AUTO_THRESHOLD && best.score - s.score < AUTO_MARGIN
-        };
-        let widest = scored.iter().filter(close).filter_map(|s| s.whole_words).max()?;
+        let close =
+            |s: &&ScoredMerchant| s.score >= AUTO_THRESHOLD && best.score - s.score < AUTO_MARGIN;
+        let widest = scored
+            .iter()
+            .filter(close)
+            .filter_map(|s| s.whole_words)
+            .max()?;
         let mut widest_ones = scored
             .iter()
             .enumerate()
             .filter(|(_, s)| close(s) && s.whole_words == Some(widest));
         let (index, _) = widest_ones.next()?;
-        let others_nested = scored
-            .iter()
-            .filter(close)
-            .all(|s| s.whole_words.is_some());
+        let others_nested = scored.iter().filter(close).all(|s| s.whole_words.is_some());
         (widest_ones.next().is_none() && others_nested).then_some(index)
     }
 
