@@ -392,7 +392,10 @@ impl DescriptorWriter {
             }
         }
         // Hotel chains often print the word after the brand (`MARRIOTT HOTELS HOUSTON TX`).
-        if category == Category::Hotel && !platform && name.split(' ').count() <= 2 && rng.chance(0.15)
+        if category == Category::Hotel
+            && !platform
+            && name.split(' ').count() <= 2
+            && rng.chance(0.15)
         {
             push_cased(core, " HOTELS", case);
         }
