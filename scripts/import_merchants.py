@@ -249,6 +249,17 @@ TAG_MAP: list[tuple[str, str, str | None]] = [
     ("healthcare/laboratory", "other", "8071"),
     ("healthcare/blood_donation", "other", "8099"),
     ("amenity/animal_boarding", "other", "0742"),
+    # added in the resolver-quality round: consumer spend that card descriptors show
+    ("office/insurance", "other", "6300"),
+    ("office/tax_advisor", "other", "7276"),
+    ("office/moving_company", "other", "4214"),
+    ("shop/newsagent", "general_merchandise", "5994"),
+    ("shop/bicycle", "other", "5940"),
+    ("shop/truck_repair", "other", "7538"),
+    ("healthcare/physiotherapist", "other", "8049"),
+    ("amenity/childcare", "other", "8351"),
+    ("amenity/kindergarten", "other", "8351"),
+    ("leisure/indoor_play", "entertainment", "7999"),
 ]
 TAG_INDEX = {k: (i, cat, mcc) for i, (k, cat, mcc) in enumerate(TAG_MAP)}
 
@@ -376,7 +387,7 @@ EXTRA_BRANDS: list[tuple[str, str, str, str | None, str]] = [
     ("Japan Airlines", "airline", "jal|japan air", None, ""),
     ("Singapore Airlines", "airline", "singapore air", None, ""),
     # telecom / internet
-    ("Spectrum", "telecom", "charter communications|spectrum.com|charter spectrum|twc", "4899", "CHTR"),
+    ("Spectrum", "telecom", "charter communications|spectrum.com|charter spectrum|twc|time warner cable|time warner nyc|twc*time warner", "4899", "CHTR"),
     ("Cox Communications", "telecom", "cox comm|cox.com|cox cable", "4899", ""),
     ("Optimum", "telecom", "altice usa|optimum online|cablevision", "4899", "ATUS"),
     ("Frontier Communications", "telecom", "frontier comm|frontier.com|frontier internet", None, "FYBR"),
@@ -462,7 +473,7 @@ EXTRA_BRANDS: list[tuple[str, str, str, str | None, str]] = [
     ("Tinder", "software", "tinder.com", "5817", "MTCH"),
     ("Bumble", "software", "bumble inc", "5817", "BMBL"),
     ("Hinge", "software", "hinge app", "5817", "MTCH"),
-    ("Match.com", "software", "match com", "5817", "MTCH"),
+    ("Match.com", "software", "match com|match group", "5817", "MTCH"),
     ("Evernote", "software", "evernote corp", "5817", ""),
     ("Nintendo", "entertainment", "nintendo of america|nintendo eshop|nintendo switch online", "5816", "NTDOY"),
     # games & entertainment
@@ -486,7 +497,7 @@ EXTRA_BRANDS: list[tuple[str, str, str, str | None, str]] = [
     ("Universal Studios", "entertainment", "universal orlando|universal studios hollywood", "7996", "CMCSA"),
     # transit, tolls, parking
     ("Amtrak", "transit", "amtrak.com|amtrak tickets|nrpc|national railroad passenger", "4112", ""),
-    ("MTA", "transit", "mta*nyct|nyct paygo|omny|metrocard|mta nyc transit|mta*lirr|mta*mnr", None, ""),
+    ("MTA", "transit", "mta*nyct|nyct paygo|omny|metrocard|mta nyc transit|mta*lirr|mta*mnr|mta*metrocard|mta*mnr stations", None, ""),
     ("BART", "transit", "bay area rapid transit|bart-", None, ""),
     ("Clipper", "transit", "clipper card|clippercard|clipper service", None, ""),
     ("Caltrain", "transit", "peninsula corridor", None, ""),
@@ -528,10 +539,10 @@ EXTRA_BRANDS: list[tuple[str, str, str, str | None, str]] = [
 # Adjustments for brands that do come from NSI, keyed by brand_id slug.
 # Values: dict with optional name, category, mcc, match (extra match names), ticker.
 NSI_OVERRIDES: dict[str, dict[str, str]] = {
-    "7_eleven": {"category": "grocery", "mcc": "5499", "match": "7-11|seven eleven|7 eleven"},
+    "7_eleven": {"category": "grocery", "mcc": "5499", "match": "7-11|seven eleven|7 eleven|sei|7-eleven inc"},
     "amc": {"name": "AMC Theatres", "match": "amc|amc theaters"},
     "xfinity": {"category": "telecom", "mcc": "4899", "match": "comcast|comcast xfinity|comcast cable"},
-    "walmart": {"match": "wal-mart|wm supercenter|wal mart|walmart.com|walmart supercenter|wal-mart super center"},
+    "walmart": {"match": "wal-mart|wm supercenter|wal mart|walmart.com|walmart supercenter|wal-mart super center|wm superc|wal-mart #"},
     "target": {"match": "target.com|target store"},
     "costco": {"match": "costco whse|costco wholesale|costco.com"},
     "the_home_depot": {"match": "home depot|homedepot.com|the home depot"},
@@ -540,13 +551,16 @@ NSI_OVERRIDES: dict[str, dict[str, str]] = {
     "t_mobile": {"match": "tmobile|t-mobile postpaid|t-mobile us"},
     "starbucks": {"match": "starbucks card|sbux"},
     "mcdonalds": {"match": "mcdonalds|mcd"},
-    "whole_foods_market": {"match": "wholefds|whole foods|wfm"},
+    "whole_foods_market": {"match": "wholefds|whole foods|wfm|whole foods mkt"},
     "trader_joes": {"match": "trader joes|trader joe"},
-    "dunkin": {"category": "coffee_shop", "match": "dunkin donuts"},
+    "dunkin": {"category": "coffee_shop", "match": "dunkin donuts|dd/br|dunkin #"},
     "cvs_pharmacy": {"match": "cvs/pharmacy|cvs|cvs store"},
     "chipotle": {"match": "chipotle mexican grill|chipotle online"},
     "lime": {"match": "lime*ride|lime rides|li.me"},
     "citi_bike": {"match": "citibike|lyft citi bike"},
+    "exxon": {"match": "exxonmobil|exxon mobil"},
+    "conoco": {"match": "conocophillips"},
+    "barnes_noble": {"match": "b&n|barnes&noble|barnesnoble"},
 }
 
 # Tickers for brands from NSI (and parents where a brand is wholly owned by a listed company).

@@ -177,6 +177,11 @@ impl DescriptorWriter {
                     push_digits(out, 10 + input.noise % 20, 2);
                     out.push_str(" #");
                     push_last4(out, input.last4);
+                } else if extra < 0.23 {
+                    // Channel text after the merchant as well as before it.
+                    out.push_str(" POS PURCHASE");
+                } else if extra < 0.26 {
+                    out.insert_str(0, "POS DEBIT ");
                 }
             }
             Style::Padded20 => {
@@ -373,6 +378,26 @@ impl DescriptorWriter {
                 let product = products[(input.noise % products.len() as u64) as usize];
                 push_cased(core, product, case);
             }
+            FormSuffix::StoreCode(len) => {
+                let start = core.len();
+                for k in 0..len {
+                    let letter = b'A' + ((input.noise >> (5 * k)) % 26) as u8;
+                    core.push(char::from(letter));
+                }
+                if case == Case::Lower {
+                    core[start..].make_ascii_lowercase();
+                }
+                core.push(' ');
+                push_digits(core, 10_000 + u64::from(input.store_number), 5);
+            }
+        }
+        // Hotel chains often print the word after the brand (`MARRIOTT HOTELS HOUSTON TX`).
+        if category == Category::Hotel
+            && !platform
+            && name.split(' ').count() <= 2
+            && rng.chance(0.15)
+        {
+            push_cased(core, " HOTELS", case);
         }
         let brand_len = core.len() - brand_start;
         let in_person = !input.recurring && !is_web(category) && !platform && !url;
@@ -380,7 +405,11 @@ impl DescriptorWriter {
             let u = rng.unit();
             let number = input.store_number;
             if category == Category::GasStation {
-                if u < 0.6 {
+                if u < 0.15 {
+                    // A 7-digit site id with leading zeros (`CHEVRON 0095006`).
+                    core.push(' ');
+                    push_digits(core, u64::from(number) * 7 % 1_000_000, 7);
+                } else if u < 0.6 {
                     core.push(' ');
                     push_digits(core, 10_000_000 + u64::from(number) * 7919 % 90_000_000, 8);
                 } else if u < 0.8 {
@@ -408,6 +437,11 @@ impl DescriptorWriter {
             } else if u < 0.55 {
                 core.push(' ');
                 push_digits(core, u64::from(number), 4);
+            } else if u < 0.61 {
+                // A long store or terminal id, 8 to 13 digits.
+                core.push(' ');
+                let digits = 8 + (input.noise % 6) as usize;
+                push_digits(core, input.noise % 10u64.pow(digits as u32), digits);
             }
         }
         (brand_start, brand_len)
@@ -469,7 +503,10 @@ fn push_location(
     if u < 0.12 || input.city.is_empty() {
         out.push(' ');
     } else {
-        out.push(' ');
+        // A fixed-width name field runs straight into the city (`STARBUCKSSEATTLE WA`).
+        if !(0.155..0.185).contains(&u) {
+            out.push(' ');
+        }
         push_city(out, input.city, case, if short_city { 13 } else { 20 });
         if u >= 0.155 {
             out.push(' ');

@@ -57,6 +57,8 @@ pub(crate) enum FormSuffix {
     Code(usize),
     /// One of these product names (`GOOGLE *YOUTUBE`).
     Product(&'static [&'static str]),
+    /// A store code of this many letters, then the store number (`WHOLEFDS BRY 10237`).
+    StoreCode(usize),
 }
 
 /// Categories whose sales happen online or by bill, so the location is not the customer's.
@@ -444,7 +446,11 @@ fn name_forms(
         "uber" => &[
             ("UBER *TRIP", FormSuffix::None, 3.0),
             ("UBER TRIP", FormSuffix::None, 1.0),
+            // Fixed-width: the trip reference after the product (`UBER   *TRIP 3BUF7`).
+            ("UBER   *TRIP ", FormSuffix::Code(5), 1.5),
         ],
+        // Whole Foods prints a store code (`WHOLEFDS BRY 10237`).
+        "whole_foods_market" => &[("WHOLEFDS ", FormSuffix::StoreCode(3), 2.0)],
         "lyft" => &[("LYFT *RIDE", FormSuffix::None, 3.0)],
         "doordash" => &[("DD *DOORDASH", FormSuffix::None, 2.0)],
         _ => &[],

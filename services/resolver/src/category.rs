@@ -6,6 +6,7 @@
 //! A guess at or above [`CATEGORY_THRESHOLD`] counts the row's spend in its category under
 //! that category's "unattributed" merchant; below it the row is only held for review.
 
+use crate::vocabulary::kind_of_word;
 use altdata_domain::Category;
 
 /// The confidence from which a guessed category is trusted to count spend.
@@ -83,66 +84,85 @@ fn category_of_mcc(mcc: &str) -> Option<McCategory> {
         5611 | 5621 | 5631 | 5641 | 5651 | 5655 | 5661 | 5691 | 5697 | 5698 | 5699 => Sure(Apparel),
         5812 => Ambiguous(&[Restaurant, CoffeeShop]),
         5813 => Sure(Restaurant),
-        5814 => Ambiguous(&[FastFood, CoffeeShop, Restaurant]),
+        // A shop outside the catalogue coded 5814 is more often a local restaurant than fast
+        // food (the chains are in the catalogue).
+        5814 => Ambiguous(&[Restaurant, FastFood, CoffeeShop]),
         5815 | 5816 | 5818 => Ambiguous(&[Streaming, Software]),
         5817 | 5734 | 7372 => Sure(Software),
         5912 => Sure(Pharmacy),
         5964..=5969 => Sure(Ecommerce),
-        7832 | 7841 | 7922 | 7929 | 7991 | 7996 | 7997 | 7999 => Sure(Entertainment),
+        7832 | 7841 | 7911 | 7922 | 7929 | 7932 | 7933 | 7991 | 7994 | 7996 | 7997 | 7998
+        | 7999 => Sure(Entertainment),
+        4722 => Ambiguous(&[Hotel, Airline]),
+        7033 | 7012 => Sure(Hotel),
+        7523 => Sure(Transit),
+        5944 | 5948 | 5949 => Sure(Apparel),
+        5941 | 5942 | 5943 | 5945 | 5947 | 5970 | 5992 | 5995 | 5999 => Sure(GeneralMerchandise),
+        5712 | 5713 | 5714 | 5719 | 5722 => Sure(HomeImprovement),
+        5921 | 5993 | 742 | 6300 | 4214 | 7210 | 7211 | 7216 | 7230 | 7297 | 7298 | 7299 | 7538
+        | 7542 | 8011 | 8021 | 8041 | 8042 | 8043 | 8049 | 8050 | 8062 | 8099 | 8999 => Sure(Other),
         _ => return None,
     })
 }
 
-/// Category words, matched as whole words of the normalised descriptor.
-const CATEGORY_WORDS: [(&str, Category); 40] = [
-    ("COFFEE", Category::CoffeeShop),
-    ("CAFE", Category::CoffeeShop),
-    ("ESPRESSO", Category::CoffeeShop),
-    ("ROASTERS", Category::CoffeeShop),
-    ("ROASTERY", Category::CoffeeShop),
-    ("TEA", Category::CoffeeShop),
-    ("BAKERY", Category::CoffeeShop),
-    ("DONUT", Category::CoffeeShop),
-    ("DONUTS", Category::CoffeeShop),
-    ("BURGER", Category::FastFood),
-    ("BURGERS", Category::FastFood),
-    ("PIZZA", Category::FastFood),
-    ("TACO", Category::FastFood),
-    ("TACOS", Category::FastFood),
-    ("TAQUERIA", Category::Restaurant),
-    ("DINER", Category::Restaurant),
-    ("GRILL", Category::Restaurant),
-    ("BISTRO", Category::Restaurant),
-    ("RESTAURANT", Category::Restaurant),
-    ("KITCHEN", Category::Restaurant),
-    ("SUSHI", Category::Restaurant),
-    ("BBQ", Category::Restaurant),
-    ("BREWING", Category::Restaurant),
-    ("PUB", Category::Restaurant),
-    ("TAVERN", Category::Restaurant),
-    ("PHARMACY", Category::Pharmacy),
-    ("DRUG", Category::Pharmacy),
-    ("GROCERY", Category::Grocery),
-    ("SUPERMARKET", Category::Grocery),
-    ("MARKET", Category::Grocery),
-    ("FOODS", Category::Grocery),
-    ("FUEL", Category::GasStation),
-    ("GAS", Category::GasStation),
-    ("PETRO", Category::GasStation),
-    ("HOTEL", Category::Hotel),
-    ("INN", Category::Hotel),
-    ("MOTEL", Category::Hotel),
-    ("SUITES", Category::Hotel),
-    ("AIRLINES", Category::Airline),
-    ("HARDWARE", Category::HomeImprovement),
+/// Words whose category for a local shop differs from the chain trade they share in
+/// `KIND_WORDS`: a local pizza, taco or burger place, or a cafe, is a restaurant (a sit-down
+/// place far more often than a counter), and liquor stores count as `other`. Calibrated on the
+/// calibration half of the real descriptors.
+const LOCAL_SHOP_WORDS: [(&str, Category); 14] = [
+    ("PIZZA", Category::Restaurant),
+    ("TACO", Category::Restaurant),
+    ("TACOS", Category::Restaurant),
+    ("BURGER", Category::Restaurant),
+    ("BURGERS", Category::Restaurant),
+    ("CAFE", Category::Restaurant),
+    ("CAFFE", Category::Restaurant),
+    ("BAGELS", Category::FastFood),
+    ("LIQUOR", Category::Other),
+    ("LIQUORS", Category::Other),
+    ("WINE", Category::Other),
+    ("WINES", Category::Other),
+    ("SPIRITS", Category::Other),
+    ("SPIRIT", Category::Other),
 ];
 
+/// More words that only tell the category of an unknown shop.
+const MORE_CATEGORY_WORDS: [(&str, Category); 24] = [
+    ("COFFE", Category::CoffeeShop),
+    ("ROASTER", Category::CoffeeShop),
+    ("JEWELERS", Category::Apparel),
+    ("JEWELER", Category::Apparel),
+    ("JEWELRY", Category::Apparel),
+    ("LINGERIE", Category::Apparel),
+    ("VET", Category::Other),
+    ("ANIMAL", Category::Other),
+    ("CHIRO", Category::Other),
+    ("CHIROPRACTIC", Category::Other),
+    ("DERMATOLOGY", Category::Other),
+    ("MASSAGE", Category::Other),
+    ("CIGAR", Category::Other),
+    ("SMOKE", Category::Other),
+    ("VAPE", Category::Other),
+    ("BEAUTY", Category::Other),
+    ("MOVING", Category::Other),
+    ("ENTERTAINMENT", Category::Entertainment),
+    ("EVENTS", Category::Entertainment),
+    ("ESCAPE", Category::Entertainment),
+    ("CONVENTION", Category::Entertainment),
+    ("CAVERNS", Category::Entertainment),
+    ("SHOOTING", Category::Entertainment),
+    ("CLUB", Category::Entertainment),
+];
+
+/// The category the words of a normalised descriptor name: the first word that names one.
 fn category_of_words(normalized: &str) -> Option<Category> {
     normalized.split(' ').find_map(|word| {
-        CATEGORY_WORDS
+        LOCAL_SHOP_WORDS
             .iter()
+            .chain(MORE_CATEGORY_WORDS.iter())
             .find(|(w, _)| *w == word)
             .map(|&(_, category)| category)
+            .or_else(|| kind_of_word(word))
     })
 }
 
@@ -154,10 +174,13 @@ mod tests {
     fn words_decide_between_the_categories_of_one_code() {
         let cafe = guess_category("BLUE BOTTLE COFFEE", "5814");
         assert_eq!(cafe.map(|g| g.category), Some(Category::CoffeeShop));
+        let subs = guess_category("JOES SUBS", "5814");
+        assert_eq!(subs.map(|g| g.category), Some(Category::FastFood));
+        // A local burger place, or a shop coded 5814 with no word, is a restaurant.
         let burger = guess_category("JOES BURGERS", "5814");
-        assert_eq!(burger.map(|g| g.category), Some(Category::FastFood));
+        assert_eq!(burger.map(|g| g.category), Some(Category::Restaurant));
         let unknown = guess_category("JOES", "5814");
-        assert_eq!(unknown.map(|g| g.category), Some(Category::FastFood));
+        assert_eq!(unknown.map(|g| g.category), Some(Category::Restaurant));
     }
 
     #[test]

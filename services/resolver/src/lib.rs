@@ -282,9 +282,20 @@ impl Resolver {
             };
             return (decision, Vec::new());
         }
+        let words: Vec<&str> = text.split(' ').collect();
+        if normalize::says_no_purchase(&words) {
+            // A transfer, payroll, a fee or a card payment: no merchant to suggest, and no
+            // category to count it in.
+            let decision = Decision::Review {
+                candidates: Vec::new().into(),
+                category: None,
+            };
+            return (decision, Vec::new());
+        }
         let query = Query::new(text, city, place_words, mcc);
+        let paying_a_bill = words.iter().any(|w| vocabulary::PAYMENT_WORDS.contains(w));
         (
-            self.fuzzy_decision(&query, text, mcc),
+            self.fuzzy_decision(&query, text, mcc, paying_a_bill),
             query.continuations(),
         )
     }
@@ -299,11 +310,23 @@ impl Resolver {
         self.index.city_changes_outcome(text, city, continuations)
     }
 
-    fn fuzzy_decision(&self, query: &Query<'_>, text: &str, mcc: &str) -> Decision {
+    /// The fuzzy match's decision. `paying_a_bill`: the text has a payment word, which to a
+    /// shop (not a utility, carrier, insurer or subscription) means paying its store card.
+    fn fuzzy_decision(
+        &self,
+        query: &Query<'_>,
+        text: &str,
+        mcc: &str,
+        paying_a_bill: bool,
+    ) -> Decision {
         let scored = self.index.candidates(query, REVIEW_CANDIDATES);
-        if CandidateIndex::is_clear_winner(&scored) {
-            if let Some(best) = scored.first() {
-                if let Some(merchant) = self.index.merchant(best.merchant) {
+        if let Some(winner) = CandidateIndex::clear_winner(&scored) {
+            if let Some(best) = scored.get(winner) {
+                let merchant = self
+                    .index
+                    .merchant(best.merchant)
+                    .filter(|m| !(paying_a_bill && sells_in_a_shop(m.category)));
+                if let Some(merchant) = merchant {
                     return Decision::Auto {
                         merchant_id: merchant.id,
                         confidence: best.score,
@@ -334,6 +357,24 @@ impl Resolver {
             category: guess_category(text, mcc),
         }
     }
+}
+
+/// Categories of shops, whose "payments" are store-card payments rather than bills.
+fn sells_in_a_shop(category: Category) -> bool {
+    use Category::*;
+    matches!(
+        category,
+        CoffeeShop
+            | FastFood
+            | Restaurant
+            | Grocery
+            | GasStation
+            | Ecommerce
+            | Pharmacy
+            | GeneralMerchandise
+            | Apparel
+            | HomeImprovement
+    )
 }
 
 #[cfg(test)]

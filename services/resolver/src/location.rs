@@ -68,14 +68,14 @@ const COUNTRY_TOKENS: [&str; 12] = [
 ];
 
 /// Words that start multi-word place names; an unknown town after one of them is two tokens.
-const PLACE_PREFIX_WORDS: [&str; 24] = [
+pub(crate) const PLACE_PREFIX_WORDS: [&str; 24] = [
     "SAN", "SANTA", "LOS", "LAS", "NEW", "FORT", "FT", "ST", "SAINT", "EL", "PORT", "NORTH",
     "SOUTH", "EAST", "WEST", "LAKE", "PALM", "MOUNT", "MT", "GRAND", "CEDAR", "CAPE", "LITTLE",
     "LONG",
 ];
 
 /// Words that end multi-word place names (`REDWOOD CITY`, `ALLEN PARK`).
-const PLACE_SUFFIX_WORDS: [&str; 10] = [
+pub(crate) const PLACE_SUFFIX_WORDS: [&str; 10] = [
     "CITY", "BEACH", "SPRINGS", "PARK", "HEIGHTS", "FALLS", "VALLEY", "HILLS", "GROVE", "HARBOR",
 ];
 
@@ -95,9 +95,14 @@ static CITY_WORDS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
 static CITY_WORD_SET: LazyLock<HashSet<&'static str>> =
     LazyLock::new(|| CITY_WORDS.iter().copied().collect());
 
+/// Whether `word` is a word of a known city.
+pub(crate) fn is_city_word(word: &str) -> bool {
+    CITY_WORD_SET.contains(word)
+}
+
 /// Whether `word` is a word of a known city or (with `allow_truncation`, 3+ letters) the start
 /// of one.
-fn could_end_a_city(word: &str, allow_truncation: bool) -> bool {
+pub(crate) fn could_end_a_city(word: &str, allow_truncation: bool) -> bool {
     if CITY_WORD_SET.contains(word) {
         return true;
     }
@@ -152,13 +157,15 @@ pub(crate) fn take_location(tokens: &mut Vec<&str>) -> Location {
                 location.state = Some(region);
                 location.city = city.and_then(|(count, name)| strip_city(tokens, count, name));
             }
-        } else if let Some((region, city_part)) =
-            glued_state(last).filter(|(_, city)| could_end_a_city(city, true))
-        {
+        } else if let Some((region, city_part)) = glued_state(last).filter(|(region, city)| {
+            // A cut city only before an unambiguous state: `BRIDAL` is no `BRID` in Alabama.
+            could_end_a_city(city, !AMBIGUOUS_STATES.contains(&region.as_str()))
+        }) {
             // `SEATTLEWA`: a known city with its state glued on.
             let mut candidate: Vec<&str> = tokens[..tokens.len() - 1].to_vec();
             candidate.push(city_part);
-            if let Some((count, name)) = known_city_at_end(&candidate, true) {
+            let cut = !AMBIGUOUS_STATES.contains(&region.as_str());
+            if let Some((count, name)) = known_city_at_end(&candidate, cut) {
                 *tokens = candidate;
                 location.state = Some(region);
                 location.city = strip_city(tokens, count, name);

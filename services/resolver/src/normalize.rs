@@ -96,6 +96,31 @@ pub(crate) fn normalize_name(name: &str) -> String {
 static ACH_FIELDS: LazyLock<Regex> =
     LazyLock::new(|| compile(r"\s(?:DES|INDN|CO ID|ID|PPD ID|WEB ID|CONF|TRACE|ARN)\s?[:#].*$"));
 
+/// The entry description of an ACH line in the `<COMPANY> DES:<DESCRIPTION> ID:…` form.
+static ACH_DESCRIPTION: LazyLock<Regex> =
+    LazyLock::new(|| compile(r"\sDES\s?:\s?([A-Z0-9 =/-]*?)\s+(?:ID|INDN|CO ID)\s?:"));
+
+/// ACH lines printed as fields, `TYPE: <DESCRIPTION> ID: <ID> CO: <COMPANY> NAME: <PAYEE>`
+/// (NACHA's entry description and company name): the company is the merchant.
+static ACH_TYPED: LazyLock<Regex> = LazyLock::new(|| {
+    compile(r"^(?:.*?\s)?TYPE:\s*(.*?)\s+ID:\s*\S*\s+CO:\s*(.*?)(?:\s+NAME:.*)?$")
+});
+
+/// `<COMPANY> <DESCRIPTION>` when the description says the line is no purchase (payroll, a
+/// transfer, a card payment), else `<COMPANY>`: the description is all that tells a salary
+/// from a purchase at the same company.
+fn ach_company(company: &str, description: &str) -> String {
+    let words: Vec<&str> = description
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    if says_no_purchase(&words) {
+        format!(" {company} {} ", words.join(" "))
+    } else {
+        format!(" {company} ")
+    }
+}
+
 /// URLs and domains: keeps the labels before the top-level domain except service words
 /// (`HELP.UBER.COM` → `UBER`, `AWS.AMAZON.COM` → `AWS AMAZON`), and a state glued after `/BILL`
 /// (`AMZN.COM/BILLWA`).
@@ -150,7 +175,9 @@ static NOISE: LazyLock<Regex> = LazyLock::new(|| {
         r"|\b[A-Z]-\d{3,}\b",
         r"|\b\d{1,2}:\d{2}(?::\d{2})?\s?(?:AM|PM|A|P)?\b",
         r"|\b\d{1,2}(?:AM|PM)\b",
-        r"|\b\d{1,2}[/-]\d{1,2}(?:[/-]\d{2,4})?\b",
+        r"|\b\d{1,2}/\d{1,2}(?:/\d{2,4})?\b",
+        // Dates with dashes are zero-padded (`RIDE 08-13`); `7-11` is a name.
+        r"|\b\d{2}-\d{2}(?:-\d{2,4})?\b",
         r"|\b(?:STR|STE|SITE|UNIT|LOC|NO|NUM)\s*#?\s*\d+\b",
     ))
 });
@@ -176,6 +203,7 @@ fn clean_pass(input: &str, parse_location: bool) -> (String, Location) {
     for_each_word(&text, |raw| push_word(&mut tokens, raw));
     strip_wrappers(&mut tokens);
     keep_after_dba(&mut tokens);
+    drop_street_address(&mut tokens);
     tokens.retain(|t| !DROPPED_WORDS.contains(t));
     drop_repeats(&mut tokens);
     if tokens.len() > 1 && tokens[0] == "THE" {
@@ -206,6 +234,21 @@ fn clean_pass(input: &str, parse_location: bool) -> (String, Location) {
 fn apply_patterns(mut text: String) -> String {
     let has = |text: &str, byte: u8| text.as_bytes().contains(&byte);
     if has(&text, b':') || has(&text, b'#') {
+        if text.contains("TYPE:") {
+            text = replaced(text, |t| {
+                ACH_TYPED.replace(t, |caps: &regex::Captures<'_>| {
+                    ach_company(&caps[2], &caps[1])
+                })
+            });
+        }
+        if text.contains("DES") {
+            if let Some(caps) = ACH_DESCRIPTION.captures(&text) {
+                if let Some(whole) = caps.get(0) {
+                    let company = text[..whole.start()].to_owned();
+                    text = ach_company(&company, &caps[1]);
+                }
+            }
+        }
         text = replaced(text, |t| ACH_FIELDS.replace(t, ""));
     }
     if has(&text, b'.') {
@@ -321,10 +364,12 @@ fn push_word<'a>(tokens: &mut Vec<&'a str>, word: &'a str) {
         }
     }
 
-    if letters == 0 {
+    // Digits masked as `X` in exported or test data (`XXXXX`, `XXXX1234`) are numbers too.
+    let masked = length >= 3 && word.bytes().all(|b| b == b'X' || b.is_ascii_digit());
+    if letters == 0 || masked {
         // Pure numbers: store and site ids, traces, ARNs. One or two digits may be a name
         // (`7 ELEVEN`, `FOREVER 21`).
-        if digits <= 2 && length <= 2 {
+        if digits <= 2 && length <= 2 && !masked {
             tokens.push(word);
         } else if tokens.last().is_none_or(|t| *t != "~") {
             tokens.push("~");
@@ -332,6 +377,16 @@ fn push_word<'a>(tokens: &mut Vec<&'a str>, word: &'a str) {
         return;
     }
     if digits == 0 {
+        // A marketplace with its seller glued on: `GRUBHUBBUFFALOWILDWIN`.
+        if let Some((glued, name)) = GLUED_MARKETPLACES
+            .iter()
+            .find(|(glued, _)| word.len() >= glued.len() + 3 && word.starts_with(glued))
+        {
+            tokens.push(name);
+            tokens.push("*");
+            push_word(tokens, &word[glued.len()..]);
+            return;
+        }
         let word = ABBREVIATIONS
             .iter()
             .find(|(short, _)| *short == word)
@@ -360,16 +415,35 @@ fn push_word<'a>(tokens: &mut Vec<&'a str>, word: &'a str) {
     if head_letters == 1 && tail_digits == 2 && length == 3 && !tokens.is_empty() {
         return;
     }
-    // A long number then letters: a phone number or id with a state or word glued on.
+    // A long number then letters: a phone number or id with a state or word glued on. A short
+    // number then a word is a name (`1800FLOWERS`, `7ELEVEN`, `24HOUR`).
     let head_digits = word.chars().take_while(|c| c.is_ascii_digit()).count();
     let tail_letters = word.chars().rev().take_while(|c| c.is_alphabetic()).count();
-    if head_digits + tail_letters == length && head_digits >= 5 {
-        push_word(tokens, &word[head_digits..]);
+    if head_digits + tail_letters == length {
+        if head_digits >= 5 {
+            push_word(tokens, &word[head_digits..]);
+        } else {
+            tokens.push(word);
+        }
         return;
     }
     // Mixed codes (order numbers, confirmation codes): two or more digits in six or more
-    // characters. Short mixes (`7ELEVEN`, `B2B`, `3M`, `A1`) are names.
-    if digits >= 2 && length >= 6 {
+    // characters, or digits in two places. A word of four or more letters in front of one
+    // stays (`MURPHY6931ATWALMART` → `MURPHY`). Short mixes (`B2B`, `3M`, `A1`) are names.
+    let digit_runs = word
+        .as_bytes()
+        .windows(2)
+        .filter(|pair| !pair[0].is_ascii_digit() && pair[1].is_ascii_digit())
+        .count()
+        + usize::from(word.as_bytes()[0].is_ascii_digit());
+    if (digits >= 2 && length >= 6) || (digit_runs >= 2 && length >= 4) {
+        if head_letters >= 4 {
+            let end = word
+                .char_indices()
+                .find(|(_, c)| !(c.is_alphabetic() || *c == '&'))
+                .map_or(word.len(), |(at, _)| at);
+            push_word(tokens, &word[..end]);
+        }
         return;
     }
     tokens.push(word);
@@ -461,6 +535,47 @@ fn drop_marketplace_seller(tokens: &mut Vec<&str>) {
     if tokens.len() > 2 && MARKETPLACES.contains(&tokens[0]) && tokens[1] == "*" {
         tokens.truncate(1);
     }
+}
+
+/// A street address after the merchant (`… 2401 S COLLEGE AVE STE C FORT COLLINS CO`): a
+/// number, up to three words and a street word, and a unit after it; the number must not be
+/// the first word (it would be the merchant's, `7 ELEVEN`).
+fn drop_street_address(tokens: &mut Vec<&str>) {
+    let is_number = |t: &str| t == "~" || (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()));
+    let mut at = 1;
+    while at < tokens.len() {
+        if !is_number(tokens[at]) {
+            at += 1;
+            continue;
+        }
+        let street = (at + 2..tokens.len().min(at + 5))
+            .find(|&end| STREET_WORDS.contains(&tokens[end]) && !is_marker(tokens[end - 1]));
+        let Some(street) = street else {
+            at += 1;
+            continue;
+        };
+        let mut end = street + 1;
+        if tokens
+            .get(end)
+            .is_some_and(|t| matches!(*t, "STE" | "SUITE" | "UNIT" | "UNT" | "APT"))
+        {
+            end += 1;
+            if tokens.get(end).is_some_and(|t| t.len() <= 2) {
+                end += 1;
+            }
+        }
+        tokens.drain(at..end);
+    }
+}
+
+/// Whether words say the line is not a purchase: a transfer, payroll, a deposit, a fee, a
+/// card or loan payment ([`NON_PURCHASE_WORDS`], [`NON_PURCHASE_PHRASES`]).
+pub(crate) fn says_no_purchase(words: &[&str]) -> bool {
+    words.iter().any(|w| NON_PURCHASE_WORDS.contains(w))
+        || words
+            .windows(2)
+            .any(|pair| NON_PURCHASE_PHRASES.iter().any(|p| p[..] == *pair))
+        || words.first() == Some(&"CHECK")
 }
 
 /// `<LEGAL NAME> DBA <TRADING NAME>`: the trading name is the merchant.
@@ -654,6 +769,66 @@ mod tests {
         assert_eq!(text("7-ELEVEN 34567"), "7 ELEVEN");
         assert_eq!(normalize_name("76"), "76");
         assert_eq!(text("FOREVER 21 #0123"), "FOREVER 21");
+    }
+
+    #[test]
+    fn names_of_digits_and_letters_survive() {
+        assert_eq!(text("1800FLOWERS 11/14 PURCHASE CO"), "1800FLOWERS");
+        assert_eq!(text("1800FLOWERS"), "1800FLOWERS");
+        assert_eq!(text("1800flowers.com 800-468-1141 NY"), "1800FLOWERS");
+        assert_eq!(text("7-ELEVEN"), "7 ELEVEN");
+        assert_eq!(text("7-11 #05619 OGDEN UT"), "7 11");
+        assert_eq!(text("76"), "76");
+        assert_eq!(text("76 - VIRGIN VALLEY FOO"), "76 VIRGIN VALLEY FOO");
+        assert_eq!(text("99 RANCH MARKET #12 SAN JOSE CA"), "99 RANCH MARKET");
+        assert_eq!(text("LYFT *RIDE 08-13 SAN FRANCISCO CA"), "LYFT RIDE");
+    }
+
+    #[test]
+    fn a_name_glued_to_a_code_keeps_its_letters() {
+        assert_eq!(text("MURPHY6931ATWALMART"), "MURPHY");
+        assert_eq!(text("SALONCENTRIC5918 TEXAS CA"), "SALONCENTRIC TEXAS");
+        assert_eq!(text("UBER   *TRIP 3BUF7"), "UBER TRIP");
+        assert_eq!(
+            text("AMZN Mktp US*MO1KN9JQ1 Amzn.com/bill WA"),
+            "AMAZON MKTP US"
+        );
+    }
+
+    #[test]
+    fn no_name_becomes_a_bare_state_or_city() {
+        // Templates from the research note's real shapes.
+        assert_eq!(text("David's Bridal Rochester NY"), "DAVIDS BRIDAL");
+        assert_eq!(text("Yogurt Mountain Los Angeles CA"), "YOGURT MOUNTAIN");
+        assert_eq!(
+            text("CHEVRON 0095006 TAHOE PARADISCA"),
+            "CHEVRON TAHOE PARADISCA"
+        );
+        assert_eq!(text("EXXONMOBIL    99355943"), "EXXONMOBIL");
+    }
+
+    #[test]
+    fn ach_lines_give_the_company_and_keep_a_payroll_description() {
+        assert_eq!(text("TYPE: CABLE ID: 0000213249 CO: COMCAST"), "COMCAST");
+        assert_eq!(
+            text("TYPE: DIRECT DEP ID: 9111111101 CO: LIVE NATION WORL"),
+            "LIVE NATION WORL DIRECT DEP"
+        );
+        assert_eq!(
+            text("EDWARD JONES DES:INVESTMENT ID:012345 INDN:JANE DOE CO ID:XX PPD"),
+            "EDWARD JONES INVESTMENT"
+        );
+    }
+
+    #[test]
+    fn street_addresses_and_masked_digits_go() {
+        assert_eq!(
+            text("MCDONALD'S F190 2401 S COLLEGE AVE FORT COLLINS CO %% Card 10 #5780"),
+            "MCDONALDS"
+        );
+        assert_eq!(text("STARBUCKS STORE XXXXX SEATTLE WA"), "STARBUCKS STORE");
+        assert_eq!(text("GRUBHUBBUFFALOWILDWIN"), "GRUBHUB");
+        assert_eq!(text("SEAMLSS*SWEETGREEN"), "SEAMLESS");
     }
 
     #[test]

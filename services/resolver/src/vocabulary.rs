@@ -2,9 +2,13 @@
 //! (filler, facilitator prefixes, bank channel phrases, dropped words, abbreviations, domain
 //! service labels, marketplaces). Data only; [`crate::normalize`] applies it.
 
+use altdata_domain::Category;
+use rustc_hash::FxHashSet as HashSet;
+use std::sync::LazyLock;
+
 /// Words that may sit after a merchant without saying which merchant it is: kinds of shop,
 /// billing words, products, weekdays. The matcher counts them little either way.
-pub(crate) const FILLER_WORDS: [&str; 77] = [
+pub(crate) const FILLER_WORDS: [&str; 80] = [
     "QPS",
     "STORE",
     "STORES",
@@ -31,7 +35,10 @@ pub(crate) const FILLER_WORDS: [&str; 77] = [
     "RELOAD",
     "PAYGO",
     "TRIP",
+    "TRIPS",
     "RIDE",
+    "RIDES",
+    "POOL",
     "ORDER",
     "COM",
     "WWW",
@@ -116,7 +123,7 @@ pub(crate) const FACILITATOR_PREFIXES: [(&str, bool); 26] = [
 ];
 
 /// Bank channel text, longest first, removed at either end of the descriptor.
-pub(crate) const CHANNEL_PHRASES: [&[&str]; 44] = [
+pub(crate) const CHANNEL_PHRASES: [&[&str]; 48] = [
     &["BUSINESS", "TO", "BUSINESS", "ACH", "DEBIT"],
     &["MOBILE", "PURCHASE", "SIGN", "BASED"],
     &["MOBILE", "PURCHASE", "PIN", "BASED"],
@@ -135,6 +142,7 @@ pub(crate) const CHANNEL_PHRASES: [&[&str]; 44] = [
     &["POS", "DEBIT"],
     &["POS", "WITHDRAWAL"],
     &["DDA", "PURCHASE"],
+    &["DDA", "RETURN"],
     &["DDA", "POS"],
     &["DDA", "PUR"],
     &["RECUR", "PURCHASE"],
@@ -145,6 +153,8 @@ pub(crate) const CHANNEL_PHRASES: [&[&str]; 44] = [
     &["PURCHASE", "AUTHORIZED"],
     &["CHECK", "CARD"],
     &["ACH", "DEBIT"],
+    &["WITHDRAWAL", "DEBIT"],
+    &["RECURRING", "WITHDR"],
     &["BILL", "PAYMT"],
     &["BILL", "PAYMENT"],
     &["PIN", "PURCHASE"],
@@ -161,6 +171,7 @@ pub(crate) const CHANNEL_PHRASES: [&[&str]; 44] = [
     &["WEB"],
     &["DEBIT"],
     &["WITHDRAWAL"],
+    &["WITHDR"],
 ];
 
 /// Words dropped wherever they are: legal forms and a few words that never name a merchant.
@@ -182,7 +193,7 @@ pub(crate) const DROPPED_WORDS: [&str; 14] = [
 ];
 
 /// Abbreviations folded to the word, on both descriptors and catalogue names.
-pub(crate) const ABBREVIATIONS: [(&str, &str); 11] = [
+pub(crate) const ABBREVIATIONS: [(&str, &str); 12] = [
     ("COMM", "COMMUNICATIONS"),
     ("AMZN", "AMAZON"),
     ("CTY", "CITY"),
@@ -194,6 +205,7 @@ pub(crate) const ABBREVIATIONS: [(&str, &str); 11] = [
     ("INTL", "INTERNATIONAL"),
     ("RSTRNT", "RESTAURANT"),
     ("PHARM", "PHARMACY"),
+    ("SEAMLSS", "SEAMLESS"),
 ];
 
 /// Domain labels that name a service of the site, not the merchant.
@@ -212,4 +224,273 @@ pub(crate) const MARKETPLACES: [&str; 7] = [
     "CAVIAR",
     "INSTACART",
     "EBAY",
+];
+
+/// Words that name a kind of business, and the category it belongs to. A local shop's name
+/// carries its kind (`SHELL BEACH CAFE`, `DELTA DENTAL`, `SONIC CAR WASH`), a chain's
+/// descriptor after its name carries a place; so a kind word after a brand's name that
+/// disagrees with the brand's category says the descriptor is some other business. The same
+/// words tell the category of a shop whose brand is not known ([`crate::category`]).
+pub(crate) const KIND_WORDS: [(&str, Category); 178] = [
+    ("COFFEE", Category::CoffeeShop),
+    ("COFFEEHOUSE", Category::CoffeeShop),
+    ("CAFE", Category::CoffeeShop),
+    ("CAFFE", Category::CoffeeShop),
+    ("ESPRESSO", Category::CoffeeShop),
+    ("ROASTERS", Category::CoffeeShop),
+    ("ROASTERY", Category::CoffeeShop),
+    ("ROASTING", Category::CoffeeShop),
+    ("TEA", Category::CoffeeShop),
+    ("TEAHOUSE", Category::CoffeeShop),
+    ("BOBA", Category::CoffeeShop),
+    ("BAKERY", Category::CoffeeShop),
+    ("BAKESHOP", Category::CoffeeShop),
+    ("PATISSERIE", Category::CoffeeShop),
+    ("PASTRY", Category::CoffeeShop),
+    ("DONUT", Category::CoffeeShop),
+    ("DONUTS", Category::CoffeeShop),
+    ("BAGEL", Category::CoffeeShop),
+    ("BAGELS", Category::CoffeeShop),
+    ("KOMBUCHA", Category::CoffeeShop),
+    ("BURGER", Category::FastFood),
+    ("BURGERS", Category::FastFood),
+    ("PIZZA", Category::FastFood),
+    ("TACO", Category::FastFood),
+    ("TACOS", Category::FastFood),
+    ("BURRITO", Category::FastFood),
+    ("BURRITOS", Category::FastFood),
+    ("SUBS", Category::FastFood),
+    ("HOTDOG", Category::FastFood),
+    ("HOTDOGS", Category::FastFood),
+    ("WINGS", Category::FastFood),
+    ("CHICKEN", Category::FastFood),
+    ("SANDWICH", Category::FastFood),
+    ("SANDWICHES", Category::FastFood),
+    ("CREAMERY", Category::FastFood),
+    ("GELATO", Category::FastFood),
+    ("YOGURT", Category::FastFood),
+    ("COOKIES", Category::FastFood),
+    ("SMOOTHIE", Category::FastFood),
+    ("JUICE", Category::FastFood),
+    ("TAQUERIA", Category::Restaurant),
+    ("PIZZERIA", Category::Restaurant),
+    ("DINER", Category::Restaurant),
+    ("GRILL", Category::Restaurant),
+    ("BISTRO", Category::Restaurant),
+    ("RESTAURANT", Category::Restaurant),
+    ("RESTAURANTS", Category::Restaurant),
+    ("RESTAURAN", Category::Restaurant),
+    ("RESTAURA", Category::Restaurant),
+    ("REST", Category::Restaurant),
+    ("KITCHEN", Category::Restaurant),
+    ("EATERY", Category::Restaurant),
+    ("CUISINE", Category::Restaurant),
+    ("SUSHI", Category::Restaurant),
+    ("RAMEN", Category::Restaurant),
+    ("NOODLE", Category::Restaurant),
+    ("NOODLES", Category::Restaurant),
+    ("PHO", Category::Restaurant),
+    ("THAI", Category::Restaurant),
+    ("CHINESE", Category::Restaurant),
+    ("MEXICAN", Category::Restaurant),
+    ("ITALIAN", Category::Restaurant),
+    ("INDIAN", Category::Restaurant),
+    ("SEAFOOD", Category::Restaurant),
+    ("OYSTER", Category::Restaurant),
+    ("STEAKHOUSE", Category::Restaurant),
+    ("SMOKEHOUSE", Category::Restaurant),
+    ("BBQ", Category::Restaurant),
+    ("BARBECUE", Category::Restaurant),
+    ("TRATTORIA", Category::Restaurant),
+    ("CANTINA", Category::Restaurant),
+    ("BREWING", Category::Restaurant),
+    ("BREWERY", Category::Restaurant),
+    ("BREWHOUSE", Category::Restaurant),
+    ("BREWPUB", Category::Restaurant),
+    ("TAPHOUSE", Category::Restaurant),
+    ("TAPROOM", Category::Restaurant),
+    ("PUB", Category::Restaurant),
+    ("TAVERN", Category::Restaurant),
+    ("SALOON", Category::Restaurant),
+    ("LOUNGE", Category::Restaurant),
+    ("CATERING", Category::Restaurant),
+    ("GROCERY", Category::Grocery),
+    ("GROCERIES", Category::Grocery),
+    ("GROCER", Category::Grocery),
+    ("SUPERMARKET", Category::Grocery),
+    ("DELI", Category::Grocery),
+    ("BUTCHER", Category::Grocery),
+    ("MEATS", Category::Grocery),
+    ("ORCHARD", Category::Grocery),
+    ("LIQUOR", Category::Grocery),
+    ("LIQUORS", Category::Grocery),
+    ("WINE", Category::Grocery),
+    ("WINES", Category::Grocery),
+    ("SPIRITS", Category::Grocery),
+    ("PHARMACY", Category::Pharmacy),
+    ("DRUG", Category::Pharmacy),
+    ("DRUGS", Category::Pharmacy),
+    ("APOTHECARY", Category::Pharmacy),
+    ("FUEL", Category::GasStation),
+    ("GAS", Category::GasStation),
+    ("GASOLINE", Category::GasStation),
+    ("PETRO", Category::GasStation),
+    ("PETROLEUM", Category::GasStation),
+    ("HOTEL", Category::Hotel),
+    ("HOTELS", Category::Hotel),
+    ("INN", Category::Hotel),
+    ("MOTEL", Category::Hotel),
+    ("SUITES", Category::Hotel),
+    ("LODGE", Category::Hotel),
+    ("RESORT", Category::Hotel),
+    ("HOSTEL", Category::Hotel),
+    ("AIRLINES", Category::Airline),
+    ("AIRLINE", Category::Airline),
+    ("AIRWAYS", Category::Airline),
+    ("HARDWARE", Category::HomeImprovement),
+    ("LUMBER", Category::HomeImprovement),
+    ("TILE", Category::HomeImprovement),
+    ("PAINT", Category::HomeImprovement),
+    ("NURSERY", Category::HomeImprovement),
+    ("FURNITURE", Category::HomeImprovement),
+    ("CINEMA", Category::Entertainment),
+    ("CINEMAS", Category::Entertainment),
+    ("THEATRE", Category::Entertainment),
+    ("THEATRES", Category::Entertainment),
+    ("THEATER", Category::Entertainment),
+    ("THEATERS", Category::Entertainment),
+    ("BOWLING", Category::Entertainment),
+    ("ARCADE", Category::Entertainment),
+    ("MUSEUM", Category::Entertainment),
+    ("ZOO", Category::Entertainment),
+    ("GOLF", Category::Entertainment),
+    ("RACEWAY", Category::Entertainment),
+    ("CLIMBING", Category::Entertainment),
+    ("YOGA", Category::Entertainment),
+    ("FITNESS", Category::Entertainment),
+    ("GYM", Category::Entertainment),
+    ("PARKING", Category::Transit),
+    ("TAXI", Category::Transit),
+    ("CAB", Category::Transit),
+    ("TOLL", Category::Transit),
+    ("TOLLS", Category::Transit),
+    ("BOUTIQUE", Category::Apparel),
+    ("CLOTHING", Category::Apparel),
+    ("CLOTHIERS", Category::Apparel),
+    ("APPAREL", Category::Apparel),
+    ("THRIFT", Category::GeneralMerchandise),
+    ("BOOKS", Category::GeneralMerchandise),
+    ("BOOKSTORE", Category::GeneralMerchandise),
+    ("DENTAL", Category::Other),
+    ("DENTIST", Category::Other),
+    ("DENTISTRY", Category::Other),
+    ("DDS", Category::Other),
+    ("CLINIC", Category::Other),
+    ("HOSPITAL", Category::Other),
+    ("MEDICAL", Category::Other),
+    ("PEDIATRICS", Category::Other),
+    ("VETERINARY", Category::Other),
+    ("SALON", Category::Other),
+    ("NAIL", Category::Other),
+    ("NAILS", Category::Other),
+    ("SPA", Category::Other),
+    ("BARBER", Category::Other),
+    ("BARBERSHOP", Category::Other),
+    ("CLEANERS", Category::Other),
+    ("LAUNDRY", Category::Other),
+    ("WASH", Category::Other),
+    ("REPAIR", Category::Other),
+    ("PLUMBING", Category::Other),
+    ("LAWN", Category::Other),
+    ("PEST", Category::Other),
+    ("INSURANCE", Category::Other),
+    ("CHURCH", Category::Other),
+    ("FLORIST", Category::Other),
+    ("GROOMING", Category::Other),
+    ("TATTOO", Category::Other),
+    ("LIBRARY", Category::Other),
+    ("OIL", Category::GasStation),
+];
+
+/// Common English words (SCOWL sizes 10 to 35, `data/common_words.txt`). A brand whose whole
+/// name is one of them (`LUCKY`, `LIBERTY`, `UNITED`) is only trusted with a place after it.
+static COMMON_WORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    include_str!("data/common_words.txt")
+        .lines()
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .collect()
+});
+
+pub(crate) fn is_common_word(word: &str) -> bool {
+    COMMON_WORDS.contains(word)
+}
+
+/// The category a kind word names, if it is one.
+pub(crate) fn kind_of_word(word: &str) -> Option<Category> {
+    KIND_WORDS
+        .iter()
+        .find(|(kind, _)| *kind == word)
+        .map(|&(_, category)| category)
+}
+
+/// Words that say a line is not a purchase from a merchant: transfers, payroll, deposits, cash,
+/// interest, fees, investments, loan and card payments. Such lines go to review without a
+/// candidate, whatever merchant name they carry (`DIRECT DEP … CO: LIVE NATION`).
+pub(crate) const NON_PURCHASE_WORDS: [&str; 20] = [
+    "TRANSFER",
+    "XFER",
+    "ZELLE",
+    "PAYROLL",
+    "DEPOSIT",
+    "ATM",
+    "INTEREST",
+    "INTRST",
+    "DIVIDEND",
+    "OVERDRAFT",
+    "CASHOUT",
+    "FEE",
+    "CRCARDPMT",
+    "REDEMPTION",
+    "ASSESSMENT",
+    "CONFIRMATION",
+    "INVESTMENT",
+    "LOAN",
+    "MORTGAGE",
+    "WITHDRAWAL",
+];
+
+/// Phrases with the same meaning as [`NON_PURCHASE_WORDS`].
+pub(crate) const NON_PURCHASE_PHRASES: [[&str; 2]; 10] = [
+    ["THANK", "YOU"],
+    ["CREDIT", "CARD"],
+    ["CASH", "ADVANCE"],
+    ["ONLINE", "BANKING"],
+    ["NET", "PAY"],
+    ["DIRECT", "DEP"],
+    ["DIR", "DEP"],
+    ["TAX", "REFUND"],
+    ["CARD", "PAYMENT"],
+    ["CC", "PAYMENT"],
+];
+
+/// Words of a bill payment. A bill paid to a utility, a carrier or an insurer is a purchase;
+/// a payment to a shop is the payment of its store card, not a purchase.
+pub(crate) const PAYMENT_WORDS: [&str; 9] = [
+    "PAYMENT", "PYMT", "PMT", "PAYMT", "PYMNT", "PAYMNT", "AUTOPAY", "EPAY", "EPAYMENT",
+];
+
+/// Words of a street address after a number (`2401 S COLLEGE AVE`), dropped with it.
+pub(crate) const STREET_WORDS: [&str; 24] = [
+    "ST", "STREET", "AVE", "AVENUE", "AV", "RD", "ROAD", "BLVD", "DR", "DRIVE", "HWY", "HIGHWAY",
+    "PKWY", "PARKWAY", "WAY", "LN", "LANE", "CT", "PL", "PLZ", "PLAZA", "CIR", "TRL", "PIKE",
+];
+
+/// Marketplaces that print the seller glued to their own name (`GRUBHUBBUFFALOWILDWIN`,
+/// `SEAMLSSSWEETGREENBRO`): the glued form, and the name it is split into.
+pub(crate) const GLUED_MARKETPLACES: [(&str, &str); 5] = [
+    ("GRUBHUB", "GRUBHUB"),
+    ("SEAMLSS", "SEAMLESS"),
+    ("SEAMLESS", "SEAMLESS"),
+    ("DOORDASH", "DOORDASH"),
+    ("POSTMATES", "POSTMATES"),
 ];

@@ -19,6 +19,10 @@ pub(super) struct Alignment {
     pub(super) truncated: bool,
     pub(super) typo: bool,
     pub(super) glued: bool,
+    /// Name letters credited, not matched, after the point where the descriptor was cut.
+    pub(super) credited: f32,
+    /// Where in the glued word the name ended (`STARBUCKSSEATTLE` → 9).
+    pub(super) glued_at: usize,
 }
 
 pub(super) fn align(
@@ -59,6 +63,7 @@ pub(super) fn align(
                 a.name_letters += nw.len() as f32;
                 a.descriptor_letters += nw.len() as f32;
                 a.glued = true;
+                a.glued_at = nw.len();
                 i += 1;
                 j += 1;
                 continue;
@@ -80,8 +85,10 @@ pub(super) fn align(
             }
             // The descriptor was cut inside this word: `CHIPOTLE MEXICAN GRI`.
             let last_merchant_word = j + 1 >= query.name_end() || j + 1 == d.len();
-            if dw.len() >= 3 && last_merchant_word {
-                a.name_letters += dw.len() as f32 + CUT_NAME_CREDIT * (nw.len() - dw.len()) as f32;
+            if (dw.len() >= 3 || i >= 2) && last_merchant_word {
+                let credit = CUT_NAME_CREDIT * (nw.len() - dw.len()) as f32;
+                a.name_letters += dw.len() as f32 + credit;
+                a.credited += credit;
                 a.descriptor_letters += dw.len() as f32;
                 a.truncated = true;
                 i += 1;
@@ -89,6 +96,14 @@ pub(super) fn align(
                 stopped = true;
                 break;
             }
+        }
+        if dw.len() >= 6 && nw.len() - dw.len().min(nw.len()) <= 2 && nw.starts_with(dw) {
+            // A long word cut short by a letter or two inside the name (`TICKETMASTE TIC`).
+            a.name_letters += dw.len() as f32;
+            a.descriptor_letters += dw.len() as f32;
+            i += 1;
+            j += 1;
+            continue;
         }
         if could_be_typo(dw, nw) && strsim::jaro_winkler(dw, nw) >= TYPO_SIMILARITY {
             a.name_letters += 0.85 * nw.len() as f32;
@@ -110,6 +125,7 @@ pub(super) fn align(
         a.truncated = true;
         let rest: usize = n[i..].iter().map(|w| w.len()).sum();
         a.name_letters += CUT_NAME_CREDIT * rest as f32;
+        a.credited += CUT_NAME_CREDIT * rest as f32;
     }
     a.complete = i == n.len() && !a.truncated;
     a
@@ -131,8 +147,8 @@ pub(super) fn could_line_up(word: &str, rest: &str) -> bool {
 /// Cheap tests before Jaro-Winkler: long words of similar length with the same first letter
 /// (typos in the first letter are rare, and Jaro-Winkler rewards a shared start anyway).
 pub(super) fn could_be_typo(a: &str, b: &str) -> bool {
-    a.len() >= 5
-        && b.len() >= 5
+    a.len() >= 6
+        && b.len() >= 6
         && a.len().abs_diff(b.len()) <= 2
         && a.as_bytes()[0] == b.as_bytes()[0]
 }
@@ -158,6 +174,8 @@ pub(super) struct NameScore {
     pub(super) alignment: Alignment,
     pub(super) prior_why: &'static str,
     pub(super) explains_all: bool,
+    /// The name lined up whole from the first word, up to word `alignment.end`.
+    pub(super) whole_from_start: bool,
 }
 
 /// The score of one name, or `None` when it does not line up at all.
@@ -178,7 +196,8 @@ pub(super) fn score_name(
         if a.name_letters <= 0.0 {
             continue;
         }
-        let score = alignment_score(query, name, &a);
+        let tail = tail_after(query, name, &a, merchant.category);
+        let score = alignment_score(query, name, &a, tail);
         if best.as_ref().is_none_or(|(s, _)| score > *s) {
             best = Some((score, a));
         }
@@ -186,6 +205,7 @@ pub(super) fn score_name(
     let (raw, a) = best?;
     let (prior, prior_why) = category_prior(query, merchant);
     let explains_all = a.start == 0 && a.complete && a.end >= query.text_words;
+    let whole_from_start = a.start == 0 && (a.complete || a.truncated) && !a.typo;
     Some(NameScore {
         merchant: name.merchant,
         name: name_index,
@@ -193,30 +213,60 @@ pub(super) fn score_name(
         alignment: a,
         prior_why,
         explains_all,
+        whole_from_start,
     })
 }
 
-pub(super) fn alignment_score(query: &Query<'_>, name: &IndexedName, a: &Alignment) -> f32 {
+pub(super) fn alignment_score(
+    query: &Query<'_>,
+    name: &IndexedName,
+    a: &Alignment,
+    tail: Tail,
+) -> f32 {
     let letters = name.letters.max(1) as f32;
     let mut name_coverage = (a.name_letters / letters).min(1.0);
+    let matched = a.name_letters - a.credited;
+    if a.truncated
+        && a.start == 0
+        && !a.typo
+        && matched >= LONG_CUT_LETTERS
+        && matched >= 0.5 * letters
+    {
+        // Cut short after most of a long name (`WALMART NEIGHBORHOOD M`, a virtual card's
+        // `THE CHEESECAKE`): as good as whole.
+        name_coverage = name_coverage.max(LONG_CUT_COVERAGE);
+    }
     if !a.complete && !a.truncated {
         name_coverage *= 0.5;
     }
     if a.typo {
         name_coverage = name_coverage.min(0.95);
     }
-    let (coverage, unexplained_words) = descriptor_coverage(query, a);
+    let (coverage, unexplained_words) = descriptor_coverage(query, a, tail);
+    let skipped = if a.start == 1 && lead_word_is_a_code(query) && distinctive(name) {
+        0.0
+    } else {
+        a.start as f32
+    };
     name_coverage * (0.55 + 0.45 * coverage)
-        - 0.1 * a.start as f32
+        - 0.1 * skipped
         - UNEXPLAINED_WORD_COST * unexplained_words as f32
 }
 
 /// The share of the descriptor's merchant letters the alignment explains, and how many words
-/// of full weight it leaves unexplained.
-pub(super) fn descriptor_coverage(query: &Query<'_>, a: &Alignment) -> (f32, usize) {
+/// of full weight it leaves unexplained. The words after the name weigh what [`Tail`] says.
+pub(super) fn descriptor_coverage(query: &Query<'_>, a: &Alignment, tail: Tail) -> (f32, usize) {
+    let (tail_word, tail_cap) = match tail {
+        Tail::Place => (PLACE_TAIL_WORD_WEIGHT, PLACE_TAIL_WEIGHT_CAP),
+        Tail::Branch => (TAIL_WORD_WEIGHT, TAIL_WEIGHT_CAP),
+        Tail::Name => (0.0, 0.0),
+    };
+    let tail_is_place = tail != Tail::Name;
+    let lead_code = a.start == 1 && lead_word_is_a_code(query);
     let mut total = 0.0;
     let mut unexplained = 0.0;
     let mut unexplained_words = 0;
+    let mut tail_weight = 0.0;
     for (position, word) in query.words.iter().enumerate() {
         let inside = position >= a.start && position < a.end;
         if position >= query.text_words && !inside {
@@ -227,6 +277,18 @@ pub(super) fn descriptor_coverage(query: &Query<'_>, a: &Alignment) -> (f32, usi
             .get(position)
             .copied()
             .unwrap_or((word.len() as f32, true));
+        if tail_is_place && position >= a.end {
+            tail_weight += weight.min(tail_word);
+            continue;
+        }
+        if lead_code && position < a.start {
+            // A processor's or platform's code before the name (`CNK*CINEMARK`).
+            total += weight.min(TAIL_WORD_WEIGHT);
+            unexplained += weight.min(TAIL_WORD_WEIGHT);
+            continue;
+        }
+        // A word the name explains counts its letters, filler or not (`CITY MARKET`).
+        let weight = if inside { word.len() as f32 } else { weight };
         total += weight;
         if !inside {
             unexplained += weight;
@@ -235,7 +297,14 @@ pub(super) fn descriptor_coverage(query: &Query<'_>, a: &Alignment) -> (f32, usi
             }
         }
     }
-    if a.glued {
+    let tail_weight = tail_weight.min(tail_cap);
+    total += tail_weight;
+    unexplained += tail_weight;
+    if a.glued && tail_is_place {
+        // The rest of the glued word is a place (`STARBUCKSSEATTLE`).
+        unexplained += tail_word;
+        total += tail_word;
+    } else if a.glued {
         // The glued word only partly belongs to the name.
         if let Some(word) = query.words.get(a.end.saturating_sub(1)) {
             let extra = word.len() as f32 - a.descriptor_letters.min(word.len() as f32);
@@ -249,6 +318,124 @@ pub(super) fn descriptor_coverage(query: &Query<'_>, a: &Alignment) -> (f32, usi
         (1.0 - unexplained / total).clamp(0.0, 1.0),
         unexplained_words,
     )
+}
+
+/// What the words after a name are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Tail {
+    /// More of a name, or nothing known: they count in full.
+    Name,
+    /// A branch after a distinctive name (`WENDYS CAMPUS`, `CONOCO SEI`): they count little.
+    Branch,
+    /// Only place-like words (`CAFE RIO FT COLLI`, `BP SAN DIEGO`): they count less still.
+    Place,
+}
+
+/// What the words after a name that lined up whole from the first word (or after a lead
+/// code, [`lead_word_is_a_code`]) are. A chain prints its name first and then a branch, a
+/// mall, a street or a town. Not when a word there names a kind of business another than the
+/// merchant's (`SHELL BEACH CAFE`, `DELTA DENTAL`); and after a name that is not
+/// [`distinctive`] (`AMC`, `LUCKY`, `SPRINGFIELD`) only place-like words and kinds of business
+/// may follow.
+pub(super) fn tail_after(
+    query: &Query<'_>,
+    name: &IndexedName,
+    a: &Alignment,
+    category: Category,
+) -> Tail {
+    let lead_code = a.start == 1 && lead_word_is_a_code(query) && distinctive(name);
+    if (a.start != 0 && !lead_code) || !a.complete || a.typo {
+        return Tail::Name;
+    }
+    let tail = &query.words[a.end.min(query.text_words)..query.text_words];
+    let glued_rest = a
+        .glued
+        .then(|| query.words.get(a.end.wrapping_sub(1)))
+        .flatten()
+        .and_then(|word| word.get(a.glued_at..));
+    if tail.is_empty() && glued_rest.is_none() {
+        return Tail::Name;
+    }
+    let other_trade =
+        |word: &str| kind_of_word(word).is_some_and(|kind| !same_trade(kind, category));
+    if tail.iter().any(|w| other_trade(w)) {
+        return Tail::Name;
+    }
+    if let Some(rest) = glued_rest {
+        if !could_end_a_city(rest, true) {
+            return Tail::Name;
+        }
+    }
+    let place_like = tail.iter().enumerate().all(|(offset, word)| {
+        looks_like_a_place(word)
+            || kind_of_word(word).is_some()
+            || a.end + offset >= query.name_end()
+    });
+    if place_like {
+        Tail::Place
+    } else if distinctive(name) {
+        Tail::Branch
+    } else {
+        Tail::Name
+    }
+}
+
+/// A name that says which shop it is even with other words after it: two or more words, or
+/// one word of [`SHORT_NAME_LETTERS`] letters or more that is no common English word, kind of
+/// business, filler or city word (`WENDYS`, `CONOCO`, but not `LUCKY`, `PIZZA`, `SPRINGFIELD`).
+fn distinctive(name: &IndexedName) -> bool {
+    if name.letters < SHORT_NAME_LETTERS {
+        return false;
+    }
+    match name.words.as_slice() {
+        [word] => {
+            !is_common_word(word)
+                && kind_of_word(word).is_none()
+                && !FILLER_WORDS.contains(&word.as_str())
+                && !is_city_word(word)
+        }
+        _ => true,
+    }
+}
+
+/// Whether the first word is a short code a processor or platform prints before the merchant
+/// (`CNK*CINEMARK`, `CKO*PATREON`, `PYL*…`): at most four letters and no word, kind of
+/// business, filler or city. Only a distinctive name may follow one.
+fn lead_word_is_a_code(query: &Query<'_>) -> bool {
+    query.text_words >= 2
+        && query.words.first().is_some_and(|word| {
+            word.len() <= 4
+                && word.bytes().all(|b| b.is_ascii_alphabetic())
+                && !is_common_word(word)
+                && kind_of_word(word).is_none()
+                && !FILLER_WORDS.contains(&word.as_str())
+                && !is_city_word(word)
+        })
+}
+
+/// A word that may be part of where a shop is: a word of a known city (or its start), a word
+/// such as `FT` or `BEACH`, a street word, a direction, or a one- or two-letter remnant.
+fn looks_like_a_place(word: &str) -> bool {
+    word.len() <= 2
+        || could_end_a_city(word, true)
+        || PLACE_PREFIX_WORDS.contains(&word)
+        || PLACE_SUFFIX_WORDS.contains(&word)
+        || STREET_WORDS.contains(&word)
+        || FILLER_WORDS.contains(&word)
+}
+
+/// Two categories of the same trade: equal, or both food, or both shops that sell the same
+/// goods (a pharmacy or a fuel station sells groceries, a department store clothes).
+fn same_trade(a: Category, b: Category) -> bool {
+    use Category::*;
+    const TRADES: [&[Category]; 5] = [
+        &[CoffeeShop, FastFood, Restaurant],
+        &[Grocery, GeneralMerchandise, Pharmacy, GasStation],
+        &[Apparel, GeneralMerchandise],
+        &[HomeImprovement, GeneralMerchandise],
+        &[Rideshare, Transit],
+    ];
+    a == b || TRADES.iter().any(|t| t.contains(&a) && t.contains(&b))
 }
 
 /// Letters a descriptor word counts for, and whether it counts fully: filler words and probable

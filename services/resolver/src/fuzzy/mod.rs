@@ -26,8 +26,9 @@
 
 mod align;
 
+use crate::location::{could_end_a_city, is_city_word, PLACE_PREFIX_WORDS, PLACE_SUFFIX_WORDS};
 use crate::normalize::normalize_name;
-use crate::vocabulary::FILLER_WORDS;
+use crate::vocabulary::{is_common_word, kind_of_word, FILLER_WORDS, STREET_WORDS};
 use align::*;
 use altdata_domain::Category;
 use std::borrow::Cow;
@@ -53,6 +54,19 @@ const FILLER_WORD_WEIGHT: f32 = 0.5;
 /// Cost of each unexplained word of full weight, on top of its share of letters, so that a name
 /// explaining every word beats one that leaves a short word over (`YOUTUBE TV`).
 const UNEXPLAINED_WORD_COST: f32 = 0.04;
+/// Weight of each word after a name that lined up whole, when those words are probably a
+/// place ([`align::tail_is_a_place`]), and of all of them together.
+const TAIL_WORD_WEIGHT: f32 = 0.5;
+const TAIL_WEIGHT_CAP: f32 = 1.5;
+/// The same when every one of those words looks like a place.
+const PLACE_TAIL_WORD_WEIGHT: f32 = 0.25;
+const PLACE_TAIL_WEIGHT_CAP: f32 = 0.75;
+/// A name cut short after this many letters, and at least half its letters, is as good as
+/// whole (name coverage [`LONG_CUT_COVERAGE`]).
+const LONG_CUT_LETTERS: f32 = 8.0;
+const LONG_CUT_COVERAGE: f32 = 0.97;
+/// Names shorter than this many letters take only place-like words after them.
+const SHORT_NAME_LETTERS: usize = 5;
 /// Credit for each name letter after the point where a descriptor was cut short.
 const CUT_NAME_CREDIT: f32 = 0.5;
 /// Best score under which the first word is also looked up by trigrams, as a possible typo.
@@ -92,6 +106,9 @@ pub(crate) struct ScoredMerchant {
     detail: NameScore,
     /// The whole name matched from the first word and consumed every merchant word.
     pub explains_all: bool,
+    /// Descriptor words the name explains from the first, when it lined up from there, and
+    /// whether it lined up whole (not cut short).
+    pub whole_words: Option<(usize, bool)>,
 }
 
 /// The descriptor as the matcher sees it.
@@ -324,6 +341,9 @@ impl CandidateIndex {
                 merchant: s.merchant,
                 score: s.score,
                 explains_all: s.explains_all,
+                whole_words: s
+                    .whole_from_start
+                    .then_some((s.alignment.end, s.alignment.complete)),
                 detail: s,
             })
             .collect()
@@ -343,21 +363,38 @@ impl CandidateIndex {
             })
     }
 
-    /// Whether the best of `scored` is clear enough to resolve without a person.
-    pub fn is_clear_winner(scored: &[ScoredMerchant]) -> bool {
-        let Some(best) = scored.first() else {
-            return false;
-        };
+    /// The one of `scored` (best first) clear enough to resolve without a person, if any: the
+    /// best, when it reaches [`AUTO_THRESHOLD`] and is ahead of the second by [`AUTO_MARGIN`]
+    /// or alone explains every word. Among names that line up whole from the first word and
+    /// score within the margin, the one that explains the most words wins: `STARBUCKS RESERVE`
+    /// is Starbucks Reserve, not Starbucks with a branch after it.
+    pub fn clear_winner(scored: &[ScoredMerchant]) -> Option<usize> {
+        let best = scored.first()?;
         if best.score < AUTO_THRESHOLD {
-            return false;
+            return None;
         }
-        match scored.get(1) {
-            None => true,
-            Some(second) => {
-                best.score - second.score >= AUTO_MARGIN
-                    || (best.explains_all && !second.explains_all && best.score > second.score)
-            }
+        let Some(second) = scored.get(1) else {
+            return Some(0);
+        };
+        if best.score - second.score >= AUTO_MARGIN
+            || (best.explains_all && !second.explains_all && best.score > second.score)
+        {
+            return Some(0);
         }
+        let close =
+            |s: &&ScoredMerchant| s.score >= AUTO_THRESHOLD && best.score - s.score < AUTO_MARGIN;
+        let widest = scored
+            .iter()
+            .filter(close)
+            .filter_map(|s| s.whole_words)
+            .max()?;
+        let mut widest_ones = scored
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| close(s) && s.whole_words == Some(widest));
+        let (index, _) = widest_ones.next()?;
+        let others_nested = scored.iter().filter(close).all(|s| s.whole_words.is_some());
+        (widest_ones.next().is_none() && others_nested).then_some(index)
     }
 
     /// Names worth aligning: by first word, glued prefix and truncation; or (with `typos`) by
