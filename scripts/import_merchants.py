@@ -22,7 +22,9 @@ What it does:
   * de-duplicates by name (case-insensitive) and by brand_id slug,
   * adds a hard-coded list of online / subscription / travel / telecom / utility /
     software / rideshare / transit brands a physical-places index lacks,
-  * writes the CSV sorted by brand_id with ids 1..N, and prints a per-category summary.
+  * writes the CSV sorted by brand_id; a brand keeps the id the existing CSV gave it (ids
+    are durable: aggregates are keyed by them) and a new brand takes the next free id;
+    prints a per-category summary.
 
 Only the Python 3.11 standard library is used. Output is deterministic for a given input.
 
@@ -741,7 +743,7 @@ def load_nsi(pkg: str):
     return version, records
 
 
-def build(pkg: str):
+def build(previous_ids: dict[str, int], pkg: str):
     version, records = load_nsi(pkg)
     groups: dict = collections.defaultdict(list)
     for r in records:
@@ -819,8 +821,17 @@ def build(pkg: str):
                 if not (len(winners) == 1 and m is winners[0]):
                     m["alts"].discard(a)
 
+    # Ids are durable: aggregates are keyed by them. A brand keeps the id the previous catalogue
+    # gave it; a new brand takes the next free id, in brand_id order.
+    ids = {slug: previous_ids[slug] for slug in out if slug in previous_ids}
+    next_id = max(previous_ids.values(), default=0) + 1
+    for slug in sorted(out):
+        if slug not in ids:
+            ids[slug] = next_id
+            next_id += 1
     rows = []
-    for i, slug in enumerate(sorted(out), start=1):
+    for slug in sorted(out):
+        i = ids[slug]
         m = out[slug]
         # lower-case, drop the merchant's own name and any other merchant's name, cap the list
         alts = sorted(m["alts"] - set(by_name))
@@ -830,14 +841,23 @@ def build(pkg: str):
     return version, rows, dropped_dupes
 
 
+def read_previous_ids(path: str) -> dict[str, int]:
+    """brand_id -> id of the catalogue being replaced, so that every brand keeps its id."""
+    if not os.path.exists(path):
+        return {}
+    with open(path, encoding="utf-8", newline="") as f:
+        return {row["brand_id"]: int(row["id"]) for row in csv.DictReader(f)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("package", nargs="?", help="path to the unpacked name-suggestion-index package")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "merchants.csv"))
     args = ap.parse_args()
     pkg = find_package(args.package)
-    version, rows, dupes = build(pkg)
     out = os.path.normpath(args.out)
+    previous_ids = read_previous_ids(out)
+    version, rows, dupes = build(previous_ids, pkg)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w", encoding="utf-8", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
