@@ -314,3 +314,86 @@ async fn a_correction_racing_its_originals_aggregation_ends_exact() {
     assert_eq!(totals(&app, Some(starbucks)).await, (0, 0));
     assert_eq!(totals(&app, Some(walmart)).await, (900, 1));
 }
+
+/// A day of two Starbucks rows and their correction (one row's amount), under a gateway with
+/// `k`; returns the gateway and Starbucks' id.
+async fn corrected_starbucks(k: &str) -> (integration_tests::gateway::GatewayApp, i64) {
+    let app = integration_tests::gateway::spawn_gateway(&[("ALTDATA_K_ANONYMITY", k)]).await;
+    let catalogue =
+        altdata_domain::catalogue::Catalogue::embedded().unwrap_or_else(|e| panic!("{e}"));
+    let starbucks = catalogue
+        .merchants
+        .iter()
+        .find(|m| m.brand_id == "starbucks")
+        .map(|m| m.id)
+        .unwrap_or_default();
+    app.merchant(starbucks, "Starbucks", "coffee_shop", "starbucks")
+        .await;
+    let landing = Landing::new(&app.test_app, "p5");
+    let original = [
+        row("a", 3, 1, "STARBUCKS STORE 01234", "4.00", "5814"),
+        row("b", 3, 2, "STARBUCKS STORE 01234", "5.00", "5814"),
+    ];
+    app.test_app
+        .run_pipeline(&[landing.write("d.csv", &original)])
+        .await;
+    let corrected = [
+        row("a", 3, 1, "STARBUCKS STORE 01234", "4.75", "5814"),
+        row("b", 3, 2, "STARBUCKS STORE 01234", "5.00", "5814"),
+    ];
+    app.test_app
+        .run_pipeline(&[landing.write("d-corrected.csv", &corrected)])
+        .await;
+    (app, starbucks)
+}
+
+#[tokio::test]
+async fn why_a_number_changed_is_answered_by_the_api() {
+    let (app, starbucks) = corrected_starbucks("1").await;
+    let answer = app
+        .get(&format!("/v1/changes?merchant={starbucks}&state=CA"))
+        .await;
+    assert_eq!(
+        answer.status,
+        axum::http::StatusCode::OK,
+        "{}",
+        answer.text()
+    );
+    let body = answer.json();
+    let changes = body["changes"].as_array().cloned().unwrap_or_default();
+    assert_eq!(changes.len(), 1, "{body}");
+    let change = &changes[0];
+    assert_eq!(change["cause"], "correction");
+    assert_eq!(change["file"], "d-corrected.csv");
+    assert_eq!(change["day"], day(3).to_string());
+    assert_eq!(change["delta_spend"], 0.75);
+    assert_eq!(change["delta_transactions"], 0);
+    assert_eq!(change["rows"], 1);
+    assert_eq!(change["withheld"], false);
+    let csv = app
+        .get(&format!("/v1/changes?merchant={starbucks}&format=csv"))
+        .await
+        .text();
+    assert!(
+        csv.lines()
+            .nth(1)
+            .is_some_and(|l| l.contains(",correction,")),
+        "{csv}"
+    );
+}
+
+#[tokio::test]
+async fn a_change_to_a_thin_cell_is_withheld_like_the_cell() {
+    // Two customers in the cell, k = 3: the one-row correction would show a transaction.
+    let (app, starbucks) = corrected_starbucks("3").await;
+    let body = app
+        .get(&format!("/v1/changes?merchant={starbucks}"))
+        .await
+        .json();
+    let change = &body["changes"][0];
+    assert_eq!(change["withheld"], true, "{body}");
+    assert!(
+        change["delta_spend"].is_null() && change["rows"].is_null(),
+        "{body}"
+    );
+}

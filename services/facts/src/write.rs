@@ -36,6 +36,51 @@ pub struct Applied {
     pub updates: Vec<AggregateUpdate>,
 }
 
+impl Applied {
+    /// Records why these cells changed (`aggregate_changes`, what `GET /v1/changes` lists),
+    /// for a change that is not a provider's (a review decision): the net spend and
+    /// transactions each cell gained or lost.
+    pub async fn log_changes(
+        &self,
+        transaction: &Transaction<'_>,
+        cause: &str,
+    ) -> Result<(), tokio_postgres::Error> {
+        let changed: Vec<&AggregateUpdate> = self
+            .updates
+            .iter()
+            .filter(|u| u.delta_transaction_count != 0 || u.delta_refund_count != 0)
+            .collect();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let merchants: Vec<i64> = changed.iter().map(|u| u.merchant_id).collect();
+        let regions: Vec<&str> = changed.iter().map(|u| u.region.as_str()).collect();
+        let dates: Vec<NaiveDate> = changed
+            .iter()
+            .map(|u| epoch_days_to_date(u.metric_date))
+            .collect();
+        let spend: Vec<i64> = changed
+            .iter()
+            .map(|u| u.delta_total_spend_cents - u.delta_refund_cents)
+            .collect();
+        let transactions: Vec<i64> = changed
+            .iter()
+            .map(|u| u.delta_transaction_count + u.delta_refund_count)
+            .collect();
+        transaction
+            .execute(
+                "INSERT INTO aggregate_changes (cause, merchant_id, region, metric_date,
+                     rows_changed, delta_spend_cents, delta_transactions)
+                 SELECT $1, m, r, d, abs(t), s, t
+                 FROM unnest($2::bigint[], $3::text[], $4::date[], $5::bigint[], $6::bigint[])
+                      AS u(m, r, d, s, t)",
+                &[&cause, &merchants, &regions, &dates, &spend, &transactions],
+            )
+            .await?;
+        Ok(())
+    }
+}
+
 /// Adds `cells` to every fact table and writes the outbox rows describing the change, inside
 /// the caller's transaction. `cause` names the change in the cache invalidation ("flush",
 /// "review", ...). The daily partitions for the cells' days must exist

@@ -1,6 +1,7 @@
 //! CSV renderings of the answers (`Accept: text/csv` or `?format=csv`): one header row, one
 //! row per point, period, state or merchant; empty cells for nulls; dates `YYYY-MM-DD`.
 
+use crate::api::changes::ChangesAnswer;
 use crate::api::growth::{GrowthAnswer, GrowthByStateAnswer};
 use crate::api::reference::{CategoriesAnswer, FreshnessAnswer, MerchantsAnswer};
 use crate::api::timeseries::TimeseriesAnswer;
@@ -225,5 +226,46 @@ fn serde_plain<T: serde::Serialize>(value: &T) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(text)) => text,
         _ => String::new(),
+    }
+}
+
+impl CsvTable for ChangesAnswer {
+    fn write_csv(&self, writer: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
+        writer.write_record([
+            "recorded_at",
+            "cause",
+            "provider",
+            "file",
+            "merchant_id",
+            "merchant_name",
+            "category",
+            "state",
+            "day",
+            "rows",
+            "delta_spend",
+            "delta_transactions",
+            "withheld",
+        ])?;
+        for change in &self.changes {
+            writer.write_record([
+                time(Some(change.recorded_at)),
+                change.cause.clone(),
+                change.provider.clone().unwrap_or_default(),
+                change.file.clone().unwrap_or_default(),
+                change.merchant_id.to_string(),
+                change.merchant_name.clone(),
+                change.category.clone(),
+                change.state.clone(),
+                change.day.to_string(),
+                change.rows.map(|r| r.to_string()).unwrap_or_default(),
+                number(change.delta_spend),
+                change
+                    .delta_transactions
+                    .map(|t| t.to_string())
+                    .unwrap_or_default(),
+                change.withheld.to_string(),
+            ])?;
+        }
+        Ok(())
     }
 }

@@ -164,6 +164,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/growth", get(api::growth::growth))
         .route("/v1/growth/states", get(api::growth::growth_by_state))
         .route("/v1/top", get(api::top::top))
+        .route("/v1/changes", get(api::changes::changes))
         .route("/v1/merchants", get(api::reference::merchants))
         .route("/v1/categories", get(api::reference::categories))
         .route("/v1/freshness", get(api::reference::freshness))

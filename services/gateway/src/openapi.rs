@@ -19,7 +19,7 @@ use utoipa::{Modify, OpenApi};
     ),
     paths(
         api::timeseries::timeseries, api::growth::growth, api::growth::growth_by_state,
-        api::top::top, api::reference::merchants, api::reference::categories,
+        api::top::top, api::changes::changes, api::reference::merchants, api::reference::categories,
         api::reference::freshness, api::admin::flush_cache,
         review::queue::list_queue, review::assign::assign, review::ignore::ignore,
         review::undo::undo, review::rules::add_rule, review::rules::list_rules,

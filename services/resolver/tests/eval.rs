@@ -460,7 +460,11 @@ fn real_descriptors_test_half() {
     println!(
         "test half: coverage {:.4} against the goal {GOAL_COVERAGE}: {}",
         tally.coverage(),
-        if tally.coverage() >= GOAL_COVERAGE { "met" } else { "NOT MET" }
+        if tally.coverage() >= GOAL_COVERAGE {
+            "met"
+        } else {
+            "NOT MET"
+        }
     );
     assert!(
         tally.coverage() >= COVERAGE_FLOOR,

@@ -2,11 +2,13 @@
 //!
 //! - [`answer`]: what every answer shares: format, cache-aside path, subject, suppression note.
 //! - [`timeseries`], [`growth`] (overall and per state), [`top`]: the cached questions.
+//! - [`changes`]: why a number changed (corrections, retractions, review decisions).
 //! - [`reference`]: merchants, categories, freshness.
 //! - [`admin`]: the cache flush.
 
 pub mod admin;
 pub mod answer;
+pub mod changes;
 pub mod growth;
 pub mod reference;
 pub mod timeseries;

@@ -87,6 +87,33 @@ pub struct TopParams {
     pub format: Option<String>,
 }
 
+/// Parameters of `GET /v1/changes`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ChangesParams {
+    /// A category such as `coffee_shop`. At most one of category, merchant, brand; none means all merchants.
+    pub category: Option<String>,
+    /// A merchant id.
+    pub merchant: Option<String>,
+    /// A brand id from the catalogue.
+    pub brand: Option<String>,
+    /// Comma-separated US state codes. Default: every region.
+    pub state: Option<String>,
+    /// Changes recorded on or after this day, YYYY-MM-DD. Default: 30 days before today.
+    pub since: Option<String>,
+    /// Only changes to days from this one, YYYY-MM-DD.
+    pub from: Option<String>,
+    /// Only changes to days up to this one, YYYY-MM-DD.
+    pub to: Option<String>,
+    /// 1 to the maximum page size (500). Default 100.
+    pub limit: Option<String>,
+    /// Default 0.
+    pub offset: Option<String>,
+    /// json (default) or csv; `Accept: text/csv` also selects CSV.
+    pub format: Option<String>,
+}
+
 /// Parameters of `GET /v1/merchants`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -158,7 +158,10 @@ async fn assign_once(
         .await?;
     let (merchant_id, category, created) = target_merchant(&transaction, target).await?;
     let moved = move_pending_rows(&transaction, descriptors, merchant_id, actor).await?;
-    altdata_facts::apply(&transaction, &moved.cells, CategoryShard::Review, "review").await?;
+    altdata_facts::apply(&transaction, &moved.cells, CategoryShard::Review, "review")
+        .await?
+        .log_changes(&transaction, "review")
+        .await?;
     let previous_aliases = transaction
         .query(
             "SELECT alias, merchant_id FROM merchant_aliases WHERE alias = ANY($1) FOR UPDATE",

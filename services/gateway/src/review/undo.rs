@@ -95,7 +95,10 @@ async fn undo_once(
         )
         .await?;
     let moved = Moved::fold(&rows, assign.merchant_id, Direction::Subtract);
-    altdata_facts::apply(&transaction, &moved.cells, CategoryShard::Review, "review").await?;
+    altdata_facts::apply(&transaction, &moved.cells, CategoryShard::Review, "review")
+        .await?
+        .log_changes(&transaction, "review")
+        .await?;
     restore_alias(&transaction, &assign, actor).await?;
     let group = moved
         .groups
