@@ -97,9 +97,15 @@ impl Pipeline {
             ("ALTDATA_RATE_LIMIT_PER_SECOND", "10000".to_owned()),
             ("ALTDATA_RATE_LIMIT_BURST", "10000".to_owned()),
             ("ALTDATA_DRAIN_TIMEOUT", "5s".to_owned()),
+            // The generator's re-sends restate whole days: its profile says so.
             (
                 "ALTDATA_PROFILES_DIR",
-                repo.join("profiles").display().to_string(),
+                landing
+                    .parent()
+                    .unwrap_or(landing)
+                    .join("staging/_profiles")
+                    .display()
+                    .to_string(),
             ),
             (
                 "ALTDATA_WEB_DIR",

@@ -97,6 +97,9 @@ async fn phases(
                 "--out",
                 &staging,
                 "--truth-detail",
+                // Corrected re-sends, interleaved with the kills like every other file.
+                "--resends",
+                &(settings.days / 3).max(1).to_string(),
             ],
             "generate.log",
         )
@@ -106,12 +109,15 @@ async fn phases(
     )?;
     let files = traffic::staged_files(&harness.staging)?;
     say!(
-        "generated {} rows in {} files: {} valid, {} broken, {} duplicates",
+        "generated {} rows in {} files: {} valid, {} broken, {} duplicates; re-sends restate {} (corrected {}, retracted {})",
         summary["rows"],
         files.len(),
         summary["valid_rows"],
         summary["broken_rows"],
-        summary["duplicate_rows"]
+        summary["duplicate_rows"],
+        summary["restated_days"],
+        summary["corrected_rows"],
+        summary["retracted_rows"]
     );
     let targets = targets(&harness.staging, &mut rng)?;
     let start = summary["start"].as_str().unwrap_or("2025-01-01").to_owned();

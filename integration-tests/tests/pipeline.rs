@@ -14,6 +14,10 @@ use std::time::Duration;
 type CellKey = (i64, String, i32);
 
 async fn generate(dir: &std::path::Path) -> serde_json::Value {
+    generate_with(dir, 0).await
+}
+
+async fn generate_with(dir: &std::path::Path, resends: u32) -> serde_json::Value {
     let config = altdata_generate::GenerateConfig {
         days: 4,
         cards: 3_000,
@@ -24,6 +28,7 @@ async fn generate(dir: &std::path::Path) -> serde_json::Value {
         provider: "panel".into(),
         progress: false,
         truth_detail: true,
+        resends,
     };
     let catalogue = Catalogue::embedded().unwrap_or_else(|e| panic!("{e}"));
     altdata_generate::run(&config, &catalogue, &Shutdown::new())
@@ -32,6 +37,53 @@ async fn generate(dir: &std::path::Path) -> serde_json::Value {
     let summary =
         std::fs::read_to_string(dir.join("_truth/summary.json")).unwrap_or_else(|e| panic!("{e}"));
     serde_json::from_str(&summary).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test]
+async fn corrected_resends_restate_their_days_to_the_cent() {
+    let app = spawn_app().await;
+    let dir = std::env::temp_dir().join(format!("altdata-resends-{}", app.prefix));
+    let summary = generate_with(&dir, 2).await;
+    let profiles = dir.join("_profiles").display().to_string();
+    let reports = app
+        .run_pipeline_with(
+            &[dir.display().to_string()],
+            &[("ALTDATA_PROFILES_DIR", profiles.as_str())],
+        )
+        .await;
+    let number = |key: &str| summary[key].as_i64().unwrap_or(-1);
+    let sum = |f: fn(&altdata_ingest::store::FileCounts) -> u64| {
+        reports.iter().map(|r| f(&r.counts)).sum::<u64>() as i64
+    };
+    assert!(reports.iter().all(|r| r.counts.conserved()));
+    assert_eq!(sum(|c| c.rows_read), number("rows"));
+    assert_eq!(sum(|c| c.rejected), number("broken_rows"));
+    assert_eq!(sum(|c| c.duplicates), number("duplicate_rows"));
+    assert!(
+        number("corrected_rows") > 0 && number("retracted_rows") > 0,
+        "{summary}"
+    );
+    assert_eq!(sum(|c| c.corrected), number("corrected_rows"));
+    assert_eq!(sum(|c| c.retracted), number("retracted_rows"));
+    assert_eq!(
+        sum(|c| c.published) + sum(|c| c.unattributed) + sum(|c| c.unmapped) - sum(|c| c.retracted),
+        number("valid_rows"),
+        "live rows after the re-sends"
+    );
+    let client = app.client().await;
+    let aggregated_net: i64 = scalar(&client, "SELECT coalesce(sum(total_spend_cents - refund_cents), 0)::bigint FROM agg_daily_merchant_spend").await;
+    let held_only_net: i64 = scalar(
+        &client,
+        "SELECT coalesce(sum(amount_cents), 0)::bigint FROM unmapped_transactions
+         WHERE counted_merchant_id IS NULL AND status IN ('pending', 'ignored')",
+    )
+    .await;
+    assert_eq!(
+        aggregated_net + held_only_net,
+        number("valid_net_cents"),
+        "net spend conserved against the restated truth"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]

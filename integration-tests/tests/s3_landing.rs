@@ -85,6 +85,7 @@ async fn an_s3_landing_zone_works_like_a_local_one() {
         provider: "s3panel".into(),
         progress: false,
         truth_detail: false,
+        resends: 0,
     };
     let catalogue = Catalogue::embedded().unwrap_or_else(|e| panic!("{e}"));
     let generated = altdata_generate::run(&config, &catalogue, &Shutdown::new())

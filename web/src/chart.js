@@ -26,9 +26,10 @@ export class SeriesChart {
   }
 
   /**
-   * points: [{period_start, value}], previous: same length or null; labels for the legend.
+   * points: [{period_start, value}], previous: same length or null; restated: per point the
+   * text saying how a correction changed it, or null; labels for the legend.
    */
-  render({ points, previous, unit, granularity, label, previousLabel }) {
+  render({ points, previous, restated = null, unit, granularity, label, previousLabel }) {
     this.unit = unit;
     const xs = points.map((p) => Date.parse(p.period_start + 'T00:00:00Z') / 1000);
     const ys = points.map((p) => p.value);
@@ -56,6 +57,18 @@ export class SeriesChart {
         dash: [6, 4],
         points: { show: false },
         value: (u, v) => formatValue(v, this.unit),
+      });
+    }
+    if (restated?.some(Boolean)) {
+      // Restated points: a ring on the series, its legend value saying by how much and why.
+      data.push(points.map((p, i) => (restated[i] ? p.value : null)));
+      series.push({
+        label: 'Restated',
+        stroke: '#d1242f',
+        width: 0,
+        paths: () => null,
+        points: { show: true, size: 10, width: 2, stroke: '#d1242f', fill: '#fff' },
+        value: (u, v, s, i) => (i == null || !restated[i] ? '—' : restated[i]),
       });
     }
     const step = granularity === 'month' ? 30 * DAY : granularity === 'week' ? 7 * DAY : DAY;

@@ -6,8 +6,8 @@ import {
   formatValue, promptForKey, storeKey, storedKey, takeKeyFromUrl,
 } from './api.js';
 import {
-  addDays, comparisonShift, defaultFrom, growthByStatePath, growthPath, parseStates, readState,
-  shiftDate, stateToSearch, timeseriesPath, topPath,
+  addDays, changesPath, comparisonShift, defaultFrom, growthByStatePath, growthPath, parseStates,
+  periodStartOf, readState, shiftDate, stateToSearch, timeseriesPath, topPath,
 } from './state.js';
 import { merchantCombobox } from './combobox.js';
 
@@ -284,6 +284,8 @@ async function load({ fresh = false, chartLoading = null } = {}) {
     ? client.get(timeseriesPath(state, shiftDate(state.from, shift), shiftDate(state.to, shift)), options)
     : Promise.resolve(null);
   const growthRequests = ['wow', 'mom', 'yoy'].map((p) => client.get(growthPath(state, p), options));
+  // Restated points are marked; without changes (or without an answer) nothing is.
+  const changesRequest = client.get(changesPath(state), { signal }).then(({ body }) => body.changes).catch(() => []);
   const freshnessRequest = client.get('/v1/freshness', { signal });
   // Top movers need the subject's category: known now unless the subject is a merchant/brand.
   const knownCategory = state.scope === 'category' || state.scope === 'all';
@@ -298,9 +300,9 @@ async function load({ fresh = false, chartLoading = null } = {}) {
     if (seq !== loadSeq) return;
     renderGrowthTable(growths.map((g) => g.body));
     topPromise ||= loadTop(fresh, seq);
-    const [series, previous] = await Promise.all([seriesRequest, previousRequest, chartLoading]);
+    const [series, previous, , changes] = await Promise.all([seriesRequest, previousRequest, chartLoading, changesRequest]);
     if (seq !== loadSeq) return;
-    renderSeries(series, previous?.body ?? null);
+    renderSeries(series, previous?.body ?? null, restatedPeriods(changes));
     freshnessRequest.then(({ body }) => {
       freshness.ageAtFetch = body.age_seconds;
       freshness.fetchedAt = performance.now();
@@ -383,7 +385,30 @@ function renderGrowthTable(answers) {
   );
 }
 
-function renderSeries({ body, cache, age }, previous) {
+/** Changes by the period they fall in: summed net-spend delta and the files behind them. */
+function restatedPeriods(changes) {
+  const byPeriod = new Map();
+  for (const c of changes || []) {
+    const start = periodStartOf(c.day, state.granularity);
+    const entry = byPeriod.get(start) || { delta: 0, withheld: false, files: new Set(), causes: new Set() };
+    if (c.withheld) entry.withheld = true;
+    else entry.delta += c.delta_spend;
+    if (c.file) entry.files.add(c.file);
+    entry.causes.add(c.cause);
+    byPeriod.set(start, entry);
+  }
+  return byPeriod;
+}
+
+/** "restated +$0.75 (d-corrected.csv)" for a period with changes. */
+function restatedText(entry) {
+  if (!entry) return '';
+  const delta = entry.withheld ? 'amount withheld' : `${entry.delta >= 0 ? '+' : '−'}${formatValue(Math.abs(entry.delta), 'usd')}`;
+  const why = entry.files.size ? [...entry.files].join(', ') : [...entry.causes].join(', ');
+  return `restated ${delta} (${why})`;
+}
+
+function renderSeries({ body, cache, age }, previous, restated = new Map()) {
   const additive = ['spend', 'gross', 'refunds', 'transactions'].includes(state.metric);
   const values = body.points.map((p) => p.value).filter((v) => v != null);
   const total = values.reduce((a, b) => a + b, 0);
@@ -405,6 +430,7 @@ function renderSeries({ body, cache, age }, previous) {
   chart.render({
     points: body.points,
     previous: previousPoints,
+    restated: body.points.map((p) => restatedText(restated.get(p.period_start)) || null),
     unit: body.unit,
     granularity: state.granularity,
     label: `${METRIC_LABELS[state.metric]}`,
@@ -415,7 +441,9 @@ function renderSeries({ body, cache, age }, previous) {
     ...body.points.map((p, i) => {
       const tr = document.createElement('tr');
       const prev = previousPoints?.[i];
-      tr.innerHTML = `<td>${p.period_start}</td><td class="num">${p.suppressed ? 'withheld' : formatValue(p.value, body.unit)}</td><td class="num">${prev ? (prev.suppressed ? 'withheld' : formatValue(prev.value, body.unit)) : '—'}</td><td class="num">${p.attributed_share == null ? '—' : `${Math.round(p.attributed_share * 100)}%`}</td>`;
+      const change = restated.get(p.period_start);
+      if (change) tr.dataset.restated = 'true';
+      tr.innerHTML = `<td>${p.period_start}</td><td class="num">${p.suppressed ? 'withheld' : formatValue(p.value, body.unit)}</td><td class="num">${prev ? (prev.suppressed ? 'withheld' : formatValue(prev.value, body.unit)) : '—'}</td><td class="num">${p.attributed_share == null ? '—' : `${Math.round(p.attributed_share * 100)}%`}</td><td>${escapeHtml(restatedText(change))}</td>`;
       return tr;
     }),
   );

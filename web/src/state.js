@@ -140,6 +140,26 @@ export function timeseriesPath(state, from = state.from, to = state.to) {
   return '/v1/timeseries?' + query(p);
 }
 
+/** Changes (corrections, retractions, review decisions) to the view's days, recorded in the
+ * last year: what the chart marks as restated. */
+export function changesPath(state) {
+  const p = subjectParams(state);
+  withStates(p, state.states);
+  p.set('from', state.from);
+  p.set('to', state.to);
+  p.set('since', addDays(state.to, -365));
+  p.set('limit', '500');
+  return '/v1/changes?' + query(p);
+}
+
+/** The first day of the period (day, Monday week, month) holding `iso`. */
+export function periodStartOf(iso, granularity) {
+  if (granularity === 'day') return iso;
+  if (granularity === 'month') return iso.slice(0, 8) + '01';
+  const weekday = (new Date(iso + 'T00:00:00Z').getUTCDay() + 6) % 7;
+  return addDays(iso, -weekday);
+}
+
 export function growthPath(state, period = state.period, states = state.states) {
   const p = subjectParams(state);
   p.set('metric', state.metric);

@@ -44,6 +44,10 @@ enum Command {
         /// Also write _truth/transactions.csv (txn_id -> brand) for tests.
         #[arg(long)]
         truth_detail: bool,
+        /// Send this many days again, two days later, with corrected amounts, removed rows and
+        /// late rows (the provider restates whole days: _profiles/<provider>.toml says so).
+        #[arg(long, default_value_t = 0)]
+        resends: u32,
     },
     /// Ingest provider files: watch the landing zone, or process PATH|URL... once and exit.
     Ingest {
@@ -130,6 +134,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             gzip,
             provider,
             truth_detail,
+            resends,
         } => {
             let start = start.unwrap_or_else(|| {
                 chrono::Utc::now().date_naive() - chrono::Duration::days(i64::from(days))
@@ -144,6 +149,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 provider,
                 progress: true,
                 truth_detail,
+                resends,
             };
             let catalogue = Catalogue::embedded().map_err(|e| anyhow::anyhow!("catalogue: {e}"))?;
             let report =

@@ -24,6 +24,7 @@ mod descriptor;
 mod error;
 mod geo;
 mod output;
+mod resend;
 mod truth;
 mod util;
 mod world;
@@ -61,6 +62,9 @@ pub struct GenerateConfig {
     pub progress: bool,
     /// Also write `_truth/transactions.csv`, one line per valid unique row.
     pub truth_detail: bool,
+    /// Days sent again two days later with corrections, removed and late rows (and a profile
+    /// in `_profiles/` saying the provider restates whole days).
+    pub resends: u32,
 }
 
 impl GenerateConfig {
@@ -76,6 +80,7 @@ impl GenerateConfig {
             provider: DEFAULT_PROVIDER.to_owned(),
             progress: false,
             truth_detail: false,
+            resends: 0,
         }
     }
 
@@ -254,6 +259,17 @@ pub async fn run(
         return Err(error);
     }
 
+    write_resends(
+        config,
+        &output,
+        &world,
+        &params,
+        &mut summary,
+        &mut report,
+        &mut detail_file,
+    )
+    .await?;
+
     truth_chunk.clear();
     window.drain(None, &world, &mut truth_chunk);
     if !truth_chunk.is_empty() {
@@ -285,6 +301,71 @@ pub async fn run(
         "provider files written"
     );
     Ok(report)
+}
+
+/// Writes the re-sent days' files (after every day, so a re-send sorts after its original)
+/// and restates the summary.
+async fn write_resends(
+    config: &GenerateConfig,
+    output: &Output,
+    world: &World,
+    params: &RunParams,
+    summary: &mut Summary,
+    report: &mut GenerateReport,
+    detail_file: &mut Option<output::FileWriter>,
+) -> Result<(), GenerateError> {
+    let plan = resend::plan(config.days, config.resends);
+    if plan.is_empty() {
+        return Ok(());
+    }
+    let mut profile = output.writer(&format!("_profiles/{}.toml", config.provider))?;
+    profile
+        .put(Bytes::from(resend::restating_profile(&config.provider)))
+        .await?;
+    profile.finish().await?;
+    for (day_index, file_day) in plan {
+        let day = config.start + Duration::days(i64::from(day_index));
+        let sent = config.start + Duration::days(i64::from(file_day));
+        let resent = resend::build(world, params, day_index, file_day)?;
+        let relative = format!(
+            "provider={}/{}.resend-{}.csv{}",
+            config.provider,
+            sent.format("%Y-%m-%d"),
+            day.format("%Y-%m-%d"),
+            if config.gzip { ".gz" } else { "" }
+        );
+        let bytes = if config.gzip {
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            encoder
+                .write_all(&resent.bytes)
+                .and_then(|()| encoder.finish())
+                .map_err(|source| GenerateError::Compress {
+                    path: relative.clone(),
+                    source,
+                })?
+        } else {
+            resent.bytes
+        };
+        let size = bytes.len() as u64;
+        let mut writer = output.writer(&relative)?;
+        writer.put(Bytes::from(bytes)).await?;
+        writer.finish().await?;
+        if let Some(detail) = detail_file {
+            if !resent.detail.is_empty() {
+                detail.put(Bytes::from(resent.detail)).await?;
+            }
+        }
+        report.files.push(output.display(&relative));
+        report.bytes += size;
+        summary.add_resend(
+            relative,
+            day.format("%Y-%m-%d").to_string(),
+            &resent.stats,
+            size,
+        );
+    }
+    Ok(())
 }
 
 fn progress_bar(config: &GenerateConfig) -> indicatif::ProgressBar {

@@ -113,6 +113,16 @@ pub struct Summary {
     pub refund_rows: u64,
     pub late_rows: u64,
     pub truth_rows: u64,
+    /// Rows of re-sent days whose amount a re-send corrected, and rows of re-sent days it
+    /// left out (retracted by a provider that restates days). `valid_rows` and the net cents
+    /// are the truth after the re-sends.
+    #[serde(default)]
+    pub corrected_rows: u64,
+    #[serde(default)]
+    pub retracted_rows: u64,
+    /// Days sent again (`YYYY-MM-DD`); `ground_truth.csv` gives those days as first sent.
+    #[serde(default)]
+    pub restated_days: Vec<String>,
     pub files: Vec<FileSummary>,
 }
 
@@ -129,6 +139,34 @@ pub struct FileSummary {
 }
 
 impl Summary {
+    /// Adds a re-sent day's file and restates the totals it changes.
+    pub(crate) fn add_resend(
+        &mut self,
+        path: String,
+        day: String,
+        stats: &crate::resend::ResendStats,
+        bytes: u64,
+    ) {
+        self.rows += stats.rows;
+        self.duplicate_rows += stats.duplicates;
+        self.corrected_rows += stats.corrected;
+        self.retracted_rows += stats.retracted;
+        self.valid_rows = self.valid_rows + stats.added - stats.retracted;
+        self.valid_net_cents += stats.net_delta_cents;
+        self.local_net_cents += stats.local_net_delta_cents;
+        self.local_rows = (self.local_rows as i64 + stats.local_rows_delta).max(0) as u64;
+        self.brand_net_cents = self.valid_net_cents - self.local_net_cents;
+        self.restated_days.push(day);
+        self.files.push(FileSummary {
+            path,
+            rows: stats.rows,
+            valid_rows: stats.rows,
+            broken_rows: 0,
+            duplicate_rows: stats.duplicates,
+            bytes,
+        });
+    }
+
     pub(crate) fn add_file(&mut self, path: String, stats: &DayStats, bytes: u64) {
         self.rows += stats.rows;
         self.valid_rows += stats.valid_rows;

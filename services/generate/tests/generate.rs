@@ -86,6 +86,7 @@ fn config(out: &Path, days: u32, cards: u64) -> GenerateConfig {
         provider: "acme".to_owned(),
         progress: false,
         truth_detail: true,
+        resends: 0,
     }
 }
 

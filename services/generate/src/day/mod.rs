@@ -29,6 +29,7 @@ pub(crate) const MAX_LATE_DAYS: i64 = 3;
 const CHUNK_BYTES: usize = 4 << 20;
 
 /// What the run needs to know, the same for every day.
+#[derive(Clone)]
 pub(crate) struct RunParams {
     pub seed: u64,
     pub cards: u32,
