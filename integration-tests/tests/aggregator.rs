@@ -485,3 +485,102 @@ async fn a_flush_touching_thousands_of_cells_is_relayed_in_full() {
         "one update per changed cell"
     );
 }
+
+#[tokio::test]
+async fn events_that_expire_before_they_are_applied_stop_the_shard_and_recovery_rebuilds_it() {
+    let app = spawn_app().await;
+    let dir = std::env::temp_dir().join(format!("altdata-retention-{}", app.prefix));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let day = chrono::Utc::now().date_naive() - chrono::Duration::days(2);
+    let rows: String = (0..40)
+        .map(|i| {
+            let descriptor = [
+                "STARBUCKS STORE 01234",
+                "WALMART SUPERCENTER 0123",
+                "ZQXV HOLDINGS 77",
+            ][i % 3];
+            format!(
+                "r{i},{day} 10:00:00,41110000{i:08},{descriptor},{}.25,USD,,,CA,\n",
+                3 + i
+            )
+        })
+        .collect();
+    let file = dir.join("d.csv");
+    std::fs::write(
+        &file,
+        format!("txn_id,posted_at,card_id,descriptor,amount,currency,mcc,city,state,postal_code\n{rows}"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    // A one-second retention: the events expire before any aggregator runs.
+    let retention = [
+        ("ALTDATA_TXN_MAX_AGE", "1s"),
+        ("ALTDATA_DUPLICATE_WINDOW", "1s"),
+    ];
+    let mut env = app.env_reader(&retention);
+    let ingest = altdata_ingest::IngestSettings::from_env(&mut env);
+    altdata_ingest::run_once(ingest, &[file.display().to_string()], Shutdown::new())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    wait_for(
+        "the stream to expire every event",
+        Duration::from_secs(30),
+        || async {
+            let mut stream = app
+                .jetstream
+                .get_stream(app.subjects.txn_stream())
+                .await
+                .ok()?;
+            let state = stream.info().await.ok()?.state.clone();
+            (state.messages == 0 && state.last_sequence > 0).then_some(())
+        },
+    )
+    .await;
+
+    // Every shard that had events refuses, loudly, and applies nothing.
+    let exits = run_until_idle(settings(&app, &retention))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let refused: Vec<u32> = exits
+        .iter()
+        .filter(|(_, exit)| *exit == ShardExit::Refused)
+        .map(|(shard, _)| *shard)
+        .collect();
+    assert!(!refused.is_empty(), "{exits:?}");
+    let client = app.client().await;
+    let applied: i64 = scalar(&client, "SELECT count(*) FROM agg_daily_merchant_spend").await;
+    assert_eq!(applied, 0);
+
+    // Recovery rebuilds each refused shard from the identity record; the aggregates then hold
+    // exactly what ingest accepted (named and unattributed events; held rows stay held).
+    for shard in &refused {
+        altdata_aggregator::recover::recover_shard(settings(&app, &retention), *shard, None)
+            .await
+            .unwrap_or_else(|e| panic!("recover shard {shard}: {e}"));
+    }
+    let exits = run_until_idle(settings(&app, &retention))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        exits.iter().all(|(_, exit)| *exit != ShardExit::Refused),
+        "{exits:?}"
+    );
+    let aggregated: i64 = scalar(
+        &client,
+        "SELECT sum(total_spend_cents)::bigint FROM agg_daily_merchant_spend",
+    )
+    .await;
+    let accepted: i64 = scalar(
+        &client,
+        "SELECT sum(amount_cents)::bigint FROM txn_identity WHERE merchant_id IS NOT NULL",
+    )
+    .await;
+    assert!(accepted > 0);
+    assert_eq!(aggregated, accepted);
+    let rollups: i64 = scalar(
+        &client,
+        "SELECT sum(total_spend_cents)::bigint FROM agg_monthly_category_region",
+    )
+    .await;
+    assert_eq!(rollups, accepted);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -25,6 +25,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
+/// How often an idle shard checks that the stream still holds what it has not applied.
+const RETENTION_CHECK: Duration = Duration::from_secs(60);
+
 /// The priority group every shard consumer pins one client in.
 pub const PRIORITY_GROUP: &str = "aggregate";
 
@@ -147,6 +150,11 @@ async fn consume(
     metrics: &ShardMetrics,
 ) -> Result<ShardExit, AggregatorError> {
     let mut shard_loop = ShardLoop::open(context, shard, metrics).await?;
+    // Checked before any message arrives: a shard whose every event expired receives none.
+    if shard_loop.retention_gap().await? {
+        return Ok(ShardExit::Refused);
+    }
+    let mut gap_checked = Instant::now();
     loop {
         let message = match shard_loop.next(shutdown).await? {
             Next::Shutdown => return shard_loop.stop().await,
@@ -157,6 +165,13 @@ async fn consume(
                 continue;
             }
             Next::Idle => {
+                // An idle shard may be idle because its events expired unseen.
+                if gap_checked.elapsed() >= RETENTION_CHECK {
+                    if shard_loop.retention_gap().await? {
+                        return Ok(ShardExit::Refused);
+                    }
+                    gap_checked = Instant::now();
+                }
                 if context.settings.until_idle
                     && shard_loop.window.is_empty()
                     && shard_loop.caught_up().await?
@@ -466,6 +481,15 @@ impl<'a> ShardLoop<'a> {
         self.window.clear();
         self.context.relay_wake.notify_one();
         Ok(Flushed::Committed)
+    }
+
+    /// Whether events of this shard expired before it applied them ([`crate::retention`]).
+    async fn retention_gap(&self) -> Result<bool, AggregatorError> {
+        let applied = match self.lease {
+            Some(lease) => lease.applied_seq,
+            None => crate::offsets::applied_seq(&self.database, self.shard).await?,
+        };
+        crate::retention::refuse_on_gap(self.context, &self.database, self.shard, applied).await
     }
 
     async fn caught_up(&self) -> Result<bool, AggregatorError> {

@@ -4,7 +4,7 @@
 pub enum AggregatorError {
     #[error(transparent)]
     Connect(#[from] altdata_common::connect::ConnectError),
-    #[error("database error: {0}")]
+    #[error("database error: {}", database_error_text(.0))]
     Database(#[from] tokio_postgres::Error),
     #[error("database pool error: {0}")]
     Pool(#[from] deadpool_postgres::PoolError),
@@ -32,6 +32,8 @@ pub enum AggregatorError {
     InjectedCrash { shard: u32 },
     #[error("outbox relay: publishing failed: {0}")]
     Relay(String),
+    #[error("recovery refused: {0}")]
+    Recovery(String),
     #[error("cannot serve health and metrics: {0}")]
     Ops(#[from] std::io::Error),
 }
@@ -48,5 +50,13 @@ impl AggregatorError {
                 | AggregatorError::DeadLetter { .. }
                 | AggregatorError::Relay(_)
         )
+    }
+}
+
+/// A PostgreSQL error with the server's message (tokio-postgres' `Display` says only "db error").
+fn database_error_text(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => error.to_string(),
     }
 }

@@ -13,6 +13,8 @@ pub mod metrics;
 pub mod offsets;
 pub mod outbox;
 pub mod ownership;
+pub mod recover;
+pub mod retention;
 pub mod window;
 
 pub use config::AggregatorSettings;
@@ -94,6 +96,11 @@ pub async fn run(
     let mut first_error = None;
     while let Some(joined) = workers.join_next().await {
         match joined {
+            Ok((shard, Ok(ShardExit::Refused))) => {
+                // A refused shard needs a person: the instance is no longer ready.
+                readiness.set(false);
+                report.shards.push((shard, ShardExit::Refused));
+            }
             Ok((shard, Ok(exit))) => report.shards.push((shard, exit)),
             Ok((shard, Err(error))) => {
                 tracing::error!(shard, error = %error, "shard worker failed");

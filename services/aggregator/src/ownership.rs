@@ -34,6 +34,9 @@ pub async fn acquire(
         tracing::error!(shard, error = %refusal, "refusing shard");
         return Ok(Ownership::Refused);
     }
+    if crate::retention::refuse_on_gap(context, database, shard, lease.applied_seq).await? {
+        return Ok(Ownership::Refused);
+    }
     tracing::info!(
         shard,
         epoch = lease.epoch,

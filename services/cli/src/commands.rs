@@ -67,6 +67,15 @@ enum Command {
         #[arg(long)]
         shards: Option<String>,
     },
+    /// Rebuild a shard whose events expired from the stream before they were applied (the
+    /// aggregator refuses such a shard and says so), from the identity record. Stop ingest first.
+    RecoverShard {
+        #[arg(long)]
+        shard: u32,
+        /// First day to rebuild (default: the earliest day of the files the gap covers).
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+    },
     /// Serve the HTTP API, the dashboard and the review tool.
     Gateway,
     /// Every role in one process: migrate, ingest the landing zone, aggregate, serve.
@@ -219,6 +228,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             for (shard, exit) in &report.shards {
                 tracing::info!(shard, exit = ?exit, "shard finished");
             }
+            Ok(())
+        }
+        Command::RecoverShard { shard, from } => {
+            let aggregator = settings(altdata_aggregator::AggregatorSettings::from_env)?;
+            let recovery =
+                altdata_aggregator::recover::recover_shard(aggregator, shard, from).await?;
+            println!(
+                "shard {}: rebuilt from the identity record from {} ({} merchants: {} merchant days, {} category days); offset now {}",
+                recovery.shard,
+                recovery.from,
+                recovery.merchants,
+                recovery.rebuilt.merchant_days,
+                recovery.rebuilt.category_days,
+                recovery.offset
+            );
             Ok(())
         }
         Command::Gateway => {
