@@ -26,6 +26,49 @@ pub struct IngestAlone {
     pub publish_window: usize,
     /// Bare publish alone of `rows_read` messages, before and after the ingest run.
     pub publish_alone_msgs_per_s: Vec<f64>,
+    /// The identity record ingest wrote (`txn_identity`): rows and bytes on disk, indexes
+    /// included.
+    pub identity: IdentityCost,
+}
+
+/// What the identity record costs PostgreSQL.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IdentityCost {
+    pub rows: i64,
+    pub bytes: i64,
+    pub bytes_per_million_rows: f64,
+    /// At 5M rows a day kept for the 400-day horizon (the table holds the horizon, not a year).
+    pub gib_at_5m_rows_a_day_for_400_days: f64,
+    pub gib_per_year_at_5m_rows_a_day: f64,
+    /// PostgreSQL's CPU during the ingest run (identity lookups and writes, checkpoints,
+    /// held rows), per million rows read.
+    pub postgres_cpu_s_per_million_rows: f64,
+}
+
+impl IdentityCost {
+    async fn measure(
+        client: &tokio_postgres::Client,
+        rows_read: u64,
+        postgres_cpu_s: f64,
+    ) -> anyhow::Result<IdentityCost> {
+        let row = client
+            .query_one(
+                "SELECT count(*), pg_total_relation_size('txn_identity') FROM txn_identity",
+                &[],
+            )
+            .await?;
+        let (rows, bytes): (i64, i64) = (row.get(0), row.get(1));
+        let per_row = bytes as f64 / rows.max(1) as f64;
+        let gib = |rows: f64| rows * per_row / (1u64 << 30) as f64;
+        Ok(IdentityCost {
+            rows,
+            bytes,
+            bytes_per_million_rows: per_row * 1e6,
+            gib_at_5m_rows_a_day_for_400_days: gib(5e6 * 400.0),
+            gib_per_year_at_5m_rows_a_day: gib(5e6 * 365.0),
+            postgres_cpu_s_per_million_rows: postgres_cpu_s / (rows_read.max(1) as f64 / 1e6),
+        })
+    }
 }
 
 impl IngestAlone {
@@ -82,7 +125,9 @@ async fn ingest_in(
     let usage = role.wait(Duration::from_secs(1_800)).await?;
     let cpu = ServerCpu::sample(bench.nats_pid).since(&cpu_before);
     let usage = usage.succeeded("ingest", &log)?;
-    let counts = ingest_counts(&sandbox.client().await?).await?;
+    let client = sandbox.client().await?;
+    let counts = ingest_counts(&client).await?;
+    let identity = IdentityCost::measure(&client, counts.rows_read, cpu.postgres_s).await?;
     Ok(IngestAlone {
         files: files.len(),
         counts,
@@ -93,5 +138,6 @@ async fn ingest_in(
         postgres_cpu_s: cpu.postgres_s,
         publish_window: window,
         publish_alone_msgs_per_s: Vec::new(),
+        identity,
     })
 }

@@ -196,6 +196,16 @@ pub fn markdown(results: &Results, budget: Duration) -> String {
             a.ingest.max_rss_mb,
             a.nats_cpu_s
         );
+        let i = &a.identity;
+        let _ = writeln!(
+            out,
+            "| the identity record (`txn_identity`) that run wrote: {} rows | {:.0} MB per million rows; {:.0} GiB per year at 5M rows/day ({:.0} GiB held for the 400-day horizon); PostgreSQL {:.1} CPU s per million rows | |",
+            thousands(i.rows as f64),
+            i.bytes_per_million_rows / 1e6,
+            i.gib_per_year_at_5m_rows_a_day,
+            i.gib_at_5m_rows_a_day_for_400_days,
+            i.postgres_cpu_s_per_million_rows
+        );
     }
     let _ = writeln!(
         out,
