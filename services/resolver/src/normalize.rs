@@ -130,9 +130,20 @@ static DOMAINS: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
-fn domain_words(caps: &regex::Captures<'_>) -> String {
+fn domain_words(text: &str, caps: &regex::Captures<'_>) -> String {
     let mut out = String::from(" ");
-    if let Some(labels) = caps.get(1) {
+    // A billing address after a brand's order code (`AUDIBLE*H85X52 AMZN.COM/BILL NJ`,
+    // `<BRAND>*<ORDER> <PARENT>.COM/BILL`) names who bills, not whom the card paid: only its
+    // state is kept. Anywhere else (`APL*ITUNES.COM/BILL`, `PWP APPLE.COM/BILL`) it is the
+    // merchant.
+    let billing_after_words = caps.get(0).is_some_and(|whole| {
+        let before = &text[..whole.start()];
+        let last_word = before.trim_end().rsplit(char::is_whitespace).next();
+        whole.as_str().contains("/BILL")
+            && before.ends_with(char::is_whitespace)
+            && last_word.is_some_and(|w| w.split_once('*').is_some_and(|(_, code)| !code.is_empty()))
+    });
+    if let Some(labels) = caps.get(1).filter(|_| !billing_after_words) {
         for label in labels.as_str().split('.') {
             if !SERVICE_LABELS.contains(&label) {
                 out.push_str(label);
@@ -255,7 +266,9 @@ fn apply_patterns(mut text: String) -> String {
         if text.contains("G.CO") {
             text = replaced(text, |t| GOOGLE_HELP.replace_all(t, " GOOGLE "));
         }
-        text = replaced(text, |t| DOMAINS.replace_all(t, domain_words));
+        text = replaced(text, |t| {
+            DOMAINS.replace_all(t, |caps: &regex::Captures<'_>| domain_words(t, caps))
+        });
     }
     if text.bytes().any(|b| b.is_ascii_digit()) {
         text = replaced(text, |t| PHONES.replace_all(t, " ~ "));
@@ -739,6 +752,19 @@ mod tests {
         let n = normalize("AMZN.COM/BILLWA");
         assert_eq!(n.text, "AMAZON");
         assert_eq!(n.state.map(|s| s.to_string()).as_deref(), Some("WA"));
+    }
+
+    #[test]
+    fn a_billing_address_after_the_merchant_names_no_merchant() {
+        let n = normalize("AUDIBLE*H85X52U12 AMZN.COM/BILL NJ");
+        assert_eq!(n.text, "AUDIBLE");
+        assert_eq!(n.state.map(|s| s.to_string()).as_deref(), Some("NJ"));
+        assert_eq!(text("Kindle Svcs*2K3LM4 Amzn.com/bill WA"), "KINDLE SVCS");
+        // First, or glued to the facilitator's `*`, the domain is the merchant.
+        assert_eq!(text("APPLE.COM/BILL 866-712-7753 CA"), "APPLE");
+        assert_eq!(text("APL*ITUNES.COM/BILL 866-712-7753 CA"), "APL ITUNES");
+        assert_eq!(text("APL* ITUNES.COM/BILL CUPERTINO CA"), "APL ITUNES");
+        assert_eq!(text("DEBIT CARD PURCHASE - Apple.com/Bill NY"), "APPLE");
     }
 
     #[test]
