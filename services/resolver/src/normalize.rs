@@ -184,7 +184,9 @@ static NOISE: LazyLock<Regex> = LazyLock::new(|| {
         r"|#\s*\d+",
         r"|\bTN:\s*\d*",
         r"|\b[A-Z]-\d{3,}\b",
-        r"|\b\d{1,2}:\d{2}(?::\d{2})?\s?(?:AM|PM|A|P)?\b",
+        r"|\b(?:TIME\s+)?\d{1,2}:\d{2}(?::\d{2})?\s?(?:AM|PM|A|P)?\b",
+        // An amount (`PURCHASE WITH CASH BACK $ 20.00`).
+        r"|\$\s?\d[\d,]*(?:\.\d{2})?",
         r"|\b\d{1,2}(?:AM|PM)\b",
         r"|\b\d{1,2}/\d{1,2}(?:/\d{2,4})?\b",
         // Dates with dashes are zero-padded (`RIDE 08-13`); `7-11` is a name.
@@ -730,6 +732,30 @@ mod tests {
         );
         assert_eq!(text("CHECKCARD 0314 TRADER JOES #123"), "TRADER JOES");
         assert_eq!(text("NETFLIX.COM RECURRING"), "NETFLIX");
+        // Templates of other banks' channel text, title case as exported.
+        assert_eq!(
+            text("Card Purchase With Pin 01/10 Safeway #1192 Concord CA Card 0665"),
+            "SAFEWAY"
+        );
+        assert_eq!(
+            text("Card Purchase W/Cash 01/31 Safeway #1192 Concord CA Card 0665"),
+            "SAFEWAY"
+        );
+        assert_eq!(
+            text("PURCHASE WITH CASH BACK $ 20.00 AUTHORIZED ON 03/14 SAFEWAY #1234 SEATTLE WA S123456789012345 CARD 1234"),
+            "SAFEWAY"
+        );
+        assert_eq!(
+            text("RECURRING PAYMENT AUTHORIZED ON 03/14 SPOTIFY USA NY S123456789012345 CARD 1234"),
+            "SPOTIFY USA"
+        );
+        assert_eq!(
+            text("Point Of Sale Debit L340 TIME 12:31 PM DATE 03-14 STARBUCKS SEATTLE WA"),
+            "STARBUCKS"
+        );
+        assert_eq!(text("DEBIT PURCHASE -VISA STARBUCKS STORE 12345SEATTLE WA"), "STARBUCKS STORE");
+        assert_eq!(text("DBT CRD 1442 03/31/23 897192683 STARBUCKS SEATTLE WA"), "STARBUCKS");
+        assert_eq!(text("TIME WARNER CABLE"), "TIME WARNER CABLE");
     }
 
     #[test]

@@ -123,8 +123,16 @@ pub(crate) const FACILITATOR_PREFIXES: [(&str, bool); 26] = [
 ];
 
 /// Bank channel text, longest first, removed at either end of the descriptor.
-pub(crate) const CHANNEL_PHRASES: [&[&str]; 48] = [
+pub(crate) const CHANNEL_PHRASES: [&[&str]; 61] = [
     &["BUSINESS", "TO", "BUSINESS", "ACH", "DEBIT"],
+    &["PURCHASE", "WITH", "CASH", "BACK"],
+    &["CARD", "PURCHASE", "WITH", "PIN"],
+    &["POINT", "OF", "SALE", "PURCHASE"],
+    &["POINT", "OF", "SALE", "DEBIT"],
+    &["CARD", "PURCHASE", "W", "CASH"],
+    &["CARD", "PURCHASE", "RETURN"],
+    &["VISA", "CHECK", "CARD"],
+    &["POINT", "OF", "SALE"],
     &["MOBILE", "PURCHASE", "SIGN", "BASED"],
     &["MOBILE", "PURCHASE", "PIN", "BASED"],
     &["PURCHASE", "AUTHORIZED", "ON"],
@@ -158,6 +166,10 @@ pub(crate) const CHANNEL_PHRASES: [&[&str]; 48] = [
     &["BILL", "PAYMT"],
     &["BILL", "PAYMENT"],
     &["PIN", "PURCHASE"],
+    &["AUTHORIZED", "ON"],
+    &["VISA", "PURCHASE"],
+    &["VISA", "DEBIT"],
+    &["DBT", "CRD"],
     &["PREAUTHORIZED", "DEBIT"],
     &["CARD", "PURCHASE"],
     &["CHECKCARD"],
@@ -172,6 +184,7 @@ pub(crate) const CHANNEL_PHRASES: [&[&str]; 48] = [
     &["DEBIT"],
     &["WITHDRAWAL"],
     &["WITHDR"],
+    &["VISA"],
 ];
 
 /// Words dropped wherever they are: legal forms and a few words that never name a merchant.
