@@ -185,6 +185,8 @@ static NOISE: LazyLock<Regex> = LazyLock::new(|| {
         r"|\bTN:\s*\d*",
         r"|\b[A-Z]-\d{3,}\b",
         r"|\b(?:TIME\s+)?\d{1,2}:\d{2}(?::\d{2})?\s?(?:AM|PM|A|P)?\b",
+        // A date as month and day (`UBER *US DEC07 …`).
+        r"|\b(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)\d{2}\b",
         // An amount (`PURCHASE WITH CASH BACK $ 20.00`).
         r"|\$\s?\d[\d,]*(?:\.\d{2})?",
         r"|\b\d{1,2}(?:AM|PM)\b",
@@ -766,6 +768,7 @@ mod tests {
         assert_eq!(text("SPOTIFY USA 877-778-1161"), "SPOTIFY USA");
         assert_eq!(text("LYFT *RIDE THU 5PM"), "LYFT RIDE THU");
         assert_eq!(text("HULU (877) 824-4858 CA"), "HULU");
+        assert_eq!(text("UBER   *US DEC07 7X2KQ"), "UBER US");
     }
 
     #[test]
