@@ -561,6 +561,12 @@ fn drop_street_address(tokens: &mut Vec<&str>) {
     let is_number = |t: &str| t == "~" || (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()));
     let mut at = 1;
     while at < tokens.len() {
+        // A numbered street after the merchant (`PRET A MANGER 6TH AVE`, `H&M 34TH ST`).
+        if is_ordinal(tokens[at]) && tokens.get(at + 1).is_some_and(|t| STREET_WORDS.contains(t))
+        {
+            tokens.drain(at..at + 2);
+            continue;
+        }
         if !is_number(tokens[at]) {
             at += 1;
             continue;
@@ -583,6 +589,14 @@ fn drop_street_address(tokens: &mut Vec<&str>) {
         }
         tokens.drain(at..end);
     }
+}
+
+/// An ordinal number as streets are numbered: `1ST`, `2ND`, `3RD`, `34TH`.
+pub(crate) fn is_ordinal(word: &str) -> bool {
+    let digits = word.bytes().take_while(u8::is_ascii_digit).count();
+    digits > 0
+        && digits <= 3
+        && matches!(&word[digits..], "ST" | "ND" | "RD" | "TH")
 }
 
 /// Whether words say the line is not a purchase: a transfer, payroll, a deposit, a fee, a
@@ -884,6 +898,15 @@ mod tests {
         assert_eq!(text("STARBUCKS STORE XXXXX SEATTLE WA"), "STARBUCKS STORE");
         assert_eq!(text("GRUBHUBBUFFALOWILDWIN"), "GRUBHUB");
         assert_eq!(text("SEAMLSS*SWEETGREEN"), "SEAMLESS");
+    }
+
+    #[test]
+    fn a_numbered_street_after_the_name_goes() {
+        assert_eq!(text("PRET A MANGER 6TH AVE"), "PRET A MANGER");
+        assert_eq!(text("H&M 34TH ST"), "H&M");
+        assert_eq!(text("JOES 2ND AVE DELI"), "JOES DELI");
+        // A name that is an ordinal stays.
+        assert_eq!(text("1ST AVE DELI"), "1ST AVE DELI");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 /// Words that may sit after a merchant without saying which merchant it is: kinds of shop,
 /// billing words, products, weekdays. The matcher counts them little either way.
-pub(crate) const FILLER_WORDS: [&str; 80] = [
+pub(crate) const FILLER_WORDS: [&str; 84] = [
     "QPS",
     "STORE",
     "STORES",
@@ -89,6 +89,10 @@ pub(crate) const FILLER_WORDS: [&str; 80] = [
     "MOBILE",
     "APP",
     "PLUS",
+    "TECHNOLOGIES",
+    "VENDING",
+    "MACHINE",
+    "MACHINES",
 ];
 
 /// Facilitators whose own name is printed before the merchant's. `true`: only with a `*` after
