@@ -772,6 +772,12 @@ mod tests {
         assert_eq!(text("DEBIT PURCHASE -VISA STARBUCKS STORE 12345SEATTLE WA"), "STARBUCKS STORE");
         assert_eq!(text("DBT CRD 1442 03/31/23 897192683 STARBUCKS SEATTLE WA"), "STARBUCKS");
         assert_eq!(text("TIME WARNER CABLE"), "TIME WARNER CABLE");
+        assert_eq!(text("CHECK CRD PURCHASE 03/14 STARBUCKS #123"), "STARBUCKS");
+        assert_eq!(text("23617 POS SIGNATURE STARBUCKS #123 SEATTLE WA"), "STARBUCKS");
+        assert_eq!(text("SIGNATURE POS DEBIT STARBUCKS #123"), "STARBUCKS");
+        assert_eq!(text("POS PURCH - STARBUCKS #123"), "STARBUCKS");
+        assert_eq!(text("Recurring Debit Card NETFLIX.COM"), "NETFLIX");
+        assert_eq!(text("ONLINE PURCHASE NETFLIX.COM"), "NETFLIX");
     }
 
     #[test]

@@ -127,7 +127,7 @@ pub(crate) const FACILITATOR_PREFIXES: [(&str, bool); 26] = [
 ];
 
 /// Bank channel text, longest first, removed at either end of the descriptor.
-pub(crate) const CHANNEL_PHRASES: [&[&str]; 61] = [
+pub(crate) const CHANNEL_PHRASES: [&[&str]; 71] = [
     &["BUSINESS", "TO", "BUSINESS", "ACH", "DEBIT"],
     &["PURCHASE", "WITH", "CASH", "BACK"],
     &["CARD", "PURCHASE", "WITH", "PIN"],
@@ -136,6 +136,10 @@ pub(crate) const CHANNEL_PHRASES: [&[&str]; 61] = [
     &["CARD", "PURCHASE", "W", "CASH"],
     &["CARD", "PURCHASE", "RETURN"],
     &["VISA", "CHECK", "CARD"],
+    &["CHECK", "CRD", "PURCHASE"],
+    &["SIGNATURE", "POS", "DEBIT"],
+    &["RECURRING", "DEBIT", "CARD"],
+    &["PIN", "POS", "DEBIT"],
     &["POINT", "OF", "SALE"],
     &["MOBILE", "PURCHASE", "SIGN", "BASED"],
     &["MOBILE", "PURCHASE", "PIN", "BASED"],
@@ -171,6 +175,12 @@ pub(crate) const CHANNEL_PHRASES: [&[&str]; 61] = [
     &["BILL", "PAYMENT"],
     &["PIN", "PURCHASE"],
     &["AUTHORIZED", "ON"],
+    &["INTERNET", "PURCHASE"],
+    &["ONLINE", "PURCHASE"],
+    &["POS", "SIGNATURE"],
+    &["POS", "PURCH"],
+    &["CHECK", "CRD"],
+    &["SIGNATURE", "POS"],
     &["VISA", "PURCHASE"],
     &["VISA", "DEBIT"],
     &["DBT", "CRD"],
