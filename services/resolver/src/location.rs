@@ -496,7 +496,10 @@ mod tests {
         assert_eq!((text.as_str(), state.as_deref()), ("KFC", Some("KY")));
         assert_eq!(city.as_deref(), Some("LOUISVILLE"));
         let (text, _, city, _) = parse("JOES DINERSAN JOSE CA");
-        assert_eq!((text.as_str(), city.as_deref()), ("JOES DINER", Some("SAN JOSE")));
+        assert_eq!(
+            (text.as_str(), city.as_deref()),
+            ("JOES DINER", Some("SAN JOSE"))
+        );
         let (text, _, city, _) = parse("ACME HARDWARE MDES MOINES IA");
         assert_eq!(
             (text.as_str(), city.as_deref()),

@@ -141,7 +141,8 @@ fn domain_words(text: &str, caps: &regex::Captures<'_>) -> String {
         let last_word = before.trim_end().rsplit(char::is_whitespace).next();
         whole.as_str().contains("/BILL")
             && before.ends_with(char::is_whitespace)
-            && last_word.is_some_and(|w| w.split_once('*').is_some_and(|(_, code)| !code.is_empty()))
+            && last_word
+                .is_some_and(|w| w.split_once('*').is_some_and(|(_, code)| !code.is_empty()))
     });
     if let Some(labels) = caps.get(1).filter(|_| !billing_after_words) {
         for label in labels.as_str().split('.') {
@@ -562,8 +563,7 @@ fn drop_street_address(tokens: &mut Vec<&str>) {
     let mut at = 1;
     while at < tokens.len() {
         // A numbered street after the merchant (`PRET A MANGER 6TH AVE`, `H&M 34TH ST`).
-        if is_ordinal(tokens[at]) && tokens.get(at + 1).is_some_and(|t| STREET_WORDS.contains(t))
-        {
+        if is_ordinal(tokens[at]) && tokens.get(at + 1).is_some_and(|t| STREET_WORDS.contains(t)) {
             tokens.drain(at..at + 2);
             continue;
         }
@@ -594,9 +594,7 @@ fn drop_street_address(tokens: &mut Vec<&str>) {
 /// An ordinal number as streets are numbered: `1ST`, `2ND`, `3RD`, `34TH`.
 pub(crate) fn is_ordinal(word: &str) -> bool {
     let digits = word.bytes().take_while(u8::is_ascii_digit).count();
-    digits > 0
-        && digits <= 3
-        && matches!(&word[digits..], "ST" | "ND" | "RD" | "TH")
+    digits > 0 && digits <= 3 && matches!(&word[digits..], "ST" | "ND" | "RD" | "TH")
 }
 
 /// Whether words say the line is not a purchase: a transfer, payroll, a deposit, a fee, a
@@ -769,11 +767,20 @@ mod tests {
             text("Point Of Sale Debit L340 TIME 12:31 PM DATE 03-14 STARBUCKS SEATTLE WA"),
             "STARBUCKS"
         );
-        assert_eq!(text("DEBIT PURCHASE -VISA STARBUCKS STORE 12345SEATTLE WA"), "STARBUCKS STORE");
-        assert_eq!(text("DBT CRD 1442 03/31/23 897192683 STARBUCKS SEATTLE WA"), "STARBUCKS");
+        assert_eq!(
+            text("DEBIT PURCHASE -VISA STARBUCKS STORE 12345SEATTLE WA"),
+            "STARBUCKS STORE"
+        );
+        assert_eq!(
+            text("DBT CRD 1442 03/31/23 897192683 STARBUCKS SEATTLE WA"),
+            "STARBUCKS"
+        );
         assert_eq!(text("TIME WARNER CABLE"), "TIME WARNER CABLE");
         assert_eq!(text("CHECK CRD PURCHASE 03/14 STARBUCKS #123"), "STARBUCKS");
-        assert_eq!(text("23617 POS SIGNATURE STARBUCKS #123 SEATTLE WA"), "STARBUCKS");
+        assert_eq!(
+            text("23617 POS SIGNATURE STARBUCKS #123 SEATTLE WA"),
+            "STARBUCKS"
+        );
         assert_eq!(text("SIGNATURE POS DEBIT STARBUCKS #123"), "STARBUCKS");
         assert_eq!(text("POS PURCH - STARBUCKS #123"), "STARBUCKS");
         assert_eq!(text("Recurring Debit Card NETFLIX.COM"), "NETFLIX");
