@@ -45,6 +45,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0006_identity_record.sql",
         sql: include_str!("../../../schema/0006_identity_record.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_identity_day_index.sql",
+        sql: include_str!("../../../schema/0007_identity_day_index.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]
