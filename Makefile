@@ -11,7 +11,7 @@ DEMO_CARDS ?= 20000
 # A development secret for the demo only; production sets its own (k8s Secret).
 DEMO_SECRET ?= demo-secret-change-me-0123456789
 
-.PHONY: help stack stack-down build migrate demo test test-rust lint fmt bench faults faults-short test-browser k8s-validate
+.PHONY: help stack stack-down build migrate demo test test-rust lint fmt bench faults faults-short test-browser contract k8s-validate
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -36,9 +36,9 @@ demo: stack build web ## Everything: stack, build, migrate, sample data, pipelin
 		export ALTDATA_HTTP_ADDR=$${ALTDATA_HTTP_ADDR:-127.0.0.1:8080}; \
 		$(ALTDATA) demo --landing $(DEMO_DIR)
 
-test: stack lint test-rust test-browser k8s-validate ## The CI gate: stack, fmt, clippy, every test (short fault suite included) against the real services, browser, manifests
-# The browser tests reuse the debug binary `cargo test --workspace` just built: building it
-# again with one package's features would recompile half the dependency tree.
+test: stack lint test-rust test-browser contract k8s-validate ## The CI gate: stack, fmt, clippy, every test (short fault suite included) against the real services, browser, API contract, manifests
+# The browser tests and the contract reuse the debug binary `cargo test --workspace` just
+# built: building it again with one package's features would recompile half the dependency tree.
 test: export ALTDATA_BIN = $(CURDIR)/target/debug/altdata
 
 lint: ## cargo fmt --check and clippy -D warnings
@@ -72,3 +72,6 @@ web: ## Build the dashboard into web/dist (npm registry only)
 
 test-browser: stack ## Browser tests of the dashboard and review tool (headless Chromium)
 	@bash scripts/test-browser.sh
+
+contract: stack ## API contract (~2 min): Schemathesis (every check, stateful) and a generated Python client against a gateway over generated data
+	@bash scripts/contract.sh

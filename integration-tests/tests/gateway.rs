@@ -462,7 +462,14 @@ async fn growth_by_state_refuses_state_and_bad_parameters() {
         let body = answer.json();
         let text = body["error"]["message"].as_str().unwrap_or_default();
         assert!(text.contains(message), "{path}: {text}");
-        assert_eq!(body["error"]["code"], "invalid_parameter", "{path}");
+        // A combination of parameters each valid alone has a code of its own (the document
+        // cannot state rules between parameters; `make contract` tells them apart by it).
+        let code = if message.starts_with("at most one of") {
+            "conflicting_parameters"
+        } else {
+            "invalid_parameter"
+        };
+        assert_eq!(body["error"]["code"], code, "{path}");
     }
     let no_key = app
         .request(Method::GET, "/v1/growth/states", None, &[], None)
@@ -1219,10 +1226,43 @@ async fn the_openapi_document_describes_every_route() {
     assert!(by_state["responses"]["200"]["headers"]
         .get("X-Cache")
         .is_some());
+    // Parameters are described by the types that parse them.
+    let parameter = |name: &str| {
+        by_state["parameters"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+            .map(|p| p["schema"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(parameter("metric")["$ref"], "#/components/schemas/Metric");
+    assert_eq!(parameter("as_of")["format"], "date");
+    assert_eq!(parameter("merchant")["minimum"], 1);
+    for status in ["400", "401", "429", "503"] {
+        assert!(by_state["responses"].get(status).is_some(), "{status}");
+    }
+    assert!(by_state["responses"]["200"]["content"]
+        .get("text/csv")
+        .is_some());
+    let candidates = &doc["components"]["schemas"]["ReviewGroup"]["properties"]["candidates"];
+    assert_eq!(candidates["type"], "array", "{candidates}");
     let home = app.request(Method::GET, "/", None, &[], None).await;
     assert!(home.text().contains("/openapi.json"));
     let freshness = app.get("/v1/freshness").await.json();
     assert_eq!(freshness["shards"], json!([]));
+    // The scheme name of `Authorization` is case-insensitive.
+    for scheme in ["bearer", "BEARER"] {
+        let authorization = format!("{scheme} {}", app.analyst_key);
+        let answer = app
+            .request(
+                Method::GET,
+                "/v1/freshness",
+                None,
+                &[("authorization", &authorization)],
+                None,
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{scheme}");
+    }
 }
 
 #[tokio::test]

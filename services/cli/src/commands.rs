@@ -366,7 +366,9 @@ pub async fn ask(
     state: &str,
     as_of: Option<chrono::NaiveDate>,
 ) -> anyhow::Result<String> {
-    use altdata_gateway::query::{self, GrowthParams, GrowthQuery, Scope};
+    use altdata_gateway::query::{
+        self, CategoryName, Day, FromText, GrowthParams, GrowthPeriod, GrowthQuery, Scope, States,
+    };
     let as_of = match as_of {
         Some(day) => day,
         None => {
@@ -377,17 +379,18 @@ pub async fn ask(
                 .context("no aggregates yet")?
         }
     };
+    let CategoryName(category) =
+        CategoryName::from_text(category).map_err(|e| anyhow::anyhow!("category={e}"))?;
     let params = GrowthParams {
-        category: Some(category.to_owned()),
-        state: Some(state.to_owned()),
-        period: Some("wow".to_owned()),
-        as_of: Some(as_of.to_string()),
+        category: Some(CategoryName(category)),
+        state: Some(States::from_text(state).map_err(|e| anyhow::anyhow!("state={e}"))?),
+        period: Some(GrowthPeriod::Wow),
+        as_of: Some(Day(as_of)),
         ..Default::default()
     };
     let query = GrowthQuery::parse(&params, chrono::Utc::now().date_naive())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let scope =
-        Scope::Category(query::parse_category(category).map_err(|e| anyhow::anyhow!("{e}"))?);
+    let scope = Scope::Category(category);
     let k = gateway.limits.k_anonymity;
     let answer = altdata_gateway::api::growth::compute_growth(pool, &query, &scope, k)
         .await

@@ -214,8 +214,7 @@ pub async fn require_key(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(bearer_token)
         .ok_or(ApiError::Unauthorized(
             "missing API key: send Authorization: Bearer <key>",
         ))?;
@@ -231,6 +230,13 @@ pub async fn require_key(
     }
     request.extensions_mut().insert(principal);
     Ok(next.run(request).await)
+}
+
+/// The token of an `Authorization: Bearer <token>` value; the scheme name is
+/// case-insensitive (RFC 9110, section 11.1), so `bearer` and `BEARER` are accepted too.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// Middleware, after [`require_key`]: the caller must be an admin.
@@ -284,6 +290,21 @@ mod tests {
         assert_ne!(a, b);
         assert!(!well_formed("adx_short"));
         assert!(!well_formed(&a.replace("adx_", "xyz_")));
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in [
+            "Bearer adx_1",
+            "bearer adx_1",
+            "BEARER  adx_1 ",
+            " bEaReR adx_1",
+        ] {
+            assert_eq!(bearer_token(value), Some("adx_1"), "{value}");
+        }
+        for value in ["Basic adx_1", "Bearer", "Beareradx_1", "Token adx_1"] {
+            assert_eq!(bearer_token(value), None, "{value}");
+        }
     }
 
     #[test]

@@ -55,11 +55,26 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
+/// The code of a 400 that refuses a combination of parameters each valid alone (two scopes,
+/// `from` after `to`): a rule between parameters, which the OpenAPI document can only state
+/// in prose. `make contract` tells these refusals apart by this code.
+pub const CONFLICTING_PARAMETERS: &str = "conflicting_parameters";
+/// The code of a 400 that refuses a `from`..`to` range longer than the limit.
+pub const RANGE_TOO_LONG: &str = "range_too_long";
+
 impl ApiError {
     /// A 400 with code `invalid_parameter`.
     pub fn invalid(message: impl Into<String>) -> ApiError {
         ApiError::BadRequest {
             code: "invalid_parameter",
+            message: message.into(),
+        }
+    }
+
+    /// A 400 with code [`CONFLICTING_PARAMETERS`].
+    pub fn conflicting(message: impl Into<String>) -> ApiError {
+        ApiError::BadRequest {
+            code: CONFLICTING_PARAMETERS,
             message: message.into(),
         }
     }

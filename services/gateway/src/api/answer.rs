@@ -6,7 +6,7 @@
 use crate::cache::{CacheStatus, CachedAnswer, Dependency};
 use crate::csv::{render_csv, CsvTable};
 use crate::error::ApiError;
-use crate::query::{Scope, ScopeParam};
+use crate::query::{OutputFormat, Scope, ScopeParam};
 use crate::{header_value, AppState};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
@@ -17,35 +17,19 @@ use serde::{Deserialize, Serialize};
 use std::future::Future;
 use utoipa::ToSchema;
 
-/// JSON (default) or CSV.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputFormat {
-    Json,
-    Csv,
-}
-
-impl OutputFormat {
-    /// `?format=` wins; otherwise `Accept: text/csv` selects CSV.
-    pub fn negotiate(param: Option<&str>, headers: &HeaderMap) -> Result<OutputFormat, ApiError> {
-        match param {
-            Some("json") => Ok(OutputFormat::Json),
-            Some("csv") => Ok(OutputFormat::Csv),
-            Some(other) => Err(ApiError::invalid(format!(
-                "format={other:?} is not valid: expected json or csv"
-            ))),
-            None => {
-                let wants_csv = headers
-                    .get(header::ACCEPT)
-                    .and_then(|v| v.to_str().ok())
-                    .is_some_and(|accept| accept.contains("text/csv"));
-                Ok(if wants_csv {
-                    OutputFormat::Csv
-                } else {
-                    OutputFormat::Json
-                })
-            }
+/// The format of an answer: `?format=` wins; otherwise `Accept: text/csv` selects CSV.
+pub fn negotiate(param: Option<OutputFormat>, headers: &HeaderMap) -> OutputFormat {
+    param.unwrap_or_else(|| {
+        let wants_csv = headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/csv"));
+        if wants_csv {
+            OutputFormat::Csv
+        } else {
+            OutputFormat::Json
         }
-    }
+    })
 }
 
 /// An answer with what the cache did and how fresh it is.

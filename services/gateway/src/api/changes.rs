@@ -4,12 +4,10 @@
 //! is withheld like the cell itself: a one-row correction would otherwise show one person's
 //! transaction.
 
-use super::answer::{resolve_scope, today, uncached, OutputFormat};
+use super::answer::{negotiate, resolve_scope, today, uncached};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
-use crate::query::{
-    self, parse_bounded, parse_date, parse_states, ChangesParams, Scope, ScopeParam, MAX_OFFSET,
-};
+use crate::query::{self, Bounded, ChangesParams, Day, PageLimit, Scope, ScopeParam};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -76,12 +74,8 @@ LIMIT $7 OFFSET $8";
     get, path = "/v1/changes", tag = "data", params(ChangesParams),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Changes, newest first; also text/csv", body = ChangesAnswer),
-        (status = 400, description = "Invalid parameter", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
+        (status = 200, description = "Changes, newest first (also text/csv)", body = ChangesAnswer),
         (status = 404, description = "Unknown merchant or brand", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
     )
 )]
 pub async fn changes(
@@ -89,37 +83,16 @@ pub async fn changes(
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<ChangesParams>,
 ) -> Result<Response, ApiError> {
-    let format = OutputFormat::negotiate(params.format.as_deref(), &headers)?;
+    let format = negotiate(params.format, &headers);
     let limits = state.inner.settings.limits;
-    let scope = ScopeParam::parse(
-        params.category.as_deref(),
-        params.merchant.as_deref(),
-        params.brand.as_deref(),
-    )?;
+    let scope = ScopeParam::of(params.category, params.merchant, params.brand.as_ref())?;
     let scope = resolve_scope(&state, &scope).await?;
-    let states = parse_states(params.state.as_deref())?;
-    let since = match params.since.as_deref() {
-        Some(text) => parse_date("since", text)?,
-        None => today() - Days::new(30),
-    };
-    let from = params
-        .from
-        .as_deref()
-        .map(|t| parse_date("from", t))
-        .transpose()?;
-    let to = params
-        .to
-        .as_deref()
-        .map(|t| parse_date("to", t))
-        .transpose()?;
-    let limit = parse_bounded(
-        "limit",
-        params.limit.as_deref(),
-        100,
-        1,
-        limits.max_page_size,
-    )?;
-    let offset = parse_bounded("offset", params.offset.as_deref(), 0, 0, MAX_OFFSET)?;
+    let states = params.state.unwrap_or_default().0;
+    let since = params.since.map_or(today() - Days::new(30), |Day(day)| day);
+    let from = params.from.map(|Day(day)| day);
+    let to = params.to.map(|Day(day)| day);
+    let limit = PageLimit::or(params.limit, 100, limits.max_page_size)?;
+    let offset = params.offset.map_or(0, |Bounded(offset)| offset);
     let (merchant, categories): (Option<i64>, Vec<String>) = match scope {
         Scope::All => (None, Vec::new()),
         Scope::Category(category) => (None, vec![category.as_str().to_owned()]),

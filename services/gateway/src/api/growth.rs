@@ -2,8 +2,7 @@
 //! equal length, for chosen states or for every state at once.
 
 use super::answer::{
-    cached, dependency_of, resolve_scope, subject_of, suppression_note, today, OutputFormat,
-    Subject,
+    cached, dependency_of, negotiate, resolve_scope, subject_of, suppression_note, today, Subject,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
@@ -151,12 +150,8 @@ pub fn growth_of(current: Option<f64>, previous: Option<f64>) -> Option<f64> {
     get, path = "/v1/growth", tag = "data", params(GrowthParams),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Growth; also text/csv", body = GrowthAnswer),
-        (status = 400, description = "Invalid parameter", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
+        (status = 200, description = "Growth (also text/csv)", body = GrowthAnswer),
         (status = 404, description = "Unknown merchant or brand", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
     )
 )]
 pub async fn growth(
@@ -164,7 +159,7 @@ pub async fn growth(
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<GrowthParams>,
 ) -> Result<Response, ApiError> {
-    let format = OutputFormat::negotiate(params.format.as_deref(), &headers)?;
+    let format = negotiate(params.format, &headers);
     let query = GrowthQuery::parse(&params, today())?;
     let scope = resolve_scope(&state, &query.scope).await?;
     let k = state.inner.settings.limits.k_anonymity;
@@ -289,15 +284,8 @@ pub struct StateGrowth {
     get, path = "/v1/growth/states", tag = "data", params(GrowthByStateParams),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Growth per state; also text/csv", body = GrowthByStateAnswer,
-         headers(("X-Cache" = String, description = "hit, miss, bypass or unavailable"),
-                 ("X-Data-As-Of" = String, description = "newest aggregator commit included"),
-                 ("Age" = u64, description = "seconds since the answer was computed"))),
-        (status = 400, description = "Invalid parameter (including `state`)", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
+        (status = 200, description = "Growth per state (also text/csv)", body = GrowthByStateAnswer),
         (status = 404, description = "Unknown merchant or brand", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
     )
 )]
 pub async fn growth_by_state(
@@ -305,7 +293,7 @@ pub async fn growth_by_state(
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<GrowthByStateParams>,
 ) -> Result<Response, ApiError> {
-    let format = OutputFormat::negotiate(params.format.as_deref(), &headers)?;
+    let format = negotiate(params.format, &headers);
     let query = GrowthQuery::parse_by_state(&params, today())?;
     let scope = resolve_scope(&state, &query.scope).await?;
     let k = state.inner.settings.limits.k_anonymity;

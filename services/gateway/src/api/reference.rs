@@ -1,8 +1,8 @@
 //! `GET /v1/merchants`, `/v1/categories` and `/v1/freshness`: reference lists, never cached
 //! (small and cheap).
 
-use super::answer::{uncached, OutputFormat};
-use crate::error::{ApiError, ErrorBody};
+use super::answer::{negotiate, uncached};
+use crate::error::ApiError;
 use crate::extract::ApiQuery;
 use crate::query::{self, FormatParams, MerchantSearch, MerchantsParams};
 use crate::AppState;
@@ -36,10 +36,11 @@ pub struct MerchantSummary {
     get, path = "/v1/merchants", tag = "reference", params(MerchantsParams),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Matching merchants; also text/csv", body = MerchantsAnswer),
-        (status = 400, description = "Invalid parameter", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        (status = 200, description = "Matching merchants (also text/csv)", body = MerchantsAnswer,
+         links(("timeseries" = (operation_id = "timeseries",
+                                parameters(("merchant" = "$response.body#/merchants/0/id")))),
+               ("growth" = (operation_id = "growth",
+                            parameters(("merchant" = "$response.body#/merchants/0/id")))))),
     )
 )]
 pub async fn merchants(
@@ -47,7 +48,7 @@ pub async fn merchants(
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<MerchantsParams>,
 ) -> Result<Response, ApiError> {
-    let format = OutputFormat::negotiate(params.format.as_deref(), &headers)?;
+    let format = negotiate(params.format, &headers);
     let search = MerchantSearch::parse(&params, &state.inner.settings.limits)?;
     let (contains, starts_with) = match &search.text {
         Some(text) => {
@@ -118,9 +119,7 @@ pub struct CategorySummary {
     get, path = "/v1/categories", tag = "reference", params(FormatParams),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Categories; also text/csv", body = CategoriesAnswer),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        (status = 200, description = "Categories (also text/csv)", body = CategoriesAnswer),
     )
 )]
 pub async fn categories(
@@ -128,7 +127,7 @@ pub async fn categories(
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<FormatParams>,
 ) -> Result<Response, ApiError> {
-    let format = OutputFormat::negotiate(params.format.as_deref(), &headers)?;
+    let format = negotiate(params.format, &headers);
     let mut client = state.inner.read_db.get().await?;
     let snapshot = query::read_snapshot(&mut client).await?;
     let as_of = query::data_as_of(&snapshot).await?;
@@ -177,9 +176,7 @@ pub struct ShardFreshness {
     get, path = "/v1/freshness", tag = "reference", params(FormatParams),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Freshness per shard; also text/csv", body = FreshnessAnswer),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        (status = 200, description = "Freshness per shard (also text/csv)", body = FreshnessAnswer),
     )
 )]
 pub async fn freshness(
@@ -187,7 +184,7 @@ pub async fn freshness(
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<FormatParams>,
 ) -> Result<Response, ApiError> {
-    let format = OutputFormat::negotiate(params.format.as_deref(), &headers)?;
+    let format = negotiate(params.format, &headers);
     let client = state.inner.read_db.get().await?;
     let rows = client
         .query(

@@ -1,8 +1,7 @@
 //! `GET /v1/timeseries`: a metric per day, week or month.
 
 use super::answer::{
-    cached, dependency_of, resolve_scope, subject_of, suppression_note, today, OutputFormat,
-    Subject,
+    cached, dependency_of, negotiate, resolve_scope, subject_of, suppression_note, today, Subject,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
@@ -72,15 +71,8 @@ pub struct Point {
     get, path = "/v1/timeseries", tag = "data", params(TimeseriesParams),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The series; also text/csv", body = TimeseriesAnswer,
-         headers(("X-Cache" = String, description = "hit, miss, bypass or unavailable"),
-                 ("X-Data-As-Of" = String, description = "newest aggregator commit included"),
-                 ("Age" = u64, description = "seconds since the answer was computed"))),
-        (status = 400, description = "Invalid parameter", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
+        (status = 200, description = "The series (also text/csv)", body = TimeseriesAnswer),
         (status = 404, description = "Unknown merchant or brand", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
     )
 )]
 pub async fn timeseries(
@@ -88,7 +80,7 @@ pub async fn timeseries(
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<TimeseriesParams>,
 ) -> Result<Response, ApiError> {
-    let format = OutputFormat::negotiate(params.format.as_deref(), &headers)?;
+    let format = negotiate(params.format, &headers);
     let limits = state.inner.settings.limits;
     let query = TimeseriesQuery::parse(&params, &limits, today())?;
     let scope = resolve_scope(&state, &query.scope).await?;

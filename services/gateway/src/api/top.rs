@@ -1,9 +1,9 @@
 //! `GET /v1/top`: merchants ranked by net spend or by its growth.
 
-use super::answer::{cached, today, OutputFormat};
+use super::answer::{cached, negotiate, today};
 use super::growth::growth_of;
 use crate::cache::Dependency;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
 use crate::extract::ApiQuery;
 use crate::query::{self, DateRange, GrowthPeriod, Metric, RankBy, TopParams, TopQuery};
 use crate::AppState;
@@ -49,11 +49,9 @@ pub struct TopMerchant {
     get, path = "/v1/top", tag = "data", params(TopParams),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Ranked merchants; also text/csv", body = TopAnswer),
-        (status = 400, description = "Invalid parameter", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        (status = 200, description = "Ranked merchants (also text/csv)", body = TopAnswer,
+         links(("growth" = (operation_id = "growth",
+                            parameters(("merchant" = "$response.body#/merchants/0/merchant_id")))))),
     )
 )]
 pub async fn top(
@@ -61,8 +59,8 @@ pub async fn top(
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<TopParams>,
 ) -> Result<Response, ApiError> {
-    let format = OutputFormat::negotiate(params.format.as_deref(), &headers)?;
-    let query = TopQuery::parse(&params, today())?;
+    let format = negotiate(params.format, &headers);
+    let query = TopQuery::parse(&params, today());
     let k = state.inner.settings.limits.k_anonymity;
     let dependency = match query.category {
         Some(category) => Dependency::Category(category),

@@ -1,158 +1,208 @@
-//! The query parameters of each route, as they arrive: all text, so that every message about
-//! a bad value is ours, and unknown parameters are refused.
+//! The query parameters of each route, typed: serde parses every value (the words of
+//! `terms.rs`, the values of `values.rs`) while the query is read, unknown parameters are
+//! refused, and the OpenAPI document describes each parameter from the same type.
 
+use super::terms::{Granularity, GrowthPeriod, Metric, OutputFormat, RankBy};
+use super::values::{
+    BrandId, CategoryName, Day, MerchantId, Offset, PageLimit, RangeDay, SearchText, States,
+    TopLimit,
+};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 /// Parameters of `GET /v1/timeseries`.
-#[derive(Debug, Default, Deserialize, IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct TimeseriesParams {
-    /// spend (net: sales minus refunds), gross, refunds, transactions, customers, avg_ticket. Default spend.
-    pub metric: Option<String>,
-    /// A category such as `coffee_shop`. At most one of category, merchant, brand; none means all merchants.
-    pub category: Option<String>,
+    /// Default spend (net: sales minus refunds).
+    pub metric: Option<Metric>,
+    /// At most one of category, merchant and brand (a 400 with code `conflicting_parameters`
+    /// otherwise); none means all merchants.
+    pub category: Option<CategoryName>,
     /// A merchant id.
-    pub merchant: Option<String>,
+    #[param(inline)]
+    pub merchant: Option<MerchantId>,
     /// A brand id from the catalogue.
-    pub brand: Option<String>,
+    #[param(inline)]
+    pub brand: Option<BrandId>,
     /// Comma-separated US state codes, e.g. `CA,NY`. Default: every region.
-    pub state: Option<String>,
-    /// day, week (ISO weeks, starting Monday) or month. Default day.
-    pub granularity: Option<String>,
-    /// First day, YYYY-MM-DD. Default: 90 days (day), 26 weeks (week) or 12 months (month) before `to`.
-    pub from: Option<String>,
-    /// Last day, YYYY-MM-DD. Default today (UTC).
-    pub to: Option<String>,
-    /// json (default) or csv; `Accept: text/csv` also selects CSV.
-    pub format: Option<String>,
+    #[param(inline)]
+    pub state: Option<States>,
+    /// Weeks are ISO weeks, starting Monday. Default day.
+    pub granularity: Option<Granularity>,
+    /// First day. Default: 90 days (day), 26 weeks (week) or 12 months (month) before `to`.
+    /// Not after `to`, and at most `x-max-range-days` days from `to` (a 400 with code
+    /// `conflicting_parameters` or `range_too_long` otherwise).
+    #[param(inline)]
+    pub from: Option<RangeDay>,
+    /// Last day. Default today (UTC).
+    #[param(inline)]
+    pub to: Option<RangeDay>,
+    /// Default json; `Accept: text/csv` also selects CSV.
+    pub format: Option<OutputFormat>,
 }
 
 /// Parameters of `GET /v1/growth`.
-#[derive(Debug, Default, Deserialize, IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct GrowthParams {
-    /// As for `/v1/timeseries`. Default spend.
-    pub metric: Option<String>,
-    pub category: Option<String>,
-    pub merchant: Option<String>,
-    pub brand: Option<String>,
+    /// Default spend.
+    pub metric: Option<Metric>,
+    /// At most one of category, merchant and brand; none means all merchants.
+    pub category: Option<CategoryName>,
+    #[param(inline)]
+    pub merchant: Option<MerchantId>,
+    #[param(inline)]
+    pub brand: Option<BrandId>,
     /// Comma-separated US state codes. Default: every region.
-    pub state: Option<String>,
-    /// wow (7 days vs the 7 before), mom (28 days vs the 28 before) or yoy (7 days vs the same 7 days 364 days earlier). Default wow.
-    pub period: Option<String>,
-    /// Last day of the current period, YYYY-MM-DD. Default yesterday (UTC).
-    pub as_of: Option<String>,
-    pub format: Option<String>,
+    #[param(inline)]
+    pub state: Option<States>,
+    /// wow (7 days vs the 7 before), mom (28 days vs the 28 before) or yoy (7 days vs the same
+    /// 7 days 364 days earlier). Default wow.
+    pub period: Option<GrowthPeriod>,
+    /// Last day of the current period. Default yesterday (UTC).
+    #[param(inline)]
+    pub as_of: Option<Day>,
+    /// Default json; `Accept: text/csv` also selects CSV.
+    pub format: Option<OutputFormat>,
 }
 
 /// Parameters of `GET /v1/growth/states`: those of `/v1/growth` but `state`, since the answer
 /// covers every state.
-#[derive(Debug, Default, Deserialize, IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct GrowthByStateParams {
-    /// As for `/v1/timeseries`. Default spend.
-    pub metric: Option<String>,
-    pub category: Option<String>,
-    pub merchant: Option<String>,
-    pub brand: Option<String>,
+    /// Default spend.
+    pub metric: Option<Metric>,
+    /// At most one of category, merchant and brand; none means all merchants.
+    pub category: Option<CategoryName>,
+    #[param(inline)]
+    pub merchant: Option<MerchantId>,
+    #[param(inline)]
+    pub brand: Option<BrandId>,
     /// wow, mom or yoy, as for `/v1/growth`. Default wow.
-    pub period: Option<String>,
-    /// Last day of the current period, YYYY-MM-DD. Default yesterday (UTC).
-    pub as_of: Option<String>,
-    pub format: Option<String>,
+    pub period: Option<GrowthPeriod>,
+    /// Last day of the current period. Default yesterday (UTC).
+    #[param(inline)]
+    pub as_of: Option<Day>,
+    /// Default json; `Accept: text/csv` also selects CSV.
+    pub format: Option<OutputFormat>,
     /// Refused with a 400 that says why (rather than serde's "unknown field"); not documented.
     #[param(ignore)]
     pub state: Option<String>,
 }
 
 /// Parameters of `GET /v1/top`.
-#[derive(Debug, Default, Deserialize, IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct TopParams {
     /// Only merchants of this category. Default: all categories.
-    pub category: Option<String>,
-    pub state: Option<String>,
+    pub category: Option<CategoryName>,
+    /// Comma-separated US state codes. Default: every region.
+    #[param(inline)]
+    pub state: Option<States>,
     /// spend (net spend in the current period) or growth (of net spend). Default spend.
-    pub by: Option<String>,
-    /// wow, mom or yoy. Default wow.
-    pub period: Option<String>,
-    pub as_of: Option<String>,
-    /// 1 to 100. Default 10.
-    pub limit: Option<String>,
-    pub format: Option<String>,
+    pub by: Option<RankBy>,
+    /// Default wow.
+    pub period: Option<GrowthPeriod>,
+    /// Last day of the current period. Default yesterday (UTC).
+    #[param(inline)]
+    pub as_of: Option<Day>,
+    /// Default 10.
+    #[param(inline)]
+    pub limit: Option<TopLimit>,
+    /// Default json; `Accept: text/csv` also selects CSV.
+    pub format: Option<OutputFormat>,
 }
 
 /// Parameters of `GET /v1/changes`.
-#[derive(Debug, Default, Deserialize, IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ChangesParams {
-    /// A category such as `coffee_shop`. At most one of category, merchant, brand; none means all merchants.
-    pub category: Option<String>,
-    /// A merchant id.
-    pub merchant: Option<String>,
-    /// A brand id from the catalogue.
-    pub brand: Option<String>,
+    /// At most one of category, merchant and brand; none means all merchants.
+    pub category: Option<CategoryName>,
+    #[param(inline)]
+    pub merchant: Option<MerchantId>,
+    #[param(inline)]
+    pub brand: Option<BrandId>,
     /// Comma-separated US state codes. Default: every region.
-    pub state: Option<String>,
-    /// Changes recorded on or after this day, YYYY-MM-DD. Default: 30 days before today.
-    pub since: Option<String>,
-    /// Only changes to days from this one, YYYY-MM-DD.
-    pub from: Option<String>,
-    /// Only changes to days up to this one, YYYY-MM-DD.
-    pub to: Option<String>,
-    /// 1 to the maximum page size (500). Default 100.
-    pub limit: Option<String>,
+    #[param(inline)]
+    pub state: Option<States>,
+    /// Changes recorded on or after this day. Default: 30 days before today.
+    #[param(inline)]
+    pub since: Option<Day>,
+    /// Only changes to days from this one.
+    #[param(inline)]
+    pub from: Option<Day>,
+    /// Only changes to days up to this one.
+    #[param(inline)]
+    pub to: Option<Day>,
+    /// Default 100.
+    #[param(inline)]
+    pub limit: Option<PageLimit>,
     /// Default 0.
-    pub offset: Option<String>,
-    /// json (default) or csv; `Accept: text/csv` also selects CSV.
-    pub format: Option<String>,
+    #[param(inline)]
+    pub offset: Option<Offset>,
+    /// Default json; `Accept: text/csv` also selects CSV.
+    pub format: Option<OutputFormat>,
 }
 
 /// Parameters of `GET /v1/merchants`.
-#[derive(Debug, Default, Deserialize, IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct MerchantsParams {
     /// Part of the name, case-insensitive; names starting with it come first.
-    pub q: Option<String>,
-    pub category: Option<String>,
-    /// 1 to the maximum page size (500). Default 50.
-    pub limit: Option<String>,
+    #[param(inline)]
+    pub q: Option<SearchText>,
+    pub category: Option<CategoryName>,
+    /// Default 50.
+    #[param(inline)]
+    pub limit: Option<PageLimit>,
     /// Default 0.
-    pub offset: Option<String>,
-    pub format: Option<String>,
+    #[param(inline)]
+    pub offset: Option<Offset>,
+    /// Default json; `Accept: text/csv` also selects CSV.
+    pub format: Option<OutputFormat>,
 }
 
 /// Parameters of lists without filters.
-#[derive(Debug, Default, Deserialize, IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct FormatParams {
-    pub format: Option<String>,
+    /// Default json; `Accept: text/csv` also selects CSV.
+    pub format: Option<OutputFormat>,
 }
 
 /// Paging of admin lists.
-#[derive(Debug, Default, Deserialize, IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
-    pub limit: Option<String>,
-    pub offset: Option<String>,
+    /// Default 50.
+    #[param(inline)]
+    pub limit: Option<PageLimit>,
+    /// Default 0.
+    #[param(inline)]
+    pub offset: Option<Offset>,
 }
 
 /// A date range, for `GET /v1/admin/mapped-share`.
-#[derive(Debug, Default, Deserialize, IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct RangeParams {
-    /// Default 30 days before `to`.
-    pub from: Option<String>,
+    /// Default 30 days before `to`. Not after `to`, and at most `x-max-range-days` days from
+    /// it.
+    #[param(inline)]
+    pub from: Option<RangeDay>,
     /// Default today (UTC).
-    pub to: Option<String>,
+    #[param(inline)]
+    pub to: Option<RangeDay>,
 }

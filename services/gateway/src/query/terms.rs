@@ -1,22 +1,18 @@
-//! The vocabulary of questions: metrics, scopes, granularities, growth periods, date ranges and
-//! states, each parsed from text once with a message that names the parameter and what was
-//! expected. Table and column names in SQL come only from these enums, never from input.
+//! The vocabulary of questions: metrics, scopes, granularities, growth periods, formats and
+//! date ranges. Words are parsed by serde through [`Word`] (see `values.rs`), with a message
+//! that names the parameter and what was expected. Table and column names in SQL come only
+//! from these enums, never from input.
 
+use super::values::{deserialize_from_text, BrandId, CategoryName, MerchantId, Word};
 use crate::config::QueryLimits;
-use crate::error::ApiError;
-use altdata_domain::{Category, Region};
+use crate::error::{ApiError, RANGE_TOO_LONG};
+use altdata_domain::Category;
 use chrono::{Datelike, Days, Months, NaiveDate};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
-/// The oldest and newest dates any parameter may name.
-const EARLIEST_DATE: (i32, u32, u32) = (2000, 1, 1);
-const LATEST_DATE: (i32, u32, u32) = (2100, 12, 31);
-/// At most this many states in one `state=` list.
-const MAX_STATES: usize = 60;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
     Spend,
@@ -27,24 +23,17 @@ pub enum Metric {
     AvgTicket,
 }
 
-impl Metric {
-    pub fn parse(text: Option<&str>) -> Result<Metric, ApiError> {
-        Ok(match text.unwrap_or("spend") {
-            "spend" => Metric::Spend,
-            "gross" => Metric::Gross,
-            "refunds" => Metric::Refunds,
-            "transactions" => Metric::Transactions,
-            "customers" => Metric::Customers,
-            "avg_ticket" => Metric::AvgTicket,
-            other => {
-                return Err(ApiError::invalid(format!(
-                    "metric={other:?} is not valid: expected spend, gross, refunds, transactions, customers or avg_ticket"
-                )))
-            }
-        })
-    }
+impl Word for Metric {
+    const ALL: &'static [Metric] = &[
+        Metric::Spend,
+        Metric::Gross,
+        Metric::Refunds,
+        Metric::Transactions,
+        Metric::Customers,
+        Metric::AvgTicket,
+    ];
 
-    pub fn as_str(self) -> &'static str {
+    fn as_str(self) -> &'static str {
         match self {
             Metric::Spend => "spend",
             Metric::Gross => "gross",
@@ -54,7 +43,9 @@ impl Metric {
             Metric::AvgTicket => "avg_ticket",
         }
     }
+}
 
+impl Metric {
     /// `usd` for money, `count` otherwise.
     pub fn unit(self) -> &'static str {
         match self {
@@ -74,37 +65,24 @@ pub enum ScopeParam {
 }
 
 impl ScopeParam {
-    pub fn parse(
-        category: Option<&str>,
-        merchant: Option<&str>,
-        brand: Option<&str>,
+    /// At most one of a category, a merchant and a brand; none means all merchants. The rule
+    /// spans three parameters, which a schema cannot say: a refusal has its own code.
+    pub fn of(
+        category: Option<CategoryName>,
+        merchant: Option<MerchantId>,
+        brand: Option<&BrandId>,
     ) -> Result<ScopeParam, ApiError> {
-        let given = [category, merchant, brand].iter().flatten().count();
-        if given > 1 {
-            return Err(ApiError::invalid(
-                "give at most one of category, merchant and brand",
-            ));
-        }
-        if let Some(text) = category {
-            return Ok(ScopeParam::Category(parse_category(text)?));
-        }
-        if let Some(text) = merchant {
-            return Ok(ScopeParam::Merchant(parse_merchant_id("merchant", text)?));
-        }
-        if let Some(text) = brand {
-            let valid = !text.is_empty()
-                && text.len() <= 64
-                && text
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
-            if !valid {
-                return Err(ApiError::invalid(format!(
-                    "brand={text:?} is not valid: expected a brand id of 1-64 letters, digits, _, - or ."
-                )));
+        Ok(match (category, merchant, brand) {
+            (None, None, None) => ScopeParam::All,
+            (Some(CategoryName(category)), None, None) => ScopeParam::Category(category),
+            (None, Some(MerchantId(id)), None) => ScopeParam::Merchant(id),
+            (None, None, Some(BrandId(brand))) => ScopeParam::Brand(brand.clone()),
+            _ => {
+                return Err(ApiError::conflicting(
+                    "give at most one of category, merchant and brand",
+                ))
             }
-            return Ok(ScopeParam::Brand(text.to_owned()));
-        }
-        Ok(ScopeParam::All)
+        })
     }
 
     /// Adds this scope to a canonical parameter map.
@@ -132,7 +110,7 @@ pub enum Scope {
     Merchant(i64),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Granularity {
     Day,
@@ -140,28 +118,19 @@ pub enum Granularity {
     Month,
 }
 
-impl Granularity {
-    pub fn parse(text: Option<&str>) -> Result<Granularity, ApiError> {
-        Ok(match text.unwrap_or("day") {
-            "day" => Granularity::Day,
-            "week" => Granularity::Week,
-            "month" => Granularity::Month,
-            other => {
-                return Err(ApiError::invalid(format!(
-                    "granularity={other:?} is not valid: expected day, week or month"
-                )))
-            }
-        })
-    }
+impl Word for Granularity {
+    const ALL: &'static [Granularity] = &[Granularity::Day, Granularity::Week, Granularity::Month];
 
-    pub fn as_str(self) -> &'static str {
+    fn as_str(self) -> &'static str {
         match self {
             Granularity::Day => "day",
             Granularity::Week => "week",
             Granularity::Month => "month",
         }
     }
+}
 
+impl Granularity {
     /// The first day of the period containing `date` (weeks start on Monday, as PostgreSQL's
     /// `date_trunc('week', ..)` and the aggregator's rollups).
     pub fn period_start(self, date: NaiveDate) -> NaiveDate {
@@ -199,7 +168,7 @@ impl Granularity {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GrowthPeriod {
     Wow,
@@ -207,28 +176,19 @@ pub enum GrowthPeriod {
     Yoy,
 }
 
-impl GrowthPeriod {
-    pub fn parse(text: Option<&str>) -> Result<GrowthPeriod, ApiError> {
-        Ok(match text.unwrap_or("wow") {
-            "wow" => GrowthPeriod::Wow,
-            "mom" => GrowthPeriod::Mom,
-            "yoy" => GrowthPeriod::Yoy,
-            other => {
-                return Err(ApiError::invalid(format!(
-                    "period={other:?} is not valid: expected wow, mom or yoy"
-                )))
-            }
-        })
-    }
+impl Word for GrowthPeriod {
+    const ALL: &'static [GrowthPeriod] = &[GrowthPeriod::Wow, GrowthPeriod::Mom, GrowthPeriod::Yoy];
 
-    pub fn as_str(self) -> &'static str {
+    fn as_str(self) -> &'static str {
         match self {
             GrowthPeriod::Wow => "wow",
             GrowthPeriod::Mom => "mom",
             GrowthPeriod::Yoy => "yoy",
         }
     }
+}
 
+impl GrowthPeriod {
     /// The current and previous periods ending at `as_of`, both inclusive, both trailing
     /// (not calendar-aligned), so that they always hold the same number of days and the same
     /// weekdays:
@@ -263,96 +223,57 @@ pub struct DateRange {
     pub to: NaiveDate,
 }
 
-/// Comma-separated US states, upper case, sorted, without duplicates; empty means all.
-pub fn parse_states(text: Option<&str>) -> Result<Vec<String>, ApiError> {
-    let Some(text) = text else {
-        return Ok(Vec::new());
-    };
-    let mut states = Vec::new();
-    for part in text.split(',') {
-        let region = Region::parse(part).ok_or_else(|| {
-            ApiError::invalid(format!(
-                "state={part:?} is not valid: expected two-letter US state codes such as CA or CA,NY"
-            ))
-        })?;
-        states.push(region.as_str().to_owned());
-    }
-    states.sort();
-    states.dedup();
-    if states.len() > MAX_STATES {
-        return Err(ApiError::invalid(format!(
-            "state lists at most {MAX_STATES} states"
-        )));
-    }
-    Ok(states)
+/// JSON (default) or CSV.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputFormat {
+    Json,
+    Csv,
 }
 
-pub fn parse_category(text: &str) -> Result<Category, ApiError> {
-    Category::parse(text).ok_or_else(|| {
-        let known: Vec<&str> = Category::ALL.iter().map(|c| c.as_str()).collect();
-        ApiError::invalid(format!(
-            "category={text:?} is not valid: expected one of {}",
-            known.join(", ")
-        ))
-    })
-}
+impl Word for OutputFormat {
+    const ALL: &'static [OutputFormat] = &[OutputFormat::Json, OutputFormat::Csv];
 
-pub fn parse_merchant_id(name: &str, text: &str) -> Result<i64, ApiError> {
-    match text.parse::<i64>() {
-        Ok(id) if id > 0 => Ok(id),
-        _ => Err(ApiError::invalid(format!(
-            "{name}={text:?} is not valid: expected a positive merchant id"
-        ))),
+    fn as_str(self) -> &'static str {
+        match self {
+            OutputFormat::Json => "json",
+            OutputFormat::Csv => "csv",
+        }
     }
 }
 
-/// A date `YYYY-MM-DD` between 2000-01-01 and 2100-12-31.
-pub fn parse_date(name: &str, text: &str) -> Result<NaiveDate, ApiError> {
-    let invalid = || {
-        ApiError::invalid(format!(
-            "{name}={text:?} is not valid: expected a date YYYY-MM-DD between 2000-01-01 and 2100-12-31"
-        ))
-    };
-    if text.len() != 10 {
-        return Err(invalid());
-    }
-    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| invalid())?;
-    let earliest = NaiveDate::from_ymd_opt(EARLIEST_DATE.0, EARLIEST_DATE.1, EARLIEST_DATE.2);
-    let latest = NaiveDate::from_ymd_opt(LATEST_DATE.0, LATEST_DATE.1, LATEST_DATE.2);
-    match (earliest, latest) {
-        (Some(earliest), Some(latest)) if date >= earliest && date <= latest => Ok(date),
-        _ => Err(invalid()),
+/// How `/v1/top` ranks merchants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RankBy {
+    Spend,
+    Growth,
+}
+
+impl Word for RankBy {
+    const ALL: &'static [RankBy] = &[RankBy::Spend, RankBy::Growth];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            RankBy::Spend => "spend",
+            RankBy::Growth => "growth",
+        }
     }
 }
 
-/// An integer parameter in `[min, max]`, or `default` when absent.
-pub fn parse_bounded(
-    name: &str,
-    text: Option<&str>,
-    default: i64,
-    min: i64,
-    max: i64,
-) -> Result<i64, ApiError> {
-    let Some(text) = text else {
-        return Ok(default);
-    };
-    match text.parse::<i64>() {
-        Ok(value) if (min..=max).contains(&value) => Ok(value),
-        _ => Err(ApiError::invalid(format!(
-            "{name}={text:?} is not valid: expected an integer from {min} to {max}"
-        ))),
-    }
-}
+deserialize_from_text!(Metric, Granularity, GrowthPeriod, OutputFormat, RankBy);
 
 /// Checks `from <= to` and the maximum range.
 pub fn check_range(from: NaiveDate, to: NaiveDate, limits: &QueryLimits) -> Result<(), ApiError> {
     if from > to {
-        return Err(ApiError::invalid(format!("from={from} is after to={to}")));
+        return Err(ApiError::conflicting(format!(
+            "from={from} is after to={to}"
+        )));
     }
     let days = (to - from).num_days() + 1;
     if days > limits.max_range_days {
         return Err(ApiError::BadRequest {
-            code: "range_too_long",
+            code: RANGE_TOO_LONG,
             message: format!(
                 "the range {from} to {to} spans {days} days; at most {} are allowed",
                 limits.max_range_days
@@ -405,27 +326,41 @@ mod tests {
     }
 
     #[test]
-    fn states_are_normalised_and_bad_ones_named() {
+    fn only_one_scope_may_be_given() {
+        let coffee = Some(CategoryName(Category::CoffeeShop));
+        assert!(ScopeParam::of(coffee, Some(MerchantId(1)), None).is_err());
+        assert_eq!(ScopeParam::of(None, None, None).ok(), Some(ScopeParam::All));
         assert_eq!(
-            parse_states(Some("ny,CA,ca")).ok(),
-            Some(vec!["CA".to_owned(), "NY".to_owned()])
+            ScopeParam::of(coffee, None, None).ok(),
+            Some(ScopeParam::Category(Category::CoffeeShop))
         );
-        let error = parse_states(Some("CA,ZZ"))
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(error.contains("\"ZZ\""), "{error}");
     }
 
     #[test]
-    fn only_one_scope_may_be_given() {
-        assert!(ScopeParam::parse(Some("coffee_shop"), Some("1"), None).is_err());
-        assert_eq!(
-            ScopeParam::parse(None, None, None).ok(),
-            Some(ScopeParam::All)
+    fn words_are_named_as_serde_names_them() {
+        fn check<T: Word + Serialize>() {
+            for word in T::ALL {
+                assert_eq!(
+                    serde_json::to_value(word).ok(),
+                    Some(serde_json::Value::from(word.as_str()))
+                );
+            }
+        }
+        check::<Metric>();
+        check::<Granularity>();
+        check::<GrowthPeriod>();
+        check::<OutputFormat>();
+        check::<RankBy>();
+        let error = serde_json::from_str::<Metric>("\"profit\"")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            error.starts_with(
+                "\"profit\" is not valid: expected spend, gross, refunds, transactions, customers or avg_ticket"
+            ),
+            "{error}"
         );
-        assert!(ScopeParam::parse(None, Some("-3"), None).is_err());
-        assert!(ScopeParam::parse(None, None, Some("a b")).is_err());
     }
 
     #[test]
@@ -434,16 +369,5 @@ mod tests {
         assert!(check_range(date("2020-01-01"), date("2026-01-01"), &limits).is_err());
         assert!(check_range(date("2026-01-02"), date("2026-01-01"), &limits).is_err());
         assert!(check_range(date("2025-01-01"), date("2026-01-01"), &limits).is_ok());
-    }
-
-    #[test]
-    fn dates_are_strict() {
-        assert!(parse_date("from", "2026-1-5").is_err());
-        assert!(parse_date("from", "1999-12-31").is_err());
-        assert!(parse_date("from", "2026-02-30").is_err());
-        assert_eq!(
-            parse_date("from", "2026-02-28").ok(),
-            Some(date("2026-02-28"))
-        );
     }
 }

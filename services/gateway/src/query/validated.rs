@@ -4,22 +4,14 @@
 use super::params::{
     GrowthByStateParams, GrowthParams, MerchantsParams, TimeseriesParams, TopParams,
 };
-use super::terms::{
-    check_range, parse_bounded, parse_category, parse_date, parse_states, Granularity,
-    GrowthPeriod, Metric, ScopeParam,
-};
+use super::terms::{check_range, Granularity, GrowthPeriod, Metric, RankBy, ScopeParam};
+use super::values::{Bounded, CategoryName, Day, PageLimit, RangeDay, SearchText};
 use crate::config::QueryLimits;
 use crate::error::ApiError;
+use crate::query::values::Word;
 use altdata_domain::Category;
 use chrono::{Days, NaiveDate};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use utoipa::ToSchema;
-
-/// Longest merchant search text.
-const MAX_SEARCH_CHARS: usize = 100;
-/// Largest `offset` of any list.
-pub const MAX_OFFSET: i64 = 100_000;
 
 /// A validated `GET /v1/timeseries`.
 #[derive(Debug, Clone)]
@@ -38,20 +30,10 @@ impl TimeseriesQuery {
         limits: &QueryLimits,
         today: NaiveDate,
     ) -> Result<TimeseriesQuery, ApiError> {
-        let metric = Metric::parse(params.metric.as_deref())?;
-        let scope = ScopeParam::parse(
-            params.category.as_deref(),
-            params.merchant.as_deref(),
-            params.brand.as_deref(),
-        )?;
-        let states = parse_states(params.state.as_deref())?;
-        let granularity = Granularity::parse(params.granularity.as_deref())?;
-        let to = match params.to.as_deref() {
-            Some(text) => parse_date("to", text)?,
-            None => today,
-        };
-        let from = match params.from.as_deref() {
-            Some(text) => parse_date("from", text)?,
+        let granularity = params.granularity.unwrap_or(Granularity::Day);
+        let to = params.to.map_or(today, |RangeDay(day)| day);
+        let from = match params.from {
+            Some(RangeDay(day)) => day,
             None => {
                 let back = match granularity {
                     Granularity::Day => 89,
@@ -63,9 +45,9 @@ impl TimeseriesQuery {
         };
         check_range(from, to, limits)?;
         Ok(TimeseriesQuery {
-            metric,
-            scope,
-            states,
+            metric: params.metric.unwrap_or(Metric::Spend),
+            scope: ScopeParam::of(params.category, params.merchant, params.brand.as_ref())?,
+            states: params.state.clone().unwrap_or_default().0,
             granularity,
             from,
             to,
@@ -98,15 +80,11 @@ pub struct GrowthQuery {
 impl GrowthQuery {
     pub fn parse(params: &GrowthParams, today: NaiveDate) -> Result<GrowthQuery, ApiError> {
         Ok(GrowthQuery {
-            metric: Metric::parse(params.metric.as_deref())?,
-            scope: ScopeParam::parse(
-                params.category.as_deref(),
-                params.merchant.as_deref(),
-                params.brand.as_deref(),
-            )?,
-            states: parse_states(params.state.as_deref())?,
-            period: GrowthPeriod::parse(params.period.as_deref())?,
-            as_of: parse_as_of(params.as_of.as_deref(), today)?,
+            metric: params.metric.unwrap_or(Metric::Spend),
+            scope: ScopeParam::of(params.category, params.merchant, params.brand.as_ref())?,
+            states: params.state.clone().unwrap_or_default().0,
+            period: params.period.unwrap_or(GrowthPeriod::Wow),
+            as_of: as_of_or_yesterday(params.as_of, today),
         })
     }
 
@@ -130,17 +108,17 @@ impl GrowthQuery {
             as_of,
             format,
             state: _,
-        } = params;
+        } = params.clone();
         GrowthQuery::parse(
             &GrowthParams {
-                metric: metric.clone(),
-                category: category.clone(),
-                merchant: merchant.clone(),
-                brand: brand.clone(),
+                metric,
+                category,
+                merchant,
+                brand,
                 state: None,
-                period: period.clone(),
-                as_of: as_of.clone(),
-                format: format.clone(),
+                period,
+                as_of,
+                format,
             },
             today,
         )
@@ -166,14 +144,6 @@ impl GrowthQuery {
     }
 }
 
-/// How `/v1/top` ranks merchants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RankBy {
-    Spend,
-    Growth,
-}
-
 /// A validated `GET /v1/top`.
 #[derive(Debug, Clone)]
 pub struct TopQuery {
@@ -186,24 +156,15 @@ pub struct TopQuery {
 }
 
 impl TopQuery {
-    pub fn parse(params: &TopParams, today: NaiveDate) -> Result<TopQuery, ApiError> {
-        let by = match params.by.as_deref().unwrap_or("spend") {
-            "spend" => RankBy::Spend,
-            "growth" => RankBy::Growth,
-            other => {
-                return Err(ApiError::invalid(format!(
-                    "by={other:?} is not valid: expected spend or growth"
-                )))
-            }
-        };
-        Ok(TopQuery {
-            category: params.category.as_deref().map(parse_category).transpose()?,
-            states: parse_states(params.state.as_deref())?,
-            by,
-            period: GrowthPeriod::parse(params.period.as_deref())?,
-            as_of: parse_as_of(params.as_of.as_deref(), today)?,
-            limit: parse_bounded("limit", params.limit.as_deref(), 10, 1, 100)?,
-        })
+    pub fn parse(params: &TopParams, today: NaiveDate) -> TopQuery {
+        TopQuery {
+            category: params.category.map(|CategoryName(category)| category),
+            states: params.state.clone().unwrap_or_default().0,
+            by: params.by.unwrap_or(RankBy::Spend),
+            period: params.period.unwrap_or(GrowthPeriod::Wow),
+            as_of: as_of_or_yesterday(params.as_of, today),
+            limit: params.limit.map_or(10, |Bounded(limit)| limit),
+        }
     }
 
     pub fn canonical(&self) -> String {
@@ -212,14 +173,7 @@ impl TopQuery {
             params.insert("category", category.as_str().to_owned());
         }
         params.insert("state", self.states.join(","));
-        params.insert(
-            "by",
-            match self.by {
-                RankBy::Spend => "spend",
-                RankBy::Growth => "growth",
-            }
-            .to_owned(),
-        );
+        params.insert("by", self.by.as_str().to_owned());
         params.insert("period", self.period.as_str().to_owned());
         params.insert("as_of", self.as_of.to_string());
         params.insert("limit", self.limit.to_string());
@@ -241,39 +195,21 @@ impl MerchantSearch {
         params: &MerchantsParams,
         limits: &QueryLimits,
     ) -> Result<MerchantSearch, ApiError> {
-        let text = params
-            .q
-            .as_deref()
-            .map(str::trim)
-            .filter(|q| !q.is_empty())
-            .map(str::to_owned);
-        if let Some(q) = &text {
-            if q.chars().count() > MAX_SEARCH_CHARS || q.chars().any(char::is_control) {
-                return Err(ApiError::invalid(format!(
-                    "q is not valid: expected at most {MAX_SEARCH_CHARS} printable characters"
-                )));
-            }
-        }
         Ok(MerchantSearch {
-            text,
-            category: params.category.as_deref().map(parse_category).transpose()?,
-            limit: parse_bounded(
-                "limit",
-                params.limit.as_deref(),
-                50,
-                1,
-                limits.max_page_size,
-            )?,
-            offset: parse_bounded("offset", params.offset.as_deref(), 0, 0, MAX_OFFSET)?,
+            text: params
+                .q
+                .clone()
+                .map(|SearchText(text)| text)
+                .filter(|text| !text.is_empty()),
+            category: params.category.map(|CategoryName(category)| category),
+            limit: PageLimit::or(params.limit, 50, limits.max_page_size)?,
+            offset: params.offset.map_or(0, |Bounded(offset)| offset),
         })
     }
 }
 
-fn parse_as_of(text: Option<&str>, today: NaiveDate) -> Result<NaiveDate, ApiError> {
-    match text {
-        Some(text) => parse_date("as_of", text),
-        None => Ok(today - Days::new(1)),
-    }
+fn as_of_or_yesterday(as_of: Option<Day>, today: NaiveDate) -> NaiveDate {
+    as_of.map_or(today - Days::new(1), |Day(day)| day)
 }
 
 fn canonical(route: &str, params: &BTreeMap<&'static str, String>) -> String {
@@ -307,22 +243,18 @@ mod tests {
         NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap_or_default()
     }
 
+    /// Parameters read from a query string, as the extractor reads them.
+    fn params<T: serde::de::DeserializeOwned>(query: &str) -> T {
+        serde_urlencoded::from_str(query).unwrap_or_else(|e| panic!("{query}: {e}"))
+    }
+
     #[test]
     fn canonical_queries_do_not_depend_on_parameter_order_or_case() {
         let today = date("2026-11-26");
         let limits = QueryLimits::default();
-        let a = TimeseriesParams {
-            state: Some("ny,CA".into()),
-            category: Some("coffee_shop".into()),
-            ..Default::default()
-        };
-        let b = TimeseriesParams {
-            category: Some("coffee_shop".into()),
-            state: Some("CA,NY".into()),
-            metric: Some("spend".into()),
-            to: Some("2026-11-26".into()),
-            ..Default::default()
-        };
+        let a: TimeseriesParams = params("state=ny,CA&category=coffee_shop");
+        let b: TimeseriesParams =
+            params("category=coffee_shop&state=CA,NY&metric=spend&to=2026-11-26");
         let a = TimeseriesQuery::parse(&a, &limits, today)
             .map(|q| q.canonical())
             .ok();
@@ -336,25 +268,14 @@ mod tests {
     #[test]
     fn growth_by_state_refuses_state_and_is_cached_apart_from_growth() {
         let today = date("2026-11-26");
-        let with_state = GrowthByStateParams {
-            state: Some("CA".into()),
-            ..Default::default()
-        };
+        let with_state: GrowthByStateParams = params("state=CA");
         let error = GrowthQuery::parse_by_state(&with_state, today)
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(error.contains("state is not accepted"), "{error}");
-        let by_state = GrowthByStateParams {
-            category: Some("coffee_shop".into()),
-            period: Some("mom".into()),
-            ..Default::default()
-        };
-        let growth = GrowthParams {
-            category: Some("coffee_shop".into()),
-            period: Some("mom".into()),
-            ..Default::default()
-        };
+        let by_state: GrowthByStateParams = params("category=coffee_shop&period=mom");
+        let growth: GrowthParams = params("category=coffee_shop&period=mom");
         let by_state = GrowthQuery::parse_by_state(&by_state, today).ok();
         let growth = GrowthQuery::parse(&growth, today).ok();
         assert_eq!(
@@ -365,11 +286,7 @@ mod tests {
         let growth = growth.map(|q| q.canonical()).unwrap_or_default();
         assert!(by_state.starts_with("/v1/growth/states?"), "{by_state}");
         assert_ne!(by_state, growth);
-        let bad_period = GrowthByStateParams {
-            period: Some("qoq".into()),
-            ..Default::default()
-        };
-        assert!(GrowthQuery::parse_by_state(&bad_period, today).is_err());
+        assert!(serde_urlencoded::from_str::<GrowthByStateParams>("period=qoq").is_err());
     }
 
     #[test]

@@ -5,12 +5,13 @@
 
 use super::moved::{Direction, Moved, MOVED_COLUMNS};
 use super::{
-    check_descriptors, dollars, publish_mapping_changed, with_retries, Failure, REVIEW_LOCK,
+    check_descriptors, descriptors_schema, dollars, is_short_printable_text,
+    publish_mapping_changed, text_schema, with_retries, Failure, REVIEW_LOCK,
 };
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiJson;
-use crate::query::parse_category;
+use crate::extract::{integer, optional_integer, ApiJson};
+use crate::query::{CategoryName, PRINTABLE_PATTERN};
 use crate::AppState;
 use altdata_domain::Category;
 use altdata_facts::CategoryShard;
@@ -19,25 +20,114 @@ use axum::{Extension, Json};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+use utoipa::openapi::Schema;
 use utoipa::ToSchema;
 
-/// Assign descriptor groups to an existing merchant (`merchant_id`) or a new one
-/// (`new_merchant`); exactly one of the two.
+/// The longest merchant name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+/// The longest ticker symbol, in characters.
+pub const MAX_TICKER_CHARS: usize = 16;
+
+/// Descriptor groups to assign to an existing merchant or to a new one: exactly one of
+/// `merchant_id` and `new_merchant`, which the document says with `oneOf`. The body is read
+/// into [`AssignFields`] first, so that a body with neither or both gets a message saying so.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged, try_from = "AssignFields")]
+pub enum AssignRequest {
+    Existing(AssignToMerchant),
+    New(AssignToNewMerchant),
+}
+
+/// Descriptor groups to an existing merchant.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AssignRequest {
-    /// 1 to 100 normalised descriptors, as listed by the queue.
+pub struct AssignToMerchant {
+    /// Normalised descriptors, as listed by the queue.
+    #[schema(schema_with = descriptors_schema)]
     pub normalized_descriptors: Vec<String>,
-    pub merchant_id: Option<i64>,
-    pub new_merchant: Option<NewMerchant>,
+    /// A merchant of the catalogue (not one that counts unattributed spend).
+    #[schema(minimum = 1)]
+    #[serde(deserialize_with = "integer")]
+    pub merchant_id: i64,
+}
+
+/// Descriptor groups to a merchant created for them.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignToNewMerchant {
+    /// Normalised descriptors, as listed by the queue.
+    #[schema(schema_with = descriptors_schema)]
+    pub normalized_descriptors: Vec<String>,
+    pub new_merchant: NewMerchant,
+}
+
+/// The fields of an assign as they arrive, before "exactly one of" is checked.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssignFields {
+    normalized_descriptors: Vec<String>,
+    #[serde(default, deserialize_with = "optional_integer")]
+    merchant_id: Option<i64>,
+    new_merchant: Option<NewMerchant>,
+}
+
+impl TryFrom<AssignFields> for AssignRequest {
+    type Error = &'static str;
+
+    fn try_from(fields: AssignFields) -> Result<AssignRequest, Self::Error> {
+        let AssignFields {
+            normalized_descriptors,
+            merchant_id,
+            new_merchant,
+        } = fields;
+        match (merchant_id, new_merchant) {
+            (Some(merchant_id), None) => Ok(AssignRequest::Existing(AssignToMerchant {
+                normalized_descriptors,
+                merchant_id,
+            })),
+            (None, Some(new_merchant)) => Ok(AssignRequest::New(AssignToNewMerchant {
+                normalized_descriptors,
+                new_merchant,
+            })),
+            _ => Err(EXACTLY_ONE),
+        }
+    }
+}
+
+const EXACTLY_ONE: &str = "give exactly one of merchant_id (a positive id) and new_merchant";
+
+impl AssignRequest {
+    fn descriptors(&self) -> &[String] {
+        match self {
+            AssignRequest::Existing(existing) => &existing.normalized_descriptors,
+            AssignRequest::New(new) => &new.normalized_descriptors,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMerchant {
+    /// Trimmed before it is stored.
+    #[schema(schema_with = name_schema)]
     pub name: String,
-    pub category: String,
+    pub category: CategoryName,
+    /// Trimmed; blank means none.
+    #[schema(schema_with = ticker_schema)]
     pub ticker_symbol: Option<String>,
+}
+
+fn name_schema() -> Schema {
+    text_schema(MAX_NAME_CHARS).into()
+}
+
+fn ticker_schema() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .max_length(Some(MAX_TICKER_CHARS))
+        .pattern(Some(PRINTABLE_PATTERN))
+        .into()
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -75,41 +165,40 @@ pub enum Target {
 }
 
 impl Target {
-    /// Exactly one of an existing merchant id and a new merchant, each checked.
-    pub fn parse(merchant_id: Option<i64>, new: Option<NewMerchant>) -> Result<Target, ApiError> {
-        match (merchant_id, new) {
-            (Some(id), None) if id > 0 => Ok(Target::Existing(id)),
-            (None, Some(new)) => {
-                let name = new.name.trim().to_owned();
-                if name.is_empty()
-                    || name.chars().count() > 200
-                    || name.chars().any(char::is_control)
-                {
-                    return Err(ApiError::invalid(
-                        "new_merchant.name must be 1 to 200 printable characters",
-                    ));
+    /// The merchant an assign names, each field checked.
+    pub fn parse(request: AssignRequest) -> Result<Target, ApiError> {
+        match request {
+            AssignRequest::Existing(AssignToMerchant { merchant_id, .. }) if merchant_id > 0 => {
+                Ok(Target::Existing(merchant_id))
+            }
+            AssignRequest::Existing(_) => Err(ApiError::invalid(EXACTLY_ONE)),
+            AssignRequest::New(AssignToNewMerchant { new_merchant, .. }) => {
+                let NewMerchant {
+                    name,
+                    category: CategoryName(category),
+                    ticker_symbol,
+                } = new_merchant;
+                if !is_short_printable_text(&name, MAX_NAME_CHARS) {
+                    return Err(ApiError::invalid(format!(
+                        "new_merchant.name must be 1 to {MAX_NAME_CHARS} printable characters"
+                    )));
                 }
-                let ticker_symbol = new
-                    .ticker_symbol
-                    .map(|t| t.trim().to_owned())
-                    .filter(|t| !t.is_empty());
-                if ticker_symbol
-                    .as_ref()
-                    .is_some_and(|t| t.len() > 16 || t.chars().any(char::is_control))
-                {
-                    return Err(ApiError::invalid(
-                        "new_merchant.ticker_symbol is at most 16 printable bytes",
-                    ));
+                if ticker_symbol.as_ref().is_some_and(|t| {
+                    t.chars().count() > MAX_TICKER_CHARS || t.chars().any(char::is_control)
+                }) {
+                    return Err(ApiError::invalid(format!(
+                        "new_merchant.ticker_symbol is at most {MAX_TICKER_CHARS} printable \
+                         characters"
+                    )));
                 }
                 Ok(Target::New {
-                    name,
-                    category: parse_category(&new.category)?,
-                    ticker_symbol,
+                    name: name.trim().to_owned(),
+                    category,
+                    ticker_symbol: ticker_symbol
+                        .map(|t| t.trim().to_owned())
+                        .filter(|t| !t.is_empty()),
                 })
             }
-            _ => Err(ApiError::invalid(
-                "give exactly one of merchant_id (a positive id) and new_merchant",
-            )),
         }
     }
 }
@@ -119,13 +208,10 @@ impl Target {
     post, path = "/v1/admin/review/assign", tag = "admin", request_body = AssignRequest,
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Assigned", body = AssignAnswer),
-        (status = 400, description = "Invalid body", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "Not an admin key", body = ErrorBody),
+        (status = 200, description = "Assigned", body = AssignAnswer,
+         links(("undo" = (operation_id = "undo",
+                          request_body = json!({"audit_id": "$response.body#/descriptors/0/audit_id"}))))),
         (status = 404, description = "Unknown merchant", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
     )
 )]
 pub async fn assign(
@@ -133,8 +219,8 @@ pub async fn assign(
     Extension(principal): Extension<Principal>,
     ApiJson(request): ApiJson<AssignRequest>,
 ) -> Result<Json<AssignAnswer>, ApiError> {
-    let descriptors = check_descriptors(&request.normalized_descriptors)?;
-    let target = Target::parse(request.merchant_id, request.new_merchant)?;
+    let descriptors = check_descriptors(request.descriptors())?;
+    let target = Target::parse(request)?;
     let actor = principal.actor();
     let mut answer = with_retries(&state, "assign", |client| {
         let (descriptors, target, actor) = (descriptors.clone(), target.clone(), actor.clone());
@@ -304,34 +390,39 @@ async fn move_pending_rows(
 mod tests {
     use super::*;
 
+    fn target(body: serde_json::Value) -> Result<Target, String> {
+        let request: AssignRequest = serde_json::from_value(body).map_err(|e| e.to_string())?;
+        Target::parse(request).map_err(|e| e.to_string())
+    }
+
     #[test]
     fn exactly_one_target_is_required() {
-        assert!(Target::parse(None, None).is_err());
-        assert!(Target::parse(Some(0), None).is_err());
-        let new = || NewMerchant {
-            name: "Blue Cafe".into(),
-            category: "coffee_shop".into(),
-            ticker_symbol: None,
-        };
-        assert!(Target::parse(Some(3), Some(new())).is_err());
-        assert_eq!(Target::parse(Some(3), None).ok(), Some(Target::Existing(3)));
+        let new = json!({"name": "Blue Cafe", "category": "coffee_shop"});
+        let neither = target(json!({"normalized_descriptors": ["A"]}));
+        assert!(neither.err().unwrap_or_default().contains("exactly one"));
+        assert!(target(json!({"normalized_descriptors": ["A"], "merchant_id": 0})).is_err());
+        assert!(target(
+            json!({"normalized_descriptors": ["A"], "merchant_id": 3, "new_merchant": new})
+        )
+        .is_err());
+        assert_eq!(
+            target(json!({"normalized_descriptors": ["A"], "merchant_id": 3})).ok(),
+            Some(Target::Existing(3))
+        );
         assert!(matches!(
-            Target::parse(None, Some(new())),
+            target(json!({"normalized_descriptors": ["A"], "new_merchant": new})),
             Ok(Target::New { .. })
         ));
+        assert!(
+            target(json!({"normalized_descriptors": ["A"], "merchant_id": 3, "x": 1})).is_err()
+        );
     }
 
     #[test]
     fn new_merchants_are_checked() {
         let with = |name: &str, category: &str, ticker: Option<&str>| {
-            Target::parse(
-                None,
-                Some(NewMerchant {
-                    name: name.into(),
-                    category: category.into(),
-                    ticker_symbol: ticker.map(str::to_owned),
-                }),
-            )
+            target(json!({"normalized_descriptors": ["A"], "new_merchant":
+                {"name": name, "category": category, "ticker_symbol": ticker}}))
         };
         assert!(with(" ", "coffee_shop", None).is_err());
         assert!(with("Cafe", "no_such_category", None).is_err());
@@ -340,5 +431,16 @@ mod tests {
             with("  Cafe  ", "coffee_shop", Some(" ")),
             Ok(Target::New { ref name, ticker_symbol: None, .. }) if name == "Cafe"
         ));
+    }
+
+    #[test]
+    fn the_document_says_exactly_one_of_the_two() {
+        let schema = serde_json::to_value(<AssignRequest as utoipa::PartialSchema>::schema())
+            .unwrap_or_default();
+        assert_eq!(
+            schema["oneOf"].as_array().map(Vec::len),
+            Some(2),
+            "{schema}"
+        );
     }
 }

@@ -2,11 +2,9 @@
 //! share of spend that is mapped to merchants).
 
 use super::dollars;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
 use crate::extract::ApiQuery;
-use crate::query::{
-    self, check_range, parse_bounded, parse_date, PageParams, RangeParams, MAX_OFFSET,
-};
+use crate::query::{self, check_range, Bounded, PageLimit, PageParams, RangeDay, RangeParams};
 use crate::AppState;
 use altdata_domain::Category;
 use axum::extract::State;
@@ -41,19 +39,14 @@ pub struct AuditEntry {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Audit entries", body = AuditLog),
-        (status = 400, description = "Invalid parameter", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "Not an admin key", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
     )
 )]
 pub async fn audit_log(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<AuditLog>, ApiError> {
-    let max = state.inner.settings.limits.max_page_size;
-    let limit = parse_bounded("limit", params.limit.as_deref(), 50, 1, max)?;
-    let offset = parse_bounded("offset", params.offset.as_deref(), 0, 0, MAX_OFFSET)?;
+    let limit = PageLimit::or(params.limit, 50, state.inner.settings.limits.max_page_size)?;
+    let offset = params.offset.map_or(0, |Bounded(offset)| offset);
     let client = state.inner.db.get().await?;
     let rows = client
         .query(
@@ -108,10 +101,6 @@ pub struct MappedShare {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Mapped share", body = MappedShare),
-        (status = 400, description = "Invalid parameter", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "Not an admin key", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
     )
 )]
 pub async fn mapped_share(
@@ -119,14 +108,8 @@ pub async fn mapped_share(
     ApiQuery(params): ApiQuery<RangeParams>,
 ) -> Result<Json<MappedShare>, ApiError> {
     let today = Utc::now().date_naive();
-    let to = match params.to.as_deref() {
-        Some(text) => parse_date("to", text)?,
-        None => today,
-    };
-    let from = match params.from.as_deref() {
-        Some(text) => parse_date("from", text)?,
-        None => to - Days::new(29),
-    };
+    let to = params.to.map_or(today, |RangeDay(day)| day);
+    let from = params.from.map_or(to - Days::new(29), |RangeDay(day)| day);
     check_range(from, to, &state.inner.settings.limits)?;
     let categories: Vec<String> = Category::ALL
         .iter()

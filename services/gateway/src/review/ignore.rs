@@ -1,9 +1,9 @@
 //! `POST /v1/admin/review/ignore`: descriptor groups taken out of the queue without counting
 //! them anywhere.
 
-use super::check_descriptors;
+use super::{check_descriptors, descriptors_schema};
 use crate::auth::Principal;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::AppState;
 use axum::extract::State;
@@ -15,7 +15,8 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IgnoreRequest {
-    /// 1 to 100 normalised descriptors.
+    /// Normalised descriptors, as listed by the queue.
+    #[schema(schema_with = descriptors_schema)]
     pub normalized_descriptors: Vec<String>,
 }
 
@@ -31,10 +32,6 @@ pub struct IgnoreAnswer {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Ignored", body = IgnoreAnswer),
-        (status = 400, description = "Invalid body", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "Not an admin key", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
     )
 )]
 pub async fn ignore(

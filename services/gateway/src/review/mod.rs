@@ -30,9 +30,17 @@ use chrono::Utc;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+use utoipa::openapi::Schema;
 
 /// At most this many descriptors in one assign or ignore.
 pub const MAX_DESCRIPTORS: usize = 100;
+/// The longest descriptor, in characters.
+pub const MAX_DESCRIPTOR_CHARS: usize = 200;
+/// Printable text (see [`crate::query::PRINTABLE_PATTERN`]) with at least one character that is not white
+/// space: what is left after trimming is not empty.
+pub const NON_BLANK_PATTERN: &str =
+    r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
 /// Serialises review transactions (the only writers of shard -1 category rows).
 pub const REVIEW_LOCK: i64 = 0x7265_7669_6577; // "review"
 /// Attempts of a review transaction that lost a deadlock or serialisation race.
@@ -94,8 +102,9 @@ pub async fn with_retries<T>(
     }
 }
 
-/// Checks and normalises a list of descriptors: 1 to [`MAX_DESCRIPTORS`], each 1 to 200 bytes
-/// of printable text, sorted, without duplicates.
+/// Checks and normalises a list of descriptors (see [`descriptors_schema`]): 1 to
+/// [`MAX_DESCRIPTORS`], each 1 to [`MAX_DESCRIPTOR_CHARS`] characters of printable text, not
+/// blank; trimmed, sorted, without duplicates.
 pub fn check_descriptors(descriptors: &[String]) -> Result<Vec<String>, ApiError> {
     if descriptors.is_empty() || descriptors.len() > MAX_DESCRIPTORS {
         return Err(ApiError::invalid(format!(
@@ -104,18 +113,41 @@ pub fn check_descriptors(descriptors: &[String]) -> Result<Vec<String>, ApiError
     }
     let mut list: Vec<String> = Vec::with_capacity(descriptors.len());
     for descriptor in descriptors {
-        let trimmed = descriptor.trim();
         // PostgreSQL text cannot hold NUL, and descriptors never contain control characters.
-        if trimmed.is_empty() || trimmed.len() > 200 || trimmed.chars().any(char::is_control) {
-            return Err(ApiError::invalid(
-                "each normalized descriptor must be 1 to 200 bytes of printable text",
-            ));
+        if !is_short_printable_text(descriptor, MAX_DESCRIPTOR_CHARS) {
+            return Err(ApiError::invalid(format!(
+                "each normalized descriptor must be 1 to {MAX_DESCRIPTOR_CHARS} characters of \
+                 printable text, not blank"
+            )));
         }
-        list.push(trimmed.to_owned());
+        list.push(descriptor.trim().to_owned());
     }
     list.sort();
     list.dedup();
     Ok(list)
+}
+
+/// At most `max` characters, none a control character, not blank: [`text_schema`].
+pub fn is_short_printable_text(text: &str, max: usize) -> bool {
+    !text.trim().is_empty() && text.chars().count() <= max && !text.chars().any(char::is_control)
+}
+
+/// The schema of a text [`is_short_printable_text`] accepts.
+pub fn text_schema(max: usize) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(max))
+        .pattern(Some(NON_BLANK_PATTERN))
+}
+
+/// The schema of the descriptor lists [`check_descriptors`] accepts.
+pub fn descriptors_schema() -> Schema {
+    ArrayBuilder::new()
+        .items(text_schema(MAX_DESCRIPTOR_CHARS))
+        .min_items(Some(1))
+        .max_items(Some(MAX_DESCRIPTORS))
+        .into()
 }
 
 pub fn dollars(cents: i64) -> f64 {
@@ -164,11 +196,25 @@ mod tests {
     }
 
     #[test]
+    fn the_non_blank_pattern_is_the_check() {
+        let pattern = regex::Regex::new(NON_BLANK_PATTERN).unwrap_or_else(|e| panic!("{e}"));
+        for text in ["A", " SQ COFFEE ", "é", "a\u{a0}b"] {
+            assert!(pattern.is_match(text), "{text:?}");
+            assert!(is_short_printable_text(text, 200), "{text:?}");
+        }
+        for text in ["", "   ", "\u{a0}", "A\tB", "A\u{85}", "A\n"] {
+            assert!(!pattern.is_match(text), "{text:?}");
+            assert!(!is_short_printable_text(text, 200), "{text:?}");
+        }
+    }
+
+    #[test]
     fn empty_long_or_control_descriptors_are_refused() {
         assert!(check_descriptors(&[]).is_err());
         assert!(check_descriptors(&["  ".into()]).is_err());
         assert!(check_descriptors(&["A\u{0}B".into()]).is_err());
         assert!(check_descriptors(&["x".repeat(201)]).is_err());
+        assert!(check_descriptors(&["é".repeat(200)]).is_ok());
         let too_many: Vec<String> = (0..=MAX_DESCRIPTORS).map(|i| i.to_string()).collect();
         assert!(check_descriptors(&too_many).is_err());
     }

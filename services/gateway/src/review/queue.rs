@@ -1,9 +1,9 @@
 //! `GET /v1/admin/review`: pending descriptors, grouped and ranked by money at stake.
 
 use super::dollars;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
 use crate::extract::ApiQuery;
-use crate::query::{parse_bounded, PageParams, MAX_OFFSET};
+use crate::query::{Bounded, PageLimit, PageParams};
 use crate::AppState;
 use altdata_domain::Category;
 use axum::extract::State;
@@ -31,9 +31,8 @@ pub struct ReviewGroup {
     pub net_spend: f64,
     /// Up to 3 raw descriptors as the providers sent them.
     pub samples: Vec<String>,
-    /// The resolver's candidates, from the latest row: `merchant_id`, `name`, `category`,
-    /// `score`, `why`.
-    #[schema(value_type = Vec<Object>)]
+    /// The resolver's candidates, from the latest row, best first.
+    #[schema(value_type = Vec<ReviewCandidate>)]
     pub candidates: serde_json::Value,
     /// The category the group's spend counts in meanwhile (at shops whose brand is not known),
     /// for the rows whose category could be told; null when it is held only. Assigning the
@@ -45,6 +44,18 @@ pub struct ReviewGroup {
     pub first_date: NaiveDate,
     #[schema(value_type = String, format = Date)]
     pub last_date: NaiveDate,
+}
+
+/// A merchant the resolver proposed for a group (stored by ingest as JSON with the row).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReviewCandidate {
+    pub merchant_id: i64,
+    pub name: String,
+    pub category: String,
+    /// 0 to 1.
+    pub score: f64,
+    /// Why the resolver proposed it.
+    pub why: String,
 }
 
 const QUEUE: &str = "
@@ -78,20 +89,21 @@ FROM g ORDER BY g.at_stake DESC, g.normalized_descriptor";
     get, path = "/v1/admin/review", tag = "admin", params(PageParams),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Pending groups", body = ReviewQueue),
-        (status = 400, description = "Invalid parameter", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "Not an admin key", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        (status = 200, description = "Pending groups", body = ReviewQueue,
+         links(
+             ("assign" = (operation_id = "assign", request_body = json!(
+                 {"normalized_descriptors": ["$response.body#/groups/0/normalized_descriptor"]}))),
+             ("ignore" = (operation_id = "ignore", request_body = json!(
+                 {"normalized_descriptors": ["$response.body#/groups/0/normalized_descriptor"]}))),
+         )),
     )
 )]
 pub async fn list_queue(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<ReviewQueue>, ApiError> {
-    let max = state.inner.settings.limits.max_page_size;
-    let limit = parse_bounded("limit", params.limit.as_deref(), 50, 1, max)?;
-    let offset = parse_bounded("offset", params.offset.as_deref(), 0, 0, MAX_OFFSET)?;
+    let limit = PageLimit::or(params.limit, 50, state.inner.settings.limits.max_page_size)?;
+    let offset = params.offset.map_or(0, |Bounded(offset)| offset);
     let client = state.inner.db.get().await?;
     let rows = client.query(QUEUE, &[&limit, &offset]).await?;
     let total_groups = rows.first().map_or(0, |row| row.get::<_, i64>(6));

@@ -4,31 +4,85 @@
 //! ingest could not load; rules stored before (or by hand) that it refuses are listed with the
 //! reason, the same one ingest logs when it skips them.
 
-use super::publish_mapping_changed;
+use super::{publish_mapping_changed, text_schema};
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiJson;
+use crate::extract::{integer, optional_integer, ApiJson};
+use crate::query::{deserialize_from_text, FromText, Word};
 use crate::AppState;
-use altdata_resolver::{check_rule, RuleKind};
+use altdata_resolver::check_rule;
+use altdata_resolver::rules::MAX_PATTERN_BYTES;
 use axum::extract::State;
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, SchemaType, Type};
+use utoipa::openapi::Schema;
 use utoipa::ToSchema;
+
+/// The highest rule priority.
+pub const MAX_PRIORITY: i32 = 10_000;
+
+/// How a rule matches the normalised descriptor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleKind {
+    Prefix,
+    Regex,
+}
+
+impl Word for RuleKind {
+    const ALL: &'static [RuleKind] = &[RuleKind::Prefix, RuleKind::Regex];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            RuleKind::Prefix => "prefix",
+            RuleKind::Regex => "regex",
+        }
+    }
+}
+
+deserialize_from_text!(RuleKind);
+
+impl RuleKind {
+    fn resolver_kind(self) -> altdata_resolver::RuleKind {
+        match self {
+            RuleKind::Prefix => altdata_resolver::RuleKind::Prefix,
+            RuleKind::Regex => altdata_resolver::RuleKind::Regex,
+        }
+    }
+}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleRequest {
-    /// prefix or regex, over the normalised descriptor.
-    pub kind: String,
-    /// 1 to 200 bytes. A prefix is normalised like descriptors and must keep at least 2
-    /// characters; a regex must compile (Rust `regex` syntax, case-insensitive) and must not
-    /// match an empty descriptor.
+    pub kind: RuleKind,
+    /// Over the normalised descriptor, at most 200 bytes. A prefix is normalised like
+    /// descriptors and must keep at least 2 characters; a regex must compile (Rust `regex`
+    /// syntax, case-insensitive) and must not match an empty descriptor. A pattern the
+    /// resolver could not use is refused with a 422 that says why.
+    #[schema(schema_with = pattern_schema)]
     pub pattern: String,
+    #[serde(deserialize_with = "integer")]
     pub merchant_id: i64,
     /// Higher runs first; default 100.
+    #[schema(schema_with = priority_schema)]
+    #[serde(default, deserialize_with = "optional_integer")]
     pub priority: Option<i32>,
+}
+
+fn pattern_schema() -> Schema {
+    text_schema(MAX_PATTERN_BYTES).into()
+}
+
+fn priority_schema() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
+        .minimum(Some(0))
+        .maximum(Some(MAX_PRIORITY))
+        .into()
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -39,29 +93,16 @@ pub struct RuleAnswer {
     pub mapping_change_published: bool,
 }
 
-fn parse_kind(kind: &str) -> Result<RuleKind, ApiError> {
-    match kind {
-        "prefix" => Ok(RuleKind::Prefix),
-        "regex" => Ok(RuleKind::Regex),
-        other => Err(ApiError::invalid(format!(
-            "kind={other:?} is not valid: expected prefix or regex"
-        ))),
-    }
-}
-
 /// Adds a prefix or regex rule mapping descriptors to a merchant.
 #[utoipa::path(
     post, path = "/v1/admin/rules", tag = "admin", request_body = RuleRequest,
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Rule added", body = RuleAnswer),
-        (status = 400, description = "Invalid body", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "Not an admin key", body = ErrorBody),
+        (status = 200, description = "Rule added", body = RuleAnswer,
+         links(("rules" = (operation_id = "list_rules")))),
         (status = 404, description = "Unknown merchant", body = ErrorBody),
         (status = 409, description = "The same rule exists", body = ErrorBody),
         (status = 422, description = "A rule the resolver could not use, with the reason", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
     )
 )]
 pub async fn add_rule(
@@ -69,12 +110,14 @@ pub async fn add_rule(
     Extension(principal): Extension<Principal>,
     ApiJson(request): ApiJson<RuleRequest>,
 ) -> Result<Json<RuleAnswer>, ApiError> {
-    let kind = parse_kind(&request.kind)?;
-    let matches = check_rule(kind, &request.pattern)
+    let kind = request.kind.as_str();
+    let matches = check_rule(request.kind.resolver_kind(), &request.pattern)
         .map_err(|problem| ApiError::Unprocessable(format!("rule refused: {problem}")))?;
     let priority = request.priority.unwrap_or(100);
-    if !(0..=10_000).contains(&priority) {
-        return Err(ApiError::invalid("priority must be from 0 to 10000"));
+    if !(0..=MAX_PRIORITY).contains(&priority) {
+        return Err(ApiError::invalid(format!(
+            "priority must be from 0 to {MAX_PRIORITY}"
+        )));
     }
     let actor = principal.actor();
     let mut client = state.inner.db.get().await?;
@@ -96,7 +139,7 @@ pub async fn add_rule(
             "INSERT INTO merchant_rules (kind, pattern, merchant_id, priority, created_by)
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (kind, pattern) DO NOTHING RETURNING id",
             &[
-                &request.kind,
+                &kind,
                 &request.pattern,
                 &request.merchant_id,
                 &priority,
@@ -104,9 +147,7 @@ pub async fn add_rule(
             ],
         )
         .await?
-        .ok_or_else(|| {
-            ApiError::Conflict(format!("a {} rule with this pattern exists", request.kind))
-        })?;
+        .ok_or_else(|| ApiError::Conflict(format!("a {kind} rule with this pattern exists")))?;
     let rule_id: i64 = row.get(0);
     transaction
         .execute(
@@ -114,7 +155,7 @@ pub async fn add_rule(
             &[
                 &actor,
                 &request.merchant_id,
-                &json!({"rule_id": rule_id, "kind": request.kind, "pattern": request.pattern,
+                &json!({"rule_id": rule_id, "kind": kind, "pattern": request.pattern,
                         "matches": matches, "priority": priority}),
             ],
         )
@@ -153,9 +194,6 @@ pub struct StoredRule {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Stored rules", body = RuleList),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "Not an admin key", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
     )
 )]
 pub async fn list_rules(State(state): State<AppState>) -> Result<Json<RuleList>, ApiError> {
@@ -174,9 +212,11 @@ pub async fn list_rules(State(state): State<AppState>) -> Result<Json<RuleList>,
         .map(|row| {
             let kind: String = row.get(1);
             let pattern: String = row.get(2);
-            let problem = match parse_kind(&kind) {
-                Ok(kind) => check_rule(kind, &pattern).err().map(|p| p.to_string()),
-                Err(error) => Some(error.to_string()),
+            let problem = match RuleKind::from_text(&kind) {
+                Ok(kind) => check_rule(kind.resolver_kind(), &pattern)
+                    .err()
+                    .map(|p| p.to_string()),
+                Err(error) => Some(format!("kind={error}")),
             };
             StoredRule {
                 id: row.get(0),

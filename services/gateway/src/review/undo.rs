@@ -8,7 +8,7 @@ use super::moved::{Direction, Moved, MOVED_COLUMNS};
 use super::{dollars, publish_mapping_changed, with_retries, Failure, REVIEW_LOCK};
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiJson;
+use crate::extract::{integer, ApiJson};
 use crate::AppState;
 use altdata_facts::CategoryShard;
 use axum::extract::State;
@@ -22,6 +22,7 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct UndoRequest {
     /// The audit id of an assign (one descriptor).
+    #[serde(deserialize_with = "integer")]
     pub audit_id: i64,
 }
 
@@ -42,13 +43,10 @@ pub struct UndoAnswer {
     post, path = "/v1/admin/review/undo", tag = "admin", request_body = UndoRequest,
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Undone", body = UndoAnswer),
-        (status = 400, description = "Not an assign", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "Not an admin key", body = ErrorBody),
+        (status = 200, description = "Undone", body = UndoAnswer,
+         links(("review" = (operation_id = "list_queue")))),
         (status = 404, description = "Unknown audit id", body = ErrorBody),
-        (status = 409, description = "Already undone", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        (status = 409, description = "Not an assign, or already undone", body = ErrorBody),
     )
 )]
 pub async fn undo(
@@ -152,11 +150,13 @@ async fn assign_record(
         .ok_or_else(|| ApiError::NotFound(format!("no audit entry {audit_id}")))?;
     let action: String = audit.get(0);
     let undone_at: Option<DateTime<Utc>> = audit.get(4);
+    // Another kind of entry is a well-formed request about the wrong thing: a conflict with
+    // what the entry is, like an entry already undone.
     let (Some(descriptor), Some(merchant_id)) = (audit.get(1), audit.get(2)) else {
-        return Err(ApiError::invalid("only an assign can be undone").into());
+        return Err(ApiError::Conflict("only an assign can be undone".to_owned()).into());
     };
     if action != "assign" {
-        return Err(ApiError::invalid(format!(
+        return Err(ApiError::Conflict(format!(
             "audit entry {audit_id} is a {action:?}; only an assign can be undone"
         ))
         .into());
