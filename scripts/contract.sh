@@ -12,10 +12,10 @@
 #     release tree; ALTDATA_BIN=path uses another);
 #   - a fresh database altdata_contract_<random> on the DATABASE_URL's server and a unique
 #     ALTDATA_PREFIX=c_<random> (NATS streams and Redis keys), so it runs beside anything else;
-#   - 14 days of generated data with restated days, ingested and aggregated; an analyst and
-#     an admin key; `altdata gateway` in the background, its rate limit lifted (429 has its
-#     own test) and k-anonymity at 2, so that a small data set answers with values and still
-#     withholds some;
+#   - the disclosure rule's k at 2 (`altdata disclosure --k 2`), so that a small data set
+#     answers with values and still withholds some; 14 days of generated data with restated
+#     days, ingested and aggregated; an analyst and an admin key; `altdata gateway` in the
+#     background, its rate limit lifted (429 has its own test);
 # then runs
 #   1. Schemathesis with every check, examples, coverage, fuzzing and stateful phases (links:
 #      review queue -> assign -> undo), with the admin key, then with the analyst key; the
@@ -143,6 +143,7 @@ run() {
   "$@" >"$WORK/$name.log" 2>&1 || { tail -n 30 "$WORK/$name.log" >&2; die "$name failed"; }
 }
 run migrate "$ALTDATA" migrate
+run disclosure "$ALTDATA" disclosure --k 2
 log "generating 14 days of data (two of them restated, so /v1/changes has changes)"
 run generate "$ALTDATA" generate --days 14 --cards 1500 --seed 24 --resends 2 --out "$WORK/landing"
 log "ingesting and aggregating"
@@ -155,7 +156,7 @@ ADMIN_KEY="$("$ALTDATA" keys create --role admin --name contract-admin 2>/dev/nu
 
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
 BASE_URL="http://127.0.0.1:${PORT}"
-ALTDATA_HTTP_ADDR="127.0.0.1:${PORT}" ALTDATA_WEB_DIR="$WORK/no-web" ALTDATA_K_ANONYMITY=2 \
+ALTDATA_HTTP_ADDR="127.0.0.1:${PORT}" ALTDATA_WEB_DIR="$WORK/no-web" \
   ALTDATA_RATE_LIMIT_PER_SECOND=100000 ALTDATA_RATE_LIMIT_BURST=100000 \
   "$ALTDATA" gateway >"$WORK/gateway.log" 2>&1 &
 GATEWAY_PID=$!

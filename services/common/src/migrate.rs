@@ -50,6 +50,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0007_identity_day_index.sql",
         sql: include_str!("../../../schema/0007_identity_day_index.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_released_cells.sql",
+        sql: include_str!("../../../schema/0008_released_cells.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -50,6 +50,7 @@ use utoipa::{Modify, OpenApi};
         api::reference::freshness, api::admin::flush_cache,
         review::queue::list_queue, review::assign::assign, review::ignore::ignore,
         review::undo::undo, review::rules::add_rule, review::rules::list_rules,
+        review::rules::preview_rule,
         review::audit::audit_log, review::audit::mapped_share,
     ),
     components(schemas(
@@ -349,7 +350,6 @@ mod tests {
         let limits = QueryLimits {
             max_page_size: 42,
             max_range_days: 7,
-            ..QueryLimits::default()
         };
         let document = document(&limits);
         let parameter = |path: &str, name: &str| {
