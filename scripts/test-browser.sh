@@ -142,6 +142,9 @@ log "database $DB, prefix $ALTDATA_PREFIX, work dir $WORK"
 psql "$ADMIN_DB_URL" -qAtc "CREATE DATABASE ${DB}" >/dev/null
 
 "$ALTDATA" migrate >"$WORK/migrate.log" 2>&1 || { cat "$WORK/migrate.log" >&2; die "migrate failed"; }
+# Every cell released (k = 1), so that the tests can follow a review decision's spend to the
+# cent through the dashboard; the disclosure rule itself is tested in integration-tests.
+"$ALTDATA" disclosure --k 1 >>"$WORK/migrate.log" 2>&1 || { cat "$WORK/migrate.log" >&2; die "altdata disclosure failed"; }
 log "generating 21 days of data"
 "$ALTDATA" generate --days 21 --cards 3000 --seed 5 --out "$WORK/landing" >"$WORK/generate.log" 2>&1 ||
   { tail -n 30 "$WORK/generate.log" >&2; die "generate failed"; }
