@@ -45,6 +45,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0006_identity_record.sql",
         sql: include_str!("../../../schema/0006_identity_record.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_key_lifecycle.sql",
+        sql: include_str!("../../../schema/0007_key_lifecycle.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,294 @@
+//! Token buckets: requests per key ([`RateLimiter`]) and failed authentications per client
+//! address ([`AuthFailureLimiter`]).
+//!
+//! Hand-written rather than `governor`: the failure limit must be *checked* before the
+//! database lookup and *spent* only when the lookup refuses the key, and governor's keyed
+//! limiter can only spend; its keyed store also grows without bound unless swept. Here the
+//! number of buckets is bounded: a full bucket is the same as a new one, so full buckets are
+//! forgotten, and past the bound the rest share one overflow bucket.
+
+use crate::config::{AuthFailureLimit, RateLimit};
+use axum::extract::{ConnectInfo, Request};
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Buckets kept per limiter before full ones are forgotten.
+const MAX_BUCKETS: usize = 100_000;
+/// How often, at most, a limiter at its bound sweeps out its full buckets.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A token bucket per API key: `per_second` tokens a second, at most `burst` saved up.
+#[derive(Debug)]
+pub struct RateLimiter {
+    buckets: TokenBuckets<i64>,
+}
+
+impl RateLimiter {
+    pub fn new(limit: RateLimit) -> RateLimiter {
+        RateLimiter {
+            buckets: TokenBuckets::new(limit.per_second, limit.burst),
+        }
+    }
+
+    /// Takes a token for `key_id`, or says how long until one is available.
+    pub fn check(&self, key_id: i64) -> Result<(), Duration> {
+        self.buckets.take(key_id, Instant::now())
+    }
+}
+
+/// Failed authentications per client address: `per_minute` of them, then 429 until the
+/// bucket refills. Keys already known valid are not checked against it, so a client behind
+/// the same address as an attacker keeps working with its key.
+#[derive(Debug)]
+pub struct AuthFailureLimiter {
+    buckets: TokenBuckets<ClientAddress>,
+}
+
+impl AuthFailureLimiter {
+    pub fn new(limit: AuthFailureLimit) -> AuthFailureLimiter {
+        let per_minute = f64::from(limit.per_minute);
+        AuthFailureLimiter {
+            buckets: TokenBuckets::new(per_minute / 60.0, per_minute),
+        }
+    }
+
+    /// Whether `client` may still fail; spends nothing.
+    pub fn check(&self, client: ClientAddress) -> Result<(), Duration> {
+        self.buckets.peek(client, Instant::now())
+    }
+
+    /// Spends one failure of `client`'s budget.
+    pub fn record(&self, client: ClientAddress) {
+        let _ = self.buckets.take(client, Instant::now());
+    }
+}
+
+/// Where failed authentications are counted: an IPv4 address, or an IPv6 /64 (one
+/// subscriber's allocation, so moving around inside it gains nothing). `Unknown` when the
+/// request came without a socket (handler tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClientAddress {
+    V4(u32),
+    V6Net(u64),
+    Unknown,
+}
+
+impl ClientAddress {
+    pub fn of(request: &Request) -> ClientAddress {
+        request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(ClientAddress::Unknown, |info| {
+                ClientAddress::from_ip(info.0.ip())
+            })
+    }
+
+    pub fn from_ip(ip: IpAddr) -> ClientAddress {
+        match ip.to_canonical() {
+            IpAddr::V4(v4) => ClientAddress::V4(u32::from(v4)),
+            IpAddr::V6(v6) => ClientAddress::V6Net((u128::from(v6) >> 64) as u64),
+        }
+    }
+}
+
+/// Token buckets by key, bounded in number.
+#[derive(Debug)]
+struct TokenBuckets<K> {
+    per_second: f64,
+    burst: f64,
+    state: Mutex<Buckets<K>>,
+}
+
+#[derive(Debug)]
+struct Buckets<K> {
+    by_key: HashMap<K, Bucket>,
+    /// Shared by every key that arrives while `by_key` is at its bound.
+    overflow: Bucket,
+    last_sweep: Option<Instant>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl<K: Hash + Eq + Copy> TokenBuckets<K> {
+    fn new(per_second: f64, burst: f64) -> TokenBuckets<K> {
+        TokenBuckets {
+            per_second,
+            burst,
+            state: Mutex::new(Buckets {
+                by_key: HashMap::new(),
+                overflow: Bucket {
+                    tokens: burst,
+                    at: Instant::now(),
+                },
+                last_sweep: None,
+            }),
+        }
+    }
+
+    /// Takes a token, or says how long until one is there.
+    fn take(&self, key: K, now: Instant) -> Result<(), Duration> {
+        self.with_bucket(key, now, |bucket| {
+            let wait = self.wait(bucket);
+            if wait.is_ok() {
+                bucket.tokens -= 1.0;
+            }
+            wait
+        })
+    }
+
+    /// Says whether a token is there, taking none.
+    fn peek(&self, key: K, now: Instant) -> Result<(), Duration> {
+        self.with_bucket(key, now, |bucket| self.wait(bucket))
+    }
+
+    fn wait(&self, bucket: &Bucket) -> Result<(), Duration> {
+        if bucket.tokens >= 1.0 {
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64(
+                (1.0 - bucket.tokens) / self.per_second,
+            ))
+        }
+    }
+
+    /// Runs `use_bucket` on `key`'s bucket, refilled up to `now`.
+    fn with_bucket<T>(
+        &self,
+        key: K,
+        now: Instant,
+        use_bucket: impl FnOnce(&mut Bucket) -> Result<(), T>,
+    ) -> Result<(), T> {
+        // A poisoned lock means a panic elsewhere; limiting nothing beats failing every request.
+        let Ok(mut state) = self.state.lock() else {
+            return Ok(());
+        };
+        if !state.by_key.contains_key(&key) && state.by_key.len() >= MAX_BUCKETS {
+            self.sweep(&mut state, now);
+        }
+        let fresh = Bucket {
+            tokens: self.burst,
+            at: now,
+        };
+        let bucket = if state.by_key.len() < MAX_BUCKETS || state.by_key.contains_key(&key) {
+            state.by_key.entry(key).or_insert(fresh)
+        } else {
+            &mut state.overflow
+        };
+        self.refill(bucket, now);
+        use_bucket(bucket)
+    }
+
+    fn refill(&self, bucket: &mut Bucket, now: Instant) {
+        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * self.per_second).min(self.burst);
+        bucket.at = now;
+    }
+
+    /// Forgets the buckets that have refilled: they are the same as new ones.
+    fn sweep(&self, state: &mut Buckets<K>, now: Instant) {
+        if state
+            .last_sweep
+            .is_some_and(|at| now.saturating_duration_since(at) < SWEEP_INTERVAL)
+        {
+            return;
+        }
+        state.last_sweep = Some(now);
+        let (per_second, burst) = (self.per_second, self.burst);
+        state.by_key.retain(|_, bucket| {
+            let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+            bucket.tokens + elapsed * per_second < burst
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn the_bucket_allows_a_burst_then_refills_at_the_rate() {
+        let buckets = TokenBuckets::new(2.0, 3.0);
+        let start = Instant::now();
+        for _ in 0..3 {
+            assert!(buckets.take(1, start).is_ok());
+        }
+        let wait = buckets.take(1, start).err().unwrap_or_default();
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_millis(500),
+            "{wait:?}"
+        );
+        assert!(
+            buckets.take(2, start).is_ok(),
+            "keys have their own buckets"
+        );
+        assert!(buckets.take(1, start + Duration::from_millis(500)).is_ok());
+    }
+
+    #[test]
+    fn peeking_spends_nothing() {
+        let buckets = TokenBuckets::new(1.0, 1.0);
+        let now = Instant::now();
+        for _ in 0..5 {
+            assert!(buckets.peek(7, now).is_ok());
+        }
+        assert!(buckets.take(7, now).is_ok());
+        assert!(buckets.peek(7, now).is_err());
+    }
+
+    #[test]
+    fn past_the_bound_full_buckets_are_forgotten_and_the_rest_share_one() {
+        let buckets = TokenBuckets::new(1.0, 2.0);
+        let start = Instant::now();
+        for key in 0..MAX_BUCKETS as u64 {
+            let _ = buckets.take(key, start);
+        }
+        // Every bucket is spent: a newcomer shares the overflow bucket.
+        assert!(buckets.take(u64::MAX, start).is_ok());
+        assert!(buckets.take(u64::MAX - 1, start).is_ok());
+        assert!(buckets.take(u64::MAX - 2, start).is_err());
+        // Refilled buckets are swept out, so the next newcomer gets its own.
+        let later = start + Duration::from_secs(10);
+        assert!(buckets.take(u64::MAX - 3, later).is_ok());
+        let state = buckets.state.lock().map(|s| s.by_key.len()).unwrap_or(0);
+        assert_eq!(state, 1);
+    }
+
+    #[test]
+    fn an_ipv6_subnet_is_one_client_and_mapped_ipv4_is_ipv4() {
+        let a: Ipv6Addr = "2001:db8:1:2::1".parse().unwrap_or(Ipv6Addr::UNSPECIFIED);
+        let b: Ipv6Addr = "2001:db8:1:2:ffff::9"
+            .parse()
+            .unwrap_or(Ipv6Addr::UNSPECIFIED);
+        let c: Ipv6Addr = "2001:db8:1:3::1".parse().unwrap_or(Ipv6Addr::UNSPECIFIED);
+        let of = |ip: Ipv6Addr| ClientAddress::from_ip(IpAddr::V6(ip));
+        assert_eq!(of(a), of(b));
+        assert_ne!(of(a), of(c));
+        let v4 = Ipv4Addr::new(10, 1, 2, 3);
+        assert_eq!(
+            of(v4.to_ipv6_mapped()),
+            ClientAddress::from_ip(IpAddr::V4(v4))
+        );
+    }
+
+    #[test]
+    fn failures_are_limited_per_address() {
+        let limiter = AuthFailureLimiter::new(AuthFailureLimit { per_minute: 3 });
+        let attacker = ClientAddress::from_ip(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
+        let other = ClientAddress::from_ip(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)));
+        for _ in 0..3 {
+            assert!(limiter.check(attacker).is_ok());
+            limiter.record(attacker);
+        }
+        let wait = limiter.check(attacker).err().unwrap_or_default();
+        assert!(wait > Duration::from_secs(19) && wait <= Duration::from_secs(20));
+        assert!(limiter.check(other).is_ok());
+    }
+}
