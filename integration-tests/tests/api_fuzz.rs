@@ -77,13 +77,18 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
                 "not_a_server_error,response_schema_conformance,content_type_conformance",
             ])
             .args(["--phases", "examples,coverage,fuzzing"])
+            // One worker: with two, the coverage phase of an integer path parameter
+            // (/v1/admin/keys/{id}/...) makes hypothesis describe a filter lambda with
+            // `ast.parse` on two threads at once, which CPython 3.11 answers with
+            // "SystemError: AST constructor recursion depth mismatch" (a runtime error of the
+            // fuzzer, not a finding). The run is bounded by --max-time either way.
             .args([
                 "--max-examples",
                 "25",
                 "--seed",
                 "7",
                 "--workers",
-                "2",
+                "1",
                 "--max-time",
                 "40",
             ])
