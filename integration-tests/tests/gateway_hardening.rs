@@ -246,3 +246,51 @@ async fn failed_authentications_are_limited_per_address_and_valid_keys_keep_work
     );
     assert_eq!(keys.len(), 2, "only the analyst and admin keys are cached");
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_failures_count_per_forwarded_client_and_known_keys_pass() {
+    let app = spawn_gateway(&[]).await;
+    // Every cached key is stale at once: each request reads its key again.
+    let served = app
+        .serve(&[
+            ("ALTDATA_AUTH_FAILURES_PER_MINUTE", "3"),
+            ("ALTDATA_TRUSTED_PROXIES", "127.0.0.5"),
+            ("ALTDATA_API_KEY_CACHE_TTL", "1ms"),
+        ])
+        .await;
+    let proxy = loopback(5);
+    let via_proxy = |client: &'static str, key: String| {
+        let addr = served.addr;
+        async move {
+            let authorization = format!("Bearer {key}");
+            http(
+                addr,
+                proxy,
+                "GET",
+                "/v1/categories",
+                &[
+                    ("Authorization", &authorization),
+                    // What the client claimed, then what the proxy saw.
+                    ("X-Forwarded-For", &format!("198.51.100.1, {client}")),
+                ],
+            )
+            .await
+            .status
+        }
+    };
+    assert_eq!(via_proxy("203.0.113.1", app.analyst_key.clone()).await, 200);
+    let statuses: Vec<u16> =
+        futures::future::join_all((0..6).map(|n| via_proxy("203.0.113.66", unknown_key(n)))).await;
+    let mut sorted = statuses.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, [401, 401, 401, 429, 429, 429], "{statuses:?}");
+    // Another client behind the same proxy has its own budget.
+    assert_eq!(via_proxy("203.0.113.77", unknown_key(7)).await, 401);
+    // A key found valid before is read again without the budget, even from the client that
+    // spent it; a key never seen is not.
+    assert_eq!(
+        via_proxy("203.0.113.66", app.analyst_key.clone()).await,
+        200
+    );
+    assert_eq!(via_proxy("203.0.113.66", app.admin_key.clone()).await, 429);
+}

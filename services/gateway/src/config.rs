@@ -1,5 +1,6 @@
 //! Typed gateway settings, read once from the environment and validated at start.
 
+use crate::auth::TrustedProxies;
 use altdata_common::{ConnectionSettings, EnvReader, SettingsError};
 use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
@@ -21,6 +22,9 @@ pub struct GatewaySettings {
     pub rate_limit: RateLimit,
     /// Failed authentications allowed per client address.
     pub auth_failure_limit: AuthFailureLimit,
+    /// Proxies whose `X-Forwarded-For` names the client (`ALTDATA_TRUSTED_PROXIES`, CIDR
+    /// blocks); none by default.
+    pub trusted_proxies: TrustedProxies,
     /// How long a looked-up API key is trusted before it is read again (revocations take
     /// effect within this time).
     pub api_key_cache_ttl: Duration,
@@ -113,6 +117,11 @@ impl GatewaySettings {
             cache_ttl,
             rate_limit,
             auth_failure_limit,
+            trusted_proxies: env.parsed(
+                "ALTDATA_TRUSTED_PROXIES",
+                TrustedProxies::default(),
+                "addresses or CIDR blocks separated by commas, such as 10.0.0.0/8,fd00::/8",
+            ),
             api_key_cache_ttl: env.duration("ALTDATA_API_KEY_CACHE_TTL", Duration::from_secs(30)),
             request_body_limit_bytes: env.integer(
                 "ALTDATA_REQUEST_BODY_LIMIT",
@@ -174,11 +183,13 @@ mod tests {
             ("ALTDATA_K_ANONYMITY", "0"),
             ("ALTDATA_CACHE_TTL", "soon"),
             ("ALTDATA_HEADER_READ_TIMEOUT", "0s"),
+            ("ALTDATA_TRUSTED_PROXIES", "10.0.0.0/99"),
         ]));
         let message = result.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(message.contains("ALTDATA_HTTP_ADDR"), "{message}");
         assert!(message.contains("ALTDATA_K_ANONYMITY"), "{message}");
         assert!(message.contains("ALTDATA_CACHE_TTL"), "{message}");
         assert!(message.contains("ALTDATA_HEADER_READ_TIMEOUT"), "{message}");
+        assert!(message.contains("ALTDATA_TRUSTED_PROXIES"), "{message}");
     }
 }

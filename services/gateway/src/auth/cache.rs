@@ -4,12 +4,22 @@
 //! Only valid keys enter: a refused key is never remembered, so no number of bad keys can
 //! push a valid one out. A revocation removes its key at once ([`KeyCache::forget`], on the
 //! NATS message); the time to live bounds how long a missed message leaves a revoked key
-//! working.
+//! working. Past its time to live an entry is read again from the database, but is still
+//! known to have been valid: its re-reading is no guess, so the failure budget of its
+//! address does not apply (a flood from behind the same proxy cannot lock it out).
 
 use super::Principal;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// A key found valid, and whether that was recently enough (within the time to live) to
+/// trust it without reading it again.
+#[derive(Debug, Clone)]
+pub struct Remembered {
+    pub principal: Principal,
+    pub fresh: bool,
+}
 
 /// Keys remembered at most. Valid keys are few; past this many, a new key is simply not
 /// remembered (it is looked up each time) rather than pushing another out.
@@ -29,11 +39,14 @@ impl KeyCache {
         }
     }
 
-    /// The principal of a key found valid within the time to live.
-    pub fn get(&self, hash: &str) -> Option<Principal> {
+    /// The principal of a key found valid, fresh or not.
+    pub fn get(&self, hash: &str) -> Option<Remembered> {
         let entries = self.entries.lock().ok()?;
         let (principal, at) = entries.get(hash)?;
-        (at.elapsed() < self.ttl).then(|| principal.clone())
+        Some(Remembered {
+            principal: principal.clone(),
+            fresh: at.elapsed() < self.ttl,
+        })
     }
 
     pub fn put(&self, hash: String, principal: Principal) {
@@ -57,7 +70,7 @@ impl KeyCache {
         }
     }
 
-    /// Whether key `key_id` is remembered (within its time to live or not).
+    /// Whether key `key_id` is remembered (fresh or not).
     pub fn holds(&self, key_id: i64) -> bool {
         self.entries
             .lock()
@@ -96,7 +109,10 @@ mod tests {
         }
         cache.put("newcomer".to_owned(), principal(-1));
         assert_eq!(cache.len(), MAX_REMEMBERED_KEYS);
-        assert!(cache.get("hash0").is_some(), "the first key survives");
+        assert!(
+            cache.get("hash0").is_some_and(|r| r.fresh),
+            "the first key survives"
+        );
         assert!(cache.get("newcomer").is_none());
     }
 
@@ -111,9 +127,10 @@ mod tests {
     }
 
     #[test]
-    fn entries_expire_after_the_time_to_live() {
+    fn entries_go_stale_after_the_time_to_live_and_are_still_known() {
         let cache = KeyCache::new(Duration::ZERO);
         cache.put("a".to_owned(), principal(1));
-        assert!(cache.get("a").is_none());
+        let remembered = cache.get("a");
+        assert!(remembered.is_some_and(|r| !r.fresh && r.principal.key_id == 1));
     }
 }

@@ -1,17 +1,17 @@
 //! Token buckets: requests per key ([`RateLimiter`]) and failed authentications per client
 //! address ([`AuthFailureLimiter`]).
 //!
-//! Hand-written rather than `governor`: the failure limit must be *checked* before the
-//! database lookup and *spent* only when the lookup refuses the key, and governor's keyed
-//! limiter can only spend; its keyed store also grows without bound unless swept. Here the
-//! number of buckets is bounded: a full bucket is the same as a new one, so full buckets are
-//! forgotten, and past the bound the rest share one overflow bucket.
+//! Hand-written rather than `governor`: a failure-limit token is taken before the database
+//! lookup (so that concurrent guesses cannot all pass a check before any is counted) and
+//! given back when the lookup accepts the key, and governor's keyed limiter cannot give
+//! back; its keyed store also grows without bound unless swept. Here the number of buckets
+//! is bounded: a full bucket is the same as a new one, so full buckets are forgotten, and
+//! past the bound the rest share one overflow bucket.
 
+use super::client::ClientAddress;
 use crate::config::{AuthFailureLimit, RateLimit};
-use axum::extract::{ConnectInfo, Request};
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -40,8 +40,9 @@ impl RateLimiter {
 }
 
 /// Failed authentications per client address: `per_minute` of them, then 429 until the
-/// bucket refills. Keys already known valid are not checked against it, so a client behind
-/// the same address as an attacker keeps working with its key.
+/// bucket refills. Each lookup of a key not known valid reserves a token, and gets it back
+/// when the key is accepted: only refusals spend. Keys known valid are not checked against
+/// it, so a client behind the same address as an attacker keeps working with its key.
 #[derive(Debug)]
 pub struct AuthFailureLimiter {
     buckets: TokenBuckets<ClientAddress>,
@@ -55,42 +56,14 @@ impl AuthFailureLimiter {
         }
     }
 
-    /// Whether `client` may still fail; spends nothing.
-    pub fn check(&self, client: ClientAddress) -> Result<(), Duration> {
-        self.buckets.peek(client, Instant::now())
+    /// Reserves one failure of `client`'s budget for a lookup, or says how long to wait.
+    pub fn reserve(&self, client: ClientAddress) -> Result<(), Duration> {
+        self.buckets.take(client, Instant::now())
     }
 
-    /// Spends one failure of `client`'s budget.
-    pub fn record(&self, client: ClientAddress) {
-        let _ = self.buckets.take(client, Instant::now());
-    }
-}
-
-/// Where failed authentications are counted: an IPv4 address, or an IPv6 /64 (one
-/// subscriber's allocation, so moving around inside it gains nothing). `Unknown` when the
-/// request came without a socket (handler tests).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ClientAddress {
-    V4(u32),
-    V6Net(u64),
-    Unknown,
-}
-
-impl ClientAddress {
-    pub fn of(request: &Request) -> ClientAddress {
-        request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(ClientAddress::Unknown, |info| {
-                ClientAddress::from_ip(info.0.ip())
-            })
-    }
-
-    pub fn from_ip(ip: IpAddr) -> ClientAddress {
-        match ip.to_canonical() {
-            IpAddr::V4(v4) => ClientAddress::V4(u32::from(v4)),
-            IpAddr::V6(v6) => ClientAddress::V6Net((u128::from(v6) >> 64) as u64),
-        }
+    /// Gives back a reservation: the lookup did not refuse the key.
+    pub fn release(&self, client: ClientAddress) {
+        self.buckets.give_back(client, Instant::now());
     }
 }
 
@@ -143,9 +116,12 @@ impl<K: Hash + Eq + Copy> TokenBuckets<K> {
         })
     }
 
-    /// Says whether a token is there, taking none.
-    fn peek(&self, key: K, now: Instant) -> Result<(), Duration> {
-        self.with_bucket(key, now, |bucket| self.wait(bucket))
+    /// Returns a token taken by [`TokenBuckets::take`].
+    fn give_back(&self, key: K, now: Instant) {
+        let _ = self.with_bucket(key, now, |bucket| {
+            bucket.tokens = (bucket.tokens + 1.0).min(self.burst);
+            Ok::<(), ()>(())
+        });
     }
 
     fn wait(&self, bucket: &Bucket) -> Result<(), Duration> {
@@ -211,7 +187,7 @@ impl<K: Hash + Eq + Copy> TokenBuckets<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::{Ipv4Addr, Ipv6Addr};
+    use std::net::{IpAddr, Ipv4Addr};
 
     #[test]
     fn the_bucket_allows_a_burst_then_refills_at_the_rate() {
@@ -233,14 +209,15 @@ mod tests {
     }
 
     #[test]
-    fn peeking_spends_nothing() {
+    fn a_token_given_back_can_be_taken_again() {
         let buckets = TokenBuckets::new(1.0, 1.0);
         let now = Instant::now();
         for _ in 0..5 {
-            assert!(buckets.peek(7, now).is_ok());
+            assert!(buckets.take(7, now).is_ok());
+            buckets.give_back(7, now);
         }
         assert!(buckets.take(7, now).is_ok());
-        assert!(buckets.peek(7, now).is_err());
+        assert!(buckets.take(7, now).is_err());
     }
 
     #[test]
@@ -262,33 +239,20 @@ mod tests {
     }
 
     #[test]
-    fn an_ipv6_subnet_is_one_client_and_mapped_ipv4_is_ipv4() {
-        let a: Ipv6Addr = "2001:db8:1:2::1".parse().unwrap_or(Ipv6Addr::UNSPECIFIED);
-        let b: Ipv6Addr = "2001:db8:1:2:ffff::9"
-            .parse()
-            .unwrap_or(Ipv6Addr::UNSPECIFIED);
-        let c: Ipv6Addr = "2001:db8:1:3::1".parse().unwrap_or(Ipv6Addr::UNSPECIFIED);
-        let of = |ip: Ipv6Addr| ClientAddress::from_ip(IpAddr::V6(ip));
-        assert_eq!(of(a), of(b));
-        assert_ne!(of(a), of(c));
-        let v4 = Ipv4Addr::new(10, 1, 2, 3);
-        assert_eq!(
-            of(v4.to_ipv6_mapped()),
-            ClientAddress::from_ip(IpAddr::V4(v4))
-        );
-    }
-
-    #[test]
     fn failures_are_limited_per_address() {
         let limiter = AuthFailureLimiter::new(AuthFailureLimit { per_minute: 3 });
         let attacker = ClientAddress::from_ip(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
         let other = ClientAddress::from_ip(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)));
-        for _ in 0..3 {
-            assert!(limiter.check(attacker).is_ok());
-            limiter.record(attacker);
+        // Accepted lookups cost nothing.
+        for _ in 0..10 {
+            assert!(limiter.reserve(attacker).is_ok());
+            limiter.release(attacker);
         }
-        let wait = limiter.check(attacker).err().unwrap_or_default();
+        for _ in 0..3 {
+            assert!(limiter.reserve(attacker).is_ok());
+        }
+        let wait = limiter.reserve(attacker).err().unwrap_or_default();
         assert!(wait > Duration::from_secs(19) && wait <= Duration::from_secs(20));
-        assert!(limiter.check(other).is_ok());
+        assert!(limiter.reserve(other).is_ok());
     }
 }

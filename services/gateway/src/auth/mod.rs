@@ -11,15 +11,18 @@
 //! - [`cache`]: keys found valid, remembered for `ALTDATA_API_KEY_CACHE_TTL`; refused keys
 //!   never enter it, so a flood of bad keys evicts nothing.
 //! - [`limits`]: token buckets: requests per key, failed authentications per client address.
+//! - [`client`]: the client's address, through trusted proxies.
 //! - [`revocation`]: the NATS message that makes every gateway forget a revoked key at once.
 
 pub mod cache;
+pub mod client;
 pub mod limits;
 pub mod revocation;
 pub mod store;
 
 pub use cache::KeyCache;
-pub use limits::{AuthFailureLimiter, ClientAddress, RateLimiter};
+pub use client::{ClientAddress, TrustedProxies};
+pub use limits::{AuthFailureLimiter, RateLimiter};
 pub use store::{create_key, KeyStatus};
 
 use crate::error::{retry_after_seconds, ApiError, GatewayError};
@@ -96,7 +99,7 @@ pub async fn require_key(
             "missing API key: send Authorization: Bearer <key>",
         ))?
         .to_owned();
-    let client = ClientAddress::of(&request);
+    let client = ClientAddress::of(&request, &state.inner.settings.trusted_proxies);
     let principal = authenticate(&state, &key, client).await?;
     if let Err(wait) = state.inner.rate_limiter.check(principal.key_id) {
         state.inner.metrics.rate_limited.increment(1);
@@ -128,10 +131,11 @@ pub fn bearer_key(headers: &HeaderMap) -> Option<&str> {
         .filter(|key| !key.is_empty())
 }
 
-/// The principal of a presented key. A key known valid costs nothing; any other costs a
-/// database lookup, which the client address's failure budget must allow, and a refusal
-/// spends from that budget. So guessing keys is slow, and it never slows down or evicts the
-/// keys that work.
+/// The principal of a presented key. A key recently found valid costs nothing; any other
+/// costs a database lookup, for which a token of the client address's failure budget is
+/// reserved (and given back unless the key is refused), except for a key found valid before:
+/// re-reading it is no guess. So guessing keys is slow, and it never slows down or evicts
+/// the keys that work.
 async fn authenticate(
     state: &AppState,
     key: &str,
@@ -139,30 +143,45 @@ async fn authenticate(
 ) -> Result<Principal, ApiError> {
     let inner = &state.inner;
     let hash = store::hash_key(key);
-    if let Some(principal) = inner.keys.get(&hash) {
-        if !principal.has_expired(Utc::now()) {
-            return Ok(principal);
+    let remembered = inner
+        .keys
+        .get(&hash)
+        .filter(|remembered| !remembered.principal.has_expired(Utc::now()));
+    let budgeted = match &remembered {
+        Some(remembered) if remembered.fresh => return Ok(remembered.principal.clone()),
+        Some(_) => false,
+        None => true,
+    };
+    if budgeted {
+        if let Err(wait) = inner.auth_failures.reserve(client) {
+            inner.metrics.auth_throttled.increment(1);
+            return Err(ApiError::AuthThrottled {
+                retry_after_seconds: retry_after_seconds(wait),
+            });
         }
-        inner.keys.forget(principal.key_id);
-    }
-    if let Err(wait) = inner.auth_failures.check(client) {
-        inner.metrics.auth_throttled.increment(1);
-        return Err(ApiError::AuthThrottled {
-            retry_after_seconds: retry_after_seconds(wait),
-        });
     }
     let status = if store::well_formed(key) {
-        store::lookup(&inner.db, &hash).await?
+        store::lookup(&inner.db, &hash).await
     } else {
-        KeyStatus::Unknown
+        Ok(KeyStatus::Unknown)
     };
-    match status {
+    // Only a refusal spends the reservation; an accepted key or a database error does not.
+    let refused = matches!(
+        status,
+        Ok(KeyStatus::Unknown | KeyStatus::Revoked | KeyStatus::Expired)
+    );
+    if budgeted && !refused {
+        inner.auth_failures.release(client);
+    }
+    match status? {
         KeyStatus::Valid(principal) => {
             inner.keys.put(hash, principal.clone());
             Ok(principal)
         }
         refused => {
-            inner.auth_failures.record(client);
+            if let Some(remembered) = remembered {
+                inner.keys.forget(remembered.principal.key_id);
+            }
             inner.metrics.auth_failure(&refused);
             Err(ApiError::Unauthorized(refused.message()))
         }
