@@ -142,7 +142,8 @@ async fn admins_create_list_revoke_and_rotate_keys_with_an_audit_row_each() {
             &format!("/v1/admin/keys/{analyst_id}/rotate"),
             Some(&app.admin_key),
             &[],
-            None,
+            // The body is optional; `null` is no body.
+            Some(Value::Null),
         )
         .await;
     assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text());

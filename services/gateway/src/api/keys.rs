@@ -178,11 +178,13 @@ pub async fn rotate(
     ApiPath(id): ApiPath<i64>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    // The body is optional: none, `null` and `{}` all keep the old expiry.
     let body: RotateKey = if body.is_empty() {
         RotateKey::default()
     } else {
-        serde_json::from_slice(&body)
+        serde_json::from_slice::<Option<RotateKey>>(&body)
             .map_err(|error| ApiError::invalid(format!("invalid JSON body: {error}")))?
+            .unwrap_or_default()
     };
     let lifetime = lifetime(body.expires_in.as_deref())?;
     let rotated = store::rotate(&state.inner.db, id, lifetime, &principal.actor()).await?;

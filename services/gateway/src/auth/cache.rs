@@ -63,7 +63,14 @@ impl KeyCache {
         entries.insert(hash, (principal, Instant::now()));
     }
 
-    /// Drops every entry of key `key_id`: it was revoked, rotated away or has expired.
+    /// Drops the entry of the key with SHA-256 `hash`, if any.
+    pub fn remove(&self, hash: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(hash);
+        }
+    }
+
+    /// Drops every entry of key `key_id`: it was revoked or rotated away.
     pub fn forget(&self, key_id: i64) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.retain(|_, (principal, _)| principal.key_id != key_id);

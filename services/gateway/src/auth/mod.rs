@@ -179,9 +179,8 @@ async fn authenticate(
             Ok(principal)
         }
         refused => {
-            if let Some(remembered) = remembered {
-                inner.keys.forget(remembered.principal.key_id);
-            }
+            // A key found valid before, now revoked or expired, is no longer known.
+            inner.keys.remove(&hash);
             inner.metrics.auth_failure(&refused);
             Err(ApiError::Unauthorized(refused.message()))
         }
