@@ -9,6 +9,7 @@
 //! Every measurement runs in its own fresh database (`altdata_bench_<rand>`) and prefix
 //! (`bench_<rand>`), removed afterwards; generated files live in a temp dir under /tmp.
 
+mod disclosure;
 mod e2e;
 mod events;
 mod freshness;
@@ -161,6 +162,7 @@ pub struct Results {
     pub pool_probe: Vec<(String, queries::Load)>,
     pub freshness: Option<freshness::Freshness>,
     pub review_queue: Option<review_queue::ReviewQueue>,
+    pub disclosure: Option<disclosure::Disclosure>,
     pub ratios: report::Ratios,
 }
 
@@ -746,6 +748,14 @@ async fn after_main(
         queue.coffee_ca.truth_growth.map_or("n/a".to_owned(), |g| format!("{:+.1}%", g * 100.0)),
     ));
     results.review_queue = Some(queue);
+    let price = disclosure::measure(main_sandbox, as_of).await?;
+    for q in &price.questions {
+        say(format!(
+            "disclosure (k = {}): {}: {:.4} of net spend withheld ({} of {} cells)",
+            price.k, q.question, q.withheld_share, q.withheld_cells, q.cells
+        ));
+    }
+    results.disclosure = Some(price);
 
     // ---- 4. Write path.
     let write_events = scale.write_events.min(main_published);

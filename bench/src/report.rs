@@ -310,6 +310,21 @@ pub fn markdown(results: &Results, budget: Duration) -> String {
         ratio(r.query_vs_duckdb_ratio_one_at_a_time)
     );
 
+    if let Some(d) = &results.disclosure {
+        for q in &d.questions {
+            let _ = writeln!(
+                out,
+                "| disclosure rule (k = {}): net spend withheld, {} | {:.2}% (${:.2} of ${:.2}; {} of {} cells) | price |",
+                d.k,
+                q.question,
+                q.withheld_share * 100.0,
+                (q.net_cents - q.released_cents) as f64 / 100.0,
+                q.net_cents as f64 / 100.0,
+                thousands(q.withheld_cells as f64),
+                thousands(q.cells as f64)
+            );
+        }
+    }
     if let Some(q) = &results.review_queue {
         let _ = writeln!(
             out,

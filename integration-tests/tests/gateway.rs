@@ -229,20 +229,17 @@ async fn small_cells_are_suppressed() {
         .json();
     assert_eq!(body["points"][0]["suppressed"], false);
     assert!(body.get("suppression").is_none());
-    // Growth of a suppressed cell is null on both sides.
+    // A week of withheld days is withheld too, although its two days together cover 24
+    // customers (keys 0..12 and 2000..2012): a week that released them would give each day
+    // away as the week minus the other.
     let body = app
         .get("/v1/growth?merchant=101&state=NY&as_of=2026-03-15")
-        .await
-        .json();
-    // Two days of 12 overlapping customers (keys 0..12 and 2000..2012) = 24 >= 20.
-    assert_eq!(body["current_suppressed"], false, "{body}");
-    let body = app
-        .get("/v1/growth?merchant=101&state=NY&as_of=2026-03-13")
         .await
         .json();
     assert_eq!(body["current_suppressed"], true, "{body}");
     assert_eq!(body["current"], Value::Null);
     assert_eq!(body["growth"], Value::Null);
+    assert_eq!(body["withheld_cells"], 4, "{body}");
 }
 
 /// Compares one `/v1/growth/states` answer with `/v1/growth?state=XX` (computed afresh) for
@@ -400,7 +397,7 @@ async fn growth_by_state_flags_suppressed_states() {
     );
 
     // Only the previous week too small: the current value is shown, the growth is not.
-    app.cell(COFFEE, "NY", "2026-03-11", 1_000, 1, 0, 5000, 20, 3)
+    app.cell(COFFEE, "NY", "2026-03-11", 1_000, 1, 0, 5000, 30, 3)
         .await;
     let body = app
         .get_with(
@@ -664,10 +661,10 @@ async fn csv_on_request() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0],
-        "period_start,metric,value,suppressed,attributed_share"
+        "period_start,metric,value,suppressed,withheld_cells,attributed_share"
     );
-    assert_eq!(lines[1], "2026-03-09,spend,0,false,");
-    assert_eq!(lines[2], "2026-03-10,spend,1195,false,");
+    assert_eq!(lines[1], "2026-03-09,spend,0,false,0,");
+    assert_eq!(lines[2], "2026-03-10,spend,1195,false,0,");
     // The cached JSON answer renders as CSV too, and format=csv works without Accept.
     let again = app
         .get("/v1/timeseries?merchant=101&state=CA&from=2026-03-09&to=2026-03-10&format=csv")
@@ -810,7 +807,7 @@ async fn no_cache_bypasses_and_refreshes_and_flush_empties() {
     let path = "/v1/growth?merchant=101&as_of=2026-03-15";
     assert_eq!(app.get(path).await.header("x-cache"), Some("miss"));
     assert_eq!(app.get(path).await.header("x-cache"), Some("hit"));
-    app.cell(COFFEE, "CA", "2026-03-15", 1_000_000, 1, 0, 0, 1, 3)
+    app.cell(COFFEE, "CA", "2026-03-15", 1_000_000, 30, 0, 0, 30, 3)
         .await;
     let stale = app.get(path).await;
     assert_eq!(stale.header("x-cache"), Some("hit"));

@@ -105,7 +105,6 @@ async fn sql_injection_in_any_parameter_is_rejected_or_harmless() {
         "{}",
         answer.text()
     );
-    // The catalogue's one-per-category "unattributed" merchants are kept by spawn_gateway.
     let merchants: i64 = scalar(
         &app.db().await,
         "SELECT count(*) FROM dim_merchants WHERE NOT unattributed",

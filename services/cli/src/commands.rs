@@ -373,7 +373,7 @@ pub async fn ask(
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let dollars = |value: Option<f64>| {
-        value.map_or(format!("withheld (fewer than {k} customers)"), |v| {
+        value.map_or(format!("withheld (every cell under {k} customers)"), |v| {
             format!("${v:.2}")
         })
     };

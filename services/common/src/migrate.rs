@@ -47,8 +47,13 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 7,
-        name: "0007_key_lifecycle.sql",
-        sql: include_str!("../../../schema/0007_key_lifecycle.sql"),
+        name: "0007_identity_day_index.sql",
+        sql: include_str!("../../../schema/0007_identity_day_index.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "0008_key_lifecycle.sql",
+        sql: include_str!("../../../schema/0008_key_lifecycle.sql"),
     },
 ];
 

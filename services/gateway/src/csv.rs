@@ -113,6 +113,7 @@ impl CsvTable for TimeseriesAnswer {
             "metric",
             "value",
             "suppressed",
+            "withheld_cells",
             "attributed_share",
         ])?;
         for point in &self.points {
@@ -121,6 +122,7 @@ impl CsvTable for TimeseriesAnswer {
                 serde_plain(&self.query.metric),
                 number(point.value),
                 point.suppressed.to_string(),
+                point.withheld_cells.to_string(),
                 number(point.attributed_share),
             ])?;
         }

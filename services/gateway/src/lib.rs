@@ -167,6 +167,7 @@ pub fn app(state: AppState) -> Router {
             "/v1/admin/rules",
             post(review::rules::add_rule).get(review::rules::list_rules),
         )
+        .route("/v1/admin/rules/preview", post(review::rules::preview_rule))
         .route("/v1/admin/audit", get(review::audit::audit_log))
         .route("/v1/admin/mapped-share", get(review::audit::mapped_share))
         .route("/v1/admin/cache/flush", post(api::admin::flush_cache))

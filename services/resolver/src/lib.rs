@@ -38,7 +38,7 @@ pub use csv_io::{resolve_csv, ResolveCsvReport};
 pub use error::ResolverError;
 pub use fuzzy::{AUTO_MARGIN, AUTO_THRESHOLD};
 pub use normalize::{normalize, Normalized};
-pub use rules::{check_rule, Alias, Rule, RuleKind, RuleProblem, SkippedRule};
+pub use rules::{check_rule, Alias, Rule, RuleKind, RuleMatcher, RuleProblem, SkippedRule};
 
 use altdata_domain::catalogue::Catalogue;
 use altdata_domain::{Category, Region};

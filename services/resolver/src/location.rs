@@ -2,13 +2,15 @@
 //! trailing `USA`, a truncated city (`SAN LUIS OBIS`, `FT COLLI`).
 //!
 //! The state is the reliable part; a city is only taken out of the text when a state follows it
-//! and it is a known US city (or a truncation of one), so that merchant words are not lost. When a
+//! and it is a known US city (or a truncation of one), or a US place of 5,000 people or more in
+//! that state (GeoNames), so that merchant words are not lost. A place glued to the end of the
+//! name field (`KFCLOUISVILLE KY`) is split off the same way. When a
 //! state follows an unknown word, that word is probably a small town: it stays in the text and
 //! [`Location::place_tokens`] tells the matcher not to hold it against a candidate.
 
 use crate::normalize::is_marker;
 use altdata_domain::Region;
-use rustc_hash::FxHashSet as HashSet;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::sync::LazyLock;
 
 /// What [`take_location`] removed from the end of the token list.
@@ -116,6 +118,29 @@ pub(crate) fn could_end_a_city(word: &str, allow_truncation: bool) -> bool {
         .is_some_and(|w| *w == word || (allow_truncation && word.len() >= 3 && w.starts_with(word)))
 }
 
+/// US places of 5,000 people or more (GeoNames, `data/us_places.tsv`) and the states each name
+/// occurs in. Only taken out of the text before a state the place is in, so a name that is also
+/// a merchant word elsewhere (`HUDSON`, `APPLE`) is not lost.
+static PLACES: LazyLock<HashMap<&'static str, &'static str>> = LazyLock::new(|| {
+    include_str!("data/us_places.tsv")
+        .lines()
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .filter_map(|line| line.split_once('\t'))
+        .collect()
+});
+
+/// Whether `name` is a US place in `state`.
+fn place_in_state(name: &str, state: Region) -> bool {
+    PLACES
+        .get(name)
+        .is_some_and(|states| states.split(' ').any(|s| s == state.as_str()))
+}
+
+/// A known city (any state) or a place in `state`.
+fn is_place(name: &str, state: Region) -> bool {
+    CITY_SET.contains(name) || place_in_state(name, state)
+}
+
 static CITIES: LazyLock<Vec<String>> = LazyLock::new(|| {
     let mut cities: Vec<String> = Vec::new();
     for line in include_str!("data/us_cities.txt").lines() {
@@ -148,14 +173,20 @@ pub(crate) fn take_location(tokens: &mut Vec<&str>) -> Location {
     if tokens.len() >= 2 {
         if let Some(region) = Region::parse(last).filter(|_| last.len() == 2) {
             let before = &tokens[..tokens.len() - 1];
-            let city = known_city_at_end(before, true);
-            if city.is_some()
-                || !AMBIGUOUS_STATES.contains(&last)
-                || ambiguous_code_is_state(before)
-            {
+            let city = known_city_at_end(before, true).or_else(|| place_at_end(before, region));
+            if city.is_some() {
                 tokens.pop();
                 location.state = Some(region);
                 location.city = city.and_then(|(count, name)| strip_city(tokens, count, name));
+            } else if let Some((at, head, name)) = glued_place_at_end(before, region) {
+                // `KFCLOUISVILLE KY`: a name field printed full and the city glued to it.
+                tokens.truncate(at);
+                tokens.push(head);
+                location.state = Some(region);
+                location.city = Some(name);
+            } else if !AMBIGUOUS_STATES.contains(&last) || ambiguous_code_is_state(before) {
+                tokens.pop();
+                location.state = Some(region);
             }
         } else if let Some((region, city_part)) = glued_state(last).filter(|(region, city)| {
             // A cut city only before an unambiguous state: `BRIDAL` is no `BRID` in Alabama.
@@ -277,6 +308,71 @@ fn lookup_city(candidate: &str, allow_truncation: bool) -> Option<String> {
     None
 }
 
+/// The longest US place (1 to 3 tokens) in `state` at the end of `tokens`, spelled whole, leaving
+/// at least one token before it.
+fn place_at_end(tokens: &[&str], state: Region) -> Option<(usize, String)> {
+    for count in (1..=3).rev() {
+        if count >= tokens.len() {
+            continue;
+        }
+        let words = &tokens[tokens.len() - count..];
+        if words.iter().any(|w| is_marker(w)) {
+            continue;
+        }
+        let candidate = words.join(" ");
+        if place_in_state(&candidate, state) {
+            return Some((count, candidate));
+        }
+    }
+    None
+}
+
+/// Fewest letters of a place glued to the word before it (`KFCLOUISVILLE`), so that the end
+/// of a longer word is not taken for a short place name.
+const GLUED_PLACE_LETTERS: usize = 5;
+
+/// A place in `state` whose first word is glued to the end of a merchant word, as fixed-width
+/// name fields print it (`KFCLOUISVILLE`, `OPTUM RXSAN JOSE`, `GONG CHANEW YORK`): the index of
+/// the glued token, the merchant part of it, and the place's name. The merchant part keeps at
+/// least two letters, or one when other merchant words come before it (`NATIONAL SEATING &
+/// MDES MOINES`).
+fn glued_place_at_end<'a>(tokens: &[&'a str], state: Region) -> Option<(usize, &'a str, String)> {
+    for rest_count in (0..=2).rev() {
+        if tokens.len() < rest_count + 1 {
+            continue;
+        }
+        let at = tokens.len() - rest_count - 1;
+        let glued = tokens[at];
+        let rest = &tokens[at + 1..];
+        if !glued.is_ascii()
+            || glued.len() < 3
+            || is_marker(glued)
+            || rest.iter().any(|w| is_marker(w))
+            || CITY_WORD_SET.contains(glued)
+        {
+            continue;
+        }
+        let fewest_head = if at > 0 { 1 } else { 2 };
+        for cut in fewest_head..glued.len() {
+            let (head, start) = glued.split_at(cut);
+            if !head.bytes().all(|b| b.is_ascii_alphabetic() || b == b'&') {
+                break;
+            }
+            let mut name = String::with_capacity(start.len() + 16);
+            name.push_str(start);
+            for word in rest {
+                name.push(' ');
+                name.push_str(word);
+            }
+            let letters = name.bytes().filter(u8::is_ascii_alphabetic).count();
+            if letters >= GLUED_PLACE_LETTERS && start.len() >= 2 && is_place(&name, state) {
+                return Some((at, head, name));
+            }
+        }
+    }
+    None
+}
+
 /// Removes the city's tokens (and a duplicated copy before them, `<CITY> <CITY> CA`).
 fn strip_city(tokens: &mut Vec<&str>, count: usize, name: String) -> Option<String> {
     let cut = tokens.len() - count;
@@ -391,6 +487,37 @@ mod tests {
         assert_eq!(parse("WA").0, "WA");
         assert_eq!(parse("T MOBILE").0, "T MOBILE");
         assert_eq!(parse("T MOBILE WA").0, "T MOBILE");
+    }
+
+    #[test]
+    fn a_place_glued_to_the_name_field_is_split_off() {
+        // Fixed-width name fields with the city glued on (templates of real shapes).
+        let (text, state, city, _) = parse("KFCLOUISVILLE KY");
+        assert_eq!((text.as_str(), state.as_deref()), ("KFC", Some("KY")));
+        assert_eq!(city.as_deref(), Some("LOUISVILLE"));
+        let (text, _, city, _) = parse("JOES DINERSAN JOSE CA");
+        assert_eq!(
+            (text.as_str(), city.as_deref()),
+            ("JOES DINER", Some("SAN JOSE"))
+        );
+        let (text, _, city, _) = parse("ACME HARDWARE MDES MOINES IA");
+        assert_eq!(
+            (text.as_str(), city.as_deref()),
+            ("ACME HARDWARE M", Some("DES MOINES"))
+        );
+        // Only a place in the printed state, and never a short tail of a longer word.
+        assert_eq!(parse("JOES DINERMESQUITE TX").0, "JOES DINER");
+        assert_eq!(parse("JOES DINERMESQUITE WA").0, "JOES DINERMESQUITE");
+        assert_eq!(parse("JOES PIZZAROME NY").0, "JOES PIZZAROME");
+    }
+
+    #[test]
+    fn a_smaller_place_before_its_state_is_taken_out() {
+        let (text, state, city, place) = parse("STARBUCKS MESQUITE TX");
+        assert_eq!((text.as_str(), state.as_deref()), ("STARBUCKS", Some("TX")));
+        assert_eq!((city.as_deref(), place), (Some("MESQUITE"), 0));
+        // In another state the word stays, flagged as a probable town.
+        assert_eq!(parse("STARBUCKS MESQUITE WA").0, "STARBUCKS MESQUITE");
     }
 
     #[test]

@@ -130,9 +130,21 @@ static DOMAINS: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
-fn domain_words(caps: &regex::Captures<'_>) -> String {
+fn domain_words(text: &str, caps: &regex::Captures<'_>) -> String {
     let mut out = String::from(" ");
-    if let Some(labels) = caps.get(1) {
+    // A billing address after a brand's order code (`AUDIBLE*H85X52 AMZN.COM/BILL NJ`,
+    // `<BRAND>*<ORDER> <PARENT>.COM/BILL`) names who bills, not whom the card paid: only its
+    // state is kept. Anywhere else (`APL*ITUNES.COM/BILL`, `PWP APPLE.COM/BILL`) it is the
+    // merchant.
+    let billing_after_words = caps.get(0).is_some_and(|whole| {
+        let before = &text[..whole.start()];
+        let last_word = before.trim_end().rsplit(char::is_whitespace).next();
+        whole.as_str().contains("/BILL")
+            && before.ends_with(char::is_whitespace)
+            && last_word
+                .is_some_and(|w| w.split_once('*').is_some_and(|(_, code)| !code.is_empty()))
+    });
+    if let Some(labels) = caps.get(1).filter(|_| !billing_after_words) {
         for label in labels.as_str().split('.') {
             if !SERVICE_LABELS.contains(&label) {
                 out.push_str(label);
@@ -173,7 +185,11 @@ static NOISE: LazyLock<Regex> = LazyLock::new(|| {
         r"|#\s*\d+",
         r"|\bTN:\s*\d*",
         r"|\b[A-Z]-\d{3,}\b",
-        r"|\b\d{1,2}:\d{2}(?::\d{2})?\s?(?:AM|PM|A|P)?\b",
+        r"|\b(?:TIME\s+)?\d{1,2}:\d{2}(?::\d{2})?\s?(?:AM|PM|A|P)?\b",
+        // A date as month and day (`UBER *US DEC07 …`).
+        r"|\b(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)\d{2}\b",
+        // An amount (`PURCHASE WITH CASH BACK $ 20.00`).
+        r"|\$\s?\d[\d,]*(?:\.\d{2})?",
         r"|\b\d{1,2}(?:AM|PM)\b",
         r"|\b\d{1,2}/\d{1,2}(?:/\d{2,4})?\b",
         // Dates with dashes are zero-padded (`RIDE 08-13`); `7-11` is a name.
@@ -255,7 +271,9 @@ fn apply_patterns(mut text: String) -> String {
         if text.contains("G.CO") {
             text = replaced(text, |t| GOOGLE_HELP.replace_all(t, " GOOGLE "));
         }
-        text = replaced(text, |t| DOMAINS.replace_all(t, domain_words));
+        text = replaced(text, |t| {
+            DOMAINS.replace_all(t, |caps: &regex::Captures<'_>| domain_words(t, caps))
+        });
     }
     if text.bytes().any(|b| b.is_ascii_digit()) {
         text = replaced(text, |t| PHONES.replace_all(t, " ~ "));
@@ -544,6 +562,11 @@ fn drop_street_address(tokens: &mut Vec<&str>) {
     let is_number = |t: &str| t == "~" || (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()));
     let mut at = 1;
     while at < tokens.len() {
+        // A numbered street after the merchant (`PRET A MANGER 6TH AVE`, `H&M 34TH ST`).
+        if is_ordinal(tokens[at]) && tokens.get(at + 1).is_some_and(|t| STREET_WORDS.contains(t)) {
+            tokens.drain(at..at + 2);
+            continue;
+        }
         if !is_number(tokens[at]) {
             at += 1;
             continue;
@@ -566,6 +589,12 @@ fn drop_street_address(tokens: &mut Vec<&str>) {
         }
         tokens.drain(at..end);
     }
+}
+
+/// An ordinal number as streets are numbered: `1ST`, `2ND`, `3RD`, `34TH`.
+pub(crate) fn is_ordinal(word: &str) -> bool {
+    let digits = word.bytes().take_while(u8::is_ascii_digit).count();
+    digits > 0 && digits <= 3 && matches!(&word[digits..], "ST" | "ND" | "RD" | "TH")
 }
 
 /// Whether words say the line is not a purchase: a transfer, payroll, a deposit, a fee, a
@@ -717,6 +746,45 @@ mod tests {
         );
         assert_eq!(text("CHECKCARD 0314 TRADER JOES #123"), "TRADER JOES");
         assert_eq!(text("NETFLIX.COM RECURRING"), "NETFLIX");
+        // Templates of other banks' channel text, title case as exported.
+        assert_eq!(
+            text("Card Purchase With Pin 01/10 Safeway #1192 Concord CA Card 0665"),
+            "SAFEWAY"
+        );
+        assert_eq!(
+            text("Card Purchase W/Cash 01/31 Safeway #1192 Concord CA Card 0665"),
+            "SAFEWAY"
+        );
+        assert_eq!(
+            text("PURCHASE WITH CASH BACK $ 20.00 AUTHORIZED ON 03/14 SAFEWAY #1234 SEATTLE WA S123456789012345 CARD 1234"),
+            "SAFEWAY"
+        );
+        assert_eq!(
+            text("RECURRING PAYMENT AUTHORIZED ON 03/14 SPOTIFY USA NY S123456789012345 CARD 1234"),
+            "SPOTIFY USA"
+        );
+        assert_eq!(
+            text("Point Of Sale Debit L340 TIME 12:31 PM DATE 03-14 STARBUCKS SEATTLE WA"),
+            "STARBUCKS"
+        );
+        assert_eq!(
+            text("DEBIT PURCHASE -VISA STARBUCKS STORE 12345SEATTLE WA"),
+            "STARBUCKS STORE"
+        );
+        assert_eq!(
+            text("DBT CRD 1442 03/31/23 897192683 STARBUCKS SEATTLE WA"),
+            "STARBUCKS"
+        );
+        assert_eq!(text("TIME WARNER CABLE"), "TIME WARNER CABLE");
+        assert_eq!(text("CHECK CRD PURCHASE 03/14 STARBUCKS #123"), "STARBUCKS");
+        assert_eq!(
+            text("23617 POS SIGNATURE STARBUCKS #123 SEATTLE WA"),
+            "STARBUCKS"
+        );
+        assert_eq!(text("SIGNATURE POS DEBIT STARBUCKS #123"), "STARBUCKS");
+        assert_eq!(text("POS PURCH - STARBUCKS #123"), "STARBUCKS");
+        assert_eq!(text("Recurring Debit Card NETFLIX.COM"), "NETFLIX");
+        assert_eq!(text("ONLINE PURCHASE NETFLIX.COM"), "NETFLIX");
     }
 
     #[test]
@@ -727,6 +795,7 @@ mod tests {
         assert_eq!(text("SPOTIFY USA 877-778-1161"), "SPOTIFY USA");
         assert_eq!(text("LYFT *RIDE THU 5PM"), "LYFT RIDE THU");
         assert_eq!(text("HULU (877) 824-4858 CA"), "HULU");
+        assert_eq!(text("UBER   *US DEC07 7X2KQ"), "UBER US");
     }
 
     #[test]
@@ -739,6 +808,19 @@ mod tests {
         let n = normalize("AMZN.COM/BILLWA");
         assert_eq!(n.text, "AMAZON");
         assert_eq!(n.state.map(|s| s.to_string()).as_deref(), Some("WA"));
+    }
+
+    #[test]
+    fn a_billing_address_after_the_merchant_names_no_merchant() {
+        let n = normalize("AUDIBLE*H85X52U12 AMZN.COM/BILL NJ");
+        assert_eq!(n.text, "AUDIBLE");
+        assert_eq!(n.state.map(|s| s.to_string()).as_deref(), Some("NJ"));
+        assert_eq!(text("Kindle Svcs*2K3LM4 Amzn.com/bill WA"), "KINDLE SVCS");
+        // First, or glued to the facilitator's `*`, the domain is the merchant.
+        assert_eq!(text("APPLE.COM/BILL 866-712-7753 CA"), "APPLE");
+        assert_eq!(text("APL*ITUNES.COM/BILL 866-712-7753 CA"), "APL ITUNES");
+        assert_eq!(text("APL* ITUNES.COM/BILL CUPERTINO CA"), "APL ITUNES");
+        assert_eq!(text("DEBIT CARD PURCHASE - Apple.com/Bill NY"), "APPLE");
     }
 
     #[test]
@@ -829,6 +911,15 @@ mod tests {
         assert_eq!(text("STARBUCKS STORE XXXXX SEATTLE WA"), "STARBUCKS STORE");
         assert_eq!(text("GRUBHUBBUFFALOWILDWIN"), "GRUBHUB");
         assert_eq!(text("SEAMLSS*SWEETGREEN"), "SEAMLESS");
+    }
+
+    #[test]
+    fn a_numbered_street_after_the_name_goes() {
+        assert_eq!(text("PRET A MANGER 6TH AVE"), "PRET A MANGER");
+        assert_eq!(text("H&M 34TH ST"), "H&M");
+        assert_eq!(text("JOES 2ND AVE DELI"), "JOES DELI");
+        // A name that is an ordinal stays.
+        assert_eq!(text("1ST AVE DELI"), "1ST AVE DELI");
     }
 
     #[test]

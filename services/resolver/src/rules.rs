@@ -77,6 +77,22 @@ pub fn check_rule(kind: RuleKind, pattern: &str) -> Result<String, RuleProblem> 
     })
 }
 
+/// A rule compiled by the same code ingest loads rules with, to see what it would match
+/// (`POST /v1/admin/rules/preview`).
+#[derive(Debug)]
+pub struct RuleMatcher(Matcher);
+
+impl RuleMatcher {
+    pub fn new(kind: RuleKind, pattern: &str) -> Result<RuleMatcher, RuleProblem> {
+        compile(kind, pattern).map(RuleMatcher)
+    }
+
+    /// Whether the rule matches a normalised descriptor.
+    pub fn matches(&self, normalized: &str) -> bool {
+        self.0.matches(normalized)
+    }
+}
+
 fn compile(kind: RuleKind, pattern: &str) -> Result<Matcher, RuleProblem> {
     if pattern.trim().is_empty() {
         return Err(RuleProblem::Empty);
@@ -146,6 +162,15 @@ enum Matcher {
     Regex(Regex),
 }
 
+impl Matcher {
+    fn matches(&self, normalized: &str) -> bool {
+        match self {
+            Matcher::Prefix(prefix) => normalized.starts_with(prefix.as_str()),
+            Matcher::Regex(regex) => regex.is_match(normalized),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct CompiledRule {
     id: i64,
@@ -193,10 +218,7 @@ impl RuleSet {
     pub fn first_match(&self, normalized: &str) -> Option<(i64, i64)> {
         self.rules
             .iter()
-            .find(|rule| match &rule.matcher {
-                Matcher::Prefix(prefix) => normalized.starts_with(prefix.as_str()),
-                Matcher::Regex(regex) => regex.is_match(normalized),
-            })
+            .find(|rule| rule.matcher.matches(normalized))
             .map(|rule| (rule.id, rule.merchant_id))
     }
 }

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 /// Words that may sit after a merchant without saying which merchant it is: kinds of shop,
 /// billing words, products, weekdays. The matcher counts them little either way.
-pub(crate) const FILLER_WORDS: [&str; 80] = [
+pub(crate) const FILLER_WORDS: [&str; 84] = [
     "QPS",
     "STORE",
     "STORES",
@@ -89,6 +89,10 @@ pub(crate) const FILLER_WORDS: [&str; 80] = [
     "MOBILE",
     "APP",
     "PLUS",
+    "TECHNOLOGIES",
+    "VENDING",
+    "MACHINE",
+    "MACHINES",
 ];
 
 /// Facilitators whose own name is printed before the merchant's. `true`: only with a `*` after
@@ -123,8 +127,20 @@ pub(crate) const FACILITATOR_PREFIXES: [(&str, bool); 26] = [
 ];
 
 /// Bank channel text, longest first, removed at either end of the descriptor.
-pub(crate) const CHANNEL_PHRASES: [&[&str]; 48] = [
+pub(crate) const CHANNEL_PHRASES: [&[&str]; 71] = [
     &["BUSINESS", "TO", "BUSINESS", "ACH", "DEBIT"],
+    &["PURCHASE", "WITH", "CASH", "BACK"],
+    &["CARD", "PURCHASE", "WITH", "PIN"],
+    &["POINT", "OF", "SALE", "PURCHASE"],
+    &["POINT", "OF", "SALE", "DEBIT"],
+    &["CARD", "PURCHASE", "W", "CASH"],
+    &["CARD", "PURCHASE", "RETURN"],
+    &["VISA", "CHECK", "CARD"],
+    &["CHECK", "CRD", "PURCHASE"],
+    &["SIGNATURE", "POS", "DEBIT"],
+    &["RECURRING", "DEBIT", "CARD"],
+    &["PIN", "POS", "DEBIT"],
+    &["POINT", "OF", "SALE"],
     &["MOBILE", "PURCHASE", "SIGN", "BASED"],
     &["MOBILE", "PURCHASE", "PIN", "BASED"],
     &["PURCHASE", "AUTHORIZED", "ON"],
@@ -158,6 +174,16 @@ pub(crate) const CHANNEL_PHRASES: [&[&str]; 48] = [
     &["BILL", "PAYMT"],
     &["BILL", "PAYMENT"],
     &["PIN", "PURCHASE"],
+    &["AUTHORIZED", "ON"],
+    &["INTERNET", "PURCHASE"],
+    &["ONLINE", "PURCHASE"],
+    &["POS", "SIGNATURE"],
+    &["POS", "PURCH"],
+    &["CHECK", "CRD"],
+    &["SIGNATURE", "POS"],
+    &["VISA", "PURCHASE"],
+    &["VISA", "DEBIT"],
+    &["DBT", "CRD"],
     &["PREAUTHORIZED", "DEBIT"],
     &["CARD", "PURCHASE"],
     &["CHECKCARD"],
@@ -172,6 +198,7 @@ pub(crate) const CHANNEL_PHRASES: [&[&str]; 48] = [
     &["DEBIT"],
     &["WITHDRAWAL"],
     &["WITHDR"],
+    &["VISA"],
 ];
 
 /// Words dropped wherever they are: legal forms and a few words that never name a merchant.

@@ -43,10 +43,10 @@ const REAL_TEST: &str = include_str!("../eval/real/test.csv");
 
 /// Goals, asserted on the test half of the real descriptors.
 const GOAL_PRECISION: f64 = 0.98;
-/// The coverage goal is not met yet (measured 0.786): the test asserts the measured level as a
+/// The coverage goal is not met yet (measured 0.808): the test asserts the measured level as a
 /// floor, so a regression fails, and prints the goal's verdict.
 const GOAL_COVERAGE: f64 = 0.92;
-const COVERAGE_FLOOR: f64 = 0.78;
+const COVERAGE_FLOOR: f64 = 0.80;
 const GOAL_NOT_WRONGLY_ASSIGNED: f64 = 0.95;
 /// Goal for coverage of generated descriptors.
 const GOAL_GENERATED_COVERAGE: f64 = 0.97;
@@ -430,7 +430,7 @@ fn real_descriptors_calibration_half() {
     }
     out.push_str(&tally.report("real descriptors, calibration half", true));
     println!("{out}");
-    assert!(rows.len() >= 600, "the calibration half shrank");
+    assert!(rows.len() >= 790, "the calibration half shrank");
 }
 
 #[test]

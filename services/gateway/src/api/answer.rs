@@ -89,6 +89,9 @@ pub(crate) fn wants_fresh(headers: &HeaderMap) -> bool {
     says_no_cache(header::CACHE_CONTROL) || says_no_cache(header::PRAGMA)
 }
 
+/// The version of the disclosure rule (`query::read`), part of every cache key.
+const DISCLOSURE_RULE: &str = "released-cells-1";
+
 /// The cache-aside path. Generations are read before computing, so an answer computed from
 /// data older than an invalidation is stored under the old fingerprint and never served
 /// after it.
@@ -107,6 +110,12 @@ where
     let metrics = &state.inner.metrics;
     let cache = &state.inner.cache;
     let bypass = wants_fresh(headers);
+    // The disclosure rule and its k decide what an answer holds: an answer computed under
+    // another k (or rule) is another answer.
+    let canonical = format!(
+        "{canonical}&disclosure={DISCLOSURE_RULE}&k={}",
+        state.inner.settings.limits.k_anonymity
+    );
     let slot = match cache.lookup(&canonical, &dependency, bypass).await {
         Ok((slot, Some(hit))) => match serde_json::from_value::<T>(hit.body) {
             Ok(body) => {
@@ -261,11 +270,26 @@ pub(crate) async fn subject_of(
     })
 }
 
-pub(crate) fn suppression_note(withheld: usize, total: usize, k: u32) -> Option<String> {
-    (withheld > 0).then(|| {
+/// What an answer leaves out under the disclosure rule (docs/PRIVACY.md), if anything.
+pub(crate) fn suppression_note(
+    suppressed: usize,
+    total: usize,
+    withheld_cells: i64,
+    k: u32,
+) -> Option<String> {
+    (withheld_cells > 0).then(|| {
+        let values = if suppressed > 0 {
+            format!(
+                "{suppressed} of {total} values are withheld (value null, suppressed true): all \
+                 their activity is in such cells. "
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "{withheld} of {total} values are withheld (value null, suppressed true): they cover \
-             fewer than {k} distinct customers (HyperLogLog estimate), the k-anonymity threshold"
+            "{values}{withheld_cells} cells (one merchant, state and day) with fewer than {k} \
+             distinct customers (the k-anonymity threshold) are left out of every value; each \
+             value is the sum of the cells with at least {k}"
         )
     })
 }

@@ -26,9 +26,9 @@ pub struct GrowthAnswer {
     pub query: GrowthEcho,
     pub subject: Subject,
     pub unit: String,
-    /// The metric over the current period; null when suppressed.
+    /// The metric over the current period's released cells; null when suppressed.
     pub current: Option<f64>,
-    /// The metric over the previous period; null when suppressed.
+    /// The metric over the previous period's released cells; null when suppressed.
     pub previous: Option<f64>,
     /// (current - previous) / previous as a fraction (0.05 = +5 %); null when previous is 0
     /// or either value is withheld.
@@ -46,6 +46,8 @@ pub struct GrowthAnswer {
     /// The newest aggregator commit included.
     pub as_of_data: Option<DateTime<Utc>>,
     pub k_anonymity: u32,
+    /// Cells (merchant × state × day) of either period left out: fewer than k customers.
+    pub withheld_cells: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppression: Option<String>,
 }
@@ -59,9 +61,9 @@ pub struct GrowthEcho {
     pub states: Vec<String>,
 }
 
-/// The two values of a growth answer and the growth between them, with the k-anonymity rule
-/// applied: a period covering fewer than k distinct customers is withheld (null, flagged),
-/// and so is any growth computed from it. `/v1/growth` and `/v1/growth/states` both use it.
+/// The two values of a growth answer and the growth between them, over released cells: a
+/// period whose every cell is withheld is null and flagged, and so is any growth computed from
+/// it. `/v1/growth` and `/v1/growth/states` both use it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct GrowthCells {
     current: Option<f64>,
@@ -71,6 +73,7 @@ struct GrowthCells {
     previous_suppressed: bool,
     attributed_share: Option<f64>,
     previous_attributed_share: Option<f64>,
+    withheld_cells: i64,
 }
 
 /// The totals of a growth answer's two periods, and of their unattributed part (for a category
@@ -101,18 +104,18 @@ impl Periods {
 }
 
 impl GrowthCells {
-    fn of(periods: Periods, metric: Metric, k: u32) -> GrowthCells {
+    fn of(periods: Periods, metric: Metric) -> GrowthCells {
         let Periods {
             current,
             previous,
             unattributed,
         } = periods;
         let share = |whole: &Totals, part: Option<&Totals>| {
-            part.filter(|_| !whole.suppressed(k))
+            part.filter(|_| !whole.suppressed())
                 .and_then(|part| attributed_share(whole, part))
         };
         let value = |cell: &Totals| {
-            if cell.suppressed(k) {
+            if cell.suppressed() {
                 None
             } else {
                 cell.value(metric)
@@ -123,10 +126,11 @@ impl GrowthCells {
             current: current_value,
             previous: previous_value,
             growth: growth_of(current_value, previous_value),
-            current_suppressed: current.suppressed(k),
-            previous_suppressed: previous.suppressed(k),
+            current_suppressed: current.suppressed(),
+            previous_suppressed: previous.suppressed(),
             attributed_share: share(&current, unattributed.as_ref().map(|u| &u.0)),
             previous_attributed_share: share(&previous, unattributed.as_ref().map(|u| &u.1)),
+            withheld_cells: current.withheld_cells + previous.withheld_cells,
         }
     }
 
@@ -194,17 +198,14 @@ pub async fn compute_growth(
     let as_of = query::data_as_of(&snapshot).await?;
     let subject = subject_of(&snapshot, &query.scope, scope).await?;
     let ranges = [current_period, previous_period];
-    let totals = query::range_totals(&snapshot, &RowSet::of(scope), &ranges, &query.states).await?;
-    let unattributed = match RowSet::unattributed_of(scope) {
+    let totals =
+        query::range_totals(&snapshot, &RowSet::of(scope, k), &ranges, &query.states).await?;
+    let unattributed = match RowSet::unattributed_of(scope, k) {
         Some(rows) => Some(query::range_totals(&snapshot, &rows, &ranges, &query.states).await?),
         None => None,
     };
     snapshot.commit().await?;
-    let cells = GrowthCells::of(
-        Periods::of(&totals, unattributed.as_deref()),
-        query.metric,
-        k,
-    );
+    let cells = GrowthCells::of(Periods::of(&totals, unattributed.as_deref()), query.metric);
     Ok(GrowthAnswer {
         query: GrowthEcho {
             metric: query.metric,
@@ -225,7 +226,8 @@ pub async fn compute_growth(
         previous_attributed_share: cells.previous_attributed_share,
         as_of_data: as_of,
         k_anonymity: k,
-        suppression: suppression_note(cells.withheld(), 2, k),
+        withheld_cells: cells.withheld_cells,
+        suppression: suppression_note(cells.withheld(), 2, cells.withheld_cells, k),
     })
 }
 
@@ -266,10 +268,13 @@ pub struct StateGrowth {
     /// (current - previous) / previous as a fraction; null when previous is 0 or either value
     /// is withheld.
     pub growth: Option<f64>,
-    /// True when either period covers fewer than `k_anonymity` distinct customers.
+    /// True when either period is withheld: all its activity in the state is in cells with
+    /// fewer than `k_anonymity` distinct customers.
     pub suppressed: bool,
     pub current_suppressed: bool,
     pub previous_suppressed: bool,
+    /// Cells (merchant × day) of either period left out: fewer than k customers.
+    pub withheld_cells: i64,
     /// For a category or all merchants: the share of the current period's net spend at named
     /// brands (the rest is at shops whose brand is not known, counted by category); null for a
     /// merchant, without net spend, or when withheld.
@@ -333,17 +338,18 @@ pub async fn compute_growth_by_state(
     let snapshot = query::read_snapshot(&mut client).await?;
     let as_of = query::data_as_of(&snapshot).await?;
     let subject = subject_of(&snapshot, &query.scope, scope).await?;
-    let rows = query::range_totals_by_state(&snapshot, &RowSet::of(scope), &ranges).await?;
-    let unattributed: Option<BTreeMap<String, Vec<Totals>>> = match RowSet::unattributed_of(scope) {
-        Some(part) => Some(
-            query::range_totals_by_state(&snapshot, &part, &ranges)
-                .await?
-                .into_iter()
-                .map(|row| (row.state, row.totals))
-                .collect(),
-        ),
-        None => None,
-    };
+    let rows = query::range_totals_by_state(&snapshot, &RowSet::of(scope, k), &ranges).await?;
+    let unattributed: Option<BTreeMap<String, Vec<Totals>>> =
+        match RowSet::unattributed_of(scope, k) {
+            Some(part) => Some(
+                query::range_totals_by_state(&snapshot, &part, &ranges)
+                    .await?
+                    .into_iter()
+                    .map(|row| (row.state, row.totals))
+                    .collect(),
+            ),
+            None => None,
+        };
     snapshot.commit().await?;
     let states: Vec<StateGrowth> = rows
         .into_iter()
@@ -355,7 +361,7 @@ pub async fn compute_growth_by_state(
                     .cloned()
                     .unwrap_or_else(|| vec![Totals::default(); 2])
             });
-            let cells = GrowthCells::of(Periods::of(&row.totals, part.as_deref()), query.metric, k);
+            let cells = GrowthCells::of(Periods::of(&row.totals, part.as_deref()), query.metric);
             StateGrowth {
                 state: row.state,
                 current: cells.current,
@@ -364,6 +370,7 @@ pub async fn compute_growth_by_state(
                 suppressed: cells.withheld() > 0,
                 current_suppressed: cells.current_suppressed,
                 previous_suppressed: cells.previous_suppressed,
+                withheld_cells: cells.withheld_cells,
                 attributed_share: cells.attributed_share,
                 previous_attributed_share: cells.previous_attributed_share,
             }
@@ -383,8 +390,9 @@ pub async fn compute_growth_by_state(
         suppression: (withheld > 0).then(|| {
             format!(
                 "{withheld} of {} states are suppressed (suppressed true, withheld values \
-                 null): a period covers fewer than {k} distinct customers (HyperLogLog \
-                 estimate), the k-anonymity threshold",
+                 null): all their activity in a period is in cells (one merchant, state and \
+                 day) with fewer than {k} distinct customers, the k-anonymity threshold; such \
+                 cells are left out of every value",
                 states.len()
             )
         }),

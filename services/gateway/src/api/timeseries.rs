@@ -32,8 +32,8 @@ pub struct TimeseriesAnswer {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppression: Option<String>,
     /// For a category or all merchants: the share of the series' net spend at named brands (the
-    /// rest is at shops whose brand is not known, counted by category). Null for a merchant,
-    /// without net spend, or when any point is withheld.
+    /// rest is at shops whose brand is not known, counted by category), over released cells.
+    /// Null for a merchant or without net spend.
     pub attributed_share: Option<f64>,
 }
 
@@ -55,9 +55,13 @@ pub struct Point {
     /// The first day of the period (weeks start on Monday).
     #[schema(value_type = String, format = Date)]
     pub period_start: NaiveDate,
-    /// Null when suppressed (or an average ticket without sales).
+    /// The metric over the period's released cells; null when suppressed (or an average
+    /// ticket without sales).
     pub value: Option<f64>,
+    /// Every cell of the period with activity covers fewer than k customers.
     pub suppressed: bool,
+    /// Cells (merchant × state × day) left out of the value: fewer than k customers.
+    pub withheld_cells: i64,
     /// For a category or all merchants: the share of this period's net spend at named brands;
     /// null for a merchant, without net spend, or when withheld.
     pub attributed_share: Option<f64>,
@@ -118,13 +122,13 @@ pub async fn compute_timeseries(
     let starts = query.granularity.period_starts(query.from, query.to);
     let totals = query::series(
         &snapshot,
-        &RowSet::of(scope),
+        &RowSet::of(scope, k),
         query.granularity,
         &starts,
         &query.states,
     )
     .await?;
-    let unattributed = match RowSet::unattributed_of(scope) {
+    let unattributed = match RowSet::unattributed_of(scope, k) {
         Some(rows) => {
             Some(query::series(&snapshot, &rows, query.granularity, &starts, &query.states).await?)
         }
@@ -136,7 +140,7 @@ pub async fn compute_timeseries(
         .zip(&totals)
         .enumerate()
         .map(|(index, (start, cell))| {
-            let suppressed = cell.suppressed(k);
+            let suppressed = cell.suppressed();
             let share = unattributed
                 .as_ref()
                 .and_then(|u| u.get(index))
@@ -149,23 +153,23 @@ pub async fn compute_timeseries(
                     cell.value(query.metric)
                 },
                 suppressed,
+                withheld_cells: cell.withheld_cells,
                 attributed_share: share.filter(|_| !suppressed),
             }
         })
         .collect();
-    let withheld = points.iter().filter(|p| p.suppressed).count();
-    let whole_share = unattributed.as_ref().and_then(|u| {
-        let sum = |cells: &[Totals]| {
-            cells.iter().fold(Totals::default(), |mut acc, t| {
-                acc.gross_cents += t.gross_cents;
-                acc.refund_cents += t.refund_cents;
-                acc
-            })
-        };
-        attributed_share(&sum(&totals), &sum(u))
-    });
+    let sum = |cells: &[Totals]| {
+        cells
+            .iter()
+            .fold(Totals::default(), |acc, t| acc.plus_sums(t))
+    };
+    let whole = sum(&totals);
+    let whole_share = unattributed
+        .as_ref()
+        .and_then(|u| attributed_share(&whole, &sum(u)));
+    let suppressed = points.iter().filter(|p| p.suppressed).count();
     Ok(TimeseriesAnswer {
-        suppression: suppression_note(withheld, points.len(), k),
+        suppression: suppression_note(suppressed, points.len(), whole.withheld_cells, k),
         query: TimeseriesEcho {
             metric: query.metric,
             granularity: query.granularity,
@@ -178,6 +182,6 @@ pub async fn compute_timeseries(
         points,
         as_of,
         k_anonymity: k,
-        attributed_share: whole_share.filter(|_| withheld == 0),
+        attributed_share: whole_share,
     })
 }

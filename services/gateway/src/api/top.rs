@@ -79,18 +79,19 @@ pub async fn top(
             &query.states,
             current_period,
             previous_period,
+            k,
         )
         .await?;
         snapshot.commit().await?;
         let total = rows.len();
-        // A merchant whose current period covers too few customers is left out entirely:
+        // A merchant without a released cell in the current period is left out entirely:
         // ranking it would reveal where it stands.
         let mut ranked: Vec<TopMerchant> = rows
             .into_iter()
-            .filter(|row| row.current.customers > 0.0 && !row.current.suppressed(k))
+            .filter(|row| row.current.released_cells > 0)
             .map(|row| {
                 let current_spend = row.current.value(Metric::Spend).unwrap_or(0.0);
-                let previous_spend = (!row.previous.suppressed(k))
+                let previous_spend = (row.previous.released_cells > 0)
                     .then(|| row.previous.value(Metric::Spend))
                     .flatten();
                 TopMerchant {

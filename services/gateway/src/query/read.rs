@@ -1,5 +1,13 @@
-//! The reads: totals of cells, periods and ranges from the rollups, each in one statement, and
-//! the read-only snapshot every answer is computed in.
+//! The reads, each in one statement, and the read-only snapshot every answer is computed in.
+//!
+//! **The disclosure rule** (docs/PRIVACY.md): every answer is a sum of *released cells*. A
+//! cell is one merchant's spend in one state on one day (`agg_daily_merchant_spend`), and it
+//! is released when it covers at least k distinct customers. A cell under k contributes to no
+//! answer at any granularity, state set or scope, so no difference of answers (states, days,
+//! weeks, a category minus its merchants) can isolate it: every such difference is itself a
+//! sum of released cells. Category and "all" answers are sums of their merchants' cells (the
+//! unattributed merchants included), not of the category rollups, whose cells would leave the
+//! remainder of a withheld merchant exposed.
 
 use super::terms::{DateRange, Granularity, Metric, Scope};
 use altdata_domain::{Category, Region};
@@ -7,8 +15,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::BTreeMap;
 use tokio_postgres::types::ToSql;
 
-/// The sums of one cell (a point, a period): gross sales, sales count, refunds, refund
-/// count, and the HLL estimate of distinct customers.
+/// The sums of the released cells of a point or period: gross sales, sales count, refunds,
+/// refund count, the HLL estimate of distinct customers, and how many cells were withheld.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Totals {
     pub gross_cents: i64,
@@ -16,6 +24,9 @@ pub struct Totals {
     pub refund_cents: i64,
     pub refunds: i64,
     pub customers: f64,
+    /// Cells (merchant × state × day) with fewer than k customers, left out of the sums.
+    pub withheld_cells: i64,
+    pub released_cells: i64,
 }
 
 impl Totals {
@@ -26,17 +37,19 @@ impl Totals {
             refund_cents: row.get(first + 2),
             refunds: row.get(first + 3),
             customers: row.get(first + 4),
+            withheld_cells: row.get(first + 5),
+            released_cells: row.get(first + 6),
         }
     }
 
-    /// A cell is withheld when it has some customers, but fewer than `k`. A cell without any
-    /// activity reveals nothing about anyone and is reported as zero.
-    pub fn suppressed(&self, k: u32) -> bool {
-        self.customers > 0.0 && self.customers.round() < f64::from(k)
+    /// Nothing released, but something withheld: the value is unknown, not zero. A point
+    /// without any activity reveals nothing about anyone and is reported as zero.
+    pub fn suppressed(&self) -> bool {
+        self.released_cells == 0 && self.withheld_cells > 0
     }
 
-    /// The value of `metric`; money in dollars with cents precision. `None` only for an
-    /// average ticket without sales.
+    /// The value of `metric` over the released cells; money in dollars with cents precision.
+    /// `None` only for an average ticket without sales.
     pub fn value(&self, metric: Metric) -> Option<f64> {
         let dollars = |cents: i64| cents as f64 / 100.0;
         match metric {
@@ -49,42 +62,61 @@ impl Totals {
                 .then(|| (self.gross_cents as f64 / self.sales as f64).round() / 100.0),
         }
     }
+
+    /// The sums of two sets of cells (their customers are not added: a point's customers are
+    /// not a sum of its parts).
+    pub fn plus_sums(mut self, other: &Totals) -> Totals {
+        self.gross_cents += other.gross_cents;
+        self.sales += other.sales;
+        self.refund_cents += other.refund_cents;
+        self.refunds += other.refunds;
+        self.withheld_cells += other.withheld_cells;
+        self.released_cells += other.released_cells;
+        self
+    }
 }
 
-/// The aggregate columns of every read, in [`Totals::from_row`] order.
+/// The aggregate columns of every read over released cells `t` (with `t.released`), in
+/// [`Totals::from_row`] order.
 const TOTALS_COLUMNS: &str = "
-       coalesce(sum(t.total_spend_cents), 0)::bigint,
-       coalesce(sum(t.transaction_count), 0)::bigint,
-       coalesce(sum(t.refund_cents), 0)::bigint,
-       coalesce(sum(t.refund_count), 0)::bigint,
-       coalesce(hll_cardinality(hll_union_agg(t.customers)), 0)::float8";
+       coalesce(sum(t.total_spend_cents) FILTER (WHERE t.released), 0)::bigint,
+       coalesce(sum(t.transaction_count) FILTER (WHERE t.released), 0)::bigint,
+       coalesce(sum(t.refund_cents) FILTER (WHERE t.released), 0)::bigint,
+       coalesce(sum(t.refund_count) FILTER (WHERE t.released), 0)::bigint,
+       coalesce(hll_cardinality(hll_union_agg(t.customers) FILTER (WHERE t.released)), 0)::float8,
+       count(t.merchant_id) FILTER (WHERE NOT t.released),
+       count(t.merchant_id) FILTER (WHERE t.released)";
 
-/// The rows a read sums: which rollups (merchant or category × region), the `WHERE` fragment
-/// and its bound value, always parameter `$3`.
+/// The daily cells of a scope a read sums, and the k that releases them: the `WHERE`
+/// fragment over `d` (a row of `agg_daily_merchant_spend`) with its bound value, always
+/// parameter `$3`; k is always `$5`.
 pub struct RowSet {
-    merchant_tables: bool,
     clause: &'static str,
     value: Box<dyn ToSql + Sync + Send>,
+    k: i64,
 }
 
+/// The merchants of a list of categories (their unattributed merchants included).
+const IN_CATEGORIES: &str =
+    "d.merchant_id IN (SELECT id FROM dim_merchants WHERE category = ANY($3::text[]))";
+
 impl RowSet {
-    /// A scope's rows. "All" reads the category tables with every category listed, so the
-    /// primary key (category first) is used.
-    pub fn of(scope: &Scope) -> RowSet {
+    /// A scope's cells, released at `k` customers.
+    pub fn of(scope: &Scope, k: u32) -> RowSet {
         match scope {
             Scope::Merchant(id) => RowSet {
-                merchant_tables: true,
-                clause: "t.merchant_id = $3::bigint",
+                clause: "d.merchant_id = $3::bigint",
                 value: Box::new(*id),
+                k: i64::from(k),
             },
-            Scope::Category(category) => RowSet::categories(&[*category]),
-            Scope::All => RowSet::categories(&Category::ALL),
+            Scope::Category(category) => RowSet::categories(&[*category], k),
+            Scope::All => RowSet::categories(&Category::ALL, k),
         }
     }
 
-    /// The rows of the scope's unattributed merchants (spend at shops whose brand is not
+    /// The cells of the scope's unattributed merchants (spend at shops whose brand is not
     /// known); `None` for a merchant scope.
-    pub fn unattributed_of(scope: &Scope) -> Option<RowSet> {
+    pub fn unattributed_of(scope: &Scope, k: u32) -> Option<RowSet> {
         let ids: Vec<i64> = match scope {
             Scope::Merchant(_) => return None,
             Scope::Category(category) => vec![category.unattributed_merchant_id()],
@@ -94,22 +126,22 @@ impl RowSet {
                 .collect(),
         };
         Some(RowSet {
-            merchant_tables: true,
-            clause: "t.merchant_id = ANY($3::bigint[])",
+            clause: "d.merchant_id = ANY($3::bigint[])",
             value: Box::new(ids),
+            k: i64::from(k),
         })
     }
 
-    fn categories(categories: &[Category]) -> RowSet {
+    fn categories(categories: &[Category], k: u32) -> RowSet {
         RowSet {
-            merchant_tables: false,
-            clause: "t.category = ANY($3::text[])",
+            clause: IN_CATEGORIES,
             value: Box::new(
                 categories
                     .iter()
                     .map(|c| c.as_str().to_owned())
                     .collect::<Vec<String>>(),
             ),
+            k: i64::from(k),
         }
     }
 }
@@ -125,10 +157,10 @@ pub fn attributed_share(whole: &Totals, unattributed: &Totals) -> Option<f64> {
     })
 }
 
-const REGION_FILTER: &str = "(cardinality($2::text[]) = 0 OR t.region = ANY($2::text[]))";
+const REGION_FILTER: &str = "(cardinality($2::text[]) = 0 OR d.region = ANY($2::text[]))";
 
-/// The totals of each period starting at `starts`, in that order. Merchant series read the
-/// merchant rollups; category and "all" series read the category rollups, summed over shards.
+/// The totals of each period starting at `starts`, in that order: the released daily cells
+/// of each whole period.
 pub async fn series(
     client: &deadpool_postgres::Transaction<'_>,
     rows: &RowSet,
@@ -136,26 +168,17 @@ pub async fn series(
     starts: &[NaiveDate],
     states: &[String],
 ) -> Result<Vec<Totals>, tokio_postgres::Error> {
-    let (table, date_column) = granularity.source(rows.merchant_tables);
-    let (scope_clause, scope_value) = (rows.clause, &rows.value);
-    let sql = format!(
-        "SELECT p.period_start, {TOTALS_COLUMNS}
-         FROM unnest($1::date[]) AS p(period_start)
-         LEFT JOIN {table} t ON t.{date_column} = p.period_start AND {scope_clause} AND {REGION_FILTER}
-         GROUP BY p.period_start ORDER BY p.period_start"
-    );
-    let starts = starts.to_vec();
-    let states = states.to_vec();
-    let rows = client
-        .query(
-            &client.prepare_cached(&sql).await?,
-            &[&starts, &states, scope_value.as_ref()],
-        )
-        .await?;
-    Ok(rows.iter().map(|row| Totals::from_row(row, 1)).collect())
+    let ranges: Vec<DateRange> = starts
+        .iter()
+        .map(|start| DateRange {
+            from: *start,
+            to: granularity.period_end(*start),
+        })
+        .collect();
+    range_totals(client, rows, &ranges, states).await
 }
 
-/// The totals of each inclusive date range, in that order, from the daily tables.
+/// The totals of each inclusive date range, in that order.
 pub async fn range_totals(
     client: &deadpool_postgres::Transaction<'_>,
     rows: &RowSet,
@@ -176,7 +199,7 @@ pub struct StateTotals {
 
 /// The totals of each inclusive date range, per state, in one statement: every US state with
 /// activity in at least one of the ranges, sorted by code. Each state's totals are exactly
-/// what [`range_totals`] answers for that state alone (the same rows, sums and sketch
+/// what [`range_totals`] answers for that state alone (the same cells, sums and sketch
 /// unions). Rows without a location (region `XX`) belong to no state and are left out.
 pub async fn range_totals_by_state(
     client: &deadpool_postgres::Transaction<'_>,
@@ -217,9 +240,9 @@ struct RangeCell {
     totals: Totals,
 }
 
-/// The one statement behind [`range_totals`] and [`range_totals_by_state`]. Unsplit, it
-/// returns exactly one row per range, in order; split by state, one row per (range, region)
-/// with activity, and one row with no region for a range without any.
+/// The one statement behind every series, range and state read. Unsplit, it returns exactly
+/// one row per range, in order; split by state, one row per (range, region) with activity,
+/// and one row with no region for a range without any.
 async fn range_cells(
     client: &deadpool_postgres::Transaction<'_>,
     rows: &RowSet,
@@ -227,8 +250,7 @@ async fn range_cells(
     states: &[String],
     split: RangeSplit,
 ) -> Result<Vec<RangeCell>, tokio_postgres::Error> {
-    let (table, date_column) = Granularity::Day.source(rows.merchant_tables);
-    let (scope_clause, scope_value) = (rows.clause, &rows.value);
+    let scope_clause = rows.clause;
     let (region_column, region_group) = match split {
         RangeSplit::Whole => ("NULL::text", ""),
         RangeSplit::ByState => ("t.region", ", t.region"),
@@ -236,8 +258,12 @@ async fn range_cells(
     let sql = format!(
         "SELECT p.idx, {region_column}, {TOTALS_COLUMNS}
          FROM unnest($1::date[], $4::date[]) WITH ORDINALITY AS p(first_day, last_day, idx)
-         LEFT JOIN {table} t ON t.{date_column} BETWEEN p.first_day AND p.last_day
-              AND {scope_clause} AND {REGION_FILTER}
+         LEFT JOIN LATERAL (
+             SELECT d.*, hll_cardinality(d.customers) >= $5::bigint AS released
+             FROM agg_daily_merchant_spend d
+             WHERE d.metric_date BETWEEN p.first_day AND p.last_day
+               AND {scope_clause} AND {REGION_FILTER}
+         ) t ON true
          GROUP BY p.idx{region_group} ORDER BY p.idx{region_group}"
     );
     let firsts: Vec<NaiveDate> = ranges.iter().map(|r| r.from).collect();
@@ -246,7 +272,7 @@ async fn range_cells(
     let rows = client
         .query(
             &client.prepare_cached(&sql).await?,
-            &[&firsts, &states, scope_value.as_ref(), &lasts],
+            &[&firsts, &states, rows.value.as_ref(), &lasts, &rows.k],
         )
         .await?;
     Ok(rows
@@ -270,30 +296,39 @@ pub struct MerchantPeriods {
     pub previous: Totals,
 }
 
-/// Every merchant with activity in either period, with both periods' totals.
+/// Every merchant with a released cell in either period, with both periods' totals over
+/// their released cells.
 pub async fn merchant_periods(
     client: &deadpool_postgres::Transaction<'_>,
     category: Option<Category>,
     states: &[String],
     current: DateRange,
     previous: DateRange,
+    k: u32,
 ) -> Result<Vec<MerchantPeriods>, tokio_postgres::Error> {
     let columns = |first: &str, last: &str| {
+        let when = format!("t.released AND t.metric_date BETWEEN {first} AND {last}");
         format!(
-            "coalesce(sum(t.total_spend_cents) FILTER (WHERE t.metric_date BETWEEN {first} AND {last}), 0)::bigint,
-             coalesce(sum(t.transaction_count) FILTER (WHERE t.metric_date BETWEEN {first} AND {last}), 0)::bigint,
-             coalesce(sum(t.refund_cents) FILTER (WHERE t.metric_date BETWEEN {first} AND {last}), 0)::bigint,
-             coalesce(sum(t.refund_count) FILTER (WHERE t.metric_date BETWEEN {first} AND {last}), 0)::bigint,
-             coalesce(hll_cardinality(hll_union_agg(t.customers) FILTER (WHERE t.metric_date BETWEEN {first} AND {last})), 0)::float8"
+            "coalesce(sum(t.total_spend_cents) FILTER (WHERE {when}), 0)::bigint,
+             coalesce(sum(t.transaction_count) FILTER (WHERE {when}), 0)::bigint,
+             coalesce(sum(t.refund_cents) FILTER (WHERE {when}), 0)::bigint,
+             coalesce(sum(t.refund_count) FILTER (WHERE {when}), 0)::bigint,
+             coalesce(hll_cardinality(hll_union_agg(t.customers) FILTER (WHERE {when})), 0)::float8,
+             count(*) FILTER (WHERE NOT t.released AND t.metric_date BETWEEN {first} AND {last}),
+             count(*) FILTER (WHERE {when})"
         )
     };
     let sql = format!(
         "SELECT m.id, m.name, m.category, {}, {}
-         FROM agg_daily_merchant_spend t JOIN dim_merchants m ON m.id = t.merchant_id
-         WHERE (t.metric_date BETWEEN $1::date AND $2::date OR t.metric_date BETWEEN $3::date AND $4::date)
-           AND m.category = ANY($5::text[]) AND NOT m.unattributed
-           AND (cardinality($6::text[]) = 0 OR t.region = ANY($6::text[]))
-         GROUP BY m.id, m.name, m.category",
+         FROM (SELECT d.*, hll_cardinality(d.customers) >= $7::bigint AS released
+               FROM agg_daily_merchant_spend d
+               WHERE (d.metric_date BETWEEN $1::date AND $2::date
+                      OR d.metric_date BETWEEN $3::date AND $4::date)
+                 AND (cardinality($6::text[]) = 0 OR d.region = ANY($6::text[]))) t
+         JOIN dim_merchants m ON m.id = t.merchant_id
+         WHERE m.category = ANY($5::text[]) AND NOT m.unattributed
+         GROUP BY m.id, m.name, m.category
+         HAVING bool_or(t.released)",
         columns("$1::date", "$2::date"),
         columns("$3::date", "$4::date"),
     );
@@ -315,6 +350,7 @@ pub async fn merchant_periods(
                 &previous.to,
                 &categories,
                 &states,
+                &i64::from(k),
             ],
         )
         .await?;
@@ -325,7 +361,7 @@ pub async fn merchant_periods(
             name: row.get(1),
             category: row.get(2),
             current: Totals::from_row(row, 3),
-            previous: Totals::from_row(row, 8),
+            previous: Totals::from_row(row, 10),
         })
         .collect())
 }
@@ -378,21 +414,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn small_cells_are_suppressed_but_empty_ones_are_not() {
-        let cell = Totals {
-            customers: 3.0,
+    fn a_point_is_suppressed_only_when_nothing_is_released_and_something_is_withheld() {
+        let withheld_only = Totals {
+            withheld_cells: 2,
             ..Default::default()
         };
-        assert!(cell.suppressed(10));
-        assert!(!Totals::default().suppressed(10));
+        assert!(withheld_only.suppressed());
+        assert!(!Totals::default().suppressed());
         let cell = Totals {
             customers: 10.0,
             gross_cents: 12345,
             refund_cents: 45,
             sales: 3,
+            withheld_cells: 4,
+            released_cells: 1,
             ..Default::default()
         };
-        assert!(!cell.suppressed(10));
+        assert!(!cell.suppressed());
         assert_eq!(cell.value(Metric::Spend), Some(123.0));
         assert_eq!(cell.value(Metric::AvgTicket), Some(41.15));
     }

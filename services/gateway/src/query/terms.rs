@@ -180,6 +180,13 @@ impl Granularity {
         }
     }
 
+    /// The last day of the period starting at `start`.
+    pub fn period_end(self, start: NaiveDate) -> NaiveDate {
+        self.next(start)
+            .and_then(|next| next.pred_opt())
+            .unwrap_or(start)
+    }
+
     /// The starts of every period overlapping `[from, to]`.
     pub fn period_starts(self, from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
         let mut starts = Vec::new();
@@ -189,18 +196,6 @@ impl Granularity {
             current = self.next(start);
         }
         starts
-    }
-
-    /// (table, date column) of the rollup to read for this scope.
-    pub(crate) fn source(self, merchant: bool) -> (&'static str, &'static str) {
-        match (self, merchant) {
-            (Granularity::Day, true) => ("agg_daily_merchant_spend", "metric_date"),
-            (Granularity::Week, true) => ("agg_weekly_merchant_spend", "week_start"),
-            (Granularity::Month, true) => ("agg_monthly_merchant_spend", "month_start"),
-            (Granularity::Day, false) => ("agg_daily_category_region", "metric_date"),
-            (Granularity::Week, false) => ("agg_weekly_category_region", "week_start"),
-            (Granularity::Month, false) => ("agg_monthly_category_region", "month_start"),
-        }
     }
 }
 

@@ -2,14 +2,15 @@
 //! normalised descriptor. A rule is checked by the resolver's own validator
 //! ([`altdata_resolver::check_rule`]) before it is stored, so the API never accepts a rule
 //! ingest could not load; rules stored before (or by hand) that it refuses are listed with the
-//! reason, the same one ingest logs when it skips them.
+//! reason, the same one ingest logs when it skips them. `POST /v1/admin/rules/preview` shows
+//! what a rule would catch before it is saved.
 
-use super::publish_mapping_changed;
+use super::{dollars, publish_mapping_changed};
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
 use crate::AppState;
-use altdata_resolver::{check_rule, RuleKind};
+use altdata_resolver::{check_rule, normalize, RuleKind, RuleMatcher};
 use axum::extract::State;
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
@@ -193,4 +194,154 @@ pub async fn list_rules(State(state): State<AppState>) -> Result<Json<RuleList>,
         })
         .collect();
     Ok(Json(RuleList { rules }))
+}
+
+/// What a rule would catch, before it is saved.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RulePreview {
+    /// What the rule matches against: the normalised prefix, or the regex as given.
+    pub matches: String,
+    /// Pending groups in the review queue it would resolve.
+    pub pending_groups: i64,
+    pub pending_transactions: i64,
+    /// Net spend of those rows, in dollars.
+    pub pending_net_spend: f64,
+    /// The largest of them, by money at stake (up to 20).
+    pub examples: Vec<PreviewGroup>,
+    /// Catalogue brands (other than the rule's merchant) whose names the rule matches: their
+    /// descriptors resolve automatically today and would go to the rule's merchant instead.
+    pub reroutes_brands: Vec<PreviewBrand>,
+    /// Descriptors a person mapped (aliases) that the rule matches: aliases win over rules, so
+    /// these keep their merchant.
+    pub aliases_kept: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PreviewGroup {
+    pub normalized_descriptor: String,
+    pub transactions: i64,
+    pub net_spend: f64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PreviewBrand {
+    pub merchant_id: i64,
+    pub name: String,
+    pub category: String,
+    /// The name (or alternative name) the rule matches.
+    pub matched_name: String,
+}
+
+/// The most examples and rerouted brands a preview lists.
+const PREVIEW_LIMIT: usize = 20;
+
+/// What a prefix or regex rule would catch: pending groups, brands it would re-route, aliases
+/// it cannot override. Nothing is saved.
+#[utoipa::path(
+    post, path = "/v1/admin/rules/preview", tag = "admin", request_body = RuleRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "What the rule would catch", body = RulePreview),
+        (status = 400, description = "Invalid body", body = ErrorBody),
+        (status = 401, description = "Missing or invalid key", body = ErrorBody),
+        (status = 403, description = "Not an admin key", body = ErrorBody),
+        (status = 422, description = "A rule the resolver could not use, with the reason", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+pub async fn preview_rule(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<RuleRequest>,
+) -> Result<Json<RulePreview>, ApiError> {
+    let kind = parse_kind(&request.kind)?;
+    let matches = check_rule(kind, &request.pattern)
+        .map_err(|problem| ApiError::Unprocessable(format!("rule refused: {problem}")))?;
+    let rule = RuleMatcher::new(kind, &request.pattern)
+        .map_err(|problem| ApiError::Unprocessable(format!("rule refused: {problem}")))?;
+    let caught = |text: &str| rule.matches(text);
+    let client = state.inner.db.get().await?;
+    let groups = client
+        .query(
+            "SELECT normalized_descriptor, count(*), sum(amount_cents)::bigint,
+                    sum(abs(amount_cents))::bigint
+             FROM unmapped_transactions WHERE status = 'pending'
+             GROUP BY normalized_descriptor ORDER BY 4 DESC, 1",
+            &[],
+        )
+        .await?;
+    let mut preview = RulePreview {
+        matches,
+        pending_groups: 0,
+        pending_transactions: 0,
+        pending_net_spend: 0.0,
+        examples: Vec::new(),
+        reroutes_brands: Vec::new(),
+        aliases_kept: 0,
+    };
+    let mut net_cents = 0;
+    for group in groups.iter().filter(|g| caught(g.get(0))) {
+        preview.pending_groups += 1;
+        preview.pending_transactions += group.get::<_, i64>(1);
+        net_cents += group.get::<_, i64>(2);
+        if preview.examples.len() < PREVIEW_LIMIT {
+            preview.examples.push(PreviewGroup {
+                normalized_descriptor: group.get(0),
+                transactions: group.get(1),
+                net_spend: dollars(group.get(2)),
+            });
+        }
+    }
+    preview.pending_net_spend = dollars(net_cents);
+    preview.reroutes_brands = rerouted_brands(&client, request.merchant_id, &caught).await?;
+    let aliases = client
+        .query("SELECT alias FROM merchant_aliases", &[])
+        .await?;
+    preview.aliases_kept = aliases.iter().filter(|a| caught(a.get(0))).count() as i64;
+    Ok(Json(preview))
+}
+
+/// Brands whose name or an alternative name, normalised as descriptors are, the rule matches.
+async fn rerouted_brands(
+    client: &deadpool_postgres::Client,
+    target: i64,
+    caught: &impl Fn(&str) -> bool,
+) -> Result<Vec<PreviewBrand>, ApiError> {
+    let names = altdata_domain::catalogue::Catalogue::embedded()
+        .map(|c| {
+            c.merchants
+                .into_iter()
+                .map(|m| (m.brand_id, m.match_names))
+                .collect::<std::collections::HashMap<_, _>>()
+        })
+        .unwrap_or_default();
+    let rows = client
+        .query(
+            "SELECT id, name, category, brand_id FROM dim_merchants
+             WHERE NOT unattributed AND id <> $1 ORDER BY name",
+            &[&target],
+        )
+        .await?;
+    let mut brands = Vec::new();
+    for row in rows {
+        let name: String = row.get(1);
+        let brand_id: Option<String> = row.get(3);
+        let alternatives = brand_id
+            .and_then(|b| names.get(&b).cloned())
+            .unwrap_or_default();
+        let matched = std::iter::once(name.clone())
+            .chain(alternatives)
+            .find(|candidate| caught(&normalize(candidate).text));
+        if let Some(matched_name) = matched {
+            brands.push(PreviewBrand {
+                merchant_id: row.get(0),
+                name,
+                category: row.get(2),
+                matched_name,
+            });
+            if brands.len() == PREVIEW_LIMIT {
+                break;
+            }
+        }
+    }
+    Ok(brands)
 }

@@ -23,6 +23,9 @@ pub(super) struct Alignment {
     pub(super) credited: f32,
     /// Where in the glued word the name ended (`STARBUCKSSEATTLE` → 9).
     pub(super) glued_at: usize,
+    /// The descriptor stopped right after the name's first word, spelled whole in one word
+    /// (`DUNHAMS` for `Dunham's Sports`).
+    pub(super) cut_at_word: bool,
 }
 
 pub(super) fn align(
@@ -122,6 +125,7 @@ pub(super) fn align(
     a.end = j;
     if i < n.len() && (a.truncated || j == d.len() || j >= query.name_end()) {
         // The descriptor stopped inside the name (`DELTA AIR` for `Delta Air Lines`).
+        a.cut_at_word = !a.truncated && i == 1 && j == start + 1 && d[start] == n[0];
         a.truncated = true;
         let rest: usize = n[i..].iter().map(|w| w.len()).sum();
         a.name_letters += CUT_NAME_CREDIT * rest as f32;
@@ -226,14 +230,12 @@ pub(super) fn alignment_score(
     let letters = name.letters.max(1) as f32;
     let mut name_coverage = (a.name_letters / letters).min(1.0);
     let matched = a.name_letters - a.credited;
-    if a.truncated
-        && a.start == 0
-        && !a.typo
-        && matched >= LONG_CUT_LETTERS
-        && matched >= 0.5 * letters
-    {
+    let long_enough = matched >= LONG_CUT_LETTERS
+        || (a.cut_at_word && matched >= WORD_CUT_LETTERS && distinctive_start(name));
+    if a.truncated && a.start == 0 && !a.typo && long_enough && matched >= 0.5 * letters {
         // Cut short after most of a long name (`WALMART NEIGHBORHOOD M`, a virtual card's
-        // `THE CHEESECAKE`): as good as whole.
+        // `THE CHEESECAKE`), or after a first word that says which brand it is (`DUNHAMS` for
+        // `Dunham's Sports`): as good as whole.
         name_coverage = name_coverage.max(LONG_CUT_COVERAGE);
     }
     if !a.complete && !a.truncated {
@@ -378,6 +380,18 @@ pub(super) fn tail_after(
     } else {
         Tail::Name
     }
+}
+
+/// Whether a name's first word says which shop it is on its own: no common English word, kind
+/// of business, filler or city word (`DUNHAMS`, `MURPHY`, but not `FAMILY` or `CIRCLE`).
+fn distinctive_start(name: &IndexedName) -> bool {
+    name.words.first().is_some_and(|word| {
+        word.bytes().all(|b| b.is_ascii_alphabetic())
+            && !is_common_word(word)
+            && kind_of_word(word).is_none()
+            && !FILLER_WORDS.contains(&word.as_str())
+            && !is_city_word(word)
+    })
 }
 
 /// A name that says which shop it is even with other words after it: two or more words, or

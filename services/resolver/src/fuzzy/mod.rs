@@ -65,6 +65,9 @@ const PLACE_TAIL_WEIGHT_CAP: f32 = 0.75;
 /// whole (name coverage [`LONG_CUT_COVERAGE`]).
 const LONG_CUT_LETTERS: f32 = 8.0;
 const LONG_CUT_COVERAGE: f32 = 0.97;
+/// The same after this many letters when the cut falls between two words and the first word is
+/// distinctive ([`align::distinctive_start`]).
+const WORD_CUT_LETTERS: f32 = 6.0;
 /// Names shorter than this many letters take only place-like words after them.
 const SHORT_NAME_LETTERS: usize = 5;
 /// Credit for each name letter after the point where a descriptor was cut short.
