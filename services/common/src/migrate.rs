@@ -52,8 +52,13 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 8,
-        name: "0008_key_lifecycle.sql",
-        sql: include_str!("../../../schema/0008_key_lifecycle.sql"),
+        name: "0008_released_cells.sql",
+        sql: include_str!("../../../schema/0008_released_cells.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "0009_key_lifecycle.sql",
+        sql: include_str!("../../../schema/0009_key_lifecycle.sql"),
     },
 ];
 
