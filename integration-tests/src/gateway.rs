@@ -3,15 +3,19 @@
 //! socket), and helpers to seed merchants, aggregate cells and commit markers. The database,
 //! prefix, server URLs and clean-up are the [`TestApp`]'s, so they come from the environment
 //! (`.stack/env`) and are removed when the [`GatewayApp`] is dropped, even on panic.
+//! [`GatewayApp::serve`] runs a further gateway over the same database and prefix on a socket,
+//! with NATS (cache invalidations, key revocations); [`http`] talks to it from any loopback
+//! address, so a test can be several clients.
 
 use crate::{spawn_app, TestApp};
-use altdata_common::EnvReader;
+use altdata_common::{EnvReader, Shutdown};
 use altdata_gateway::{app, create_key, AppState, GatewaySettings, Role};
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use fred::interfaces::ClientLike;
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tower::ServiceExt;
 
@@ -118,6 +122,87 @@ pub async fn spawn_gateway(overrides: &[(&str, &str)]) -> GatewayApp {
     }
 }
 
+/// A gateway serving on a socket (`altdata_gateway::build` and `run_until_stopped`, as
+/// `altdata gateway` does); stopped when dropped.
+pub struct ServedGateway {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    /// The same gateway's router, for requests without a socket.
+    pub router: Router,
+    shutdown: Shutdown,
+}
+
+impl Drop for ServedGateway {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
+}
+
+/// One answer read off a socket.
+#[derive(Debug)]
+pub struct RawAnswer {
+    pub status: u16,
+    /// The status line and headers, as sent.
+    pub head: String,
+    pub body: String,
+}
+
+impl RawAnswer {
+    /// The value of header `name` (case-insensitive), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|line| {
+            let (field, value) = line.split_once(':')?;
+            field.eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+}
+
+/// Sends one HTTP/1.1 request over a new connection from `from` (a loopback address such as
+/// 127.0.0.2) and reads the answer to its end. `headers` are extra header lines.
+pub async fn http(
+    addr: SocketAddr,
+    from: IpAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> RawAnswer {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap_or_else(|e| panic!("socket: {e}"));
+    socket
+        .bind(SocketAddr::new(from, 0))
+        .unwrap_or_else(|e| panic!("bind {from}: {e}"));
+    let mut stream = socket
+        .connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("Content-Length: 0\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .unwrap_or_else(|e| panic!("write: {e}"));
+    let mut bytes = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut bytes))
+        .await
+        .unwrap_or_else(|_| panic!("no answer to {method} {path} within 10 s"))
+        .unwrap_or_else(|e| panic!("read: {e}"));
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {text}"));
+    RawAnswer {
+        status,
+        head: head.to_owned(),
+        body: body.to_owned(),
+    }
+}
+
 /// Gateway settings from variables such as [`GatewayApp::env`].
 pub fn settings_from(env: &HashMap<String, String>) -> GatewaySettings {
     GatewaySettings::from_env(&mut EnvReader::from_map(env.clone()))
@@ -135,6 +220,29 @@ async fn wait_for_redis(state: &AppState, test_app: &TestApp) {
 }
 
 impl GatewayApp {
+    /// Starts another gateway over this app's database and prefix, serving on 127.0.0.1 (any
+    /// port), with this app's settings and `overrides`.
+    pub async fn serve(&self, overrides: &[(&str, &str)]) -> ServedGateway {
+        let mut env = self.env.clone();
+        for (name, value) in overrides {
+            env.insert((*name).to_owned(), (*value).to_owned());
+        }
+        let gateway = altdata_gateway::build(settings_from(&env))
+            .await
+            .unwrap_or_else(|e| panic!("gateway builds (is the project's nats-server up?): {e}"));
+        let addr = gateway.addr;
+        let state = gateway.state.clone();
+        wait_for_redis(&state, &self.test_app).await;
+        let shutdown = Shutdown::new();
+        tokio::spawn(gateway.run_until_stopped(shutdown.clone()));
+        ServedGateway {
+            addr,
+            router: app(state.clone()),
+            state,
+            shutdown,
+        }
+    }
+
     pub async fn request(
         &self,
         method: Method,

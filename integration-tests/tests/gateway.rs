@@ -605,7 +605,10 @@ async fn keys_roles_and_rate_limits_are_enforced() {
     let revoked = altdata_gateway::create_key(&app.test_app.pool, Role::Analyst, "to revoke")
         .await
         .expect("key");
-    altdata_gateway::revoke_key(&app.test_app.pool, &revoked[..8])
+    let revoked_id = altdata_gateway::auth::store::find(&app.test_app.pool, &revoked[..8])
+        .await
+        .expect("key id");
+    altdata_gateway::auth::store::revoke(&app.test_app.pool, revoked_id, "test")
         .await
         .expect("revoke");
     let answer = app

@@ -1,6 +1,7 @@
-// The gateway client: the API key (localStorage, or `?key=` taken once and removed from the
-// URL), JSON and CSV requests with `Authorization: Bearer`, `Cache-Control: no-cache` on
-// demand, freshness headers, and polite retries on 429/503.
+// The gateway client: the API key (entered in the sign-in form and kept in sessionStorage,
+// so it lives as long as the tab and never in a URL), JSON and CSV requests with
+// `Authorization: Bearer`, `Cache-Control: no-cache` on demand, freshness headers, and
+// polite retries on 429/503.
 
 const KEY_SLOTS = { analyst: 'altdata.apiKey', admin: 'altdata.adminKey' };
 
@@ -12,20 +13,27 @@ export class ApiError extends Error {
   }
 }
 
-/** Takes `?key=` out of the address bar (stored, never left in history) and returns it. */
-export function takeKeyFromUrl(slot) {
+/**
+ * Removes a `key=` parameter from the address bar without reading it. Keys are never taken
+ * from URLs (a URL reaches history, access logs and other sites' Referer), so an old link
+ * that carries one only loses it; the sign-in form asks for the key instead. Also forgets
+ * keys that earlier versions kept in localStorage, which outlived the tab.
+ */
+export function dropKeyFromUrl() {
+  try {
+    for (const slot of Object.values(KEY_SLOTS)) localStorage.removeItem(slot);
+  } catch {
+    /* storage disabled: nothing was kept */
+  }
   const url = new URL(location.href);
-  const key = url.searchParams.get('key');
-  if (key == null) return null;
+  if (!url.searchParams.has('key')) return;
   url.searchParams.delete('key');
   history.replaceState(history.state, '', url.pathname + url.search + url.hash);
-  if (key.trim()) storeKey(slot, key.trim());
-  return key.trim() || null;
 }
 
 export function storedKey(slot) {
   try {
-    return localStorage.getItem(KEY_SLOTS[slot]) || null;
+    return sessionStorage.getItem(KEY_SLOTS[slot]) || null;
   } catch {
     return null;
   }
@@ -33,11 +41,16 @@ export function storedKey(slot) {
 
 export function storeKey(slot, key) {
   try {
-    if (key) localStorage.setItem(KEY_SLOTS[slot], key);
-    else localStorage.removeItem(KEY_SLOTS[slot]);
+    if (key) sessionStorage.setItem(KEY_SLOTS[slot], key);
+    else sessionStorage.removeItem(KEY_SLOTS[slot]);
   } catch {
-    /* private mode: the key lives for this page only */
+    /* storage disabled: the key lives for this page only */
   }
+}
+
+/** Forgets every key of this tab. */
+export function forgetKeys() {
+  for (const slot of Object.keys(KEY_SLOTS)) storeKey(slot, null);
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -54,7 +67,8 @@ export class Client {
    * `fresh: true` sends `Cache-Control: no-cache` (the gateway recomputes).
    */
   async request(path, { fresh = false, body, method, signal, csv = false } = {}) {
-    const headers = { Authorization: `Bearer ${this.key}` };
+    const key = this.key;
+    const headers = { Authorization: `Bearer ${key}` };
     if (fresh) {
       headers['Cache-Control'] = 'no-cache';
       headers.Pragma = 'no-cache';
@@ -101,7 +115,8 @@ export class Client {
         } catch {
           /* not the JSON error shape */
         }
-        if (response.status === 401) this.onUnauthorized(message);
+        // A refusal of a key already replaced (answers still in flight at sign-in) is old news.
+        if (response.status === 401 && key === this.key) this.onUnauthorized(message);
         throw new ApiError(response.status, code, message);
       }
       if (asOf) this.onFreshness({ asOf, cache, age });
@@ -135,10 +150,10 @@ export class Client {
 }
 
 /**
- * Shows the key prompt (a modal <dialog>) and resolves to the key entered. `role` only
+ * Shows the sign-in form (a modal <dialog>) and resolves to the key entered. `role` only
  * changes the wording.
  */
-export function promptForKey(role, message) {
+export function signIn(role, message) {
   return new Promise((resolve) => {
     const dialog = document.getElementById('key-dialog');
     const form = dialog.querySelector('form');

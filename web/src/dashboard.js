@@ -3,7 +3,7 @@
 import './style.css';
 import {
   CATEGORIES, CATEGORY_LABELS, Client, categoryLabel, escapeHtml, formatAge, formatGrowth, formatTimestamp,
-  formatValue, promptForKey, storeKey, storedKey, takeKeyFromUrl,
+  dropKeyFromUrl, forgetKeys, formatValue, signIn, storeKey, storedKey,
 } from './api.js';
 import {
   addDays, changesPath, comparisonShift, defaultFrom, growthByStatePath, growthPath, parseStates,
@@ -37,7 +37,9 @@ const freshness = { asOf: null, fetchedAt: 0, ageAtFetch: null, cache: null, cac
 const mapCache = new Map(); // /v1/growth/states URL -> answer (cleared on Refresh)
 let subjectInfo = null; // the answer's subject (merchant name, category)
 
-window.__altdata = { firstMeaningfulPaintMs: null, loads: 0, ready: false, mapReady: 0 };
+// signedInMs: when the sign-in form was submitted (null when the tab was signed in already),
+// so that a first paint can be timed from it.
+window.__altdata = { firstMeaningfulPaintMs: null, signedInMs: null, loads: 0, ready: false, mapReady: 0 };
 
 // ---------------------------------------------------------------------------------------
 // Start-up
@@ -47,11 +49,12 @@ async function start() {
   fillCategories(CATEGORIES.map((c) => ({ category: c, label: categoryLabel(c) })));
   writeControls();
   wireControls();
-  takeKeyFromUrl('analyst');
+  dropKeyFromUrl();
   let key = storedKey('analyst') || storedKey('admin');
   if (!key) {
-    key = await promptForKey('analyst');
+    key = await signIn('analyst');
     storeKey('analyst', key);
+    window.__altdata.signedInMs = Math.round(performance.now());
   }
   client = makeClient(key);
   syncUrl(true);
@@ -73,7 +76,7 @@ function makeClient(key) {
     onUnauthorized: async (message) => {
       if (document.getElementById('key-dialog').open) return;
       storeKey('analyst', null);
-      const key = await promptForKey('analyst', `The key was refused: ${message}. Enter another.`);
+      const key = await signIn('analyst', `The key was refused: ${message}. Sign in with another.`);
       storeKey('analyst', key);
       client.key = key;
       load();
@@ -190,8 +193,11 @@ function wireControls() {
     }
     setTimeout(() => (button.textContent = 'Copy link'), 2000);
   });
-  $('change-key').addEventListener('click', async () => {
-    const key = await promptForKey('analyst', 'Enter an API key (analyst or admin).');
+  $('sign-out').addEventListener('click', async (event) => {
+    event.preventDefault();
+    forgetKeys();
+    client.key = null;
+    const key = await signIn('analyst', 'Signed out. Sign in with an API key (analyst or admin).');
     storeKey('analyst', key);
     client.key = key;
     load({ fresh: true });

@@ -1,7 +1,7 @@
 // The US map (lazily loaded): states coloured by growth or by value, each a keyboard-focusable
 // toggle button that adds the state to (or removes it from) the filter.
 import { STATES, WIDTH, HEIGHT, BORDERS } from 'virtual:us-states';
-import { escapeHtml, formatGrowth, formatValue } from './api.js';
+import { formatGrowth, formatValue } from './api.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 // Diverging (growth) and sequential (value) palettes; colour-blind safe (ColorBrewer PuOr / Blues).
@@ -68,11 +68,11 @@ export function createMap(container, legend, { onToggle }) {
       if (mode === 'growth') {
         const extent = Math.max(0.01, ...numbers.map(Math.abs));
         scale = (x) => DIVERGING[Math.max(0, Math.min(8, Math.round(((x / extent) + 1) * 4)))];
-        legend.innerHTML = legendHtml(DIVERGING, formatGrowth(-extent), formatGrowth(extent));
+        legend.replaceChildren(...legendItems(DIVERGING, formatGrowth(-extent), formatGrowth(extent)));
       } else {
         const max = Math.max(1e-9, ...numbers);
         scale = (x) => SEQUENTIAL[Math.max(0, Math.min(8, Math.round(Math.sqrt(Math.max(0, x) / max) * 8)))];
-        legend.innerHTML = legendHtml(SEQUENTIAL, formatValue(0, unit), formatValue(numbers.length ? max : null, unit));
+        legend.replaceChildren(...legendItems(SEQUENTIAL, formatValue(0, unit), formatValue(numbers.length ? max : null, unit)));
       }
       for (const [code, { path, title, state }] of paths) {
         const v = values.get(code);
@@ -95,10 +95,17 @@ export function createMap(container, legend, { onToggle }) {
   };
 }
 
-function legendHtml(colors, low, high) {
-  return (
-    `<span>${escapeHtml(low)}</span>` +
-    colors.map((c) => `<i style="background:${c}"></i>`).join('') +
-    `<span>${escapeHtml(high)}</span><i style="background:${NO_DATA}" class="nodata"></i><span>no data</span>`
-  );
+/**
+ * The legend's labels and colour swatches, made as elements: the page's content security
+ * policy refuses `style="…"` attributes, but not styles set through the DOM.
+ */
+function legendItems(colors, low, high) {
+  const text = (value) => Object.assign(document.createElement('span'), { textContent: value });
+  const swatch = (color, className) => {
+    const i = document.createElement('i');
+    i.style.background = color;
+    if (className) i.className = className;
+    return i;
+  };
+  return [text(low), ...colors.map((c) => swatch(c)), text(high), swatch(NO_DATA, 'nodata'), text('no data')];
 }

@@ -2,8 +2,8 @@
 // their reasons, assign / ignore / rule / undo, and the share of spend that is mapped.
 import './style.css';
 import {
-  CATEGORIES, Client, categoryLabel, escapeHtml, formatTimestamp, formatValue, promptForKey,
-  storeKey, storedKey, takeKeyFromUrl,
+  CATEGORIES, Client, categoryLabel, dropKeyFromUrl, escapeHtml, forgetKeys, formatTimestamp,
+  formatValue, signIn, storeKey, storedKey,
 } from './api.js';
 import { merchantCombobox } from './combobox.js';
 
@@ -21,17 +21,17 @@ window.__altdataReview = { loads: 0, lastAssign: null, lastBulk: null };
 
 async function start() {
   $('new-category').replaceChildren(...CATEGORIES.map((c) => new Option(categoryLabel(c), c)));
-  takeKeyFromUrl('admin');
+  dropKeyFromUrl();
   let key = storedKey('admin');
   if (!key) {
-    key = await promptForKey('admin');
+    key = await signIn('admin');
     storeKey('admin', key);
   }
   client = new Client(key, {
     onUnauthorized: async (message) => {
       if ($('key-dialog').open) return;
       storeKey('admin', null);
-      client.key = await promptForKey('admin', `The key was refused: ${message}. Enter an admin key.`);
+      client.key = await signIn('admin', `The key was refused: ${message}. Sign in with an admin key.`);
       storeKey('admin', client.key);
       reloadAll();
     },
@@ -42,8 +42,11 @@ async function start() {
 
 function wire() {
   $('reload').addEventListener('click', reloadAll);
-  $('change-key').addEventListener('click', async () => {
-    client.key = await promptForKey('admin', 'Enter an admin API key.');
+  $('sign-out').addEventListener('click', async (event) => {
+    event.preventDefault();
+    forgetKeys();
+    client.key = null;
+    client.key = await signIn('admin', 'Signed out. Sign in with an admin API key.');
     storeKey('admin', client.key);
     reloadAll();
   });

@@ -1,6 +1,7 @@
 //! The subcommands: each reads its typed settings, builds its role and runs it with the one
 //! shutdown mechanism (SIGINT/SIGTERM).
 
+use crate::keys::KeysCommand;
 use altdata_common::{connect, migrate, EnvReader, Shutdown};
 use altdata_domain::catalogue::Catalogue;
 use anyhow::{bail, Context};
@@ -96,7 +97,7 @@ enum Command {
         #[arg(long, default_value = "-")]
         input: String,
     },
-    /// Manage API keys.
+    /// Manage API keys: create (optionally expiring), list, revoke, rotate.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
@@ -116,17 +117,6 @@ enum Command {
         /// Last day of the current week (default: the newest day with data).
         #[arg(long)]
         as_of: Option<chrono::NaiveDate>,
-    },
-}
-
-#[derive(Subcommand)]
-enum KeysCommand {
-    /// Create a key; the key is printed as the last line and never stored in clear.
-    Create {
-        #[arg(long, value_parser = ["analyst", "admin"])]
-        role: String,
-        #[arg(long, default_value = "")]
-        name: String,
     },
 }
 
@@ -278,17 +268,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Demo { landing } => demo(landing).await,
         Command::Resolve { input } => resolve_command(&input),
-        Command::Keys {
-            command: KeysCommand::Create { role, name },
-        } => {
-            let connections = settings(altdata_common::ConnectionSettings::read)?;
-            let pool = connect::postgres_pool(&connections).await?;
-            let role: altdata_gateway::Role = role.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-            let key = altdata_gateway::create_key(&pool, role, &name).await?;
-            eprintln!("created a {role:?} key; it is shown once:");
-            println!("{key}");
-            Ok(())
-        }
+        Command::Keys { command } => crate::keys::run(command).await,
         Command::Tail { merchant } => tail(merchant).await,
         Command::Ask {
             category,
@@ -518,9 +498,13 @@ async fn demo(landing: String) -> anyhow::Result<()> {
     );
     println!("  {answer}");
     println!();
-    println!("Dashboard:    http://{host}:{}/?key={analyst}", addr.port());
+    // The pages ask for a key in a sign-in form: a key in a URL would reach history and logs.
     println!(
-        "Review tool:  http://{host}:{}/review.html?key={admin}",
+        "Dashboard:    http://{host}:{}/  (sign in with the analyst key)",
+        addr.port()
+    );
+    println!(
+        "Review tool:  http://{host}:{}/review.html  (sign in with the admin key)",
         addr.port()
     );
     println!("API document: http://{host}:{}/openapi.json", addr.port());

@@ -242,6 +242,10 @@ impl Subjects {
     pub fn mapping_changed(&self) -> String {
         self.prefix.subject("mapping.v1.changed")
     }
+    /// Core NATS: an API key was revoked; every gateway forgets it at once.
+    pub fn keys_revoked(&self) -> String {
+        self.prefix.subject("keys.v1.revoked")
+    }
 }
 
 /// Creates the three streams, or updates them to this configuration.

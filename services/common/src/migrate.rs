@@ -55,6 +55,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0008_released_cells.sql",
         sql: include_str!("../../../schema/0008_released_cells.sql"),
     },
+    Migration {
+        version: 9,
+        name: "0009_key_lifecycle.sql",
+        sql: include_str!("../../../schema/0009_key_lifecycle.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -1,5 +1,6 @@
 //! Typed gateway settings, read once from the environment and validated at start.
 
+use crate::auth::TrustedProxies;
 use altdata_common::{ConnectionSettings, EnvReader, SettingsError};
 use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
@@ -19,11 +20,19 @@ pub struct GatewaySettings {
     /// Backstop TTL of cached answers; invalidation is what keeps them fresh.
     pub cache_ttl: Duration,
     pub rate_limit: RateLimit,
+    /// Failed authentications allowed per client address.
+    pub auth_failure_limit: AuthFailureLimit,
+    /// Proxies whose `X-Forwarded-For` names the client (`ALTDATA_TRUSTED_PROXIES`, CIDR
+    /// blocks); none by default.
+    pub trusted_proxies: TrustedProxies,
     /// How long a looked-up API key is trusted before it is read again (revocations take
     /// effect within this time).
     pub api_key_cache_ttl: Duration,
     pub request_body_limit_bytes: usize,
     pub request_timeout: Duration,
+    /// How long a connection may take to send a request's head (and how long an idle
+    /// keep-alive connection is kept): slow or silent clients cannot hold connections open.
+    pub header_read_timeout: Duration,
     /// The built dashboard; `/` serves it when the directory exists.
     pub web_dir: PathBuf,
 }
@@ -42,6 +51,13 @@ pub struct QueryLimits {
 pub struct RateLimit {
     pub per_second: f64,
     pub burst: f64,
+}
+
+/// Token bucket per client address for failed authentications: `per_minute` failures, then
+/// 429 until it refills at `per_minute` a minute.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthFailureLimit {
+    pub per_minute: u32,
 }
 
 impl Default for QueryLimits {
@@ -91,6 +107,14 @@ impl GatewaySettings {
             per_second: f64::from(env.integer("ALTDATA_RATE_LIMIT_PER_SECOND", 50u32, 1, 100_000)),
             burst: f64::from(env.integer("ALTDATA_RATE_LIMIT_BURST", 100u32, 1, 1_000_000)),
         };
+        let auth_failure_limit = AuthFailureLimit {
+            per_minute: env.integer("ALTDATA_AUTH_FAILURES_PER_MINUTE", 30u32, 1, 1_000_000),
+        };
+        let header_read_timeout =
+            env.duration("ALTDATA_HEADER_READ_TIMEOUT", Duration::from_secs(10));
+        if header_read_timeout.is_zero() {
+            env.problem("ALTDATA_HEADER_READ_TIMEOUT must be more than 0".to_owned());
+        }
         GatewaySettings {
             connections,
             readonly_database_url: SecretString::from(readonly),
@@ -98,6 +122,12 @@ impl GatewaySettings {
             limits,
             cache_ttl,
             rate_limit,
+            auth_failure_limit,
+            trusted_proxies: env.parsed(
+                "ALTDATA_TRUSTED_PROXIES",
+                TrustedProxies::default(),
+                "addresses or CIDR blocks separated by commas, such as 10.0.0.0/8,fd00::/8",
+            ),
             api_key_cache_ttl: env.duration("ALTDATA_API_KEY_CACHE_TTL", Duration::from_secs(30)),
             request_body_limit_bytes: env.integer(
                 "ALTDATA_REQUEST_BODY_LIMIT",
@@ -106,6 +136,7 @@ impl GatewaySettings {
                 16 * 1024 * 1024,
             ),
             request_timeout: env.duration("ALTDATA_REQUEST_TIMEOUT", Duration::from_secs(10)),
+            header_read_timeout,
             web_dir: PathBuf::from(env.string("ALTDATA_WEB_DIR", "web/dist")),
         }
     }
@@ -142,6 +173,8 @@ mod tests {
         assert_eq!(settings.limits.max_page_size, 500);
         assert_eq!(settings.cache_ttl, Duration::from_secs(3600));
         assert_eq!(settings.request_body_limit_bytes, 64 * 1024);
+        assert_eq!(settings.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(settings.auth_failure_limit.per_minute, 30);
         assert_eq!(
             settings.readonly_database_url.expose_secret(),
             settings.connections.database_url.expose_secret()
@@ -154,10 +187,14 @@ mod tests {
             ("ALTDATA_HTTP_ADDR", "nowhere"),
             ("ALTDATA_K_ANONYMITY", "0"),
             ("ALTDATA_CACHE_TTL", "soon"),
+            ("ALTDATA_HEADER_READ_TIMEOUT", "0s"),
+            ("ALTDATA_TRUSTED_PROXIES", "10.0.0.0/99"),
         ]));
         let message = result.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(message.contains("ALTDATA_HTTP_ADDR"), "{message}");
         assert!(message.contains("ALTDATA_K_ANONYMITY"), "{message}");
         assert!(message.contains("ALTDATA_CACHE_TTL"), "{message}");
+        assert!(message.contains("ALTDATA_HEADER_READ_TIMEOUT"), "{message}");
+        assert!(message.contains("ALTDATA_TRUSTED_PROXIES"), "{message}");
     }
 }

@@ -1,5 +1,11 @@
 //! CSV renderings of the answers (`Accept: text/csv` or `?format=csv`): one header row, one
 //! row per point, period, state or merchant; empty cells for nulls; dates `YYYY-MM-DD`.
+//!
+//! Every cell goes through [`CsvWriter`], which neutralises formula injection (OWASP's rule):
+//! a cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`,
+//! so a spreadsheet shows it as text instead of evaluating it, unless the cell is a plain
+//! decimal number: `-12.5` (a refund, a negative delta) stays a number. The rule looks at the
+//! text, not at the column, so a column added later cannot forget it.
 
 use crate::api::changes::ChangesAnswer;
 use crate::api::growth::{GrowthAnswer, GrowthByStateAnswer};
@@ -13,17 +19,67 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 /// An answer that can be written as one CSV table.
 pub trait CsvTable {
-    fn write_csv(&self, writer: &mut csv::Writer<Vec<u8>>) -> csv::Result<()>;
+    fn write_csv(&self, writer: &mut CsvWriter) -> csv::Result<()>;
+}
+
+/// A CSV writer whose every cell is safe to open in a spreadsheet.
+pub struct CsvWriter {
+    inner: csv::Writer<Vec<u8>>,
+}
+
+impl CsvWriter {
+    fn new() -> CsvWriter {
+        CsvWriter {
+            inner: csv::Writer::from_writer(Vec::new()),
+        }
+    }
+
+    /// Writes one row, each cell neutralised ([`neutralise`]).
+    pub fn write_record<I, T>(&mut self, record: I) -> csv::Result<()>
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<str>,
+    {
+        for cell in record {
+            self.inner
+                .write_field(neutralise(cell.as_ref()).as_bytes())?;
+        }
+        // An empty record ends the row the fields above began.
+        self.inner.write_record(None::<&[u8]>)
+    }
+
+    fn into_bytes(self) -> csv::Result<Vec<u8>> {
+        self.inner
+            .into_inner()
+            .map_err(|error| csv::Error::from(error.into_error()))
+    }
+}
+
+/// `cell`, with a leading `'` if a spreadsheet would read it as a formula.
+pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
+    let starts_a_formula = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if starts_a_formula && !is_plain_number(cell) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+/// An optional sign, digits, and optionally a point and more digits: what the answers write
+/// for numbers (Rust's `Display` of integers and floats), and never a formula.
+fn is_plain_number(cell: &str) -> bool {
+    let unsigned = cell.strip_prefix(['-', '+']).unwrap_or(cell);
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, "0"));
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    digits(whole) && digits(fraction)
 }
 
 /// Renders an answer as `text/csv`.
 pub fn render_csv<T: CsvTable>(answer: &T) -> Response {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    let written = answer.write_csv(&mut writer).and_then(|()| {
-        writer
-            .into_inner()
-            .map_err(|error| csv::Error::from(error.into_error()))
-    });
+    let mut writer = CsvWriter::new();
+    let written = answer
+        .write_csv(&mut writer)
+        .and_then(|()| writer.into_bytes());
     match written {
         Ok(bytes) => {
             let mut response = bytes.into_response();
@@ -51,7 +107,7 @@ fn time(value: Option<DateTime<Utc>>) -> String {
 }
 
 impl CsvTable for TimeseriesAnswer {
-    fn write_csv(&self, writer: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
+    fn write_csv(&self, writer: &mut CsvWriter) -> csv::Result<()> {
         writer.write_record([
             "period_start",
             "metric",
@@ -75,7 +131,7 @@ impl CsvTable for TimeseriesAnswer {
 }
 
 impl CsvTable for GrowthAnswer {
-    fn write_csv(&self, writer: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
+    fn write_csv(&self, writer: &mut CsvWriter) -> csv::Result<()> {
         writer.write_record([
             "metric",
             "period",
@@ -108,7 +164,7 @@ impl CsvTable for GrowthAnswer {
 }
 
 impl CsvTable for GrowthByStateAnswer {
-    fn write_csv(&self, writer: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
+    fn write_csv(&self, writer: &mut CsvWriter) -> csv::Result<()> {
         writer.write_record([
             "state",
             "metric",
@@ -146,7 +202,7 @@ impl CsvTable for GrowthByStateAnswer {
 }
 
 impl CsvTable for TopAnswer {
-    fn write_csv(&self, writer: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
+    fn write_csv(&self, writer: &mut CsvWriter) -> csv::Result<()> {
         writer.write_record([
             "rank",
             "merchant_id",
@@ -172,7 +228,7 @@ impl CsvTable for TopAnswer {
 }
 
 impl CsvTable for MerchantsAnswer {
-    fn write_csv(&self, writer: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
+    fn write_csv(&self, writer: &mut CsvWriter) -> csv::Result<()> {
         writer.write_record(["id", "name", "category", "brand_id", "ticker_symbol"])?;
         for merchant in &self.merchants {
             writer.write_record([
@@ -188,7 +244,7 @@ impl CsvTable for MerchantsAnswer {
 }
 
 impl CsvTable for CategoriesAnswer {
-    fn write_csv(&self, writer: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
+    fn write_csv(&self, writer: &mut CsvWriter) -> csv::Result<()> {
         writer.write_record(["category", "label", "merchants"])?;
         for category in &self.categories {
             writer.write_record([
@@ -202,7 +258,7 @@ impl CsvTable for CategoriesAnswer {
 }
 
 impl CsvTable for FreshnessAnswer {
-    fn write_csv(&self, writer: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
+    fn write_csv(&self, writer: &mut CsvWriter) -> csv::Result<()> {
         writer.write_record([
             "shard",
             "stream_seq",
@@ -232,7 +288,7 @@ fn serde_plain<T: serde::Serialize>(value: &T) -> String {
 }
 
 impl CsvTable for ChangesAnswer {
-    fn write_csv(&self, writer: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
+    fn write_csv(&self, writer: &mut CsvWriter) -> csv::Result<()> {
         writer.write_record([
             "recorded_at",
             "cause",
@@ -269,5 +325,56 @@ impl CsvTable for ChangesAnswer {
             ])?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_neutralised() {
+        for cell in [
+            "=HYPERLINK(\"http://evil.example\",\"click\")",
+            "+1+1",
+            "-2+3",
+            "@SUM(A1:A2)",
+            "\t=1",
+            "\r=1",
+            "-",
+            "--5",
+            "-1e3",
+            "-inf",
+            "-NaN",
+        ] {
+            assert_eq!(neutralise(cell), format!("'{cell}"), "{cell:?}");
+        }
+    }
+
+    #[test]
+    fn numbers_and_plain_text_stay_as_they_are() {
+        for cell in [
+            "-12.5",
+            "-3",
+            "+7",
+            "0.25",
+            "12",
+            "Starbucks",
+            "",
+            "a=b",
+            "'quoted",
+        ] {
+            assert_eq!(neutralise(cell), cell, "{cell:?}");
+        }
+    }
+
+    #[test]
+    fn every_cell_of_a_written_row_is_neutralised() {
+        let mut writer = CsvWriter::new();
+        let written = writer
+            .write_record(["=1+2", "-12.5", "@x"])
+            .and_then(|()| writer.into_bytes())
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+        assert_eq!(written.ok().as_deref(), Some("'=1+2,-12.5,'@x\n"));
     }
 }

@@ -30,6 +30,8 @@ pub enum ApiError {
     PayloadTooLarge { limit_bytes: usize },
     #[error("rate limit exceeded: retry in {retry_after_seconds} s")]
     TooManyRequests { retry_after_seconds: u64 },
+    #[error("too many failed authentications from this address: retry in {retry_after_seconds} s")]
+    AuthThrottled { retry_after_seconds: u64 },
     #[error("the database is unavailable; retry shortly")]
     DatabaseUnavailable,
     #[error("{message}")]
@@ -88,7 +90,9 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } | ApiError::AuthThrottled { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::DatabaseUnavailable | ApiError::Unavailable { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -105,7 +109,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::Unprocessable(_) => "unprocessable",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
-            ApiError::TooManyRequests { .. } => "rate_limited",
+            ApiError::TooManyRequests { .. } | ApiError::AuthThrottled { .. } => "rate_limited",
             ApiError::DatabaseUnavailable => "database_unavailable",
             ApiError::Unavailable { .. } => "unavailable",
             ApiError::Internal => "internal",
@@ -115,6 +119,9 @@ impl ApiError {
     fn retry_after(&self) -> Option<u64> {
         match self {
             ApiError::TooManyRequests {
+                retry_after_seconds,
+            }
+            | ApiError::AuthThrottled {
                 retry_after_seconds,
             }
             | ApiError::Unavailable {
@@ -205,8 +212,6 @@ pub enum GatewayError {
     },
     #[error("cannot create the cache invalidation consumer: {0}")]
     Consumer(String),
-    #[error("the HTTP server failed: {0}")]
-    Serve(std::io::Error),
     #[error("a gateway task failed: {0}")]
     Task(String),
     #[error("database error: {0}")]

@@ -9,11 +9,13 @@
 //! - [`api`]: the data routes, their answers and the cache-aside glue.
 //! - [`cache`]: answers in Redis keyed by canonical query and generation counters.
 //! - [`invalidation`]: the durable JetStream consumer that bumps generation counters.
-//! - [`auth`]: API keys, roles, the per-key rate limit.
+//! - [`auth`]: API keys (store, cache, revocation on NATS), roles, the per-key rate limit and
+//!   the per-address limit on failed authentications.
 //! - [`review`]: the review queue, assignment (with aggregate replay), rules, undo, audit.
 //! - [`csv`]: CSV renderings of the answers.
 //! - [`openapi`]: the OpenAPI 3 document, generated from the handlers.
 //! - [`metrics`]: request latency and cache counters.
+//! - [`serve`]: the accept loop (HTTP/1.1 with a header-read timeout, peer addresses).
 //!
 //! Start with [`build`] (binds the listener, so port 0 works in tests) and
 //! [`Gateway::run_until_stopped`], or [`run`] for both; [`app`] builds the router alone so
@@ -31,8 +33,9 @@ pub mod metrics;
 pub mod openapi;
 pub mod query;
 pub mod review;
+pub mod serve;
 
-pub use auth::{create_key, revoke_key, Role};
+pub use auth::{create_key, Role};
 pub use config::GatewaySettings;
 pub use error::{ApiError, GatewayError};
 
@@ -40,7 +43,7 @@ use altdata_common::connect::{self, Subjects};
 use altdata_common::ops::{ops_router, prometheus, Readiness};
 use altdata_common::{Shutdown, TaskGroup};
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -52,6 +55,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -59,6 +63,12 @@ use tower_http::trace::TraceLayer;
 const DRAIN: Duration = Duration::from_secs(10);
 /// How often readiness (PostgreSQL reachable) is checked.
 const READINESS_INTERVAL: Duration = Duration::from_secs(2);
+/// The pages' policy: scripts, styles and everything else from the gateway itself, no inline
+/// script or style, no plugins, and no framing by any site (clickjacking of the review tool).
+/// `data:` images: the pages' empty favicon.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
+     base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
@@ -78,6 +88,7 @@ pub struct Inner {
     pub subjects: Subjects,
     pub keys: auth::KeyCache,
     pub rate_limiter: auth::RateLimiter,
+    pub auth_failures: auth::AuthFailureLimiter,
     pub metrics: metrics::Metrics,
     pub readiness: Readiness,
     /// Brand id -> merchant id; brands never change merchant, so this never expires.
@@ -139,6 +150,7 @@ impl AppState {
                 subjects: Subjects::new(connections.prefix.clone()),
                 keys: auth::KeyCache::new(settings.api_key_cache_ttl),
                 rate_limiter: auth::RateLimiter::new(settings.rate_limit),
+                auth_failures: auth::AuthFailureLimiter::new(settings.auth_failure_limit),
                 settings,
                 db,
                 read_db,
@@ -170,6 +182,12 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/admin/audit", get(review::audit::audit_log))
         .route("/v1/admin/mapped-share", get(review::audit::mapped_share))
         .route("/v1/admin/cache/flush", post(api::admin::flush_cache))
+        .route(
+            "/v1/admin/keys",
+            get(api::keys::list).post(api::keys::create),
+        )
+        .route("/v1/admin/keys/{id}/revoke", post(api::keys::revoke))
+        .route("/v1/admin/keys/{id}/rotate", post(api::keys::rotate))
         .route_layer(middleware::from_fn(auth::require_admin));
     let keyed = Router::new()
         .route("/v1/timeseries", get(api::timeseries::timeseries))
@@ -198,7 +216,7 @@ pub fn app(state: AppState) -> Router {
     } else {
         router.route("/", get(placeholder_page))
     };
-    router
+    let router = router
         .route_layer(middleware::from_fn(metrics::track_latency))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -211,7 +229,29 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             json_for_layer_errors,
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http());
+    with_security_headers(router)
+}
+
+/// Headers that make the pages safe to open: the content security policy, no framing, no
+/// MIME sniffing, no referrer. On every answer (harmless on JSON and CSV), so no page can
+/// be served without them.
+fn with_security_headers(router: Router) -> Router {
+    let headers = [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ];
+    headers.into_iter().fold(
+        router,
+        |router, (name, value): (HeaderName, &'static str)| {
+            router.layer(SetResponseHeaderLayer::overriding(
+                name,
+                HeaderValue::from_static(value),
+            ))
+        },
+    )
 }
 
 async fn unknown_route() -> ApiError {
@@ -255,15 +295,18 @@ pub struct Gateway {
     pub state: AppState,
     listener: tokio::net::TcpListener,
     invalidator: invalidation::Invalidator,
+    revocations: auth::revocation::RevocationListener,
 }
 
-/// Connects, creates the invalidation consumer, and binds `ALTDATA_HTTP_ADDR`.
+/// Connects, creates the invalidation consumer, subscribes to key revocations, and binds
+/// `ALTDATA_HTTP_ADDR`.
 pub async fn build(settings: GatewaySettings) -> Result<Gateway, GatewayError> {
     let _ = prometheus();
     let nats = connect::nats(&settings.connections.nats_url).await?;
     let subjects = Subjects::new(settings.connections.prefix.clone());
     let invalidator =
         invalidation::Invalidator::create(&nats, &subjects, &settings.connections.streams).await?;
+    let revocations = auth::revocation::RevocationListener::subscribe(&nats, &subjects).await?;
     let addr = settings.http_addr;
     let state = AppState::connect(settings, Some(nats)).await?;
     let listener = tokio::net::TcpListener::bind(addr)
@@ -277,6 +320,7 @@ pub async fn build(settings: GatewaySettings) -> Result<Gateway, GatewayError> {
         state,
         listener,
         invalidator,
+        revocations,
     })
 }
 
@@ -288,17 +332,24 @@ impl Gateway {
             state,
             listener,
             invalidator,
+            revocations,
         } = self;
         tracing::info!(%addr, "gateway listening");
         let mut tasks = TaskGroup::new(shutdown.clone());
         let router = app(state.clone());
-        let server_shutdown = shutdown.clone();
-        tasks.spawn("http server", async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { server_shutdown.cancelled().await })
-                .await
-                .map_err(GatewayError::Serve)
-        });
+        tasks.spawn(
+            "http server",
+            serve::serve(
+                listener,
+                router,
+                state.inner.settings.header_read_timeout,
+                shutdown.clone(),
+            ),
+        );
+        tasks.spawn(
+            "key revocations",
+            revocations.run(state.clone(), shutdown.clone()),
+        );
         tasks.spawn(
             "cache invalidator",
             invalidator.run(state.inner.cache_handle(), shutdown.clone()),

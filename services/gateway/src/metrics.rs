@@ -1,6 +1,7 @@
 //! Prometheus metrics of the gateway: handles made once, labels bounded (route patterns,
 //! never raw paths).
 
+use crate::auth::KeyStatus;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -19,11 +20,17 @@ pub struct Metrics {
     pub invalidations_rejected: Counter,
     pub invalidation_failures: Counter,
     pub rate_limited: Counter,
+    /// Requests refused with 429 because their address failed to authenticate too often.
+    pub auth_throttled: Counter,
+    auth_unknown: Counter,
+    auth_revoked: Counter,
+    auth_expired: Counter,
 }
 
 impl Metrics {
     pub fn new() -> Metrics {
         let lookups = "altdata_gateway_cache_lookups_total";
+        let failures = "altdata_gateway_auth_failures_total";
         Metrics {
             cache_hit: counter!(lookups, "result" => "hit"),
             cache_miss: counter!(lookups, "result" => "miss"),
@@ -33,6 +40,22 @@ impl Metrics {
             invalidations_rejected: counter!("altdata_gateway_invalidations_rejected_total"),
             invalidation_failures: counter!("altdata_gateway_invalidation_failures_total"),
             rate_limited: counter!("altdata_gateway_rate_limited_total"),
+            auth_throttled: counter!("altdata_gateway_auth_throttled_total"),
+            auth_unknown: counter!(failures, "reason" => "unknown"),
+            auth_revoked: counter!(failures, "reason" => "revoked"),
+            auth_expired: counter!(failures, "reason" => "expired"),
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts a refused key by why it was refused.
+    pub fn auth_failure(&self, status: &KeyStatus) {
+        match status {
+            KeyStatus::Valid(_) => {}
+            KeyStatus::Unknown => self.auth_unknown.increment(1),
+            KeyStatus::Revoked => self.auth_revoked.increment(1),
+            KeyStatus::Expired => self.auth_expired.increment(1),
         }
     }
 }

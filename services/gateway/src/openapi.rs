@@ -37,10 +37,11 @@ use utoipa::{Modify, OpenApi};
                        (overall and per state), top merchants, search, freshness, changes; and \
                        the review queue. Money is in US dollars (cents precision), dates are \
                        YYYY-MM-DD, net spend is sales minus refunds. Send `Authorization: \
-                       Bearer <key>` (the scheme name in any case). JSON by default; CSV with \
-                       `Accept: text/csv` or `format=csv`. Every data answer carries \
-                       `X-Cache`, `X-Data-As-Of` and `Age`. Errors are \
-                       `{\"error\": {\"code\", \"message\"}}`; a 400 whose code is \
+                       Bearer <key>` (the scheme name in any case; never a key in the URL); \
+                       repeated failed authentications from one address are answered 429 for \
+                       a while. JSON by default; CSV with `Accept: text/csv` or `format=csv`. \
+                       Every data answer carries `X-Cache`, `X-Data-As-Of` and `Age`. Errors \
+                       are `{\"error\": {\"code\", \"message\"}}`; a 400 whose code is \
                        `conflicting_parameters` or `range_too_long` refuses a combination of \
                        parameters each valid alone."
     ),
@@ -48,6 +49,7 @@ use utoipa::{Modify, OpenApi};
         api::timeseries::timeseries, api::growth::growth, api::growth::growth_by_state,
         api::top::top, api::changes::changes, api::reference::merchants, api::reference::categories,
         api::reference::freshness, api::admin::flush_cache,
+        api::keys::list, api::keys::create, api::keys::revoke, api::keys::rotate,
         review::queue::list_queue, review::assign::assign, review::ignore::ignore,
         review::undo::undo, review::rules::add_rule, review::rules::list_rules,
         review::rules::preview_rule,
@@ -61,7 +63,7 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "data", description = "Aggregated spending"),
         (name = "reference", description = "Merchants, categories, freshness"),
-        (name = "admin", description = "Review queue, mappings, cache (admin keys only)"),
+        (name = "admin", description = "Review queue, mappings, cache, API keys (admin keys only)"),
     )
 )]
 pub struct ApiDoc;
