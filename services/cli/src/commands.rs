@@ -94,6 +94,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// List each prefix's JetStream streams and storage reservation, or remove leftovers.
+    Prefixes {
+        #[command(subcommand)]
+        command: Option<PrefixesCommand>,
+    },
     /// Print aggregate updates as they arrive (altdata.agg.v1.daily.>).
     Tail {
         /// Only this merchant.
@@ -120,6 +125,19 @@ enum KeysCommand {
         role: String,
         #[arg(long, default_value = "")]
         name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PrefixesCommand {
+    /// One line per prefix: streams, reserved and stored MiB, idle time (the default).
+    List,
+    /// Delete the streams and Redis keys of the named prefixes (never ALTDATA_PREFIX's).
+    Remove {
+        prefixes: Vec<String>,
+        /// Also every test (t_...) and benchmark (bench_...) prefix idle this long, e.g. 1h.
+        #[arg(long, value_name = "IDLE", value_parser = humantime::parse_duration)]
+        leftovers: Option<Duration>,
     },
 }
 
@@ -262,6 +280,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("created a {role:?} key; it is shown once:");
             println!("{key}");
             Ok(())
+        }
+        Command::Prefixes { command } => {
+            let connections = settings(altdata_common::ConnectionSettings::read)?;
+            match command.unwrap_or(PrefixesCommand::List) {
+                PrefixesCommand::List => crate::prefixes::list(&connections).await,
+                PrefixesCommand::Remove {
+                    prefixes,
+                    leftovers,
+                } => crate::prefixes::remove(&connections, &prefixes, leftovers).await,
+            }
         }
         Command::Tail { merchant } => tail(merchant).await,
         Command::Ask {

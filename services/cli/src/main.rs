@@ -1,6 +1,7 @@
 //! `altdata`: the one binary of Altdata Explorer, a subcommand per role.
 
 mod commands;
+mod prefixes;
 
 use clap::Parser;
 

@@ -104,6 +104,16 @@ fn pool_of(
         .map_err(|e| ConnectError::DatabasePool(e.to_string()))
 }
 
+/// The servers of `NATS_URL`: one URL, or several of one cluster separated by commas. The
+/// client also learns the cluster's other servers from the first it reaches.
+pub fn nats_servers(url: &str) -> Vec<String> {
+    url.split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Connects to NATS and refuses a server older than [`MIN_NATS_SERVER`].
 pub async fn nats(url: &str) -> Result<async_nats::Client, ConnectError> {
     let client = async_nats::ConnectOptions::new()
@@ -111,7 +121,7 @@ pub async fn nats(url: &str) -> Result<async_nats::Client, ConnectError> {
         .retry_on_initial_connect()
         .max_reconnects(None)
         .connection_timeout(Duration::from_secs(5))
-        .connect(url)
+        .connect(nats_servers(url))
         .await
         .map_err(|e| ConnectError::Nats {
             url: url.to_owned(),
