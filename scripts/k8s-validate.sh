@@ -165,6 +165,10 @@ for doc in docs:
             ready = c.get("readinessProbe", {}).get("httpGet", {}).get("path")
             if live != "/healthz" or ready != "/readyz":
                 problem(doc, f"container {c['name']}: liveness must be /healthz and readiness /readyz (got {live}, {ready})")
+        if c.get("args", [None])[0] == "gateway":
+            readonly = env_of(c).get("ALTDATA_READONLY_DATABASE_URL", {}).get("valueFrom", {}).get("secretKeyRef")
+            if not readonly:
+                problem(doc, "the gateway must compute answers as the read-only role: ALTDATA_READONLY_DATABASE_URL from a Secret")
         if c.get("args", [None])[0] == "aggregate":
             env = env_of(c)
             ordinal = env.get("ALTDATA_AGG_ORDINAL", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")

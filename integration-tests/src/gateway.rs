@@ -73,6 +73,12 @@ pub async fn spawn_gateway(overrides: &[(&str, &str)]) -> GatewayApp {
         .unwrap_or_else(|e| panic!("empty catalogue and partitions: {e}"));
 
     let mut env = test_app.env();
+    // Answers read as deployments read them: through a login user in `altdata_reader`
+    // (schema/0010), so a read the role may not make fails here.
+    env.insert(
+        "ALTDATA_READONLY_DATABASE_URL".to_owned(),
+        test_app.reader_database_url().await,
+    );
     for (name, value) in [
         ("ALTDATA_HTTP_ADDR", "127.0.0.1:0"),
         ("ALTDATA_WEB_DIR", "/nonexistent/web/dist"),

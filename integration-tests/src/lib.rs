@@ -249,6 +249,32 @@ impl TestApp {
         altdata_common::EnvReader::from_map(vars)
     }
 
+    /// This app's database as `altdata_gateway_test`, a login user in the read-only role
+    /// `altdata_reader` (schema/0010), created on first use (trust authentication).
+    pub async fn reader_database_url(&self) -> String {
+        const READER: &str = "altdata_gateway_test";
+        let (admin, connection) = tokio_postgres::connect(&self.admin_url, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL: {e}"));
+        tokio::spawn(connection);
+        // Roles are shared by every database of the server, and tests run in parallel.
+        admin
+            .batch_execute(&format!(
+                "DO $$ BEGIN
+                     CREATE ROLE {READER} LOGIN IN ROLE altdata_reader;
+                 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+                 END $$"
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("create the reader login: {e}"));
+        let mut url = url::Url::parse(self.connections.database_url.expose_secret())
+            .unwrap_or_else(|e| panic!("DATABASE_URL: {e}"));
+        url.set_username(READER)
+            .and_then(|()| url.set_password(None))
+            .unwrap_or_else(|()| panic!("DATABASE_URL cannot take a user name"));
+        url.to_string()
+    }
+
     pub async fn client(&self) -> deadpool_postgres::Object {
         self.pool
             .get()

@@ -50,6 +50,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0007_identity_day_index.sql",
         sql: include_str!("../../../schema/0007_identity_day_index.sql"),
     },
+    Migration {
+        version: 10,
+        name: "0010_readonly_role.sql",
+        sql: include_str!("../../../schema/0010_readonly_role.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]
