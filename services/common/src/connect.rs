@@ -174,13 +174,19 @@ pub struct StreamLimits {
     pub replicas: usize,
 }
 
+/// The defaults are development sizes: JetStream reserves each stream's `max_bytes` of the
+/// server's store when the stream is created, so a prefix reserves 1344 MiB whether it holds
+/// anything or not, and the demo, the tests and the benchmark (each with its own prefixes)
+/// fit one development server together (docs/SCALING.md, "Stream storage"). 1 GiB holds
+/// about 6M transaction events, five times `make demo`'s. Deployments size their streams
+/// with `ALTDATA_TXN_MAX_MB` and friends (both Kubernetes overlays do).
 impl Default for StreamLimits {
     fn default() -> StreamLimits {
         StreamLimits {
             txn_max_age: Duration::from_secs(7 * 24 * 3600),
-            txn_max_bytes: 8 * 1024 * 1024 * 1024,
-            agg_max_bytes: 2 * 1024 * 1024 * 1024,
-            cache_max_bytes: 256 * 1024 * 1024,
+            txn_max_bytes: 1024 * 1024 * 1024,
+            agg_max_bytes: 256 * 1024 * 1024,
+            cache_max_bytes: 64 * 1024 * 1024,
             duplicate_window: Duration::from_secs(20 * 60),
             replicas: 1,
         }
