@@ -281,7 +281,7 @@ for overlay in "${OVERLAYS[@]}"; do
   log "rendered $(grep -c '^kind:' "$rendered") objects into ${rendered#"$ROOT"/}"
 
   alert_tests="k8s/overlays/$overlay/alerts.test.yaml"
-  key="$( { cat "$rendered" k8s/schemas/*.json "${BASH_SOURCE[0]}"; cat "$alert_tests" 2>/dev/null; echo "$TOOLS ${K8S_VERSIONS[*]}"; } | sha256sum | cut -d' ' -f1)"
+  key="$( { cat "$rendered" k8s/schemas/*.json "${BASH_SOURCE[0]}"; cat "$alert_tests" docs/RELIABILITY.md 2>/dev/null; echo "$TOOLS ${K8S_VERSIONS[*]}"; } | sha256sum | cut -d' ' -f1)"
   pass="$OUT/$overlay.pass"
   if [ "${K8S_VALIDATE_FORCE:-0}" != 1 ] && [ "$(cat "$pass" 2>/dev/null)" = "$key" ]; then
     log "unchanged since its last pass ($(cut -c1-12 <<<"$key")): skipped (K8S_VALIDATE_FORCE=1 to re-run)"
