@@ -50,7 +50,7 @@ impl CacheStatus {
     }
 }
 
-/// The generation counter an answer depends on besides `gen:flush`.
+/// The generation counter an answer depends on besides the flush counter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dependency {
     All,
@@ -230,7 +230,7 @@ impl Cache {
         }
     }
 
-    /// Makes every cached answer unreachable at once, by bumping `gen:flush`.
+    /// Makes every cached answer unreachable at once, by bumping the flush counter.
     pub async fn flush_all(&self) -> Result<i64, fred::error::Error> {
         let client = self.client.as_ref().ok_or_else(|| {
             fred::error::Error::new(fred::error::ErrorKind::Config, "no Redis client")
