@@ -25,13 +25,16 @@ $$;
 
 GRANT USAGE ON SCHEMA public TO altdata_reader;
 
--- Exactly the tables the gateway reads through its read-only pool (`state.inner.read_db`):
--- the answers, the reference lists, freshness, `/v1/changes`, and the admin audit and mapped
--- share. Not the identity record, API keys, ingest's ledgers or the outbox. A table that a
+-- Exactly the relations the gateway reads through its read-only pool (`state.inner.read_db`):
+-- the answers (the released daily cells and the rollups), the disclosure rule's k (read with
+-- readiness), the reference lists, freshness, `/v1/changes`, and the admin audit and mapped
+-- share. A view is read with its owner's rights, so the view alone is granted. Not the identity record, API keys, ingest's ledgers or the outbox. A table that a
 -- later read needs is granted by the migration that adds it; the gateway tests read through
 -- this role (integration-tests `spawn_gateway`), so a missing grant fails them.
 -- The daily table is partitioned: SELECT on the parent covers every partition read through it.
 GRANT SELECT ON
+    disclosure,
+    released_daily_merchant_spend,
     dim_merchants,
     categories,
     agg_daily_merchant_spend,

@@ -8,9 +8,6 @@ use crate::sandbox::Sandbox;
 use chrono::{Days, NaiveDate};
 use serde::Serialize;
 
-/// The gateway's default k.
-pub const K: i64 = 10;
-
 /// What the rule withholds from one question.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Withheld {
@@ -30,6 +27,10 @@ pub struct Disclosure {
 
 pub async fn measure(sandbox: &Sandbox, as_of: NaiveDate) -> anyhow::Result<Disclosure> {
     let client = sandbox.client().await?;
+    let k: i32 = client
+        .query_one("SELECT k FROM disclosure", &[])
+        .await?
+        .get(0);
     let from = as_of - Days::new(6);
     let small: Option<String> = client
         .query_opt(
@@ -63,14 +64,14 @@ pub async fn measure(sandbox: &Sandbox, as_of: NaiveDate) -> anyhow::Result<Disc
             .query_one(
                 "SELECT coalesce(sum(d.total_spend_cents - d.refund_cents), 0)::bigint,
                         coalesce(sum(d.total_spend_cents - d.refund_cents)
-                                 FILTER (WHERE hll_cardinality(d.customers) >= $5), 0)::bigint,
+                                 FILTER (WHERE d.released), 0)::bigint,
                         count(*),
-                        count(*) FILTER (WHERE hll_cardinality(d.customers) < $5)
+                        count(*) FILTER (WHERE NOT d.released)
                  FROM agg_daily_merchant_spend d JOIN dim_merchants m ON m.id = d.merchant_id
                  WHERE d.metric_date BETWEEN $1 AND $2
                    AND ($3::text IS NULL OR m.category = $3)
                    AND ($4::text IS NULL OR d.region = $4)",
-                &[&from, &as_of, &category, &state, &K],
+                &[&from, &as_of, &category, &state],
             )
             .await?;
         let (net, released): (i64, i64) = (row.get(0), row.get(1));
@@ -88,7 +89,7 @@ pub async fn measure(sandbox: &Sandbox, as_of: NaiveDate) -> anyhow::Result<Disc
         });
     }
     Ok(Disclosure {
-        k: K,
+        k: i64::from(k),
         questions: measured,
     })
 }

@@ -152,9 +152,11 @@ async fn run_in(
     let port = free_port()?;
     let mut env = sandbox.child_env(shards);
     env.extend(gateway_env(port));
-    // One marker has one customer: without this the cell stays withheld (k-anonymity).
-    env.push(("ALTDATA_K_ANONYMITY".to_owned(), "1".to_owned()));
     let client = sandbox.client().await?;
+    // One marker has one customer: without this its cell stays withheld (the disclosure rule).
+    client
+        .batch_execute("UPDATE disclosure SET k = 1; SELECT rebuild_released_rollups();")
+        .await?;
 
     let merchants: Vec<i64> = client
         .query("SELECT id FROM dim_merchants ORDER BY id", &[])

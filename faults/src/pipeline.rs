@@ -92,8 +92,6 @@ impl Pipeline {
             ("ALTDATA_AGG_WINDOW_AGE", "250ms".to_owned()),
             ("ALTDATA_AGG_WINDOW_EVENTS", "2000".to_owned()),
             ("ALTDATA_AGG_PULL_BATCH", "500".to_owned()),
-            // Every cell visible, so gateway answers can be compared with SQL to the cent.
-            ("ALTDATA_K_ANONYMITY", "1".to_owned()),
             ("ALTDATA_RATE_LIMIT_PER_SECOND", "10000".to_owned()),
             ("ALTDATA_RATE_LIMIT_BURST", "10000".to_owned()),
             ("ALTDATA_DRAIN_TIMEOUT", "5s".to_owned()),
@@ -142,7 +140,11 @@ impl Pipeline {
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        self.run(&["migrate"], "migrate.log").await.map(|_| ())
+        self.run(&["migrate"], "migrate.log").await?;
+        // Every cell released, so gateway answers can be compared with SQL to the cent.
+        self.run(&["disclosure", "--k", "1"], "disclosure.log")
+            .await
+            .map(|_| ())
     }
 
     /// An analyst key (the last line `altdata keys create` prints).

@@ -72,6 +72,21 @@ pub async fn spawn_gateway(overrides: &[(&str, &str)]) -> GatewayApp {
         .await
         .unwrap_or_else(|e| panic!("empty catalogue and partitions: {e}"));
 
+    // k is the database's: an override sets it there (before the test seeds any cell).
+    if let Some((_, k)) = overrides
+        .iter()
+        .find(|(name, _)| *name == "ALTDATA_K_ANONYMITY")
+    {
+        let k = k
+            .parse()
+            .unwrap_or_else(|e| panic!("ALTDATA_K_ANONYMITY={k}: {e}"));
+        test_app.set_disclosure_k(k).await;
+    }
+    let overrides: Vec<(&str, &str)> = overrides
+        .iter()
+        .copied()
+        .filter(|(name, _)| *name != "ALTDATA_K_ANONYMITY")
+        .collect();
     let mut env = test_app.env();
     // Answers read as deployments read them: through a login user in `altdata_reader`
     // (schema/0010), so a read the role may not make fails here.

@@ -141,6 +141,22 @@ pub struct SeedCell<'a> {
 }
 
 impl TestApp {
+    /// Sets the disclosure rule's k (`altdata disclosure --k`): every rollup recomputed at it.
+    pub async fn set_disclosure_k(&self, k: u32) {
+        let mut client = self.client().await;
+        let transaction = client
+            .transaction()
+            .await
+            .unwrap_or_else(|e| panic!("transaction: {e}"));
+        altdata_facts::set_disclosure_k(&transaction, k)
+            .await
+            .unwrap_or_else(|e| panic!("set k: {e}"));
+        transaction
+            .commit()
+            .await
+            .unwrap_or_else(|e| panic!("commit: {e}"));
+    }
+
     /// Adds cells to every aggregate table through the fact writer (the aggregator's own path),
     /// with category rows of `shard` (-1 for the review shard), in one transaction.
     pub async fn seed(&self, cells: &[SeedCell<'_>], shard: i32) {

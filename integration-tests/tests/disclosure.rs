@@ -5,7 +5,7 @@
 //! its other merchants, national growth minus the other states) must recover no thin cell's
 //! spend, transactions or customers within 2 %, while released cells are answered exactly.
 
-use integration_tests::gateway::{settings_from, spawn_gateway, GatewayApp};
+use integration_tests::gateway::{spawn_gateway, GatewayApp};
 use integration_tests::scalar;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -353,44 +353,28 @@ async fn no_differencing_attack_recovers_a_withheld_cell() {
     );
 }
 
-/// Raising k is a new answer at once: k is part of every cache key.
+/// Raising k is a new answer at once: every rollup is recomputed at it, and k is part of every
+/// cache key (each gateway reads it from the database with its readiness probe).
 #[tokio::test]
 async fn an_answer_cached_under_one_k_is_not_served_under_another() {
-    let low = spawn_gateway(&[("ALTDATA_K_ANONYMITY", "5")]).await;
-    low.merchant(BRAND_A, "Alpha Beans", "coffee_shop", "alpha_beans")
+    let app = spawn_gateway(&[("ALTDATA_K_ANONYMITY", "5")]).await;
+    app.state.note_disclosure_k(5);
+    app.merchant(BRAND_A, "Alpha Beans", "coffee_shop", "alpha_beans")
         .await;
-    low.cell(BRAND_A, "CA", "2026-03-10", 10_000, 7, 0, 0, 7, 1)
+    app.cell(BRAND_A, "CA", "2026-03-10", 10_000, 7, 0, 0, 7, 1)
         .await;
-    let path = "/v1/timeseries?merchant=900101&from=2026-03-10&to=2026-03-10";
-    let first = low.get(path).await;
+    let path = "/v1/timeseries?merchant=900101&from=2026-03-10&to=2026-03-10&granularity=week";
+    let first = app.get(path).await;
     assert_eq!(first.header("x-cache"), Some("miss"));
     assert_eq!(first.json()["points"][0]["value"], 100.0);
-    assert_eq!(low.get(path).await.header("x-cache"), Some("hit"));
-    // A gateway with k = 10 on the same database and Redis keys.
-    let mut env = low.env.clone();
-    env.insert("ALTDATA_K_ANONYMITY".to_owned(), "10".to_owned());
-    let state = altdata_gateway::AppState::connect(settings_from(&env), None)
-        .await
-        .unwrap_or_else(|e| panic!("gateway state: {e}"));
-    let request = axum::http::Request::builder()
-        .uri(path)
-        .header("authorization", format!("Bearer {}", low.analyst_key))
-        .body(axum::body::Body::empty())
-        .expect("request");
-    let response = tower::ServiceExt::oneshot(altdata_gateway::app(state), request)
-        .await
-        .unwrap_or_else(|e| match e {});
-    assert_ne!(
-        response
-            .headers()
-            .get("x-cache")
-            .and_then(|v| v.to_str().ok()),
-        Some("hit")
-    );
-    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("body");
-    let body: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(app.get(path).await.header("x-cache"), Some("hit"));
+
+    app.test_app.set_disclosure_k(10).await;
+    app.state.note_disclosure_k(10);
+    let answer = app.get(path).await;
+    assert_eq!(answer.header("x-cache"), Some("miss"));
+    let body = answer.json();
     assert_eq!(body["points"][0]["value"], Value::Null, "{body}");
     assert_eq!(body["points"][0]["suppressed"], true, "{body}");
+    assert_eq!(body["k_anonymity"], 10, "{body}");
 }

@@ -94,8 +94,7 @@ pub async fn recover_shard(
         .execute("SELECT ensure_daily_partitions($1, $2)", &[&from, &today])
         .await?;
     let transaction = database.transaction().await?;
-    let rebuilt =
-        altdata_facts::rebuild_shard(&transaction, shard as i32, &merchants, from).await?;
+    let rebuilt = altdata_facts::rebuild_shard(&transaction, &merchants, from).await?;
     let moved = transaction
         .execute(
             "UPDATE shard_offsets SET stream_seq = $2, last_commit_at = now()

@@ -76,6 +76,13 @@ enum Command {
         #[arg(long)]
         from: Option<chrono::NaiveDate>,
     },
+    /// Show the disclosure rule's k (cells with fewer distinct customers are withheld from
+    /// every answer), or set it: every rollup is recomputed at the new k and every cached
+    /// answer dropped. Writers wait while it runs.
+    Disclosure {
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        k: Option<u32>,
+    },
     /// Serve the HTTP API, the dashboard and the review tool.
     Gateway,
     /// Every role in one process: migrate, ingest the landing zone, aggregate, serve.
@@ -253,13 +260,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let recovery =
                 altdata_aggregator::recover::recover_shard(aggregator, shard, from).await?;
             println!(
-                "shard {}: rebuilt from the identity record from {} ({} merchants: {} merchant days, {} category days); offset now {}",
+                "shard {}: rebuilt from the identity record from {} ({} merchants: {} merchant days; every rollup recomputed from {} daily cells); offset now {}",
                 recovery.shard,
                 recovery.from,
                 recovery.merchants,
                 recovery.rebuilt.merchant_days,
-                recovery.rebuilt.category_days,
+                recovery.rebuilt.cells,
                 recovery.offset
+            );
+            Ok(())
+        }
+        Command::Disclosure { k } => {
+            let connections = settings(altdata_common::ConnectionSettings::read)?;
+            let pool = connect::postgres_pool(&connections).await?;
+            let mut client = pool.get().await?;
+            let rule = match k {
+                Some(k) => {
+                    let transaction = client.transaction().await?;
+                    let rule = altdata_facts::set_disclosure_k(&transaction, k).await?;
+                    transaction.commit().await?;
+                    rule
+                }
+                None => altdata_facts::disclosure(&**client).await?,
+            };
+            println!(
+                "k = {}: {} of {} daily cells (merchant x state x day) released",
+                rule.k, rule.released_cells, rule.cells
             );
             Ok(())
         }
@@ -299,7 +325,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let gateway = settings(altdata_gateway::GatewaySettings::read)?;
             let pool = connect::postgres_pool(&gateway.connections).await?;
-            println!("{}", ask(&gateway, &pool, &category, &state, as_of).await?);
+            println!("{}", ask(&pool, &category, &state, as_of).await?);
             Ok(())
         }
     }
@@ -388,7 +414,6 @@ async fn tail(merchant: Option<i64>) -> anyhow::Result<()> {
 /// Week-over-week growth of net spend in a category and state, answered by the gateway's own
 /// growth query (the same k-anonymity rule as the API), without the cache.
 pub async fn ask(
-    gateway: &altdata_gateway::GatewaySettings,
     pool: &deadpool_postgres::Pool,
     category: &str,
     state: &str,
@@ -416,10 +441,10 @@ pub async fn ask(
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let scope =
         Scope::Category(query::parse_category(category).map_err(|e| anyhow::anyhow!("{e}"))?);
-    let k = gateway.limits.k_anonymity;
-    let answer = altdata_gateway::api::growth::compute_growth(pool, &query, &scope, k)
+    let answer = altdata_gateway::api::growth::compute_growth(pool, &query, &scope)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let k = answer.k_anonymity;
     let dollars = |value: Option<f64>| {
         value.map_or(format!("withheld (every cell under {k} customers)"), |v| {
             format!("${v:.2}")
@@ -461,7 +486,7 @@ async fn demo(landing: String) -> anyhow::Result<()> {
     );
     let pool = connect::postgres_pool(&aggregator.connections).await?;
     let gateway = settings(altdata_gateway::GatewaySettings::read)?;
-    println!("{}", ask(&gateway, &pool, "coffee_shop", "CA", None).await?);
+    println!("{}", ask(&pool, "coffee_shop", "CA", None).await?);
     if std::env::var("ALTDATA_DEMO_EXIT").is_ok_and(|v| v == "1") {
         return Ok(());
     }

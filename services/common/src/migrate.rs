@@ -51,6 +51,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../../schema/0007_identity_day_index.sql"),
     },
     Migration {
+        version: 8,
+        name: "0008_released_cells.sql",
+        sql: include_str!("../../../schema/0008_released_cells.sql"),
+    },
+    Migration {
         version: 10,
         name: "0010_readonly_role.sql",
         sql: include_str!("../../../schema/0010_readonly_role.sql"),

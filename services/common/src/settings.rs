@@ -45,6 +45,11 @@ impl EnvReader {
         }
     }
 
+    /// Whether `name` is set (to anything but blanks).
+    pub fn is_set(&self, name: &str) -> bool {
+        self.raw(name).is_some()
+    }
+
     fn raw(&self, name: &str) -> Option<&str> {
         self.vars
             .get(name)

@@ -9,16 +9,21 @@
 //! - [`cells`]: the signed contributions of a batch, keyed by (merchant, region, day).
 //! - [`write`]: the one statement that adds them to every table, and the outbox rows.
 //! - [`rebuild`]: one shard's aggregates computed again from the identity record (recovery
-//!   from events that expired before they were applied).
+//!   from events that expired before they were applied), and the disclosure rule's k changed
+//!   (every rollup recomputed at it).
 //!
-//! Invariant: the tables only ever change by adding [`Cells`]; a subtraction is the same
-//! statement with negative sums and counts and no customers (HyperLogLog sketches cannot
-//! subtract, so after a subtraction `customers` may over-count).
+//! Invariants: the daily table only ever changes by adding [`Cells`]; a subtraction is the
+//! same statement with negative sums and counts and no customers (HyperLogLog sketches cannot
+//! subtract, so after a subtraction `customers` may over-count). Every rollup holds the sums of
+//! the *released* daily cells (at least k customers, schema/0008) and counts the others, so
+//! every answer read from them is a sum of released cells (docs/PRIVACY.md).
 
 pub mod cells;
 pub mod rebuild;
 pub mod write;
 
 pub use cells::{CellDelta, CellKey, Cells};
-pub use rebuild::{rebuild_shard, Rebuilt};
+pub use rebuild::{
+    disclosure, rebuild_shard, set_disclosure_k, Disclosure, Rebuilt, DISCLOSURE_CHANGED,
+};
 pub use write::{apply, invalidation_for, Applied, CategoryShard};

@@ -174,8 +174,15 @@ pub fn invalidation_for(
 const INSERT_OUTBOX: &str = "INSERT INTO outbox (kind, payload)
     VALUES ('cache_invalidation', $1), ('aggregate_updates', $2)";
 
-/// Adds the cells to the daily table and every rollup in one statement; returns the new totals
-/// of each daily cell it touched, with the merchant's category.
+/// Adds the cells to the daily table, and what they change in released cells to every rollup,
+/// in one statement; returns the new totals of each daily cell it touched, with the merchant's
+/// category.
+///
+/// **Released cells** (schema/0008, docs/PRIVACY.md): the rollups hold only cells with at least
+/// k customers (`disclosure.k`). A sketch never loses customers, so a cell is released at most
+/// once: the upsert marks it (`released`) and says in `last_change` what the rollups receive:
+/// a released cell's change; all of a cell released now (and one withheld cell less); a new
+/// withheld cell counted; or nothing. `released_cell` turns that into the rollups' deltas.
 ///
 /// The HLLs are built with `hll_add_agg_packed` and `hll_union_agg_packed` (schema/0003): the
 /// same additions and unions as `hll_add_agg` and `hll_union_agg`, with the same bytes as
@@ -198,8 +205,11 @@ WITH cell AS MATERIALIZED (
 daily AS (
     INSERT INTO agg_daily_merchant_spend AS t
         (merchant_id, region, metric_date, total_spend_cents, transaction_count, refund_cents,
-         refund_count, customers, updated_at)
-    SELECT merchant_id, region, metric_date, gross, sales, refund, refunds, customers, now()
+         refund_count, customers, released, last_change, updated_at)
+    SELECT merchant_id, region, metric_date, gross, sales, refund, refunds, customers,
+           hll_cardinality(customers) >= (SELECT k FROM disclosure),
+           CASE WHEN hll_cardinality(customers) >= (SELECT k FROM disclosure) THEN 2 ELSE 1 END,
+           now()
     FROM cell
     ON CONFLICT (merchant_id, region, metric_date) DO UPDATE SET
         total_spend_cents = t.total_spend_cents + excluded.total_spend_cents,
@@ -207,84 +217,113 @@ daily AS (
         refund_cents = t.refund_cents + excluded.refund_cents,
         refund_count = t.refund_count + excluded.refund_count,
         customers = hll_union(t.customers, excluded.customers),
+        released = t.released
+            OR hll_cardinality(hll_union(t.customers, excluded.customers)) >= (SELECT k FROM disclosure),
+        last_change = CASE
+            WHEN t.released THEN 2
+            WHEN hll_cardinality(hll_union(t.customers, excluded.customers)) >= (SELECT k FROM disclosure) THEN 3
+            ELSE 0 END,
         updated_at = now()
     RETURNING t.merchant_id, t.region, t.metric_date, t.total_spend_cents, t.transaction_count,
-              t.refund_cents, t.refund_count, hll_cardinality(t.customers)::bigint AS customers
+              t.refund_cents, t.refund_count, hll_cardinality(t.customers)::bigint AS customers,
+              t.last_change, CASE WHEN t.last_change = 3 THEN t.customers END AS sketch
+),
+released_cell AS MATERIALIZED (
+    SELECT c.merchant_id, c.region, c.metric_date, c.category,
+           CASE d.last_change WHEN 3 THEN d.total_spend_cents WHEN 2 THEN c.gross ELSE 0 END AS gross,
+           CASE d.last_change WHEN 3 THEN d.transaction_count WHEN 2 THEN c.sales ELSE 0 END AS sales,
+           CASE d.last_change WHEN 3 THEN d.refund_cents WHEN 2 THEN c.refund ELSE 0 END AS refund,
+           CASE d.last_change WHEN 3 THEN d.refund_count WHEN 2 THEN c.refunds ELSE 0 END AS refunds,
+           CASE d.last_change WHEN 3 THEN d.sketch WHEN 2 THEN c.customers ELSE hll_empty() END
+               AS customers,
+           CASE d.last_change WHEN 1 THEN 1 WHEN 3 THEN -1 ELSE 0 END AS withheld
+    FROM daily d JOIN cell c USING (merchant_id, region, metric_date)
+    WHERE d.last_change > 0
 ),
 weekly AS (
     INSERT INTO agg_weekly_merchant_spend AS t
         (merchant_id, region, week_start, total_spend_cents, transaction_count, refund_cents,
-         refund_count, customers)
+         refund_count, customers, withheld_cells)
     SELECT merchant_id, region, date_trunc('week', metric_date::timestamp)::date,
-           sum(gross), sum(sales), sum(refund), sum(refunds), hll_union_agg_packed(customers)
-    FROM cell GROUP BY 1, 2, 3
+           sum(gross), sum(sales), sum(refund), sum(refunds), hll_union_agg_packed(customers),
+           sum(withheld)
+    FROM released_cell GROUP BY 1, 2, 3
     ON CONFLICT (merchant_id, region, week_start) DO UPDATE SET
         total_spend_cents = t.total_spend_cents + excluded.total_spend_cents,
         transaction_count = t.transaction_count + excluded.transaction_count,
         refund_cents = t.refund_cents + excluded.refund_cents,
         refund_count = t.refund_count + excluded.refund_count,
-        customers = hll_union(t.customers, excluded.customers)
+        customers = hll_union(t.customers, excluded.customers),
+        withheld_cells = t.withheld_cells + excluded.withheld_cells
 ),
 monthly AS (
     INSERT INTO agg_monthly_merchant_spend AS t
         (merchant_id, region, month_start, total_spend_cents, transaction_count, refund_cents,
-         refund_count, customers)
+         refund_count, customers, withheld_cells)
     SELECT merchant_id, region, date_trunc('month', metric_date::timestamp)::date,
-           sum(gross), sum(sales), sum(refund), sum(refunds), hll_union_agg_packed(customers)
-    FROM cell GROUP BY 1, 2, 3
+           sum(gross), sum(sales), sum(refund), sum(refunds), hll_union_agg_packed(customers),
+           sum(withheld)
+    FROM released_cell GROUP BY 1, 2, 3
     ON CONFLICT (merchant_id, region, month_start) DO UPDATE SET
         total_spend_cents = t.total_spend_cents + excluded.total_spend_cents,
         transaction_count = t.transaction_count + excluded.transaction_count,
         refund_cents = t.refund_cents + excluded.refund_cents,
         refund_count = t.refund_count + excluded.refund_count,
-        customers = hll_union(t.customers, excluded.customers)
+        customers = hll_union(t.customers, excluded.customers),
+        withheld_cells = t.withheld_cells + excluded.withheld_cells
 ),
 category_cell AS MATERIALIZED (
     SELECT category, region, metric_date, sum(gross) AS gross, sum(sales) AS sales,
            sum(refund) AS refund, sum(refunds) AS refunds,
-           hll_union_agg_packed(customers) AS customers
-    FROM cell GROUP BY 1, 2, 3
+           hll_union_agg_packed(customers) AS customers, sum(withheld) AS withheld
+    FROM released_cell GROUP BY 1, 2, 3
 ),
 category_daily AS (
     INSERT INTO agg_daily_category_region AS t
         (category, region, metric_date, shard, total_spend_cents, transaction_count,
-         refund_cents, refund_count, customers)
-    SELECT category, region, metric_date, $10::integer, gross, sales, refund, refunds, customers
+         refund_cents, refund_count, customers, withheld_cells)
+    SELECT category, region, metric_date, $10::integer, gross, sales, refund, refunds, customers,
+           withheld
     FROM category_cell
     ON CONFLICT (category, region, metric_date, shard) DO UPDATE SET
         total_spend_cents = t.total_spend_cents + excluded.total_spend_cents,
         transaction_count = t.transaction_count + excluded.transaction_count,
         refund_cents = t.refund_cents + excluded.refund_cents,
         refund_count = t.refund_count + excluded.refund_count,
-        customers = hll_union(t.customers, excluded.customers)
+        customers = hll_union(t.customers, excluded.customers),
+        withheld_cells = t.withheld_cells + excluded.withheld_cells
 ),
 category_weekly AS (
     INSERT INTO agg_weekly_category_region AS t
         (category, region, week_start, shard, total_spend_cents, transaction_count,
-         refund_cents, refund_count, customers)
+         refund_cents, refund_count, customers, withheld_cells)
     SELECT category, region, date_trunc('week', metric_date::timestamp)::date, $10::integer,
-           sum(gross), sum(sales), sum(refund), sum(refunds), hll_union_agg_packed(customers)
+           sum(gross), sum(sales), sum(refund), sum(refunds), hll_union_agg_packed(customers),
+           sum(withheld)
     FROM category_cell GROUP BY 1, 2, 3
     ON CONFLICT (category, region, week_start, shard) DO UPDATE SET
         total_spend_cents = t.total_spend_cents + excluded.total_spend_cents,
         transaction_count = t.transaction_count + excluded.transaction_count,
         refund_cents = t.refund_cents + excluded.refund_cents,
         refund_count = t.refund_count + excluded.refund_count,
-        customers = hll_union(t.customers, excluded.customers)
+        customers = hll_union(t.customers, excluded.customers),
+        withheld_cells = t.withheld_cells + excluded.withheld_cells
 ),
 category_monthly AS (
     INSERT INTO agg_monthly_category_region AS t
         (category, region, month_start, shard, total_spend_cents, transaction_count,
-         refund_cents, refund_count, customers)
+         refund_cents, refund_count, customers, withheld_cells)
     SELECT category, region, date_trunc('month', metric_date::timestamp)::date, $10::integer,
-           sum(gross), sum(sales), sum(refund), sum(refunds), hll_union_agg_packed(customers)
+           sum(gross), sum(sales), sum(refund), sum(refunds), hll_union_agg_packed(customers),
+           sum(withheld)
     FROM category_cell GROUP BY 1, 2, 3
     ON CONFLICT (category, region, month_start, shard) DO UPDATE SET
         total_spend_cents = t.total_spend_cents + excluded.total_spend_cents,
         transaction_count = t.transaction_count + excluded.transaction_count,
         refund_cents = t.refund_cents + excluded.refund_cents,
         refund_count = t.refund_count + excluded.refund_count,
-        customers = hll_union(t.customers, excluded.customers)
+        customers = hll_union(t.customers, excluded.customers),
+        withheld_cells = t.withheld_cells + excluded.withheld_cells
 )
 SELECT d.merchant_id, d.region, d.metric_date, d.total_spend_cents, d.transaction_count,
        d.refund_cents, d.refund_count, d.customers, c.category,

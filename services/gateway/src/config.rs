@@ -31,8 +31,6 @@ pub struct GatewaySettings {
 /// Bounds on what one request may ask for.
 #[derive(Debug, Clone, Copy)]
 pub struct QueryLimits {
-    /// Cells with fewer distinct customers (HLL estimate) than this are withheld.
-    pub k_anonymity: u32,
     /// The longest `from`..`to` range, in days.
     pub max_range_days: i64,
     /// The largest `limit` of any list.
@@ -49,7 +47,6 @@ pub struct RateLimit {
 impl Default for QueryLimits {
     fn default() -> QueryLimits {
         QueryLimits {
-            k_anonymity: 10,
             max_range_days: 3 * 366,
             max_page_size: 500,
         }
@@ -71,9 +68,18 @@ impl GatewaySettings {
             SocketAddr::from(([0, 0, 0, 0], 8080)),
             "a socket address such as 0.0.0.0:8080",
         );
+        if env.is_set("ALTDATA_K_ANONYMITY") {
+            // k is the database's, so that the writer that releases cells and every gateway
+            // agree on it.
+            env.problem(
+                "ALTDATA_K_ANONYMITY is no longer read: the disclosure rule's k lives in the \
+                 database; show it with `altdata disclosure` and set it with \
+                 `altdata disclosure --k N`"
+                    .to_owned(),
+            );
+        }
         let defaults = QueryLimits::default();
         let limits = QueryLimits {
-            k_anonymity: env.integer("ALTDATA_K_ANONYMITY", defaults.k_anonymity, 1, 10_000),
             max_range_days: env.integer("ALTDATA_MAX_RANGE_DAYS", defaults.max_range_days, 1, 3660),
             max_page_size: env.integer("ALTDATA_MAX_PAGE_SIZE", defaults.max_page_size, 1, 10_000),
         };
@@ -133,7 +139,6 @@ mod tests {
             panic!("defaults must be valid: {settings:?}");
         };
         assert_eq!(settings.http_addr.port(), 8080);
-        assert_eq!(settings.limits.k_anonymity, 10);
         assert_eq!(settings.limits.max_page_size, 500);
         assert_eq!(settings.cache_ttl, Duration::from_secs(3600));
         assert_eq!(settings.request_body_limit_bytes, 64 * 1024);

@@ -195,10 +195,17 @@ fn decode(payload: &[u8]) -> Result<CacheInvalidation, String> {
     Ok(invalidation)
 }
 
-/// Every generation counter an invalidation bumps: all, each category, each merchant.
+/// The cause of the invalidation `altdata disclosure --k` writes (`altdata_facts::set_disclosure_k`).
+pub use altdata_facts::DISCLOSURE_CHANGED;
+
+/// Every generation counter an invalidation bumps: all, each category, each merchant; and the
+/// flush counter, which every cached answer depends on, when the disclosure rule's k changed.
 pub fn generation_keys(prefix: &Prefix, invalidation: &CacheInvalidation) -> BTreeSet<String> {
     let mut keys = BTreeSet::new();
     keys.insert(Cache::generation_key(prefix, &Dependency::All));
+    if invalidation.cause == DISCLOSURE_CHANGED {
+        keys.insert(Cache::flush_key(prefix));
+    }
     for text in &invalidation.categories {
         match Category::parse(text) {
             Some(category) => {
@@ -289,6 +296,20 @@ mod tests {
                 "t:{merchant:9}:gen"
             ]
         );
+    }
+
+    #[test]
+    fn a_change_of_k_reaches_every_cached_answer() {
+        let prefix = Prefix::parse("t").unwrap_or_default();
+        let keys = generation_keys(
+            &prefix,
+            &CacheInvalidation {
+                schema_version: SCHEMA_VERSION,
+                cause: DISCLOSURE_CHANGED.to_owned(),
+                ..Default::default()
+            },
+        );
+        assert!(keys.contains(&Cache::flush_key(&prefix)), "{keys:?}");
     }
 
     #[test]

@@ -82,11 +82,21 @@ pub struct Inner {
     pub readiness: Readiness,
     /// Brand id -> merchant id; brands never change merchant, so this never expires.
     pub brands: Mutex<HashMap<String, i64>>,
+    /// The disclosure rule's k as last read from the database (0 until then), part of every
+    /// cache key; each answer reads its own from its snapshot.
+    pub disclosure_k: std::sync::atomic::AtomicU32,
 }
 
 impl AppState {
     /// Builds the state without waiting for any server: pools connect on first use and Redis
     /// connects in the background, so the gateway starts (and degrades) while they are down.
+    /// Remembers the disclosure rule's k read from the database.
+    pub fn note_disclosure_k(&self, k: u32) {
+        self.inner
+            .disclosure_k
+            .store(k, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub async fn connect(
         settings: GatewaySettings,
         nats: Option<async_nats::Client>,
@@ -137,6 +147,7 @@ impl AppState {
                 metrics,
                 readiness: Readiness::default(),
                 brands: Mutex::new(HashMap::new()),
+                disclosure_k: std::sync::atomic::AtomicU32::new(0),
             }),
         })
     }
@@ -321,18 +332,24 @@ impl Inner {
     }
 }
 
-/// Ready while PostgreSQL answers `SELECT 1` within a second.
+/// Ready while PostgreSQL answers within a second; the answer is the disclosure rule's k.
 async fn probe_readiness(state: AppState, shutdown: Shutdown) {
     loop {
-        let ready = tokio::time::timeout(Duration::from_secs(1), async {
+        let k = tokio::time::timeout(Duration::from_secs(1), async {
             let client = state.inner.read_db.get().await.ok()?;
-            client.query_one("SELECT 1", &[]).await.ok()
+            let row = client
+                .query_one("SELECT k FROM disclosure", &[])
+                .await
+                .ok()?;
+            u32::try_from(row.get::<_, i32>(0)).ok()
         })
         .await
         .ok()
-        .flatten()
-        .is_some();
-        state.inner.readiness.set(ready);
+        .flatten();
+        if let Some(k) = k {
+            state.note_disclosure_k(k);
+        }
+        state.inner.readiness.set(k.is_some());
         tokio::select! {
             _ = tokio::time::sleep(READINESS_INTERVAL) => {}
             _ = shutdown.cancelled() => return,

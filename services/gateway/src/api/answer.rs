@@ -114,7 +114,10 @@ where
     // another k (or rule) is another answer.
     let canonical = format!(
         "{canonical}&disclosure={DISCLOSURE_RULE}&k={}",
-        state.inner.settings.limits.k_anonymity
+        state
+            .inner
+            .disclosure_k
+            .load(std::sync::atomic::Ordering::Relaxed)
     );
     let slot = match cache.lookup(&canonical, &dependency, bypass).await {
         Ok((slot, Some(hit))) => match serde_json::from_value::<T>(hit.body) {

@@ -125,10 +125,10 @@ pub async fn changes(
         Scope::Category(category) => (None, vec![category.as_str().to_owned()]),
         Scope::Merchant(id) => (Some(id), Vec::new()),
     };
-    let k = limits.k_anonymity;
     let mut client = state.inner.read_db.get().await?;
     let snapshot = query::read_snapshot(&mut client).await?;
     let as_of = query::data_as_of(&snapshot).await?;
+    let k = query::disclosure_k(&snapshot).await?;
     let rows = snapshot
         .query(
             CHANGES,

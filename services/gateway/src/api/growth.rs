@@ -167,14 +167,13 @@ pub async fn growth(
     let format = OutputFormat::negotiate(params.format.as_deref(), &headers)?;
     let query = GrowthQuery::parse(&params, today())?;
     let scope = resolve_scope(&state, &query.scope).await?;
-    let k = state.inner.settings.limits.k_anonymity;
     let answer = cached(
         &state,
         &headers,
         query.canonical(),
         dependency_of(&scope),
         || async {
-            let body = compute_growth(&state.inner.read_db, &query, &scope, k).await?;
+            let body = compute_growth(&state.inner.read_db, &query, &scope).await?;
             let as_of = body.as_of_data;
             Ok((body, as_of))
         },
@@ -190,17 +189,16 @@ pub async fn compute_growth(
     read_db: &deadpool_postgres::Pool,
     query: &GrowthQuery,
     scope: &Scope,
-    k: u32,
 ) -> Result<GrowthAnswer, ApiError> {
     let (current_period, previous_period) = query.period.ranges(query.as_of);
     let mut client = read_db.get().await?;
     let snapshot = query::read_snapshot(&mut client).await?;
     let as_of = query::data_as_of(&snapshot).await?;
+    let k = query::disclosure_k(&snapshot).await?;
     let subject = subject_of(&snapshot, &query.scope, scope).await?;
     let ranges = [current_period, previous_period];
-    let totals =
-        query::range_totals(&snapshot, &RowSet::of(scope, k), &ranges, &query.states).await?;
-    let unattributed = match RowSet::unattributed_of(scope, k) {
+    let totals = query::range_totals(&snapshot, &RowSet::of(scope), &ranges, &query.states).await?;
+    let unattributed = match RowSet::unattributed_of(scope) {
         Some(rows) => Some(query::range_totals(&snapshot, &rows, &ranges, &query.states).await?),
         None => None,
     };
@@ -308,7 +306,6 @@ pub async fn growth_by_state(
     let format = OutputFormat::negotiate(params.format.as_deref(), &headers)?;
     let query = GrowthQuery::parse_by_state(&params, today())?;
     let scope = resolve_scope(&state, &query.scope).await?;
-    let k = state.inner.settings.limits.k_anonymity;
     // The same dependency as `/v1/growth` for this scope: any change to it reaches every state.
     let answer = cached(
         &state,
@@ -316,7 +313,7 @@ pub async fn growth_by_state(
         query.canonical_by_state(),
         dependency_of(&scope),
         || async {
-            let body = compute_growth_by_state(&state.inner.read_db, &query, &scope, k).await?;
+            let body = compute_growth_by_state(&state.inner.read_db, &query, &scope).await?;
             let as_of = body.as_of_data;
             Ok((body, as_of))
         },
@@ -330,26 +327,25 @@ pub async fn compute_growth_by_state(
     read_db: &deadpool_postgres::Pool,
     query: &GrowthQuery,
     scope: &Scope,
-    k: u32,
 ) -> Result<GrowthByStateAnswer, ApiError> {
     let (current_period, previous_period) = query.period.ranges(query.as_of);
     let ranges = [current_period, previous_period];
     let mut client = read_db.get().await?;
     let snapshot = query::read_snapshot(&mut client).await?;
     let as_of = query::data_as_of(&snapshot).await?;
+    let k = query::disclosure_k(&snapshot).await?;
     let subject = subject_of(&snapshot, &query.scope, scope).await?;
-    let rows = query::range_totals_by_state(&snapshot, &RowSet::of(scope, k), &ranges).await?;
-    let unattributed: Option<BTreeMap<String, Vec<Totals>>> =
-        match RowSet::unattributed_of(scope, k) {
-            Some(part) => Some(
-                query::range_totals_by_state(&snapshot, &part, &ranges)
-                    .await?
-                    .into_iter()
-                    .map(|row| (row.state, row.totals))
-                    .collect(),
-            ),
-            None => None,
-        };
+    let rows = query::range_totals_by_state(&snapshot, &RowSet::of(scope), &ranges).await?;
+    let unattributed: Option<BTreeMap<String, Vec<Totals>>> = match RowSet::unattributed_of(scope) {
+        Some(part) => Some(
+            query::range_totals_by_state(&snapshot, &part, &ranges)
+                .await?
+                .into_iter()
+                .map(|row| (row.state, row.totals))
+                .collect(),
+        ),
+        None => None,
+    };
     snapshot.commit().await?;
     let states: Vec<StateGrowth> = rows
         .into_iter()

@@ -92,14 +92,13 @@ pub async fn timeseries(
     let limits = state.inner.settings.limits;
     let query = TimeseriesQuery::parse(&params, &limits, today())?;
     let scope = resolve_scope(&state, &query.scope).await?;
-    let k = limits.k_anonymity;
     let answer = cached(
         &state,
         &headers,
         query.canonical(),
         dependency_of(&scope),
         || async {
-            let body = compute_timeseries(&state.inner.read_db, &query, &scope, k).await?;
+            let body = compute_timeseries(&state.inner.read_db, &query, &scope).await?;
             let as_of = body.as_of;
             Ok((body, as_of))
         },
@@ -113,22 +112,22 @@ pub async fn compute_timeseries(
     read_db: &deadpool_postgres::Pool,
     query: &TimeseriesQuery,
     scope: &Scope,
-    k: u32,
 ) -> Result<TimeseriesAnswer, ApiError> {
     let mut client = read_db.get().await?;
     let snapshot = query::read_snapshot(&mut client).await?;
     let as_of = query::data_as_of(&snapshot).await?;
+    let k = query::disclosure_k(&snapshot).await?;
     let subject = subject_of(&snapshot, &query.scope, scope).await?;
     let starts = query.granularity.period_starts(query.from, query.to);
     let totals = query::series(
         &snapshot,
-        &RowSet::of(scope, k),
+        &RowSet::of(scope),
         query.granularity,
         &starts,
         &query.states,
     )
     .await?;
-    let unattributed = match RowSet::unattributed_of(scope, k) {
+    let unattributed = match RowSet::unattributed_of(scope) {
         Some(rows) => {
             Some(query::series(&snapshot, &rows, query.granularity, &starts, &query.states).await?)
         }

@@ -63,7 +63,6 @@ pub async fn top(
 ) -> Result<Response, ApiError> {
     let format = OutputFormat::negotiate(params.format.as_deref(), &headers)?;
     let query = TopQuery::parse(&params, today())?;
-    let k = state.inner.settings.limits.k_anonymity;
     let dependency = match query.category {
         Some(category) => Dependency::Category(category),
         None => Dependency::All,
@@ -73,13 +72,13 @@ pub async fn top(
         let mut client = state.inner.read_db.get().await?;
         let snapshot = query::read_snapshot(&mut client).await?;
         let as_of = query::data_as_of(&snapshot).await?;
+        let k = query::disclosure_k(&snapshot).await?;
         let rows = query::merchant_periods(
             &snapshot,
             query.category,
             &query.states,
             current_period,
             previous_period,
-            k,
         )
         .await?;
         snapshot.commit().await?;
@@ -88,10 +87,12 @@ pub async fn top(
         // ranking it would reveal where it stands.
         let mut ranked: Vec<TopMerchant> = rows
             .into_iter()
-            .filter(|row| row.current.released_cells > 0)
+            .filter(|row| row.current.released())
             .map(|row| {
                 let current_spend = row.current.value(Metric::Spend).unwrap_or(0.0);
-                let previous_spend = (row.previous.released_cells > 0)
+                let previous_spend = row
+                    .previous
+                    .released()
                     .then(|| row.previous.value(Metric::Spend))
                     .flatten();
                 TopMerchant {

@@ -1,13 +1,13 @@
 //! The reads, each in one statement, and the read-only snapshot every answer is computed in.
 //!
-//! **The disclosure rule** (docs/PRIVACY.md): every answer is a sum of *released cells*. A
-//! cell is one merchant's spend in one state on one day (`agg_daily_merchant_spend`), and it
-//! is released when it covers at least k distinct customers. A cell under k contributes to no
-//! answer at any granularity, state set or scope, so no difference of answers (states, days,
-//! weeks, a category minus its merchants) can isolate it: every such difference is itself a
-//! sum of released cells. Category and "all" answers are sums of their merchants' cells (the
-//! unattributed merchants included), not of the category rollups, whose cells would leave the
-//! remainder of a withheld merchant exposed.
+//! **The disclosure rule** (docs/PRIVACY.md, schema/0008): every answer is a sum of *released
+//! cells*. A cell is one merchant's spend in one state on one day, released once it counts at
+//! least k distinct customers. The fact writer keeps every rollup (weekly and monthly merchant
+//! rows, daily, weekly and monthly category rows) as sums of released cells with a count of the
+//! withheld ones, and `released_daily_merchant_spend` shows the daily cells the same way; the
+//! reads here sum only those. A cell under k contributes to no answer at any granularity, state
+//! set or scope, so no difference of answers (states, days, weeks, a category minus its
+//! merchants) can isolate it: every such difference is itself a sum of released cells.
 
 use super::terms::{DateRange, Granularity, Metric, Scope};
 use altdata_domain::{Category, Region};
@@ -26,7 +26,6 @@ pub struct Totals {
     pub customers: f64,
     /// Cells (merchant × state × day) with fewer than k customers, left out of the sums.
     pub withheld_cells: i64,
-    pub released_cells: i64,
 }
 
 impl Totals {
@@ -38,14 +37,19 @@ impl Totals {
             refunds: row.get(first + 3),
             customers: row.get(first + 4),
             withheld_cells: row.get(first + 5),
-            released_cells: row.get(first + 6),
         }
     }
 
-    /// Nothing released, but something withheld: the value is unknown, not zero. A point
-    /// without any activity reveals nothing about anyone and is reported as zero.
+    /// Nothing released (a released cell has at least k customers), but something withheld:
+    /// the value is unknown, not zero. A point without any activity reveals nothing about
+    /// anyone and is reported as zero.
     pub fn suppressed(&self) -> bool {
-        self.released_cells == 0 && self.withheld_cells > 0
+        self.customers <= 0.0 && self.withheld_cells > 0
+    }
+
+    /// Whether any released cell contributes.
+    pub fn released(&self) -> bool {
+        self.customers > 0.0
     }
 
     /// The value of `metric` over the released cells; money in dollars with cents precision.
@@ -71,52 +75,57 @@ impl Totals {
         self.refund_cents += other.refund_cents;
         self.refunds += other.refunds;
         self.withheld_cells += other.withheld_cells;
-        self.released_cells += other.released_cells;
         self
     }
 }
 
-/// The aggregate columns of every read over released cells `t` (with `t.released`), in
-/// [`Totals::from_row`] order.
+/// The aggregate columns of every read over released rows `t`, in [`Totals::from_row`] order.
 const TOTALS_COLUMNS: &str = "
-       coalesce(sum(t.total_spend_cents) FILTER (WHERE t.released), 0)::bigint,
-       coalesce(sum(t.transaction_count) FILTER (WHERE t.released), 0)::bigint,
-       coalesce(sum(t.refund_cents) FILTER (WHERE t.released), 0)::bigint,
-       coalesce(sum(t.refund_count) FILTER (WHERE t.released), 0)::bigint,
-       coalesce(hll_cardinality(hll_union_agg(t.customers) FILTER (WHERE t.released)), 0)::float8,
-       count(t.merchant_id) FILTER (WHERE NOT t.released),
-       count(t.merchant_id) FILTER (WHERE t.released)";
+       coalesce(sum(t.total_spend_cents), 0)::bigint,
+       coalesce(sum(t.transaction_count), 0)::bigint,
+       coalesce(sum(t.refund_cents), 0)::bigint,
+       coalesce(sum(t.refund_count), 0)::bigint,
+       coalesce(hll_cardinality(hll_union_agg(t.customers)), 0)::float8,
+       coalesce(sum(t.withheld_cells), 0)::bigint";
 
-/// The daily cells of a scope a read sums, and the k that releases them: the `WHERE`
-/// fragment over `d` (a row of `agg_daily_merchant_spend`) with its bound value, always
-/// parameter `$3`; k is always `$5`.
-pub struct RowSet {
-    clause: &'static str,
-    value: Box<dyn ToSql + Sync + Send>,
-    k: i64,
+/// (table, date column) of the released rows to read for a scope at a granularity.
+fn source(granularity: Granularity, merchant: bool) -> (&'static str, &'static str) {
+    match (granularity, merchant) {
+        (Granularity::Day, true) => ("released_daily_merchant_spend", "metric_date"),
+        (Granularity::Week, true) => ("agg_weekly_merchant_spend", "week_start"),
+        (Granularity::Month, true) => ("agg_monthly_merchant_spend", "month_start"),
+        (Granularity::Day, false) => ("agg_daily_category_region", "metric_date"),
+        (Granularity::Week, false) => ("agg_weekly_category_region", "week_start"),
+        (Granularity::Month, false) => ("agg_monthly_category_region", "month_start"),
+    }
 }
 
-/// The merchants of a list of categories (their unattributed merchants included).
-const IN_CATEGORIES: &str =
-    "d.merchant_id IN (SELECT id FROM dim_merchants WHERE category = ANY($3::text[]))";
+/// The rows a read sums: which rollups (merchant or category × region), the `WHERE` fragment
+/// and its bound value, always parameter `$3`.
+pub struct RowSet {
+    merchant_tables: bool,
+    clause: &'static str,
+    value: Box<dyn ToSql + Sync + Send>,
+}
 
 impl RowSet {
-    /// A scope's cells, released at `k` customers.
-    pub fn of(scope: &Scope, k: u32) -> RowSet {
+    /// A scope's rows. "All" reads the category tables with every category listed, so the
+    /// primary key (category first) is used.
+    pub fn of(scope: &Scope) -> RowSet {
         match scope {
             Scope::Merchant(id) => RowSet {
-                clause: "d.merchant_id = $3::bigint",
+                merchant_tables: true,
+                clause: "t.merchant_id = $3::bigint",
                 value: Box::new(*id),
-                k: i64::from(k),
             },
-            Scope::Category(category) => RowSet::categories(&[*category], k),
-            Scope::All => RowSet::categories(&Category::ALL, k),
+            Scope::Category(category) => RowSet::categories(&[*category]),
+            Scope::All => RowSet::categories(&Category::ALL),
         }
     }
 
-    /// The cells of the scope's unattributed merchants (spend at shops whose brand is not
+    /// The rows of the scope's unattributed merchants (spend at shops whose brand is not
     /// known); `None` for a merchant scope.
-    pub fn unattributed_of(scope: &Scope, k: u32) -> Option<RowSet> {
+    pub fn unattributed_of(scope: &Scope) -> Option<RowSet> {
         let ids: Vec<i64> = match scope {
             Scope::Merchant(_) => return None,
             Scope::Category(category) => vec![category.unattributed_merchant_id()],
@@ -126,22 +135,22 @@ impl RowSet {
                 .collect(),
         };
         Some(RowSet {
-            clause: "d.merchant_id = ANY($3::bigint[])",
+            merchant_tables: true,
+            clause: "t.merchant_id = ANY($3::bigint[])",
             value: Box::new(ids),
-            k: i64::from(k),
         })
     }
 
-    fn categories(categories: &[Category], k: u32) -> RowSet {
+    fn categories(categories: &[Category]) -> RowSet {
         RowSet {
-            clause: IN_CATEGORIES,
+            merchant_tables: false,
+            clause: "t.category = ANY($3::text[])",
             value: Box::new(
                 categories
                     .iter()
                     .map(|c| c.as_str().to_owned())
                     .collect::<Vec<String>>(),
             ),
-            k: i64::from(k),
         }
     }
 }
@@ -157,10 +166,10 @@ pub fn attributed_share(whole: &Totals, unattributed: &Totals) -> Option<f64> {
     })
 }
 
-const REGION_FILTER: &str = "(cardinality($2::text[]) = 0 OR d.region = ANY($2::text[]))";
+const REGION_FILTER: &str = "(cardinality($2::text[]) = 0 OR t.region = ANY($2::text[]))";
 
-/// The totals of each period starting at `starts`, in that order: the released daily cells
-/// of each whole period.
+/// The totals of each period starting at `starts`, in that order, from the rollups of the
+/// granularity (category rows summed over shards).
 pub async fn series(
     client: &deadpool_postgres::Transaction<'_>,
     rows: &RowSet,
@@ -168,14 +177,23 @@ pub async fn series(
     starts: &[NaiveDate],
     states: &[String],
 ) -> Result<Vec<Totals>, tokio_postgres::Error> {
-    let ranges: Vec<DateRange> = starts
-        .iter()
-        .map(|start| DateRange {
-            from: *start,
-            to: granularity.period_end(*start),
-        })
-        .collect();
-    range_totals(client, rows, &ranges, states).await
+    let (table, date_column) = source(granularity, rows.merchant_tables);
+    let (scope_clause, scope_value) = (rows.clause, &rows.value);
+    let sql = format!(
+        "SELECT p.period_start, {TOTALS_COLUMNS}
+         FROM unnest($1::date[]) AS p(period_start)
+         LEFT JOIN {table} t ON t.{date_column} = p.period_start AND {scope_clause} AND {REGION_FILTER}
+         GROUP BY p.period_start ORDER BY p.period_start"
+    );
+    let starts = starts.to_vec();
+    let states = states.to_vec();
+    let rows = client
+        .query(
+            &client.prepare_cached(&sql).await?,
+            &[&starts, &states, scope_value.as_ref()],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| Totals::from_row(row, 1)).collect())
 }
 
 /// The totals of each inclusive date range, in that order.
@@ -250,7 +268,8 @@ async fn range_cells(
     states: &[String],
     split: RangeSplit,
 ) -> Result<Vec<RangeCell>, tokio_postgres::Error> {
-    let scope_clause = rows.clause;
+    let (table, date_column) = source(Granularity::Day, rows.merchant_tables);
+    let (scope_clause, scope_value) = (rows.clause, &rows.value);
     let (region_column, region_group) = match split {
         RangeSplit::Whole => ("NULL::text", ""),
         RangeSplit::ByState => ("t.region", ", t.region"),
@@ -258,12 +277,8 @@ async fn range_cells(
     let sql = format!(
         "SELECT p.idx, {region_column}, {TOTALS_COLUMNS}
          FROM unnest($1::date[], $4::date[]) WITH ORDINALITY AS p(first_day, last_day, idx)
-         LEFT JOIN LATERAL (
-             SELECT d.*, hll_cardinality(d.customers) >= $5::bigint AS released
-             FROM agg_daily_merchant_spend d
-             WHERE d.metric_date BETWEEN p.first_day AND p.last_day
-               AND {scope_clause} AND {REGION_FILTER}
-         ) t ON true
+         LEFT JOIN {table} t ON t.{date_column} BETWEEN p.first_day AND p.last_day
+              AND {scope_clause} AND {REGION_FILTER}
          GROUP BY p.idx{region_group} ORDER BY p.idx{region_group}"
     );
     let firsts: Vec<NaiveDate> = ranges.iter().map(|r| r.from).collect();
@@ -272,7 +287,7 @@ async fn range_cells(
     let rows = client
         .query(
             &client.prepare_cached(&sql).await?,
-            &[&firsts, &states, rows.value.as_ref(), &lasts, &rows.k],
+            &[&firsts, &states, scope_value.as_ref(), &lasts],
         )
         .await?;
     Ok(rows
@@ -304,31 +319,26 @@ pub async fn merchant_periods(
     states: &[String],
     current: DateRange,
     previous: DateRange,
-    k: u32,
 ) -> Result<Vec<MerchantPeriods>, tokio_postgres::Error> {
     let columns = |first: &str, last: &str| {
-        let when = format!("t.released AND t.metric_date BETWEEN {first} AND {last}");
+        let when = format!("t.metric_date BETWEEN {first} AND {last}");
         format!(
             "coalesce(sum(t.total_spend_cents) FILTER (WHERE {when}), 0)::bigint,
              coalesce(sum(t.transaction_count) FILTER (WHERE {when}), 0)::bigint,
              coalesce(sum(t.refund_cents) FILTER (WHERE {when}), 0)::bigint,
              coalesce(sum(t.refund_count) FILTER (WHERE {when}), 0)::bigint,
              coalesce(hll_cardinality(hll_union_agg(t.customers) FILTER (WHERE {when})), 0)::float8,
-             count(*) FILTER (WHERE NOT t.released AND t.metric_date BETWEEN {first} AND {last}),
-             count(*) FILTER (WHERE {when})"
+             coalesce(sum(t.withheld_cells) FILTER (WHERE {when}), 0)::bigint"
         )
     };
     let sql = format!(
         "SELECT m.id, m.name, m.category, {}, {}
-         FROM (SELECT d.*, hll_cardinality(d.customers) >= $7::bigint AS released
-               FROM agg_daily_merchant_spend d
-               WHERE (d.metric_date BETWEEN $1::date AND $2::date
-                      OR d.metric_date BETWEEN $3::date AND $4::date)
-                 AND (cardinality($6::text[]) = 0 OR d.region = ANY($6::text[]))) t
-         JOIN dim_merchants m ON m.id = t.merchant_id
-         WHERE m.category = ANY($5::text[]) AND NOT m.unattributed
+         FROM released_daily_merchant_spend t JOIN dim_merchants m ON m.id = t.merchant_id
+         WHERE (t.metric_date BETWEEN $1::date AND $2::date OR t.metric_date BETWEEN $3::date AND $4::date)
+           AND m.category = ANY($5::text[]) AND NOT m.unattributed
+           AND (cardinality($6::text[]) = 0 OR t.region = ANY($6::text[]))
          GROUP BY m.id, m.name, m.category
-         HAVING bool_or(t.released)",
+         HAVING count(t.customers) > 0",
         columns("$1::date", "$2::date"),
         columns("$3::date", "$4::date"),
     );
@@ -350,7 +360,6 @@ pub async fn merchant_periods(
                 &previous.to,
                 &categories,
                 &states,
-                &i64::from(k),
             ],
         )
         .await?;
@@ -361,9 +370,18 @@ pub async fn merchant_periods(
             name: row.get(1),
             category: row.get(2),
             current: Totals::from_row(row, 3),
-            previous: Totals::from_row(row, 10),
+            previous: Totals::from_row(row, 9),
         })
         .collect())
+}
+
+/// The k of the disclosure rule (`disclosure.k`): the writer released cells at it.
+pub async fn disclosure_k(
+    client: &deadpool_postgres::Transaction<'_>,
+) -> Result<u32, tokio_postgres::Error> {
+    let statement = client.prepare_cached("SELECT k FROM disclosure").await?;
+    let k: i32 = client.query_one(&statement, &[]).await?.get(0);
+    Ok(u32::try_from(k).unwrap_or(u32::MAX))
 }
 
 /// The newest commit of any shard: what "as of" means for every answer.
@@ -427,7 +445,6 @@ mod tests {
             refund_cents: 45,
             sales: 3,
             withheld_cells: 4,
-            released_cells: 1,
             ..Default::default()
         };
         assert!(!cell.suppressed());

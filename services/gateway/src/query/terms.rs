@@ -180,13 +180,6 @@ impl Granularity {
         }
     }
 
-    /// The last day of the period starting at `start`.
-    pub fn period_end(self, start: NaiveDate) -> NaiveDate {
-        self.next(start)
-            .and_then(|next| next.pred_opt())
-            .unwrap_or(start)
-    }
-
     /// The starts of every period overlapping `[from, to]`.
     pub fn period_starts(self, from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
         let mut starts = Vec::new();
