@@ -11,7 +11,7 @@ DEMO_CARDS ?= 20000
 # A development secret for the demo only; production sets its own (k8s Secret).
 DEMO_SECRET ?= demo-secret-change-me-0123456789
 
-.PHONY: help stack stack-down build migrate demo test test-rust lint fmt bench faults faults-short test-browser contract k8s-validate
+.PHONY: help stack stack-down cluster cluster-down build migrate demo test test-rust lint fmt bench faults faults-short test-browser contract k8s-validate
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -21,6 +21,12 @@ stack: ## Start (or reuse) PostgreSQL+hll, Redis and nats-server >= 2.14; writes
 
 stack-down: ## Stop only what `make stack` started
 	@bash scripts/stack.sh down
+
+cluster: ## Start (or restart) a local 3-node NATS cluster (JetStream R3) and a Redis Cluster (3 masters + 3 replicas); writes .stack/cluster.env
+	@bash scripts/cluster.sh up
+
+cluster-down: ## Stop only what `make cluster` started (data kept; `bash scripts/cluster.sh purge` removes it)
+	@bash scripts/cluster.sh down
 
 build: ## Release build of the one binary
 	cargo build --release --bin altdata

@@ -12,7 +12,14 @@
 #      k8s/schemas/; a kind with no schema at all is an error, never a silent pass;
 #   4. check the project's own invariants (aggregator replicas = ALTDATA_AGG_REPLICAS,
 #      stream replicas, probes on the real endpoints, uid 10001, ...);
-#   5. run checkov on the rendered file. Every failed check fails the run: open-source
+#   5. check every PrometheusRule's expressions with `promtool check rules`, and run the
+#      overlay's alert unit tests (k8s/overlays/<overlay>/alerts.test.yaml) with
+#      `promtool test rules`, which make each alert fire on the series it is meant for;
+#   6. run checkov on the rendered file.
+# Then, once: build the `altdata` image the manifests run with buildah from local files and
+# run `altdata --version` in it (scripts/image.sh; skipped, saying why, where buildah cannot
+# be installed or no binary is built).
+# Every failed check fails the run: open-source
 #      checkov has no severities offline (they come from its SaaS platform), so "fail on
 #      HIGH" cannot be expressed and every finding is treated as blocking, a superset. The
 #      only accepted suppressions are `checkov.io/skipN: CKV_K8S_xx=reason` annotations on
@@ -26,6 +33,9 @@
 #     overrides it (any kubectl >= 1.27).
 #   - kubernetes-validate: the built-in kinds' JSON Schemas, bundled (offline).
 #   - checkov: the policy checks (run with --skip-download, no update check: offline).
+#   - promtool: from Debian's `prometheus` package, fetched with `apt-get download` and only
+#     /usr/bin/promtool unpacked into .stack/venv-k8s/promtool (nothing is installed, no
+#     service starts). K8S_PROMTOOL=/path/to/promtool overrides it.
 #
 # Idempotent and fast the second time: the venv is reused while the pinned versions are
 # unchanged, and an overlay whose rendered output, schemas, tools and this script are
@@ -66,11 +76,26 @@ fi
 
 KUBECTL="${K8S_KUBECTL:-$VENV/bin/kubectl}"
 [ -x "$KUBECTL" ] || die "no kubectl at $KUBECTL"
+
+PROMTOOL="${K8S_PROMTOOL:-$VENV/promtool/usr/bin/promtool}"
+if [ ! -x "$PROMTOOL" ]; then
+  command -v apt-get >/dev/null 2>&1 || die "no promtool at $PROMTOOL and no apt-get to fetch Debian's prometheus package"
+  log "fetching promtool from Debian's prometheus package (apt-get download; not installed)"
+  debs="$(mktemp -d)"
+  if ! (cd "$debs" && apt-get download -qq prometheus >/dev/null 2>&1); then
+    apt-get update -qq >/dev/null
+    (cd "$debs" && apt-get download -qq prometheus >/dev/null 2>&1) || die "apt-get download prometheus failed"
+  fi
+  mkdir -p "$VENV/promtool"
+  dpkg-deb --fsys-tarfile "$debs"/prometheus_*.deb | tar -x -C "$VENV/promtool" ./usr/bin/promtool
+  rm -rf "$debs"
+  [ -x "$PROMTOOL" ] || die "promtool was not unpacked to $PROMTOOL"
+fi
 export CKV_SKIP_PACKAGE_UPDATE_CHECK=true
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # The pinned versions name the Python tools (asking checkov for its version takes seconds).
-TOOLS="$("$KUBECTL" version --client 2>/dev/null | tr '\n' ' ')$(tr '\n' ' ' <<<"$WANT")"
+TOOLS="$("$KUBECTL" version --client 2>/dev/null | tr '\n' ' ')$("$PROMTOOL" --version 2>&1 | head -n1) $(tr '\n' ' ' <<<"$WANT")"
 log "tools: $TOOLS"
 
 mkdir -p "$OUT"
@@ -165,6 +190,10 @@ for doc in docs:
             ready = c.get("readinessProbe", {}).get("httpGet", {}).get("path")
             if live != "/healthz" or ready != "/readyz":
                 problem(doc, f"container {c['name']}: liveness must be /healthz and readiness /readyz (got {live}, {ready})")
+        if c.get("args", [None])[0] == "gateway":
+            readonly = env_of(c).get("ALTDATA_READONLY_DATABASE_URL", {}).get("valueFrom", {}).get("secretKeyRef")
+            if not readonly:
+                problem(doc, "the gateway must compute answers as the read-only role: ALTDATA_READONLY_DATABASE_URL from a Secret")
         if c.get("args", [None])[0] == "aggregate":
             env = env_of(c)
             ordinal = env.get("ALTDATA_AGG_ORDINAL", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
@@ -177,6 +206,21 @@ for doc in docs:
             shards = int(config.get("ALTDATA_SHARDS", "16"))
             if int(doc["spec"].get("replicas", 1)) > shards:
                 problem(doc, f"more aggregator replicas than shards ({shards}): some would own nothing")
+
+# Every alert names its runbook: a section of docs/RELIABILITY.md that exists.
+def anchor(heading):
+    text = heading.strip().lower()
+    return "".join(ch for ch in text if ch.isalnum() or ch in " -_").replace(" ", "-")
+headings = {anchor(line.lstrip("#")) for line in open("docs/RELIABILITY.md") if line.startswith("#")}
+for rule_doc in by_kind.get("PrometheusRule", []):
+    for group in rule_doc["spec"]["groups"]:
+        for rule in group["rules"]:
+            if "alert" not in rule:
+                continue
+            url = rule.get("annotations", {}).get("runbook_url", "")
+            page, _, section = url.partition("#")
+            if page != "docs/RELIABILITY.md" or section not in headings:
+                problem(rule_doc, f"alert {rule['alert']}: runbook_url {url!r} is not a section of docs/RELIABILITY.md")
 
 for hpa in by_kind.get("HorizontalPodAutoscaler", []):
     if hpa["spec"]["scaleTargetRef"]["name"] == "aggregator":
@@ -203,6 +247,29 @@ sys.exit(1 if problems else 0)
 PY
 }
 
+# The rules of every PrometheusRule, as a Prometheus rule file: promtool checks their PromQL
+# and templates, then runs the overlay's alert unit tests against them (rule_files: rules.yaml).
+check_alerts() {
+  local rendered="$1" overlay="$2" tests="$3" dir="$OUT/$overlay.promtool"
+  rm -rf "$dir"; mkdir -p "$dir"
+  "$VENV/bin/python" - "$rendered" "$dir/rules.yaml" <<'PY'
+import sys, yaml
+groups = [g for d in yaml.safe_load_all(open(sys.argv[1])) if d and d.get("kind") == "PrometheusRule"
+          for g in d["spec"]["groups"]]
+yaml.safe_dump({"groups": groups}, open(sys.argv[2], "w"), sort_keys=False)
+PY
+  if ! grep -q 'alert:' "$dir/rules.yaml"; then
+    [ -e "$tests" ] && { log "$tests exists but $overlay renders no PrometheusRule"; return 1; }
+    return 0
+  fi
+  "$PROMTOOL" check rules "$dir/rules.yaml" 2>&1 | sed 's/^/  /'
+  [ "${PIPESTATUS[0]}" = 0 ] || return 1
+  [ -e "$tests" ] || { log "$overlay has alerts but no $tests"; return 1; }
+  cp "$tests" "$dir/alerts.test.yaml"
+  (cd "$dir" && "$PROMTOOL" test rules alerts.test.yaml) 2>&1 | sed 's/^/  /'
+  [ "${PIPESTATUS[0]}" = 0 ]
+}
+
 failed=()
 for overlay in "${OVERLAYS[@]}"; do
   log "== overlay $overlay"
@@ -213,7 +280,8 @@ for overlay in "${OVERLAYS[@]}"; do
   mv "$rendered.tmp" "$rendered"
   log "rendered $(grep -c '^kind:' "$rendered") objects into ${rendered#"$ROOT"/}"
 
-  key="$( { cat "$rendered" k8s/schemas/*.json "${BASH_SOURCE[0]}"; echo "$TOOLS ${K8S_VERSIONS[*]}"; } | sha256sum | cut -d' ' -f1)"
+  alert_tests="k8s/overlays/$overlay/alerts.test.yaml"
+  key="$( { cat "$rendered" k8s/schemas/*.json "${BASH_SOURCE[0]}"; cat "$alert_tests" docs/RELIABILITY.md 2>/dev/null; echo "$TOOLS ${K8S_VERSIONS[*]}"; } | sha256sum | cut -d' ' -f1)"
   pass="$OUT/$overlay.pass"
   if [ "${K8S_VALIDATE_FORCE:-0}" != 1 ] && [ "$(cat "$pass" 2>/dev/null)" = "$key" ]; then
     log "unchanged since its last pass ($(cut -c1-12 <<<"$key")): skipped (K8S_VALIDATE_FORCE=1 to re-run)"
@@ -225,6 +293,10 @@ for overlay in "${OVERLAYS[@]}"; do
   core="$OUT/$overlay.core.yaml"
   if ! check_rendered "$rendered" "$overlay" "$core"; then
     ok=0; failed+=("$overlay: schemas of custom resources / project invariants")
+  fi
+
+  if ! check_alerts "$rendered" "$overlay" "$alert_tests"; then
+    ok=0; failed+=("$overlay: PrometheusRule (promtool)")
   fi
 
   for version in "${K8S_VERSIONS[@]}"; do
@@ -272,6 +344,16 @@ PY
     log "overlay $overlay: FAIL"
   fi
 done
+
+# The image: no registry is reachable here, so scripts/image.sh assembles it from local files.
+log "== image"
+status=0
+bash scripts/image.sh check || status=$?
+case "$status" in
+  0) ;;
+  3) log "image check skipped (see above)" ;;
+  *) failed+=("image: scripts/image.sh check") ;;
+esac
 
 if [ "${#failed[@]}" -gt 0 ]; then
   for f in "${failed[@]}"; do log "FAILED: $f"; done

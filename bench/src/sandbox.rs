@@ -243,18 +243,9 @@ pub async fn cleanup_all(servers: &Servers) {
 }
 
 async fn cleanup_names(servers: &Servers, prefix: &Prefix, database: &str) {
-    let subjects = Subjects::new(prefix.clone());
-    if let Ok(client) = async_nats::connect(&servers.nats_url).await {
-        let js = async_nats::jetstream::new(client);
-        for stream in [
-            subjects.txn_stream(),
-            subjects.agg_stream(),
-            subjects.cache_stream(),
-            prefix.stream("LIMITS"),
-        ] {
-            let _ = js.delete_stream(&stream).await;
-        }
-    }
+    // Every stream the prefix owns (found by subject, the bare-limit `LIMITS` one included)
+    // and its Redis keys.
+    altdata_common::prefixes::remove(&servers.nats_url, &servers.redis_url, prefix).await;
     if !database.is_empty() {
         if let Ok(admin) = pg_connect(&servers.admin_url()).await {
             let _ = admin
@@ -262,29 +253,4 @@ async fn cleanup_names(servers: &Servers, prefix: &Prefix, database: &str) {
                 .await;
         }
     }
-    delete_redis_keys(&servers.redis_url, prefix).await;
-}
-
-async fn delete_redis_keys(redis_url: &str, prefix: &Prefix) {
-    use fred::prelude::*;
-    use futures::TryStreamExt;
-    let Ok(config) = Config::from_url(redis_url) else {
-        return;
-    };
-    let Ok(client) = Builder::from_config(config).build() else {
-        return;
-    };
-    if client.init().await.is_err() {
-        return;
-    }
-    let pattern = format!("{}:*", prefix.as_str());
-    let keys: Vec<Key> = client
-        .scan_buffered(pattern, Some(1000), None)
-        .try_collect()
-        .await
-        .unwrap_or_default();
-    for batch in keys.chunks(500) {
-        let _: Result<i64, _> = client.del(batch.to_vec()).await;
-    }
-    let _ = client.quit().await;
 }

@@ -92,6 +92,12 @@ pub async fn spawn_gateway(overrides: &[(&str, &str)]) -> GatewayApp {
         .filter(|(name, _)| *name != "ALTDATA_K_ANONYMITY")
         .collect();
     let mut env = test_app.env();
+    // Answers read as deployments read them: through a login user in `altdata_reader`
+    // (schema/0010), so a read the role may not make fails here.
+    env.insert(
+        "ALTDATA_READONLY_DATABASE_URL".to_owned(),
+        test_app.reader_database_url().await,
+    );
     for (name, value) in [
         ("ALTDATA_HTTP_ADDR", "127.0.0.1:0"),
         ("ALTDATA_WEB_DIR", "/nonexistent/web/dist"),

@@ -265,6 +265,32 @@ impl TestApp {
         altdata_common::EnvReader::from_map(vars)
     }
 
+    /// This app's database as `altdata_gateway_test`, a login user in the read-only role
+    /// `altdata_reader` (schema/0010), created on first use (trust authentication).
+    pub async fn reader_database_url(&self) -> String {
+        const READER: &str = "altdata_gateway_test";
+        let (admin, connection) = tokio_postgres::connect(&self.admin_url, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL: {e}"));
+        tokio::spawn(connection);
+        // Roles are shared by every database of the server, and tests run in parallel.
+        admin
+            .batch_execute(&format!(
+                "DO $$ BEGIN
+                     CREATE ROLE {READER} LOGIN IN ROLE altdata_reader;
+                 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+                 END $$"
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("create the reader login: {e}"));
+        let mut url = url::Url::parse(self.connections.database_url.expose_secret())
+            .unwrap_or_else(|e| panic!("DATABASE_URL: {e}"));
+        url.set_username(READER)
+            .and_then(|()| url.set_password(None))
+            .unwrap_or_else(|()| panic!("DATABASE_URL cannot take a user name"));
+        url.to_string()
+    }
+
     pub async fn client(&self) -> deadpool_postgres::Object {
         self.pool
             .get()
@@ -281,7 +307,6 @@ impl Drop for TestApp {
         let database = self.database_name.clone();
         let nats_url = self.connections.nats_url.clone();
         let redis_url = self.connections.redis_url.clone();
-        let subjects = self.subjects.clone();
         let prefix = self.prefix.clone();
         let cleanup = std::thread::spawn(move || {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
@@ -291,16 +316,8 @@ impl Drop for TestApp {
                 return;
             };
             runtime.block_on(async move {
-                if let Ok(client) = async_nats::connect(&nats_url).await {
-                    let jetstream = async_nats::jetstream::new(client);
-                    for stream in [
-                        subjects.txn_stream(),
-                        subjects.agg_stream(),
-                        subjects.cache_stream(),
-                    ] {
-                        let _ = jetstream.delete_stream(&stream).await;
-                    }
-                }
+                // Every stream the prefix owns (found by subject) and its Redis keys.
+                altdata_common::prefixes::remove(&nats_url, &redis_url, &prefix).await;
                 if let Ok((admin, connection)) =
                     tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await
                 {
@@ -309,35 +326,10 @@ impl Drop for TestApp {
                         .batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
                         .await;
                 }
-                delete_redis_keys(&redis_url, &prefix).await;
             });
         });
         let _ = cleanup.join();
     }
-}
-
-async fn delete_redis_keys(redis_url: &str, prefix: &Prefix) {
-    use fred::prelude::*;
-    let Ok(config) = Config::from_url(redis_url) else {
-        return;
-    };
-    let Ok(client) = Builder::from_config(config).build() else {
-        return;
-    };
-    if client.init().await.is_err() {
-        return;
-    }
-    use futures::TryStreamExt;
-    let pattern = format!("{}:*", prefix.as_str());
-    let keys: Vec<Key> = client
-        .scan_buffered(pattern, Some(1000), None)
-        .try_collect()
-        .await
-        .unwrap_or_default();
-    for batch in keys.chunks(500) {
-        let _: Result<i64, _> = client.del(batch.to_vec()).await;
-    }
-    let _ = client.quit().await;
 }
 
 /// The one value of a query returning one row of one column, on a pooled client

@@ -19,6 +19,9 @@ const RELAY_BATCH: i64 = 64;
 /// in-flight limit of 5,000, and one flush's row can hold thousands of updates.
 const MAX_IN_FLIGHT: usize = 1_024;
 
+/// How often the relay measures what is still waiting to be published.
+const BACKLOG_INTERVAL: Duration = Duration::from_secs(15);
+
 /// Publishes pending outbox rows until shutdown; on shutdown, drains what is left (bounded by
 /// the caller's drain timeout).
 pub async fn run_relay(
@@ -29,8 +32,10 @@ pub async fn run_relay(
     shutdown: Shutdown,
 ) -> Result<(), AggregatorError> {
     let published = metrics::counter!("altdata_outbox_published_total");
+    let mut backlog = Backlog::new();
     let mut backoff = Duration::from_millis(200);
     loop {
+        backlog.measure_if_due(&pool).await;
         match relay_once(&pool, &jetstream, &subjects).await {
             Ok(0) => {
                 backoff = Duration::from_millis(200);
@@ -57,6 +62,61 @@ pub async fn run_relay(
             }
         }
     }
+}
+
+/// The rows not yet published and the age of the oldest: `altdata_outbox_pending_rows` and
+/// `altdata_outbox_oldest_pending_seconds` (the AltdataOutboxBacklog alert). Measured on its
+/// own schedule, whatever the relay's attempts do, so a relay that keeps failing still
+/// reports a growing backlog. Every replica reports the same table: alerts take the max.
+struct Backlog {
+    pending_rows: metrics::Gauge,
+    oldest_pending_seconds: metrics::Gauge,
+    last: Option<tokio::time::Instant>,
+}
+
+impl Backlog {
+    fn new() -> Backlog {
+        Backlog {
+            pending_rows: metrics::gauge!("altdata_outbox_pending_rows"),
+            oldest_pending_seconds: metrics::gauge!("altdata_outbox_oldest_pending_seconds"),
+            last: None,
+        }
+    }
+
+    async fn measure_if_due(&mut self, pool: &deadpool_postgres::Pool) {
+        let now = tokio::time::Instant::now();
+        if self
+            .last
+            .is_some_and(|at| now.duration_since(at) < BACKLOG_INTERVAL)
+        {
+            return;
+        }
+        self.last = Some(now);
+        match pending(pool).await {
+            Ok((rows, oldest_seconds)) => {
+                self.pending_rows.set(rows as f64);
+                self.oldest_pending_seconds.set(oldest_seconds);
+            }
+            Err(error) => tracing::debug!(error = %error, "cannot measure the outbox backlog"),
+        }
+    }
+}
+
+/// Pending rows and the age in seconds of the oldest (ids grow with time; the partial index
+/// `outbox_pending` holds exactly these rows).
+async fn pending(pool: &deadpool_postgres::Pool) -> Result<(i64, f64), AggregatorError> {
+    let client = pool.get().await?;
+    let row = client
+        .query_one(
+            "SELECT count(*),
+                    coalesce(extract(epoch FROM now() - (
+                        SELECT created_at FROM outbox WHERE published_at IS NULL
+                        ORDER BY id LIMIT 1)), 0)::float8
+             FROM outbox WHERE published_at IS NULL",
+            &[],
+        )
+        .await?;
+    Ok((row.get(0), row.get(1)))
 }
 
 /// Publishes one batch of pending rows; returns how many rows it published.

@@ -102,6 +102,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// List each prefix's JetStream streams and storage reservation, or remove leftovers.
+    Prefixes {
+        #[command(subcommand)]
+        command: Option<PrefixesCommand>,
+    },
     /// Print aggregate updates as they arrive (altdata.agg.v1.daily.>).
     Tail {
         /// Only this merchant.
@@ -117,6 +122,19 @@ enum Command {
         /// Last day of the current week (default: the newest day with data).
         #[arg(long)]
         as_of: Option<chrono::NaiveDate>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PrefixesCommand {
+    /// One line per prefix: streams, reserved and stored MiB, idle time (the default).
+    List,
+    /// Delete the streams and Redis keys of the named prefixes (never ALTDATA_PREFIX's).
+    Remove {
+        prefixes: Vec<String>,
+        /// Also every test (t_...) and benchmark (bench_...) prefix idle this long, e.g. 1h.
+        #[arg(long, value_name = "IDLE", value_parser = humantime::parse_duration)]
+        leftovers: Option<Duration>,
     },
 }
 
@@ -269,6 +287,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo { landing } => demo(landing).await,
         Command::Resolve { input } => resolve_command(&input),
         Command::Keys { command } => crate::keys::run(command).await,
+        Command::Prefixes { command } => {
+            let connections = settings(altdata_common::ConnectionSettings::read)?;
+            match command.unwrap_or(PrefixesCommand::List) {
+                PrefixesCommand::List => crate::prefixes::list(&connections).await,
+                PrefixesCommand::Remove {
+                    prefixes,
+                    leftovers,
+                } => crate::prefixes::remove(&connections, &prefixes, leftovers).await,
+            }
+        }
         Command::Tail { merchant } => tail(merchant).await,
         Command::Ask {
             category,

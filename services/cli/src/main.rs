@@ -2,6 +2,7 @@
 
 mod commands;
 mod keys;
+mod prefixes;
 
 use clap::Parser;
 

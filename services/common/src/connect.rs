@@ -104,6 +104,16 @@ fn pool_of(
         .map_err(|e| ConnectError::DatabasePool(e.to_string()))
 }
 
+/// The servers of `NATS_URL`: one URL, or several of one cluster separated by commas. The
+/// client also learns the cluster's other servers from the first it reaches.
+pub fn nats_servers(url: &str) -> Vec<String> {
+    url.split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Connects to NATS and refuses a server older than [`MIN_NATS_SERVER`].
 pub async fn nats(url: &str) -> Result<async_nats::Client, ConnectError> {
     let client = async_nats::ConnectOptions::new()
@@ -111,7 +121,7 @@ pub async fn nats(url: &str) -> Result<async_nats::Client, ConnectError> {
         .retry_on_initial_connect()
         .max_reconnects(None)
         .connection_timeout(Duration::from_secs(5))
-        .connect(url)
+        .connect(nats_servers(url))
         .await
         .map_err(|e| ConnectError::Nats {
             url: url.to_owned(),
@@ -164,13 +174,19 @@ pub struct StreamLimits {
     pub replicas: usize,
 }
 
+/// The defaults are development sizes: JetStream reserves each stream's `max_bytes` of the
+/// server's store when the stream is created, so a prefix reserves 1344 MiB whether it holds
+/// anything or not, and the demo, the tests and the benchmark (each with its own prefixes)
+/// fit one development server together (docs/SCALING.md, "Stream storage"). 1 GiB holds
+/// about 6M transaction events, five times `make demo`'s. Deployments size their streams
+/// with `ALTDATA_TXN_MAX_MB` and friends (both Kubernetes overlays do).
 impl Default for StreamLimits {
     fn default() -> StreamLimits {
         StreamLimits {
             txn_max_age: Duration::from_secs(7 * 24 * 3600),
-            txn_max_bytes: 8 * 1024 * 1024 * 1024,
-            agg_max_bytes: 2 * 1024 * 1024 * 1024,
-            cache_max_bytes: 256 * 1024 * 1024,
+            txn_max_bytes: 1024 * 1024 * 1024,
+            agg_max_bytes: 256 * 1024 * 1024,
+            cache_max_bytes: 64 * 1024 * 1024,
             duplicate_window: Duration::from_secs(20 * 60),
             replicas: 1,
         }

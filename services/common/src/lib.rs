@@ -8,10 +8,12 @@
 //! - [`connect`]: PostgreSQL pool, NATS (version check, streams, subject names), Redis.
 //! - [`migrate`]: versioned migrations from `schema/` and the catalogue loader.
 //! - [`ops`]: health, readiness and metrics routes.
+//! - [`prefixes`]: the streams and Redis keys each pipeline prefix holds, and their removal.
 
 pub mod connect;
 pub mod migrate;
 pub mod ops;
+pub mod prefixes;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;

@@ -60,6 +60,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0009_key_lifecycle.sql",
         sql: include_str!("../../../schema/0009_key_lifecycle.sql"),
     },
+    Migration {
+        version: 10,
+        name: "0010_readonly_role.sql",
+        sql: include_str!("../../../schema/0010_readonly_role.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -109,22 +109,31 @@ impl EnvReader {
     /// A URL whose scheme is one of `schemes`, or `default` when unset.
     pub fn url(&mut self, name: &str, default: &str, schemes: &[&str]) -> String {
         let text = self.raw(name).unwrap_or(default).to_owned();
-        match url::Url::parse(&text) {
-            Ok(url) if schemes.contains(&url.scheme()) => text,
-            Ok(url) => {
-                self.problems.push(format!(
-                    "{name} has scheme {:?}: expected one of {schemes:?}",
-                    url.scheme()
-                ));
-                text
-            }
-            Err(error) => {
-                // Never echo the value: URLs carry passwords.
-                self.problems.push(format!(
-                    "{name} is not a URL ({error}): expected e.g. {default}"
-                ));
-                text
-            }
+        self.check_url(name, &text, default, schemes);
+        text
+    }
+
+    /// A comma-separated list of URLs (the servers of one cluster), each with one of
+    /// `schemes`, or `default` when unset.
+    pub fn url_list(&mut self, name: &str, default: &str, schemes: &[&str]) -> String {
+        let text = self.raw(name).unwrap_or(default).to_owned();
+        for part in text.split(',') {
+            self.check_url(name, part.trim(), default, schemes);
+        }
+        text
+    }
+
+    fn check_url(&mut self, name: &str, text: &str, default: &str, schemes: &[&str]) {
+        match url::Url::parse(text) {
+            Ok(url) if schemes.contains(&url.scheme()) => {}
+            Ok(url) => self.problems.push(format!(
+                "{name} has scheme {:?}: expected one of {schemes:?}",
+                url.scheme()
+            )),
+            // Never echo the value: URLs carry passwords.
+            Err(error) => self.problems.push(format!(
+                "{name} is not a URL ({error}): expected e.g. {default}"
+            )),
         }
     }
 
@@ -253,8 +262,14 @@ impl ConnectionSettings {
             DEFAULT_DATABASE_URL,
             &["postgres", "postgresql"],
         );
-        let nats_url = env.url("NATS_URL", DEFAULT_NATS_URL, &["nats", "tls", "ws", "wss"]);
-        let redis_url = env.url("REDIS_URL", DEFAULT_REDIS_URL, &["redis", "rediss"]);
+        // Several servers of one NATS cluster are separated by commas.
+        let nats_url = env.url_list("NATS_URL", DEFAULT_NATS_URL, &["nats", "tls", "ws", "wss"]);
+        // `redis-cluster://host:port?node=host:port&node=...` is a Redis Cluster (fred).
+        let redis_url = env.url(
+            "REDIS_URL",
+            DEFAULT_REDIS_URL,
+            &["redis", "rediss", "redis-cluster", "rediss-cluster"],
+        );
         let prefix_text = env.string("ALTDATA_PREFIX", "altdata");
         let prefix = Prefix::parse(&prefix_text).unwrap_or_else(|problem| {
             env.problem(problem);
@@ -311,6 +326,29 @@ mod tests {
             error.contains("ALTDATA_SHARDS=0 is out of range"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn cluster_urls_are_accepted_and_each_server_is_checked() {
+        let mut env = reader(&[
+            ("NATS_URL", "nats://127.0.0.1:14231, nats://127.0.0.1:14232"),
+            (
+                "REDIS_URL",
+                "redis-cluster://127.0.0.1:17001?node=127.0.0.1:17002",
+            ),
+        ]);
+        let settings = ConnectionSettings::read(&mut env);
+        assert!(env.finish().is_ok());
+        assert!(settings.redis_url.starts_with("redis-cluster://"));
+
+        let mut env = reader(&[("NATS_URL", "nats://127.0.0.1:14231,http://x:1")]);
+        let _ = ConnectionSettings::read(&mut env);
+        let error = env
+            .finish()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("NATS_URL has scheme \"http\""), "{error}");
     }
 
     #[test]

@@ -1,13 +1,20 @@
 //! The answer cache in Redis, keyed by canonical query and by generation counters.
 //!
-//! A cached answer lives at `<prefix>:q:<sha256 of the canonical query>:<fingerprint>`, where
-//! the fingerprint is the current value of every generation counter the answer depends on:
-//! `<prefix>:gen:flush` (bumped by an admin flush) and one of `<prefix>:gen:all`,
-//! `<prefix>:gen:category:<c>` or `<prefix>:gen:merchant:<id>`. The invalidator bumps the
-//! counters a change touches, so the next lookup computes a different key and misses; old
-//! entries are never served again and expire by TTL. Because the counters are read *before*
-//! the answer is computed, an answer computed from old data is stored under the old
-//! fingerprint and cannot shadow a newer one.
+//! Every answer depends on two generation counters: `<prefix>:{flush}:gen` (bumped by an
+//! admin flush) and the counter of its dependency, `<prefix>:{all}:gen`,
+//! `<prefix>:{category:<c>}:gen` or `<prefix>:{merchant:<id>}:gen`. A cached answer lives
+//! beside its dependency's counter, at `<prefix>:{<dependency>}:q:<sha256 of the canonical
+//! query>:<fingerprint>`, where the fingerprint is the value of both counters. The invalidator
+//! bumps the counters a change touches, so the next lookup computes a different key and
+//! misses; old entries are never served again and expire by TTL. Because the counters are
+//! read *before* the answer is computed, an answer computed from old data is stored under the
+//! old fingerprint and cannot shadow a newer one.
+//!
+//! The `{...}` is a Redis Cluster hash tag: a dependency's counter and its answers share a
+//! slot, so they live on one node and are lost together if that node restarts empty (a
+//! counter back at zero never meets an answer it already invalidated), while different
+//! dependencies spread over the cluster. No command spans two slots: the two counters are
+//! read with two GETs in one pipeline, never one MGET. A single Redis ignores the tags.
 //!
 //! Redis is optional: every failure degrades to "unavailable" (compute from PostgreSQL)
 //! and is counted; none is an error for the caller.
@@ -43,7 +50,7 @@ impl CacheStatus {
     }
 }
 
-/// The generation counter an answer depends on besides `gen:flush`.
+/// The generation counter an answer depends on besides the flush counter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dependency {
     All,
@@ -94,18 +101,38 @@ impl Cache {
         self.client.clone()
     }
 
-    pub fn generation_key(prefix: &Prefix, dependency: &Dependency) -> String {
+    /// `<prefix>:{<dependency>}`: the hash-tagged start of the dependency's counter and of
+    /// every answer that depends on it.
+    fn dependency_tag(prefix: &Prefix, dependency: &Dependency) -> String {
         match dependency {
-            Dependency::All => prefix.redis_key("gen:all"),
+            Dependency::All => prefix.redis_key("{all}"),
             Dependency::Category(category) => {
-                prefix.redis_key(&format!("gen:category:{}", category.as_str()))
+                prefix.redis_key(&format!("{{category:{}}}", category.as_str()))
             }
-            Dependency::Merchant(id) => prefix.redis_key(&format!("gen:merchant:{id}")),
+            Dependency::Merchant(id) => prefix.redis_key(&format!("{{merchant:{id}}}")),
         }
     }
 
+    pub fn generation_key(prefix: &Prefix, dependency: &Dependency) -> String {
+        format!("{}:gen", Cache::dependency_tag(prefix, dependency))
+    }
+
     pub fn flush_key(prefix: &Prefix) -> String {
-        prefix.redis_key("gen:flush")
+        prefix.redis_key("{flush}:gen")
+    }
+
+    /// Where an answer to `canonical_query` computed at `fingerprint` is stored.
+    pub fn answer_key(
+        prefix: &Prefix,
+        dependency: &Dependency,
+        canonical_query: &str,
+        fingerprint: &str,
+    ) -> String {
+        let digest = hex::encode(Sha256::digest(canonical_query.as_bytes()));
+        format!(
+            "{}:q:{digest}:{fingerprint}",
+            Cache::dependency_tag(prefix, dependency)
+        )
     }
 
     /// A connected client, or `None` (counted) when Redis is not usable right now.
@@ -119,8 +146,9 @@ impl Cache {
         }
     }
 
-    /// Reads the generations the answer depends on (one MGET) and, unless `bypass`, the
-    /// cached answer under the resulting key. `Err(())` means Redis is unavailable.
+    /// Reads the generations the answer depends on (two GETs, one round trip) and, unless
+    /// `bypass`, the cached answer under the resulting key. `Err(())` means Redis is
+    /// unavailable.
     pub async fn lookup(
         &self,
         canonical_query: &str,
@@ -128,11 +156,7 @@ impl Cache {
         bypass: bool,
     ) -> Result<(CacheSlot, Option<CachedAnswer>), ()> {
         let client = self.connected().ok_or(())?;
-        let keys = vec![
-            Cache::flush_key(&self.prefix),
-            Cache::generation_key(&self.prefix, dependency),
-        ];
-        let generations: Vec<Option<i64>> = match client.mget(keys).await {
+        let generations = match self.generations(client, dependency).await {
             Ok(values) => values,
             Err(error) => {
                 self.unavailable("read generations", &error);
@@ -144,9 +168,8 @@ impl Cache {
             .map(|g| g.unwrap_or(0).to_string())
             .collect::<Vec<_>>()
             .join(".");
-        let digest = hex::encode(Sha256::digest(canonical_query.as_bytes()));
         let slot = CacheSlot {
-            key: self.prefix.redis_key(&format!("q:{digest}:{fingerprint}")),
+            key: Cache::answer_key(&self.prefix, dependency, canonical_query, &fingerprint),
         };
         if bypass {
             return Ok((slot, None));
@@ -167,6 +190,22 @@ impl Cache {
             }
         });
         Ok((slot, answer))
+    }
+
+    /// The flush generation and the dependency's, in that order. They live in different
+    /// slots (a Redis Cluster refuses an MGET across slots), so they are two GETs in one
+    /// pipeline: one round trip, each routed to its node.
+    async fn generations(
+        &self,
+        client: &fred::clients::Client,
+        dependency: &Dependency,
+    ) -> Result<Vec<Option<i64>>, fred::error::Error> {
+        let pipeline = client.pipeline();
+        let () = pipeline.get(Cache::flush_key(&self.prefix)).await?;
+        let () = pipeline
+            .get(Cache::generation_key(&self.prefix, dependency))
+            .await?;
+        pipeline.all().await
     }
 
     /// Stores an answer with the TTL backstop. Failures are logged and counted, never
@@ -191,7 +230,7 @@ impl Cache {
         }
     }
 
-    /// Makes every cached answer unreachable at once, by bumping `gen:flush`.
+    /// Makes every cached answer unreachable at once, by bumping the flush counter.
     pub async fn flush_all(&self) -> Result<i64, fred::error::Error> {
         let client = self.client.as_ref().ok_or_else(|| {
             fred::error::Error::new(fred::error::ErrorKind::Config, "no Redis client")

@@ -244,7 +244,8 @@ impl GenerationWriter {
         }
     }
 
-    /// INCRs every key in one pipeline (one round trip).
+    /// INCRs every key in one pipeline (one round trip; in a Redis Cluster each INCR goes to
+    /// the node of its key's slot).
     pub async fn bump(&self, keys: &BTreeSet<String>) -> Result<(), fred::error::Error> {
         let client = self
             .client
@@ -289,10 +290,10 @@ mod tests {
         assert_eq!(
             keys,
             vec![
-                "t:gen:all",
-                "t:gen:category:coffee_shop",
-                "t:gen:merchant:7",
-                "t:gen:merchant:9"
+                "t:{all}:gen",
+                "t:{category:coffee_shop}:gen",
+                "t:{merchant:7}:gen",
+                "t:{merchant:9}:gen"
             ]
         );
     }

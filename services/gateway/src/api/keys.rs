@@ -8,7 +8,7 @@ use crate::auth::store::{self, KeyInfo, NewKey, Revocation};
 use crate::auth::{Principal, Role};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::query::{parse_bounded, PageParams, MAX_OFFSET};
+use crate::query::{Bounded, PageLimit, PageParams};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -80,9 +80,8 @@ pub async fn list(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<KeyList>, ApiError> {
-    let max = state.inner.settings.limits.max_page_size;
-    let limit = parse_bounded("limit", params.limit.as_deref(), 100, 1, max)?;
-    let offset = parse_bounded("offset", params.offset.as_deref(), 0, 0, MAX_OFFSET)?;
+    let limit = PageLimit::or(params.limit, 100, state.inner.settings.limits.max_page_size)?;
+    let offset = params.offset.map_or(0, |Bounded(offset)| offset);
     let keys = store::list(&state.inner.db, limit, offset).await?;
     Ok(Json(KeyList {
         keys,
