@@ -26,22 +26,42 @@ pub struct KeyList {
     pub offset: i64,
 }
 
+/// The schema of the names [`store::check_name`] accepts: at most
+/// [`store::MAX_NAME_CHARS`] characters, none a control character.
+fn name_schema() -> utoipa::openapi::schema::Schema {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .max_length(Some(store::MAX_NAME_CHARS))
+        .pattern(Some(crate::query::PRINTABLE_PATTERN))
+        .into()
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     pub role: Role,
     /// Who or what the key is for; shown in lists and the audit trail.
     #[serde(default)]
+    #[schema(schema_with = name_schema)]
     pub name: String,
     /// A lifetime such as `30d`, `12h` or `90m` (1 minute to 3660 days); without it the key
     /// never expires.
+    #[schema(
+        pattern = r"^([1-9][0-9]{0,5}m|[1-9][0-9]{0,3}h|[1-9][0-9]{0,2}d|[12][0-9]{3}d|3[0-5][0-9]{2}d|36[0-5][0-9]d|3660d)$",
+        example = "30d"
+    )]
     pub expires_in: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateKey {
-    /// The new key's lifetime; without it the new key keeps the old one's expiry.
+    /// The new key's lifetime (as `expires_in` of a new key); without it the new key keeps the
+    /// old one's expiry.
+    #[schema(
+        pattern = r"^([1-9][0-9]{0,5}m|[1-9][0-9]{0,3}h|[1-9][0-9]{0,2}d|[12][0-9]{3}d|3[0-5][0-9]{2}d|36[0-5][0-9]d|3660d)$",
+        example = "30d"
+    )]
     pub expires_in: Option<String>,
 }
 
@@ -133,6 +153,7 @@ pub async fn create(
         (status = 401, description = "Missing or invalid key", body = ErrorBody),
         (status = 403, description = "Not an admin key", body = ErrorBody),
         (status = 404, description = "No such key", body = ErrorBody),
+        (status = 409, description = "The key making the request", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     )
@@ -142,6 +163,7 @@ pub async fn revoke(
     Extension(principal): Extension<Principal>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<RevokeAnswer>, ApiError> {
+    not_itself(&principal, id, "revoke")?;
     let revocation = store::revoke(&state.inner.db, id, &principal.actor()).await?;
     let revocation_announced = forget_everywhere(&state, id).await;
     if revocation.newly_revoked {
@@ -166,7 +188,7 @@ pub async fn revoke(
         (status = 401, description = "Missing or invalid key", body = ErrorBody),
         (status = 403, description = "Not an admin key", body = ErrorBody),
         (status = 404, description = "No such key", body = ErrorBody),
-        (status = 409, description = "The key is revoked, or expired without a new lifetime", body = ErrorBody),
+        (status = 409, description = "The key is revoked, or expired without a new lifetime, or is the key making the request", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     )
@@ -185,6 +207,7 @@ pub async fn rotate(
             .map_err(|error| ApiError::invalid(format!("invalid JSON body: {error}")))?
             .unwrap_or_default()
     };
+    not_itself(&principal, id, "rotate")?;
     let lifetime = lifetime(body.expires_in.as_deref())?;
     let rotated = store::rotate(&state.inner.db, id, lifetime, &principal.actor()).await?;
     let announced = forget_everywhere(&state, id).await;
@@ -196,6 +219,18 @@ pub async fn rotate(
             revocation_announced: announced,
         },
     ))
+}
+
+/// A key does not revoke or rotate itself through the API: an admin who did would lock
+/// themselves out mid-session. Another admin key or `altdata keys` can.
+fn not_itself(principal: &Principal, id: i64, action: &str) -> Result<(), ApiError> {
+    if principal.key_id == id {
+        return Err(ApiError::Conflict(format!(
+            "key {id} is the key making this request: {action} it with another admin key or \
+             `altdata keys {action} {id}`"
+        )));
+    }
+    Ok(())
 }
 
 fn lifetime(expires_in: Option<&str>) -> Result<Option<Duration>, ApiError> {

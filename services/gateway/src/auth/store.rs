@@ -18,10 +18,8 @@ const KEY_RANDOM_CHARS: usize = 32;
 /// How much of a key is stored in clear, shown in lists and logged: `adx_` and 4 characters.
 const SHOWN_PREFIX_CHARS: usize = 8;
 const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-/// The shortest and longest lifetime a key may be given.
-const MIN_LIFETIME: Duration = Duration::from_secs(60);
-const MAX_LIFETIME: Duration = Duration::from_secs(3660 * 24 * 3600);
-const MAX_NAME_BYTES: usize = 200;
+/// The longest name of a key, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
 /// The columns [`key_info`] reads, in its order.
 const INFO_COLUMNS: &str =
     "id, key_prefix, name, role, created_at, expires_at, revoked_at, last_used_at, rotated_from";
@@ -134,18 +132,31 @@ impl From<KeyError> for ApiError {
 
 /// Parses a lifetime such as `30d`, `12h` or `90days`, within a minute and ten years.
 pub fn parse_lifetime(text: &str) -> Result<Duration, KeyError> {
-    let lifetime = humantime::parse_duration(text.trim()).map_err(|error| {
+    static LIFETIME: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(LIFETIME_PATTERN).unwrap_or_else(|e| panic!("LIFETIME_PATTERN: {e}"))
+    });
+    let invalid = || {
         KeyError::Invalid(format!(
-            "expires_in {text:?}: {error} (write it as 30d, 12h or 90m)"
+            "expires_in {text:?} is not a lifetime: write a whole number of minutes, hours or \
+             days, such as 90m, 12h or 30d (1 minute to 3660 days)"
         ))
-    })?;
-    if !(MIN_LIFETIME..=MAX_LIFETIME).contains(&lifetime) {
-        return Err(KeyError::Invalid(format!(
-            "expires_in {text:?} must be between 1 minute and 3660 days"
-        )));
+    };
+    if !LIFETIME.is_match(text) {
+        return Err(invalid());
     }
-    Ok(lifetime)
+    let (number, unit) = text.split_at(text.len() - 1);
+    let seconds_per_unit = match unit {
+        "m" => 60,
+        "h" => 3600,
+        _ => 86_400,
+    };
+    let count: u64 = number.parse().map_err(|_| invalid())?;
+    Ok(Duration::from_secs(count * seconds_per_unit))
 }
+
+/// The lifetimes [`parse_lifetime`] accepts, also stated in the API document: 1 to 999999
+/// minutes, 1 to 9999 hours, or 1 to 3660 days (all within 1 minute and 3660 days).
+pub const LIFETIME_PATTERN: &str = r"^([1-9][0-9]{0,5}m|[1-9][0-9]{0,3}h|[1-9][0-9]{0,2}d|[12][0-9]{3}d|3[0-5][0-9]{2}d|36[0-5][0-9]d|3660d)$";
 
 /// Creates a key with `role`, expiring after `lifetime` if given, and its audit row.
 pub async fn create(
@@ -356,14 +367,14 @@ fn generate_key() -> String {
 }
 
 fn expiry_after(lifetime: Duration) -> DateTime<Utc> {
-    // Bounded by MAX_LIFETIME, so the conversion cannot fail.
+    // Bounded by LIFETIME_PATTERN (3660 days at most), so the conversion cannot fail.
     Utc::now() + chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::zero())
 }
 
-fn check_name(name: &str) -> Result<(), KeyError> {
-    if name.len() > MAX_NAME_BYTES || name.chars().any(char::is_control) {
+pub fn check_name(name: &str) -> Result<(), KeyError> {
+    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
         return Err(KeyError::Invalid(format!(
-            "a key's name is at most {MAX_NAME_BYTES} bytes of printable text"
+            "a key's name is at most {MAX_NAME_CHARS} characters of printable text"
         )));
     }
     Ok(())
@@ -493,10 +504,39 @@ mod tests {
         let day = Duration::from_secs(24 * 3600);
         assert_eq!(parse_lifetime("30d").ok(), Some(30 * day));
         assert_eq!(parse_lifetime("12h").ok(), Some(day / 2));
-        assert_eq!(parse_lifetime(" 90days ").ok(), Some(90 * day));
-        for bad in ["", "soon", "10s", "20000d", "-3d"] {
+        assert_eq!(
+            parse_lifetime("90m").ok(),
+            Some(Duration::from_secs(90 * 60))
+        );
+        for bad in [
+            "", "soon", "10s", "20000d", "-3d", " 90d", "90days", "1h30m", "0m",
+        ] {
             assert!(parse_lifetime(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_documented_pattern_accepts_exactly_the_lifetimes_read() {
+        let pattern = regex::Regex::new(LIFETIME_PATTERN).expect("compiles");
+        let samples = [
+            "1m", "90m", "999999m", "1000000m", "0m", "12h", "9999h", "10000h", "1d", "30d",
+            "999d", "1000d", "2999d", "3599d", "3660d", "3661d", "4000d", "", "d", "1.5h", "1h30m",
+            " 30d", "030d", "30D",
+        ];
+        for sample in samples {
+            assert_eq!(
+                pattern.is_match(sample),
+                parse_lifetime(sample).is_ok(),
+                "{sample:?}"
+            );
+        }
+        // The API document states the same pattern.
+        let document = crate::openapi::document(&crate::config::QueryLimits::default());
+        let text = document.to_string();
+        assert!(
+            text.contains(&LIFETIME_PATTERN.replace('\\', "\\\\")),
+            "the CreateKey and RotateKey schemas carry LIFETIME_PATTERN"
+        );
     }
 
     #[test]
