@@ -157,6 +157,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/v1/admin/audit", get(review::audit::audit_log))
         .route("/v1/admin/mapped-share", get(review::audit::mapped_share))
+        .route("/v1/admin/files", get(review::files::list_files))
         .route("/v1/admin/cache/flush", post(api::admin::flush_cache))
         .route_layer(middleware::from_fn(auth::require_admin));
     let keyed = Router::new()

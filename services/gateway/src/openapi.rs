@@ -23,7 +23,7 @@ use utoipa::{Modify, OpenApi};
         api::reference::freshness, api::admin::flush_cache,
         review::queue::list_queue, review::assign::assign, review::ignore::ignore,
         review::undo::undo, review::rules::add_rule, review::rules::list_rules,
-        review::audit::audit_log, review::audit::mapped_share,
+        review::audit::audit_log, review::audit::mapped_share, review::files::list_files,
     ),
     components(schemas(
         error::ErrorBody, error::ErrorDetail, query::Metric, query::Granularity,
