@@ -349,11 +349,14 @@ pub async fn run(settings: IngestSettings, shutdown: Shutdown) -> Result<(), Ing
                             }
                         }
                         Err(IngestError::Interrupted) => break,
+                        // A database's message may quote a value: cleaned like a row.
                         Err(error) if error.retryable() => {
-                            tracing::warn!(error = %error, "file failed, retrying on the next poll");
+                            let error = sanitize::for_storage(&error.to_string()).into_owned();
+                            tracing::warn!(%error, "file failed, retrying on the next poll");
                         }
                         Err(error) => {
-                            tracing::error!(error = %error, "file failed");
+                            let error = sanitize::for_storage(&error.to_string()).into_owned();
+                            tracing::error!(%error, "file failed");
                             seen.insert(key);
                         }
                     }

@@ -118,7 +118,7 @@ mod tests {
                 Ok(Next::Record) => seen.push(format!(
                     "{}:{}",
                     record.position().map_or(0, |p| p.line()),
-                    String::from_utf8_lossy(&record.as_slice().to_vec())
+                    String::from_utf8_lossy(record.as_slice())
                 )),
                 Ok(Next::TooLong { line, start }) => seen.push(format!("{line}:too long:{start}")),
                 Ok(Next::End) => return seen,
@@ -139,7 +139,7 @@ mod tests {
             seen.push(format!(
                 "{}:{}",
                 record.position().map_or(0, |p| p.line()),
-                String::from_utf8_lossy(&record.as_slice().to_vec())
+                String::from_utf8_lossy(record.as_slice())
             ));
         }
         seen

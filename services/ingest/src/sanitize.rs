@@ -27,9 +27,16 @@ pub fn for_storage(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// Whether `text` holds a control character (C0, DEL or C1).
+/// Whether `text` holds a control character (C0, DEL or C1: `char::is_control`), read as
+/// bytes because every field of every row is asked.
 pub fn has_control(text: &str) -> bool {
-    text.chars().any(char::is_control)
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().any(|(at, &byte)| {
+        // C1 is U+0080..U+009F: 0xC2 then 0x80..=0x9F in UTF-8.
+        byte < 0x20
+            || byte == 0x7f
+            || (byte == 0xc2 && bytes.get(at + 1).is_some_and(|next| *next <= 0x9f))
+    })
 }
 
 /// `text` with every control character (C0 with NUL, DEL, C1) replaced by a space.
@@ -245,6 +252,11 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn control_characters_are_those_of_char_is_control(text in "\\PC{0,8}|[\\x00-\\x{a0}]{0,8}") {
+            prop_assert_eq!(has_control(&text), text.chars().any(char::is_control));
+        }
+
         #[test]
         fn masking_twice_changes_nothing(text in "[0-9 \\-A-Z]{0,60}") {
             let once = mask_pans(&text).into_owned();
