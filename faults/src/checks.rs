@@ -21,7 +21,7 @@ pub struct Check {
 }
 
 impl Check {
-    fn new(name: &'static str, ok: bool, detail: String) -> Check {
+    pub fn new(name: &'static str, ok: bool, detail: String) -> Check {
         Check { name, ok, detail }
     }
 }
@@ -42,6 +42,8 @@ pub struct StreamContents {
     pub poison_seen: Vec<u64>,
     /// (original seq, reason) of each DLQ message.
     pub dlq: Vec<(u64, String)>,
+    /// Every `provider:txn_id` published.
+    pub txn_ids: Vec<String>,
 }
 
 pub async fn read_stream(
@@ -126,6 +128,7 @@ pub async fn read_stream(
             cell.1 += sign;
         }
     }
+    contents.txn_ids = live.keys().cloned().collect();
     contents.duplicate_txns = live
         .into_iter()
         .filter(|(_, n)| !(0..=1).contains(n))

@@ -28,6 +28,8 @@ pub struct Shared {
     pub drops: watch::Receiver<usize>,
     pub poison: Vec<Published>,
     pub redeliveries: usize,
+    /// The hostile provider's staged files.
+    pub hostile: crate::hostile::Hostile,
 }
 
 pub async fn inject(
@@ -152,6 +154,11 @@ async fn run(
             std::fs::copy(source, &hidden)?;
             std::fs::rename(&hidden, dir.join(&name))?;
             Ok(format!("{name} is in the landing zone"))
+        }
+        Fault::HostileProvider => {
+            say!("FAULT {}", step.fault.describe());
+            let moved = shared.hostile.drop_into(&harness.landing)?;
+            Ok(format!("{moved} files in provider=hostile/"))
         }
         Fault::Poison(kind) => {
             let shard = rng.gen_range(0..SHARDS);

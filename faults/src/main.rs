@@ -9,12 +9,14 @@
 //!
 //! Layout: `config` (settings), `harness` (temp dir, servers, cleanup), `servers`, `proc`
 //! (child processes), `pipeline` (the roles), `plan` (the seeded schedule), `inject` (one
-//! fault), `traffic` (file drops, gateway queries), `poison`, `settle`, `checks`, `report`,
-//! `run` (the phases), `http`, `util`.
+//! fault), `traffic` (file drops, gateway queries), `poison`, `hostile` (the hostile
+//! provider's files and checks), `settle`, `checks`, `report`, `run` (the phases), `http`,
+//! `util`.
 
 mod checks;
 mod config;
 mod harness;
+mod hostile;
 mod http;
 mod inject;
 mod pipeline;

@@ -28,6 +28,9 @@ pub enum Fault {
     /// Copy an already dropped file into the landing zone under another name.
     Redeliver,
     Poison(Poison),
+    /// Drop the hostile provider's files (NUL bytes, card numbers, a gzip bomb, a file that
+    /// fails, names with a newline or invalid UTF-8) into the landing zone.
+    HostileProvider,
 }
 
 impl Fault {
@@ -54,6 +57,9 @@ impl Fault {
             Fault::Poison(Poison::Garbage) => "publish garbage bytes to a shard subject".to_owned(),
             Fault::Poison(Poison::FutureVersion) => {
                 "publish a schema_version 99 event to a shard subject".to_owned()
+            }
+            Fault::HostileProvider => {
+                "drop the hostile provider's files (NUL bytes, card numbers, a gzip bomb, failing files, unlistable names)".to_owned()
             }
         }
     }
@@ -151,11 +157,22 @@ fn random_fault(rng: &mut ChaCha8Rng) -> Fault {
     }
 }
 
+/// The hostile provider's files arrive early, at a fixed time and without drawing from the
+/// RNG, so every seed's schedule of the other faults stays what it was.
+fn hostile_step() -> Step {
+    Step {
+        at: secs(2.0),
+        fault: Fault::HostileProvider,
+        down: Duration::ZERO,
+        after_drop: Duration::ZERO,
+    }
+}
+
 /// The short plan: one kill of each role, one restart of each server, one of everything else,
 /// six-ish files over ~25 s.
 pub fn short(rng: &mut ChaCha8Rng, files: usize) -> Plan {
     let drops = (0..files).map(|i| secs(i as f64 * 4.0)).collect();
-    let mut steps = vec![step(rng, 1.0, Fault::SecondAggregator)];
+    let mut steps = vec![step(rng, 1.0, Fault::SecondAggregator), hostile_step()];
     for (i, fault) in one_of_each(rng, false).into_iter().enumerate() {
         let at = 2.5 + i as f64 * 3.0 + rng.gen_range(0.0..1.0);
         steps.push(step(rng, at, fault));
@@ -175,7 +192,7 @@ pub fn full(rng: &mut ChaCha8Rng, files: usize, duration: Duration) -> Plan {
     let drops = (0..files)
         .map(|i| secs(i as f64 * spread / files.max(1) as f64))
         .collect();
-    let mut steps = vec![step(rng, 1.0, Fault::SecondAggregator)];
+    let mut steps = vec![step(rng, 1.0, Fault::SecondAggregator), hostile_step()];
     let mut at = 2.5;
     let mut mandatory = one_of_each(rng, true).into_iter();
     while at < total - 8.0 {

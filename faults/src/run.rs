@@ -104,7 +104,7 @@ async fn phases(
             "generate.log",
         )
         .await?;
-    let summary: serde_json::Value = serde_json::from_slice(
+    let mut summary: serde_json::Value = serde_json::from_slice(
         &std::fs::read(harness.staging.join("_truth/summary.json")).context("summary.json")?,
     )?;
     let files = traffic::staged_files(&harness.staging)?;
@@ -121,6 +121,21 @@ async fn phases(
     );
     let targets = targets(&harness.staging, &mut rng)?;
     let start = summary["start"].as_str().unwrap_or("2025-01-01").to_owned();
+    let hostile = crate::hostile::stage(
+        &harness.dir.path.join("hostile"),
+        chrono::NaiveDate::parse_from_str(&start, "%Y-%m-%d")? + chrono::Duration::days(1),
+        if settings.short { 100 } else { 400 },
+    )?;
+    let expected = hostile.expected;
+    add_to_truth(&mut summary, &expected);
+    say!(
+        "hostile provider staged: {} rows ({} valid, {} rejected), {} files to finish, {} to fail, 2 unlistable names",
+        expected.rows,
+        expected.valid_rows,
+        expected.rejected,
+        expected.done_files,
+        expected.failed_files
+    );
     let from = chrono::NaiveDate::parse_from_str(&start, "%Y-%m-%d")? - chrono::Duration::days(7);
     let from = from.format("%Y-%m-%d").to_string();
     let to = (chrono::Utc::now().date_naive() + chrono::Duration::days(1))
@@ -178,6 +193,7 @@ async fn phases(
         drops: drop_rx,
         poison: Vec::new(),
         redeliveries: 0,
+        hostile,
     };
     let dropper = traffic::drop_files(
         files.clone(),
@@ -219,7 +235,11 @@ async fn phases(
     let settle_started = Instant::now();
     say!("faults stopped; waiting for the pipeline to settle");
     let deadline = Duration::from_secs(if settings.short { 90 } else { 180 });
-    let status = crate::settle::settle(harness, files.len(), shared.poison.len(), deadline).await;
+    let expect_files = crate::settle::Files {
+        done: files.len() + expected.done_files,
+        failed: expected.failed_files,
+    };
+    let status = crate::settle::settle(harness, expect_files, shared.poison.len(), deadline).await;
     report
         .timings
         .push(("settle", settle_started.elapsed().as_secs_f64()));
@@ -231,6 +251,7 @@ async fn phases(
     let stream = checks::read_stream(harness, &shared.poison).await?;
     let mut results = checks::check_all(harness, &summary, &shared.poison, &stream).await?;
     results.push(checks::check_gateway(harness, &targets, &from, &to).await?);
+    results.extend(crate::hostile::check(harness, &stream).await?);
     report
         .timings
         .push(("checks", checks_started.elapsed().as_secs_f64()));
@@ -255,6 +276,19 @@ async fn phases(
         harness.print_tails(&["ingest", "aggregator-a", "aggregator-b", "gateway"], 30);
     }
     Ok(())
+}
+
+/// The hostile provider's rows join the generator's ground truth: the checks count them like
+/// every other row.
+fn add_to_truth(summary: &mut serde_json::Value, expected: &crate::hostile::Expected) {
+    for (key, add) in [
+        ("rows", expected.rows),
+        ("valid_rows", expected.valid_rows),
+        ("broken_rows", expected.rejected),
+        ("valid_net_cents", expected.valid_net_cents),
+    ] {
+        summary[key] = (summary[key].as_i64().unwrap_or(0) + add).into();
+    }
 }
 
 /// Sleeps until `until`, restarting any role that died on its own meanwhile.

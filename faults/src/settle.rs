@@ -1,5 +1,5 @@
 //! After the faults stop: wait (with a deadline) until the pipeline has caught up. Every file
-//! done, every shard's stored offset at the end of its subject, the outbox published, the
+//! done (the hostile provider's failing files failed), every shard's stored offset at the end of its subject, the outbox published, the
 //! gateway's invalidator caught up, every poison message dead-lettered.
 
 use crate::harness::Harness;
@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Default)]
 pub struct Status {
     pub files_done: i64,
+    pub files_failed: i64,
+    /// Files neither done nor failed.
     pub files_other: Vec<String>,
     /// (shard, stored offset, last sequence on its subject) where stored < last.
     pub shards_behind: Vec<(u32, i64, u64)>,
@@ -19,8 +21,9 @@ pub struct Status {
 }
 
 impl Status {
-    fn done(&self, files: usize, poison: usize) -> bool {
-        self.files_done == files as i64
+    fn done(&self, files: Files, poison: usize) -> bool {
+        self.files_done == files.done as i64
+            && self.files_failed == files.failed as i64
             && self.files_other.is_empty()
             && self.shards_behind.is_empty()
             && self.outbox_pending == 0
@@ -28,11 +31,14 @@ impl Status {
             && self.dlq >= poison as u64
     }
 
-    fn describe(&self, files: usize, poison: usize) -> String {
+    fn describe(&self, files: Files, poison: usize) -> String {
         format!(
-            "files done {}/{files} (others: {:?}); shards behind (shard, stored, stream last): {:?}; \
+            "files done {}/{}, failed {}/{} (others: {:?}); shards behind (shard, stored, stream last): {:?}; \
              outbox pending {}; invalidations pending {}; DLQ {}/{poison}",
             self.files_done,
+            files.done,
+            self.files_failed,
+            files.failed,
             self.files_other,
             self.shards_behind,
             self.outbox_pending,
@@ -40,6 +46,13 @@ impl Status {
             self.dlq
         )
     }
+}
+
+/// How many files must end done, and failed.
+#[derive(Debug, Clone, Copy)]
+pub struct Files {
+    pub done: usize,
+    pub failed: usize,
 }
 
 pub async fn status(harness: &Harness) -> anyhow::Result<Status> {
@@ -55,6 +68,8 @@ pub async fn status(harness: &Harness) -> anyhow::Result<Status> {
         let state: String = row.get(0);
         if state == "done" {
             status.files_done = row.get(2);
+        } else if state == "failed" {
+            status.files_failed = row.get(2);
         } else {
             status
                 .files_other
@@ -128,7 +143,7 @@ async fn dlq_count(harness: &Harness) -> anyhow::Result<u64> {
 /// Polls until everything caught up, restarting any role that died on its own meanwhile.
 pub async fn settle(
     harness: &mut Harness,
-    files: usize,
+    files: Files,
     poison: usize,
     deadline: Duration,
 ) -> anyhow::Result<Status> {

@@ -1206,6 +1206,7 @@ async fn the_openapi_document_describes_every_route() {
         "/v1/admin/rules",
         "/v1/admin/audit",
         "/v1/admin/mapped-share",
+        "/v1/admin/files",
         "/v1/admin/cache/flush",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} missing");

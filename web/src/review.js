@@ -97,7 +97,7 @@ function showError(error) {
 
 async function reloadAll() {
   showError(null);
-  await Promise.all([loadQueue(0), loadGauge(), loadAudit()]);
+  await Promise.all([loadQueue(0), loadGauge(), loadAudit(), loadFailedFiles()]);
 }
 
 async function loadQueue(offset) {
@@ -432,6 +432,23 @@ async function loadAudit() {
     if (!body.entries.length) $('audit').innerHTML = '<li class="muted">No decision yet.</li>';
   } catch (error) {
     $('audit').innerHTML = `<li class="muted">Unavailable: ${escapeHtml(error.message)}</li>`;
+  }
+}
+
+/** Provider files ingest marked failed, with why: `altdata ingest --retry-failed` tries them again. */
+async function loadFailedFiles() {
+  try {
+    const { body } = await client.get('/v1/admin/files?status=failed&limit=12', { fresh: true });
+    $('failed-files').replaceChildren(
+      ...body.files.map((f) => {
+        const li = document.createElement('li');
+        li.innerHTML = `<span><span>${escapeHtml(f.path)}</span><br /><span class="muted small">${escapeHtml(f.error ?? '')} · ${f.rows_read.toLocaleString('en-US')} rows read · ${formatTimestamp(f.finished_at ?? f.started_at)}</span></span>`;
+        return li;
+      }),
+    );
+    if (!body.files.length) $('failed-files').innerHTML = '<li class="muted">None.</li>';
+  } catch (error) {
+    $('failed-files').innerHTML = `<li class="muted">Unavailable: ${escapeHtml(error.message)}</li>`;
   }
 }
 

@@ -58,6 +58,10 @@ enum Command {
         /// Provider of files whose path has no provider=NAME segment.
         #[arg(long)]
         provider: Option<String>,
+        /// Try files the ledger marks failed again (resumed at their last checkpoint);
+        /// without it they are skipped, with the reason they failed, until their bytes change.
+        #[arg(long)]
+        retry_failed: bool,
     },
     /// Aggregate transactions into PostgreSQL, exactly once.
     Aggregate {
@@ -193,8 +197,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Ingest { once, provider } => {
+        Command::Ingest {
+            once,
+            provider,
+            retry_failed,
+        } => {
             let mut ingest = settings(altdata_ingest::IngestSettings::from_env)?;
+            ingest.retry_failed = retry_failed;
             if let Some(provider) = provider {
                 ingest.default_provider = provider;
             }
@@ -207,10 +216,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         println!("{}", altdata_ingest::summary_line(report));
                     }
                     println!("{}", altdata_ingest::total_line(&reports));
-                    if reports
-                        .iter()
-                        .any(|r| matches!(r.outcome, altdata_ingest::FileOutcome::Failed { .. }))
-                    {
+                    if reports.iter().any(|r| {
+                        matches!(
+                            r.outcome,
+                            altdata_ingest::FileOutcome::Failed { .. }
+                                | altdata_ingest::FileOutcome::FailedBefore { .. }
+                        )
+                    }) {
                         bail!("some files failed; see above");
                     }
                     Ok(())

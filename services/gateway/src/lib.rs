@@ -181,6 +181,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/admin/rules/preview", post(review::rules::preview_rule))
         .route("/v1/admin/audit", get(review::audit::audit_log))
         .route("/v1/admin/mapped-share", get(review::audit::mapped_share))
+        .route("/v1/admin/files", get(review::files::list_files))
         .route("/v1/admin/cache/flush", post(api::admin::flush_cache))
         .route(
             "/v1/admin/keys",

@@ -52,7 +52,7 @@ use utoipa::{Modify, OpenApi};
         api::keys::list, api::keys::create, api::keys::revoke, api::keys::rotate,
         review::queue::list_queue, review::assign::assign, review::ignore::ignore,
         review::undo::undo, review::rules::add_rule, review::rules::list_rules,
-        review::rules::preview_rule,
+        review::rules::preview_rule, review::files::list_files,
         review::audit::audit_log, review::audit::mapped_share,
     ),
     components(schemas(

@@ -27,10 +27,16 @@ pub struct IngestSettings {
     /// The restatement horizon: rows dated more than this many days before today are
     /// rejected, and identities older than it are purged from the identity record.
     pub restatement_days: i64,
+    /// Longest CSV record (and so line) read, in bytes: a longer one is rejected with its line
+    /// without being held, so no file can make ingest's memory grow with it.
+    pub max_record_bytes: usize,
     /// Distinct raw descriptors kept in the resolution cache.
     pub resolution_cache_size: usize,
     /// Show a progress bar (`--once` on a terminal).
     pub progress: bool,
+    /// Try files the ledger marks failed again (`--retry-failed`); otherwise they are skipped,
+    /// with the reason they failed, until their bytes change.
+    pub retry_failed: bool,
     pub ops_addr: Option<SocketAddr>,
     pub drain_timeout: Duration,
 }
@@ -60,6 +66,12 @@ impl IngestSettings {
             profiles_dir: env.string("ALTDATA_PROFILES_DIR", "profiles"),
             max_future_days: env.integer("ALTDATA_MAX_FUTURE_DAYS", 1i64, 0, 365),
             restatement_days: env.integer("ALTDATA_RESTATEMENT_DAYS", 400i64, 1, 3653),
+            max_record_bytes: env.integer(
+                "ALTDATA_MAX_RECORD_BYTES",
+                64 * 1024usize,
+                1024,
+                64 * 1024 * 1024,
+            ),
             resolution_cache_size: env.integer(
                 "ALTDATA_RESOLUTION_CACHE",
                 500_000usize,
@@ -67,6 +79,7 @@ impl IngestSettings {
                 50_000_000,
             ),
             progress: false,
+            retry_failed: false,
             ops_addr,
             drain_timeout: env.duration("ALTDATA_DRAIN_TIMEOUT", Duration::from_secs(20)),
         }

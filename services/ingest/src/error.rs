@@ -27,10 +27,34 @@ pub enum IngestError {
 }
 
 impl IngestError {
+    /// Whether waiting helps: a server away or busy, not the file's content.
     pub fn retryable(&self) -> bool {
-        matches!(
-            self,
-            IngestError::Database(_) | IngestError::Pool(_) | IngestError::Publish(_)
-        )
+        match self {
+            IngestError::Database(error) => !is_data_error(error),
+            IngestError::Pool(_) | IngestError::Publish(_) => true,
+            _ => false,
+        }
     }
+
+    /// Whether the failure is the file's own (its bytes, its header, its provider's profile,
+    /// a value PostgreSQL refuses): the file is marked failed on the ledger and the others go
+    /// on. Anything else (a server away, shutdown) leaves it to be resumed.
+    pub fn is_the_files(&self) -> bool {
+        match self {
+            IngestError::Database(error) => is_data_error(error),
+            IngestError::Read { .. }
+            | IngestError::Header { .. }
+            | IngestError::Profile { .. }
+            | IngestError::Task(_) => true,
+            _ => false,
+        }
+    }
+}
+
+/// PostgreSQL refused a value (class 22, data exception: `invalid byte sequence for encoding
+/// "UTF8": 0x00`, a string too long) or a constraint (class 23): trying again refuses it again.
+fn is_data_error(error: &tokio_postgres::Error) -> bool {
+    error
+        .code()
+        .is_some_and(|code| code.code().starts_with("22") || code.code().starts_with("23"))
 }

@@ -40,8 +40,15 @@ pub enum FileOutcome {
     Blocked {
         unfinished: String,
     },
-    /// The file as a whole could not be read (bad header, broken quoting).
+    /// The file could not be finished (unreadable bytes, a bad header, its provider's profile,
+    /// a value PostgreSQL refused): marked failed on the ledger with the reason.
     Failed {
+        reason: String,
+    },
+    /// The ledger says this content failed before (possibly under another name); it is tried
+    /// again only with `--retry-failed`.
+    FailedBefore {
+        earlier_path: String,
         reason: String,
     },
 }
@@ -64,9 +71,45 @@ pub async fn process_file(
 ) -> Result<FileReport, IngestError> {
     let started = Instant::now();
     let display = ledger_path(landing, file);
-    let sha256 = content_sha256(landing, file).await?;
+    let sha256 = match content_sha256(landing, file).await {
+        Ok(sha256) => sha256,
+        Err(error) => {
+            // Unreadable before it has a hash, so before it has a row on the ledger: the log
+            // and the metric say so, and the others go on.
+            let reason = crate::sanitize::for_storage(&error.to_string()).into_owned();
+            tracing::error!(%reason, "file unreadable; the others go on");
+            context.metrics.files_failed.increment(1);
+            let outcome = FileOutcome::Failed { reason };
+            return Ok(report(
+                display,
+                provider,
+                outcome,
+                FileCounts::default(),
+                started,
+                false,
+            ));
+        }
+    };
     let mut client = context.pool.get().await?;
-    let claim = store::claim(&client, &sha256, &display, provider, file.size).await?;
+    let claim = store::claim(
+        &client,
+        &sha256,
+        &display,
+        provider,
+        file.size,
+        context.settings.retry_failed,
+    )
+    .await?;
+    let skipped = |outcome| {
+        report(
+            display.clone(),
+            provider,
+            outcome,
+            FileCounts::default(),
+            started,
+            false,
+        )
+    };
     let (file_id, resume_line, mut counts, resumed) = match claim {
         Claim::Fresh { file_id } => (file_id, 0, FileCounts::default(), false),
         Claim::Resume {
@@ -76,35 +119,19 @@ pub async fn process_file(
         } => (file_id, resume_line, counts, true),
         Claim::AlreadyDone { path, .. } => {
             tracing::info!(earlier = %path, "same content already processed, skipped");
-            return Ok(report(
-                display,
-                provider,
-                FileOutcome::Skipped { earlier_path: path },
-                FileCounts::default(),
-                started,
-                false,
-            ));
+            return Ok(skipped(FileOutcome::Skipped { earlier_path: path }));
         }
-        Claim::Busy => {
-            return Ok(report(
-                display,
-                provider,
-                FileOutcome::Busy,
-                FileCounts::default(),
-                started,
-                false,
-            ));
+        Claim::AlreadyFailed { path, error } => {
+            tracing::warn!(earlier = %path, reason = %error, "this content failed before; skipped (--retry-failed tries it again)");
+            return Ok(skipped(FileOutcome::FailedBefore {
+                earlier_path: path,
+                reason: error,
+            }));
         }
+        Claim::Busy => return Ok(skipped(FileOutcome::Busy)),
         Claim::Blocked { unfinished } => {
             tracing::info!(%unfinished, "an older file of this provider is unfinished; it goes first");
-            return Ok(report(
-                display,
-                provider,
-                FileOutcome::Blocked { unfinished },
-                FileCounts::default(),
-                started,
-                false,
-            ));
+            return Ok(skipped(FileOutcome::Blocked { unfinished }));
         }
     };
     let result = ingest_rows(
@@ -118,12 +145,18 @@ pub async fn process_file(
         &mut client,
     )
     .await;
-    let lossy = match &result {
-        Ok((_, lossy)) => *lossy,
-        Err(_) => false,
+    let lossy = result.as_ref().is_ok_and(|(_, lossy)| *lossy);
+    let problem = match result {
+        Ok((problem, _)) => problem,
+        Err(error) if error.is_the_files() => Some(error.to_string()),
+        Err(error) => {
+            // Leave the file 'processing' at its last checkpoint: the next run resumes it.
+            let _ = store::release(&client, file_id, provider).await;
+            return Err(error);
+        }
     };
-    let outcome = match result {
-        Ok((None, _)) => {
+    let outcome = match problem {
+        None => {
             store::finish(&client, file_id, "done", None).await?;
             if resumed {
                 FileOutcome::Resumed
@@ -131,14 +164,13 @@ pub async fn process_file(
                 FileOutcome::Done
             }
         }
-        Ok((Some(problem), _)) => {
-            store::finish(&client, file_id, "failed", Some(&problem)).await?;
-            FileOutcome::Failed { reason: problem }
-        }
-        Err(error) => {
-            // Leave the file 'processing' at its last checkpoint: the next run resumes it.
-            let _ = store::release(&client, file_id, provider).await;
-            return Err(error);
+        Some(reason) => {
+            // Never an endless 'processing': the ledger says failed, and why.
+            let reason = crate::sanitize::for_storage(&reason).into_owned();
+            tracing::error!(%reason, "file failed; the others go on");
+            context.metrics.files_failed.increment(1);
+            store::finish(&client, file_id, "failed", Some(&reason)).await?;
+            FileOutcome::Failed { reason }
         }
     };
     store::release(&client, file_id, provider).await?;

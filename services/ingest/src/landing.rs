@@ -16,6 +16,17 @@ pub struct Landing {
     pub prefix: StorePath,
     /// How the operator named it, for messages.
     pub location: String,
+    /// The directory a local store's paths are relative to: listed by walking it, so that a
+    /// name no object path can hold is skipped instead of ending the listing.
+    local_root: Option<std::path::PathBuf>,
+}
+
+/// What a listing found: the provider files, and the names it had to leave out, each with
+/// the reason.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub files: Vec<LandingFile>,
+    pub unlistable: Vec<String>,
 }
 
 /// One file found in a landing zone.
@@ -50,10 +61,13 @@ impl Landing {
                     (Arc::from(store), prefix)
                 }
             };
+            // `file://` URLs name paths from the file system's root.
+            let local_root = (url.scheme() == "file").then(|| std::path::PathBuf::from("/"));
             return Ok(Landing {
                 store,
                 prefix,
                 location: location.to_owned(),
+                local_root,
             });
         }
         let path = std::path::Path::new(location);
@@ -75,39 +89,63 @@ impl Landing {
             store: Arc::new(store),
             prefix,
             location: location.to_owned(),
+            local_root: Some(root),
         })
     }
 
     /// Every provider file under the prefix (`.csv`, `.csv.gz`), sorted by path, skipping
-    /// hidden files and the generator's `_truth/` sidecar.
-    pub async fn list(&self) -> Result<Vec<LandingFile>, IngestError> {
-        let landing_error = |reason: String| IngestError::Landing {
-            location: self.location.clone(),
-            reason,
-        };
+    /// hidden files and the generator's `_truth/` sidecar. A name no object path can hold (a
+    /// newline or another control character, invalid UTF-8) is left out with the reason, and
+    /// the rest are listed: one such name must not stop the whole landing zone.
+    pub async fn list(&self) -> Result<Listing, IngestError> {
         // A prefix that names one object lists just that object.
         if !self.prefix.as_ref().is_empty() {
             if let Ok(meta) = self.store.head(&self.prefix).await {
-                return Ok(vec![LandingFile {
-                    path: meta.location,
-                    size: meta.size,
-                }]);
-            }
-        }
-        let prefix = (!self.prefix.as_ref().is_empty()).then_some(&self.prefix);
-        let mut listing = self.store.list(prefix);
-        let mut files = Vec::new();
-        while let Some(meta) = listing.next().await {
-            let meta = meta.map_err(|e| landing_error(e.to_string()))?;
-            if is_provider_file(meta.location.as_ref()) {
-                files.push(LandingFile {
-                    path: meta.location,
-                    size: meta.size,
+                return Ok(Listing {
+                    files: vec![LandingFile {
+                        path: meta.location,
+                        size: meta.size,
+                    }],
+                    unlistable: Vec::new(),
                 });
             }
         }
-        files.sort_by(|a, b| a.path.as_ref().cmp(b.path.as_ref()));
-        Ok(files)
+        let mut listing = match &self.local_root {
+            Some(root) => {
+                let (root, prefix) = (root.clone(), self.prefix.clone());
+                tokio::task::spawn_blocking(move || list_local(&root, &prefix))
+                    .await
+                    .map_err(|e| IngestError::Landing {
+                        location: self.location.clone(),
+                        reason: e.to_string(),
+                    })?
+            }
+            None => self.list_store().await,
+        };
+        listing
+            .files
+            .retain(|file| is_provider_file(file.path.as_ref()));
+        listing
+            .files
+            .sort_by(|a, b| a.path.as_ref().cmp(b.path.as_ref()));
+        Ok(listing)
+    }
+
+    /// Lists through the object store, leaving out the objects it cannot describe.
+    async fn list_store(&self) -> Listing {
+        let prefix = (!self.prefix.as_ref().is_empty()).then_some(&self.prefix);
+        let mut objects = self.store.list(prefix);
+        let mut listing = Listing::default();
+        while let Some(meta) = objects.next().await {
+            match meta {
+                Ok(meta) => listing.files.push(LandingFile {
+                    path: meta.location,
+                    size: meta.size,
+                }),
+                Err(error) => listing.unlistable.push(error.to_string()),
+            }
+        }
+        listing
     }
 
     /// A blocking reader over the object's bytes, for the CSV parser's blocking thread. A
@@ -145,6 +183,51 @@ impl Landing {
             current: Bytes::new(),
         }))
     }
+}
+
+/// Walks a local landing directory (following links, as the object store does). Paths are
+/// relative to `root`, the store's root.
+fn list_local(root: &std::path::Path, prefix: &StorePath) -> Listing {
+    let mut listing = Listing::default();
+    let start = root.join(prefix.as_ref());
+    for entry in walkdir::WalkDir::new(&start)
+        .min_depth(1)
+        .follow_links(true)
+    {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(error) => {
+                listing.unlistable.push(error.to_string());
+                continue;
+            }
+        };
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let relative = entry.path().strip_prefix(root).unwrap_or(entry.path());
+        let unlistable = |why: &str| format!("{:?}: {why}", relative.to_string_lossy());
+        let Some(name) = relative.to_str() else {
+            listing
+                .unlistable
+                .push(unlistable("the name is not valid UTF-8"));
+            continue;
+        };
+        let path = match StorePath::parse(name) {
+            Ok(path) => path,
+            Err(error) => {
+                listing.unlistable.push(unlistable(&error.to_string()));
+                continue;
+            }
+        };
+        match entry.metadata() {
+            Ok(meta) => listing.files.push(LandingFile {
+                path,
+                size: meta.len(),
+            }),
+            Err(error) => listing.unlistable.push(unlistable(&error.to_string())),
+        }
+    }
+    listing
 }
 
 /// `provider=NAME` segment of a path (Hive style), if any.

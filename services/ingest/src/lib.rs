@@ -16,7 +16,9 @@ pub mod metrics;
 pub mod profile;
 pub mod publish;
 pub mod reader;
+pub mod records;
 pub mod run;
+pub mod sanitize;
 pub mod store;
 pub mod validate;
 
@@ -138,6 +140,7 @@ impl IngestContext {
             latest_date: today + chrono::Duration::days(self.settings.max_future_days),
             earliest_date: today - chrono::Duration::days(self.settings.restatement_days),
             resume_line,
+            max_record_bytes: self.settings.max_record_bytes,
         })
     }
 
@@ -264,9 +267,12 @@ pub async fn run_once(
     let context = IngestContext::connect(settings, shutdown.clone()).await?;
     let mut reports = Vec::new();
     let mut waiting = Vec::new();
+    let mut reported = HashSet::new();
     for location in locations {
         let landing = landing::Landing::open(location)?;
-        for file in landing.list().await? {
+        let listing = landing.list().await?;
+        report_unlistable(&context, &landing, &listing, &mut reported);
+        for file in listing.files {
             if shutdown.is_triggered() {
                 return Err(IngestError::Interrupted);
             }
@@ -314,15 +320,17 @@ pub async fn run(settings: IngestSettings, shutdown: Shutdown) -> Result<(), Ing
     // Files already finished (by this process, or before a restart, from the ledger) are not
     // read again: a restart in a landing zone of months of files must not hash them all.
     let mut seen: HashSet<(String, u64)> =
-        store::finished_files(&context.pool.get().await?).await?;
+        store::finished_files(&context.pool.get().await?, context.settings.retry_failed).await?;
     tracing::info!(
         files = seen.len(),
         "files already in the ledger will not be read again"
     );
+    let mut reported = HashSet::new();
     while !shutdown.is_triggered() {
         match landing.list().await {
-            Ok(files) => {
-                for file in files {
+            Ok(listing) => {
+                report_unlistable(&context, &landing, &listing, &mut reported);
+                for file in listing.files {
                     let key = (file::ledger_path(&landing, &file), file.size);
                     if seen.contains(&key) || shutdown.is_triggered() {
                         continue;
@@ -341,11 +349,14 @@ pub async fn run(settings: IngestSettings, shutdown: Shutdown) -> Result<(), Ing
                             }
                         }
                         Err(IngestError::Interrupted) => break,
+                        // A database's message may quote a value: cleaned like a row.
                         Err(error) if error.retryable() => {
-                            tracing::warn!(error = %error, "file failed, retrying on the next poll");
+                            let error = sanitize::for_storage(&error.to_string()).into_owned();
+                            tracing::warn!(%error, "file failed, retrying on the next poll");
                         }
                         Err(error) => {
-                            tracing::error!(error = %error, "file failed");
+                            let error = sanitize::for_storage(&error.to_string()).into_owned();
+                            tracing::error!(%error, "file failed");
                             seen.insert(key);
                         }
                     }
@@ -360,6 +371,23 @@ pub async fn run(settings: IngestSettings, shutdown: Shutdown) -> Result<(), Ing
     }
     readiness.set(false);
     Ok(())
+}
+
+/// Logs and counts the names a listing left out, each once per process (the watcher lists
+/// every few seconds).
+fn report_unlistable(
+    context: &IngestContext,
+    landing: &landing::Landing,
+    listing: &landing::Listing,
+    reported: &mut HashSet<String>,
+) {
+    for name in &listing.unlistable {
+        if reported.insert(name.clone()) {
+            let name = sanitize::for_storage(name);
+            tracing::warn!(landing = %landing.location, %name, "a name in the landing zone cannot be listed; skipped, the others go on");
+            context.metrics.names_skipped.increment(1);
+        }
+    }
 }
 
 /// The conservation line of some counts: `read N = published … + corrected C (conserved);
@@ -421,6 +449,10 @@ pub fn summary_line(report: &FileReport) -> String {
             report.path,
             c.rows_read,
             conservation(c)
+        ),
+        FileOutcome::FailedBefore { earlier_path, reason } => format!(
+            "{}: skipped, this content failed before as {earlier_path}: {reason} (--retry-failed tries it again)",
+            report.path
         ),
         FileOutcome::Done | FileOutcome::Resumed => format!(
             "{}: {}{} in {:.2}s ({:.0} rows/s){}",

@@ -10,6 +10,10 @@ pub struct IngestMetrics {
     pub rejected: Counter,
     pub duplicates: Counter,
     pub files: Counter,
+    /// Files marked failed on the ledger (or unreadable before they could be).
+    pub files_failed: Counter,
+    /// Names in the landing zone that cannot be listed as objects (a newline, invalid UTF-8).
+    pub names_skipped: Counter,
     /// Valid rows resolved from the per-descriptor cache, and resolved anew (hit rate =
     /// hits / (hits + misses)).
     pub resolution_cache_hits: Counter,
@@ -25,6 +29,8 @@ impl IngestMetrics {
             rejected: counter!("altdata_ingest_rejected_total"),
             duplicates: counter!("altdata_ingest_duplicates_total"),
             files: counter!("altdata_ingest_files_total"),
+            files_failed: counter!("altdata_ingest_files_failed_total"),
+            names_skipped: counter!("altdata_ingest_landing_names_skipped_total"),
             resolution_cache_hits: counter!("altdata_ingest_resolution_cache_hits_total"),
             resolution_cache_misses: counter!("altdata_ingest_resolution_cache_misses_total"),
         }

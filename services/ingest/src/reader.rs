@@ -4,6 +4,8 @@
 
 use crate::identity::{content_hash, region_bytes, Contribution, Version};
 use crate::profile::{ColumnMap, ProviderProfile};
+use crate::records::{BoundedRecords, Next};
+use crate::sanitize;
 use crate::validate::{truncate, RejectReason, RowValidator};
 use altdata_domain::{date_to_epoch_days, shard_of, CustomerKeyer, Region};
 use altdata_proto::v1::{ResolutionSource, TransactionEvent};
@@ -121,6 +123,8 @@ pub struct RowPath {
     pub earliest_date: NaiveDate,
     /// Lines before this one were handled by an earlier, interrupted run.
     pub resume_line: u64,
+    /// Longest record read; a longer one is rejected without being held in memory.
+    pub max_record_bytes: usize,
 }
 
 /// Why a file could not be read at all (as opposed to a bad row).
@@ -144,14 +148,28 @@ impl RowPath {
         } else {
             Box::new(input)
         };
-        let mut csv = csv::ReaderBuilder::new()
-            .has_headers(true)
-            .flexible(true)
-            .delimiter(self.profile.format.delimiter.map_or(b',', |c| c as u8))
-            .from_reader(std::io::BufReader::with_capacity(256 * 1024, input));
-        let header: Vec<String> = csv
-            .byte_headers()
-            .map_err(|e| FileProblem::Read(e.to_string()))?
+        let mut records = BoundedRecords::new(
+            std::io::BufReader::with_capacity(256 * 1024, input),
+            self.profile.format.delimiter.map_or(b',', |c| c as u8),
+            self.max_record_bytes,
+        );
+        let read_failed = |records: &BoundedRecords<_>, error: std::io::Error| -> FileProblem {
+            // An I/O or gzip error: the file cannot be trusted past here.
+            FileProblem::Read(format!("line {}: {error}", records.line()))
+        };
+        let mut record = csv::ByteRecord::new();
+        match records.read(&mut record) {
+            Ok(Next::Record) => {}
+            Ok(Next::End) => return Err(FileProblem::Header(vec!["(no header)".into()])),
+            Ok(Next::TooLong { .. }) => {
+                return Err(FileProblem::Read(format!(
+                    "the header is longer than {} bytes (ALTDATA_MAX_RECORD_BYTES)",
+                    self.max_record_bytes
+                )))
+            }
+            Err(error) => return Err(read_failed(&records, error)),
+        }
+        let header: Vec<String> = record
             .iter()
             .map(|h| {
                 String::from_utf8_lossy(h)
@@ -165,11 +183,11 @@ impl RowPath {
         let validator = RowValidator {
             columns,
             profile: &self.profile,
+            keyer: &self.keyer,
             latest_date: self.latest_date,
             earliest_date: self.earliest_date,
         };
 
-        let mut record = csv::ByteRecord::new();
         let mut chunk = new_chunk(self.resume_line);
         // One event whose strings are refilled row after row, and one buffer per chunk that
         // every payload and Msg-Id of the chunk is a slice of: no allocation per event.
@@ -181,38 +199,43 @@ impl RowPath {
         let mut out = BytesMut::with_capacity(CHUNK_BYTES);
         let mut candidates = CandidatesJson::default();
         loop {
-            match csv.read_byte_record(&mut record) {
-                Ok(true) => {}
-                Ok(false) => break,
-                Err(error) => {
-                    // A broken quote or I/O error: the file cannot be trusted past here.
-                    return Err(FileProblem::Read(format!(
-                        "line {}: {error}",
-                        csv.position().line()
-                    )));
-                }
-            }
-            let line = record.position().map_or(0, |p| p.line());
+            let too_long = match records.read(&mut record) {
+                Ok(Next::Record) => None,
+                Ok(Next::TooLong { line, start }) => Some((line, start)),
+                Ok(Next::End) => break,
+                Err(error) => return Err(read_failed(&records, error)),
+            };
+            let line = match &too_long {
+                Some((line, _)) => *line,
+                None => record.position().map_or(0, |p| p.line()),
+            };
             if line < self.resume_line {
                 continue;
             }
             chunk.rows += 1;
             chunk.next_line = line + 1;
-            let outcome = match validator.validate(&record) {
-                Err(reason) => {
-                    RowOutcome::Reject(Box::new(reject(line, &reason, &record, card_column)))
-                }
-                Ok(row) => {
-                    chunk.lossy_utf8 |= row.lossy;
-                    let (outcome, cache_hit) =
-                        self.resolve_and_encode(&row, &mut event, &mut out, &mut candidates);
-                    if cache_hit {
-                        chunk.resolution_cache_hits += 1;
-                    } else {
-                        chunk.resolution_cache_misses += 1;
+            let outcome = match too_long {
+                Some((line, start)) => RowOutcome::Reject(Box::new(too_long_reject(
+                    line,
+                    &start,
+                    self.max_record_bytes,
+                ))),
+                None => match validator.validate(&record) {
+                    Err(reason) => {
+                        RowOutcome::Reject(Box::new(reject(line, &reason, &record, card_column)))
                     }
-                    outcome
-                }
+                    Ok(row) => {
+                        chunk.lossy_utf8 |= row.lossy;
+                        let (outcome, cache_hit) =
+                            self.resolve_and_encode(&row, &mut event, &mut out, &mut candidates);
+                        if cache_hit {
+                            chunk.resolution_cache_hits += 1;
+                        } else {
+                            chunk.resolution_cache_misses += 1;
+                        }
+                        outcome
+                    }
+                },
             };
             chunk.outcomes.push(outcome);
             if chunk.outcomes.len() >= CHUNK_ROWS {
@@ -259,7 +282,7 @@ impl RowPath {
             row.metric_date,
             row.amount_cents,
             customer_key,
-            &row.descriptor,
+            &row.masked_descriptor,
             &row.mcc,
             region.as_str(),
         );
@@ -286,8 +309,10 @@ impl RowPath {
                 let held = |counted_merchant_id| {
                     Box::new(UnmappedRow {
                         txn_id: row.txn_id.to_string(),
-                        raw_descriptor: row.descriptor.to_string(),
-                        normalized_descriptor: resolution.normalized.clone(),
+                        raw_descriptor: row.masked_descriptor.to_string(),
+                        // Normalising drops long numbers; masked all the same, to be sure.
+                        normalized_descriptor: sanitize::mask_pans(&resolution.normalized)
+                            .into_owned(),
                         amount_cents: row.amount_cents,
                         metric_date: row.metric_date,
                         region: region.to_string(),
@@ -514,8 +539,9 @@ fn candidates_json(candidates: &[Candidate]) -> String {
     serde_json::Value::Array(list).to_string()
 }
 
-/// The reject record: the raw row joined back, with the card id masked (and any long digit
-/// run, in case a broken row shifted the card id into another column), truncated.
+/// The reject record: the raw row joined back, the card id masked (and any long digit run,
+/// in case a broken row shifted the card id into another column), every field through the
+/// edge's cleaning ([`sanitize::for_storage`]), truncated.
 fn reject(
     line: u64,
     reason: &RejectReason,
@@ -529,35 +555,37 @@ fn reject(
         }
         let text = String::from_utf8_lossy(field);
         if Some(index) == card_column {
-            raw.push_str(&mask_card(&text));
+            raw.push_str(&sanitize::mask_last4(&text));
         } else {
-            raw.push_str(&mask_digit_runs(&text));
+            raw.push_str(&mask_digit_runs(&sanitize::for_storage(&text)));
         }
         if raw.len() > MAX_REJECT_ROW_LEN {
             break;
         }
     }
-    RejectRow {
-        line,
-        reason: reason.to_string(),
-        raw_row: truncate(&raw, MAX_REJECT_ROW_LEN).to_owned(),
+    RejectRow::new(line, reason, &raw)
+}
+
+/// The reject of a record longer than `max` bytes, from its first bytes.
+fn too_long_reject(line: u64, start: &str, max: usize) -> RejectRow {
+    let raw = mask_digit_runs(&sanitize::for_storage(start));
+    RejectRow::new(line, &RejectReason::RecordTooLong { max }, &raw)
+}
+
+impl RejectRow {
+    /// A reject whose reason and row are clean for storage (the reason may quote a field).
+    fn new(line: u64, reason: &RejectReason, raw: &str) -> RejectRow {
+        let raw = sanitize::for_storage(raw);
+        RejectRow {
+            line,
+            reason: sanitize::for_storage(&reason.to_string()).into_owned(),
+            raw_row: truncate(&raw, MAX_REJECT_ROW_LEN).to_owned(),
+        }
     }
 }
 
-/// `****1234`: the last four characters only.
-pub fn mask_card(card: &str) -> String {
-    let tail: String = card
-        .chars()
-        .rev()
-        .take(4)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    format!("****{tail}")
-}
-
-/// Replaces every run of 12 or more digits with `****` and its last four digits.
+/// Replaces every run of 12 or more digits with `X`s and its last four digits, card number
+/// or not.
 pub fn mask_digit_runs(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
@@ -571,8 +599,7 @@ pub fn mask_digit_runs(text: &str) -> String {
             }
             if index - run_start >= 12 {
                 out.push_str(&text[start..run_start]);
-                out.push_str("****");
-                out.push_str(&text[index - 4..index]);
+                out.push_str(&sanitize::mask_last4(&text[run_start..index]));
                 start = index;
             }
         } else {
@@ -588,11 +615,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn card_ids_are_masked_to_their_last_four() {
-        assert_eq!(mask_card("4111222233334444"), "****4444");
+    fn long_digit_runs_are_masked_to_their_last_four() {
         assert_eq!(
             mask_digit_runs("a 4111222233334444 b 1234"),
-            "a ****4444 b 1234"
+            "a XXXXXXXXXXXX4444 b 1234"
         );
     }
 }

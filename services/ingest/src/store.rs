@@ -60,6 +60,8 @@ pub enum Claim {
     },
     /// Already processed (possibly under another name).
     AlreadyDone { file_id: i64, path: String },
+    /// Failed before (possibly under another name), and not to be retried.
+    AlreadyFailed { path: String, error: String },
     /// Another instance is processing it (or another file of its provider) right now.
     Busy,
     /// An older file of the same provider is unfinished: it resumes first, so that rows are
@@ -73,13 +75,15 @@ const PROVIDER_LOCK: i32 = 0x616c_7470; // "altp"
 
 /// Records a delivery by content hash, or finds the earlier one. Advisory locks held by
 /// `client` for the file's duration keep two instances off one file, and off two files of one
-/// provider (their rows are classified against one identity record).
+/// provider (their rows are classified against one identity record). A file that failed is
+/// resumed only when `retry_failed` says so.
 pub async fn claim(
     client: &deadpool_postgres::Client,
     sha256: &str,
     path: &str,
     provider: &str,
     size: u64,
+    retry_failed: bool,
 ) -> Result<Claim, IngestError> {
     let row = client
         .query_one(
@@ -87,7 +91,8 @@ pub async fn claim(
              VALUES ($1, $2, $3, $4, 'processing')
              ON CONFLICT (content_sha256) DO UPDATE SET content_sha256 = excluded.content_sha256
              RETURNING id, status, path, checkpoint_line, rows_read, published, unmapped, rejected,
-                       duplicates, (xmax = 0) AS inserted, unattributed, corrected, retracted",
+                       duplicates, (xmax = 0) AS inserted, unattributed, corrected, retracted,
+                       coalesce(error, '')",
             &[&sha256, &path, &provider, &(size as i64)],
         )
         .await?;
@@ -98,6 +103,12 @@ pub async fn claim(
         return Ok(Claim::AlreadyDone {
             file_id,
             path: row.get(2),
+        });
+    }
+    if status == "failed" && !inserted && !retry_failed {
+        return Ok(Claim::AlreadyFailed {
+            path: row.get(2),
+            error: row.get(13),
         });
     }
     let file_locked: bool = client
@@ -159,15 +170,18 @@ pub async fn claim(
     })
 }
 
-/// Paths and sizes of the files this ledger has finished: a restarted watcher skips them
-/// without reading them again (new names of old content are still caught by the hash).
+/// Paths and sizes of the files this ledger has finished (done, and failed unless they are to
+/// be retried): a restarted watcher skips them without reading them again (new names of old
+/// content are still caught by the hash).
 pub async fn finished_files(
     client: &deadpool_postgres::Client,
+    retry_failed: bool,
 ) -> Result<std::collections::HashSet<(String, u64)>, IngestError> {
     let rows = client
         .query(
-            "SELECT path, size_bytes FROM ingest_files WHERE status = 'done'",
-            &[],
+            "SELECT path, size_bytes FROM ingest_files
+              WHERE status = 'done' OR (status = 'failed' AND NOT $1)",
+            &[&retry_failed],
         )
         .await?;
     Ok(rows
@@ -224,12 +238,15 @@ pub async fn checkpoint(
     Ok(())
 }
 
+/// Marks the file done, or failed with the reason (cleaned as a row is: an error may quote
+/// the file's bytes).
 pub async fn finish(
     client: &deadpool_postgres::Client,
     file_id: i64,
     status: &str,
     error: Option<&str>,
 ) -> Result<(), IngestError> {
+    let error = error.map(|e| crate::sanitize::for_storage(e).into_owned());
     client
         .execute(
             "UPDATE ingest_files SET status = $2, error = $3, finished_at = now() WHERE id = $1",

@@ -2,7 +2,10 @@
 //! wrong in words a data-ops person can act on.
 
 use crate::profile::{AmountUnit, ColumnMap, ProviderProfile, RefundSign};
-use altdata_domain::{parse_dollars_to_cents, AmountError, Region, MAX_ABS_AMOUNT_CENTS};
+use crate::sanitize;
+use altdata_domain::{
+    parse_dollars_to_cents, AmountError, CustomerKeyer, Region, MAX_ABS_AMOUNT_CENTS,
+};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use std::borrow::Cow;
 use std::fmt;
@@ -12,13 +15,21 @@ pub const MAX_FIELD_LEN: usize = 256;
 /// The longest transaction id accepted.
 pub const MAX_TXN_ID_LEN: usize = 64;
 
-/// A row that passed validation, borrowing from its record.
+/// A row that passed validation, borrowing from its record. Its text is clean of control
+/// characters and its card numbers masked ([`sanitize`]), except where noted.
 #[derive(Debug)]
 pub struct ValidRow<'r> {
+    /// As sent; or, when it holds a card number, a keyed pseudonym of it (`pan-<hex>`), so
+    /// that the row keeps an identity of its own and no card number is stored or published.
     pub txn_id: Cow<'r, str>,
     pub metric_date: NaiveDate,
+    /// As sent (only its keyed hash leaves ingest).
     pub card_id: Cow<'r, str>,
+    /// What the resolver reads: it may hold a card number, so it is never stored (the
+    /// resolver then resolves `STARBUCKS 4111 1111 1111 1111` as it always did).
     pub descriptor: Cow<'r, str>,
+    /// What is stored and hashed: the descriptor with its card numbers masked.
+    pub masked_descriptor: Cow<'r, str>,
     /// Canonical sign: negative for a refund.
     pub amount_cents: i64,
     pub mcc: Cow<'r, str>,
@@ -53,6 +64,11 @@ pub enum RejectReason {
     Currency(String),
     Mcc(String),
     UnknownState(String),
+    /// A control character where cleaning would change the row's identity.
+    ControlCharacter(&'static str),
+    RecordTooLong {
+        max: usize,
+    },
 }
 
 impl fmt::Display for RejectReason {
@@ -90,6 +106,15 @@ impl fmt::Display for RejectReason {
             }
             RejectReason::Mcc(text) => write!(f, "mcc {text:?} is not a 4-digit code"),
             RejectReason::UnknownState(text) => write!(f, "unknown state code {text:?}"),
+            RejectReason::ControlCharacter(field) => write!(
+                f,
+                "{field} holds a control character (such as NUL): cleaning it would change the row's identity"
+            ),
+            RejectReason::RecordTooLong { max } => write!(
+                f,
+                "the record is too long: more than {max} bytes or {} fields (ALTDATA_MAX_RECORD_BYTES)",
+                crate::records::MAX_FIELDS
+            ),
         }
     }
 }
@@ -98,6 +123,8 @@ impl fmt::Display for RejectReason {
 pub struct RowValidator<'p> {
     pub columns: ColumnMap,
     pub profile: &'p ProviderProfile,
+    /// Keys the pseudonym of a transaction id that holds a card number.
+    pub keyer: &'p CustomerKeyer,
     pub latest_date: NaiveDate,
     pub earliest_date: NaiveDate,
 }
@@ -124,9 +151,14 @@ impl RowValidator<'_> {
                 }
             }
         };
-        let txn_id = field(0);
-        let posted_at = field(1);
+        let raw_txn_id = field(0);
         let card_id = field(2);
+        if sanitize::has_control(&raw_txn_id) {
+            return Err(RejectReason::ControlCharacter("txn_id"));
+        }
+        // Control characters become spaces everywhere else, before any check reads the field.
+        let mut field = |slot: usize| clean(field(slot));
+        let posted_at = field(1);
         let descriptor = field(3);
         let amount = field(4);
         let currency = field(5);
@@ -135,7 +167,7 @@ impl RowValidator<'_> {
         let state = field(8);
         let postal_code = field(9);
 
-        required("txn_id", &txn_id, MAX_TXN_ID_LEN)?;
+        required("txn_id", &raw_txn_id, MAX_TXN_ID_LEN)?;
         required("posted_at", &posted_at, MAX_FIELD_LEN)?;
         required("card_id", &card_id, MAX_FIELD_LEN)?;
         required("descriptor", &descriptor, MAX_FIELD_LEN)?;
@@ -170,11 +202,21 @@ impl RowValidator<'_> {
                     .ok_or_else(|| RejectReason::UnknownState(truncate(&state, 16).to_owned()))?,
             )
         };
+        let txn_id = if sanitize::has_pan(&raw_txn_id) {
+            Cow::Owned(format!("pan-{}", self.keyer.pseudonym(&raw_txn_id)))
+        } else {
+            raw_txn_id
+        };
+        let masked_descriptor = match sanitize::mask_pans(&descriptor) {
+            Cow::Borrowed(_) => descriptor.clone(),
+            Cow::Owned(masked) => Cow::Owned(masked),
+        };
         Ok(ValidRow {
             txn_id,
             metric_date,
             card_id,
             descriptor,
+            masked_descriptor,
             amount_cents,
             mcc,
             state,
@@ -279,6 +321,15 @@ fn trim_ascii(bytes: &[u8]) -> &[u8] {
     bytes.trim_ascii()
 }
 
+/// A field with its control characters made spaces ([`sanitize::clean_controls`]), trimmed
+/// again; unchanged (and not copied) when it has none.
+fn clean(text: Cow<'_, str>) -> Cow<'_, str> {
+    if !sanitize::has_control(&text) {
+        return text;
+    }
+    Cow::Owned(sanitize::clean_controls(&text).trim().to_owned())
+}
+
 /// At most `max` bytes of `text`, cut on a character boundary.
 pub fn truncate(text: &str, max: usize) -> &str {
     if text.len() <= max {
@@ -296,11 +347,15 @@ mod tests {
     use super::*;
     use crate::profile::CANONICAL_COLUMNS;
 
+    static KEYER: std::sync::LazyLock<CustomerKeyer> =
+        std::sync::LazyLock::new(|| CustomerKeyer::new(b"a test secret of sixteen bytes"));
+
     fn validator(profile: &ProviderProfile) -> RowValidator<'_> {
         let header: Vec<String> = CANONICAL_COLUMNS.iter().map(|s| s.to_string()).collect();
         RowValidator {
             columns: ColumnMap::from_header(&header, profile).unwrap_or_else(|m| panic!("{m:?}")),
             profile,
+            keyer: &KEYER,
             latest_date: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap_or_default(),
             earliest_date: NaiveDate::from_ymd_opt(2016, 1, 1).unwrap_or_default(),
         }

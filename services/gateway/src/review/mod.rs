@@ -7,6 +7,7 @@
 //! - [`ignore`]: a group taken out of the queue without counting it.
 //! - [`rules`]: prefix and regex rules, validated by the resolver's own code.
 //! - [`audit`]: who mapped what, and the share of spend that is mapped.
+//! - [`files`]: the ingest ledger, failed files and why.
 //! - [`moved`]: the held rows a decision moves, as the fact writer's cells.
 //!
 //! Every decision is one transaction under [`REVIEW_LOCK`], so review transactions are the one
@@ -16,6 +17,7 @@
 
 pub mod assign;
 pub mod audit;
+pub mod files;
 pub mod ignore;
 pub mod moved;
 pub mod queue;
