@@ -310,6 +310,8 @@ pub async fn build(settings: GatewaySettings) -> Result<Gateway, GatewayError> {
     let revocations = auth::revocation::RevocationListener::subscribe(&nats, &subjects).await?;
     let addr = settings.http_addr;
     let state = AppState::connect(settings, Some(nats)).await?;
+    // The first answers' cache keys carry the real k, not the 0 of "not read yet".
+    read_disclosure_k(&state).await;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| GatewayError::Bind { addr, source })?;
@@ -384,23 +386,30 @@ impl Inner {
     }
 }
 
+/// Reads the disclosure rule's k (within a second) and remembers it; `None` while PostgreSQL
+/// does not answer.
+async fn read_disclosure_k(state: &AppState) -> Option<u32> {
+    let k = tokio::time::timeout(Duration::from_secs(1), async {
+        let client = state.inner.read_db.get().await.ok()?;
+        let row = client
+            .query_one("SELECT k FROM disclosure", &[])
+            .await
+            .ok()?;
+        u32::try_from(row.get::<_, i32>(0)).ok()
+    })
+    .await
+    .ok()
+    .flatten();
+    if let Some(k) = k {
+        state.note_disclosure_k(k);
+    }
+    k
+}
+
 /// Ready while PostgreSQL answers within a second; the answer is the disclosure rule's k.
 async fn probe_readiness(state: AppState, shutdown: Shutdown) {
     loop {
-        let k = tokio::time::timeout(Duration::from_secs(1), async {
-            let client = state.inner.read_db.get().await.ok()?;
-            let row = client
-                .query_one("SELECT k FROM disclosure", &[])
-                .await
-                .ok()?;
-            u32::try_from(row.get::<_, i32>(0)).ok()
-        })
-        .await
-        .ok()
-        .flatten();
-        if let Some(k) = k {
-            state.note_disclosure_k(k);
-        }
+        let k = read_disclosure_k(&state).await;
         state.inner.readiness.set(k.is_some());
         tokio::select! {
             _ = tokio::time::sleep(READINESS_INTERVAL) => {}
