@@ -1,18 +1,25 @@
 //! CSV renderings of the answers (`Accept: text/csv` or `?format=csv`): one header row, one
 //! row per point, period, state or merchant; empty cells for nulls; dates `YYYY-MM-DD`.
 //!
+//! Every data file (timeseries, growth, growth by state, top) stands alone: its last columns
+//! are `unit`, `subject`, `period_from`, `period_to` and `as_of_data`, the same on every row,
+//! so a file opened a month later still says what it measures, of whom, over which days and
+//! how fresh the data was (columns rather than comment lines: every CSV reader keeps them).
+//!
 //! Every cell goes through [`CsvWriter`], which neutralises formula injection (OWASP's rule):
 //! a cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`,
 //! so a spreadsheet shows it as text instead of evaluating it, unless the cell is a plain
 //! decimal number: `-12.5` (a refund, a negative delta) stays a number. The rule looks at the
 //! text, not at the column, so a column added later cannot forget it.
 
+use crate::api::answer::Subject;
 use crate::api::changes::ChangesAnswer;
 use crate::api::growth::{GrowthAnswer, GrowthByStateAnswer};
 use crate::api::reference::{CategoriesAnswer, FreshnessAnswer, MerchantsAnswer};
 use crate::api::timeseries::TimeseriesAnswer;
 use crate::api::top::TopAnswer;
 use crate::error::ApiError;
+use crate::query::DateRange;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -106,25 +113,70 @@ fn time(value: Option<DateTime<Utc>>) -> String {
         .unwrap_or_default()
 }
 
+/// The columns every data file ends with (see the module's documentation).
+const ABOUT_COLUMNS: [&str; 5] = ["unit", "subject", "period_from", "period_to", "as_of_data"];
+
+/// The values of [`ABOUT_COLUMNS`].
+fn about(
+    unit: &str,
+    subject: &Subject,
+    period: DateRange,
+    as_of: Option<DateTime<Utc>>,
+) -> [String; 5] {
+    [
+        unit.to_owned(),
+        subject.describe(),
+        period.from.to_string(),
+        period.to.to_string(),
+        time(as_of),
+    ]
+}
+
+fn header<const N: usize>(columns: [&'static str; N]) -> Vec<&'static str> {
+    columns.into_iter().chain(ABOUT_COLUMNS).collect()
+}
+
+fn row<const N: usize>(cells: [String; N], about: &[String; 5]) -> Vec<String> {
+    cells.into_iter().chain(about.iter().cloned()).collect()
+}
+
 impl CsvTable for TimeseriesAnswer {
     fn write_csv(&self, writer: &mut CsvWriter) -> csv::Result<()> {
-        writer.write_record([
+        writer.write_record(header([
             "period_start",
             "metric",
             "value",
             "suppressed",
             "withheld_cells",
             "attributed_share",
-        ])?;
+            "period_end",
+            "counted_from",
+            "counted_to",
+            "reason",
+            "clipped",
+            "partial",
+        ]))?;
+        let asked = DateRange {
+            from: self.query.from,
+            to: self.query.to,
+        };
+        let about = about(&self.unit, &self.subject, asked, self.as_of);
         for point in &self.points {
-            writer.write_record([
+            let cells = [
                 point.period_start.to_string(),
                 serde_plain(&self.query.metric),
                 number(point.value),
                 point.suppressed.to_string(),
                 point.withheld_cells.to_string(),
                 number(point.attributed_share),
-            ])?;
+                point.period_end.to_string(),
+                point.counted.from.to_string(),
+                point.counted.to.to_string(),
+                point.reason.as_ref().map(serde_plain).unwrap_or_default(),
+                point.clipped.to_string(),
+                point.partial.to_string(),
+            ];
+            writer.write_record(row(cells, &about))?;
         }
         Ok(())
     }
@@ -132,7 +184,7 @@ impl CsvTable for TimeseriesAnswer {
 
 impl CsvTable for GrowthAnswer {
     fn write_csv(&self, writer: &mut CsvWriter) -> csv::Result<()> {
-        writer.write_record([
+        writer.write_record(header([
             "metric",
             "period",
             "current_from",
@@ -144,9 +196,17 @@ impl CsvTable for GrowthAnswer {
             "growth",
             "attributed_share",
             "previous_attributed_share",
-            "as_of_data",
-        ])?;
-        writer.write_record([
+            "growth_reason",
+            "current_partial",
+            "previous_partial",
+        ]))?;
+        let about = about(
+            &self.unit,
+            &self.subject,
+            self.current_period,
+            self.as_of_data,
+        );
+        let cells = [
             serde_plain(&self.query.metric),
             serde_plain(&self.query.period),
             self.current_period.from.to_string(),
@@ -158,14 +218,20 @@ impl CsvTable for GrowthAnswer {
             number(self.growth),
             number(self.attributed_share),
             number(self.previous_attributed_share),
-            time(self.as_of_data),
-        ])
+            self.growth_reason
+                .as_ref()
+                .map(serde_plain)
+                .unwrap_or_default(),
+            self.current_partial.to_string(),
+            self.previous_partial.to_string(),
+        ];
+        writer.write_record(row(cells, &about))
     }
 }
 
 impl CsvTable for GrowthByStateAnswer {
     fn write_csv(&self, writer: &mut CsvWriter) -> csv::Result<()> {
-        writer.write_record([
+        writer.write_record(header([
             "state",
             "metric",
             "period",
@@ -178,10 +244,16 @@ impl CsvTable for GrowthByStateAnswer {
             "growth",
             "suppressed",
             "attributed_share",
-            "as_of_data",
-        ])?;
+            "growth_reason",
+        ]))?;
+        let about = about(
+            &self.unit,
+            &self.subject,
+            self.current_period,
+            self.as_of_data,
+        );
         for state in &self.states {
-            writer.write_record([
+            let cells = [
                 state.state.clone(),
                 serde_plain(&self.query.metric),
                 serde_plain(&self.query.period),
@@ -194,8 +266,13 @@ impl CsvTable for GrowthByStateAnswer {
                 number(state.growth),
                 state.suppressed.to_string(),
                 number(state.attributed_share),
-                time(self.as_of_data),
-            ])?;
+                state
+                    .growth_reason
+                    .as_ref()
+                    .map(serde_plain)
+                    .unwrap_or_default(),
+            ];
+            writer.write_record(row(cells, &about))?;
         }
         Ok(())
     }
@@ -203,7 +280,7 @@ impl CsvTable for GrowthByStateAnswer {
 
 impl CsvTable for TopAnswer {
     fn write_csv(&self, writer: &mut CsvWriter) -> csv::Result<()> {
-        writer.write_record([
+        writer.write_record(header([
             "rank",
             "merchant_id",
             "name",
@@ -211,9 +288,25 @@ impl CsvTable for TopAnswer {
             "current_spend",
             "previous_spend",
             "growth",
-        ])?;
+            "by",
+            "direction",
+            "min_spend",
+        ]))?;
+        let subject = Subject {
+            kind: if self.category.is_some() {
+                "category"
+            } else {
+                "all"
+            }
+            .to_owned(),
+            category: self.category.clone(),
+            merchant_id: None,
+            merchant_name: None,
+            brand: None,
+        };
+        let about = about("usd", &subject, self.current_period, self.as_of_data);
         for merchant in &self.merchants {
-            writer.write_record([
+            let cells = [
                 merchant.rank.to_string(),
                 merchant.merchant_id.to_string(),
                 merchant.name.clone(),
@@ -221,7 +314,11 @@ impl CsvTable for TopAnswer {
                 merchant.current_spend.to_string(),
                 number(merchant.previous_spend),
                 number(merchant.growth),
-            ])?;
+                serde_plain(&self.by),
+                serde_plain(&self.direction),
+                self.min_spend.to_string(),
+            ];
+            writer.write_record(row(cells, &about))?;
         }
         Ok(())
     }

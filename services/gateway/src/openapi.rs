@@ -58,6 +58,7 @@ use utoipa::{Modify, OpenApi};
     components(schemas(
         error::ErrorBody, error::ErrorDetail, query::DateRange, query::Metric, query::Granularity,
         query::GrowthPeriod, query::RankBy, query::OutputFormat, query::CategoryName,
+        query::Direction, query::Missing, query::PanelCoverage,
     )),
     modifiers(&BearerAuth, &SharedResponses, &DataAnswers),
     tags(

@@ -4,11 +4,12 @@
 use super::answer::{
     cached, dependency_of, negotiate, resolve_scope, subject_of, suppression_note, today, Subject,
 };
+use super::timeseries::value_or_reason;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
 use crate::query::{
     self, attributed_share, DateRange, GrowthByStateParams, GrowthParams, GrowthPeriod,
-    GrowthQuery, Metric, RowSet, Scope, Totals,
+    GrowthQuery, Metric, Missing, PanelCoverage, RowSet, Scope, Totals,
 };
 use crate::AppState;
 use axum::extract::State;
@@ -25,15 +26,28 @@ pub struct GrowthAnswer {
     pub query: GrowthEcho,
     pub subject: Subject,
     pub unit: String,
-    /// The metric over the current period's released cells; null when suppressed.
+    /// The metric over the current period's released cells; null without data (see
+    /// `current_reason`).
     pub current: Option<f64>,
-    /// The metric over the previous period's released cells; null when suppressed.
+    /// The metric over the previous period's released cells; null without data (see
+    /// `previous_reason`): before the panel starts it is null, never 0.
     pub previous: Option<f64>,
-    /// (current - previous) / previous as a fraction (0.05 = +5 %); null when previous is 0
-    /// or either value is withheld.
+    /// (current - previous) / previous as a fraction (0.05 = +5 %); null with
+    /// `growth_reason` when either value is missing, a period is only partly covered by the
+    /// panel, or the base is not positive.
     pub growth: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_reason: Option<Missing>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_reason: Option<Missing>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub growth_reason: Option<Missing>,
     pub current_period: DateRange,
     pub previous_period: DateRange,
+    /// Part of the current period is outside the panel (after its last delivered day).
+    pub current_partial: bool,
+    /// Part of the previous period is outside the panel (before it starts).
+    pub previous_partial: bool,
     pub current_suppressed: bool,
     pub previous_suppressed: bool,
     /// For a category or all merchants: the share of the current period's net spend at named
@@ -49,6 +63,8 @@ pub struct GrowthAnswer {
     pub withheld_cells: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppression: Option<String>,
+    /// The days with data.
+    pub panel: PanelCoverage,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -68,6 +84,11 @@ struct GrowthCells {
     current: Option<f64>,
     previous: Option<f64>,
     growth: Option<f64>,
+    current_reason: Option<Missing>,
+    previous_reason: Option<Missing>,
+    growth_reason: Option<Missing>,
+    current_partial: bool,
+    previous_partial: bool,
     current_suppressed: bool,
     previous_suppressed: bool,
     attributed_share: Option<f64>,
@@ -103,7 +124,15 @@ impl Periods {
 }
 
 impl GrowthCells {
-    fn of(periods: Periods, metric: Metric) -> GrowthCells {
+    /// The values over released cells, each null with its reason when the panel has no data
+    /// for its period or every cell is withheld; growth only between two periods the panel
+    /// covers whole, over a positive base.
+    fn of(
+        periods: Periods,
+        metric: Metric,
+        ranges: (DateRange, DateRange),
+        coverage: &PanelCoverage,
+    ) -> GrowthCells {
         let Periods {
             current,
             previous,
@@ -113,18 +142,29 @@ impl GrowthCells {
             part.filter(|_| !whole.suppressed())
                 .and_then(|part| attributed_share(whole, part))
         };
-        let value = |cell: &Totals| {
-            if cell.suppressed() {
-                None
-            } else {
-                cell.value(metric)
+        let value = |cell: &Totals, range: DateRange| {
+            value_or_reason(cell, metric, coverage.covered(range).err())
+        };
+        let (current_value, previous_value) =
+            (value(&current, ranges.0), value(&previous, ranges.1));
+        let current_partial = coverage.covers_part(ranges.0);
+        let previous_partial = coverage.covers_part(ranges.1);
+        let growth = match (previous_value, current_value) {
+            (Err(reason), _) | (_, Err(reason)) => Err(reason),
+            _ if current_partial || previous_partial => Err(Missing::PartialPeriod),
+            (Ok(previous), Ok(current)) => {
+                growth_of(Some(current), Some(previous)).ok_or(Missing::ZeroBase)
             }
         };
-        let (current_value, previous_value) = (value(&current), value(&previous));
         GrowthCells {
-            current: current_value,
-            previous: previous_value,
-            growth: growth_of(current_value, previous_value),
+            current: current_value.ok(),
+            previous: previous_value.ok(),
+            growth: growth.ok(),
+            current_reason: current_value.err(),
+            previous_reason: previous_value.err(),
+            growth_reason: growth.err(),
+            current_partial,
+            previous_partial,
             current_suppressed: current.suppressed(),
             previous_suppressed: previous.suppressed(),
             attributed_share: share(&current, unattributed.as_ref().map(|u| &u.0)),
@@ -191,6 +231,7 @@ pub async fn compute_growth(
     let as_of = query::data_as_of(&snapshot).await?;
     let k = query::disclosure_k(&snapshot).await?;
     let subject = subject_of(&snapshot, &query.scope, scope).await?;
+    let coverage = query::panel_coverage(&snapshot).await?;
     let ranges = [current_period, previous_period];
     let totals = query::range_totals(&snapshot, &RowSet::of(scope), &ranges, &query.states).await?;
     let unattributed = match RowSet::unattributed_of(scope) {
@@ -198,7 +239,12 @@ pub async fn compute_growth(
         None => None,
     };
     snapshot.commit().await?;
-    let cells = GrowthCells::of(Periods::of(&totals, unattributed.as_deref()), query.metric);
+    let cells = GrowthCells::of(
+        Periods::of(&totals, unattributed.as_deref()),
+        query.metric,
+        (current_period, previous_period),
+        &coverage,
+    );
     Ok(GrowthAnswer {
         query: GrowthEcho {
             metric: query.metric,
@@ -211,8 +257,13 @@ pub async fn compute_growth(
         current: cells.current,
         previous: cells.previous,
         growth: cells.growth,
+        current_reason: cells.current_reason,
+        previous_reason: cells.previous_reason,
+        growth_reason: cells.growth_reason,
         current_period,
         previous_period,
+        current_partial: cells.current_partial,
+        previous_partial: cells.previous_partial,
         current_suppressed: cells.current_suppressed,
         previous_suppressed: cells.previous_suppressed,
         attributed_share: cells.attributed_share,
@@ -221,6 +272,7 @@ pub async fn compute_growth(
         k_anonymity: k,
         withheld_cells: cells.withheld_cells,
         suppression: suppression_note(cells.withheld(), 2, cells.withheld_cells, k),
+        panel: coverage,
     })
 }
 
@@ -239,6 +291,8 @@ pub struct GrowthByStateAnswer {
     pub k_anonymity: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppression: Option<String>,
+    /// The days with data.
+    pub panel: PanelCoverage,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -258,9 +312,11 @@ pub struct StateGrowth {
     pub current: Option<f64>,
     /// The metric over the previous period; null when suppressed.
     pub previous: Option<f64>,
-    /// (current - previous) / previous as a fraction; null when previous is 0 or either value
-    /// is withheld.
+    /// (current - previous) / previous as a fraction; null with `growth_reason` as for
+    /// `/v1/growth`.
     pub growth: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub growth_reason: Option<Missing>,
     /// True when either period is withheld: all its activity in the state is in cells with
     /// fewer than `k_anonymity` distinct customers.
     pub suppressed: bool,
@@ -323,6 +379,7 @@ pub async fn compute_growth_by_state(
     let as_of = query::data_as_of(&snapshot).await?;
     let k = query::disclosure_k(&snapshot).await?;
     let subject = subject_of(&snapshot, &query.scope, scope).await?;
+    let coverage = query::panel_coverage(&snapshot).await?;
     let rows = query::range_totals_by_state(&snapshot, &RowSet::of(scope), &ranges).await?;
     let unattributed: Option<BTreeMap<String, Vec<Totals>>> = match RowSet::unattributed_of(scope) {
         Some(part) => Some(
@@ -345,12 +402,18 @@ pub async fn compute_growth_by_state(
                     .cloned()
                     .unwrap_or_else(|| vec![Totals::default(); 2])
             });
-            let cells = GrowthCells::of(Periods::of(&row.totals, part.as_deref()), query.metric);
+            let cells = GrowthCells::of(
+                Periods::of(&row.totals, part.as_deref()),
+                query.metric,
+                (current_period, previous_period),
+                &coverage,
+            );
             StateGrowth {
                 state: row.state,
                 current: cells.current,
                 previous: cells.previous,
                 growth: cells.growth,
+                growth_reason: cells.growth_reason,
                 suppressed: cells.withheld() > 0,
                 current_suppressed: cells.current_suppressed,
                 previous_suppressed: cells.previous_suppressed,
@@ -383,5 +446,6 @@ pub async fn compute_growth_by_state(
         states,
         as_of_data: as_of,
         k_anonymity: k,
+        panel: coverage,
     })
 }

@@ -5,7 +5,7 @@ use super::growth::growth_of;
 use crate::cache::Dependency;
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
-use crate::query::{self, DateRange, GrowthPeriod, Metric, RankBy, TopParams, TopQuery};
+use crate::query::{self, DateRange, Direction, GrowthPeriod, Metric, RankBy, TopParams, TopQuery};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -18,6 +18,10 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TopAnswer {
     pub by: RankBy,
+    /// up: largest first; down: smallest first.
+    pub direction: Direction,
+    /// The size floor applied, in whole dollars (current spend by spend, previous by growth).
+    pub min_spend: i64,
     pub period: GrowthPeriod,
     #[schema(value_type = Option<String>)]
     pub category: Option<String>,
@@ -105,28 +109,15 @@ pub async fn top(
             })
             .collect();
         let eligible = ranked.len();
-        match query.by {
-            RankBy::Spend => ranked.sort_by(|a, b| {
-                b.current_spend
-                    .total_cmp(&a.current_spend)
-                    .then(a.merchant_id.cmp(&b.merchant_id))
-            }),
-            RankBy::Growth => {
-                ranked.retain(|m| m.growth.is_some());
-                ranked.sort_by(|a, b| {
-                    b.growth
-                        .unwrap_or(f64::MIN)
-                        .total_cmp(&a.growth.unwrap_or(f64::MIN))
-                        .then(a.merchant_id.cmp(&b.merchant_id))
-                });
-            }
-        }
+        rank(&mut ranked, &query);
         ranked.truncate(usize::try_from(query.limit).unwrap_or(10));
         for (index, merchant) in ranked.iter_mut().enumerate() {
             merchant.rank = u32::try_from(index + 1).unwrap_or(u32::MAX);
         }
         let body = TopAnswer {
             by: query.by,
+            direction: query.direction,
+            min_spend: query.min_spend,
             period: query.period,
             category: query.category.map(|c| c.as_str().to_owned()),
             states: query.states.clone(),
@@ -147,4 +138,30 @@ pub async fn top(
     })
     .await?;
     Ok(answer.respond(format))
+}
+
+/// Keeps the merchants above the size floor and sorts them: by spend or growth, largest first
+/// (up) or smallest first (down); ties by merchant id. Ranking by growth leaves out merchants
+/// without one (no released previous period, or no positive base).
+fn rank(merchants: &mut Vec<TopMerchant>, query: &TopQuery) {
+    let floor = query.min_spend as f64;
+    let key = |m: &TopMerchant| match query.by {
+        RankBy::Spend => Some(m.current_spend),
+        RankBy::Growth => m.growth,
+    };
+    merchants.retain(|m| {
+        let size = match query.by {
+            RankBy::Spend => Some(m.current_spend),
+            RankBy::Growth => m.previous_spend,
+        };
+        key(m).is_some() && size.is_some_and(|size| size >= floor)
+    });
+    merchants.sort_by(|a, b| {
+        let (a_key, b_key) = (key(a).unwrap_or(0.0), key(b).unwrap_or(0.0));
+        let order = match query.direction {
+            Direction::Up => b_key.total_cmp(&a_key),
+            Direction::Down => a_key.total_cmp(&b_key),
+        };
+        order.then(a.merchant_id.cmp(&b.merchant_id))
+    });
 }
