@@ -108,7 +108,7 @@ function writeControls() {
   );
   // The filters every subject shares, said once and always visible.
   const where = view.states.length ? `states ${view.states.join(', ')}` : 'every state';
-  $('filters').textContent = `Every subject: ${$('metric').selectedOptions[0].textContent.toLowerCase()}, ${where}, by ${view.granularity}, ${view.from} – ${view.to}${view.mode === 'index' ? ', indexed to 100 at its first period with data' : ''}.`;
+  $('filters').textContent = `Every subject: ${$('metric').selectedOptions[0].textContent.toLowerCase()}, ${where}, by ${view.granularity}, ${view.from} – ${view.to}${view.mode === 'index' ? ', indexed to 100 at its first whole period with data' : ''}.`;
 }
 
 function add(subject) {
@@ -159,10 +159,14 @@ function wire() {
   });
 }
 
-/** Indexed to 100 at the first period with a value; a period without data stays a gap. */
-function indexed(values) {
-  const base = values.find((v) => v != null && v !== 0);
-  return values.map((v) => (v == null || base == null ? null : Math.round((v / base) * 1000) / 10));
+/**
+ * Indexed to 100 at the first whole period with data (a partial one would make a poor base);
+ * a period without data stays a gap.
+ */
+function indexed(points) {
+  const first = points.find((p) => p.value && !p.partial) ?? points.find((p) => p.value);
+  const base = first?.value;
+  return points.map((p) => (p.value == null || !base ? null : Math.round((p.value / base) * 1000) / 10));
 }
 
 async function load() {
@@ -193,8 +197,8 @@ function render(answers) {
   const starts = answers[0]?.points.map((p) => p.period_start) ?? [];
   const unit = view.mode === 'index' ? 'index' : answers[0]?.unit ?? 'usd';
   const series = answers.map((a, i) => {
-    const values = a.points.map((p) => p.value);
-    return { label: nameOf(view.subjects[i]), values: view.mode === 'index' ? indexed(values) : values, answer: a };
+    const values = view.mode === 'index' ? indexed(a.points) : a.points.map((p) => p.value);
+    return { label: nameOf(view.subjects[i]), values, answer: a };
   });
   $('compare-title').textContent = view.subjects.length ? `Compare: ${series.map((s) => s.label).join(' vs ')}` : 'Compare: add a brand or a category';
   const panel = answers[0]?.panel;

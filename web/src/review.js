@@ -233,7 +233,7 @@ function renderGroups() {
                   <div class="why">${escapeHtml(c.why || '')}</div>
                   <div class="sugg-actions">
                     <button type="button" class="small" data-assign="${ci}" aria-label="Assign ${escapeHtml(g.normalized_descriptor)} to ${escapeHtml(c.name)}">Assign</button>
-                    <button type="button" class="small secondary" data-rule="${ci}" aria-label="Assign ${escapeHtml(g.normalized_descriptor)} to ${escapeHtml(c.name)} and add a prefix rule" title="Assign, and add a prefix rule so future descriptors starting this way map to ${escapeHtml(c.name)}">Assign + rule</button>
+                    <button type="button" class="small secondary" data-rule="${ci}" aria-label="Assign + rule: ${escapeHtml(g.normalized_descriptor)} to ${escapeHtml(c.name)}, with a prefix rule" title="Assign, and add a prefix rule so future descriptors starting this way map to ${escapeHtml(c.name)}">Assign + rule</button>
                   </div>
                 </li>`,
               )

@@ -1,7 +1,7 @@
 // The dashboard's whole state lives in the query string, so a view can be shared by its URL.
 //
 //   ?metric=spend&category=coffee_shop&state=CA&granularity=week&from=…&to=…&period=wow
-//    &as_of=…&map=growth&top=growth&dir=up&floor=1000[&cmp=0]
+//    &as_of=…&map=growth&top=growth&dir=up&floor=100[&cmp=0]
 //
 // Subject: `category=`, `merchant=<id>`, `brand=<id>` or `scope=all`. Parameter names follow
 // the API's, so a URL reads like the request behind it.
@@ -81,7 +81,7 @@ export function readState(search = location.search) {
     top: pick('top', ['growth', 'spend'], 'growth'),
     topDirection: pick('dir', ['up', 'down'], 'up'),
     // The size floor of top movers, in dollars of the base period (a setting, shown).
-    minSpend: /^\d{1,9}$/.test(p.get('floor') || '') ? Number(p.get('floor')) : 1000,
+    minSpend: /^\d{1,9}$/.test(p.get('floor') || '') ? Number(p.get('floor')) : 100,
     comparison: p.get('cmp') !== '0',
   };
   if (/^\d+$/.test(p.get('merchant') || '')) {

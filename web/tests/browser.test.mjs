@@ -52,7 +52,7 @@ function missing(reason, k) {
   return reason === 'withheld' ? `withheld: fewer than ${k} customers` : MISSING[reason];
 }
 /** A value as the dashboard shows it: the number, or why there is none. */
-function shown(value, reason, k, unit = 'usd') {
+function shownValue(value, reason, k, unit = 'usd') {
   return value == null ? missing(reason, k) || '—' : money(value, unit);
 }
 const PARTIAL = ' (partial: not every day has data)';
@@ -256,8 +256,8 @@ describe('dashboard', () => {
     const { body: growth, headers } = await api(`/v1/growth?metric=spend&category=coffee_shop&state=CA&period=wow&as_of=${AS_OF}`);
     assert.equal(await page.textContent('#headline-growth'), growthText(growth.growth));
     const k = growth.k_anonymity;
-    assert.equal(await page.textContent('#headline-current'), shown(growth.current, growth.current_reason, k) + (growth.current_partial ? PARTIAL : ''));
-    assert.equal(await page.textContent('#headline-previous'), shown(growth.previous, growth.previous_reason, k) + (growth.previous_partial ? PARTIAL : ''));
+    assert.equal(await page.textContent('#headline-current'), shownValue(growth.current, growth.current_reason, k) + (growth.current_partial ? PARTIAL : ''));
+    assert.equal(await page.textContent('#headline-previous'), shownValue(growth.previous, growth.previous_reason, k) + (growth.previous_partial ? PARTIAL : ''));
     assert.match(await page.textContent('#headline-title'), /Week-over-week growth in net spend: coffee shops in CA/);
     // Beside the category figure: how much of it is at named brands (the API's own share).
     assert.equal(await page.getAttribute('#headline-attributed', 'data-value'), String(growth.attributed_share ?? ''));
@@ -273,7 +273,7 @@ describe('dashboard', () => {
       const cells = await page.$$eval(`#growth-rows tr[data-period="${period}"] td`, (tds) => tds.map((td) => td.textContent));
       const named = body.attributed_share == null ? '—' : `${Math.round(body.attributed_share * 100)}%`;
       const k = body.k_anonymity;
-      assert.deepEqual(cells, [shown(body.current, body.current_reason, k), shown(body.previous, body.previous_reason, k), growthText(body.growth), named], period);
+      assert.deepEqual(cells, [shownValue(body.current, body.current_reason, k), shownValue(body.previous, body.previous_reason, k), growthText(body.growth), named], period);
       if (period === 'yoy') {
         assert.equal(body.previous, null);
         assert.equal(cells[1], 'no data: before the panel starts');
@@ -287,9 +287,10 @@ describe('dashboard', () => {
     assert.equal(await page.textContent('#range-total'), money(total));
     assert.equal(await page.locator('#series-rows tr').count(), series.points.length);
 
-    // Top movers: same merchants in the same order.
-    const { body: top } = await api(`/v1/top?category=coffee_shop&state=CA&by=growth&period=wow&as_of=${AS_OF}&limit=10`);
+    // Top movers: same merchants in the same order, above the default size floor ($100).
+    const { body: top } = await api(`/v1/top?category=coffee_shop&state=CA&by=growth&direction=up&min_spend=100&period=wow&as_of=${AS_OF}&limit=10`);
     const names = await page.$$eval('#top-rows tr td:nth-child(2)', (tds) => tds.map((td) => td.textContent));
+    assert.ok(top.merchants.length > 0, 'some coffee shop is above the floor');
     assert.deepEqual(names, top.merchants.map((m) => m.name));
 
     // The data's age is visible and is the API's as-of time.
@@ -436,7 +437,7 @@ describe('dashboard', () => {
     const rows = await page.$$eval('#series-rows tr', (trs) => trs.map((tr) => ({ value: tr.children[1].textContent, partial: tr.dataset.partial === 'true' })));
     assert.equal(rows.length, series.points.length);
     series.points.forEach((p, i) => {
-      assert.equal(rows[i].value, shown(p.value, p.reason, series.k_anonymity), p.period_start);
+      assert.equal(rows[i].value, shownValue(p.value, p.reason, series.k_anonymity), p.period_start);
       assert.equal(rows[i].partial, p.partial, p.period_start);
     });
     // The chart knows where the panel starts and draws it; the note counts gaps and partial weeks.
@@ -510,16 +511,19 @@ describe('dashboard', () => {
     await page.waitForFunction(() => window.__altdata?.ready);
     // The gateway refuses the top movers (a 503, as when PostgreSQL is away): only that card
     // says so, with its Retry; the others keep their answers.
-    await page.route('**/v1/top?**', (route) => route.fulfill({ status: 503, contentType: 'application/json', headers: { 'retry-after': '0' }, body: '{"error":{"code":"unavailable","message":"the database is unavailable"}}' }));
+    const isTop = (url) => url.pathname === '/v1/top';
+    await page.route(isTop, (route) => route.fulfill({ status: 503, contentType: 'application/json', headers: { 'retry-after': '1' }, body: '{"error":{"code":"unavailable","message":"the database is unavailable"}}' }));
     await page.click('#refresh');
     await page.waitForFunction(() => !document.getElementById('top-error').hidden, null, { timeout: 30_000 });
     assert.match(await page.textContent('#top-error'), /Could not load: the database is unavailable/);
     assert.equal(await page.getAttribute('#top-card', 'aria-busy'), 'false');
     assert.ok(await page.isHidden('#error'), 'no page-level error');
     assert.ok(await page.isHidden('#headline-error'));
-    await page.unroute('**/v1/top?**');
+    await page.unroute(isTop);
     await page.click('#top-error [data-retry]');
-    await page.waitForFunction(() => document.getElementById('top-error').hidden && document.querySelectorAll('#top-rows tr').length > 0);
+    await page.waitForFunction(() => document.getElementById('top-error').hidden && document.getElementById('top-card').getAttribute('aria-busy') === 'false');
+    const { body: top } = await api(`/v1/top?category=coffee_shop&state=CA&by=growth&direction=up&min_spend=100&period=wow&as_of=${AS_OF}&limit=10`);
+    assert.equal(await page.locator('#top-rows tr').count(), top.merchants.length);
     await page.close();
   });
 
@@ -567,16 +571,22 @@ describe('compare', () => {
     const rows = await page.$$eval('#compare-rows tr', (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
     assert.equal(rows.length, answers[0].points.length);
     rows.forEach((row, i) => {
-      assert.equal(row[1], shown(answers[0].points[i].value, answers[0].points[i].reason, answers[0].k_anonymity));
-      assert.equal(row[2], shown(answers[1].points[i].value, answers[1].points[i].reason, answers[1].k_anonymity));
+      assert.equal(row[1], shownValue(answers[0].points[i].value, answers[0].points[i].reason, answers[0].k_anonymity));
+      assert.equal(row[2], shownValue(answers[1].points[i].value, answers[1].points[i].reason, answers[1].k_anonymity));
     });
-    // Indexed: each subject's first period with data is 100, gaps stay gaps.
+    // Indexed: each subject's first whole period with data is 100, gaps stay gaps.
     await page.selectOption('#mode', 'index');
     await page.waitForFunction(() => window.__altdataCompare.loads > 1 && location.search.includes('mode=index'));
     const indexedRows = await page.$$eval('#compare-rows tr', (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
     for (const column of [1, 2]) {
-      const first = indexedRows.find((r) => /^\d/.test(r[column]));
-      assert.equal(first?.[column], '100.0', `column ${column}`);
+      const points = answers[column - 1].points;
+      const base = points.findIndex((p) => p.value && !p.partial);
+      assert.ok(base >= 0, 'a whole week with data');
+      assert.equal(indexedRows[base][column], '100.0', `column ${column}`);
+      points.forEach((p, row) => {
+        if (p.value == null) assert.doesNotMatch(indexedRows[row][column], /^\d/, 'a gap stays a gap');
+        else assert.equal(indexedRows[row][column], (Math.round((p.value / points[base].value) * 1000) / 10).toFixed(1));
+      });
     }
     // A brand is added by its name and shown by its name.
     const { body: merchants } = await api('/v1/merchants?category=coffee_shop&limit=50');
@@ -589,9 +599,10 @@ describe('compare', () => {
     await page.waitForFunction(() => document.querySelectorAll('#compare-head th').length === 4);
     await page.screenshot({ path: join(RESULTS, 'compare-1280x800-screenshot.png') });
     await assertAccessible(page, 'the compare view');
+    // The chart follows its container's width (a ResizeObserver): no horizontal scrolling once
+    // it has.
     await page.setViewportSize({ width: 390, height: 844 });
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    assert.ok(overflow <= 1, `no horizontal scrolling (overflow ${overflow}px)`);
+    await until('the page to fit 390 px', () => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth <= 1), 5_000);
     await page.screenshot({ path: join(RESULTS, 'compare-narrow-390x844-screenshot.png'), fullPage: true });
     assert.deepEqual(errors, []);
     await page.close();
