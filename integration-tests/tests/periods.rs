@@ -304,10 +304,26 @@ async fn per_customer_metrics_divide_by_distinct_customers() {
 #[tokio::test]
 async fn top_movers_rank_both_ways_above_a_size_floor() {
     let app = panel_app().await;
+    // Before the previous week is wholly inside the panel, nobody has a growth, and the
+    // answer says why.
+    let early = json(
+        &app,
+        "/v1/top?by=growth&period=wow&as_of=2026-03-14&limit=5",
+    )
+    .await;
+    assert_eq!(early["growth_reason"], "partial_period", "{early}");
+    assert_eq!(early["merchants"], serde_json::json!([]));
+    // Cover 2026-02-23..2026-03-22 with a cell in another category, outside both weeks.
+    app.merchant(901, "Corner Grocer", "grocery", "corner_grocer")
+        .await;
+    for day in ["2026-02-23", "2026-03-22"] {
+        app.cell(901, "XX", day, 1_000, 1, 0, 9000, 12, 2).await;
+    }
     // Week over week to 2026-03-14: Tiny Cup triples from a $20 base, Blue Bean grows,
     // Daily Grind falls.
     let path = "/v1/top?by=growth&period=wow&as_of=2026-03-14";
     let up = json(&app, path).await;
+    assert_eq!(up["growth_reason"], Value::Null, "{up}");
     let ids = |body: &Value| -> Vec<i64> {
         body["merchants"]
             .as_array()

@@ -568,7 +568,9 @@ async function loadTop(fresh, seq) {
     $('top-card').setAttribute('aria-busy', 'false');
     $('top-note').textContent = body.merchants.length
       ? `${body.current_period.from} – ${body.current_period.to} vs ${body.previous_period.from} – ${body.previous_period.to}. ${body.suppression ?? ''}`
-      : `No merchant to rank above the size floor. ${body.suppression ?? ''}`;
+      : body.growth_reason
+        ? `No growth to rank: ${missingText(body.growth_reason)}.`
+        : `No merchant to rank above the size floor. ${body.suppression ?? ''}`;
   } catch (error) {
     if (error.name !== 'AbortError' && seq === loadSeq) cardError('top', error);
   }

@@ -5,7 +5,10 @@ use super::growth::growth_of;
 use crate::cache::Dependency;
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
-use crate::query::{self, DateRange, Direction, GrowthPeriod, Metric, RankBy, TopParams, TopQuery};
+use crate::query::{
+    self, DateRange, Direction, GrowthPeriod, Metric, Missing, PanelCoverage, RankBy, TopParams,
+    TopQuery,
+};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -29,6 +32,10 @@ pub struct TopAnswer {
     pub current_period: DateRange,
     pub previous_period: DateRange,
     pub merchants: Vec<TopMerchant>,
+    /// Why no merchant has a growth: a period is wholly or partly outside the panel (the same
+    /// rule as `/v1/growth`); absent when growth is defined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub growth_reason: Option<Missing>,
     pub as_of_data: Option<DateTime<Utc>>,
     pub k_anonymity: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -75,6 +82,8 @@ pub async fn top(
         let snapshot = query::read_snapshot(&mut client).await?;
         let as_of = query::data_as_of(&snapshot).await?;
         let k = query::disclosure_k(&snapshot).await?;
+        let coverage = query::panel_coverage(&snapshot).await?;
+        let growth_reason = incomparable(&coverage, current_period, previous_period);
         let rows = query::merchant_periods(
             &snapshot,
             query.category,
@@ -104,7 +113,8 @@ pub async fn top(
                     category: row.category,
                     current_spend,
                     previous_spend,
-                    growth: growth_of(Some(current_spend), previous_spend),
+                    growth: growth_of(Some(current_spend), previous_spend)
+                        .filter(|_| growth_reason.is_none()),
                 }
             })
             .collect();
@@ -124,6 +134,7 @@ pub async fn top(
             current_period,
             previous_period,
             merchants: ranked,
+            growth_reason,
             as_of_data: as_of,
             k_anonymity: k,
             suppression: (eligible < total).then(|| {
@@ -164,4 +175,21 @@ fn rank(merchants: &mut Vec<TopMerchant>, query: &TopQuery) {
         };
         order.then(a.merchant_id.cmp(&b.merchant_id))
     });
+}
+
+/// Why two periods cannot be compared: either has no data, or only part of it has (the rule
+/// of `/v1/growth`, which a ranking shares so that no growth is computed from missing days).
+fn incomparable(
+    coverage: &PanelCoverage,
+    current: DateRange,
+    previous: DateRange,
+) -> Option<Missing> {
+    let missing = coverage
+        .covered(previous)
+        .err()
+        .or_else(|| coverage.covered(current).err());
+    missing.or_else(|| {
+        (coverage.covers_part(previous) || coverage.covers_part(current))
+            .then_some(Missing::PartialPeriod)
+    })
 }
