@@ -34,7 +34,9 @@ export class SeriesChart {
   render({ points, previous, restated = null, unit, granularity, label, previousLabel, panelStart = null }) {
     this.unit = unit;
     const xs = points.map((p) => Date.parse(p.period_start + 'T00:00:00Z') / 1000);
-    const ys = points.map((p) => p.value);
+    // A partial period is not joined to the line (a week with three days of data would read
+    // as a drop): it is a hollow ring of its own series below.
+    const ys = points.map((p) => (p.partial ? null : p.value));
     const data = [xs, ys];
     const series = [
       {
