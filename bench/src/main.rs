@@ -265,7 +265,7 @@ fn effective_settings() -> Vec<(String, String)> {
         ("ALTDATA_SHARDS", "16"),
         ("ALTDATA_AGG_WINDOW_EVENTS", "50000"),
         ("ALTDATA_AGG_WINDOW_AGE", "1s"),
-        ("ALTDATA_AGG_PULL_BATCH", "2000"),
+        ("ALTDATA_AGG_PULL_BATCH", "256"),
         ("ALTDATA_PUBLISH_WINDOW", "4096"),
         ("ALTDATA_CHECKPOINT_ROWS", "100000"),
         (

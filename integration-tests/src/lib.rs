@@ -12,6 +12,7 @@ use altdata_common::settings::{
 };
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
+use std::collections::HashSet;
 use std::future::Future;
 use std::time::Duration;
 
@@ -363,8 +364,85 @@ where
     }
 }
 
-/// Every transaction event in the app's stream, with its `Nats-Msg-Id`, in stream order.
+/// Publishes events as ingest does, in `TransactionBatch`es of one shard each (up to 100
+/// events, in order), and waits until the stream stored every one.
+pub async fn publish_events(app: &TestApp, events: &[altdata_proto::v1::TransactionEvent]) {
+    use altdata_proto::v1::TransactionBatch;
+    use altdata_proto::Message;
+    let shards = app.connections.shard_count;
+    let mut by_shard: std::collections::BTreeMap<u32, Vec<_>> = Default::default();
+    for event in events {
+        by_shard
+            .entry(altdata_domain::shard_of(event.merchant_id, shards))
+            .or_default()
+            .push(event.clone());
+    }
+    let mut acks = Vec::new();
+    for (shard, events) in by_shard {
+        for batch in events.chunks(100) {
+            let id = format!(
+                "t:{}:{}:{}",
+                batch[0].provider,
+                batch[0].txn_id,
+                batch.len()
+            );
+            let payload = TransactionBatch {
+                schema_version: altdata_proto::SCHEMA_VERSION,
+                events: batch.to_vec(),
+            }
+            .encode_to_vec();
+            let message = async_nats::jetstream::message::PublishMessage::build()
+                .payload(payload.into())
+                .message_id(id);
+            let subject = app.subjects.txn_shard(shard);
+            acks.push(
+                app.jetstream
+                    .send_publish(subject, message)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}")),
+            );
+        }
+    }
+    for ack in acks {
+        ack.await.unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+/// Every transaction event in the app's stream, with the `Nats-Msg-Id` of the batch that
+/// carried it, in stream order.
 pub async fn stream_events(app: &TestApp) -> Vec<(String, altdata_proto::v1::TransactionEvent)> {
+    stream_batches(app)
+        .await
+        .into_iter()
+        .flat_map(|(id, events)| events.into_iter().map(move |event| (id.clone(), event)))
+        .collect()
+}
+
+/// Asserts that the stream holds each batch once (distinct Msg-Ids) and each version of a
+/// row once (a row's version, or its retraction, is never in two batches).
+pub async fn assert_stream_holds_each_once(app: &TestApp) {
+    let batches = stream_batches(app).await;
+    let ids: HashSet<&str> = batches.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids.len(), batches.len(), "each Msg-Id once");
+    let mut versions = HashSet::new();
+    for event in batches.iter().flat_map(|(_, events)| events) {
+        let version = (
+            &event.provider,
+            &event.txn_id,
+            event.retraction,
+            event.amount_cents,
+            event.metric_date,
+            event.customer_key,
+            event.merchant_id,
+        );
+        assert!(versions.insert(version), "published twice: {event:?}");
+    }
+}
+
+/// Every batch in the app's stream: its `Nats-Msg-Id` and events, in stream order.
+pub async fn stream_batches(
+    app: &TestApp,
+) -> Vec<(String, Vec<altdata_proto::v1::TransactionEvent>)> {
     use altdata_proto::Message;
     use futures::StreamExt;
     let stream = app
@@ -387,8 +465,8 @@ pub async fn stream_events(app: &TestApp) -> Vec<(String, altdata_proto::v1::Tra
         .state
         .messages;
     let mut messages = consumer.messages().await.unwrap_or_else(|e| panic!("{e}"));
-    let mut events = Vec::new();
-    while (events.len() as u64) < total {
+    let mut batches = Vec::new();
+    while (batches.len() as u64) < total {
         let Ok(Some(Ok(message))) =
             tokio::time::timeout(Duration::from_secs(5), messages.next()).await
         else {
@@ -400,9 +478,9 @@ pub async fn stream_events(app: &TestApp) -> Vec<(String, altdata_proto::v1::Tra
             .and_then(|h| h.get("Nats-Msg-Id"))
             .map(|v| v.to_string())
             .unwrap_or_default();
-        let event = altdata_proto::v1::TransactionEvent::decode(message.payload.as_ref())
-            .unwrap_or_else(|e| panic!("undecodable event: {e}"));
-        events.push((id, event));
+        let batch = altdata_proto::v1::TransactionBatch::decode(message.payload.as_ref())
+            .unwrap_or_else(|e| panic!("undecodable batch: {e}"));
+        batches.push((id, batch.events));
     }
-    events
+    batches
 }

@@ -5,6 +5,7 @@
 //!
 //! Two modes: [`run`] watches the landing zone; [`run_once`] processes named files and exits.
 
+pub mod batch;
 pub mod changes;
 pub mod config;
 pub mod error;
