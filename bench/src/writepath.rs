@@ -54,7 +54,7 @@ pub async fn read_events(
 ) -> anyhow::Result<Vec<StreamEvent>> {
     let mut stream = bench
         .js
-        .get_stream(sandbox.subjects.txn_stream())
+        .get_stream(sandbox.subjects.txn_stream_of(0))
         .await
         .map_err(|e| anyhow!("stream: {e}"))?;
     let available = stream

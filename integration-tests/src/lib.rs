@@ -48,6 +48,11 @@ pub fn with_database(base: &str, database: &str) -> String {
 
 /// Creates a fresh, migrated database and a unique prefix with its streams.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with_txn_streams(1).await
+}
+
+/// [`spawn_app`] with the 4 shards spread over `txn_streams` transaction streams.
+pub async fn spawn_app_with_txn_streams(txn_streams: u32) -> TestApp {
     altdata_common::telemetry::init_for_tests();
     let suffix: String = {
         let mut rng = rand::thread_rng();
@@ -92,6 +97,7 @@ pub async fn spawn_app() -> TestApp {
         txn_max_bytes: 256 * 1024 * 1024,
         agg_max_bytes: 32 * 1024 * 1024,
         cache_max_bytes: 16 * 1024 * 1024,
+        txn_streams,
         ..StreamLimits::default()
     };
     let connections = ConnectionSettings {
@@ -111,7 +117,7 @@ pub async fn spawn_app() -> TestApp {
         .await
         .unwrap_or_else(|e| panic!("NATS (run `make stack`): {e}"));
     let jetstream = async_nats::jetstream::new(nats.clone());
-    let subjects = Subjects::new(prefix.clone());
+    let subjects = connections.subjects();
     connect::ensure_streams(&jetstream, &subjects, &limits)
         .await
         .unwrap_or_else(|e| panic!("streams: {e}"));
@@ -241,6 +247,10 @@ impl TestApp {
             ("REDIS_URL", self.connections.redis_url.clone()),
             ("ALTDATA_PREFIX", self.prefix.to_string()),
             ("ALTDATA_SHARDS", self.connections.shard_count.to_string()),
+            (
+                "ALTDATA_TXN_STREAMS",
+                self.connections.streams.txn_streams.to_string(),
+            ),
             (
                 "ALTDATA_CUSTOMER_KEY_SECRET",
                 "test-secret-0123456789abcdef".to_owned(),
@@ -439,15 +449,27 @@ pub async fn assert_stream_holds_each_once(app: &TestApp) {
     }
 }
 
-/// Every batch in the app's stream: its `Nats-Msg-Id` and events, in stream order.
+/// Every batch in the app's transaction streams: its `Nats-Msg-Id` and events, in stream
+/// order (stream by stream).
 pub async fn stream_batches(
     app: &TestApp,
+) -> Vec<(String, Vec<altdata_proto::v1::TransactionEvent>)> {
+    let mut batches = Vec::new();
+    for (name, _) in app.subjects.txn_streams() {
+        batches.extend(read_batches(app, &name).await);
+    }
+    batches
+}
+
+async fn read_batches(
+    app: &TestApp,
+    stream_name: &str,
 ) -> Vec<(String, Vec<altdata_proto::v1::TransactionEvent>)> {
     use altdata_proto::Message;
     use futures::StreamExt;
     let stream = app
         .jetstream
-        .get_stream(app.subjects.txn_stream())
+        .get_stream(stream_name)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let consumer = stream

@@ -195,12 +195,12 @@ async fn old_messages_redelivered_after_commit_are_skipped() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     // Recreating the consumers redelivers every message, as a lost ack would.
-    let stream = app
-        .jetstream
-        .get_stream(app.subjects.txn_stream())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
     for shard in 0..app.connections.shard_count {
+        let stream = app
+            .jetstream
+            .get_stream(app.subjects.txn_stream_of(shard))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         let _ = stream
             .delete_consumer(&format!("aggregate-shard-{shard}"))
             .await;
@@ -342,7 +342,7 @@ async fn poison_goes_to_the_dlq_with_a_reason_and_the_rest_is_processed() {
     assert_aggregates_equal(&app, &expected(&events)).await;
     let stream = app
         .jetstream
-        .get_stream(app.subjects.txn_stream())
+        .get_stream(app.subjects.txn_dlq_stream())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let info = stream
@@ -537,7 +537,7 @@ async fn events_that_expire_before_they_are_applied_stop_the_shard_and_recovery_
         || async {
             let mut stream = app
                 .jetstream
-                .get_stream(app.subjects.txn_stream())
+                .get_stream(app.subjects.txn_stream_of(0))
                 .await
                 .ok()?;
             let state = stream.info().await.ok()?.state.clone();
@@ -593,4 +593,28 @@ async fn events_that_expire_before_they_are_applied_stop_the_shard_and_recovery_
     .await;
     assert_eq!(rollups, accepted);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn shards_spread_over_several_streams_aggregate_exactly() {
+    let app = integration_tests::spawn_app_with_txn_streams(2).await;
+    let streams = app.subjects.txn_streams();
+    assert_eq!(streams.len(), 2);
+    let events = random_events(2_000, 11, &[1, 2, 3, 4, 5, 6, 7, 8]);
+    publish(&app, &events).await;
+    // Each stream holds its own shards' subjects and messages, and only those.
+    for (name, subjects) in &streams {
+        let mut stream = app
+            .jetstream
+            .get_stream(name)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let info = stream.info().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(&info.config.subjects, subjects);
+        assert!(info.state.messages > 0, "{name} holds no batch");
+    }
+    run_until_idle(settings(&app, &[]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_aggregates_equal(&app, &expected(&events)).await;
 }

@@ -91,7 +91,7 @@ pub async fn shard_consumer(
 ) -> Result<consumer::PullConsumer, AggregatorError> {
     let consumer_error = |reason: String| AggregatorError::Consumer { shard, reason };
     let stream = jetstream
-        .get_stream(subjects.txn_stream())
+        .get_stream(subjects.txn_stream_of(shard))
         .await
         .map_err(|e| consumer_error(e.to_string()))?;
     let name = consumer_name(shard);

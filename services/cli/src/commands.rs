@@ -347,6 +347,18 @@ async fn migrate_command() -> anyhow::Result<()> {
         report.applied.len(),
         report.already_applied
     );
+    if let Ok(key) = std::env::var("ALTDATA_BOOTSTRAP_ADMIN_KEY") {
+        let installed =
+            altdata_gateway::auth::store::install_bootstrap_key(&mut client, key.trim()).await?;
+        println!(
+            "bootstrap admin key: {}",
+            if installed {
+                "installed"
+            } else {
+                "already present (kept as it is, revoked or not)"
+            }
+        );
+    }
     Ok(())
 }
 
@@ -369,7 +381,7 @@ async fn tail(merchant: Option<i64>) -> anyhow::Result<()> {
     use futures::StreamExt;
     let connections = settings(altdata_common::ConnectionSettings::read)?;
     let client = connect::nats(&connections.nats_url).await?;
-    let subjects = connect::Subjects::new(connections.prefix.clone());
+    let subjects = connections.subjects();
     let subject = match merchant {
         Some(id) => subjects.agg_daily(id),
         None => connections.prefix.subject("agg.v1.daily.>"),

@@ -147,7 +147,7 @@ impl AppState {
         );
         Ok(AppState {
             inner: Arc::new(Inner {
-                subjects: Subjects::new(connections.prefix.clone()),
+                subjects: connections.subjects(),
                 keys: auth::KeyCache::new(settings.api_key_cache_ttl),
                 rate_limiter: auth::RateLimiter::new(settings.rate_limit),
                 auth_failures: auth::AuthFailureLimiter::new(settings.auth_failure_limit),
@@ -304,7 +304,7 @@ pub struct Gateway {
 pub async fn build(settings: GatewaySettings) -> Result<Gateway, GatewayError> {
     let _ = prometheus();
     let nats = connect::nats(&settings.connections.nats_url).await?;
-    let subjects = Subjects::new(settings.connections.prefix.clone());
+    let subjects = settings.connections.subjects();
     let invalidator =
         invalidation::Invalidator::create(&nats, &subjects, &settings.connections.streams).await?;
     let revocations = auth::revocation::RevocationListener::subscribe(&nats, &subjects).await?;

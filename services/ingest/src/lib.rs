@@ -62,7 +62,7 @@ impl IngestContext {
         let pool = connect::postgres_pool(&settings.connections).await?;
         let client = connect::nats(&settings.connections.nats_url).await?;
         let jetstream = jetstream::new(client.clone());
-        let subjects = Subjects::new(settings.connections.prefix.clone());
+        let subjects = settings.connections.subjects();
         connect::ensure_streams(&jetstream, &subjects, &settings.connections.streams).await?;
         let resolver = load_resolver(&pool).await?;
         let horizon =
