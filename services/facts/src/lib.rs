@@ -22,8 +22,9 @@ pub mod cells;
 pub mod rebuild;
 pub mod write;
 
-pub use cells::{CellDelta, CellKey, Cells};
+pub use cells::{CellDelta, CellKey, Cells, PanelDay};
 pub use rebuild::{
-    disclosure, rebuild_shard, set_disclosure_k, Disclosure, Rebuilt, DISCLOSURE_CHANGED,
+    disclosure, rebuild_shard, rebuild_shard_panel, set_disclosure_k, Disclosure, Rebuilt,
+    DISCLOSURE_CHANGED,
 };
 pub use write::{apply, invalidation_for, Applied, CategoryShard};
