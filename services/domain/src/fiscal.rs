@@ -147,7 +147,8 @@ impl FiscalCalendar {
 
     /// The same period one fiscal year earlier (the same quarter, or the year before).
     pub fn year_before(&self, period: &FiscalPeriod) -> FiscalPeriod {
-        let year = self.year_of(period.start - Days::new(1));
+        let this_year = self.year_of(period.start);
+        let year = self.year_of(this_year.start - Days::new(1));
         match period.quarter {
             None => year,
             Some(q) => self.quarters(&year)[usize::from(q.clamp(1, 4)) - 1].clone(),
@@ -274,6 +275,8 @@ mod tests {
         let last_year = sbux.year_before(&q1);
         assert_eq!(last_year.label(), "FY2024 Q1");
         assert_eq!(last_year.start, date("2023-10-02"));
+        let q3 = sbux.quarter_of(date("2025-05-01"));
+        assert_eq!(sbux.year_before(&q3).label(), "FY2024 Q3");
     }
 
     #[test]
