@@ -6,8 +6,10 @@
 //! rows that describe the change (cache invalidation and aggregate updates) in the same
 //! transaction, so a change is never committed without its announcement.
 //!
-//! - [`cells`]: the signed contributions of a batch, keyed by (merchant, region, day).
-//! - [`write`]: the one statement that adds them to every table, and the outbox rows.
+//! - [`cells`]: the signed contributions of a batch, keyed by (merchant, region, day), and the
+//!   active cards of the panel, keyed by (provider, region, day).
+//! - [`write`]: the one statement that adds them to every table, and the outbox rows; the
+//!   panel's cards to `agg_daily_panel` (schema/0011) in the same transaction.
 //! - [`rebuild`]: one shard's aggregates computed again from the identity record (recovery
 //!   from events that expired before they were applied), and the disclosure rule's k changed
 //!   (every rollup recomputed at it).
