@@ -362,3 +362,38 @@ async fn normalize_panel_refuses_metrics_that_are_not_sums() {
     assert_eq!(answer.status, 200);
     assert!(answer.json()["panel_current"].is_null());
 }
+
+#[tokio::test]
+async fn a_held_row_assigned_in_review_brings_its_card_into_the_panel() {
+    let app = spawn_gateway(&[("ALTDATA_K_ANONYMITY", "1")]).await;
+    app.db()
+        .await
+        .batch_execute(
+            "INSERT INTO unmapped_transactions
+                 (txn_id, provider, raw_descriptor, normalized_descriptor, amount_cents,
+                  metric_date, region, customer_key, candidates)
+             VALUES ('t1', 'p', 'NEW CAFE SF', 'NEW CAFE', 2500, '2026-03-14', 'CA', 7, '[]'),
+                    ('t2', 'p', 'NEW CAFE SF', 'NEW CAFE', 1500, '2026-03-14', 'CA', 8, '[]'),
+                    ('t3', 'p', 'NEW CAFE SF', 'NEW CAFE', 1000, '2026-03-13', 'CA', 7, '[]')",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("hold: {e}"));
+    let assigned = app
+        .admin_post(
+            "/v1/admin/review/assign",
+            serde_json::json!({"normalized_descriptors": ["NEW CAFE"],
+                               "new_merchant": {"name": "New Cafe", "category": "coffee_shop"}}),
+        )
+        .await;
+    assert_eq!(assigned.status, 200, "{}", assigned.text());
+    let merchant = assigned.json()["merchant_id"].as_i64().unwrap_or_default();
+    let answer = app
+        .get(&format!(
+            "/v1/growth?merchant={merchant}&state=CA&as_of=2026-03-14&normalize=panel"
+        ))
+        .await
+        .json();
+    assert_eq!(answer["panel_current"], 2.0, "{answer}");
+    assert_eq!(answer["raw_current"], 50.0, "{answer}");
+    assert_eq!(answer["current"], 25.0, "{answer}");
+}
