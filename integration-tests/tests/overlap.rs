@@ -148,6 +148,7 @@ async fn overlap_equals_the_exact_shared_customers_within_the_stated_bound() {
     let inside = overlap(&app, "starbucks", "coffee_shop").await;
     assert!(inside["customers_a"].as_f64().is_some(), "{inside}");
     assert!(inside["customers_both"].is_null(), "{inside}");
+    assert!(inside["customers_either"].is_null(), "{inside}");
     assert!(inside["share_of_a_in_b"].is_null(), "{inside}");
     assert!(inside["suppression"].as_str().is_some(), "{inside}");
 

@@ -2,9 +2,9 @@
 //! by inclusion–exclusion over their HyperLogLog sketches: |A ∩ B| = |A| + |B| - |A ∪ B|.
 //!
 //! Every count respects k: the sketches are unions of released cells (each with at least k
-//! customers), and the shared customers are published only when they, and the customers of
-//! each group outside the other (which the answer would reveal by subtraction), number at
-//! least k.
+//! customers), and the shared customers (and the union, which gives them by subtraction) are
+//! published only when they, and the customers of each group outside the other (which the
+//! answer would reveal by subtraction), number at least k.
 
 use super::answer::{cached, negotiate, resolve_scope, subject_of, today, Subject};
 use crate::cache::Dependency;
@@ -36,7 +36,8 @@ pub struct OverlapAnswer {
     pub customers_a: Option<f64>,
     /// The same for b.
     pub customers_b: Option<f64>,
-    /// Customers of a or b (the union of the sketches); null when either group is withheld.
+    /// Customers of a or b (the union of the sketches); null whenever customers_both is
+    /// (with a and b it would give customers_both by subtraction).
     pub customers_either: Option<f64>,
     /// Customers of both: customers_a + customers_b - customers_either; null when fewer than
     /// k, or when the customers of a not at b, or of b not at a, are fewer than k.
@@ -156,7 +157,7 @@ fn answer_of(
         b,
         customers_a,
         customers_b,
-        customers_either: customers_a.and(customers_b).map(|_| either),
+        customers_either: shown(either),
         customers_both: shown(both),
         share_of_a_in_b: shown(share(count_a)),
         share_of_b_in_a: shown(share(count_b)),
@@ -176,10 +177,10 @@ fn answer_of(
         withheld_cells: counts.a_withheld_cells + counts.b_withheld_cells,
         suppression: (!both_published).then(|| {
             format!(
-                "customers_both and the shares are published only when the customers of both \
-                 groups, of a alone and of b alone each number at least {k} (the k-anonymity \
-                 threshold); each group counts only cells (one merchant, state and day) with \
-                 at least {k} distinct customers"
+                "customers_both, customers_either and the shares are published only when the \
+                 customers of both groups, of a alone and of b alone each number at least {k} \
+                 (the k-anonymity threshold); each group counts only cells (one merchant, state \
+                 and day) with at least {k} distinct customers"
             )
         }),
     }
@@ -239,6 +240,9 @@ mod tests {
         let b_inside = answer(1000.0, 500.0, 1003.0);
         assert_eq!(b_inside.customers_both, None);
         assert_eq!(b_inside.share_of_b_in_a, None);
+        // With a and b published, the union would give the shared customers by subtraction.
+        assert_eq!(b_inside.customers_either, None);
+        assert_eq!(b_inside.customers_a, Some(1000.0));
         assert!(b_inside.suppression.is_some());
         let small_group = answer(6.0, 500.0, 503.0);
         assert_eq!(small_group.customers_a, None);
