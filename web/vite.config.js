@@ -107,6 +107,7 @@ export default defineConfig({
       input: {
         dashboard: resolve(import.meta.dirname, 'index.html'),
         review: resolve(import.meta.dirname, 'review.html'),
+        analyst: resolve(import.meta.dirname, 'analyst.html'),
       },
     },
   },

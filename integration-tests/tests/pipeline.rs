@@ -28,6 +28,8 @@ async fn generate_with(dir: &std::path::Path, resends: u32) -> serde_json::Value
         progress: false,
         truth_detail: true,
         resends,
+        panel_growth: 0.0,
+        panel_growth_day: None,
     };
     let catalogue = Catalogue::embedded().unwrap_or_else(|e| panic!("{e}"));
     altdata_generate::run(&config, &catalogue, &Shutdown::new())

@@ -95,6 +95,7 @@ pub async fn recover_shard(
         .await?;
     let transaction = database.transaction().await?;
     let rebuilt = altdata_facts::rebuild_shard(&transaction, &merchants, from).await?;
+    altdata_facts::rebuild_shard_panel(&transaction, shard, &merchants, from).await?;
     let moved = transaction
         .execute(
             "UPDATE shard_offsets SET stream_seq = $2, last_commit_at = now()

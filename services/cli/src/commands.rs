@@ -49,6 +49,14 @@ enum Command {
         /// late rows (the provider restates whole days: _profiles/<provider>.toml says so).
         #[arg(long, default_value_t = 0)]
         resends: u32,
+        /// Plant panel growth: this share of the cards (0.25 = +25 %) joins the panel on
+        /// --panel-growth-day with the same habits, so raw spend grows and spend per card
+        /// does not.
+        #[arg(long, default_value_t = 0.0)]
+        panel_growth: f64,
+        /// The 0-based day the joining cards start (default: the middle day).
+        #[arg(long)]
+        panel_growth_day: Option<u32>,
     },
     /// Ingest provider files: watch the landing zone, or process PATH|URL... once and exit.
     Ingest {
@@ -163,6 +171,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             provider,
             truth_detail,
             resends,
+            panel_growth,
+            panel_growth_day,
         } => {
             let start = start.unwrap_or_else(|| {
                 chrono::Utc::now().date_naive() - chrono::Duration::days(i64::from(days))
@@ -178,6 +188,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 progress: true,
                 truth_detail,
                 resends,
+                panel_growth,
+                panel_growth_day,
             };
             let catalogue = Catalogue::embedded().map_err(|e| anyhow::anyhow!("catalogue: {e}"))?;
             let report =

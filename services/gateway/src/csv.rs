@@ -108,23 +108,32 @@ fn time(value: Option<DateTime<Utc>>) -> String {
 
 impl CsvTable for TimeseriesAnswer {
     fn write_csv(&self, writer: &mut CsvWriter) -> csv::Result<()> {
-        writer.write_record([
+        let normalized = self.query.normalize.is_some();
+        let mut header = vec![
             "period_start",
             "metric",
             "value",
             "suppressed",
             "withheld_cells",
             "attributed_share",
-        ])?;
+        ];
+        if normalized {
+            header.extend(["raw_value", "panel_cards"]);
+        }
+        writer.write_record(header)?;
         for point in &self.points {
-            writer.write_record([
+            let mut record = vec![
                 point.period_start.to_string(),
                 serde_plain(&self.query.metric),
                 number(point.value),
                 point.suppressed.to_string(),
                 point.withheld_cells.to_string(),
                 number(point.attributed_share),
-            ])?;
+            ];
+            if normalized {
+                record.extend([number(point.raw_value), number(point.panel_cards)]);
+            }
+            writer.write_record(record)?;
         }
         Ok(())
     }
@@ -132,7 +141,8 @@ impl CsvTable for TimeseriesAnswer {
 
 impl CsvTable for GrowthAnswer {
     fn write_csv(&self, writer: &mut CsvWriter) -> csv::Result<()> {
-        writer.write_record([
+        let normalized = self.query.normalize.is_some();
+        let mut header = vec![
             "metric",
             "period",
             "current_from",
@@ -145,8 +155,8 @@ impl CsvTable for GrowthAnswer {
             "attributed_share",
             "previous_attributed_share",
             "as_of_data",
-        ])?;
-        writer.write_record([
+        ];
+        let mut record = vec![
             serde_plain(&self.query.metric),
             serde_plain(&self.query.period),
             self.current_period.from.to_string(),
@@ -159,13 +169,161 @@ impl CsvTable for GrowthAnswer {
             number(self.attributed_share),
             number(self.previous_attributed_share),
             time(self.as_of_data),
+        ];
+        if normalized {
+            header.extend(PANEL_COLUMNS);
+            record.extend(panel_cells(
+                [self.raw_current, self.raw_previous],
+                [self.panel_current, self.panel_previous],
+                self.panel_withheld_cells,
+            ));
+        }
+        writer.write_record(header)?;
+        writer.write_record(record)
+    }
+}
+
+impl CsvTable for crate::api::overlap::OverlapAnswer {
+    fn write_csv(&self, writer: &mut CsvWriter) -> csv::Result<()> {
+        writer.write_record([
+            "from",
+            "to",
+            "states",
+            "a",
+            "b",
+            "customers_a",
+            "customers_b",
+            "customers_either",
+            "customers_both",
+            "share_of_a_in_b",
+            "share_of_b_in_a",
+            "customers_both_error",
+            "share_of_a_in_b_error",
+            "share_of_b_in_a_error",
+            "k_anonymity",
+            "as_of_data",
+        ])?;
+        let name = |subject: &crate::api::answer::Subject| {
+            subject
+                .merchant_name
+                .clone()
+                .or_else(|| subject.category.clone())
+                .unwrap_or_default()
+        };
+        writer.write_record([
+            self.query.period.from.to_string(),
+            self.query.period.to.to_string(),
+            self.query.states.join(" "),
+            name(&self.a),
+            name(&self.b),
+            number(self.customers_a),
+            number(self.customers_b),
+            number(self.customers_either),
+            number(self.customers_both),
+            number(self.share_of_a_in_b),
+            number(self.share_of_b_in_a),
+            number(self.customers_both_error),
+            number(self.share_of_a_in_b_error),
+            number(self.share_of_b_in_a_error),
+            self.k_anonymity.to_string(),
+            time(self.as_of_data),
         ])
     }
 }
 
-impl CsvTable for GrowthByStateAnswer {
+impl CsvTable for crate::api::tickers::TickersAnswer {
     fn write_csv(&self, writer: &mut CsvWriter) -> csv::Result<()> {
         writer.write_record([
+            "symbol",
+            "exchange",
+            "name",
+            "fiscal_year_end_month",
+            "calendar",
+            "quarter_weeks",
+            "year_named_by",
+            "brands",
+        ])?;
+        for company in &self.tickers {
+            let brands: Vec<&str> = company.brands.iter().map(|b| b.name.as_str()).collect();
+            writer.write_record([
+                company.symbol.clone(),
+                company.exchange.clone(),
+                company.name.clone(),
+                company.fiscal_year_end_month.to_string(),
+                company.calendar.clone(),
+                company.quarter_weeks.clone().unwrap_or_default(),
+                company.year_named_by.clone(),
+                brands.join("|"),
+            ])?;
+        }
+        Ok(())
+    }
+}
+
+impl CsvTable for crate::api::tickers::TickerSalesAnswer {
+    fn write_csv(&self, writer: &mut CsvWriter) -> csv::Result<()> {
+        writer.write_record([
+            "symbol",
+            "kind",
+            "label",
+            "from",
+            "to",
+            "sales",
+            "previous_label",
+            "previous_from",
+            "previous_to",
+            "previous_sales",
+            "yoy_growth",
+            "withheld_cells",
+        ])?;
+        let complete = self.periods.iter().map(|p| ("complete", p));
+        for (kind, period) in complete.chain([("to_date", &self.to_date)]) {
+            writer.write_record([
+                self.company.symbol.clone(),
+                kind.to_owned(),
+                period.label.clone(),
+                period.from.to_string(),
+                period.to.to_string(),
+                number(period.sales),
+                period.previous_label.clone(),
+                period.previous_from.to_string(),
+                period.previous_to.to_string(),
+                number(period.previous_sales),
+                number(period.yoy_growth),
+                period.withheld_cells.to_string(),
+            ])?;
+        }
+        Ok(())
+    }
+}
+
+/// The columns `normalize=panel` adds, after the others (answers without it keep theirs).
+const PANEL_COLUMNS: [&str; 5] = [
+    "raw_current",
+    "raw_previous",
+    "panel_current",
+    "panel_previous",
+    "panel_withheld_cells",
+];
+
+fn panel_cells(
+    raw: [Option<f64>; 2],
+    panel: [Option<f64>; 2],
+    withheld: Option<i64>,
+) -> [String; 5] {
+    [
+        number(raw[0]),
+        number(raw[1]),
+        number(panel[0]),
+        number(panel[1]),
+        withheld.map(|w| w.to_string()).unwrap_or_default(),
+    ]
+}
+
+impl CsvTable for GrowthByStateAnswer {
+    fn write_csv(&self, writer: &mut CsvWriter) -> csv::Result<()> {
+        let normalized = self.query.normalize.is_some();
+        let mut header = vec![
             "state",
             "metric",
             "period",
@@ -179,9 +337,13 @@ impl CsvTable for GrowthByStateAnswer {
             "suppressed",
             "attributed_share",
             "as_of_data",
-        ])?;
+        ];
+        if normalized {
+            header.extend(PANEL_COLUMNS);
+        }
+        writer.write_record(header)?;
         for state in &self.states {
-            writer.write_record([
+            let mut record = vec![
                 state.state.clone(),
                 serde_plain(&self.query.metric),
                 serde_plain(&self.query.period),
@@ -195,7 +357,15 @@ impl CsvTable for GrowthByStateAnswer {
                 state.suppressed.to_string(),
                 number(state.attributed_share),
                 time(self.as_of_data),
-            ])?;
+            ];
+            if normalized {
+                record.extend(panel_cells(
+                    [state.raw_current, state.raw_previous],
+                    [state.panel_current, state.panel_previous],
+                    state.panel_withheld_cells,
+                ));
+            }
+            writer.write_record(record)?;
         }
         Ok(())
     }

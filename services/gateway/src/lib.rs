@@ -194,6 +194,12 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/timeseries", get(api::timeseries::timeseries))
         .route("/v1/growth", get(api::growth::growth))
         .route("/v1/growth/states", get(api::growth::growth_by_state))
+        .route("/v1/overlap", get(api::overlap::overlap))
+        .route("/v1/tickers", get(api::tickers::list_tickers))
+        .route(
+            "/v1/tickers/{symbol}/sales",
+            get(api::tickers::ticker_sales),
+        )
         .route("/v1/top", get(api::top::top))
         .route("/v1/changes", get(api::changes::changes))
         .route("/v1/merchants", get(api::reference::merchants))

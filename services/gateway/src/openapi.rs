@@ -54,10 +54,12 @@ use utoipa::{Modify, OpenApi};
         review::undo::undo, review::rules::add_rule, review::rules::list_rules,
         review::rules::preview_rule, review::files::list_files,
         review::audit::audit_log, review::audit::mapped_share,
+        api::overlap::overlap, api::tickers::list_tickers, api::tickers::ticker_sales,
     ),
     components(schemas(
         error::ErrorBody, error::ErrorDetail, query::DateRange, query::Metric, query::Granularity,
         query::GrowthPeriod, query::RankBy, query::OutputFormat, query::CategoryName,
+        query::Normalize, query::FiscalPeriodKind,
     )),
     modifiers(&BearerAuth, &SharedResponses, &DataAnswers),
     tags(

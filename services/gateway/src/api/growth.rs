@@ -2,13 +2,14 @@
 //! equal length, for chosen states or for every state at once.
 
 use super::answer::{
-    cached, dependency_of, negotiate, resolve_scope, subject_of, suppression_note, today, Subject,
+    cached, negotiate, resolve_scope, subject_of, suppression_note, today, Subject,
 };
+use super::panel::{self, PerCard};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
 use crate::query::{
     self, attributed_share, DateRange, GrowthByStateParams, GrowthParams, GrowthPeriod,
-    GrowthQuery, Metric, RowSet, Scope, Totals,
+    GrowthQuery, Metric, Normalize, PanelTotals, RowSet, Scope, Totals,
 };
 use crate::AppState;
 use axum::extract::State;
@@ -30,7 +31,7 @@ pub struct GrowthAnswer {
     /// The metric over the previous period's released cells; null when suppressed.
     pub previous: Option<f64>,
     /// (current - previous) / previous as a fraction (0.05 = +5 %); null when previous is 0
-    /// or either value is withheld.
+    /// or either value is withheld. With normalize=panel, the growth per active card.
     pub growth: Option<f64>,
     pub current_period: DateRange,
     pub previous_period: DateRange,
@@ -49,6 +50,20 @@ pub struct GrowthAnswer {
     pub withheld_cells: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppression: Option<String>,
+    /// normalize=panel: the metric over the current period, not divided; null otherwise.
+    pub raw_current: Option<f64>,
+    /// normalize=panel: the metric over the previous period, not divided; null otherwise.
+    pub raw_previous: Option<f64>,
+    /// normalize=panel: active cards of the panel (distinct cards with an accepted
+    /// transaction) in the states and current period, over panel cells (provider × state ×
+    /// day) with at least k cards; an HLL estimate (relative standard error 0.81 %). Null
+    /// otherwise, or when withheld.
+    pub panel_current: Option<f64>,
+    /// normalize=panel: the same for the previous period.
+    pub panel_previous: Option<f64>,
+    /// normalize=panel: panel cells of either period with fewer than k cards, left out of the
+    /// panel counts; null otherwise.
+    pub panel_withheld_cells: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -58,16 +73,18 @@ pub struct GrowthEcho {
     #[schema(value_type = String, format = Date)]
     pub as_of: NaiveDate,
     pub states: Vec<String>,
+    /// panel when the values are per active card; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalize: Option<Normalize>,
 }
 
-/// The two values of a growth answer and the growth between them, over released cells: a
+/// The two values of a growth answer over released cells (their growth is [`PerCard`]'s): a
 /// period whose every cell is withheld is null and flagged, and so is any growth computed from
 /// it. `/v1/growth` and `/v1/growth/states` both use it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct GrowthCells {
     current: Option<f64>,
     previous: Option<f64>,
-    growth: Option<f64>,
     current_suppressed: bool,
     previous_suppressed: bool,
     attributed_share: Option<f64>,
@@ -124,7 +141,6 @@ impl GrowthCells {
         GrowthCells {
             current: current_value,
             previous: previous_value,
-            growth: growth_of(current_value, previous_value),
             current_suppressed: current.suppressed(),
             previous_suppressed: previous.suppressed(),
             attributed_share: share(&current, unattributed.as_ref().map(|u| &u.0)),
@@ -166,7 +182,7 @@ pub async fn growth(
         &state,
         &headers,
         query.canonical(),
-        dependency_of(&scope),
+        panel::dependency(query.normalize, &scope),
         || async {
             let body = compute_growth(&state.inner.read_db, &query, &scope).await?;
             let as_of = body.as_of_data;
@@ -197,20 +213,31 @@ pub async fn compute_growth(
         Some(rows) => Some(query::range_totals(&snapshot, &rows, &ranges, &query.states).await?),
         None => None,
     };
+    let panel = match query.normalize {
+        Normalize::Panel => Some(query::panel_totals(&snapshot, &ranges, &query.states).await?),
+        Normalize::None => None,
+    };
     snapshot.commit().await?;
     let cells = GrowthCells::of(Periods::of(&totals, unattributed.as_deref()), query.metric);
+    let values = PerCard::of(cells.current, cells.previous, panel.as_deref());
     Ok(GrowthAnswer {
         query: GrowthEcho {
             metric: query.metric,
             period: query.period,
             as_of: query.as_of,
             states: query.states.clone(),
+            normalize: panel::echo(query.normalize),
         },
         subject,
         unit: query.metric.unit().to_owned(),
-        current: cells.current,
-        previous: cells.previous,
-        growth: cells.growth,
+        current: values.current,
+        previous: values.previous,
+        growth: values.growth,
+        raw_current: values.raw_current,
+        raw_previous: values.raw_previous,
+        panel_current: values.panel_current,
+        panel_previous: values.panel_previous,
+        panel_withheld_cells: values.panel_withheld_cells,
         current_period,
         previous_period,
         current_suppressed: cells.current_suppressed,
@@ -247,6 +274,9 @@ pub struct GrowthByStateEcho {
     pub period: GrowthPeriod,
     #[schema(value_type = String, format = Date)]
     pub as_of: NaiveDate,
+    /// panel when the values are per active card; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalize: Option<Normalize>,
 }
 
 /// One state's growth: the same numbers as `/v1/growth?state=<state>`.
@@ -274,6 +304,20 @@ pub struct StateGrowth {
     pub attributed_share: Option<f64>,
     /// The same for the previous period.
     pub previous_attributed_share: Option<f64>,
+    /// normalize=panel: the metric over the current period, not divided; null otherwise.
+    pub raw_current: Option<f64>,
+    /// normalize=panel: the metric over the previous period, not divided; null otherwise.
+    pub raw_previous: Option<f64>,
+    /// normalize=panel: active cards of the panel (distinct cards with an accepted
+    /// transaction) in the state and current period, over panel cells (provider × state ×
+    /// day) with at least k cards; an HLL estimate (relative standard error 0.81 %). Null
+    /// otherwise, or when withheld.
+    pub panel_current: Option<f64>,
+    /// normalize=panel: the same for the previous period.
+    pub panel_previous: Option<f64>,
+    /// normalize=panel: panel cells of either period with fewer than k cards, left out of the
+    /// panel counts; null otherwise.
+    pub panel_withheld_cells: Option<i64>,
 }
 
 /// Week-over-week, month-over-month (28 days) or year-over-year growth for every state, in
@@ -299,7 +343,7 @@ pub async fn growth_by_state(
         &state,
         &headers,
         query.canonical_by_state(),
-        dependency_of(&scope),
+        panel::dependency(query.normalize, &scope),
         || async {
             let body = compute_growth_by_state(&state.inner.read_db, &query, &scope).await?;
             let as_of = body.as_of_data;
@@ -334,6 +378,10 @@ pub async fn compute_growth_by_state(
         ),
         None => None,
     };
+    let panel_by_state = match query.normalize {
+        Normalize::Panel => Some(query::panel_totals_by_state(&snapshot, &ranges).await?),
+        Normalize::None => None,
+    };
     snapshot.commit().await?;
     let states: Vec<StateGrowth> = rows
         .into_iter()
@@ -346,11 +394,24 @@ pub async fn compute_growth_by_state(
                     .unwrap_or_else(|| vec![Totals::default(); 2])
             });
             let cells = GrowthCells::of(Periods::of(&row.totals, part.as_deref()), query.metric);
+            // A state without panel cells has no active cards: nothing to divide by.
+            let panel = panel_by_state.as_ref().map(|by_state| {
+                by_state
+                    .get(&row.state)
+                    .cloned()
+                    .unwrap_or_else(|| vec![PanelTotals::default(); 2])
+            });
+            let values = PerCard::of(cells.current, cells.previous, panel.as_deref());
             StateGrowth {
                 state: row.state,
-                current: cells.current,
-                previous: cells.previous,
-                growth: cells.growth,
+                current: values.current,
+                previous: values.previous,
+                growth: values.growth,
+                raw_current: values.raw_current,
+                raw_previous: values.raw_previous,
+                panel_current: values.panel_current,
+                panel_previous: values.panel_previous,
+                panel_withheld_cells: values.panel_withheld_cells,
                 suppressed: cells.withheld() > 0,
                 current_suppressed: cells.current_suppressed,
                 previous_suppressed: cells.previous_suppressed,
@@ -366,6 +427,7 @@ pub async fn compute_growth_by_state(
             metric: query.metric,
             period: query.period,
             as_of: query.as_of,
+            normalize: panel::echo(query.normalize),
         },
         subject,
         unit: query.metric.unit().to_owned(),

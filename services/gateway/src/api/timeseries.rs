@@ -1,13 +1,14 @@
 //! `GET /v1/timeseries`: a metric per day, week or month.
 
 use super::answer::{
-    cached, dependency_of, negotiate, resolve_scope, subject_of, suppression_note, today, Subject,
+    cached, negotiate, resolve_scope, subject_of, suppression_note, today, Subject,
 };
+use super::panel;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
 use crate::query::{
-    self, attributed_share, Granularity, Metric, RowSet, Scope, TimeseriesParams, TimeseriesQuery,
-    Totals,
+    self, attributed_share, DateRange, Granularity, Metric, Normalize, RowSet, Scope,
+    TimeseriesParams, TimeseriesQuery, Totals,
 };
 use crate::AppState;
 use axum::extract::State;
@@ -47,6 +48,9 @@ pub struct TimeseriesEcho {
     pub to: NaiveDate,
     /// Empty: every region.
     pub states: Vec<String>,
+    /// panel when the values are per active card; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalize: Option<Normalize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -55,7 +59,7 @@ pub struct Point {
     #[schema(value_type = String, format = Date)]
     pub period_start: NaiveDate,
     /// The metric over the period's released cells; null when suppressed (or an average
-    /// ticket without sales).
+    /// ticket without sales). With normalize=panel, per active card of the panel.
     pub value: Option<f64>,
     /// Every cell of the period with activity covers fewer than k customers.
     pub suppressed: bool,
@@ -64,6 +68,14 @@ pub struct Point {
     /// For a category or all merchants: the share of this period's net spend at named brands;
     /// null for a merchant, without net spend, or when withheld.
     pub attributed_share: Option<f64>,
+    /// normalize=panel: the metric, not divided; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_value: Option<f64>,
+    /// normalize=panel: active cards of the panel in the states and the whole period, over
+    /// panel cells (provider × state × day) with at least k cards, an HLL estimate (relative
+    /// standard error 0.81 %); absent otherwise or when withheld.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub panel_cards: Option<f64>,
 }
 
 /// Time series of a metric for a category, a merchant, a brand or everything.
@@ -88,7 +100,7 @@ pub async fn timeseries(
         &state,
         &headers,
         query.canonical(),
-        dependency_of(&scope),
+        panel::dependency(query.normalize, &scope),
         || async {
             let body = compute_timeseries(&state.inner.read_db, &query, &scope).await?;
             let as_of = body.as_of;
@@ -125,6 +137,19 @@ pub async fn compute_timeseries(
         }
         None => None,
     };
+    let panel_totals = match query.normalize {
+        Normalize::Panel => {
+            let ranges: Vec<DateRange> = starts
+                .iter()
+                .map(|&from| DateRange {
+                    from,
+                    to: query.granularity.period_end(from),
+                })
+                .collect();
+            Some(query::panel_totals(&snapshot, &ranges, &query.states).await?)
+        }
+        Normalize::None => None,
+    };
     snapshot.commit().await?;
     let points: Vec<Point> = starts
         .iter()
@@ -136,16 +161,20 @@ pub async fn compute_timeseries(
                 .as_ref()
                 .and_then(|u| u.get(index))
                 .and_then(|u| attributed_share(cell, u));
+            let value = if suppressed {
+                None
+            } else {
+                cell.value(query.metric)
+            };
+            let cards = panel_totals.as_ref().and_then(|p| p.get(index));
             Point {
                 period_start: *start,
-                value: if suppressed {
-                    None
-                } else {
-                    cell.value(query.metric)
-                },
+                value: cards.map_or(value, |cards| panel::per_card(value, cards)),
                 suppressed,
                 withheld_cells: cell.withheld_cells,
                 attributed_share: share.filter(|_| !suppressed),
+                raw_value: cards.and(value),
+                panel_cards: cards.and_then(panel::cards),
             }
         })
         .collect();
@@ -167,6 +196,7 @@ pub async fn compute_timeseries(
             from: query.from,
             to: query.to,
             states: query.states.clone(),
+            normalize: panel::echo(query.normalize),
         },
         subject,
         unit: query.metric.unit().to_owned(),
