@@ -194,5 +194,5 @@ log "running the browser tests"
 mkdir -p web/test-results
 ALTDATA_BASE_URL="$BASE_URL" ALTDATA_ANALYST_KEY="$ANALYST_KEY" ALTDATA_ADMIN_KEY="$ADMIN_KEY" \
   ALTDATA_TEST_RESULTS="$ROOT/web/test-results" ALTDATA_CHROMIUM="${ALTDATA_CHROMIUM:-/usr/bin/chromium}" \
-  node --test --test-reporter=spec web/tests/browser.test.mjs
+  node --test --test-reporter=spec web/tests/browser.test.mjs web/tests/analyst.test.mjs
 log "passed; screenshots in web/test-results/"

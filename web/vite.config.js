@@ -109,6 +109,7 @@ export default defineConfig({
         dashboard: resolve(import.meta.dirname, 'index.html'),
         review: resolve(import.meta.dirname, 'review.html'),
         compare: resolve(import.meta.dirname, 'compare.html'),
+        analyst: resolve(import.meta.dirname, 'analyst.html'),
       },
     },
   },

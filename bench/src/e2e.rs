@@ -93,7 +93,7 @@ pub async fn wait_for_consumers(
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Ok(mut stream) = bench.js.get_stream(sandbox.subjects.txn_stream()).await {
+        if let Ok(mut stream) = bench.js.get_stream(sandbox.subjects.txn_stream_of(0)).await {
             if let Ok(info) = stream.info().await {
                 if info.state.consumer_count >= shards as usize {
                     return Ok(());

@@ -17,7 +17,7 @@ use anyhow::{anyhow, bail};
 use async_nats::jetstream::{self, context::PublishAckFuture};
 use rand::SeedableRng;
 use serde::Serialize;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -195,7 +195,8 @@ async fn run_in(
     let published = Arc::new(AtomicU64::new(0));
     let marker_times: Arc<Mutex<Vec<Instant>>> = Arc::default();
 
-    // The load: `target_rate` events a second, paced every 10 ms, 4096 acks outstanding.
+    // The load: `target_rate` events a second, paced every 10 ms, as ingest publishes them:
+    // each tick's events in one batch per shard (ids unique per batch), 4096 acks outstanding.
     let load = {
         let (stop, published) = (stop.clone(), published.clone());
         let js =
@@ -207,39 +208,48 @@ async fn run_in(
         tokio::spawn(async move {
             let mut rng = rand::rngs::StdRng::from_entropy();
             let started = Instant::now();
-            let mut queue: VecDeque<PublishAckFuture> = VecDeque::with_capacity(4096);
+            let mut queue: VecDeque<(PublishAckFuture, u64)> = VecDeque::with_capacity(4096);
             let mut sent = 0u64;
             let mut tick = tokio::time::interval(Duration::from_millis(10));
             while !stop.load(Ordering::Relaxed) {
                 tick.tick().await;
                 let due = (started.elapsed().as_secs_f64() * target_rate as f64) as u64;
-                while sent < due && !stop.load(Ordering::Relaxed) {
-                    while queue.len() >= 4096 {
-                        if let Some(ack) = queue.pop_front() {
-                            ack.await.map_err(|e| anyhow!("load ack: {e}"))?;
-                            published.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
+                let mut batches: BTreeMap<u32, (Vec<u8>, u64, String)> = BTreeMap::new();
+                while sent < due {
                     let (event, msg_id) = maker.next(&mut rng);
                     let shard = altdata_domain::shard_of(event.merchant_id, shards);
-                    let message = jetstream::message::PublishMessage::build()
-                        .payload(encode(&event))
-                        .message_id(msg_id);
-                    queue.push_back(
-                        tokio::time::timeout(
-                            crate::limits::SEND_TIMEOUT,
-                            js.send_publish(subjects[shard as usize].clone(), message),
-                        )
-                        .await
-                        .map_err(|_| anyhow!("load publish stalled"))?
-                        .map_err(|e| anyhow!("load publish: {e}"))?,
-                    );
+                    let (bytes, count, id) = batches.entry(shard).or_default();
+                    if *count == 0 {
+                        altdata_proto::batch::start(bytes);
+                        *id = msg_id;
+                    }
+                    altdata_proto::batch::push_event(bytes, &encode(&event));
+                    *count += 1;
                     sent += 1;
                 }
+                for (shard, (bytes, count, id)) in batches {
+                    while queue.len() >= 4096 {
+                        if let Some((ack, n)) = queue.pop_front() {
+                            ack.await.map_err(|e| anyhow!("load ack: {e}"))?;
+                            published.fetch_add(n, Ordering::Relaxed);
+                        }
+                    }
+                    let message = jetstream::message::PublishMessage::build()
+                        .payload(bytes.into())
+                        .message_id(id);
+                    let ack = tokio::time::timeout(
+                        crate::limits::SEND_TIMEOUT,
+                        js.send_publish(subjects[shard as usize].clone(), message),
+                    )
+                    .await
+                    .map_err(|_| anyhow!("load publish stalled"))?
+                    .map_err(|e| anyhow!("load publish: {e}"))?;
+                    queue.push_back((ack, count));
+                }
             }
-            while let Some(ack) = queue.pop_front() {
+            while let Some((ack, n)) = queue.pop_front() {
                 ack.await.map_err(|e| anyhow!("load ack: {e}"))?;
-                published.fetch_add(1, Ordering::Relaxed);
+                published.fetch_add(n, Ordering::Relaxed);
             }
             anyhow::Ok(started.elapsed())
         })
@@ -292,8 +302,11 @@ async fn run_in(
                     confidence: 1.0,
                     retraction: false,
                 };
+                let mut batch = Vec::new();
+                altdata_proto::batch::start(&mut batch);
+                altdata_proto::batch::push_event(&mut batch, &encode(&event));
                 let message = jetstream::message::PublishMessage::build()
-                    .payload(encode(&event))
+                    .payload(batch.into())
                     .message_id(format!("marker:{index}"));
                 let sent_at = Instant::now();
                 let ack = tokio::time::timeout(

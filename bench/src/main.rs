@@ -9,6 +9,7 @@
 //! Every measurement runs in its own fresh database (`altdata_bench_<rand>`) and prefix
 //! (`bench_<rand>`), removed afterwards; generated files live in a temp dir under /tmp.
 
+mod batch_alternative;
 mod disclosure;
 mod e2e;
 mod events;
@@ -163,6 +164,7 @@ pub struct Results {
     pub freshness: Option<freshness::Freshness>,
     pub review_queue: Option<review_queue::ReviewQueue>,
     pub disclosure: Option<disclosure::Disclosure>,
+    pub batch_alternative: Option<batch_alternative::BatchAlternative>,
     pub ratios: report::Ratios,
 }
 
@@ -265,7 +267,7 @@ fn effective_settings() -> Vec<(String, String)> {
         ("ALTDATA_SHARDS", "16"),
         ("ALTDATA_AGG_WINDOW_EVENTS", "50000"),
         ("ALTDATA_AGG_WINDOW_AGE", "1s"),
-        ("ALTDATA_AGG_PULL_BATCH", "2000"),
+        ("ALTDATA_AGG_PULL_BATCH", "256"),
         ("ALTDATA_PUBLISH_WINDOW", "4096"),
         ("ALTDATA_CHECKPOINT_ROWS", "100000"),
         (
@@ -756,6 +758,32 @@ async fn after_main(
         ));
     }
     results.disclosure = Some(price);
+
+    // ---- The batch alternative over the same files, given the run's resolution.
+    let python = repo.join(".stack/venv/bin/python");
+    match batch_alternative::measure(
+        main_sandbox,
+        &python,
+        &repo.join("bench/batch_alternative.py"),
+        main_files,
+        &bench.work_dir,
+    )
+    .await
+    {
+        Ok(batch) => {
+            say(format!(
+                "batch alternative ({}): the same daily cells in {:.1}s ({} cells, {} mapped transactions)",
+                batch.engine,
+                batch.seconds,
+                batch.cells,
+                stats::thousands(batch.mapped_transactions as f64)
+            ));
+            results.batch_alternative = Some(batch);
+        }
+        Err(error) => results
+            .notes
+            .push(format!("the batch alternative did not run: {error:#}")),
+    }
 
     // ---- 4. Write path.
     let write_events = scale.write_events.min(main_published);

@@ -9,7 +9,7 @@ use crate::sandbox::{Sandbox, StreamBudget};
 use crate::stats::rate;
 use crate::Bench;
 use altdata_domain::epoch_days_to_date;
-use altdata_proto::v1::TransactionEvent;
+use altdata_proto::v1::{TransactionBatch, TransactionEvent};
 use altdata_proto::Message;
 use anyhow::{anyhow, bail, Context};
 use async_nats::jetstream::{self, consumer, context::PublishAckFuture};
@@ -54,7 +54,7 @@ pub async fn read_events(
 ) -> anyhow::Result<Vec<StreamEvent>> {
     let mut stream = bench
         .js
-        .get_stream(sandbox.subjects.txn_stream())
+        .get_stream(sandbox.subjects.txn_stream_of(0))
         .await
         .map_err(|e| anyhow!("stream: {e}"))?;
     let available = stream
@@ -63,7 +63,7 @@ pub async fn read_events(
         .map_err(|e| anyhow!("stream info: {e}"))?
         .state
         .messages;
-    let wanted = limit.min(available);
+    // `available` counts messages (batches); `limit` counts events.
     let reader: consumer::PullConsumer = stream
         .create_consumer(consumer::pull::Config {
             ack_policy: consumer::AckPolicy::None,
@@ -78,8 +78,10 @@ pub async fn read_events(
         .messages()
         .await
         .map_err(|e| anyhow!("pull: {e}"))?;
-    let mut events = Vec::with_capacity(wanted as usize);
-    while (events.len() as u64) < wanted {
+    let mut events = Vec::with_capacity(limit.min(10_000_000) as usize);
+    let mut read = 0u64;
+    while (events.len() as u64) < limit && read < available {
+        read += 1;
         let message = tokio::time::timeout(Duration::from_secs(30), messages.next())
             .await
             .context("reading the stream stalled")?
@@ -93,12 +95,25 @@ pub async fn read_events(
         else {
             continue;
         };
-        events.push((shard, message.payload.clone()));
+        let batch = TransactionBatch::decode(message.payload.as_ref())
+            .map_err(|e| anyhow!("a batch of the stream: {e}"))?;
+        events.extend(
+            batch
+                .events
+                .iter()
+                .map(|event| (shard, Bytes::from(event.encode_to_vec()))),
+        );
     }
+    events.truncate(limit as usize);
     Ok(events)
 }
 
-/// Publishes events into a sandbox's stream with a window of 4096 outstanding acks.
+/// Events per batch when the bench publishes: what a 1,024-row chunk of ingest gives each of
+/// 16 shards.
+pub const BATCH_EVENTS: usize = 64;
+
+/// Publishes events into a sandbox's stream as ingest does (batches of one shard's events,
+/// [`BATCH_EVENTS`] each), with a window of 4096 outstanding acks.
 pub async fn publish_events(
     js: &jetstream::Context,
     sandbox: &Sandbox,
@@ -109,19 +124,19 @@ pub async fn publish_events(
         .map(|s| sandbox.subjects.txn_shard(s).into())
         .collect();
     let mut queue: VecDeque<PublishAckFuture> = VecDeque::with_capacity(4096);
-    for (i, (shard, payload)) in events.iter().enumerate() {
+    for (i, (shard, payload)) in batches(events).into_iter().enumerate() {
         while queue.len() >= 4096 {
             if let Some(ack) = queue.pop_front() {
                 ack.await.map_err(|e| anyhow!("publish ack: {e}"))?;
             }
         }
         let message = jetstream::message::PublishMessage::build()
-            .payload(payload.clone())
+            .payload(payload)
             .message_id(format!("{tag}:{i}"));
         queue.push_back(
             tokio::time::timeout(
                 crate::limits::SEND_TIMEOUT,
-                js.send_publish(subjects[*shard as usize].clone(), message),
+                js.send_publish(subjects[shard as usize].clone(), message),
             )
             .await
             .map_err(|_| anyhow!("publish {i} stalled"))?
@@ -132,6 +147,31 @@ pub async fn publish_events(
         ack.await.map_err(|e| anyhow!("publish ack: {e}"))?;
     }
     Ok(())
+}
+
+/// The events as ingest would publish them: per shard, in order, [`BATCH_EVENTS`] a batch.
+fn batches(events: &[StreamEvent]) -> Vec<(u32, Bytes)> {
+    let mut pending: std::collections::BTreeMap<u32, (Vec<u8>, usize)> = Default::default();
+    let mut out = Vec::new();
+    for (shard, event) in events {
+        let (bytes, count) = pending.entry(*shard).or_default();
+        if *count == 0 {
+            altdata_proto::batch::start(bytes);
+        }
+        altdata_proto::batch::push_event(bytes, event);
+        *count += 1;
+        if *count == BATCH_EVENTS {
+            out.push((*shard, Bytes::from(std::mem::take(bytes))));
+            *count = 0;
+        }
+    }
+    out.extend(
+        pending
+            .into_iter()
+            .filter(|(_, (_, count))| *count > 0)
+            .map(|(shard, (bytes, _))| (shard, Bytes::from(bytes))),
+    );
+    out
 }
 
 /// The aggregator alone over pre-published events: from its start until all are applied.

@@ -6,7 +6,7 @@ use crate::harness::Harness;
 use crate::pipeline::PREFIX;
 use crate::poison::Published;
 use crate::traffic::Target;
-use altdata_proto::v1::TransactionEvent;
+use altdata_proto::v1::{TransactionBatch, TransactionEvent};
 use altdata_proto::{Message as _, SCHEMA_VERSION};
 use anyhow::Context;
 use futures::StreamExt;
@@ -97,8 +97,8 @@ pub async fn read_stream(
             contents.poison_seen.push(seq);
             continue;
         }
-        let event = match TransactionEvent::decode(message.payload.as_ref()) {
-            Ok(event) if event.schema_version == SCHEMA_VERSION => event,
+        let batch = match TransactionBatch::decode(message.payload.as_ref()) {
+            Ok(batch) if batch.schema_version == SCHEMA_VERSION => batch,
             _ => {
                 contents.undecodable.push(seq);
                 continue;
@@ -108,24 +108,8 @@ pub async fn read_stream(
         if !msg_ids.insert(msg_id.clone()) {
             contents.duplicate_msg_ids.push(msg_id);
         }
-        let sign = if event.retraction { -1 } else { 1 };
-        *live
-            .entry(format!("{}:{}", event.provider, event.txn_id))
-            .or_default() += sign;
-        contents.events += sign;
-        let day = (epoch + chrono::Duration::days(i64::from(event.metric_date)))
-            .format("%Y-%m-%d")
-            .to_string();
-        let cell = contents
-            .cells
-            .entry((event.merchant_id, event.region.clone(), day))
-            .or_default();
-        if event.amount_cents < 0 {
-            cell.2 += sign * -event.amount_cents;
-            cell.3 += sign;
-        } else {
-            cell.0 += sign * event.amount_cents;
-            cell.1 += sign;
+        for event in batch.events {
+            contents.tally(&mut live, event, epoch);
         }
     }
     contents.txn_ids = live.keys().cloned().collect();
@@ -136,6 +120,36 @@ pub async fn read_stream(
         .collect();
     // A cell every event of which was retracted holds zeros: the aggregate row has them too.
     Ok(contents)
+}
+
+impl StreamContents {
+    /// Counts one event of a batch: its transaction's live versions and its cell.
+    fn tally(
+        &mut self,
+        live: &mut HashMap<String, i64>,
+        event: TransactionEvent,
+        epoch: chrono::NaiveDate,
+    ) {
+        let sign = if event.retraction { -1 } else { 1 };
+        *live
+            .entry(format!("{}:{}", event.provider, event.txn_id))
+            .or_default() += sign;
+        self.events += sign;
+        let day = (epoch + chrono::Duration::days(i64::from(event.metric_date)))
+            .format("%Y-%m-%d")
+            .to_string();
+        let cell = self
+            .cells
+            .entry((event.merchant_id, event.region, day))
+            .or_default();
+        if event.amount_cents < 0 {
+            cell.2 += sign * -event.amount_cents;
+            cell.3 += sign;
+        } else {
+            cell.0 += sign * event.amount_cents;
+            cell.1 += sign;
+        }
+    }
 }
 
 fn sample<T: std::fmt::Debug>(items: &[T]) -> String {

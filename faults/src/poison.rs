@@ -3,7 +3,7 @@
 
 use crate::pipeline::PREFIX;
 use crate::plan::Poison;
-use altdata_proto::v1::TransactionEvent;
+use altdata_proto::v1::{TransactionBatch, TransactionEvent};
 use altdata_proto::{Message as _, SCHEMA_VERSION};
 use anyhow::{bail, Context};
 use std::time::{Duration, Instant};
@@ -24,26 +24,29 @@ pub fn payload(kind: Poison, n: usize) -> anyhow::Result<Vec<u8>> {
             bytes.extend_from_slice(format!("not a protobuf: faults poison #{n}").as_bytes());
             bytes
         }
-        Poison::FutureVersion => TransactionEvent {
+        Poison::FutureVersion => TransactionBatch {
             schema_version: 99,
-            provider: "faults".into(),
-            txn_id: format!("poison-{n}"),
-            metric_date: (chrono::Utc::now().date_naive()
-                - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default())
-            .num_days() as i32
-                - 1,
-            amount_cents: 9_999_999,
-            customer_key: 42,
-            merchant_id: 1,
-            region: "CA".into(),
-            ..Default::default()
+            events: vec![TransactionEvent {
+                schema_version: 99,
+                provider: "faults".into(),
+                txn_id: format!("poison-{n}"),
+                metric_date: (chrono::Utc::now().date_naive()
+                    - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default())
+                .num_days() as i32
+                    - 1,
+                amount_cents: 9_999_999,
+                customer_key: 42,
+                merchant_id: 1,
+                region: "CA".into(),
+                ..Default::default()
+            }],
         }
         .encode_to_vec(),
     };
     // The suite must publish real poison: nothing this build would fold.
-    if let Ok(event) = TransactionEvent::decode(bytes.as_slice()) {
-        if event.schema_version == SCHEMA_VERSION {
-            bail!("poison #{n} would decode as a valid event");
+    if let Ok(batch) = TransactionBatch::decode(bytes.as_slice()) {
+        if batch.schema_version == SCHEMA_VERSION {
+            bail!("poison #{n} would decode as a valid batch");
         }
     }
     Ok(bytes)

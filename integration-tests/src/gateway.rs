@@ -75,7 +75,12 @@ pub async fn spawn_gateway(overrides: &[(&str, &str)]) -> GatewayApp {
         )
         .await
         .unwrap_or_else(|e| panic!("empty catalogue and partitions: {e}"));
+    gateway_over(test_app, overrides).await
+}
 
+/// A gateway over an existing [`TestApp`], its catalogue and data as they are (a test that ran
+/// the pipeline first); `overrides` as for [`spawn_gateway`].
+pub async fn gateway_over(test_app: TestApp, overrides: &[(&str, &str)]) -> GatewayApp {
     // k is the database's: an override sets it there (before the test seeds any cell).
     if let Some((_, k)) = overrides
         .iter()

@@ -12,6 +12,7 @@ use altdata_common::settings::{
 };
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
+use std::collections::HashSet;
 use std::future::Future;
 use std::time::Duration;
 
@@ -47,6 +48,11 @@ pub fn with_database(base: &str, database: &str) -> String {
 
 /// Creates a fresh, migrated database and a unique prefix with its streams.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with_txn_streams(1).await
+}
+
+/// [`spawn_app`] with the 4 shards spread over `txn_streams` transaction streams.
+pub async fn spawn_app_with_txn_streams(txn_streams: u32) -> TestApp {
     altdata_common::telemetry::init_for_tests();
     let suffix: String = {
         let mut rng = rand::thread_rng();
@@ -91,6 +97,7 @@ pub async fn spawn_app() -> TestApp {
         txn_max_bytes: 256 * 1024 * 1024,
         agg_max_bytes: 32 * 1024 * 1024,
         cache_max_bytes: 16 * 1024 * 1024,
+        txn_streams,
         ..StreamLimits::default()
     };
     let connections = ConnectionSettings {
@@ -110,7 +117,7 @@ pub async fn spawn_app() -> TestApp {
         .await
         .unwrap_or_else(|e| panic!("NATS (run `make stack`): {e}"));
     let jetstream = async_nats::jetstream::new(nats.clone());
-    let subjects = Subjects::new(prefix.clone());
+    let subjects = connections.subjects();
     connect::ensure_streams(&jetstream, &subjects, &limits)
         .await
         .unwrap_or_else(|e| panic!("streams: {e}"));
@@ -241,6 +248,10 @@ impl TestApp {
             ("ALTDATA_PREFIX", self.prefix.to_string()),
             ("ALTDATA_SHARDS", self.connections.shard_count.to_string()),
             (
+                "ALTDATA_TXN_STREAMS",
+                self.connections.streams.txn_streams.to_string(),
+            ),
+            (
                 "ALTDATA_CUSTOMER_KEY_SECRET",
                 "test-secret-0123456789abcdef".to_owned(),
             ),
@@ -363,13 +374,102 @@ where
     }
 }
 
-/// Every transaction event in the app's stream, with its `Nats-Msg-Id`, in stream order.
+/// Publishes events as ingest does, in `TransactionBatch`es of one shard each (up to 100
+/// events, in order), and waits until the stream stored every one.
+pub async fn publish_events(app: &TestApp, events: &[altdata_proto::v1::TransactionEvent]) {
+    use altdata_proto::v1::TransactionBatch;
+    use altdata_proto::Message;
+    let shards = app.connections.shard_count;
+    let mut by_shard: std::collections::BTreeMap<u32, Vec<_>> = Default::default();
+    for event in events {
+        by_shard
+            .entry(altdata_domain::shard_of(event.merchant_id, shards))
+            .or_default()
+            .push(event.clone());
+    }
+    let mut acks = Vec::new();
+    for (shard, events) in by_shard {
+        for batch in events.chunks(100) {
+            let id = format!(
+                "t:{}:{}:{}",
+                batch[0].provider,
+                batch[0].txn_id,
+                batch.len()
+            );
+            let payload = TransactionBatch {
+                schema_version: altdata_proto::SCHEMA_VERSION,
+                events: batch.to_vec(),
+            }
+            .encode_to_vec();
+            let message = async_nats::jetstream::message::PublishMessage::build()
+                .payload(payload.into())
+                .message_id(id);
+            let subject = app.subjects.txn_shard(shard);
+            acks.push(
+                app.jetstream
+                    .send_publish(subject, message)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}")),
+            );
+        }
+    }
+    for ack in acks {
+        ack.await.unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+/// Every transaction event in the app's stream, with the `Nats-Msg-Id` of the batch that
+/// carried it, in stream order.
 pub async fn stream_events(app: &TestApp) -> Vec<(String, altdata_proto::v1::TransactionEvent)> {
+    stream_batches(app)
+        .await
+        .into_iter()
+        .flat_map(|(id, events)| events.into_iter().map(move |event| (id.clone(), event)))
+        .collect()
+}
+
+/// Asserts that the stream holds each batch once (distinct Msg-Ids) and each version of a
+/// row once (a row's version, or its retraction, is never in two batches).
+pub async fn assert_stream_holds_each_once(app: &TestApp) {
+    let batches = stream_batches(app).await;
+    let ids: HashSet<&str> = batches.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids.len(), batches.len(), "each Msg-Id once");
+    let mut versions = HashSet::new();
+    for event in batches.iter().flat_map(|(_, events)| events) {
+        let version = (
+            &event.provider,
+            &event.txn_id,
+            event.retraction,
+            event.amount_cents,
+            event.metric_date,
+            event.customer_key,
+            event.merchant_id,
+        );
+        assert!(versions.insert(version), "published twice: {event:?}");
+    }
+}
+
+/// Every batch in the app's transaction streams: its `Nats-Msg-Id` and events, in stream
+/// order (stream by stream).
+pub async fn stream_batches(
+    app: &TestApp,
+) -> Vec<(String, Vec<altdata_proto::v1::TransactionEvent>)> {
+    let mut batches = Vec::new();
+    for (name, _) in app.subjects.txn_streams() {
+        batches.extend(read_batches(app, &name).await);
+    }
+    batches
+}
+
+async fn read_batches(
+    app: &TestApp,
+    stream_name: &str,
+) -> Vec<(String, Vec<altdata_proto::v1::TransactionEvent>)> {
     use altdata_proto::Message;
     use futures::StreamExt;
     let stream = app
         .jetstream
-        .get_stream(app.subjects.txn_stream())
+        .get_stream(stream_name)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let consumer = stream
@@ -387,8 +487,8 @@ pub async fn stream_events(app: &TestApp) -> Vec<(String, altdata_proto::v1::Tra
         .state
         .messages;
     let mut messages = consumer.messages().await.unwrap_or_else(|e| panic!("{e}"));
-    let mut events = Vec::new();
-    while (events.len() as u64) < total {
+    let mut batches = Vec::new();
+    while (batches.len() as u64) < total {
         let Ok(Some(Ok(message))) =
             tokio::time::timeout(Duration::from_secs(5), messages.next()).await
         else {
@@ -400,9 +500,9 @@ pub async fn stream_events(app: &TestApp) -> Vec<(String, altdata_proto::v1::Tra
             .and_then(|h| h.get("Nats-Msg-Id"))
             .map(|v| v.to_string())
             .unwrap_or_default();
-        let event = altdata_proto::v1::TransactionEvent::decode(message.payload.as_ref())
-            .unwrap_or_else(|e| panic!("undecodable event: {e}"));
-        events.push((id, event));
+        let batch = altdata_proto::v1::TransactionBatch::decode(message.payload.as_ref())
+            .unwrap_or_else(|e| panic!("undecodable batch: {e}"));
+        batches.push((id, batch.events));
     }
-    events
+    batches
 }

@@ -4,7 +4,7 @@
 use altdata_aggregator::{AggregatorError, AggregatorSettings, ShardExit};
 use altdata_common::Shutdown;
 use altdata_domain::shard_of;
-use altdata_proto::v1::TransactionEvent;
+use altdata_proto::v1::{TransactionBatch, TransactionEvent};
 use altdata_proto::Message;
 use integration_tests::{scalar, spawn_app, wait_for, TestApp};
 use rand::{Rng, SeedableRng};
@@ -91,30 +91,7 @@ fn expected(events: &[TransactionEvent]) -> Expected {
 }
 
 async fn publish(app: &TestApp, events: &[TransactionEvent]) {
-    let mut acks = Vec::new();
-    for e in events {
-        let subject = app
-            .subjects
-            .txn_shard(shard_of(e.merchant_id, app.connections.shard_count));
-        let message = async_nats::jetstream::message::PublishMessage::build()
-            .payload(e.encode_to_vec().into())
-            .message_id(format!("{}:{}", e.provider, e.txn_id));
-        acks.push(
-            app.jetstream
-                .send_publish(subject, message)
-                .await
-                .unwrap_or_else(|e| panic!("{e}")),
-        );
-        // The client blocks past 5,000 publishes in flight: settle as we go.
-        if acks.len() >= 1_000 {
-            for ack in acks.drain(..) {
-                ack.await.unwrap_or_else(|e| panic!("{e}"));
-            }
-        }
-    }
-    for ack in acks {
-        ack.await.unwrap_or_else(|e| panic!("{e}"));
-    }
+    integration_tests::publish_events(app, events).await;
 }
 
 async fn assert_aggregates_equal(app: &TestApp, expected: &Expected) {
@@ -218,12 +195,12 @@ async fn old_messages_redelivered_after_commit_are_skipped() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     // Recreating the consumers redelivers every message, as a lost ack would.
-    let stream = app
-        .jetstream
-        .get_stream(app.subjects.txn_stream())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
     for shard in 0..app.connections.shard_count {
+        let stream = app
+            .jetstream
+            .get_stream(app.subjects.txn_stream_of(shard))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         let _ = stream
             .delete_consumer(&format!("aggregate-shard-{shard}"))
             .await;
@@ -327,14 +304,30 @@ async fn poison_goes_to_the_dlq_with_a_reason_and_the_rest_is_processed() {
     publish(&app, &events).await;
     let shard = shard_of(1, app.connections.shard_count);
     let subject = app.subjects.txn_shard(shard);
-    let future_version = TransactionEvent {
+    let future_version = TransactionBatch {
         schema_version: 99,
-        merchant_id: 1,
-        ..Default::default()
+        events: vec![TransactionEvent {
+            schema_version: 99,
+            merchant_id: 1,
+            ..Default::default()
+        }],
+    };
+    // A batch of this version holding one event of another: poison as a whole.
+    let future_event = TransactionBatch {
+        schema_version: 1,
+        events: vec![
+            events[0].clone(),
+            TransactionEvent {
+                schema_version: 99,
+                merchant_id: 1,
+                ..Default::default()
+            },
+        ],
     };
     for payload in [
         b"\xff\xff not protobuf".to_vec(),
         future_version.encode_to_vec(),
+        future_event.encode_to_vec(),
     ] {
         app.jetstream
             .publish(subject.clone(), payload.into())
@@ -349,7 +342,7 @@ async fn poison_goes_to_the_dlq_with_a_reason_and_the_rest_is_processed() {
     assert_aggregates_equal(&app, &expected(&events)).await;
     let stream = app
         .jetstream
-        .get_stream(app.subjects.txn_stream())
+        .get_stream(app.subjects.txn_dlq_stream())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let info = stream
@@ -362,7 +355,7 @@ async fn poison_goes_to_the_dlq_with_a_reason_and_the_rest_is_processed() {
     while let Some(Ok((_, count))) = subjects.next().await {
         dead += count;
     }
-    assert_eq!(dead, 2);
+    assert_eq!(dead, 3);
     let last = stream
         .get_last_raw_message_by_subject(&app.subjects.txn_dlq())
         .await
@@ -544,7 +537,7 @@ async fn events_that_expire_before_they_are_applied_stop_the_shard_and_recovery_
         || async {
             let mut stream = app
                 .jetstream
-                .get_stream(app.subjects.txn_stream())
+                .get_stream(app.subjects.txn_stream_of(0))
                 .await
                 .ok()?;
             let state = stream.info().await.ok()?.state.clone();
@@ -600,4 +593,28 @@ async fn events_that_expire_before_they_are_applied_stop_the_shard_and_recovery_
     .await;
     assert_eq!(rollups, accepted);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn shards_spread_over_several_streams_aggregate_exactly() {
+    let app = integration_tests::spawn_app_with_txn_streams(2).await;
+    let streams = app.subjects.txn_streams();
+    assert_eq!(streams.len(), 2);
+    let events = random_events(2_000, 11, &[1, 2, 3, 4, 5, 6, 7, 8]);
+    publish(&app, &events).await;
+    // Each stream holds its own shards' subjects and messages, and only those.
+    for (name, subjects) in &streams {
+        let mut stream = app
+            .jetstream
+            .get_stream(name)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let info = stream.info().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(&info.config.subjects, subjects);
+        assert!(info.state.messages > 0, "{name} holds no batch");
+    }
+    run_until_idle(settings(&app, &[]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_aggregates_equal(&app, &expected(&events)).await;
 }

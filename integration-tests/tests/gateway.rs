@@ -1250,7 +1250,16 @@ async fn the_openapi_document_describes_every_route() {
     names.sort_unstable();
     assert_eq!(
         names,
-        ["as_of", "brand", "category", "format", "merchant", "metric", "period"]
+        [
+            "as_of",
+            "brand",
+            "category",
+            "format",
+            "merchant",
+            "metric",
+            "normalize",
+            "period"
+        ]
     );
     assert_eq!(by_state["security"], json!([{"bearer": []}]));
     assert!(by_state["responses"]["200"]["headers"]

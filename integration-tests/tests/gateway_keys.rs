@@ -364,3 +364,52 @@ async fn the_openapi_document_describes_the_key_routes() {
     assert!(listed.get("key").is_none(), "a listed key has no secret");
     assert!(doc["components"]["schemas"]["NewKey"].is_object());
 }
+
+#[tokio::test]
+async fn the_bootstrap_admin_key_is_installed_once_and_never_revived() {
+    use altdata_gateway::auth::store::install_bootstrap_key;
+    let app = spawn_gateway(&[]).await;
+    let key = "adx_0123456789abcdefABCDEF0123456789";
+    let mut client = app.test_app.client().await;
+    assert!(
+        install_bootstrap_key(&mut client, "CHANGE-ME-prod-bootstrap-admin-key")
+            .await
+            .is_err_and(|e| e.to_string().contains("ALTDATA_BOOTSTRAP_ADMIN_KEY"))
+    );
+    assert_eq!(status_with(&app, key).await, StatusCode::UNAUTHORIZED);
+    assert!(install_bootstrap_key(&mut client, key)
+        .await
+        .unwrap_or_else(|e| panic!("{e}")));
+    // An admin: it lists the keys.
+    let listed = app
+        .request(Method::GET, "/v1/admin/keys", Some(key), &[], None)
+        .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.text());
+    let id = key_id(&app, "bootstrap").await;
+    let audited: i64 = scalar(
+        &client,
+        &format!("SELECT count(*) FROM api_key_audit WHERE key_id = {id} AND actor = 'bootstrap'"),
+    )
+    .await;
+    assert_eq!(audited, 1);
+    // The next migration finds it; once revoked, it stays revoked.
+    assert!(!install_bootstrap_key(&mut client, key)
+        .await
+        .unwrap_or_else(|e| panic!("{e}")));
+    admin(
+        &app,
+        Method::POST,
+        &format!("/v1/admin/keys/{id}/revoke"),
+        None,
+    )
+    .await;
+    assert!(!install_bootstrap_key(&mut client, key)
+        .await
+        .unwrap_or_else(|e| panic!("{e}")));
+    wait_for(
+        "the revoked bootstrap key refused",
+        Duration::from_secs(5),
+        || async { (status_with(&app, key).await == StatusCode::UNAUTHORIZED).then_some(()) },
+    )
+    .await;
+}

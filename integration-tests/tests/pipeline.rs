@@ -8,7 +8,6 @@ use altdata_domain::catalogue::Catalogue;
 use altdata_domain::Category;
 use integration_tests::{scalar, spawn_app, TestApp};
 use std::collections::HashMap;
-use std::time::Duration;
 
 /// (merchant, region, epoch day), the key of a daily cell.
 type CellKey = (i64, String, i32);
@@ -29,6 +28,8 @@ async fn generate_with(dir: &std::path::Path, resends: u32) -> serde_json::Value
         progress: false,
         truth_detail: true,
         resends,
+        panel_growth: 0.0,
+        panel_growth_day: None,
     };
     let catalogue = Catalogue::embedded().unwrap_or_else(|e| panic!("{e}"));
     altdata_generate::run(&config, &catalogue, &Shutdown::new())
@@ -275,33 +276,9 @@ fn read_truth(dir: &std::path::Path) -> HashMap<CellKey, (i64, i64, i64, i64, i6
 }
 
 async fn published_events(app: &TestApp) -> Vec<altdata_proto::v1::TransactionEvent> {
-    use altdata_proto::Message;
-    use futures::StreamExt;
-    let stream = app
-        .jetstream
-        .get_stream(app.subjects.txn_stream())
+    integration_tests::stream_events(app)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let consumer = stream
-        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
-            filter_subject: app.prefix.subject("txn.v1.*"),
-            ..Default::default()
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let pending = consumer.cached_info().num_pending;
-    let mut messages = consumer.messages().await.unwrap_or_else(|e| panic!("{e}"));
-    let mut events = Vec::new();
-    while (events.len() as u64) < pending {
-        let Ok(Some(Ok(message))) =
-            tokio::time::timeout(Duration::from_secs(5), messages.next()).await
-        else {
-            break;
-        };
-        events.push(
-            altdata_proto::v1::TransactionEvent::decode(message.payload.as_ref())
-                .unwrap_or_else(|e| panic!("{e}")),
-        );
-    }
-    events
+        .into_iter()
+        .map(|(_, event)| event)
+        .collect()
 }

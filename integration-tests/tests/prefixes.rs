@@ -35,7 +35,7 @@ async fn a_prefix_is_listed_with_its_reservation_and_removed_with_its_keys() {
         vec![
             app.subjects.agg_stream().as_str(),
             app.subjects.cache_stream().as_str(),
-            app.subjects.txn_stream().as_str()
+            app.subjects.txn_stream_of(0).as_str()
         ]
     );
     // spawn_app's budget: 256 + 32 + 16 MiB.

@@ -86,6 +86,8 @@ async fn an_s3_landing_zone_works_like_a_local_one() {
         progress: false,
         truth_detail: false,
         resends: 0,
+        panel_growth: 0.0,
+        panel_growth_day: None,
     };
     let catalogue = Catalogue::embedded().unwrap_or_else(|e| panic!("{e}"));
     let generated = altdata_generate::run(&config, &catalogue, &Shutdown::new())

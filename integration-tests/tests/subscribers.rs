@@ -3,22 +3,19 @@
 
 use altdata_aggregator::AggregatorSettings;
 use altdata_common::Shutdown;
-use altdata_domain::shard_of;
 use altdata_proto::v1::TransactionEvent;
 use altdata_proto::Message;
-use integration_tests::spawn_app;
+use integration_tests::{publish_events, spawn_app};
 use std::process::Command;
 
 #[tokio::test]
 async fn a_python_subscriber_decodes_aggregate_updates() {
     let app = spawn_app().await;
     // Three merchants, two days: six cells, so six updates.
-    let mut acks = Vec::new();
-    for (i, (merchant, day)) in [(1, 0), (2, 0), (3, 0), (1, 1), (2, 1), (3, 1)]
+    let events: Vec<TransactionEvent> = [(1, 0), (2, 0), (3, 0), (1, 1), (2, 1), (3, 1)]
         .into_iter()
         .enumerate()
-    {
-        let event = TransactionEvent {
+        .map(|(i, (merchant, day))| TransactionEvent {
             schema_version: 1,
             provider: "p".into(),
             txn_id: format!("t{i}"),
@@ -28,20 +25,9 @@ async fn a_python_subscriber_decodes_aggregate_updates() {
             merchant_id: merchant,
             region: "CA".into(),
             ..Default::default()
-        };
-        let subject = app
-            .subjects
-            .txn_shard(shard_of(merchant, app.connections.shard_count));
-        acks.push(
-            app.jetstream
-                .publish(subject, event.encode_to_vec().into())
-                .await
-                .unwrap_or_else(|e| panic!("{e}")),
-        );
-    }
-    for ack in acks {
-        ack.await.unwrap_or_else(|e| panic!("{e}"));
-    }
+        })
+        .collect();
+    publish_events(&app, &events).await;
     let mut env = app.env_reader(&[("ALTDATA_AGG_WINDOW_AGE", "100ms")]);
     let mut settings = AggregatorSettings::from_env(&mut env);
     settings.until_idle = true;

@@ -2,7 +2,7 @@
 //! Python's `protobuf` decoded here, and bytes made here decoded by Python. Python runs from
 //! the project venv that `make stack` prepares (`.stack/venv`).
 
-use altdata_proto::v1::{AggregateUpdate, ResolutionSource, TransactionEvent};
+use altdata_proto::v1::{AggregateUpdate, ResolutionSource, TransactionBatch, TransactionEvent};
 use altdata_proto::Message;
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -86,7 +86,9 @@ fn bytes_from_python_protobuf_decode_here() {
         String::from_utf8_lossy(&output.stderr)
     );
     let bytes = hex_decode(&String::from_utf8_lossy(&output.stdout));
-    let event = TransactionEvent::decode(bytes.as_slice()).unwrap_or_else(|e| panic!("{e}"));
+    let batch = TransactionBatch::decode(bytes.as_slice()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((batch.schema_version, batch.events.len()), (1, 1));
+    let event = &batch.events[0];
     assert_eq!(event.provider, "pyprov");
     assert_eq!(event.txn_id, "py-42");
     assert_eq!(event.amount_cents, -1234);

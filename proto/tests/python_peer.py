@@ -1,7 +1,8 @@
 """A Protobuf peer in another language, for the cross-language tests.
 
 Loads the message types from a FileDescriptorSet (compiled from proto/ by the Rust test, so
-no protoc is needed), then either encodes a known TransactionEvent (`encode`) or decodes an
+no protoc is needed), then either encodes a known TransactionBatch of one TransactionEvent,
+the shape ingest publishes (`encode`), or decodes an
 AggregateUpdate from hex on stdin and prints it as JSON (`decode`).
 """
 import json
@@ -37,7 +38,9 @@ def main():
             resolution=3,
             confidence=0.75,
         )
-        sys.stdout.write(event.SerializeToString().hex())
+        batch = message_class("altdata.v1.TransactionBatch")(schema_version=1)
+        batch.events.append(event)
+        sys.stdout.write(batch.SerializeToString().hex())
     elif mode == "decode":
         update = message_class("altdata.v1.AggregateUpdate")()
         update.ParseFromString(bytes.fromhex(sys.stdin.read().strip()))

@@ -211,6 +211,7 @@ export function missingText(reason, k) {
     case 'withheld': return `withheld: fewer than ${k ?? 'k'} customers`;
     case 'no_sales': return 'no sales';
     case 'no_customers': return 'no customers';
+    case 'no_active_cards': return 'no active cards in the panel';
     case 'partial_period': return 'not comparable: a period is only partly covered by the data';
     case 'zero_base': return 'no growth: nothing in the previous period';
     default: return reason ? String(reason).replace(/_/g, ' ') : '';

@@ -14,7 +14,7 @@ pub struct AggregatorSettings {
     pub window_max_events: usize,
     /// ...or when its oldest event is this old.
     pub window_max_age: Duration,
-    /// Messages requested from the server per pull.
+    /// Messages (batches of events) requested from the server per pull.
     pub pull_batch: usize,
     /// How long an unacknowledged message waits before the server redelivers it. Must be longer
     /// than the slowest flush.
@@ -80,7 +80,7 @@ impl AggregatorSettings {
             shards,
             window_max_events: env.integer("ALTDATA_AGG_WINDOW_EVENTS", 50_000usize, 1, 1_000_000),
             window_max_age: env.duration("ALTDATA_AGG_WINDOW_AGE", Duration::from_secs(1)),
-            pull_batch: env.integer("ALTDATA_AGG_PULL_BATCH", 2_000usize, 1, 100_000),
+            pull_batch: env.integer("ALTDATA_AGG_PULL_BATCH", 256usize, 1, 100_000),
             ack_wait: env.duration("ALTDATA_AGG_ACK_WAIT", Duration::from_secs(60)),
             pin_ttl: env.duration("ALTDATA_AGG_PIN_TTL", Duration::from_secs(3)),
             until_idle: false,

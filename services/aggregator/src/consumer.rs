@@ -16,7 +16,7 @@ use crate::ownership::{self, Ownership};
 use crate::window::Window;
 use altdata_common::connect::Subjects;
 use altdata_common::Shutdown;
-use altdata_proto::v1::TransactionEvent;
+use altdata_proto::v1::TransactionBatch;
 use altdata_proto::{Message as _, SCHEMA_VERSION};
 use async_nats::jetstream::{self, consumer, AckKind};
 use futures::StreamExt;
@@ -91,7 +91,7 @@ pub async fn shard_consumer(
 ) -> Result<consumer::PullConsumer, AggregatorError> {
     let consumer_error = |reason: String| AggregatorError::Consumer { shard, reason };
     let stream = jetstream
-        .get_stream(subjects.txn_stream())
+        .get_stream(subjects.txn_stream_of(shard))
         .await
         .map_err(|e| consumer_error(e.to_string()))?;
     let name = consumer_name(shard);
@@ -132,8 +132,8 @@ enum Next {
 
 /// What was done with one message, deciding its acknowledgement.
 enum MessageOutcome {
-    /// Folded into the window: acked with the window after commit.
-    Folded,
+    /// Its events folded into the window: acked with the window after commit.
+    Folded { events: u64 },
     /// At or below the stored offset: already applied, acked now.
     AlreadyApplied,
     /// Part of the current window already (a redelivery while it is open): acked with it.
@@ -380,9 +380,13 @@ impl<'a> ShardLoop<'a> {
             return Ok(MessageOutcome::InWindow);
         }
         match decode(&message.payload) {
-            Ok(event) => {
-                self.window.fold(&event, stream_seq);
-                Ok(MessageOutcome::Folded)
+            Ok(batch) => {
+                for event in &batch.events {
+                    self.window.fold(event, stream_seq);
+                }
+                Ok(MessageOutcome::Folded {
+                    events: batch.events.len() as u64,
+                })
             }
             Err(reason) => {
                 dead_letter(self.context, self.shard, message, &reason).await?;
@@ -403,8 +407,8 @@ impl<'a> ShardLoop<'a> {
             reason: e.to_string(),
         };
         match outcome {
-            MessageOutcome::Folded => {
-                self.metrics.events.increment(1);
+            MessageOutcome::Folded { events } => {
+                self.metrics.events.increment(events);
                 self.last_message = Some(message);
             }
             MessageOutcome::AlreadyApplied => {
@@ -523,16 +527,28 @@ async fn open_messages(
         })
 }
 
-fn decode(payload: &[u8]) -> Result<TransactionEvent, String> {
-    let event = TransactionEvent::decode(payload)
-        .map_err(|e| format!("undecodable TransactionEvent: {e}"))?;
-    if event.schema_version != SCHEMA_VERSION {
+/// A batch this build can fold whole: its version and every event's are this build's. One
+/// unreadable event makes the whole message poison, so a batch is applied entirely or not.
+pub fn decode(payload: &[u8]) -> Result<TransactionBatch, String> {
+    let batch = TransactionBatch::decode(payload)
+        .map_err(|e| format!("undecodable TransactionBatch: {e}"))?;
+    let unsupported = |version: u32| {
+        format!("unsupported schema_version {version} (this build reads {SCHEMA_VERSION})")
+    };
+    if batch.schema_version != SCHEMA_VERSION {
+        return Err(unsupported(batch.schema_version));
+    }
+    if let Some(event) = batch
+        .events
+        .iter()
+        .find(|e| e.schema_version != SCHEMA_VERSION)
+    {
         return Err(format!(
-            "unsupported schema_version {} (this build reads {SCHEMA_VERSION})",
-            event.schema_version
+            "an event of the batch: {}",
+            unsupported(event.schema_version)
         ));
     }
-    Ok(event)
+    Ok(batch)
 }
 
 async fn dead_letter(

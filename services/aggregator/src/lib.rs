@@ -21,7 +21,7 @@ pub use config::AggregatorSettings;
 pub use consumer::ShardExit;
 pub use error::AggregatorError;
 
-use altdata_common::connect::{self, Subjects};
+use altdata_common::connect;
 use altdata_common::ops::Readiness;
 use altdata_common::Shutdown;
 use consumer::ShardContext;
@@ -46,7 +46,7 @@ pub async fn run(
     let pool = connect::postgres_pool(&pool_settings).await?;
     let client = connect::nats(&settings.connections.nats_url).await?;
     let jetstream = async_nats::jetstream::new(client);
-    let subjects = Subjects::new(settings.connections.prefix.clone());
+    let subjects = settings.connections.subjects();
     connect::ensure_streams(&jetstream, &subjects, &settings.connections.streams).await?;
 
     let readiness = Readiness::default();

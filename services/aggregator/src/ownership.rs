@@ -78,7 +78,7 @@ pub async fn reset_consumer(
     let consumer_error = |reason: String| AggregatorError::Fetch { shard, reason };
     let subject = format!(
         "CONSUMER.RESET.{}.{}",
-        context.subjects.txn_stream(),
+        context.subjects.txn_stream_of(shard),
         consumer_name(shard)
     );
     let reply: jetstream::response::Response<ResetReply> = context
@@ -119,7 +119,7 @@ async fn stream_behind_offset(
     };
     let mut stream = context
         .jetstream
-        .get_stream(context.subjects.txn_stream())
+        .get_stream(context.subjects.txn_stream_of(shard))
         .await
         .map_err(|e| consumer_error(&e))?;
     let info = stream.info().await.map_err(|e| consumer_error(&e))?;
@@ -127,7 +127,7 @@ async fn stream_behind_offset(
     Ok(
         (stream_last < stored).then(|| AggregatorError::StreamBehindOffset {
             shard,
-            stream: context.subjects.txn_stream(),
+            stream: context.subjects.txn_stream_of(shard),
             stream_last,
             stored,
         }),

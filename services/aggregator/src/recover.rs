@@ -9,7 +9,7 @@ use crate::config::AggregatorSettings;
 use crate::consumer::ShardContext;
 use crate::error::AggregatorError;
 use crate::offsets;
-use altdata_common::connect::{self, Subjects};
+use altdata_common::connect;
 use altdata_domain::{shard_of, Category};
 use altdata_proto::v1::CacheInvalidation;
 use altdata_proto::{Message, SCHEMA_VERSION};
@@ -37,7 +37,7 @@ pub async fn recover_shard(
     let pool = connect::postgres_pool(&settings.connections).await?;
     let client = connect::nats(&settings.connections.nats_url).await?;
     let jetstream = async_nats::jetstream::new(client);
-    let subjects = Subjects::new(settings.connections.prefix.clone());
+    let subjects = settings.connections.subjects();
     let shard_count = settings.connections.shard_count;
     let mut database = pool.get().await?;
     let unfinished = database
@@ -64,7 +64,7 @@ pub async fn recover_shard(
     let gap =
         crate::retention::expired_unapplied(&context, &database, shard, lease.applied_seq).await?;
     let mut stream = jetstream
-        .get_stream(subjects.txn_stream())
+        .get_stream(subjects.txn_stream_of(shard))
         .await
         .map_err(|e| AggregatorError::Recovery(e.to_string()))?;
     let last_seq = stream
@@ -95,6 +95,7 @@ pub async fn recover_shard(
         .await?;
     let transaction = database.transaction().await?;
     let rebuilt = altdata_facts::rebuild_shard(&transaction, &merchants, from).await?;
+    altdata_facts::rebuild_shard_panel(&transaction, shard, &merchants, from).await?;
     let moved = transaction
         .execute(
             "UPDATE shard_offsets SET stream_seq = $2, last_commit_at = now()

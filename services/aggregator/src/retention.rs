@@ -60,7 +60,7 @@ pub async fn expired_unapplied(
     };
     let mut stream = context
         .jetstream
-        .get_stream(context.subjects.txn_stream())
+        .get_stream(context.subjects.txn_stream_of(shard))
         .await
         .map_err(|e| consumer_error(&e))?;
     let state = stream

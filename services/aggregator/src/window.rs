@@ -31,6 +31,8 @@ impl Window {
             self.cells.subtract(key, event.amount_cents);
         } else {
             self.cells.add(key, event.amount_cents, event.customer_key);
+            self.cells
+                .add_card(&event.provider, key, event.customer_key);
         }
         self.cover(stream_seq);
     }

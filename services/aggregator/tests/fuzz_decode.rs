@@ -1,9 +1,9 @@
-//! Property test (a time-boxed fuzz): arbitrary bytes through the event decoder never panic;
-//! they decode to a version-1 event or are refused with a reason (and dead-lettered).
+//! Property test (a time-boxed fuzz): arbitrary bytes through the consumer's batch decoder
+//! never panic; they decode to a version-1 batch of version-1 events or are refused with a
+//! reason (and dead-lettered).
 
 use altdata_aggregator::window::Window;
 use altdata_proto::v1::TransactionEvent;
-use altdata_proto::Message;
 use proptest::prelude::*;
 
 proptest! {
@@ -12,9 +12,17 @@ proptest! {
     #[test]
     fn arbitrary_payloads_never_panic_the_decoder(payload in proptest::collection::vec(any::<u8>(), 0..512)) {
         let mut window = Window::default();
-        match TransactionEvent::decode(payload.as_slice()) {
-            Ok(event) if event.schema_version == 1 => window.fold(&event, 1),
-            _ => window.cover(1),
+        match altdata_aggregator::consumer::decode(payload.as_slice()) {
+            Ok(batch) => {
+                prop_assert!(batch.events.iter().all(|e| e.schema_version == 1));
+                for event in &batch.events {
+                    window.fold(event, 1);
+                }
+            }
+            Err(reason) => {
+                prop_assert!(!reason.is_empty());
+                window.cover(1);
+            }
         }
         prop_assert_eq!(window.last_stream_seq, 1);
     }

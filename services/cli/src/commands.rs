@@ -49,6 +49,14 @@ enum Command {
         /// late rows (the provider restates whole days: _profiles/<provider>.toml says so).
         #[arg(long, default_value_t = 0)]
         resends: u32,
+        /// Plant panel growth: this share of the cards (0.25 = +25 %) joins the panel on
+        /// --panel-growth-day with the same habits, so raw spend grows and spend per card
+        /// does not.
+        #[arg(long, default_value_t = 0.0)]
+        panel_growth: f64,
+        /// The 0-based day the joining cards start (default: the middle day).
+        #[arg(long)]
+        panel_growth_day: Option<u32>,
     },
     /// Ingest provider files: watch the landing zone, or process PATH|URL... once and exit.
     Ingest {
@@ -163,6 +171,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             provider,
             truth_detail,
             resends,
+            panel_growth,
+            panel_growth_day,
         } => {
             let start = start.unwrap_or_else(|| {
                 chrono::Utc::now().date_naive() - chrono::Duration::days(i64::from(days))
@@ -178,6 +188,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 progress: true,
                 truth_detail,
                 resends,
+                panel_growth,
+                panel_growth_day,
             };
             let catalogue = Catalogue::embedded().map_err(|e| anyhow::anyhow!("catalogue: {e}"))?;
             let report =
@@ -347,6 +359,18 @@ async fn migrate_command() -> anyhow::Result<()> {
         report.applied.len(),
         report.already_applied
     );
+    if let Ok(key) = std::env::var("ALTDATA_BOOTSTRAP_ADMIN_KEY") {
+        let installed =
+            altdata_gateway::auth::store::install_bootstrap_key(&mut client, key.trim()).await?;
+        println!(
+            "bootstrap admin key: {}",
+            if installed {
+                "installed"
+            } else {
+                "already present (kept as it is, revoked or not)"
+            }
+        );
+    }
     Ok(())
 }
 
@@ -369,7 +393,7 @@ async fn tail(merchant: Option<i64>) -> anyhow::Result<()> {
     use futures::StreamExt;
     let connections = settings(altdata_common::ConnectionSettings::read)?;
     let client = connect::nats(&connections.nats_url).await?;
-    let subjects = connect::Subjects::new(connections.prefix.clone());
+    let subjects = connections.subjects();
     let subject = match merchant {
         Some(id) => subjects.agg_daily(id),
         None => connections.prefix.subject("agg.v1.daily.>"),

@@ -138,7 +138,7 @@ fn actor() -> String {
 
 /// Tells every gateway that `key_id` was revoked; false when NATS cannot be reached.
 async fn announce(connections: &ConnectionSettings, key_id: i64) -> bool {
-    let subjects = connect::Subjects::new(connections.prefix.clone());
+    let subjects = connections.subjects();
     let announced = tokio::time::timeout(ANNOUNCE_TIMEOUT, async {
         match connect::nats(&connections.nats_url).await {
             Ok(nats) => revocation::announce(&nats, &subjects, key_id).await,

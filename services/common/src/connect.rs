@@ -172,6 +172,9 @@ pub struct StreamLimits {
     /// At least the ingest checkpoint interval plus a margin (see DESIGN.md).
     pub duplicate_window: Duration,
     pub replicas: usize,
+    /// Transaction streams the shards are spread over (`ALTDATA_TXN_STREAMS`): fixed per
+    /// deployment, like the shard count.
+    pub txn_streams: u32,
 }
 
 /// The defaults are development sizes: JetStream reserves each stream's `max_bytes` of the
@@ -189,6 +192,7 @@ impl Default for StreamLimits {
             cache_max_bytes: 64 * 1024 * 1024,
             duplicate_window: Duration::from_secs(20 * 60),
             replicas: 1,
+            txn_streams: 1,
         }
     }
 }
@@ -220,22 +224,81 @@ impl StreamLimits {
             ) * MIB,
             duplicate_window: env.duration("ALTDATA_DUPLICATE_WINDOW", defaults.duplicate_window),
             replicas: env.integer("ALTDATA_STREAM_REPLICAS", defaults.replicas, 1, 5),
+            txn_streams: env.integer("ALTDATA_TXN_STREAMS", defaults.txn_streams, 1, 64),
         }
     }
 }
 
-/// The names of everything a pipeline puts on NATS, derived from its prefix.
+/// The names of everything a pipeline puts on NATS, derived from its prefix, and the layout of
+/// the transaction streams.
+///
+/// Invariant: shard `s` lives in transaction stream `s % txn_streams` for the life of a
+/// deployment (a shard's stored offset is a sequence of that stream). One stream is named
+/// `<PREFIX>_TXN` and holds `txn.v1.>`; several are `<PREFIX>_TXN_<i>`, each holding its shards'
+/// subjects, and the dead-letter subject lives in stream 0. Several streams put their RAFT
+/// leaders on different servers of a cluster, so no one server carries every shard.
 #[derive(Debug, Clone)]
 pub struct Subjects {
     pub prefix: Prefix,
+    txn_streams: u32,
+    shard_count: u32,
 }
 
 impl Subjects {
+    /// One transaction stream holding every shard.
     pub fn new(prefix: Prefix) -> Subjects {
-        Subjects { prefix }
+        Subjects {
+            prefix,
+            txn_streams: 1,
+            shard_count: 1,
+        }
     }
-    pub fn txn_stream(&self) -> String {
-        self.prefix.stream("TXN")
+
+    /// `streams` transaction streams over `shard_count` shards (at most one stream a shard).
+    pub fn with_txn_streams(mut self, streams: u32, shard_count: u32) -> Subjects {
+        self.shard_count = shard_count.max(1);
+        self.txn_streams = streams.clamp(1, self.shard_count);
+        self
+    }
+
+    /// The transaction stream holding `shard`.
+    pub fn txn_stream_of(&self, shard: u32) -> String {
+        self.txn_stream_named(shard % self.txn_streams)
+    }
+
+    /// The transaction stream holding the dead-letter subject.
+    pub fn txn_dlq_stream(&self) -> String {
+        self.txn_stream_named(0)
+    }
+
+    /// Every transaction stream with the subjects it holds.
+    pub fn txn_streams(&self) -> Vec<(String, Vec<String>)> {
+        if self.txn_streams == 1 {
+            return vec![(
+                self.txn_stream_named(0),
+                vec![self.prefix.subject("txn.v1.>")],
+            )];
+        }
+        (0..self.txn_streams)
+            .map(|stream| {
+                let mut subjects: Vec<String> = (stream..self.shard_count)
+                    .step_by(self.txn_streams as usize)
+                    .map(|shard| self.txn_shard(shard))
+                    .collect();
+                if stream == 0 {
+                    subjects.push(self.txn_dlq());
+                }
+                (self.txn_stream_named(stream), subjects)
+            })
+            .collect()
+    }
+
+    fn txn_stream_named(&self, stream: u32) -> String {
+        if self.txn_streams == 1 {
+            self.prefix.stream("TXN")
+        } else {
+            self.prefix.stream(&format!("TXN_{stream}"))
+        }
     }
     pub fn agg_stream(&self) -> String {
         self.prefix.stream("AGG")
@@ -270,20 +333,25 @@ pub async fn ensure_streams(
     subjects: &Subjects,
     limits: &StreamLimits,
 ) -> Result<(), ConnectError> {
-    let configs = [
-        stream::Config {
-            name: subjects.txn_stream(),
-            subjects: vec![subjects.prefix.subject("txn.v1.>")],
+    let txn_streams = subjects.txn_streams();
+    // The transaction reservation is shared by its streams: more streams reserve no more.
+    let txn_max_bytes = limits.txn_max_bytes / txn_streams.len() as i64;
+    let txn_configs = txn_streams
+        .into_iter()
+        .map(|(name, stream_subjects)| stream::Config {
+            name,
+            subjects: stream_subjects,
             storage: stream::StorageType::File,
             retention: stream::RetentionPolicy::Limits,
             max_age: limits.txn_max_age,
-            max_bytes: limits.txn_max_bytes,
+            max_bytes: txn_max_bytes,
             duplicate_window: limits.duplicate_window,
             num_replicas: limits.replicas,
             // Refuse new writes when full, so publishers wait instead of old data vanishing.
             discard: stream::DiscardPolicy::New,
             ..Default::default()
-        },
+        });
+    let other_configs = [
         stream::Config {
             name: subjects.agg_stream(),
             subjects: vec![subjects.prefix.subject("agg.v1.>")],
@@ -305,7 +373,7 @@ pub async fn ensure_streams(
             ..Default::default()
         },
     ];
-    for config in configs {
+    for config in txn_configs.chain(other_configs) {
         let name = config.name.clone();
         let stream_error = |e: &dyn std::fmt::Display| ConnectError::Stream {
             stream: name.clone(),

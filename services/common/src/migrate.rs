@@ -65,6 +65,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0010_readonly_role.sql",
         sql: include_str!("../../../schema/0010_readonly_role.sql"),
     },
+    Migration {
+        version: 11,
+        name: "0011_analyst_numbers.sql",
+        sql: include_str!("../../../schema/0011_analyst_numbers.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

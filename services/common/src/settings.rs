@@ -256,6 +256,12 @@ pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:14222";
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 
 impl ConnectionSettings {
+    /// The names on NATS of this deployment, with its transaction streams' layout.
+    pub fn subjects(&self) -> crate::connect::Subjects {
+        crate::connect::Subjects::new(self.prefix.clone())
+            .with_txn_streams(self.streams.txn_streams, self.shard_count)
+    }
+
     pub fn read(env: &mut EnvReader) -> ConnectionSettings {
         let database_url = env.url(
             "DATABASE_URL",

@@ -6,6 +6,7 @@
 //! compile without them.
 
 pub mod catalogue;
+pub mod fiscal;
 
 use chrono::NaiveDate;
 use hmac::{Hmac, Mac};

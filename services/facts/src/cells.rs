@@ -42,10 +42,17 @@ pub struct CellDelta {
     pub customers: HashSet<u64>,
 }
 
+/// A (region, day) of a provider's panel: two-letter region (`XX` unknown), days since 1970.
+pub type PanelDay = ([u8; 2], i32);
+
 /// The cells of a batch.
 #[derive(Debug, Default, Clone)]
 pub struct Cells {
     pub cells: HashMap<CellKey, CellDelta>,
+    /// The panel (`agg_daily_panel`, schema/0011): by provider, the cards each (region, day)
+    /// gains. A card stays in the panel when its transaction is retracted: a sketch cannot
+    /// subtract, and the card was active.
+    pub panel: HashMap<String, HashMap<PanelDay, HashSet<u64>>>,
     /// Transactions folded in (added or subtracted).
     pub transactions: usize,
 }
@@ -87,9 +94,24 @@ impl Cells {
         self.transactions += 1;
     }
 
+    /// Counts a card as active for its provider in a region on a day (its transaction was
+    /// accepted).
+    pub fn add_card(&mut self, provider: &str, key: CellKey, customer_key: u64) {
+        // Looked up by `&str` first: one allocation per provider and batch, not per event.
+        if !self.panel.contains_key(provider) {
+            self.panel.insert(provider.to_owned(), HashMap::new());
+        }
+        if let Some(days) = self.panel.get_mut(provider) {
+            days.entry((key.region, key.metric_date))
+                .or_default()
+                .insert(customer_key);
+        }
+    }
+
     /// Empties the batch, keeping allocated capacity.
     pub fn clear(&mut self) {
         self.cells.clear();
+        self.panel.clear();
         self.transactions = 0;
     }
 }

@@ -6,8 +6,10 @@
 //! rows that describe the change (cache invalidation and aggregate updates) in the same
 //! transaction, so a change is never committed without its announcement.
 //!
-//! - [`cells`]: the signed contributions of a batch, keyed by (merchant, region, day).
-//! - [`write`]: the one statement that adds them to every table, and the outbox rows.
+//! - [`cells`]: the signed contributions of a batch, keyed by (merchant, region, day), and the
+//!   active cards of the panel, keyed by (provider, region, day).
+//! - [`write`]: the one statement that adds them to every table, and the outbox rows; the
+//!   panel's cards to `agg_daily_panel` (schema/0011) in the same transaction.
 //! - [`rebuild`]: one shard's aggregates computed again from the identity record (recovery
 //!   from events that expired before they were applied), and the disclosure rule's k changed
 //!   (every rollup recomputed at it).
@@ -22,8 +24,9 @@ pub mod cells;
 pub mod rebuild;
 pub mod write;
 
-pub use cells::{CellDelta, CellKey, Cells};
+pub use cells::{CellDelta, CellKey, Cells, PanelDay};
 pub use rebuild::{
-    disclosure, rebuild_shard, set_disclosure_k, Disclosure, Rebuilt, DISCLOSURE_CHANGED,
+    disclosure, rebuild_shard, rebuild_shard_panel, set_disclosure_k, Disclosure, Rebuilt,
+    DISCLOSURE_CHANGED,
 };
 pub use write::{apply, invalidation_for, Applied, CategoryShard};

@@ -92,6 +92,37 @@ pub async fn rebuild_shard(
     })
 }
 
+/// Rebuilds the shard's panel rows (`agg_daily_panel`, schema/0011) from `from` on, in the
+/// caller's transaction: the cards of every identity whose event counted under one of
+/// `merchants` (the shard's), retracted ones included, since the incremental panel keeps a
+/// card whose transaction was retracted (it was active). Only this shard writes these rows.
+pub async fn rebuild_shard_panel(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    shard: u32,
+    merchants: &[i64],
+    from: chrono::NaiveDate,
+) -> Result<u64, tokio_postgres::Error> {
+    let shard = i32::try_from(shard).unwrap_or(i32::MAX);
+    transaction
+        .execute(
+            "DELETE FROM agg_daily_panel WHERE shard = $2 AND metric_date >= $1",
+            &[&from, &shard],
+        )
+        .await?;
+    transaction
+        .execute(
+            "INSERT INTO agg_daily_panel (provider, region, metric_date, shard, cards)
+             SELECT provider,
+                    CASE WHEN region ~ '^[A-Za-z]{2}$' THEN upper(region) ELSE 'XX' END,
+                    metric_date, $2, hll_add_agg_panel(hll_hash_bigint(customer_key))
+             FROM txn_identity
+             WHERE metric_date >= $1 AND merchant_id = ANY($3)
+             GROUP BY 1, 2, 3",
+            &[&from, &shard, &merchants],
+        )
+        .await
+}
+
 /// The cause of the cache invalidation [`set_disclosure_k`] writes: gateways make every cached
 /// answer unreachable on it.
 pub const DISCLOSURE_CHANGED: &str = "disclosure";

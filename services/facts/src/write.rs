@@ -145,6 +145,7 @@ pub async fn apply(
             &[&invalidation.encode_to_vec(), &batch.encode_to_vec()],
         )
         .await?;
+    add_panel(transaction, cells, shard).await?;
     Ok(Applied {
         updates: batch.updates,
     })
@@ -170,6 +171,52 @@ pub fn invalidation_for(
         cause: cause.to_owned(),
     }
 }
+
+/// Adds the batch's active cards to the panel (`agg_daily_panel`, schema/0011), under the
+/// writer's shard like the category rows: a card shops in many shards, and a union of
+/// sketches counts it once whichever rows hold it.
+async fn add_panel(
+    transaction: &Transaction<'_>,
+    cells: &Cells,
+    shard: CategoryShard,
+) -> Result<(), tokio_postgres::Error> {
+    let (mut providers, mut regions, mut dates, mut keys) = (vec![], vec![], vec![], vec![]);
+    for (provider, days) in &cells.panel {
+        for ((region, day), cards) in days {
+            let region = std::str::from_utf8(region).unwrap_or("XX");
+            for &card in cards {
+                providers.push(provider.as_str());
+                regions.push(region);
+                dates.push(epoch_days_to_date(*day));
+                // Customer keys are 64 opaque bits; PostgreSQL stores them as bigint.
+                keys.push(card as i64);
+            }
+        }
+    }
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let statement = transaction.prepare_cached(UPSERT_PANEL).await?;
+    transaction
+        .execute(
+            &statement,
+            &[&providers, &regions, &dates, &keys, &shard.column()],
+        )
+        .await?;
+    Ok(())
+}
+
+/// The panel's rows of a batch, in primary-key order so that upserts lock in one order.
+const UPSERT_PANEL: &str = "
+INSERT INTO agg_daily_panel AS t (provider, region, metric_date, shard, cards)
+SELECT p.provider, p.region, p.metric_date, $5::integer,
+       hll_add_agg_panel(hll_hash_bigint(p.customer_key))
+FROM unnest($1::text[], $2::text[], $3::date[], $4::bigint[])
+     AS p(provider, region, metric_date, customer_key)
+GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+ON CONFLICT (provider, region, metric_date, shard) DO UPDATE SET
+    cards = hll_union(t.cards, excluded.cards),
+    updated_at = now()";
 
 const INSERT_OUTBOX: &str = "INSERT INTO outbox (kind, payload)
     VALUES ('cache_invalidation', $1), ('aggregate_updates', $2)";

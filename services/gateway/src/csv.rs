@@ -132,17 +132,45 @@ fn about(
     ]
 }
 
-fn header<const N: usize>(columns: [&'static str; N]) -> Vec<&'static str> {
+fn header(columns: impl IntoIterator<Item = &'static str>) -> Vec<&'static str> {
     columns.into_iter().chain(ABOUT_COLUMNS).collect()
 }
 
-fn row<const N: usize>(cells: [String; N], about: &[String; 5]) -> Vec<String> {
+fn row(cells: impl IntoIterator<Item = String>, about: &[String; 5]) -> Vec<String> {
     cells.into_iter().chain(about.iter().cloned()).collect()
 }
 
+/// The columns `normalize=panel` adds to a growth answer, after its own and before the
+/// [`ABOUT_COLUMNS`] (answers without it keep theirs).
+const PANEL_COLUMNS: [&str; 5] = [
+    "raw_current",
+    "raw_previous",
+    "panel_current",
+    "panel_previous",
+    "panel_withheld_cells",
+];
+
+fn panel_cells(
+    raw: [Option<f64>; 2],
+    panel: [Option<f64>; 2],
+    withheld: Option<i64>,
+) -> [String; 5] {
+    [
+        number(raw[0]),
+        number(raw[1]),
+        number(panel[0]),
+        number(panel[1]),
+        withheld.map(|w| w.to_string()).unwrap_or_default(),
+    ]
+}
+
+/// The columns `normalize=panel` adds to a series, as for [`PANEL_COLUMNS`].
+const POINT_PANEL_COLUMNS: [&str; 2] = ["raw_value", "panel_cards"];
+
 impl CsvTable for TimeseriesAnswer {
     fn write_csv(&self, writer: &mut CsvWriter) -> csv::Result<()> {
-        writer.write_record(header([
+        let normalized = self.query.normalize.is_some();
+        let mut columns = vec![
             "period_start",
             "metric",
             "value",
@@ -155,14 +183,18 @@ impl CsvTable for TimeseriesAnswer {
             "reason",
             "clipped",
             "partial",
-        ]))?;
+        ];
+        if normalized {
+            columns.extend(POINT_PANEL_COLUMNS);
+        }
+        writer.write_record(header(columns))?;
         let asked = DateRange {
             from: self.query.from,
             to: self.query.to,
         };
         let about = about(&self.unit, &self.subject, asked, self.as_of);
         for point in &self.points {
-            let cells = [
+            let mut cells = vec![
                 point.period_start.to_string(),
                 serde_plain(&self.query.metric),
                 number(point.value),
@@ -176,6 +208,9 @@ impl CsvTable for TimeseriesAnswer {
                 point.clipped.to_string(),
                 point.partial.to_string(),
             ];
+            if normalized {
+                cells.extend([number(point.raw_value), number(point.panel_cards)]);
+            }
             writer.write_record(row(cells, &about))?;
         }
         Ok(())
@@ -184,7 +219,8 @@ impl CsvTable for TimeseriesAnswer {
 
 impl CsvTable for GrowthAnswer {
     fn write_csv(&self, writer: &mut CsvWriter) -> csv::Result<()> {
-        writer.write_record(header([
+        let normalized = self.query.normalize.is_some();
+        let mut columns = vec![
             "metric",
             "period",
             "current_from",
@@ -199,14 +235,18 @@ impl CsvTable for GrowthAnswer {
             "growth_reason",
             "current_partial",
             "previous_partial",
-        ]))?;
+        ];
+        if normalized {
+            columns.extend(PANEL_COLUMNS);
+        }
+        writer.write_record(header(columns))?;
         let about = about(
             &self.unit,
             &self.subject,
             self.current_period,
             self.as_of_data,
         );
-        let cells = [
+        let mut cells = vec![
             serde_plain(&self.query.metric),
             serde_plain(&self.query.period),
             self.current_period.from.to_string(),
@@ -225,13 +265,135 @@ impl CsvTable for GrowthAnswer {
             self.current_partial.to_string(),
             self.previous_partial.to_string(),
         ];
+        if normalized {
+            cells.extend(panel_cells(
+                [self.raw_current, self.raw_previous],
+                [self.panel_current, self.panel_previous],
+                self.panel_withheld_cells,
+            ));
+        }
         writer.write_record(row(cells, &about))
+    }
+}
+
+impl CsvTable for crate::api::overlap::OverlapAnswer {
+    fn write_csv(&self, writer: &mut CsvWriter) -> csv::Result<()> {
+        writer.write_record([
+            "from",
+            "to",
+            "states",
+            "a",
+            "b",
+            "customers_a",
+            "customers_b",
+            "customers_either",
+            "customers_both",
+            "share_of_a_in_b",
+            "share_of_b_in_a",
+            "customers_both_error",
+            "share_of_a_in_b_error",
+            "share_of_b_in_a_error",
+            "k_anonymity",
+            "as_of_data",
+        ])?;
+        let name = |subject: &crate::api::answer::Subject| {
+            subject
+                .merchant_name
+                .clone()
+                .or_else(|| subject.category.clone())
+                .unwrap_or_default()
+        };
+        writer.write_record([
+            self.query.period.from.to_string(),
+            self.query.period.to.to_string(),
+            self.query.states.join(" "),
+            name(&self.a),
+            name(&self.b),
+            number(self.customers_a),
+            number(self.customers_b),
+            number(self.customers_either),
+            number(self.customers_both),
+            number(self.share_of_a_in_b),
+            number(self.share_of_b_in_a),
+            number(self.customers_both_error),
+            number(self.share_of_a_in_b_error),
+            number(self.share_of_b_in_a_error),
+            self.k_anonymity.to_string(),
+            time(self.as_of_data),
+        ])
+    }
+}
+
+impl CsvTable for crate::api::tickers::TickersAnswer {
+    fn write_csv(&self, writer: &mut CsvWriter) -> csv::Result<()> {
+        writer.write_record([
+            "symbol",
+            "exchange",
+            "name",
+            "fiscal_year_end_month",
+            "calendar",
+            "quarter_weeks",
+            "year_named_by",
+            "brands",
+        ])?;
+        for company in &self.tickers {
+            let brands: Vec<&str> = company.brands.iter().map(|b| b.name.as_str()).collect();
+            writer.write_record([
+                company.symbol.clone(),
+                company.exchange.clone(),
+                company.name.clone(),
+                company.fiscal_year_end_month.to_string(),
+                company.calendar.clone(),
+                company.quarter_weeks.clone().unwrap_or_default(),
+                company.year_named_by.clone(),
+                brands.join("|"),
+            ])?;
+        }
+        Ok(())
+    }
+}
+
+impl CsvTable for crate::api::tickers::TickerSalesAnswer {
+    fn write_csv(&self, writer: &mut CsvWriter) -> csv::Result<()> {
+        writer.write_record([
+            "symbol",
+            "kind",
+            "label",
+            "from",
+            "to",
+            "sales",
+            "previous_label",
+            "previous_from",
+            "previous_to",
+            "previous_sales",
+            "yoy_growth",
+            "withheld_cells",
+        ])?;
+        let complete = self.periods.iter().map(|p| ("complete", p));
+        for (kind, period) in complete.chain([("to_date", &self.to_date)]) {
+            writer.write_record([
+                self.company.symbol.clone(),
+                kind.to_owned(),
+                period.label.clone(),
+                period.from.to_string(),
+                period.to.to_string(),
+                number(period.sales),
+                period.previous_label.clone(),
+                period.previous_from.to_string(),
+                period.previous_to.to_string(),
+                number(period.previous_sales),
+                number(period.yoy_growth),
+                period.withheld_cells.to_string(),
+            ])?;
+        }
+        Ok(())
     }
 }
 
 impl CsvTable for GrowthByStateAnswer {
     fn write_csv(&self, writer: &mut CsvWriter) -> csv::Result<()> {
-        writer.write_record(header([
+        let normalized = self.query.normalize.is_some();
+        let mut columns = vec![
             "state",
             "metric",
             "period",
@@ -245,7 +407,11 @@ impl CsvTable for GrowthByStateAnswer {
             "suppressed",
             "attributed_share",
             "growth_reason",
-        ]))?;
+        ];
+        if normalized {
+            columns.extend(PANEL_COLUMNS);
+        }
+        writer.write_record(header(columns))?;
         let about = about(
             &self.unit,
             &self.subject,
@@ -253,7 +419,7 @@ impl CsvTable for GrowthByStateAnswer {
             self.as_of_data,
         );
         for state in &self.states {
-            let cells = [
+            let mut cells = vec![
                 state.state.clone(),
                 serde_plain(&self.query.metric),
                 serde_plain(&self.query.period),
@@ -272,6 +438,13 @@ impl CsvTable for GrowthByStateAnswer {
                     .map(serde_plain)
                     .unwrap_or_default(),
             ];
+            if normalized {
+                cells.extend(panel_cells(
+                    [state.raw_current, state.raw_previous],
+                    [state.panel_current, state.panel_previous],
+                    state.panel_withheld_cells,
+                ));
+            }
             writer.write_record(row(cells, &about))?;
         }
         Ok(())

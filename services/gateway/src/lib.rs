@@ -147,7 +147,7 @@ impl AppState {
         );
         Ok(AppState {
             inner: Arc::new(Inner {
-                subjects: Subjects::new(connections.prefix.clone()),
+                subjects: connections.subjects(),
                 keys: auth::KeyCache::new(settings.api_key_cache_ttl),
                 rate_limiter: auth::RateLimiter::new(settings.rate_limit),
                 auth_failures: auth::AuthFailureLimiter::new(settings.auth_failure_limit),
@@ -194,6 +194,12 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/timeseries", get(api::timeseries::timeseries))
         .route("/v1/growth", get(api::growth::growth))
         .route("/v1/growth/states", get(api::growth::growth_by_state))
+        .route("/v1/overlap", get(api::overlap::overlap))
+        .route("/v1/tickers", get(api::tickers::list_tickers))
+        .route(
+            "/v1/tickers/{symbol}/sales",
+            get(api::tickers::ticker_sales),
+        )
         .route("/v1/top", get(api::top::top))
         .route("/v1/changes", get(api::changes::changes))
         .route("/v1/merchants", get(api::reference::merchants))
@@ -304,7 +310,7 @@ pub struct Gateway {
 pub async fn build(settings: GatewaySettings) -> Result<Gateway, GatewayError> {
     let _ = prometheus();
     let nats = connect::nats(&settings.connections.nats_url).await?;
-    let subjects = Subjects::new(settings.connections.prefix.clone());
+    let subjects = settings.connections.subjects();
     let invalidator =
         invalidation::Invalidator::create(&nats, &subjects, &settings.connections.streams).await?;
     let revocations = auth::revocation::RevocationListener::subscribe(&nats, &subjects).await?;

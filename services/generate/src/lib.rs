@@ -65,6 +65,12 @@ pub struct GenerateConfig {
     /// Days sent again two days later with corrections, removed and late rows (and a profile
     /// in `_profiles/` saying the provider restates whole days).
     pub resends: u32,
+    /// Panel growth: this share of the panel (0.25 = +25 %) joins on `panel_growth_day`, cards
+    /// with the same habits as the others, so raw spend grows by about the share while spend
+    /// per active card does not. `cards` counts the panel after they join. 0 for none.
+    pub panel_growth: f64,
+    /// The day (0-based) the joining cards start to transact; default the middle day.
+    pub panel_growth_day: Option<u32>,
 }
 
 impl GenerateConfig {
@@ -81,7 +87,16 @@ impl GenerateConfig {
             progress: false,
             truth_detail: false,
             resends: 0,
+            panel_growth: 0.0,
+            panel_growth_day: None,
         }
+    }
+
+    /// The cards transacting before the joining day: those of the panel without the share
+    /// that joins, `cards / (1 + panel_growth)`.
+    fn cards_before_growth(&self) -> u32 {
+        let before = (self.cards as f64 / (1.0 + self.panel_growth.max(0.0))).round();
+        (before as u32).clamp(1, self.cards as u32)
     }
 
     fn validate(&self) -> Result<(), GenerateError> {
@@ -105,6 +120,12 @@ impl GenerateConfig {
                 "provider {:?} must be letters, digits, '_', '-' or '.'",
                 self.provider
             ));
+        }
+        if !(0.0..=10.0).contains(&self.panel_growth) {
+            problems.push("panel growth must be between 0 and 10 (a share)".to_owned());
+        }
+        if self.panel_growth_day.is_some_and(|day| day >= self.days) {
+            problems.push("panel growth day must be one of the generated days".to_owned());
         }
         if self.out.trim().is_empty() {
             problems.push("out must not be empty".to_owned());
@@ -161,6 +182,8 @@ pub async fn run(
         provider: config.provider.clone(),
         truth_detail: config.truth_detail,
         overlap_day: (config.days >= 2).then_some(config.days / 2),
+        cards_before_growth: config.cards_before_growth(),
+        growth_day: config.panel_growth_day.unwrap_or(config.days / 2),
     });
     let progress = progress_bar(config);
     tracing::info!(

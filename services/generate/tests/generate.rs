@@ -87,6 +87,8 @@ fn config(out: &Path, days: u32, cards: u64) -> GenerateConfig {
         progress: false,
         truth_detail: true,
         resends: 0,
+        panel_growth: 0.0,
+        panel_growth_day: None,
     }
 }
 

@@ -139,6 +139,7 @@ pub async fn process_file(
         landing,
         file,
         provider,
+        &sha256,
         file_id,
         resume_line,
         &mut counts,
@@ -232,6 +233,7 @@ async fn ingest_rows(
     landing: &Landing,
     file: &LandingFile,
     provider: &str,
+    sha256: &str,
     file_id: i64,
     resume_line: u64,
     counts: &mut FileCounts,
@@ -245,7 +247,7 @@ async fn ingest_rows(
     let parser = tokio::task::spawn_blocking(move || row_path.run(reader, gzip, sender));
 
     let file_name = file.path.to_string();
-    let mut run = FileRun::start(context, provider, file_id, &file_name, *counts).await?;
+    let mut run = FileRun::start(context, provider, file_id, &file_name, sha256, *counts).await?;
     let mut interrupted = false;
     let mut next_line = resume_line;
     let (mut cache_hits, mut cache_misses) = (0u64, 0u64);

@@ -5,6 +5,7 @@
 //!
 //! Two modes: [`run`] watches the landing zone; [`run_once`] processes named files and exits.
 
+pub mod batch;
 pub mod changes;
 pub mod config;
 pub mod error;
@@ -61,7 +62,7 @@ impl IngestContext {
         let pool = connect::postgres_pool(&settings.connections).await?;
         let client = connect::nats(&settings.connections.nats_url).await?;
         let jetstream = jetstream::new(client.clone());
-        let subjects = Subjects::new(settings.connections.prefix.clone());
+        let subjects = settings.connections.subjects();
         connect::ensure_streams(&jetstream, &subjects, &settings.connections.streams).await?;
         let resolver = load_resolver(&pool).await?;
         let horizon =

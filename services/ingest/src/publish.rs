@@ -1,32 +1,30 @@
-//! Publishing events to JetStream with a bounded window of outstanding acknowledgements.
+//! Publishing batches ([`crate::batch`]) to JetStream with a bounded window of outstanding
+//! acknowledgements.
 //!
-//! Each event goes out as a plain NATS publish with a reply subject `<inbox>.<number>.<send>`
+//! Each batch goes out as a plain NATS publish with a reply subject `<inbox>.<number>.<send>`
 //! and its `Nats-Msg-Id`; the stream's acknowledgements all arrive on one subscription to
-//! `<inbox>.>` and are matched to their events by that number, and to the send they answer.
-//! This is what async-nats' `send_publish` does too, minus the per-event bookkeeping it needs
-//! to hand each caller a future of its own (an ack permit, a fresh inbox, a oneshot channel,
-//! two timers and a request entry in the connection's map): half the client CPU per event,
-//! measured, on a path that runs once per row (docs/ARCHITECTURE.md, "Publishing").
+//! `<inbox>.>` and are matched to their batches by that number, and to the send they answer.
+//! This is what async-nats' `send_publish` does too, minus the bookkeeping it needs to hand
+//! each caller a future of its own (docs/ARCHITECTURE.md, "Publishing").
 //!
-//! Ack policy: an event counts as published (or duplicate) when its first successful ack
-//! arrives, whichever send it answers; later acks of the same event are ignored. An error ack
-//! (stream full, no stream yet) counts only when it answers the event's latest send (an older
-//! send's refusal says nothing about the newer one still in flight); the refused events go
+//! Ack policy: a batch counts as published (or duplicate) when its first successful ack
+//! arrives, whichever send it answers; later acks of the same batch are ignored. An error ack
+//! (stream full, no stream yet) counts only when it answers the batch's latest send (an older
+//! send's refusal says nothing about the newer one still in flight); the refused batches go
 //! again after a pause with one shared backoff, with the same Msg-Id, so the stream's
 //! de-duplication makes retries harmless: wait, never drop. No ack within [`ACK_TIMEOUT`]
-//! means the server restarted or the connection dropped: every unanswered event goes again.
+//! means the server restarted or the connection dropped: every unanswered batch goes again.
 
+use crate::batch::{Batch, KindCounts};
 use crate::error::IngestError;
-use crate::reader::MsgId;
 use altdata_common::Shutdown;
 use async_nats::{Client, HeaderMap, Subject, Subscriber};
-use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
 use serde::Deserialize;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-/// How long an event may wait for its ack before the window is sent again (async-nats'
+/// How long a batch may wait for its ack before the window is sent again (async-nats'
 /// JetStream default).
 pub const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -38,12 +36,9 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 struct Outstanding {
-    kind: EventKind,
-    shard: u32,
-    msg_id: MsgId,
-    payload: Bytes,
+    batch: Batch,
     sent_at: Instant,
-    /// Which send of the event is the latest (0 for the first): the `<send>` of its reply.
+    /// Which send of the batch is the latest (0 for the first): the `<send>` of its reply.
     send: u32,
     state: AckState,
 }
@@ -56,27 +51,27 @@ enum AckState {
     Refused,
 }
 
-/// What an event is, for the conservation line: a new row's (a named brand's, or a
-/// category's unattributed merchant's, counted apart by their acknowledgement), or part of a
-/// correction or retraction (their rows are counted when they are classified, so their
-/// acknowledgements count nothing).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
-    Named,
-    Unattributed,
-    Correction,
-    Retraction,
-}
-
-/// Per-file publish counts.
+/// Per-file publish counts, in rows.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct PublishCounts {
-    /// Stored events of named brands.
+    /// Stored new rows of named brands.
     pub published: u64,
-    /// Stored events of unattributed merchants.
+    /// Stored new rows of unattributed merchants.
     pub unattributed: u64,
-    /// Acknowledged as duplicates by the stream (same `Nats-Msg-Id` within its window).
+    /// New rows in batches the stream acknowledged as duplicates (same `Nats-Msg-Id` within
+    /// its window: a re-run after a crash re-sending what was already stored).
     pub duplicates: u64,
+}
+
+impl PublishCounts {
+    fn count(&mut self, kinds: KindCounts, duplicate: bool) {
+        if duplicate {
+            self.duplicates += kinds.rows();
+        } else {
+            self.published += kinds.named;
+            self.unattributed += kinds.unattributed;
+        }
+    }
 }
 
 /// What JetStream replies to a publish: `{"stream":..,"seq":..,"duplicate":true}` or
@@ -96,7 +91,7 @@ struct AckError {
     description: String,
 }
 
-/// What one reply on the ack subscription says about its event.
+/// What one reply on the ack subscription says about its batch.
 enum Ack {
     Stored { duplicate: bool },
     Failed(String),
@@ -105,19 +100,19 @@ enum Ack {
 pub struct Publisher {
     client: Client,
     acks: Subscriber,
-    /// `<inbox>.`: an event's reply subject is this plus `<number>.<send>`.
+    /// `<inbox>.`: a batch's reply subject is this plus `<number>.<send>`.
     reply_prefix: String,
     shard_subjects: Vec<Subject>,
     window: usize,
     /// Events from number `first` on, in order; acked ones stay until those before them are.
     queue: VecDeque<Outstanding>,
     first: u64,
-    /// Some event may be refused: set by a refusal, cleared by a resend, and checked against
+    /// Some batch may be refused: set by a refusal, cleared by a resend, and checked against
     /// the queue before a pause (an older send may have stored it since). Saves scanning the
     /// window on every settle.
     refused: bool,
-    /// Why the last refusal happened, and the pause before the next resend of refused events
-    /// (doubles while the stream keeps refusing, back to the start after a stored event).
+    /// Why the last refusal happened, and the pause before the next resend of refused batches
+    /// (doubles while the stream keeps refusing, back to the start after a stored batch).
     refusal: String,
     backoff: Duration,
     pub counts: PublishCounts,
@@ -157,25 +152,15 @@ impl Publisher {
         })
     }
 
-    /// Sends one event; waits for acks while the window is full.
-    pub async fn publish(
-        &mut self,
-        kind: EventKind,
-        shard: u32,
-        msg_id: MsgId,
-        payload: Bytes,
-    ) -> Result<(), IngestError> {
+    /// Sends one batch; waits for acks while the window is full.
+    pub async fn publish(&mut self, batch: Batch) -> Result<(), IngestError> {
         while self.queue.len() >= self.window {
             self.settle().await?;
         }
         let number = self.first + self.queue.len() as u64;
-        self.send(number, 0, shard, &msg_id, payload.clone())
-            .await?;
+        self.send(number, 0, &batch).await?;
         self.queue.push_back(Outstanding {
-            kind,
-            shard,
-            msg_id,
-            payload,
+            batch,
             sent_at: Instant::now(),
             send: 0,
             state: AckState::Waiting,
@@ -191,24 +176,22 @@ impl Publisher {
         Ok(())
     }
 
-    /// Sends one event, retrying with backoff while the client refuses it.
-    async fn send(
-        &self,
-        number: u64,
-        send: u32,
-        shard: u32,
-        msg_id: &MsgId,
-        payload: Bytes,
-    ) -> Result<(), IngestError> {
-        let subject = &self.shard_subjects[shard as usize];
+    /// Sends one batch, retrying with backoff while the client refuses it.
+    async fn send(&self, number: u64, send: u32, batch: &Batch) -> Result<(), IngestError> {
+        let subject = &self.shard_subjects[batch.shard as usize];
         let mut backoff = FIRST_BACKOFF;
         loop {
             let mut headers = HeaderMap::new();
-            headers.insert("Nats-Msg-Id", msg_id.as_str());
+            headers.insert("Nats-Msg-Id", batch.msg_id.as_str());
             let reply = format!("{}{number}.{send}", self.reply_prefix);
             match self
                 .client
-                .publish_with_reply_and_headers(subject.clone(), reply, headers, payload.clone())
+                .publish_with_reply_and_headers(
+                    subject.clone(),
+                    reply,
+                    headers,
+                    batch.payload.clone(),
+                )
                 .await
             {
                 Ok(()) => return Ok(()),
@@ -218,11 +201,11 @@ impl Publisher {
     }
 
     /// Takes every reply already there, then waits for one more (or the oldest unanswered
-    /// event's timeout) if some event is still waiting, sends the refused events again after a
-    /// pause, and retires the acked events at the front of the window.
+    /// batch's timeout) if some batch is still waiting, sends the refused batches again after a
+    /// pause, and retires the acked batches at the front of the window.
     async fn settle(&mut self) -> Result<(), IngestError> {
         // Replies that arrived during a pause first: the pauses of a refusing stream can add up
-        // past the timeout, and judging the timeout before reading them resent events whose
+        // past the timeout, and judging the timeout before reading them resent batches whose
         // "stored" reply was already here.
         self.take_ready_replies();
         if let Some(oldest) = self
@@ -231,7 +214,7 @@ impl Publisher {
             .find(|o| o.state == AckState::Waiting)
             .map(|o| o.sent_at)
         {
-            // Checked before waiting: replies to other events could otherwise keep arriving
+            // Checked before waiting: replies to other batches could otherwise keep arriving
             // and hold off the timeout of one whose reply is lost.
             let deadline = oldest + ACK_TIMEOUT;
             let reply = if Instant::now() >= deadline {
@@ -257,7 +240,7 @@ impl Publisher {
                     // dropped, and then the acks of everything sent after it are lost too:
                     // send the whole window again (the same Msg-Ids: stored once).
                     tracing::info!(
-                        events = self.queue.iter().filter(|o| o.state != AckState::Acked).count(),
+                        batches = self.queue.iter().filter(|o| o.state != AckState::Acked).count(),
                         "no acknowledgement within {ACK_TIMEOUT:?}: publishing the outstanding window again"
                     );
                     self.retries.increment(1);
@@ -265,7 +248,7 @@ impl Publisher {
                 }
             }
         }
-        // A refused event may have been stored since, by an older send whose reply came later.
+        // A refused batch may have been stored since, by an older send whose reply came later.
         if self.refused && !self.queue.iter().any(|o| o.state == AckState::Refused) {
             self.refused = false;
         }
@@ -273,7 +256,7 @@ impl Publisher {
             let mut backoff = self.backoff;
             self.pause(&mut backoff, &self.refusal).await?;
             self.backoff = backoff;
-            // Only the refused: the events still waiting have a send in flight that will be
+            // Only the refused: the batches still waiting have a send in flight that will be
             // answered (or time out). Sending those again too multiplied the sends in flight
             // at every refusal while a full stream refused them all.
             self.resend(|state| state == AckState::Refused).await?;
@@ -309,7 +292,7 @@ impl Publisher {
             return;
         };
         let Some(index) = number.checked_sub(self.first) else {
-            return; // a late ack of an event already retired
+            return; // a late ack of a batch already retired
         };
         let Some(outstanding) = self.queue.get_mut(index as usize) else {
             return;
@@ -326,12 +309,7 @@ impl Publisher {
                 self.backoff = FIRST_BACKOFF;
                 self.latency
                     .record(outstanding.sent_at.elapsed().as_secs_f64());
-                match (duplicate, outstanding.kind) {
-                    (_, EventKind::Correction | EventKind::Retraction) => {}
-                    (true, _) => self.counts.duplicates += 1,
-                    (false, EventKind::Named) => self.counts.published += 1,
-                    (false, EventKind::Unattributed) => self.counts.unattributed += 1,
-                }
+                self.counts.count(outstanding.batch.kinds, duplicate);
             }
             Verdict::Refused(reason) => {
                 // Stream full, no stream yet, or no server to answer: wait, send it again.
@@ -342,19 +320,14 @@ impl Publisher {
         }
     }
 
-    /// Sends again, as waiting, every event whose state `should` says so.
+    /// Sends again, as waiting, every batch whose state `should` says so.
     async fn resend(&mut self, should: impl Fn(AckState) -> bool) -> Result<(), IngestError> {
         for index in 0..self.queue.len() {
             let Some(outstanding) = self.queue.get(index).filter(|o| should(o.state)) else {
                 continue;
             };
-            let (shard, msg_id, payload) = (
-                outstanding.shard,
-                outstanding.msg_id.clone(),
-                outstanding.payload.clone(),
-            );
             let send = outstanding.send.wrapping_add(1);
-            self.send(self.first + index as u64, send, shard, &msg_id, payload)
+            self.send(self.first + index as u64, send, &outstanding.batch)
                 .await?;
             if let Some(outstanding) = self.queue.get_mut(index) {
                 outstanding.sent_at = Instant::now();
@@ -387,8 +360,8 @@ impl Publisher {
     }
 }
 
-/// What a reply to send `reply_send` of an event means, given the event's state and latest
-/// send. A stored ack counts whichever send it answers (the event is in the stream); a
+/// What a reply to send `reply_send` of a batch means, given the batch's state and latest
+/// send. A stored ack counts whichever send it answers (the batch is in the stream); a
 /// refusal counts only when it answers the latest send, since the refusal of an older one
 /// says nothing about the newer send still in flight (acked as stored, it would otherwise be
 /// sent a third time and come back a duplicate).
@@ -433,6 +406,7 @@ fn parse_ack(message: &async_nats::Message) -> Ack {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     fn reply(payload: &'static [u8]) -> async_nats::Message {
         async_nats::Message {

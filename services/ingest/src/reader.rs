@@ -22,26 +22,14 @@ pub const CHUNK_ROWS: usize = 1024;
 /// The longest raw row kept with a reject.
 pub const MAX_REJECT_ROW_LEN: usize = 512;
 
-/// Room for a chunk's payloads and Msg-Ids (about 60 + 30 bytes an event); the buffer grows
-/// if a chunk needs more.
+/// Room for a chunk's payloads (about 60 bytes an event); the buffer grows if a chunk needs
+/// more.
 const CHUNK_BYTES: usize = CHUNK_ROWS * 128;
 
-/// An event's `Nats-Msg-Id`, `provider:txn_id`: UTF-8 by construction (both parts are `str`),
-/// kept as a slice of its chunk's buffer.
-#[derive(Clone)]
-pub struct MsgId(Bytes);
-
-impl MsgId {
-    pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).unwrap_or_default()
-    }
-}
-
-/// An encoded event, ready to publish.
+/// An encoded event, ready to go into its shard's batch ([`crate::batch`]).
 pub struct Event {
     pub shard: u32,
     pub merchant_id: i64,
-    pub msg_id: MsgId,
     pub payload: Bytes,
 }
 
@@ -101,6 +89,8 @@ pub struct RejectRow {
 /// A batch of rows in file order.
 pub struct Chunk {
     pub outcomes: Vec<RowOutcome>,
+    /// The line of this chunk's first row: with `next_line`, it names the chunk's batches.
+    pub first_line: u64,
     /// Data rows read in this chunk (every row lands in exactly one outcome).
     pub rows: u64,
     /// The line after the last row of this chunk: where a resume would start.
@@ -299,8 +289,6 @@ impl RowPath {
                     merchant_id: *merchant_id,
                     source: wire_source(source),
                     confidence: *confidence,
-                    content_hash,
-                    retraction: false,
                 };
                 Action::Named(self.encode(&encoded, event, out))
             }
@@ -334,8 +322,6 @@ impl RowPath {
                             merchant_id,
                             source: ResolutionSource::Category,
                             confidence: guess.confidence,
-                            content_hash,
-                            retraction: false,
                         };
                         Action::Unattributed(
                             self.encode(&encoded, event, out),
@@ -375,13 +361,11 @@ struct EncodedRow<'r, 'a> {
     merchant_id: i64,
     source: ResolutionSource,
     confidence: f32,
-    content_hash: i64,
-    retraction: bool,
 }
 
 impl RowPath {
-    /// Refills the one event with the row and encodes it and its Msg-Id into the chunk's
-    /// buffer (no allocation per event).
+    /// Refills the one event with the row and encodes it into the chunk's buffer (no
+    /// allocation per event).
     fn encode(
         &self,
         encoded: &EncodedRow<'_, '_>,
@@ -398,53 +382,21 @@ impl RowPath {
         refill(&mut event.mcc, &row.mcc);
         event.resolution = encoded.source as i32;
         event.confidence = encoded.confidence;
-        event.retraction = encoded.retraction;
         // Encoding into a BytesMut with room cannot fail.
         let _ = event.encode(out);
-        let payload = out.split().freeze();
-        push_msg_id(
-            out,
-            &self.provider,
-            &row.txn_id,
-            encoded.content_hash,
-            encoded.retraction,
-        );
         Event {
             shard: shard_of(encoded.merchant_id, self.shard_count),
             merchant_id: encoded.merchant_id,
-            msg_id: MsgId(out.split().freeze()),
-            payload,
+            payload: out.split().freeze(),
         }
     }
 }
 
-/// An event's `Nats-Msg-Id`: `provider:txn_id:<version>` for a version of a row, and
-/// `provider:txn_id:<version>:r` for its retraction, so that a corrected row's new version and
-/// its retraction are never taken for duplicates of the first version, and a re-run after a
-/// crash publishes each under the same id.
-pub fn push_msg_id(
-    out: &mut BytesMut,
-    provider: &str,
-    txn_id: &str,
-    content_hash: i64,
-    retraction: bool,
-) {
-    use std::fmt::Write as _;
-    out.extend_from_slice(provider.as_bytes());
-    out.extend_from_slice(b":");
-    out.extend_from_slice(txn_id.as_bytes());
-    let _ = write!(out, ":{:016x}", content_hash as u64);
-    if retraction {
-        out.extend_from_slice(b":r");
-    }
-}
-
 /// The event that takes a version's contribution back out: the same merchant, cell and
-/// amount, flagged as a retraction, under its own Msg-Id.
+/// amount, flagged as a retraction.
 pub fn retraction_event(
     provider: &str,
     txn_id: &str,
-    content_hash: i64,
     contribution: &Contribution,
     shard_count: u32,
 ) -> Event {
@@ -460,15 +412,10 @@ pub fn retraction_event(
         retraction: true,
         ..TransactionEvent::default()
     };
-    let mut out = BytesMut::with_capacity(128);
-    let _ = event.encode(&mut out);
-    let payload = out.split().freeze();
-    push_msg_id(&mut out, provider, txn_id, content_hash, true);
     Event {
         shard: shard_of(contribution.merchant_id, shard_count),
         merchant_id: contribution.merchant_id,
-        msg_id: MsgId(out.split().freeze()),
-        payload,
+        payload: event.encode_to_vec().into(),
     }
 }
 
@@ -481,6 +428,7 @@ fn new_chunk(next_line: u64) -> Chunk {
     Chunk {
         outcomes: Vec::with_capacity(CHUNK_ROWS),
         rows: 0,
+        first_line: next_line,
         next_line,
         lossy_utf8: false,
         resolution_cache_hits: 0,

@@ -1,14 +1,16 @@
 //! One run over a file's rows, between the reader and PostgreSQL and JetStream: each chunk's
 //! valid rows are classified against the identity record (new, duplicate, correction), then
-//! published and held accordingly; rejects are recorded; at every checkpoint what was decided
+//! published (one batch per shard per chunk, [`crate::batch`]) and held accordingly; rejects
+//! are recorded; at every checkpoint what was decided
 //! is made durable in one transaction (identities, changes, counts, the line to resume at);
 //! at the end, a restating provider's missing rows are retracted.
 
+use crate::batch::{Batches, EventKind};
 use crate::changes::{Cause, ChangeLog};
 use crate::error::IngestError;
 use crate::held::HeldRows;
 use crate::identity::{self, Contribution, IdentityBook, Known};
-use crate::publish::{EventKind, Publisher};
+use crate::publish::Publisher;
 use crate::reader::{retraction_event, Action, Chunk, Event, RowIdentity, RowOutcome};
 use crate::store::{self, FileCounts};
 use crate::IngestContext;
@@ -29,6 +31,7 @@ pub struct FileRun<'c> {
     file_id: i64,
     file_name: String,
     publisher: Publisher,
+    batches: Batches,
     held: HeldRows,
     book: IdentityBook,
     changes: ChangeLog,
@@ -47,6 +50,7 @@ impl<'c> FileRun<'c> {
         provider: &str,
         file_id: i64,
         file_name: &str,
+        sha256: &str,
         base: FileCounts,
     ) -> Result<FileRun<'c>, IngestError> {
         let publisher = Publisher::new(
@@ -62,6 +66,7 @@ impl<'c> FileRun<'c> {
             file_id,
             file_name: file_name.to_owned(),
             publisher,
+            batches: Batches::new(sha256, context.settings.connections.shard_count),
             held: HeldRows::new(context, file_id, file_name, provider),
             book: IdentityBook::default(),
             changes: ChangeLog::default(),
@@ -88,6 +93,8 @@ impl<'c> FileRun<'c> {
             })
             .collect();
         let stored = identity::lookup(client, &self.provider, &txn_ids).await?;
+        self.batches
+            .begin(format!("{}-{}", chunk.first_line, chunk.next_line));
         for outcome in chunk.outcomes {
             match outcome {
                 RowOutcome::Reject(row) => self.held.rejects.push(*row),
@@ -101,6 +108,7 @@ impl<'c> FileRun<'c> {
                 }
             }
         }
+        self.publish_batches().await?;
         self.counts.rows_read += chunk.rows;
         self.rows_since_checkpoint += chunk.rows;
         self.lossy |= chunk.lossy_utf8;
@@ -121,18 +129,13 @@ impl<'c> FileRun<'c> {
             Known::Duplicate => self.classified.duplicates += 1,
             Known::New => self.apply(action, None).await?,
             Known::Correction {
-                previous_hash,
+                previous_hash: _,
                 current,
                 held_row,
             } => {
                 if let Some(previous) = current {
-                    self.retract(
-                        &identity.txn_id,
-                        previous_hash,
-                        &previous,
-                        Cause::Correction,
-                    )
-                    .await?;
+                    self.retract(&identity.txn_id, &previous, Cause::Correction)
+                        .await?;
                 }
                 self.apply(action, Some(held_row)).await?;
                 if let Some(new) = identity.version.contribution() {
@@ -172,24 +175,32 @@ impl<'c> FileRun<'c> {
         Ok(())
     }
 
+    /// Adds the event to its shard's batch, publishing a part cut for size.
     async fn publish(&mut self, kind: EventKind, event: Event) -> Result<(), IngestError> {
-        self.publisher
-            .publish(kind, event.shard, event.msg_id, event.payload)
-            .await
+        match self.batches.push(kind, event.shard, &event.payload) {
+            Some(part) => self.publisher.publish(part).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Publishes the batches of the chunk (or block) just taken.
+    async fn publish_batches(&mut self) -> Result<(), IngestError> {
+        for batch in self.batches.finish() {
+            self.publisher.publish(batch).await?;
+        }
+        Ok(())
     }
 
     /// Takes a version's contribution back out with a retraction event.
     async fn retract(
         &mut self,
         txn_id: &str,
-        content_hash: i64,
         contribution: &Contribution,
         cause: Cause,
     ) -> Result<(), IngestError> {
         let event = retraction_event(
             &self.provider,
             txn_id,
-            content_hash,
             contribution,
             self.context.settings.connections.shard_count,
         );
@@ -240,18 +251,21 @@ impl<'c> FileRun<'c> {
             return Ok(());
         };
         let missing = identity::missing_from_day(client, &self.provider, day, self.file_id).await?;
-        for (txn_id, stored) in missing {
-            if let Some(contribution) = stored.current {
-                self.retract(
-                    &txn_id,
-                    stored.version.content_hash,
-                    &contribution,
-                    Cause::Retraction,
-                )
-                .await?;
+        // In blocks of a chunk's size, in txn_id order: a re-run builds the same batches.
+        let mut missing = missing.into_iter().peekable();
+        let mut block = 0;
+        while missing.peek().is_some() {
+            self.batches.begin(format!("tail{block}"));
+            for (txn_id, stored) in missing.by_ref().take(crate::reader::CHUNK_ROWS) {
+                if let Some(contribution) = stored.current {
+                    self.retract(&txn_id, &contribution, Cause::Retraction)
+                        .await?;
+                }
+                self.book.note_retracted(txn_id);
+                self.classified.retracted += 1;
             }
-            self.book.note_retracted(txn_id);
-            self.classified.retracted += 1;
+            self.publish_batches().await?;
+            block += 1;
         }
         tracing::info!(%day, retracted = self.classified.retracted, "restated day");
         Ok(())

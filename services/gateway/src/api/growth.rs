@@ -2,14 +2,15 @@
 //! equal length, for chosen states or for every state at once.
 
 use super::answer::{
-    cached, dependency_of, negotiate, resolve_scope, subject_of, suppression_note, today, Subject,
+    cached, negotiate, resolve_scope, subject_of, suppression_note, today, Subject,
 };
+use super::panel::{self, PerCard};
 use super::timeseries::value_or_reason;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
 use crate::query::{
     self, attributed_share, DateRange, GrowthByStateParams, GrowthParams, GrowthPeriod,
-    GrowthQuery, Metric, Missing, PanelCoverage, RowSet, Scope, Totals,
+    GrowthQuery, Metric, Missing, Normalize, PanelCoverage, PanelTotals, RowSet, Scope, Totals,
 };
 use crate::AppState;
 use axum::extract::State;
@@ -34,7 +35,7 @@ pub struct GrowthAnswer {
     pub previous: Option<f64>,
     /// (current - previous) / previous as a fraction (0.05 = +5 %); null with
     /// `growth_reason` when either value is missing, a period is only partly covered by the
-    /// panel, or the base is not positive.
+    /// panel, or the base is not positive. With normalize=panel, the growth per active card.
     pub growth: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_reason: Option<Missing>,
@@ -65,6 +66,20 @@ pub struct GrowthAnswer {
     pub suppression: Option<String>,
     /// The days with data.
     pub panel: PanelCoverage,
+    /// normalize=panel: the metric over the current period, not divided; null otherwise.
+    pub raw_current: Option<f64>,
+    /// normalize=panel: the metric over the previous period, not divided; null otherwise.
+    pub raw_previous: Option<f64>,
+    /// normalize=panel: active cards of the panel (distinct cards with an accepted
+    /// transaction) in the states and current period, over panel cells (provider × state ×
+    /// day) with at least k cards; an HLL estimate (relative standard error 0.81 %). Null
+    /// otherwise, or when withheld.
+    pub panel_current: Option<f64>,
+    /// normalize=panel: the same for the previous period.
+    pub panel_previous: Option<f64>,
+    /// normalize=panel: panel cells of either period with fewer than k cards, left out of the
+    /// panel counts; null otherwise.
+    pub panel_withheld_cells: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -74,18 +89,19 @@ pub struct GrowthEcho {
     #[schema(value_type = String, format = Date)]
     pub as_of: NaiveDate,
     pub states: Vec<String>,
+    /// panel when the values are per active card; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalize: Option<Normalize>,
 }
 
-/// The two values of a growth answer and the growth between them, over released cells: a
-/// period whose every cell is withheld is null and flagged, and so is any growth computed from
+/// The two values of a growth answer over released cells (per active card with
+/// normalize=panel, [`PerCard`]) and the growth between them: a value outside the panel or
+/// whose every cell is withheld is null with its reason, and so is any growth computed from
 /// it. `/v1/growth` and `/v1/growth/states` both use it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct GrowthCells {
-    current: Option<f64>,
-    previous: Option<f64>,
+    values: PerCard,
     growth: Option<f64>,
-    current_reason: Option<Missing>,
-    previous_reason: Option<Missing>,
     growth_reason: Option<Missing>,
     current_partial: bool,
     previous_partial: bool,
@@ -127,11 +143,14 @@ impl GrowthCells {
     /// The values over released cells, each null with its reason when the panel has no data
     /// for its period or every cell is withheld; growth only between two periods the panel
     /// covers whole, over a positive base.
+    /// With `panel` (normalize=panel: the active cards of each period), the values are per
+    /// active card and growth is between them.
     fn of(
         periods: Periods,
         metric: Metric,
         ranges: (DateRange, DateRange),
         coverage: &PanelCoverage,
+        panel: Option<&[PanelTotals]>,
     ) -> GrowthCells {
         let Periods {
             current,
@@ -145,11 +164,10 @@ impl GrowthCells {
         let value = |cell: &Totals, range: DateRange| {
             value_or_reason(cell, metric, coverage.covered(range).err())
         };
-        let (current_value, previous_value) =
-            (value(&current, ranges.0), value(&previous, ranges.1));
+        let values = PerCard::of(value(&current, ranges.0), value(&previous, ranges.1), panel);
         let current_partial = coverage.covers_part(ranges.0);
         let previous_partial = coverage.covers_part(ranges.1);
-        let growth = match (previous_value, current_value) {
+        let growth = match (values.previous, values.current) {
             (Err(reason), _) | (_, Err(reason)) => Err(reason),
             _ if current_partial || previous_partial => Err(Missing::PartialPeriod),
             (Ok(previous), Ok(current)) => {
@@ -157,11 +175,8 @@ impl GrowthCells {
             }
         };
         GrowthCells {
-            current: current_value.ok(),
-            previous: previous_value.ok(),
+            values,
             growth: growth.ok(),
-            current_reason: current_value.err(),
-            previous_reason: previous_value.err(),
             growth_reason: growth.err(),
             current_partial,
             previous_partial,
@@ -206,7 +221,7 @@ pub async fn growth(
         &state,
         &headers,
         query.canonical(),
-        dependency_of(&scope),
+        panel::dependency(query.normalize, &scope),
         || async {
             let body = compute_growth(&state.inner.read_db, &query, &scope).await?;
             let as_of = body.as_of_data;
@@ -238,28 +253,40 @@ pub async fn compute_growth(
         Some(rows) => Some(query::range_totals(&snapshot, &rows, &ranges, &query.states).await?),
         None => None,
     };
+    let panel = match query.normalize {
+        Normalize::Panel => Some(query::panel_totals(&snapshot, &ranges, &query.states).await?),
+        Normalize::None => None,
+    };
     snapshot.commit().await?;
     let cells = GrowthCells::of(
         Periods::of(&totals, unattributed.as_deref()),
         query.metric,
         (current_period, previous_period),
         &coverage,
+        panel.as_deref(),
     );
+    let values = cells.values;
     Ok(GrowthAnswer {
         query: GrowthEcho {
             metric: query.metric,
             period: query.period,
             as_of: query.as_of,
             states: query.states.clone(),
+            normalize: panel::echo(query.normalize),
         },
         subject,
         unit: query.metric.unit().to_owned(),
-        current: cells.current,
-        previous: cells.previous,
+        current: values.current.ok(),
+        previous: values.previous.ok(),
         growth: cells.growth,
-        current_reason: cells.current_reason,
-        previous_reason: cells.previous_reason,
+        current_reason: values.current.err(),
+        previous_reason: values.previous.err(),
         growth_reason: cells.growth_reason,
+        raw_current: values.raw_current,
+        raw_previous: values.raw_previous,
+        panel_current: values.panel_current,
+        panel_previous: values.panel_previous,
+        panel_withheld_cells: values.panel_withheld_cells,
         current_period,
         previous_period,
         current_partial: cells.current_partial,
@@ -301,6 +328,9 @@ pub struct GrowthByStateEcho {
     pub period: GrowthPeriod,
     #[schema(value_type = String, format = Date)]
     pub as_of: NaiveDate,
+    /// panel when the values are per active card; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalize: Option<Normalize>,
 }
 
 /// One state's growth: the same numbers as `/v1/growth?state=<state>`.
@@ -330,6 +360,20 @@ pub struct StateGrowth {
     pub attributed_share: Option<f64>,
     /// The same for the previous period.
     pub previous_attributed_share: Option<f64>,
+    /// normalize=panel: the metric over the current period, not divided; null otherwise.
+    pub raw_current: Option<f64>,
+    /// normalize=panel: the metric over the previous period, not divided; null otherwise.
+    pub raw_previous: Option<f64>,
+    /// normalize=panel: active cards of the panel (distinct cards with an accepted
+    /// transaction) in the state and current period, over panel cells (provider × state ×
+    /// day) with at least k cards; an HLL estimate (relative standard error 0.81 %). Null
+    /// otherwise, or when withheld.
+    pub panel_current: Option<f64>,
+    /// normalize=panel: the same for the previous period.
+    pub panel_previous: Option<f64>,
+    /// normalize=panel: panel cells of either period with fewer than k cards, left out of the
+    /// panel counts; null otherwise.
+    pub panel_withheld_cells: Option<i64>,
 }
 
 /// Week-over-week, month-over-month (28 days) or year-over-year growth for every state, in
@@ -355,7 +399,7 @@ pub async fn growth_by_state(
         &state,
         &headers,
         query.canonical_by_state(),
-        dependency_of(&scope),
+        panel::dependency(query.normalize, &scope),
         || async {
             let body = compute_growth_by_state(&state.inner.read_db, &query, &scope).await?;
             let as_of = body.as_of_data;
@@ -391,6 +435,10 @@ pub async fn compute_growth_by_state(
         ),
         None => None,
     };
+    let panel_by_state = match query.normalize {
+        Normalize::Panel => Some(query::panel_totals_by_state(&snapshot, &ranges).await?),
+        Normalize::None => None,
+    };
     snapshot.commit().await?;
     let states: Vec<StateGrowth> = rows
         .into_iter()
@@ -402,18 +450,32 @@ pub async fn compute_growth_by_state(
                     .cloned()
                     .unwrap_or_else(|| vec![Totals::default(); 2])
             });
+            // A state without panel cells has no active cards: nothing to divide by.
+            let panel = panel_by_state.as_ref().map(|by_state| {
+                by_state
+                    .get(&row.state)
+                    .cloned()
+                    .unwrap_or_else(|| vec![PanelTotals::default(); 2])
+            });
             let cells = GrowthCells::of(
                 Periods::of(&row.totals, part.as_deref()),
                 query.metric,
                 (current_period, previous_period),
                 &coverage,
+                panel.as_deref(),
             );
+            let values = cells.values;
             StateGrowth {
                 state: row.state,
-                current: cells.current,
-                previous: cells.previous,
+                current: values.current.ok(),
+                previous: values.previous.ok(),
                 growth: cells.growth,
                 growth_reason: cells.growth_reason,
+                raw_current: values.raw_current,
+                raw_previous: values.raw_previous,
+                panel_current: values.panel_current,
+                panel_previous: values.panel_previous,
+                panel_withheld_cells: values.panel_withheld_cells,
                 suppressed: cells.withheld() > 0,
                 current_suppressed: cells.current_suppressed,
                 previous_suppressed: cells.previous_suppressed,
@@ -429,6 +491,7 @@ pub async fn compute_growth_by_state(
             metric: query.metric,
             period: query.period,
             as_of: query.as_of,
+            normalize: panel::echo(query.normalize),
         },
         subject,
         unit: query.metric.unit().to_owned(),
@@ -448,4 +511,86 @@ pub async fn compute_growth_by_state(
         k_anonymity: k,
         panel: coverage,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap_or_default()
+    }
+
+    fn range(from: &str, to: &str) -> DateRange {
+        DateRange {
+            from: date(from),
+            to: date(to),
+        }
+    }
+
+    fn spend(dollars: i64) -> Totals {
+        Totals {
+            gross_cents: dollars * 100,
+            sales: 10,
+            customers: 10.0,
+            ..Totals::default()
+        }
+    }
+
+    fn cards(cards: f64) -> PanelTotals {
+        PanelTotals {
+            cards,
+            withheld_cells: 0,
+        }
+    }
+
+    /// normalize=panel divides only what the panel of days has: a previous week before the
+    /// data starts stays null with its reason (no raw value, no growth), a period partly
+    /// outside it gives no growth per card, and a whole pair is per card.
+    #[test]
+    fn per_card_values_keep_the_reasons_of_the_days_outside_the_panel() {
+        let coverage = PanelCoverage {
+            first_day: Some(date("2026-03-02")),
+            last_day: Some(date("2026-03-15")),
+        };
+        let periods = Periods {
+            current: spend(1_200),
+            previous: spend(1_000),
+            unattributed: None,
+        };
+        let panel = [cards(120.0), cards(100.0)];
+        let whole = (
+            range("2026-03-09", "2026-03-15"),
+            range("2026-03-02", "2026-03-08"),
+        );
+        let cells = GrowthCells::of(periods, Metric::Spend, whole, &coverage, Some(&panel));
+        assert_eq!(
+            (cells.values.current, cells.values.previous),
+            (Ok(10.0), Ok(10.0))
+        );
+        assert_eq!((cells.growth, cells.growth_reason), (Some(0.0), None));
+        assert_eq!(cells.values.raw_current, Some(1_200.0));
+
+        let before = (
+            range("2026-03-02", "2026-03-08"),
+            range("2026-02-23", "2026-03-01"),
+        );
+        let cells = GrowthCells::of(periods, Metric::Spend, before, &coverage, Some(&panel));
+        assert_eq!(cells.values.previous, Err(Missing::BeforePanelStart));
+        assert_eq!(cells.values.raw_previous, None);
+        assert_eq!(cells.growth_reason, Some(Missing::BeforePanelStart));
+
+        let straddling = (
+            range("2026-03-10", "2026-03-16"),
+            range("2026-03-03", "2026-03-09"),
+        );
+        let cells = GrowthCells::of(periods, Metric::Spend, straddling, &coverage, Some(&panel));
+        assert!(cells.values.current.is_ok() && cells.current_partial);
+        assert_eq!(cells.growth_reason, Some(Missing::PartialPeriod));
+
+        let no_cards = [cards(0.0), cards(100.0)];
+        let cells = GrowthCells::of(periods, Metric::Spend, whole, &coverage, Some(&no_cards));
+        assert_eq!(cells.values.current, Err(Missing::NoActiveCards));
+        assert_eq!(cells.growth_reason, Some(Missing::NoActiveCards));
+    }
 }

@@ -1,13 +1,14 @@
 //! `GET /v1/timeseries`: a metric per day, week, calendar month or calendar quarter.
 
 use super::answer::{
-    cached, dependency_of, negotiate, resolve_scope, subject_of, suppression_note, today, Subject,
+    cached, negotiate, resolve_scope, subject_of, suppression_note, today, Subject,
 };
+use super::panel;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
 use crate::query::{
-    self, attributed_share, DateRange, Granularity, Metric, Missing, PanelCoverage, PeriodSpan,
-    RowSet, Scope, TimeseriesParams, TimeseriesQuery, Totals,
+    self, attributed_share, DateRange, Granularity, Metric, Missing, Normalize, PanelCoverage,
+    PanelTotals, PeriodSpan, RowSet, Scope, TimeseriesParams, TimeseriesQuery, Totals,
 };
 use crate::AppState;
 use axum::extract::State;
@@ -49,6 +50,9 @@ pub struct TimeseriesEcho {
     pub to: NaiveDate,
     /// Empty: every region.
     pub states: Vec<String>,
+    /// panel when the values are per active card; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalize: Option<Normalize>,
 }
 
 /// One period. A week is Monday to Sunday, a month and a quarter are calendar ones; a period
@@ -65,7 +69,8 @@ pub struct Point {
     /// The days the value counts: the period within from/to.
     pub counted: DateRange,
     /// The metric over the counted days' released cells; null when there is no data (see
-    /// `reason`), never a zero standing for missing data.
+    /// `reason`), never a zero standing for missing data. With normalize=panel, per active
+    /// card of the panel over the same days.
     pub value: Option<f64>,
     /// Why `value` is null; absent when it is not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,6 +87,14 @@ pub struct Point {
     /// For a category or all merchants: the share of this period's net spend at named brands;
     /// null for a merchant, without net spend, or when withheld.
     pub attributed_share: Option<f64>,
+    /// normalize=panel: the metric, not divided; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_value: Option<f64>,
+    /// normalize=panel: active cards of the panel in the states and the counted days, over
+    /// panel cells (provider × state × day) with at least k cards, an HLL estimate (relative
+    /// standard error 0.81 %); absent otherwise or when withheld.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub panel_cards: Option<f64>,
 }
 
 /// Time series of a metric for a category, a merchant, a brand or everything.
@@ -106,7 +119,7 @@ pub async fn timeseries(
         &state,
         &headers,
         query.canonical(),
-        dependency_of(&scope),
+        panel::dependency(query.normalize, &scope),
         || async {
             let body = compute_timeseries(&state.inner.read_db, &query, &scope).await?;
             let as_of = body.as_of;
@@ -138,6 +151,14 @@ pub async fn compute_timeseries(
         }
         None => None,
     };
+    let panel_totals = match query.normalize {
+        Normalize::Panel => {
+            // Over the days each point counts, so a clipped point divides like for like.
+            let ranges: Vec<DateRange> = spans.iter().map(|span| span.counted).collect();
+            Some(query::panel_totals(&snapshot, &ranges, &query.states).await?)
+        }
+        Normalize::None => None,
+    };
     snapshot.commit().await?;
     let points: Vec<Point> = spans
         .iter()
@@ -145,7 +166,8 @@ pub async fn compute_timeseries(
         .enumerate()
         .map(|(index, (span, cell))| {
             let part = unattributed.as_ref().and_then(|u| u.get(index));
-            point(span, cell, part, query.metric, &coverage)
+            let cards = panel_totals.as_ref().and_then(|p| p.get(index));
+            point(span, cell, part, cards, query.metric, &coverage)
         })
         .collect();
     let sum = |cells: &[Totals]| {
@@ -166,6 +188,7 @@ pub async fn compute_timeseries(
             from: query.from,
             to: query.to,
             states: query.states.clone(),
+            normalize: panel::echo(query.normalize),
         },
         subject,
         unit: query.metric.unit().to_owned(),
@@ -177,15 +200,18 @@ pub async fn compute_timeseries(
     })
 }
 
-/// One point: its value over the released cells of the counted days, or null with the reason.
+/// One point: its value over the released cells of the counted days (per active card over the
+/// same days when `cards` is given: normalize=panel), or null with the reason.
 fn point(
     span: &PeriodSpan,
     cell: &Totals,
     unattributed: Option<&Totals>,
+    cards: Option<&PanelTotals>,
     metric: Metric,
     coverage: &PanelCoverage,
 ) -> Point {
-    let value = value_or_reason(cell, metric, coverage.covered(span.counted).err());
+    let raw = value_or_reason(cell, metric, coverage.covered(span.counted).err());
+    let value = cards.map_or(raw, |cards| panel::divide(raw, cards));
     let suppressed = cell.suppressed();
     Point {
         period_start: span.whole.from,
@@ -200,6 +226,8 @@ fn point(
         attributed_share: unattributed
             .and_then(|u| attributed_share(cell, u))
             .filter(|_| !suppressed),
+        raw_value: cards.and(raw.ok()),
+        panel_cards: cards.and_then(panel::cards),
     }
 }
 

@@ -176,6 +176,37 @@ pub async fn create(
     Ok(created)
 }
 
+/// Installs the operator's first admin key (`ALTDATA_BOOTSTRAP_ADMIN_KEY`, read by
+/// `altdata migrate`): stored by its hash as an admin key named "bootstrap" unless a key with
+/// that hash exists already, so a later migration neither duplicates it nor revives it once
+/// revoked. Returns whether it was installed now.
+pub async fn install_bootstrap_key(
+    client: &mut tokio_postgres::Client,
+    key: &str,
+) -> Result<bool, KeyError> {
+    if !well_formed(key) {
+        return Err(KeyError::Invalid(format!(
+            "ALTDATA_BOOTSTRAP_ADMIN_KEY is not a key: write {KEY_PREFIX} and {KEY_RANDOM_CHARS} \
+             letters or digits (for example from `openssl rand -hex 16`, prefixed with {KEY_PREFIX})"
+        )));
+    }
+    let transaction = client.transaction().await?;
+    let row = transaction
+        .query_opt(
+            "INSERT INTO api_keys (key_sha256, key_prefix, role, name)
+             VALUES ($1, $2, 'admin', 'bootstrap')
+             ON CONFLICT (key_sha256) DO NOTHING RETURNING id",
+            &[&hash_key(key), &&key[..SHOWN_PREFIX_CHARS]],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Ok(false);
+    };
+    audit(&transaction, row.get(0), "create", "bootstrap", json!({})).await?;
+    transaction.commit().await?;
+    Ok(true)
+}
+
 /// Creates a key that never expires and returns only the key: for tests and `altdata demo`.
 pub async fn create_key(
     pool: &deadpool_postgres::Pool,

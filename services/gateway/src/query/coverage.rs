@@ -32,12 +32,16 @@ pub enum Missing {
     BeforePanelStart,
     /// Every day of the period is after the last delivered day.
     AfterLastDelivery,
-    /// All activity is in cells with fewer than k customers (docs/PRIVACY.md).
+    /// All activity is in cells with fewer than k customers (docs/PRIVACY.md); with
+    /// normalize=panel, also every panel cell (fewer than k cards) of the divisor.
     Withheld,
     /// An average ticket without sales.
     NoSales,
     /// A per-customer metric without customers.
     NoCustomers,
+    /// normalize=panel: no released active cards in the panel over the days and states, so
+    /// nothing to divide by (panel cells under k say `withheld`).
+    NoActiveCards,
     /// Growth only: a period is only partly covered by the panel, so the two are not alike.
     PartialPeriod,
     /// Growth only: the previous value is zero or negative.
@@ -54,6 +58,7 @@ impl Missing {
             Missing::Withheld => "withheld: too few customers",
             Missing::NoSales => "no sales",
             Missing::NoCustomers => "no customers",
+            Missing::NoActiveCards => "no active cards in the panel",
             Missing::PartialPeriod => "a period is only partly covered by the data",
             Missing::ZeroBase => "nothing in the previous period",
         }

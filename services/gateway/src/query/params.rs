@@ -2,10 +2,12 @@
 //! `terms.rs`, the values of `values.rs`) while the query is read, unknown parameters are
 //! refused, and the OpenAPI document describes each parameter from the same type.
 
-use super::terms::{Direction, Granularity, GrowthPeriod, Metric, OutputFormat, RankBy};
+use super::terms::{
+    Direction, FiscalPeriodKind, Granularity, GrowthPeriod, Metric, Normalize, OutputFormat, RankBy,
+};
 use super::values::{
     BrandId, CategoryName, Day, MerchantId, MinSpend, Offset, PageLimit, RangeDay, SearchText,
-    States, TopLimit,
+    Shop, States, TickerSymbol, TopLimit,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -40,6 +42,11 @@ pub struct TimeseriesParams {
     /// Last day. Default today (UTC).
     #[param(inline)]
     pub to: Option<RangeDay>,
+    /// panel: the metric per active card of the panel (cards with an accepted transaction) in
+    /// the same states and period, with the raw values and the panel counts beside it; only for
+    /// spend, gross, refunds and transactions (a 400 with code `conflicting_parameters`
+    /// otherwise). Default none.
+    pub normalize: Option<Normalize>,
     /// Default json; `Accept: text/csv` also selects CSV.
     pub format: Option<OutputFormat>,
 }
@@ -67,6 +74,11 @@ pub struct GrowthParams {
     /// Last day of the current period. Default yesterday (UTC).
     #[param(inline)]
     pub as_of: Option<Day>,
+    /// panel: the metric per active card of the panel (cards with an accepted transaction) in
+    /// the same states and period, with the raw values and the panel counts beside it; only for
+    /// spend, gross, refunds and transactions (a 400 with code `conflicting_parameters`
+    /// otherwise). Default none.
+    pub normalize: Option<Normalize>,
     /// Default json; `Accept: text/csv` also selects CSV.
     pub format: Option<OutputFormat>,
 }
@@ -90,6 +102,11 @@ pub struct GrowthByStateParams {
     /// Last day of the current period. Default yesterday (UTC).
     #[param(inline)]
     pub as_of: Option<Day>,
+    /// panel: the metric per active card of the panel (cards with an accepted transaction) in
+    /// the same states and period, with the raw values and the panel counts beside it; only for
+    /// spend, gross, refunds and transactions (a 400 with code `conflicting_parameters`
+    /// otherwise). Default none.
+    pub normalize: Option<Normalize>,
     /// Default json; `Accept: text/csv` also selects CSV.
     pub format: Option<OutputFormat>,
     /// Refused with a 400 that says why (rather than serde's "unknown field"); not documented.
@@ -214,4 +231,57 @@ pub struct RangeParams {
     /// Default today (UTC).
     #[param(inline)]
     pub to: Option<RangeDay>,
+}
+
+/// Parameters of `GET /v1/overlap`.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OverlapParams {
+    /// The first group of customers: a category (e.g. `coffee_shop`), a merchant id (a
+    /// number) or a brand id (e.g. `starbucks`), read in that order.
+    #[param(inline)]
+    pub a: Shop,
+    /// The second group, in the same forms.
+    #[param(inline)]
+    pub b: Shop,
+    /// Comma-separated US state codes. Default: every region.
+    #[param(inline)]
+    pub state: Option<States>,
+    /// First day. Default: 27 days before `to` (four weeks). Not after `to`, and at most
+    /// `x-max-range-days` days from it (a 400 with code `conflicting_parameters` or
+    /// `range_too_long` otherwise).
+    #[param(inline)]
+    pub from: Option<RangeDay>,
+    /// Last day. Default yesterday (UTC).
+    #[param(inline)]
+    pub to: Option<RangeDay>,
+    /// Default json; `Accept: text/csv` also selects CSV.
+    pub format: Option<OutputFormat>,
+}
+
+/// The path of `GET /v1/tickers/{symbol}/sales`.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct TickerPath {
+    /// The listed company's symbol, e.g. `SBUX` (see `GET /v1/tickers`); any case.
+    #[param(inline)]
+    pub symbol: TickerSymbol,
+}
+
+/// Parameters of `GET /v1/tickers/{symbol}/sales`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TickerSalesParams {
+    /// fiscal_quarter or fiscal_year, on the company's own calendar. Default fiscal_quarter.
+    pub period: Option<FiscalPeriodKind>,
+    /// The day the current period is read to (period to date). Default yesterday (UTC).
+    #[param(inline)]
+    pub as_of: Option<Day>,
+    /// Comma-separated US state codes. Default: every region.
+    #[param(inline)]
+    pub state: Option<States>,
+    /// Default json; `Accept: text/csv` also selects CSV.
+    pub format: Option<OutputFormat>,
 }

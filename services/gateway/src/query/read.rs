@@ -154,6 +154,15 @@ impl RowSet {
         })
     }
 
+    /// The rows of these merchants (a company's brands).
+    pub fn merchants(ids: Vec<i64>) -> RowSet {
+        RowSet {
+            merchant_tables: true,
+            clause: "t.merchant_id = ANY($3::bigint[])",
+            value: Box::new(ids),
+        }
+    }
+
     fn categories(categories: &[Category]) -> RowSet {
         RowSet {
             merchant_tables: false,

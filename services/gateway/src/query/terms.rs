@@ -148,6 +148,13 @@ impl Word for Granularity {
 }
 
 impl Granularity {
+    /// The last day of the period starting at `start`.
+    pub fn period_end(self, start: NaiveDate) -> NaiveDate {
+        self.next(start)
+            .and_then(|next| next.pred_opt())
+            .unwrap_or(start)
+    }
+
     /// The first day of the period containing `date` (weeks start on Monday, as PostgreSQL's
     /// `date_trunc('week', ..)` and the aggregator's rollups).
     pub fn period_start(self, date: NaiveDate) -> NaiveDate {
@@ -349,13 +356,77 @@ impl Word for Direction {
     }
 }
 
+/// What a value is divided by: nothing (`none`), or the active cards of the panel in the
+/// same states and period (`panel`: spend per active card, so that a growing or shrinking
+/// panel does not read as consumer behaviour).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Normalize {
+    None,
+    Panel,
+}
+
+impl Word for Normalize {
+    const ALL: &'static [Normalize] = &[Normalize::None, Normalize::Panel];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Normalize::None => "none",
+            Normalize::Panel => "panel",
+        }
+    }
+}
+
+impl Normalize {
+    /// Checks that `metric` can be read per active card: sums can, a count of distinct
+    /// customers or an average ticket cannot (a 400 `conflicting_parameters`).
+    pub fn check(self, metric: Metric) -> Result<Normalize, ApiError> {
+        let per_card = matches!(
+            metric,
+            Metric::Spend | Metric::Gross | Metric::Refunds | Metric::Transactions
+        );
+        if self == Normalize::Panel && !per_card {
+            return Err(ApiError::conflicting(format!(
+                "normalize=panel divides a sum by the active cards; metric {} is not a sum \
+                 (use spend, gross, refunds or transactions)",
+                metric.as_str()
+            )));
+        }
+        Ok(self)
+    }
+}
+
+/// The company's own periods a ticker's sales are summed over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FiscalPeriodKind {
+    FiscalQuarter,
+    FiscalYear,
+}
+
+impl Word for FiscalPeriodKind {
+    const ALL: &'static [FiscalPeriodKind] = &[
+        FiscalPeriodKind::FiscalQuarter,
+        FiscalPeriodKind::FiscalYear,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            FiscalPeriodKind::FiscalQuarter => "fiscal_quarter",
+            FiscalPeriodKind::FiscalYear => "fiscal_year",
+        }
+    }
+}
+
 deserialize_from_text!(
     Metric,
     Granularity,
     GrowthPeriod,
     OutputFormat,
     RankBy,
-    Direction
+    Direction,
+    Normalize,
+    FiscalPeriodKind
 );
 
 /// Checks `from <= to` and the maximum range.
@@ -483,6 +554,8 @@ mod tests {
         check::<OutputFormat>();
         check::<RankBy>();
         check::<Direction>();
+        check::<Normalize>();
+        check::<FiscalPeriodKind>();
         let error = serde_json::from_str::<Metric>("\"profit\"")
             .err()
             .map(|e| e.to_string())

@@ -3,10 +3,11 @@
 
 use super::coverage::PeriodSpan;
 use super::params::{
-    GrowthByStateParams, GrowthParams, MerchantsParams, TimeseriesParams, TopParams,
+    GrowthByStateParams, GrowthParams, MerchantsParams, OverlapParams, TimeseriesParams, TopParams,
 };
 use super::terms::{
-    check_range, DateRange, Direction, Granularity, GrowthPeriod, Metric, RankBy, ScopeParam,
+    check_range, DateRange, Direction, Granularity, GrowthPeriod, Metric, Normalize, RankBy,
+    ScopeParam,
 };
 use super::values::{Bounded, CategoryName, Day, PageLimit, RangeDay, SearchText};
 use crate::config::QueryLimits;
@@ -25,6 +26,7 @@ pub struct TimeseriesQuery {
     pub granularity: Granularity,
     pub from: NaiveDate,
     pub to: NaiveDate,
+    pub normalize: Normalize,
 }
 
 impl TimeseriesQuery {
@@ -47,8 +49,10 @@ impl TimeseriesQuery {
             }
         };
         check_range(from, to, limits)?;
+        let metric = params.metric.unwrap_or(Metric::Spend);
         Ok(TimeseriesQuery {
-            metric: params.metric.unwrap_or(Metric::Spend),
+            normalize: params.normalize.unwrap_or(Normalize::None).check(metric)?,
+            metric,
             scope: ScopeParam::of(params.category, params.merchant, params.brand.as_ref())?,
             states: params.state.clone().unwrap_or_default().0,
             granularity,
@@ -85,6 +89,7 @@ impl TimeseriesQuery {
         params.insert("granularity", self.granularity.as_str().to_owned());
         params.insert("from", self.from.to_string());
         params.insert("to", self.to.to_string());
+        normalize_canonical(self.normalize, &mut params);
         canonical("/v1/timeseries", &params)
     }
 }
@@ -97,12 +102,15 @@ pub struct GrowthQuery {
     pub states: Vec<String>,
     pub period: GrowthPeriod,
     pub as_of: NaiveDate,
+    pub normalize: Normalize,
 }
 
 impl GrowthQuery {
     pub fn parse(params: &GrowthParams, today: NaiveDate) -> Result<GrowthQuery, ApiError> {
+        let metric = params.metric.unwrap_or(Metric::Spend);
         Ok(GrowthQuery {
-            metric: params.metric.unwrap_or(Metric::Spend),
+            normalize: params.normalize.unwrap_or(Normalize::None).check(metric)?,
+            metric,
             scope: ScopeParam::of(params.category, params.merchant, params.brand.as_ref())?,
             states: params.state.clone().unwrap_or_default().0,
             period: params.period.unwrap_or(GrowthPeriod::Wow),
@@ -128,6 +136,7 @@ impl GrowthQuery {
             brand,
             period,
             as_of,
+            normalize,
             format,
             state: _,
         } = params.clone();
@@ -140,6 +149,7 @@ impl GrowthQuery {
                 state: None,
                 period,
                 as_of,
+                normalize,
                 format,
             },
             today,
@@ -162,6 +172,7 @@ impl GrowthQuery {
         params.insert("state", self.states.join(","));
         params.insert("period", self.period.as_str().to_owned());
         params.insert("as_of", self.as_of.to_string());
+        normalize_canonical(self.normalize, &mut params);
         canonical(route, &params)
     }
 }
@@ -210,6 +221,52 @@ impl TopQuery {
     }
 }
 
+/// A validated `GET /v1/overlap`.
+#[derive(Debug, Clone)]
+pub struct OverlapQuery {
+    pub a: ScopeParam,
+    pub b: ScopeParam,
+    pub states: Vec<String>,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+impl OverlapQuery {
+    pub fn parse(
+        params: &OverlapParams,
+        limits: &QueryLimits,
+        today: NaiveDate,
+    ) -> Result<OverlapQuery, ApiError> {
+        let to = params.to.map_or(today - Days::new(1), |RangeDay(day)| day);
+        let from = params.from.map_or(to - Days::new(27), |RangeDay(day)| day);
+        check_range(from, to, limits)?;
+        Ok(OverlapQuery {
+            a: params.a.0.clone(),
+            b: params.b.0.clone(),
+            states: params.state.clone().unwrap_or_default().0,
+            from,
+            to,
+        })
+    }
+
+    pub fn canonical(&self) -> String {
+        let side = |scope: &ScopeParam| {
+            let mut one = BTreeMap::new();
+            scope.canonical(&mut one);
+            one.iter()
+                .map(|(kind, value)| format!("{kind}:{value}"))
+                .collect::<String>()
+        };
+        let mut params = BTreeMap::new();
+        params.insert("a", side(&self.a));
+        params.insert("b", side(&self.b));
+        params.insert("state", self.states.join(","));
+        params.insert("from", self.from.to_string());
+        params.insert("to", self.to.to_string());
+        canonical("/v1/overlap", &params)
+    }
+}
+
 /// A validated `GET /v1/merchants`.
 #[derive(Debug, Clone)]
 pub struct MerchantSearch {
@@ -239,6 +296,14 @@ impl MerchantSearch {
 
 fn as_of_or_yesterday(as_of: Option<Day>, today: NaiveDate) -> NaiveDate {
     as_of.map_or(today - Days::new(1), |Day(day)| day)
+}
+
+/// `normalize` in a canonical form only when it changes the answer, so the answers without
+/// it keep their cache keys.
+fn normalize_canonical(normalize: Normalize, params: &mut BTreeMap<&'static str, String>) {
+    if normalize != Normalize::None {
+        params.insert("normalize", normalize.as_str().to_owned());
+    }
 }
 
 fn canonical(route: &str, params: &BTreeMap<&'static str, String>) -> String {

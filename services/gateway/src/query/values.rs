@@ -294,6 +294,90 @@ impl PartialSchema for BrandId {
 
 impl ToSchema for BrandId {}
 
+/// One side of an overlap: a category name, a merchant id (a positive number) or a brand id,
+/// read in that order. No brand id of the catalogue is a category name; a brand whose id is a
+/// number (`76`) is asked by its merchant id; any other text of the brand id's form is a brand
+/// (unknown: a 404).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shop(pub super::terms::ScopeParam);
+
+impl FromText for Shop {
+    fn from_text(text: &str) -> Result<Shop, String> {
+        use super::terms::ScopeParam;
+        if let Some(category) = Category::parse(text) {
+            return Ok(Shop(ScopeParam::Category(category)));
+        }
+        if let Ok(MerchantId(id)) = MerchantId::from_text(text) {
+            return Ok(Shop(ScopeParam::Merchant(id)));
+        }
+        BrandId::from_text(text)
+            .map(|BrandId(brand)| Shop(ScopeParam::Brand(brand)))
+            .map_err(|_| {
+                not_valid(
+                    text,
+                    &format!(
+                        "expected a category, a merchant id or a brand id of 1-{MAX_BRAND_CHARS} \
+                         letters, digits, _, - or ."
+                    ),
+                )
+            })
+    }
+}
+
+impl PartialSchema for Shop {
+    fn schema() -> RefOr<Schema> {
+        BrandId::schema()
+    }
+}
+
+impl ToSchema for Shop {}
+
+/// Longest ticker symbol, in characters.
+pub const MAX_SYMBOL_CHARS: usize = 12;
+
+/// A ticker symbol (`SBUX`, `AC.TO`): 1 to [`MAX_SYMBOL_CHARS`] letters, digits, `.` or `-`,
+/// starting with a letter or digit (a path segment `.` would be no segment), upper-cased once
+/// parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TickerSymbol(pub String);
+
+impl FromText for TickerSymbol {
+    fn from_text(text: &str) -> Result<TickerSymbol, String> {
+        let valid = (1..=MAX_SYMBOL_CHARS).contains(&text.len())
+            && text
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphanumeric())
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'));
+        if valid {
+            Ok(TickerSymbol(text.to_ascii_uppercase()))
+        } else {
+            Err(not_valid(
+                text,
+                &format!(
+                    "expected a ticker symbol of 1-{MAX_SYMBOL_CHARS} letters, digits, . or -"
+                ),
+            ))
+        }
+    }
+}
+
+impl PartialSchema for TickerSymbol {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(format!(
+                "^[A-Za-z0-9][A-Za-z0-9.-]{{0,{}}}$",
+                MAX_SYMBOL_CHARS - 1
+            )))
+            .into()
+    }
+}
+
+impl ToSchema for TickerSymbol {}
+
 /// Merchant search text: at most [`MAX_SEARCH_CHARS`] characters, none a control character;
 /// trimmed once parsed (blank means no search).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -417,6 +501,8 @@ deserialize_from_text!(
     CategoryName,
     MerchantId,
     BrandId,
+    Shop,
+    TickerSymbol,
     SearchText,
     PageLimit
 );

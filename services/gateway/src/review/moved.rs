@@ -2,7 +2,9 @@
 //! assign, subtracted for an undo) and summed per descriptor for the audit trail. A row whose
 //! spend already counts under its category's unattributed merchant moves from that merchant
 //! to the brand (and back on undo): sums and counts exactly; the unattributed merchant's
-//! customer sketch keeps the customer (sketches cannot subtract).
+//! customer sketch keeps the customer (sketches cannot subtract). A row that counted nowhere
+//! until assigned also brings its card into the panel of active cards (schema/0011); a row
+//! that counted under its category's merchant was in the panel already.
 
 use altdata_domain::date_to_epoch_days;
 use altdata_facts::{CellKey, Cells};
@@ -11,7 +13,8 @@ use std::collections::BTreeMap;
 
 /// The columns every moving statement returns, in this order.
 pub const MOVED_COLUMNS: &str =
-    "normalized_descriptor, amount_cents, metric_date, region, customer_key, counted_merchant_id";
+    "normalized_descriptor, amount_cents, metric_date, region, customer_key, counted_merchant_id,
+     provider";
 
 /// Per-descriptor sums of the moved rows.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -38,6 +41,7 @@ struct HeldRow<'a> {
     customer_key: i64,
     /// The unattributed merchant it counts under meanwhile, if any.
     counted: Option<i64>,
+    provider: &'a str,
 }
 
 /// Which way the moved rows go.
@@ -72,6 +76,7 @@ impl Moved {
                 region,
                 customer_key: row.get(4),
                 counted: row.get(5),
+                provider: row.get(6),
             };
             moved.add_row(&held, merchant_id, direction);
         }
@@ -90,8 +95,9 @@ impl Moved {
         match direction {
             Direction::Add => {
                 self.cells.add(brand, amount_cents, customer);
-                if let Some(counted) = counted {
-                    self.cells.subtract(counted, amount_cents);
+                match counted {
+                    Some(counted) => self.cells.subtract(counted, amount_cents),
+                    None => self.cells.add_card(row.provider, brand, customer),
                 }
             }
             Direction::Subtract => {
@@ -137,6 +143,7 @@ mod tests {
             region,
             customer_key: 1,
             counted: None,
+            provider: "p",
         }
     }
 
@@ -155,6 +162,8 @@ mod tests {
         assert_eq!(moved.transactions(), 3);
         assert_eq!(moved.net_cents(), 1250);
         assert_eq!(moved.cells.len(), 3);
+        // Rows that counted nowhere bring their card into the panel.
+        assert_eq!(moved.cells.panel["p"].len(), 3);
     }
 
     #[test]

@@ -38,6 +38,21 @@ pub(crate) struct RunParams {
     pub truth_detail: bool,
     /// The day whose file repeats a few rows of the previous day's file.
     pub overlap_day: Option<u32>,
+    /// Cards transacting before `growth_day` (all of them from it on): planted panel growth.
+    pub cards_before_growth: u32,
+    pub growth_day: u32,
+}
+
+impl RunParams {
+    /// The panel of a day: the cards with index below this transact. Cards keep their habits
+    /// whenever they join, since a card's traits come from its index.
+    pub fn active_cards(&self, day_index: u32) -> u32 {
+        if day_index < self.growth_day {
+            self.cards_before_growth
+        } else {
+            self.cards
+        }
+    }
 }
 
 /// Why a row was broken on purpose; ingest must reject each of these.
@@ -132,7 +147,7 @@ pub(crate) fn generate_day(
         day.stats.rows += repeated.len() as u64;
         day.stats.duplicate_rows += repeated.len() as u64;
     }
-    for card in 0..params.cards {
+    for card in 0..params.active_cards(day_index) {
         day.card_day(card);
         if card % 256 == 255 {
             day.release_duplicates();
