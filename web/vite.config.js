@@ -1,4 +1,5 @@
-// Vite build of the dashboard (index.html) and the review tool (review.html) into web/dist,
+// Vite build of the dashboard (index.html), the compare view (compare.html) and the review
+// tool (review.html) into web/dist,
 // which the gateway serves at `/` (ALTDATA_WEB_DIR).
 //
 // The US map's state outlines are computed here, at build time, from us-atlas (already
@@ -107,6 +108,7 @@ export default defineConfig({
       input: {
         dashboard: resolve(import.meta.dirname, 'index.html'),
         review: resolve(import.meta.dirname, 'review.html'),
+        compare: resolve(import.meta.dirname, 'compare.html'),
         analyst: resolve(import.meta.dirname, 'analyst.html'),
       },
     },

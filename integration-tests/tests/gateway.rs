@@ -14,6 +14,7 @@ use std::time::Duration;
 const COFFEE: i64 = 101;
 const COFFEE_2: i64 = 102;
 const BURGER: i64 = 201;
+const EDGE: i64 = 901;
 
 /// Two coffee shops and a burger place, CA and NY, the weeks around 2026-03-15 (a Sunday).
 async fn seeded_app(overrides: &[(&str, &str)]) -> GatewayApp {
@@ -49,6 +50,13 @@ async fn seeded_app(overrides: &[(&str, &str)]) -> GatewayApp {
             .await;
         app.cell(BURGER, "CA", day, 70_000, 30, 1_000, customers_from, 40, 5)
             .await;
+    }
+    // The panel's edges: data on 2026-03-01 and 2026-03-22 (another category, no state), so
+    // the weeks above are wholly inside the panel and their growth is defined.
+    app.merchant(EDGE, "Corner Grocer", "grocery", "corner_grocer")
+        .await;
+    for day in ["2026-03-01", "2026-03-22"] {
+        app.cell(EDGE, "XX", day, 1_000, 1, 0, 9000, 12, 2).await;
     }
     app.commit_marker(3, "2026-03-16T01:02:03.456Z").await;
     app.commit_marker(5, "2026-03-16T00:00:00Z").await;
@@ -181,13 +189,15 @@ async fn growth_week_over_week_for_coffee_shops_in_california() {
     );
     assert_eq!(body["as_of_data"], "2026-03-16T01:02:03.456Z");
 
-    // Year over year: nothing a year earlier, so no growth.
+    // Year over year: a year earlier is before the panel starts: no data, not $0, so no growth.
     let body = app
         .get("/v1/growth?category=coffee_shop&state=CA&period=yoy&as_of=2026-03-15")
         .await
         .json();
-    assert_eq!(body["previous"], 0.0);
+    assert_eq!(body["previous"], Value::Null);
+    assert_eq!(body["previous_reason"], "before_panel_start");
     assert_eq!(body["growth"], Value::Null);
+    assert_eq!(body["growth_reason"], "before_panel_start");
     assert_eq!(body["previous_period"]["to"], "2025-03-16");
 
     // Top merchants by spend and by growth in the category.
@@ -496,8 +506,9 @@ async fn growth_by_state_as_csv() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0],
-        "state,metric,period,current_from,current_to,current,previous_from,previous_to,previous,growth,suppressed,attributed_share,as_of_data"
+        "state,metric,period,current_from,current_to,current,previous_from,previous_to,previous,growth,suppressed,attributed_share,growth_reason,unit,subject,period_from,period_to,as_of_data"
     );
+    let about = "usd,merchant 101 Blue Bean Coffee,2026-03-09,2026-03-15,2026-03-16T01:02:03.456Z";
     let json = app.get(path).await;
     assert_eq!(json.header("x-cache"), Some("hit"));
     let body = json.json();
@@ -505,7 +516,7 @@ async fn growth_by_state_as_csv() {
     assert_eq!(
         lines[1],
         format!(
-            "CA,spend,wow,2026-03-09,2026-03-15,{},2026-03-02,2026-03-08,{},{},false,,2026-03-16T01:02:03.456Z",
+            "CA,spend,wow,2026-03-09,2026-03-15,{},2026-03-02,2026-03-08,{},{},false,,,{about}",
             number(&ca["current"]),
             number(&ca["previous"]),
             number(&ca["growth"]),
@@ -514,7 +525,9 @@ async fn growth_by_state_as_csv() {
     // A suppressed state has empty cells, not numbers.
     assert_eq!(
         lines[2],
-        "NY,spend,wow,2026-03-09,2026-03-15,,2026-03-02,2026-03-08,,,true,,2026-03-16T01:02:03.456Z"
+        format!(
+            "NY,spend,wow,2026-03-09,2026-03-15,,2026-03-02,2026-03-08,,,true,,withheld,{about}"
+        )
     );
     assert_eq!(lines.len(), 3);
     let again = app.get(&format!("{path}&format=csv")).await;
@@ -668,10 +681,23 @@ async fn csv_on_request() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0],
-        "period_start,metric,value,suppressed,withheld_cells,attributed_share"
+        "period_start,metric,value,suppressed,withheld_cells,attributed_share,period_end,\
+         counted_from,counted_to,reason,clipped,partial,unit,subject,period_from,period_to,\
+         as_of_data"
     );
-    assert_eq!(lines[1], "2026-03-09,spend,0,false,0,");
-    assert_eq!(lines[2], "2026-03-10,spend,1195,false,0,");
+    let about = "usd,merchant 101 Blue Bean Coffee,2026-03-09,2026-03-10,2026-03-16T01:02:03.456Z";
+    assert_eq!(
+        lines[1],
+        format!(
+            "2026-03-09,spend,0,false,0,,2026-03-09,2026-03-09,2026-03-09,,false,false,{about}"
+        )
+    );
+    assert_eq!(
+        lines[2],
+        format!(
+            "2026-03-10,spend,1195,false,0,,2026-03-10,2026-03-10,2026-03-10,,false,false,{about}"
+        )
+    );
     // The cached JSON answer renders as CSV too, and format=csv works without Accept.
     let again = app
         .get("/v1/timeseries?merchant=101&state=CA&from=2026-03-09&to=2026-03-10&format=csv")
@@ -1256,6 +1282,25 @@ async fn the_openapi_document_describes_every_route() {
     assert!(by_state["responses"]["200"]["content"]
         .get("text/csv")
         .is_some());
+    // Missing data, partial periods and the ranking's direction and floor are documented.
+    let schemas = &doc["components"]["schemas"];
+    for field in ["reason", "partial", "clipped", "counted", "period_end"] {
+        assert!(
+            schemas["Point"]["properties"].get(field).is_some(),
+            "Point.{field}"
+        );
+    }
+    assert!(schemas["Missing"]["enum"]
+        .as_array()
+        .is_some_and(|reasons| reasons.contains(&json!("before_panel_start"))));
+    let top: Vec<&str> = doc["paths"]["/v1/top"]["get"]["parameters"]
+        .as_array()
+        .map(|p| p.iter().filter_map(|p| p["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        top.contains(&"direction") && top.contains(&"min_spend"),
+        "{top:?}"
+    );
     let candidates = &doc["components"]["schemas"]["ReviewGroup"]["properties"]["candidates"];
     assert_eq!(candidates["type"], "array", "{candidates}");
     let home = app.request(Method::GET, "/", None, &[], None).await;

@@ -199,9 +199,45 @@ async fn planted_panel_growth_shows_in_raw_spend_and_not_per_active_card() {
     assert_eq!(points[0]["raw_value"], normalized["raw_previous"]);
     assert_eq!(points[1]["value"], normalized["current"]);
 
+    // Per card meets the null and period rules: a week before the data is null with its
+    // reason (nothing divided), the week the data starts in is partial, and a clipped quarter
+    // divides its counted days' spend by the active cards of the same days.
+    let early = growth(format!(
+        "/v1/timeseries?granularity=week&from=2026-02-16&to={AS_OF}&normalize=panel"
+    ))
+    .await;
+    let before = &early["points"][0];
+    assert_eq!(before["value"], serde_json::Value::Null, "{early}");
+    assert_eq!(before["reason"], "before_panel_start", "{early}");
+    assert!(before.get("raw_value").is_none(), "{early}");
+    let first_day = early["panel"]["first_day"].as_str().unwrap_or_default();
+    if first_day > "2026-02-23" {
+        assert_eq!(early["points"][1]["partial"], true, "{early}");
+    }
+    let quarter = growth(format!(
+        "/v1/timeseries?granularity=quarter&from={START}&to={AS_OF}&normalize=panel"
+    ))
+    .await;
+    let points = quarter["points"].as_array().cloned().unwrap_or_default();
+    assert_eq!(points.len(), 1, "{quarter}");
+    let q = &points[0];
+    assert_eq!(q["clipped"], true, "{quarter}");
+    assert_eq!(q["counted"]["from"], START, "{quarter}");
+    assert_eq!(q["counted"]["to"], AS_OF, "{quarter}");
+    let (raw, cards) = (number(q, "raw_value"), number(q, "panel_cards"));
+    assert!(
+        (number(q, "value") - (raw / cards * 1e4).round() / 1e4).abs() < 1e-9,
+        "{quarter}"
+    );
+    let exact = exact_panel(&app, START, AS_OF, None).await;
+    assert!(
+        (cards - exact).abs() <= 3.0 * PANEL_ERROR * exact,
+        "quarter: estimate {cards}, exact {exact}"
+    );
+
     assert_recovery_rebuilds_the_same_panel(&app).await;
 
-    // CSV carries the panel columns.
+    // CSV carries the panel columns, before the columns every data file ends with.
     let csv = app
         .get(&format!(
             "/v1/growth?period=wow&as_of={AS_OF}&normalize=panel&format=csv"
@@ -210,7 +246,8 @@ async fn planted_panel_growth_shows_in_raw_spend_and_not_per_active_card() {
         .text();
     assert!(
         csv.lines().next().unwrap_or_default().ends_with(
-            ",raw_current,raw_previous,panel_current,panel_previous,panel_withheld_cells"
+            ",raw_current,raw_previous,panel_current,panel_previous,panel_withheld_cells,\
+             unit,subject,period_from,period_to,as_of_data"
         ),
         "{csv}"
     );

@@ -119,6 +119,11 @@ async fn an_ignore_is_undone_exactly() {
         "SELECT id FROM mapping_audit WHERE action = 'ignore' AND normalized_descriptor = 'MYSTERY'",
     )
     .await;
+    assert_eq!(
+        ignored.json()["audit_ids"],
+        json!([audit_id]),
+        "the answer names its decision"
+    );
     let undo = app
         .admin_post("/v1/admin/review/undo", json!({"audit_id": audit_id}))
         .await;
@@ -244,6 +249,11 @@ async fn a_rule_is_previewed_before_it_is_saved_and_can_be_undone() {
     let saved = app.admin_post("/v1/admin/rules", rule).await;
     assert_eq!(saved.status, StatusCode::OK, "{}", saved.text());
     let audit_id: i64 = scalar(&db, "SELECT id FROM mapping_audit WHERE action = 'rule'").await;
+    assert_eq!(
+        saved.json()["audit_id"],
+        audit_id,
+        "the answer names its decision"
+    );
     let undo = app
         .admin_post("/v1/admin/review/undo", json!({"audit_id": audit_id}))
         .await;

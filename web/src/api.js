@@ -199,6 +199,36 @@ export function formatValue(value, unit) {
   return count.format(value);
 }
 
+/**
+ * Why a value is missing, in an analyst's words (the API's `reason`, `current_reason`,
+ * `growth_reason`); `k` is the answer's k-anonymity threshold.
+ */
+export function missingText(reason, k) {
+  switch (reason) {
+    case 'before_panel_start': return 'no data: before the panel starts';
+    case 'after_last_delivery': return 'no data yet: after the last delivered day';
+    case 'nothing_delivered': return 'no data delivered yet';
+    case 'withheld': return `withheld: fewer than ${k ?? 'k'} customers`;
+    case 'no_sales': return 'no sales';
+    case 'no_customers': return 'no customers';
+    case 'no_active_cards': return 'no active cards in the panel';
+    case 'partial_period': return 'not comparable: a period is only partly covered by the data';
+    case 'zero_base': return 'no growth: nothing in the previous period';
+    default: return reason ? String(reason).replace(/_/g, ' ') : '';
+  }
+}
+
+/** A value, or why there is none. */
+export function valueOrWhy(value, reason, unit, k) {
+  return value == null ? missingText(reason, k) || '—' : formatValue(value, unit);
+}
+
+/** Marks a promise as handled (its failure is reported where it is awaited, or not at all). */
+export function quiet(promise) {
+  promise.catch(() => {});
+  return promise;
+}
+
 export function formatCompact(value, unit) {
   if (value == null) return '—';
   return (unit === 'usd' ? '$' : '') + compact.format(value);

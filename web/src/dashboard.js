@@ -3,10 +3,10 @@
 import './style.css';
 import {
   CATEGORIES, CATEGORY_LABELS, Client, categoryLabel, escapeHtml, formatAge, formatGrowth, formatTimestamp,
-  dropKeyFromUrl, forgetKeys, formatValue, signIn, storeKey, storedKey,
+  dropKeyFromUrl, forgetKeys, formatValue, missingText, quiet, signIn, storeKey, storedKey, valueOrWhy,
 } from './api.js';
 import {
-  addDays, changesPath, comparisonShift, defaultFrom, growthByStatePath, growthPath, parseStates,
+  PERIODS, changesPath, comparisonShift, defaultFrom, growthByStatePath, growthPath, parseStates,
   periodStartOf, readState, shiftDate, stateToSearch, timeseriesPath, topPath,
 } from './state.js';
 import { merchantCombobox } from './combobox.js';
@@ -14,10 +14,14 @@ import { merchantCombobox } from './combobox.js';
 const $ = (id) => document.getElementById(id);
 const METRIC_LABELS = {
   spend: 'net spend', gross: 'gross sales', refunds: 'refunds', transactions: 'transactions',
-  customers: 'customers', avg_ticket: 'average ticket',
+  customers: 'customers', avg_ticket: 'average ticket', spend_per_customer: 'spend per customer',
+  transactions_per_customer: 'purchases per customer',
 };
-const PERIOD_LABELS = { wow: 'Week-over-week', mom: 'Month-over-month', yoy: 'Year-over-year' };
-const PERIOD_SHORT = { wow: 'WoW', mom: 'MoM (28 d)', yoy: 'YoY' };
+const PERIOD_LABELS = {
+  wow: 'Week-over-week', mom: 'Month-over-month', yoy: 'Year-over-year', month: 'Month-to-date',
+  quarter: 'Quarter-to-date',
+};
+const PERIOD_SHORT = { wow: 'WoW', mom: 'MoM (28 d)', yoy: 'YoY', month: 'Month to date', quarter: 'Quarter to date' };
 const MAP_STATES = [
   'AL', 'AK', 'AZ', 'AR', 'CA', 'CO', 'CT', 'DE', 'DC', 'FL', 'GA', 'HI', 'ID', 'IL', 'IN', 'IA',
   'KS', 'KY', 'LA', 'ME', 'MD', 'MA', 'MI', 'MN', 'MS', 'MO', 'MT', 'NE', 'NV', 'NH', 'NJ', 'NM',
@@ -108,6 +112,8 @@ function writeControls() {
   $('as-of-date').value = state.asOf;
   $('map-mode').value = state.map;
   $('top-by').value = state.top;
+  $('top-direction').value = state.topDirection;
+  $('top-floor').value = String(state.minSpend);
   $('show-comparison').checked = state.comparison;
   showScopeFields();
 }
@@ -123,7 +129,7 @@ function showScopeFields() {
       ? `Selected: ${subjectInfo?.merchant_name ?? '#' + state.merchant}`
       : 'Type to search, then pick one';
   } else if (state.scope === 'brand') {
-    help.textContent = state.brand ? `Selected brand: ${state.brand}` : 'Type to search, then pick one';
+    help.textContent = state.brand ? `Selected: ${subjectInfo?.merchant_name ?? state.brand}` : 'Type to search, then pick one';
   }
 }
 
@@ -165,10 +171,21 @@ function wireControls() {
     update({ map: e.target.value }, { reload: false });
     renderMap();
   });
-  $('top-by').addEventListener('change', (e) => {
-    update({ top: e.target.value }, { reload: false });
+  const reloadTop = (changes) => {
+    update(changes, { reload: false });
     loadTop(false, loadSeq);
+  };
+  $('top-by').addEventListener('change', (e) => reloadTop({ top: e.target.value }));
+  $('top-direction').addEventListener('change', (e) => reloadTop({ topDirection: e.target.value }));
+  $('top-floor').addEventListener('change', (e) => {
+    const dollars = Number(e.target.value);
+    const valid = Number.isInteger(dollars) && dollars >= 0 && dollars <= 1e9;
+    $('top-floor-help').textContent = valid ? floorText() : 'A whole number of dollars, 0 or more';
+    if (valid) reloadTop({ minSpend: dollars });
   });
+  for (const retry of document.querySelectorAll('[data-retry]')) {
+    retry.addEventListener('click', () => load({ fresh: true }));
+  }
   $('show-comparison').addEventListener('change', (e) => update({ comparison: e.target.checked }));
   const statesInput = $('states');
   const applyStates = () => {
@@ -202,14 +219,24 @@ function wireControls() {
     client.key = key;
     load({ fresh: true });
   });
-  $('csv-series').addEventListener('click', () => client.download(timeseriesPath(state), `timeseries-${slug()}.csv`).catch(showError));
-  $('csv-top').addEventListener('click', () => client.download(topPath(state, topCategory()), `top-${slug()}.csv`).catch(showError));
+  $('csv-series').addEventListener('click', () => client.download(timeseriesPath(state), `timeseries-${slug()}.csv`).catch((e) => cardError('chart', e)));
+  $('csv-top').addEventListener('click', () => client.download(topPath(state, topCategory()), `top-${topSlug()}.csv`).catch((e) => cardError('top', e)));
   window.addEventListener('popstate', () => {
     state = readState();
     writeControls();
     load();
   });
   wireMerchantSearch();
+}
+
+/** The top-movers file is named for what it ranks, not for the view's metric. */
+function topSlug() {
+  const by = state.top === 'growth' ? `growth-${state.topDirection === 'up' ? 'gainers' : 'decliners'}` : `spend-${state.topDirection === 'up' ? 'largest' : 'smallest'}`;
+  return [by, topCategory() || 'all', state.states.join('-') || 'US', state.period, state.asOf].join('_');
+}
+
+function floorText() {
+  return `Only merchants with at least ${formatValue(state.minSpend, 'usd')} of net spend ${state.top === 'growth' ? 'in the previous period' : 'in the current period'}`;
 }
 
 function slug() {
@@ -230,6 +257,7 @@ function wireMerchantSearch() {
           $('merchant-help').textContent = `${merchant.name} has no brand id; pick another or use Merchant`;
           return;
         }
+        subjectInfo = { merchant_name: merchant.name, category: merchant.category };
         update({ brand: merchant.brand_id, merchant: null });
       } else {
         subjectInfo = { merchant_name: merchant.name, category: merchant.category };
@@ -251,6 +279,25 @@ function showError(error) {
   }
   box.textContent = error.message || String(error);
   box.hidden = false;
+}
+
+/**
+ * A card's state: loading (aria-busy), an error beside its content with a Retry button, or
+ * shown. `error` null clears the error.
+ */
+function cardError(card, error) {
+  const box = $(`${card}-error`);
+  if (!box) return showError(error);
+  box.querySelector('[data-message]').textContent = error ? `Could not load: ${error.message || error}` : '';
+  box.hidden = !error;
+  if (error) $(`${card}-card`).setAttribute('aria-busy', 'false');
+}
+
+function cardsBusy() {
+  for (const card of ['headline', 'chart', 'top']) {
+    cardError(card, null);
+    $(`${card}-card`).setAttribute('aria-busy', 'true');
+  }
 }
 
 function subjectText() {
@@ -285,44 +332,56 @@ async function load({ fresh = false, chartLoading = null } = {}) {
   $('refresh').disabled = true;
   $('refresh').textContent = 'Refreshing…';
   const shift = comparisonShift(state);
-  const seriesRequest = client.get(timeseriesPath(state), options);
+  cardsBusy();
+  // Every request is marked handled at once: an answer nobody waits for any more (a newer
+  // load, an earlier failure) must not surface as an unhandled rejection.
+  const seriesRequest = quiet(client.get(timeseriesPath(state), options));
   const previousRequest = state.comparison
-    ? client.get(timeseriesPath(state, shiftDate(state.from, shift), shiftDate(state.to, shift)), options)
+    ? quiet(client.get(timeseriesPath(state, shiftDate(state.from, shift), shiftDate(state.to, shift)), options))
     : Promise.resolve(null);
-  const growthRequests = ['wow', 'mom', 'yoy'].map((p) => client.get(growthPath(state, p), options));
+  const growthRequests = PERIODS.map((p) => quiet(client.get(growthPath(state, p), options)));
   // Restated points are marked; without changes (or without an answer) nothing is.
   const changesRequest = client.get(changesPath(state), { signal }).then(({ body }) => body.changes).catch(() => []);
-  const freshnessRequest = client.get('/v1/freshness', { signal });
+  const freshnessRequest = quiet(client.get('/v1/freshness', { signal }));
   // Top movers need the subject's category: known now unless the subject is a merchant/brand.
   const knownCategory = state.scope === 'category' || state.scope === 'all';
   let topPromise = knownCategory ? loadTop(fresh, seq) : null;
   try {
-    const selected = await growthRequests[['wow', 'mom', 'yoy'].indexOf(state.period)];
-    if (seq !== loadSeq) return;
-    subjectInfo = selected.body.subject;
-    renderHeadline(selected.body);
-    markFirstPaint();
-    const growths = await Promise.all(growthRequests);
-    if (seq !== loadSeq) return;
-    renderGrowthTable(growths.map((g) => g.body));
-    topPromise ||= loadTop(fresh, seq);
-    const [series, previous, , changes] = await Promise.all([seriesRequest, previousRequest, chartLoading, changesRequest]);
-    if (seq !== loadSeq) return;
-    renderSeries(series, previous?.body ?? null, restatedPeriods(changes));
+    const headline = (async () => {
+      const selected = await growthRequests[PERIODS.indexOf(state.period)];
+      if (seq !== loadSeq) return;
+      subjectInfo = selected.body.subject;
+      renderHeadline(selected.body);
+      markFirstPaint();
+      const growths = await Promise.all(growthRequests);
+      if (seq !== loadSeq) return;
+      renderGrowthTable(growths.map((g) => g.body));
+    })().catch((error) => seq === loadSeq && error.name !== 'AbortError' && cardError('headline', error));
+    const chartDone = (async () => {
+      const [series, previous, , changes] = await Promise.all([seriesRequest, previousRequest, chartLoading, changesRequest]);
+      if (seq !== loadSeq) return;
+      renderSeries(series, previous?.body ?? null, restatedPeriods(changes));
+      renderFreshness(series.cache, series.age);
+    })().catch((error) => seq === loadSeq && error.name !== 'AbortError' && cardError('chart', error));
     freshnessRequest.then(({ body }) => {
       freshness.ageAtFetch = body.age_seconds;
       freshness.fetchedAt = performance.now();
+      freshness.lastDay = body.last_transaction_day;
       if (body.as_of && (!freshness.asOf || body.as_of > freshness.asOf)) freshness.asOf = body.as_of;
       const shards = body.shards.filter((s) => s.last_commit_at);
       $('freshness-detail').textContent = `${shards.length} of ${body.shards.length} shards have committed; newest commit ${formatTimestamp(body.as_of)}`;
       renderFreshness();
     }).catch(() => {});
-    await topPromise;
-    renderFreshness(series.cache, series.age);
+    await headline;
+    topPromise ||= loadTop(fresh, seq);
+    await Promise.all([chartDone, topPromise]);
+    if (seq !== loadSeq) return;
     window.__altdata.loads += 1;
     window.__altdata.ready = true;
     document.body.dataset.loaded = String(window.__altdata.loads);
-    loadMap(fresh, seq);
+    loadMap(fresh, seq).catch((error) => {
+      $('map-caption').textContent = `The map could not load (${error.message || error}).`;
+    });
   } catch (error) {
     if (error.name === 'AbortError') return;
     if (seq === loadSeq) showError(error);
@@ -351,20 +410,28 @@ function renderHeadline(g) {
   const metric = METRIC_LABELS[state.metric];
   $('headline-title').textContent = `${PERIOD_LABELS[state.period]} growth in ${metric}: ${subjectText()} ${whereText()}`;
   const growth = $('headline-growth');
-  growth.textContent = formatGrowth(g.growth);
+  growth.textContent = g.growth == null ? 'n/a' : formatGrowth(g.growth);
   growth.dataset.growth = g.growth ?? '';
   growth.className = 'growth ' + (g.growth == null ? '' : g.growth >= 0 ? 'up' : 'down');
   $('current-label').textContent = `${g.current_period.from} – ${g.current_period.to}`;
   $('previous-label').textContent = `${g.previous_period.from} – ${g.previous_period.to}`;
-  $('headline-current').textContent = g.current_suppressed ? 'withheld' : formatValue(g.current, g.unit);
-  $('headline-previous').textContent = g.previous_suppressed ? 'withheld' : formatValue(g.previous, g.unit);
+  const k = g.k_anonymity;
+  $('headline-current').textContent = valueOrWhy(g.current, g.current_reason, g.unit, k) + (g.current_partial ? ' (partial: not every day has data)' : '');
+  $('headline-previous').textContent = valueOrWhy(g.previous, g.previous_reason, g.unit, k) + (g.previous_partial ? ' (partial: not every day has data)' : '');
   $('headline-current').dataset.value = g.current ?? '';
   $('headline-previous').dataset.value = g.previous ?? '';
-  $('headline-note').textContent = g.suppression || (g.growth == null && !g.current_suppressed && !g.previous_suppressed ? 'No growth: the previous period has no sales.' : '');
+  const why = g.growth == null ? `Growth n/a: ${missingText(g.growth_reason, k)}.` : '';
+  const panel = g.panel?.first_day ? ` Data from ${g.panel.first_day} to ${g.panel.last_day}.` : '';
+  $('headline-note').textContent = [why + (why ? panel : ''), g.suppression ? withheldNote(g) : ''].filter(Boolean).join(' ');
   $('headline-attributed').textContent = attributedText(g.attributed_share);
   $('headline-attributed').dataset.value = g.attributed_share ?? '';
   $('headline-card').setAttribute('aria-busy', 'false');
   showScopeFields();
+}
+
+ /** The withheld cells in an analyst's words. */
+function withheldNote(answer) {
+  return `Some figures leave out shops with fewer than ${answer.k_anonymity} customers on a day (withheld for privacy).`;
 }
 
 /** "72% at named brands": how much of a category figure is attributed to a known brand. */
@@ -382,9 +449,9 @@ function renderGrowthTable(answers) {
       tr.dataset.period = period;
       tr.innerHTML =
         `<th scope="row">${PERIOD_SHORT[period]}</th>` +
-        `<td class="num" title="${g.current_period.from} – ${g.current_period.to}">${g.current_suppressed ? 'withheld' : formatValue(g.current, g.unit)}</td>` +
-        `<td class="num" title="${g.previous_period.from} – ${g.previous_period.to}">${g.previous_suppressed ? 'withheld' : formatValue(g.previous, g.unit)}</td>` +
-        `<td class="num growth-cell ${g.growth == null ? '' : g.growth >= 0 ? 'up' : 'down'}">${formatGrowth(g.growth)}</td>` +
+        `<td class="num" title="${g.current_period.from} – ${g.current_period.to}">${escapeHtml(valueOrWhy(g.current, g.current_reason, g.unit, g.k_anonymity))}</td>` +
+        `<td class="num" title="${g.previous_period.from} – ${g.previous_period.to}">${escapeHtml(valueOrWhy(g.previous, g.previous_reason, g.unit, g.k_anonymity))}</td>` +
+        `<td class="num growth-cell ${g.growth == null ? '' : g.growth >= 0 ? 'up' : 'down'}" title="${escapeHtml(missingText(g.growth_reason, g.k_anonymity))}">${formatGrowth(g.growth)}</td>` +
         `<td class="num">${g.attributed_share == null ? '—' : `${Math.round(g.attributed_share * 100)}%`}</td>`;
       return tr;
     }),
@@ -422,15 +489,19 @@ function renderSeries({ body, cache, age }, previous, restated = new Map()) {
   const shown = additive ? total : values.at(-1) ?? null;
   $('range-total').textContent = formatValue(values.length ? shown : null, body.unit);
   $('range-total').dataset.value = values.length ? String(shown) : '';
-  const partial = body.points.length && body.points.at(-1).period_start > addDays(state.to, -(state.granularity === 'week' ? 6 : state.granularity === 'month' ? 27 : 0));
+  const partial = body.points.filter((p) => p.partial).length;
+  const missing = body.points.filter((p) => p.value == null && p.reason !== 'withheld').length;
   $('series-note').textContent = [
     `${body.points.length} ${state.granularity}s, ${body.query.from} – ${body.query.to}`,
-    partial && state.granularity !== 'day' ? 'last period may be incomplete' : '',
+    body.panel?.first_day ? `data from ${body.panel.first_day} to ${body.panel.last_day}` : 'no data delivered yet',
+    missing ? `${missing} without data (gaps)` : '',
+    partial ? `${partial} partial (hollow points: not every day counted)` : '',
     body.attributed_share == null ? '' : `${Math.round(body.attributed_share * 100)}% at named brands`,
-    body.suppression || '',
+    body.suppression ? withheldNote(body) : '',
   ].filter(Boolean).join(' · ');
   $('chart-title').textContent = `${categoryLabelMetric()} by ${state.granularity}: ${subjectText()} ${whereText()}`;
-  const shiftText = state.granularity === 'month' ? (state.period === 'yoy' ? '12 months' : '1 month') : `${comparisonShift(state).days} days`;
+  const shift = comparisonShift(state);
+  const shiftText = shift.months ? `${shift.months} month${shift.months > 1 ? 's' : ''}` : `${shift.days} days`;
   if (!chart) chart = new chartModule.SeriesChart($('chart'));
   const previousPoints = previous ? body.points.map((_, i) => previous.points[i] ?? null) : null;
   chart.render({
@@ -439,6 +510,7 @@ function renderSeries({ body, cache, age }, previous, restated = new Map()) {
     restated: body.points.map((p) => restatedText(restated.get(p.period_start)) || null),
     unit: body.unit,
     granularity: state.granularity,
+    panelStart: body.panel?.first_day ?? null,
     label: `${METRIC_LABELS[state.metric]}`,
     previousLabel: `${shiftText} earlier`,
   });
@@ -449,12 +521,15 @@ function renderSeries({ body, cache, age }, previous, restated = new Map()) {
       const prev = previousPoints?.[i];
       const change = restated.get(p.period_start);
       if (change) tr.dataset.restated = 'true';
-      tr.innerHTML = `<td>${p.period_start}</td><td class="num">${p.suppressed ? 'withheld' : formatValue(p.value, body.unit)}</td><td class="num">${prev ? (prev.suppressed ? 'withheld' : formatValue(prev.value, body.unit)) : '—'}</td><td class="num">${p.attributed_share == null ? '—' : `${Math.round(p.attributed_share * 100)}%`}</td><td>${escapeHtml(restatedText(change))}</td>`;
+      if (p.partial) tr.dataset.partial = 'true';
+      const counted = p.partial ? ` (partial: ${p.counted.from} – ${p.counted.to}${p.clipped ? ', clipped to the range' : ''})` : '';
+      tr.innerHTML = `<td>${p.period_start}${escapeHtml(counted)}</td><td class="num">${escapeHtml(valueOrWhy(p.value, p.reason, body.unit, body.k_anonymity))}</td><td class="num">${prev ? escapeHtml(valueOrWhy(prev.value, prev.reason, body.unit, previous.k_anonymity)) : '—'}</td><td class="num">${p.attributed_share == null ? '—' : `${Math.round(p.attributed_share * 100)}%`}</td><td>${escapeHtml(restatedText(change))}</td>`;
       return tr;
     }),
   );
   freshness.cache = cache;
   freshness.cacheAge = age;
+  $('chart-card').setAttribute('aria-busy', 'false');
 }
 
 function categoryLabelMetric() {
@@ -465,10 +540,14 @@ function categoryLabelMetric() {
 async function loadTop(fresh, seq) {
   const category = topCategory();
   const path = topPath(state, category);
-  $('top-title').textContent = `Top movers${category ? ' in ' + categoryLabel(category).toLowerCase() : ''} ${whereText()} (${PERIOD_SHORT[state.period]})`;
+  const ranking = state.top === 'growth' ? (state.topDirection === 'up' ? 'Top gainers' : 'Top decliners') : (state.topDirection === 'up' ? 'Largest' : 'Smallest');
+  $('top-title').textContent = `${ranking}${category ? ' in ' + categoryLabel(category).toLowerCase() : ''} ${whereText()} (${PERIOD_SHORT[state.period]})`;
+  $('top-floor-help').textContent = floorText();
+  $('top-card').setAttribute('aria-busy', 'true');
   try {
     const { body } = await client.get(path, { fresh });
     if (seq !== loadSeq) return;
+    cardError('top', null);
     $('top-rows').replaceChildren(
       ...body.merchants.map((m) => {
         const tr = document.createElement('tr');
@@ -486,11 +565,14 @@ async function loadTop(fresh, seq) {
         return tr;
       }),
     );
+    $('top-card').setAttribute('aria-busy', 'false');
     $('top-note').textContent = body.merchants.length
       ? `${body.current_period.from} – ${body.current_period.to} vs ${body.previous_period.from} – ${body.previous_period.to}. ${body.suppression ?? ''}`
-      : `No merchant to rank. ${body.suppression ?? ''}`;
+      : body.growth_reason
+        ? `No growth to rank: ${missingText(body.growth_reason)}.`
+        : `No merchant to rank above the size floor. ${body.suppression ?? ''}`;
   } catch (error) {
-    if (error.name !== 'AbortError') $('top-note').textContent = `Top movers unavailable: ${error.message}`;
+    if (error.name !== 'AbortError' && seq === loadSeq) cardError('top', error);
   }
 }
 
@@ -530,7 +612,7 @@ async function loadMap(fresh, seq) {
       // A state not listed had no activity in either period: what /v1/growth?state= says
       // for it (zero, no growth; no average ticket without sales).
       values.set(code, s
-        ? { growth: s.growth, current: s.current, suppressed: s.current_suppressed, unit: answer.unit }
+        ? { growth: s.growth, current: s.current, suppressed: s.current_suppressed, unit: answer.unit, why: missingText(s.growth_reason, answer.k_anonymity) }
         : { growth: null, current: state.metric === 'avg_ticket' ? null : 0, suppressed: false, unit: answer.unit });
     }
   } else {
@@ -546,7 +628,7 @@ async function loadMap(fresh, seq) {
 
 function renderMap() {
   if (!map) return;
-  const unit = ['transactions', 'customers'].includes(state.metric) ? 'count' : 'usd';
+  const unit = ['transactions', 'customers', 'transactions_per_customer'].includes(state.metric) ? 'count' : 'usd';
   map.update({ values: mapValues, mode: state.map, selected: state.states, unit });
 }
 
@@ -562,6 +644,7 @@ function renderFreshness(cache, cacheAge) {
     ? freshness.ageAtFetch + (performance.now() - freshness.fetchedAt) / 1000
     : asOf ? (Date.now() - Date.parse(asOf)) / 1000 : null;
   $('as-of-age').textContent = asOf ? `(${formatAge(age)})` : '';
+  $('last-day').textContent = freshness.lastDay ?? 'no data yet';
   const box = $('freshness');
   box.classList.toggle('stale', age != null && age > 3600);
   box.classList.toggle('fresh', age != null && age <= 3600);

@@ -86,8 +86,8 @@ export function createMap(container, legend, { onToggle }) {
           : v.error
             ? 'no answer'
             : v.suppressed
-              ? 'withheld (too few customers)'
-              : `${formatValue(v.current, unit)}, ${formatGrowth(v.growth)}`;
+              ? 'withheld: too few customers'
+              : `${formatValue(v.current, unit)}, ${v.growth == null && v.why ? `growth n/a (${v.why})` : formatGrowth(v.growth)}`;
         title.textContent = `${state.name}: ${detail}${on ? ' (selected)' : ''}`;
         path.setAttribute('aria-label', title.textContent);
       }

@@ -1,5 +1,11 @@
 // The review tool (admin key): the unmapped queue ranked by spend at stake, suggestions with
 // their reasons, assign / ignore / rule / undo, and the share of spend that is mapped.
+//
+// Safe by construction: ignoring asks first, with the spend at stake; a rule is previewed
+// (what else it would catch) before it is saved; a decided group keeps its place in the list
+// (a line saying what was done, with Undo), so the next click lands where the reviewer aims;
+// an error appears beside the control that failed; every decision can be undone, and what an
+// undo cannot take back is shown.
 import './style.css';
 import {
   CATEGORIES, Client, categoryLabel, dropKeyFromUrl, escapeHtml, forgetKeys, formatTimestamp,
@@ -17,7 +23,7 @@ const selected = new Set();
 let chosenMerchant = null; // from the catalogue search
 let busy = false;
 
-window.__altdataReview = { loads: 0, lastAssign: null, lastBulk: null };
+window.__altdataReview = { loads: 0, lastAssign: null, lastBulk: null, lastUndo: null };
 
 async function start() {
   $('new-category').replaceChildren(...CATEGORIES.map((c) => new Option(categoryLabel(c), c)));
@@ -76,7 +82,37 @@ function wire() {
     e.preventDefault();
     assignSelected();
   });
-  $('ignore-selected').addEventListener('click', () => ignore([...selected]));
+  $('ignore-selected').addEventListener('click', (e) => ignore([...selected], e.currentTarget));
+}
+
+/**
+ * Asks before a decision: `lines` say what it does and what is at stake. Resolves true when
+ * the reviewer confirms.
+ */
+function confirmDecision(title, lines, confirmLabel) {
+  const dialog = $('confirm-dialog');
+  $('confirm-title').textContent = title;
+  $('confirm-body').replaceChildren(...lines.map((line) => Object.assign(document.createElement('p'), { textContent: line })));
+  $('confirm-yes').textContent = confirmLabel;
+  return new Promise((resolve) => {
+    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'yes'), { once: true });
+    dialog.returnValue = '';
+    dialog.showModal();
+    $('confirm-no').focus();
+  });
+}
+
+/** An error beside the control that failed (the group's card, or the decision form). */
+function errorBeside(control, error) {
+  const home = control?.closest('article.group, form, section') || $('decision');
+  let box = home.querySelector(':scope > .card-error');
+  if (!box) {
+    box = Object.assign(document.createElement('p'), { className: 'card-error' });
+    box.setAttribute('role', 'alert');
+    home.append(box);
+  }
+  box.textContent = `Not done: ${error.message || error}`;
+  box.scrollIntoView({ block: 'nearest' });
 }
 
 function showTargetFields() {
@@ -100,7 +136,13 @@ async function reloadAll() {
   await Promise.all([loadQueue(0), loadGauge(), loadAudit(), loadFailedFiles()]);
 }
 
+/** After a decision: the gauge and the decisions, not the queue (the list keeps its place). */
+async function reloadProgress() {
+  await Promise.all([loadGauge(), loadAudit()]);
+}
+
 async function loadQueue(offset) {
+  if (offset === 0) decided.clear();
   try {
     const { body } = await client.get(`/v1/admin/review?limit=${PAGE}&offset=${offset}`, { fresh: true });
     groups = offset === 0 ? body.groups : [...groups, ...body.groups];
@@ -119,6 +161,29 @@ function candidatesOf(group) {
   return Array.isArray(group.candidates) ? group.candidates : [];
 }
 
+/** Decided groups, by descriptor: what was done, shown in the group's place until Reload. */
+const decided = new Map();
+
+function decidedCard(g) {
+  const { text, audits } = decided.get(g.normalized_descriptor);
+  const card = Object.assign(document.createElement('article'), { className: 'decided' });
+  card.dataset.decided = g.normalized_descriptor;
+  card.append(Object.assign(document.createElement('span'), { textContent: text }));
+  if (audits?.length) {
+    const button = Object.assign(document.createElement('button'), { type: 'button', className: 'small secondary', textContent: 'Undo' });
+    button.setAttribute('aria-label', `Undo: ${text}`);
+    button.addEventListener('click', () => undo(audits, button));
+    card.append(' ', button);
+  }
+  return card;
+}
+
+/** "5411 (grocery) 80% · 5814 20%": a group's MCC mix or states, most rows first. */
+function sharesText(shares) {
+  const total = shares.reduce((a, s) => a + s.transactions, 0) || 1;
+  return shares.map((s) => `${s.value || 'none'} ${Math.round((s.transactions / total) * 100)}%`).join(' · ');
+}
+
 function renderGroups() {
   const atStake = groups.reduce((a, g) => a + g.at_stake, 0);
   $('queue-summary').textContent = total
@@ -129,6 +194,7 @@ function renderGroups() {
   const container = $('groups');
   container.replaceChildren(
     ...groups.map((g, index) => {
+      if (decided.has(g.normalized_descriptor)) return decidedCard(g);
       const card = document.createElement('article');
       card.className = 'group' + (selected.has(g.normalized_descriptor) ? ' selected' : '');
       card.dataset.descriptor = g.normalized_descriptor;
@@ -152,17 +218,22 @@ function renderGroups() {
               : '<span class="muted">Counted nowhere until assigned (category unknown).</span>'}</p>
           </div>
         </div>
+        <dl class="group-facts small">
+          <div><dt>MCC mix</dt><dd data-mcc>${escapeHtml(sharesText(g.mcc_mix ?? [])) || '—'}</dd></div>
+          <div><dt>States</dt><dd data-states>${escapeHtml(sharesText(g.states ?? [])) || '—'}</dd></div>
+        </dl>
         <ul class="samples" aria-label="Raw descriptors as sent">${g.samples.map((s) => `<li>${escapeHtml(s)}</li>`).join('')}</ul>
+        ${g.near_tie ? '<p class="tie small" data-near-tie><strong>Tie:</strong> the two best suggestions score about the same; the name alone does not decide. Check the MCC mix and states.</p>' : ''}
         ${candidates.length
           ? `<ul class="suggestions" aria-label="Suggestions">${candidates
               .map(
                 (c, ci) => `<li>
-                  <div class="sugg-main"><span class="score" title="resolver score">${Math.round((c.score ?? 0) * 100)}%</span>
+                  <div class="sugg-main"><span class="score" title="resolver score">${Math.round((c.score ?? 0) * 100)}%</span>${g.near_tie && ci < 2 ? ' <span class="tie-badge">tie</span>' : ''}
                   <strong>${escapeHtml(c.name)}</strong> <span class="muted small">${escapeHtml(categoryLabel(c.category || 'other'))} · #${c.merchant_id}</span></div>
                   <div class="why">${escapeHtml(c.why || '')}</div>
                   <div class="sugg-actions">
                     <button type="button" class="small" data-assign="${ci}" aria-label="Assign ${escapeHtml(g.normalized_descriptor)} to ${escapeHtml(c.name)}">Assign</button>
-                    <button type="button" class="small secondary" data-rule="${ci}" aria-label="Assign ${escapeHtml(g.normalized_descriptor)} to ${escapeHtml(c.name)} and add a prefix rule" title="Assign, and add a prefix rule so future descriptors starting this way map to ${escapeHtml(c.name)}">Assign + rule</button>
+                    <button type="button" class="small secondary" data-rule="${ci}" aria-label="Assign + rule: ${escapeHtml(g.normalized_descriptor)} to ${escapeHtml(c.name)}, with a prefix rule" title="Assign, and add a prefix rule so future descriptors starting this way map to ${escapeHtml(c.name)}">Assign + rule</button>
                   </div>
                 </li>`,
               )
@@ -182,16 +253,16 @@ function renderGroups() {
       card.querySelectorAll('[data-assign]').forEach((button) =>
         button.addEventListener('click', () => {
           const c = candidates[Number(button.dataset.assign)];
-          assign([g.normalized_descriptor], { merchant_id: c.merchant_id }, c.name, false);
+          assign([g.normalized_descriptor], { merchant_id: c.merchant_id }, c.name, false, { control: button });
         }),
       );
       card.querySelectorAll('[data-rule]').forEach((button) =>
         button.addEventListener('click', () => {
           const c = candidates[Number(button.dataset.rule)];
-          assign([g.normalized_descriptor], { merchant_id: c.merchant_id }, c.name, true);
+          assign([g.normalized_descriptor], { merchant_id: c.merchant_id }, c.name, true, { control: button });
         }),
       );
-      card.querySelector('[data-action="ignore"]').addEventListener('click', () => ignore([g.normalized_descriptor]));
+      card.querySelector('[data-action="ignore"]').addEventListener('click', (e) => ignore([g.normalized_descriptor], e.currentTarget));
       card.querySelector('[data-action="choose"]').addEventListener('click', () => {
         selected.clear();
         selected.add(g.normalized_descriptor);
@@ -225,6 +296,17 @@ function updateSelection() {
   $('assign-selected').disabled = !ready;
   $('ignore-selected').disabled = n === 0 || busy;
   $('selection-note').textContent = note;
+  $('assign-why').textContent = ready ? '' : whyNotReady(n, t);
+}
+
+/** Why "Assign selected" is disabled, beside it. */
+function whyNotReady(n, t) {
+  if (busy) return 'Wait: a decision is being saved.';
+  if (!n) return 'Disabled: select at least one group.';
+  if (t === 'search' && !chosenMerchant) return 'Disabled: choose a merchant from the catalogue first.';
+  if (t === 'new' && !$('new-name').value.trim()) return 'Disabled: give the new merchant a name.';
+  if (t === 'suggested') return `Disabled: no selected group has a suggestion scoring at least ${minScore()}%.`;
+  return '';
 }
 document.addEventListener('input', (e) => ['new-name', 'min-score'].includes(e.target.id) && updateSelection());
 
@@ -250,13 +332,14 @@ async function assignSelected() {
   const descriptors = [...selected];
   const rule = $('add-rule').checked;
   const t = target();
-  if (t === 'search') return assign(descriptors, { merchant_id: chosenMerchant.id }, chosenMerchant.name, rule);
+  const control = $('assign-selected');
+  if (t === 'search') return assign(descriptors, { merchant_id: chosenMerchant.id }, chosenMerchant.name, rule, { control });
   if (t === 'new') {
     const name = $('new-name').value.trim();
     const body = { new_merchant: { name, category: $('new-category').value } };
     const ticker = $('new-ticker').value.trim();
     if (ticker) body.new_merchant.ticker_symbol = ticker;
-    return assign(descriptors, body, name, rule);
+    return assign(descriptors, body, name, rule, { control });
   }
   // Each group to its own best suggestion when it scores at least the threshold: one
   // request per merchant. The others stay selected.
@@ -268,7 +351,7 @@ async function assignSelected() {
   }
   const outcomes = [];
   for (const [merchantId, { name, descriptors: list }] of byMerchant) {
-    const outcome = await assign(list, { merchant_id: merchantId }, name, rule, { quiet: true });
+    const outcome = await assign(list, { merchant_id: merchantId }, name, rule, { quiet: true, control });
     if (!outcome) break;
     outcomes.push(outcome);
   }
@@ -282,71 +365,123 @@ async function assignSelected() {
   }
 }
 
+/**
+ * The preview of each descriptor's prefix rule (POST /v1/admin/rules/preview) and the
+ * reviewer's answer: true to save the rules, false to assign without them, null to do nothing.
+ */
+async function confirmRules(descriptors, merchantId, name) {
+  const lines = [];
+  for (const d of descriptors) {
+    const { body: p } = await client.post('/v1/admin/rules/preview', { kind: 'prefix', pattern: d, merchant_id: merchantId });
+    const others = p.examples.filter((e) => !descriptors.includes(e.normalized_descriptor));
+    lines.push(
+      `A rule for descriptors starting “${p.matches}” would resolve ${p.pending_groups} waiting group${p.pending_groups === 1 ? '' : 's'} ` +
+      `(${p.pending_transactions} transactions, ${formatValue(p.pending_net_spend, 'usd')} net) to ${name}` +
+      (others.length ? `, among them ${others.slice(0, 5).map((e) => e.normalized_descriptor).join(', ')}.` : ': only this one.'),
+    );
+    if (p.reroutes_brands.length) {
+      lines.push(`It would also take from their brands everything named ${p.reroutes_brands.map((b) => `${b.matched_name} (${b.name})`).join(', ')}.`);
+    }
+    if (p.aliases_kept) lines.push(`${p.aliases_kept} descriptor(s) mapped by hand keep their merchant.`);
+  }
+  return confirmDecision(`Save ${descriptors.length === 1 ? 'this rule' : `${descriptors.length} rules`}?`, lines, 'Assign and save the rule');
+}
+
 /** POST /v1/admin/review/assign (then /v1/admin/rules when asked); returns the answer. */
-async function assign(descriptors, target, name, rule, { quiet = false } = {}) {
+async function assign(descriptors, target, name, rule, { quiet = false, control = null } = {}) {
   if (!descriptors.length) return null;
+  try {
+    if (rule && target.merchant_id && !(await confirmRules(descriptors, target.merchant_id, name))) return null;
+  } catch (error) {
+    errorBeside(control, error);
+    return null;
+  }
   setBusy(true, `Assigning ${descriptors.length} group${descriptors.length === 1 ? '' : 's'} to ${name}…`);
   try {
     const { body } = await client.post('/v1/admin/review/assign', { normalized_descriptors: descriptors, ...target });
     window.__altdataReview.lastAssign = body;
     const notes = [];
+    const audits = body.descriptors.map((d) => d.audit_id);
     if (rule) {
       for (const d of descriptors) {
         try {
-          await client.post('/v1/admin/rules', { kind: 'prefix', pattern: d, merchant_id: body.merchant_id });
+          const { body: saved } = await client.post('/v1/admin/rules', { kind: 'prefix', pattern: d, merchant_id: body.merchant_id });
+          audits.push(saved.audit_id);
         } catch (error) {
           notes.push(`rule for ${d}: ${error.message}`);
         }
       }
     }
     for (const d of descriptors) selected.delete(d);
+    for (const d of body.descriptors) {
+      decided.set(d.normalized_descriptor, { text: `Assigned ${d.normalized_descriptor} to ${name}${rule ? ' (with a rule)' : ''}.`, audits: [d.audit_id] });
+    }
     const message =
       `Assigned ${descriptors.length} group${descriptors.length === 1 ? '' : 's'} (${body.transactions} transactions, ` +
       `${formatValue(body.net_spend, 'usd')} net) to ${name}${body.merchant_created ? ' (new merchant #' + body.merchant_id + ')' : ''}` +
       `${rule ? ', with prefix rules' : ''}.${notes.length ? ' ' + notes.join('; ') : ''}`;
-    if (!quiet) toast(message, body.descriptors.map((d) => d.audit_id), body.merchant_id);
+    if (!quiet) toast(message, audits, body.merchant_id);
     $('decision-status').textContent = message;
-    await reloadAll();
+    renderGroups();
+    await reloadProgress();
     return body;
   } catch (error) {
-    showError(error);
+    errorBeside(control, error);
     return null;
   } finally {
     setBusy(false);
   }
 }
 
-async function ignore(descriptors) {
+async function ignore(descriptors, control) {
   if (!descriptors.length) return;
+  const chosen = groups.filter((g) => descriptors.includes(g.normalized_descriptor));
+  const atStake = chosen.reduce((a, g) => a + g.at_stake, 0);
+  const transactions = chosen.reduce((a, g) => a + g.transactions, 0);
+  const what = descriptors.length === 1 ? `“${descriptors[0]}”` : `${descriptors.length} groups`;
+  const sure = await confirmDecision(`Ignore ${what}?`, [
+    `${formatValue(atStake, 'usd')} at stake (${transactions.toLocaleString('en-US')} transactions) will be counted in no brand and leave the queue.`,
+    'You can undo it from Recent decisions.',
+  ], 'Ignore');
+  if (!sure) return;
   setBusy(true, `Ignoring ${descriptors.length} group(s)…`);
   try {
     const { body } = await client.post('/v1/admin/review/ignore', { normalized_descriptors: descriptors });
     for (const d of descriptors) selected.delete(d);
-    const message = `Ignored ${descriptors.length} group${descriptors.length === 1 ? '' : 's'} (${body.transactions} transactions).`;
-    toast(message);
+    const message = `Ignored ${what} (${body.transactions} transactions).`;
+    descriptors.forEach((d, i) => decided.set(d, { text: `Ignored ${d}.`, audits: body.audit_ids?.[i] ? [body.audit_ids[i]] : [] }));
+    toast(message, body.audit_ids);
     $('decision-status').textContent = message;
-    await reloadAll();
+    renderGroups();
+    await reloadProgress();
   } catch (error) {
-    showError(error);
+    errorBeside(control, error);
   } finally {
     setBusy(false);
   }
 }
 
-async function undo(auditIds) {
+async function undo(auditIds, control = null) {
   setBusy(true, 'Undoing…');
   try {
     let transactions = 0;
+    const notes = new Set();
     for (const id of auditIds) {
       const { body } = await client.post('/v1/admin/review/undo', { audit_id: id });
       transactions += body.transactions;
+      if (body.note) notes.add(body.note);
     }
+    // What the undo could not take back (customer counts, a rule already applied) is shown
+    // until the reviewer closes it, not in a toast that fades.
     const message = `Undone: ${transactions} transactions are back in the queue.`;
     toast(message);
     $('decision-status').textContent = message;
+    $('undo-notes').replaceChildren(...[...notes].map((n) => Object.assign(document.createElement('li'), { textContent: n })));
+    $('undo-warning').hidden = notes.size === 0;
+    window.__altdataReview.lastUndo = [...notes];
     await reloadAll();
   } catch (error) {
-    showError(error);
+    errorBeside(control, error);
   } finally {
     setBusy(false);
   }
@@ -419,11 +554,11 @@ async function loadAudit() {
               ? `rule ${e.detail?.kind ?? ''} “${e.detail?.pattern ?? ''}” → #${e.merchant_id}`
               : `${e.action} ${e.normalized_descriptor ?? ''}`;
         li.innerHTML = `<span><span>${escapeHtml(what)}</span><br /><span class="muted small">${escapeHtml(e.actor)} · ${formatTimestamp(e.created_at)}${e.undone_at ? ' · undone' : ''}</span></span>`;
-        if (e.action === 'assign' && !e.undone_at) {
+        if (['assign', 'ignore', 'rule'].includes(e.action) && !e.undone_at) {
           const button = Object.assign(document.createElement('button'), { type: 'button', className: 'small secondary', textContent: 'Undo' });
           button.setAttribute('aria-label', `Undo: ${what}`);
           button.dataset.undo = e.id;
-          button.addEventListener('click', () => undo([e.id]));
+          button.addEventListener('click', () => undo([e.id], button));
           li.append(button);
         }
         return li;

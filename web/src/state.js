@@ -1,14 +1,17 @@
 // The dashboard's whole state lives in the query string, so a view can be shared by its URL.
 //
 //   ?metric=spend&category=coffee_shop&state=CA&granularity=week&from=…&to=…&period=wow
-//    &as_of=…&map=growth&top=growth[&cmp=0]
+//    &as_of=…&map=growth&top=growth&dir=up&floor=100[&cmp=0]
 //
 // Subject: `category=`, `merchant=<id>`, `brand=<id>` or `scope=all`. Parameter names follow
 // the API's, so a URL reads like the request behind it.
 
-export const METRICS = ['spend', 'gross', 'refunds', 'transactions', 'customers', 'avg_ticket'];
-export const GRANULARITIES = ['day', 'week', 'month'];
-export const PERIODS = ['wow', 'mom', 'yoy'];
+export const METRICS = [
+  'spend', 'gross', 'refunds', 'transactions', 'customers', 'avg_ticket', 'spend_per_customer',
+  'transactions_per_customer',
+];
+export const GRANULARITIES = ['day', 'week', 'month', 'quarter'];
+export const PERIODS = ['wow', 'mom', 'yoy', 'month', 'quarter'];
 export const STATES = [
   'AL', 'AK', 'AZ', 'AR', 'CA', 'CO', 'CT', 'DE', 'FL', 'GA', 'HI', 'ID', 'IL', 'IN', 'IA', 'KS',
   'KY', 'LA', 'ME', 'MD', 'MA', 'MI', 'MN', 'MS', 'MO', 'MT', 'NE', 'NV', 'NH', 'NJ', 'NM', 'NY',
@@ -41,6 +44,7 @@ export function yesterday() {
 export function defaultFrom(granularity, to) {
   if (granularity === 'day') return addDays(to, -34);
   if (granularity === 'month') return addMonths(to, -12);
+  if (granularity === 'quarter') return addMonths(to, -24);
   return addDays(to, -7 * 12 + 1);
 }
 
@@ -75,6 +79,9 @@ export function readState(search = location.search) {
     asOf: DATE.test(p.get('as_of') || '') ? p.get('as_of') : null,
     map: pick('map', ['growth', 'value'], 'growth'),
     top: pick('top', ['growth', 'spend'], 'growth'),
+    topDirection: pick('dir', ['up', 'down'], 'up'),
+    // The size floor of top movers, in dollars of the base period (a setting, shown).
+    minSpend: /^\d{1,9}$/.test(p.get('floor') || '') ? Number(p.get('floor')) : 100,
     comparison: p.get('cmp') !== '0',
   };
   if (/^\d+$/.test(p.get('merchant') || '')) {
@@ -111,6 +118,8 @@ export function stateToSearch(state) {
   p.set('as_of', state.asOf);
   p.set('map', state.map);
   p.set('top', state.top);
+  p.set('dir', state.topDirection);
+  p.set('floor', String(state.minSpend));
   if (!state.comparison) p.set('cmp', '0');
   return '?' + p.toString().replace(/%2C/g, ',');
 }
@@ -156,6 +165,10 @@ export function changesPath(state) {
 export function periodStartOf(iso, granularity) {
   if (granularity === 'day') return iso;
   if (granularity === 'month') return iso.slice(0, 8) + '01';
+  if (granularity === 'quarter') {
+    const month = Math.floor((Number(iso.slice(5, 7)) - 1) / 3) * 3 + 1;
+    return `${iso.slice(0, 4)}-${String(month).padStart(2, '0')}-01`;
+  }
   const weekday = (new Date(iso + 'T00:00:00Z').getUTCDay() + 6) % 7;
   return addDays(iso, -weekday);
 }
@@ -183,6 +196,8 @@ export function topPath(state, category) {
   if (category) p.set('category', category);
   withStates(p, state.states);
   p.set('by', state.top);
+  p.set('direction', state.topDirection);
+  p.set('min_spend', String(state.minSpend));
   p.set('period', state.period);
   p.set('as_of', state.asOf);
   p.set('limit', '10');
@@ -191,8 +206,9 @@ export function topPath(state, category) {
 
 /** How far back the comparison series is shifted, per growth period and granularity. */
 export function comparisonShift(state) {
-  if (state.granularity === 'month') {
-    return state.period === 'yoy' ? { months: 12 } : { months: 1 };
+  if (state.granularity === 'month' || state.granularity === 'quarter' || state.period === 'month' || state.period === 'quarter') {
+    if (state.period === 'yoy') return { months: 12 };
+    return { months: state.period === 'quarter' || state.granularity === 'quarter' ? 3 : 1 };
   }
   return { days: { wow: 7, mom: 28, yoy: 364 }[state.period] };
 }

@@ -6,7 +6,8 @@
 // Every wait is a condition with a deadline; there is no fixed sleep.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -37,6 +38,24 @@ function growthText(growth) {
   if (text === '0.0') return '0.0%';
   return (pct > 0 ? '+' : '−') + text + '%';
 }
+// Why a value is missing, in the dashboard's words (api.js `missingText`).
+const MISSING = {
+  before_panel_start: 'no data: before the panel starts',
+  after_last_delivery: 'no data yet: after the last delivered day',
+  nothing_delivered: 'no data delivered yet',
+  no_sales: 'no sales',
+  no_customers: 'no customers',
+  partial_period: 'not comparable: a period is only partly covered by the data',
+  zero_base: 'no growth: nothing in the previous period',
+};
+function missing(reason, k) {
+  return reason === 'withheld' ? `withheld: fewer than ${k} customers` : MISSING[reason];
+}
+/** A value as the dashboard shows it: the number, or why there is none. */
+function shownValue(value, reason, k, unit = 'usd') {
+  return value == null ? missing(reason, k) || '—' : money(value, unit);
+}
+const PARTIAL = ' (partial: not every day has data)';
 function yesterday() {
   const d = new Date();
   d.setUTCDate(d.getUTCDate() - 1);
@@ -135,10 +154,30 @@ function assertPageHeaders(response) {
   assert.equal(headers['referrer-policy'], 'no-referrer');
 }
 
+// axe-core, evaluated in the page through the DevTools protocol (the pages' content security
+// policy refuses injected script tags, rightly).
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** axe-core's WCAG 2 A and AA rules find nothing on the page as it is now. */
+async function assertAccessible(page, what) {
+  await page.evaluate(AXE);
+  const violations = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return result.violations.map((v) => `${v.id}: ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+  });
+  assert.deepEqual(violations, [], `axe-core on ${what}`);
+}
+
+/** Console errors, page errors and unhandled promise rejections, as they happen. */
 function watchErrors(page) {
   const errors = [];
   page.on('pageerror', (error) => errors.push(String(error)));
   page.on('console', (msg) => msg.type() === 'error' && errors.push(msg.text()));
+  page.addInitScript(() => {
+    window.addEventListener('unhandledrejection', (event) => {
+      console.error(`unhandled rejection: ${event.reason?.name ?? ''} ${event.reason?.message ?? event.reason}`);
+    });
+  });
   return errors;
 }
 
@@ -216,8 +255,9 @@ describe('dashboard', () => {
 
     const { body: growth, headers } = await api(`/v1/growth?metric=spend&category=coffee_shop&state=CA&period=wow&as_of=${AS_OF}`);
     assert.equal(await page.textContent('#headline-growth'), growthText(growth.growth));
-    assert.equal(await page.textContent('#headline-current'), money(growth.current));
-    assert.equal(await page.textContent('#headline-previous'), money(growth.previous));
+    const k = growth.k_anonymity;
+    assert.equal(await page.textContent('#headline-current'), shownValue(growth.current, growth.current_reason, k) + (growth.current_partial ? PARTIAL : ''));
+    assert.equal(await page.textContent('#headline-previous'), shownValue(growth.previous, growth.previous_reason, k) + (growth.previous_partial ? PARTIAL : ''));
     assert.match(await page.textContent('#headline-title'), /Week-over-week growth in net spend: coffee shops in CA/);
     // Beside the category figure: how much of it is at named brands (the API's own share).
     assert.equal(await page.getAttribute('#headline-attributed', 'data-value'), String(growth.attributed_share ?? ''));
@@ -226,12 +266,19 @@ describe('dashboard', () => {
     assert.equal(await page.textContent('#current-label'), `${growth.current_period.from} – ${growth.current_period.to}`);
     console.log(`# canonical answer: ${growthText(growth.growth)} (${money(growth.current)} vs ${money(growth.previous)})`);
 
-    // The growth table: WoW, MoM, YoY.
-    for (const period of ['wow', 'mom', 'yoy']) {
+    // The growth table: trailing WoW, MoM, YoY and calendar month and quarter to date. With
+    // 21 days of data, a year back is no data (never $0), and so is its growth.
+    for (const period of ['wow', 'mom', 'yoy', 'month', 'quarter']) {
       const { body } = await api(`/v1/growth?metric=spend&category=coffee_shop&state=CA&period=${period}&as_of=${AS_OF}`);
       const cells = await page.$$eval(`#growth-rows tr[data-period="${period}"] td`, (tds) => tds.map((td) => td.textContent));
       const named = body.attributed_share == null ? '—' : `${Math.round(body.attributed_share * 100)}%`;
-      assert.deepEqual(cells, [money(body.current), money(body.previous), growthText(body.growth), named], period);
+      const k = body.k_anonymity;
+      assert.deepEqual(cells, [shownValue(body.current, body.current_reason, k), shownValue(body.previous, body.previous_reason, k), growthText(body.growth), named], period);
+      if (period === 'yoy') {
+        assert.equal(body.previous, null);
+        assert.equal(cells[1], 'no data: before the panel starts');
+        assert.equal(cells[2], 'n/a');
+      }
     }
 
     // The series' total equals the API's.
@@ -240,9 +287,10 @@ describe('dashboard', () => {
     assert.equal(await page.textContent('#range-total'), money(total));
     assert.equal(await page.locator('#series-rows tr').count(), series.points.length);
 
-    // Top movers: same merchants in the same order.
-    const { body: top } = await api(`/v1/top?category=coffee_shop&state=CA&by=growth&period=wow&as_of=${AS_OF}&limit=10`);
+    // Top movers: same merchants in the same order, above the default size floor ($100).
+    const { body: top } = await api(`/v1/top?category=coffee_shop&state=CA&by=growth&direction=up&min_spend=100&period=wow&as_of=${AS_OF}&limit=10`);
     const names = await page.$$eval('#top-rows tr td:nth-child(2)', (tds) => tds.map((td) => td.textContent));
+    assert.ok(top.merchants.length > 0, 'some coffee shop is above the floor');
     assert.deepEqual(names, top.merchants.map((m) => m.name));
 
     // The data's age is visible and is the API's as-of time.
@@ -260,6 +308,7 @@ describe('dashboard', () => {
     assert.equal(await page.getAttribute('#map path[data-state="CA"]', 'aria-pressed'), 'true');
 
     await page.screenshot({ path: join(RESULTS, 'dashboard-1280x800-screenshot.png') });
+    await assertAccessible(page, 'the dashboard');
     assert.deepEqual(errors, []);
     await page.close();
   });
@@ -373,6 +422,124 @@ describe('dashboard', () => {
     await page.close();
   });
 
+  test('no invented zeros: gaps before the data, the panel start marked, partial periods flagged and explained', async () => {
+    const page = await context.newPage();
+    const errors = watchErrors(page);
+    const from = daysBefore(AS_OF, 55);
+    const view = `/?metric=spend&category=coffee_shop&state=CA&granularity=week&period=yoy&as_of=${AS_OF}&to=${AS_OF}&from=${from}`;
+    await page.goto(BASE + view);
+    await signIn(page, ANALYST);
+    await page.waitForFunction(() => window.__altdata?.ready);
+    const { body: series } = await api(`/v1/timeseries?metric=spend&category=coffee_shop&state=CA&granularity=week&from=${from}&to=${AS_OF}`);
+    const gaps = series.points.filter((p) => p.value == null);
+    assert.ok(gaps.length >= 3, `weeks before the 21 days of data have no value: ${JSON.stringify(series.points.map((p) => p.value))}`);
+    assert.ok(gaps.every((p) => p.reason === 'before_panel_start'), JSON.stringify(gaps));
+    const rows = await page.$$eval('#series-rows tr', (trs) => trs.map((tr) => ({ value: tr.children[1].textContent, partial: tr.dataset.partial === 'true' })));
+    assert.equal(rows.length, series.points.length);
+    series.points.forEach((p, i) => {
+      assert.equal(rows[i].value, shownValue(p.value, p.reason, series.k_anonymity), p.period_start);
+      assert.equal(rows[i].partial, p.partial, p.period_start);
+    });
+    // The chart knows where the panel starts and draws it; the note counts gaps and partial weeks.
+    assert.equal(await page.getAttribute('#chart', 'data-panel-start'), series.panel.first_day);
+    assert.ok(series.points.some((p) => p.partial), 'the week the data starts in is partial');
+    assert.match(await page.textContent('#series-note'), new RegExp(`data from ${series.panel.first_day}.*${gaps.length} without data.*partial`));
+    // Year over year with 21 days of history: no growth, and the reason, never "$0.00".
+    assert.equal(await page.textContent('#headline-growth'), 'n/a');
+    assert.match(await page.textContent('#headline-previous'), /^no data: before the panel starts/);
+    assert.match(await page.textContent('#headline-note'), /Growth n\/a: no data: before the panel starts/);
+    // The data's age: the last transaction day beside the last aggregation.
+    const { body: fresh } = await api('/v1/freshness');
+    await until('the last transaction day', async () => (await page.textContent('#last-day')) === fresh.last_transaction_day);
+    await page.screenshot({ path: join(RESULTS, 'dashboard-gaps-1280x800-screenshot.png') });
+    await assertAccessible(page, 'the dashboard with gaps');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.screenshot({ path: join(RESULTS, 'dashboard-gaps-narrow-390x844-screenshot.png'), fullPage: true });
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+
+  test('quick control changes leave no unhandled rejection and no console error', async () => {
+    const page = await context.newPage();
+    const errors = watchErrors(page);
+    await page.goto(`${BASE}${CANONICAL}`);
+    await signIn(page, ANALYST);
+    await page.waitForFunction(() => window.__altdata?.ready);
+    for (const metric of ['gross', 'transactions', 'spend_per_customer', 'transactions_per_customer', 'avg_ticket', 'spend']) {
+      await page.selectOption('#metric', metric);
+    }
+    await page.selectOption('#granularity', 'quarter');
+    await page.selectOption('#period', 'month');
+    await until('the last view loaded', () => page.evaluate(() => window.__altdata.ready && !document.body.classList.contains('loading') && location.search.includes('period=month')));
+    await page.waitForFunction(() => window.__altdata.mapReady === window.__altdata.seq, null, { timeout: 30_000 });
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+
+  test('top movers go up or down above a size floor that is shown; the CSV says what it ranks', async () => {
+    const page = await context.newPage();
+    const errors = watchErrors(page);
+    await page.goto(`${BASE}/?metric=spend&scope=all&state=&granularity=week&period=wow&as_of=${AS_OF}&to=${AS_OF}&from=${FROM}&top=growth&dir=down&floor=500`);
+    await signIn(page, ANALYST);
+    await page.waitForFunction(() => window.__altdata?.ready);
+    const { body: top } = await api(`/v1/top?by=growth&direction=down&min_spend=500&period=wow&as_of=${AS_OF}&limit=10`);
+    assert.ok(top.merchants.length > 0, 'some merchant declined');
+    const names = await page.$$eval('#top-rows tr td:nth-child(2)', (tds) => tds.map((td) => td.textContent));
+    assert.deepEqual(names, top.merchants.map((m) => m.name));
+    assert.ok(top.merchants.every((m) => m.previous_spend >= 500), 'the floor holds');
+    assert.match(await page.textContent('#top-title'), /^Top decliners/);
+    assert.match(await page.textContent('#top-floor-help'), /at least \$500\.00 of net spend in the previous period/);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#csv-top')]);
+    assert.match(download.suggestedFilename(), /^top-growth-decliners_all_US_wow_/);
+    let csv = '';
+    for await (const chunk of await download.createReadStream()) csv += chunk;
+    const [header, first] = csv.split('\n');
+    assert.match(header, /,by,direction,min_spend,unit,subject,period_from,period_to,as_of_data$/);
+    assert.match(first, new RegExp(`,growth,down,500,usd,all,${top.current_period.from},${top.current_period.to},`));
+    // Changing the floor re-ranks at once and the URL keeps it.
+    await page.fill('#top-floor', '0');
+    await page.dispatchEvent('#top-floor', 'change');
+    await until('floor=0 in the URL', () => page.url().includes('floor=0'));
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+
+  test('a card that fails says so beside it and retries', async () => {
+    const page = await context.newPage();
+    await page.goto(`${BASE}${CANONICAL}`);
+    await signIn(page, ANALYST);
+    await page.waitForFunction(() => window.__altdata?.ready);
+    // The gateway refuses the top movers (a 503, as when PostgreSQL is away): only that card
+    // says so, with its Retry; the others keep their answers.
+    const isTop = (url) => url.pathname === '/v1/top';
+    await page.route(isTop, (route) => route.fulfill({ status: 503, contentType: 'application/json', headers: { 'retry-after': '1' }, body: '{"error":{"code":"unavailable","message":"the database is unavailable"}}' }));
+    await page.click('#refresh');
+    await page.waitForFunction(() => !document.getElementById('top-error').hidden, null, { timeout: 30_000 });
+    assert.match(await page.textContent('#top-error'), /Could not load: the database is unavailable/);
+    assert.equal(await page.getAttribute('#top-card', 'aria-busy'), 'false');
+    assert.ok(await page.isHidden('#error'), 'no page-level error');
+    assert.ok(await page.isHidden('#headline-error'));
+    await page.unroute(isTop);
+    await page.click('#top-error [data-retry]');
+    await page.waitForFunction(() => document.getElementById('top-error').hidden && document.getElementById('top-card').getAttribute('aria-busy') === 'false');
+    const { body: top } = await api(`/v1/top?category=coffee_shop&state=CA&by=growth&direction=up&min_spend=100&period=wow&as_of=${AS_OF}&limit=10`);
+    assert.equal(await page.locator('#top-rows tr').count(), top.merchants.length);
+    await page.close();
+  });
+
+  test('a skip link passes the map', async () => {
+    const page = await context.newPage();
+    await page.goto(`${BASE}${CANONICAL}`);
+    await signIn(page, ANALYST);
+    await page.waitForFunction(() => window.__altdata?.mapReady > 0, null, { timeout: 30_000 });
+    await page.focus('#map-mode');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip the map');
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'chart-card');
+    await page.close();
+  });
+
   test('fits a narrow (390 px) screen', async () => {
     const page = await context.newPage();
     await page.setViewportSize({ width: 390, height: 844 });
@@ -382,6 +549,62 @@ describe('dashboard', () => {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 1, `no horizontal scrolling (overflow ${overflow}px)`);
     await page.screenshot({ path: join(RESULTS, 'dashboard-narrow-390x844-screenshot.png'), fullPage: true });
+    await page.close();
+  });
+});
+
+describe('compare', () => {
+  test('up to five subjects on one chart, in their unit or indexed to 100, with the shared filters shown and names, not ids', async () => {
+    const page = await context.newPage();
+    const errors = watchErrors(page);
+    const query = `s=category:coffee_shop,category:fast_food&metric=spend&granularity=week&from=${FROM}&to=${AS_OF}&state=CA`;
+    await page.goto(`${BASE}/compare.html?${query}&mode=absolute`);
+    await signIn(page, ANALYST);
+    await page.waitForFunction(() => window.__altdataCompare?.loads > 0);
+    const heads = await page.$$eval('#compare-head th', (ths) => ths.map((th) => th.textContent));
+    assert.deepEqual(heads, ['Period', 'Coffee shops', 'Fast food']);
+    assert.match(await page.textContent('#filters'), /Every subject: net spend, states CA, by week/);
+    const answers = [];
+    for (const category of ['coffee_shop', 'fast_food']) {
+      answers.push((await api(`/v1/timeseries?category=${category}&metric=spend&state=CA&granularity=week&from=${FROM}&to=${AS_OF}`)).body);
+    }
+    const rows = await page.$$eval('#compare-rows tr', (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+    assert.equal(rows.length, answers[0].points.length);
+    rows.forEach((row, i) => {
+      assert.equal(row[1], shownValue(answers[0].points[i].value, answers[0].points[i].reason, answers[0].k_anonymity));
+      assert.equal(row[2], shownValue(answers[1].points[i].value, answers[1].points[i].reason, answers[1].k_anonymity));
+    });
+    // Indexed: each subject's first whole period with data is 100, gaps stay gaps.
+    await page.selectOption('#mode', 'index');
+    await page.waitForFunction(() => window.__altdataCompare.loads > 1 && location.search.includes('mode=index'));
+    const indexedRows = await page.$$eval('#compare-rows tr', (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+    for (const column of [1, 2]) {
+      const points = answers[column - 1].points;
+      const base = points.findIndex((p) => p.value && !p.partial);
+      assert.ok(base >= 0, 'a whole week with data');
+      assert.equal(indexedRows[base][column], '100.0', `column ${column}`);
+      points.forEach((p, row) => {
+        if (p.value == null) assert.doesNotMatch(indexedRows[row][column], /^\d/, 'a gap stays a gap');
+        else assert.equal(indexedRows[row][column], (Math.round((p.value / points[base].value) * 1000) / 10).toFixed(1));
+      });
+    }
+    // A brand is added by its name and shown by its name.
+    const { body: merchants } = await api('/v1/merchants?category=coffee_shop&limit=50');
+    const brand = merchants.merchants.find((m) => m.brand_id);
+    assert.ok(brand, 'a coffee brand in the catalogue');
+    await page.fill('#merchant-search', brand.name);
+    await page.click(`#merchant-options li[data-merchant="${brand.id}"]`);
+    await page.waitForFunction((id) => document.querySelector(`#subjects li[data-subject="brand:${id}"]`), brand.brand_id);
+    assert.match(await page.textContent(`#subjects li[data-subject="brand:${brand.brand_id}"] span`), new RegExp(`^${brand.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(brand\\)$`));
+    await page.waitForFunction(() => document.querySelectorAll('#compare-head th').length === 4);
+    await page.screenshot({ path: join(RESULTS, 'compare-1280x800-screenshot.png') });
+    await assertAccessible(page, 'the compare view');
+    // The chart follows its container's width (a ResizeObserver): no horizontal scrolling once
+    // it has.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await until('the page to fit 390 px', () => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth <= 1), 5_000);
+    await page.screenshot({ path: join(RESULTS, 'compare-narrow-390x844-screenshot.png'), fullPage: true });
+    assert.deepEqual(errors, []);
     await page.close();
   });
 });
@@ -518,6 +741,7 @@ describe('review tool', () => {
     );
     const last = descriptors[2];
     await review.click(`#groups article.group[data-descriptor="${last}"] [data-action="ignore"]`);
+    await review.click('#confirm-yes');
     await until('the ignored group out of the queue', async () => (await review.locator(`#groups article.group[data-descriptor="${last}"]`).count()) === 0);
     await review.setViewportSize({ width: 390, height: 844 });
     await review.evaluate(() => window.scrollTo(0, 0));
@@ -558,6 +782,75 @@ describe('review tool', () => {
       const back = new Set(body.groups.map((g) => g.normalized_descriptor));
       return eligible.every((d) => back.has(d));
     });
+    assert.deepEqual(errors, []);
+    await review.close();
+  });
+  test('review is safe: ignore asks with the spend at stake, a rule is previewed, the list keeps its place, undo shows its caveats', async () => {
+    const review = await context.newPage();
+    const errors = watchErrors(review);
+    await review.goto(`${BASE}/review.html`);
+    await signIn(review, ADMIN);
+    await review.waitForFunction(() => window.__altdataReview?.loads > 0);
+    assert.equal(await review.textContent('#assign-why'), 'Disabled: select at least one group.');
+    const { body: queue } = await api('/v1/admin/review?limit=25', ADMIN);
+    const index = queue.groups.findIndex((g, i) => i > 0 && i < queue.groups.length - 1 && Array.isArray(g.candidates) && g.candidates.length);
+    assert.ok(index > 0, 'a group with a suggestion, not first or last');
+    const group = queue.groups[index];
+    const card = review.locator(`#groups article.group[data-descriptor="${group.normalized_descriptor}"]`);
+    // The facts that decide it: MCC mix and states, as the API lists them.
+    const total = (shares) => shares.reduce((a, x) => a + x.transactions, 0) || 1;
+    const facts = (shares) => shares.map((x) => `${x.value || 'none'} ${Math.round((x.transactions / total(shares)) * 100)}%`).join(' · ') || '—';
+    assert.equal(await card.locator('[data-mcc]').textContent(), facts(group.mcc_mix));
+    assert.equal(await card.locator('[data-states]').textContent(), facts(group.states));
+    assert.equal(await card.locator('[data-near-tie]').count(), group.near_tie ? 1 : 0);
+
+    // Ignore asks first, with the money at stake; Cancel changes nothing.
+    await card.locator('[data-action="ignore"]').click();
+    await review.waitForFunction(() => document.getElementById('confirm-dialog').open);
+    assert.ok((await review.textContent('#confirm-body')).includes(`${money(group.at_stake)} at stake`));
+    await review.screenshot({ path: join(RESULTS, 'review-confirm-ignore-1280x800-screenshot.png') });
+    await assertAccessible(review, 'the review tool asking to confirm');
+    await review.click('#confirm-no');
+    assert.equal(await card.count(), 1);
+
+    // Assign + rule shows what the rule would catch before saving anything.
+    const candidate = group.candidates[0];
+    const { body: rulesBefore } = await api('/v1/admin/rules', ADMIN);
+    await card.locator('[data-rule="0"]').click();
+    await review.waitForFunction(() => document.getElementById('confirm-dialog').open);
+    const preview = await (await fetch(`${BASE}/v1/admin/rules/preview`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${ADMIN}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ kind: 'prefix', pattern: group.normalized_descriptor, merchant_id: candidate.merchant_id }),
+    })).json();
+    const text = await review.textContent('#confirm-body');
+    assert.ok(text.includes(`would resolve ${preview.pending_groups} waiting group`), text);
+    assert.ok(text.includes(`${preview.pending_transactions} transactions`), text);
+    const { body: rulesDuring } = await api('/v1/admin/rules', ADMIN);
+    assert.equal(rulesDuring.rules.length, rulesBefore.rules.length, 'nothing saved before the answer');
+    await review.click('#confirm-yes');
+    // The decided group keeps its place: the same slot now says what was done.
+    const slot = review.locator(`#groups > article >> nth=${index}`);
+    await until('the decision in the group\'s place', async () => (await slot.getAttribute('data-decided')) === group.normalized_descriptor);
+    const next = queue.groups[index + 1].normalized_descriptor;
+    assert.equal(await review.getAttribute(`#groups > article >> nth=${index + 1}`, 'data-descriptor'), next, 'the next group did not move');
+    const { body: rulesAfter } = await api('/v1/admin/rules', ADMIN);
+    assert.equal(rulesAfter.rules.length, rulesBefore.rules.length + 1);
+    await review.screenshot({ path: join(RESULTS, 'review-kept-place-1280x800-screenshot.png') });
+    await assertAccessible(review, 'the review tool after a decision');
+
+    // Undo takes back the assignment and the rule, and shows what it could not take back.
+    await review.click('#toast-undo');
+    const notes = await until('the undo', () => review.evaluate(() => window.__altdataReview.lastUndo));
+    await until('the group back in the queue', async () => (await card.count()) === 1);
+    const { body: rulesUndone } = await api('/v1/admin/rules', ADMIN);
+    assert.equal(rulesUndone.rules.filter((r) => r.active).length, rulesBefore.rules.filter((r) => r.active).length);
+    if (notes.length) {
+      assert.ok(await review.isVisible('#undo-warning'));
+      assert.deepEqual(await review.$$eval('#undo-notes li', (lis) => lis.map((li) => li.textContent)), notes);
+    }
+    await review.setViewportSize({ width: 390, height: 844 });
+    await review.screenshot({ path: join(RESULTS, 'review-undo-narrow-390x844-screenshot.png'), fullPage: true });
     assert.deepEqual(errors, []);
     await review.close();
   });

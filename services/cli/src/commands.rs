@@ -464,18 +464,22 @@ pub async fn ask(
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let k = answer.k_anonymity;
-    let dollars = |value: Option<f64>| {
-        value.map_or(format!("withheld (every cell under {k} customers)"), |v| {
-            format!("${v:.2}")
-        })
+    // A missing value says why (no data before the panel, withheld cells), never $0.
+    let why = |reason: Option<query::Missing>| match reason {
+        Some(query::Missing::Withheld) => format!("withheld (every cell under {k} customers)"),
+        Some(reason) => reason.words().to_owned(),
+        None => "n/a".to_owned(),
     };
-    let growth = answer
-        .growth
-        .map_or("n/a".to_owned(), |g| format!("{:+.2}%", g * 100.0));
+    let dollars =
+        |value: Option<f64>, reason| value.map_or_else(|| why(reason), |v| format!("${v:.2}"));
+    let growth = answer.growth.map_or_else(
+        || format!("n/a ({})", why(answer.growth_reason)),
+        |g| format!("{:+.2}%", g * 100.0),
+    );
     Ok(format!(
         "week-over-week net spend, {category} in {state}, week ending {as_of}: {} vs {} the week before: {growth} (data as of {})",
-        dollars(answer.current),
-        dollars(answer.previous),
+        dollars(answer.current, answer.current_reason),
+        dollars(answer.previous, answer.previous_reason),
         answer.as_of_data.map_or("never".to_owned(), |t| t.to_rfc3339()),
     ))
 }

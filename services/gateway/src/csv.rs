@@ -1,18 +1,25 @@
 //! CSV renderings of the answers (`Accept: text/csv` or `?format=csv`): one header row, one
 //! row per point, period, state or merchant; empty cells for nulls; dates `YYYY-MM-DD`.
 //!
+//! Every data file (timeseries, growth, growth by state, top) stands alone: its last columns
+//! are `unit`, `subject`, `period_from`, `period_to` and `as_of_data`, the same on every row,
+//! so a file opened a month later still says what it measures, of whom, over which days and
+//! how fresh the data was (columns rather than comment lines: every CSV reader keeps them).
+//!
 //! Every cell goes through [`CsvWriter`], which neutralises formula injection (OWASP's rule):
 //! a cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`,
 //! so a spreadsheet shows it as text instead of evaluating it, unless the cell is a plain
 //! decimal number: `-12.5` (a refund, a negative delta) stays a number. The rule looks at the
 //! text, not at the column, so a column added later cannot forget it.
 
+use crate::api::answer::Subject;
 use crate::api::changes::ChangesAnswer;
 use crate::api::growth::{GrowthAnswer, GrowthByStateAnswer};
 use crate::api::reference::{CategoriesAnswer, FreshnessAnswer, MerchantsAnswer};
 use crate::api::timeseries::TimeseriesAnswer;
 use crate::api::top::TopAnswer;
 use crate::error::ApiError;
+use crate::query::DateRange;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -106,34 +113,105 @@ fn time(value: Option<DateTime<Utc>>) -> String {
         .unwrap_or_default()
 }
 
+/// The columns every data file ends with (see the module's documentation).
+const ABOUT_COLUMNS: [&str; 5] = ["unit", "subject", "period_from", "period_to", "as_of_data"];
+
+/// The values of [`ABOUT_COLUMNS`].
+fn about(
+    unit: &str,
+    subject: &Subject,
+    period: DateRange,
+    as_of: Option<DateTime<Utc>>,
+) -> [String; 5] {
+    [
+        unit.to_owned(),
+        subject.describe(),
+        period.from.to_string(),
+        period.to.to_string(),
+        time(as_of),
+    ]
+}
+
+fn header(columns: impl IntoIterator<Item = &'static str>) -> Vec<&'static str> {
+    columns.into_iter().chain(ABOUT_COLUMNS).collect()
+}
+
+fn row(cells: impl IntoIterator<Item = String>, about: &[String; 5]) -> Vec<String> {
+    cells.into_iter().chain(about.iter().cloned()).collect()
+}
+
+/// The columns `normalize=panel` adds to a growth answer, after its own and before the
+/// [`ABOUT_COLUMNS`] (answers without it keep theirs).
+const PANEL_COLUMNS: [&str; 5] = [
+    "raw_current",
+    "raw_previous",
+    "panel_current",
+    "panel_previous",
+    "panel_withheld_cells",
+];
+
+fn panel_cells(
+    raw: [Option<f64>; 2],
+    panel: [Option<f64>; 2],
+    withheld: Option<i64>,
+) -> [String; 5] {
+    [
+        number(raw[0]),
+        number(raw[1]),
+        number(panel[0]),
+        number(panel[1]),
+        withheld.map(|w| w.to_string()).unwrap_or_default(),
+    ]
+}
+
+/// The columns `normalize=panel` adds to a series, as for [`PANEL_COLUMNS`].
+const POINT_PANEL_COLUMNS: [&str; 2] = ["raw_value", "panel_cards"];
+
 impl CsvTable for TimeseriesAnswer {
     fn write_csv(&self, writer: &mut CsvWriter) -> csv::Result<()> {
         let normalized = self.query.normalize.is_some();
-        let mut header = vec![
+        let mut columns = vec![
             "period_start",
             "metric",
             "value",
             "suppressed",
             "withheld_cells",
             "attributed_share",
+            "period_end",
+            "counted_from",
+            "counted_to",
+            "reason",
+            "clipped",
+            "partial",
         ];
         if normalized {
-            header.extend(["raw_value", "panel_cards"]);
+            columns.extend(POINT_PANEL_COLUMNS);
         }
-        writer.write_record(header)?;
+        writer.write_record(header(columns))?;
+        let asked = DateRange {
+            from: self.query.from,
+            to: self.query.to,
+        };
+        let about = about(&self.unit, &self.subject, asked, self.as_of);
         for point in &self.points {
-            let mut record = vec![
+            let mut cells = vec![
                 point.period_start.to_string(),
                 serde_plain(&self.query.metric),
                 number(point.value),
                 point.suppressed.to_string(),
                 point.withheld_cells.to_string(),
                 number(point.attributed_share),
+                point.period_end.to_string(),
+                point.counted.from.to_string(),
+                point.counted.to.to_string(),
+                point.reason.as_ref().map(serde_plain).unwrap_or_default(),
+                point.clipped.to_string(),
+                point.partial.to_string(),
             ];
             if normalized {
-                record.extend([number(point.raw_value), number(point.panel_cards)]);
+                cells.extend([number(point.raw_value), number(point.panel_cards)]);
             }
-            writer.write_record(record)?;
+            writer.write_record(row(cells, &about))?;
         }
         Ok(())
     }
@@ -142,7 +220,7 @@ impl CsvTable for TimeseriesAnswer {
 impl CsvTable for GrowthAnswer {
     fn write_csv(&self, writer: &mut CsvWriter) -> csv::Result<()> {
         let normalized = self.query.normalize.is_some();
-        let mut header = vec![
+        let mut columns = vec![
             "metric",
             "period",
             "current_from",
@@ -154,9 +232,21 @@ impl CsvTable for GrowthAnswer {
             "growth",
             "attributed_share",
             "previous_attributed_share",
-            "as_of_data",
+            "growth_reason",
+            "current_partial",
+            "previous_partial",
         ];
-        let mut record = vec![
+        if normalized {
+            columns.extend(PANEL_COLUMNS);
+        }
+        writer.write_record(header(columns))?;
+        let about = about(
+            &self.unit,
+            &self.subject,
+            self.current_period,
+            self.as_of_data,
+        );
+        let mut cells = vec![
             serde_plain(&self.query.metric),
             serde_plain(&self.query.period),
             self.current_period.from.to_string(),
@@ -168,18 +258,21 @@ impl CsvTable for GrowthAnswer {
             number(self.growth),
             number(self.attributed_share),
             number(self.previous_attributed_share),
-            time(self.as_of_data),
+            self.growth_reason
+                .as_ref()
+                .map(serde_plain)
+                .unwrap_or_default(),
+            self.current_partial.to_string(),
+            self.previous_partial.to_string(),
         ];
         if normalized {
-            header.extend(PANEL_COLUMNS);
-            record.extend(panel_cells(
+            cells.extend(panel_cells(
                 [self.raw_current, self.raw_previous],
                 [self.panel_current, self.panel_previous],
                 self.panel_withheld_cells,
             ));
         }
-        writer.write_record(header)?;
-        writer.write_record(record)
+        writer.write_record(row(cells, &about))
     }
 }
 
@@ -297,33 +390,10 @@ impl CsvTable for crate::api::tickers::TickerSalesAnswer {
     }
 }
 
-/// The columns `normalize=panel` adds, after the others (answers without it keep theirs).
-const PANEL_COLUMNS: [&str; 5] = [
-    "raw_current",
-    "raw_previous",
-    "panel_current",
-    "panel_previous",
-    "panel_withheld_cells",
-];
-
-fn panel_cells(
-    raw: [Option<f64>; 2],
-    panel: [Option<f64>; 2],
-    withheld: Option<i64>,
-) -> [String; 5] {
-    [
-        number(raw[0]),
-        number(raw[1]),
-        number(panel[0]),
-        number(panel[1]),
-        withheld.map(|w| w.to_string()).unwrap_or_default(),
-    ]
-}
-
 impl CsvTable for GrowthByStateAnswer {
     fn write_csv(&self, writer: &mut CsvWriter) -> csv::Result<()> {
         let normalized = self.query.normalize.is_some();
-        let mut header = vec![
+        let mut columns = vec![
             "state",
             "metric",
             "period",
@@ -336,14 +406,20 @@ impl CsvTable for GrowthByStateAnswer {
             "growth",
             "suppressed",
             "attributed_share",
-            "as_of_data",
+            "growth_reason",
         ];
         if normalized {
-            header.extend(PANEL_COLUMNS);
+            columns.extend(PANEL_COLUMNS);
         }
-        writer.write_record(header)?;
+        writer.write_record(header(columns))?;
+        let about = about(
+            &self.unit,
+            &self.subject,
+            self.current_period,
+            self.as_of_data,
+        );
         for state in &self.states {
-            let mut record = vec![
+            let mut cells = vec![
                 state.state.clone(),
                 serde_plain(&self.query.metric),
                 serde_plain(&self.query.period),
@@ -356,16 +432,20 @@ impl CsvTable for GrowthByStateAnswer {
                 number(state.growth),
                 state.suppressed.to_string(),
                 number(state.attributed_share),
-                time(self.as_of_data),
+                state
+                    .growth_reason
+                    .as_ref()
+                    .map(serde_plain)
+                    .unwrap_or_default(),
             ];
             if normalized {
-                record.extend(panel_cells(
+                cells.extend(panel_cells(
                     [state.raw_current, state.raw_previous],
                     [state.panel_current, state.panel_previous],
                     state.panel_withheld_cells,
                 ));
             }
-            writer.write_record(record)?;
+            writer.write_record(row(cells, &about))?;
         }
         Ok(())
     }
@@ -373,7 +453,7 @@ impl CsvTable for GrowthByStateAnswer {
 
 impl CsvTable for TopAnswer {
     fn write_csv(&self, writer: &mut CsvWriter) -> csv::Result<()> {
-        writer.write_record([
+        writer.write_record(header([
             "rank",
             "merchant_id",
             "name",
@@ -381,9 +461,25 @@ impl CsvTable for TopAnswer {
             "current_spend",
             "previous_spend",
             "growth",
-        ])?;
+            "by",
+            "direction",
+            "min_spend",
+        ]))?;
+        let subject = Subject {
+            kind: if self.category.is_some() {
+                "category"
+            } else {
+                "all"
+            }
+            .to_owned(),
+            category: self.category.clone(),
+            merchant_id: None,
+            merchant_name: None,
+            brand: None,
+        };
+        let about = about("usd", &subject, self.current_period, self.as_of_data);
         for merchant in &self.merchants {
-            writer.write_record([
+            let cells = [
                 merchant.rank.to_string(),
                 merchant.merchant_id.to_string(),
                 merchant.name.clone(),
@@ -391,7 +487,11 @@ impl CsvTable for TopAnswer {
                 merchant.current_spend.to_string(),
                 number(merchant.previous_spend),
                 number(merchant.growth),
-            ])?;
+                serde_plain(&self.by),
+                serde_plain(&self.direction),
+                self.min_spend.to_string(),
+            ];
+            writer.write_record(row(cells, &about))?;
         }
         Ok(())
     }

@@ -59,7 +59,8 @@ use utoipa::{Modify, OpenApi};
     components(schemas(
         error::ErrorBody, error::ErrorDetail, query::DateRange, query::Metric, query::Granularity,
         query::GrowthPeriod, query::RankBy, query::OutputFormat, query::CategoryName,
-        query::Normalize, query::FiscalPeriodKind,
+        query::Direction, query::Missing, query::PanelCoverage, query::Normalize,
+        query::FiscalPeriodKind,
     )),
     modifiers(&BearerAuth, &SharedResponses, &DataAnswers),
     tags(
@@ -399,5 +400,42 @@ mod tests {
         let csv = &document["paths"]["/v1/changes"]["get"]["responses"]["200"];
         assert!(csv["content"].get("text/csv").is_some(), "{csv}");
         assert!(csv["headers"].get("X-Data-As-Of").is_some(), "{csv}");
+    }
+
+    /// Both designs of the data answers are documented together: the panel's normalisation
+    /// beside calendar periods, top movers' direction and size floor, and every reason a value
+    /// can be missing for.
+    #[test]
+    fn the_data_parameters_of_both_designs_are_documented() {
+        let document = document(&QueryLimits::default());
+        let parameter = |path: &str, name: &str| {
+            document["paths"][path]["get"]["parameters"]
+                .as_array()
+                .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+                .cloned()
+                .unwrap_or_else(|| panic!("{path}: no parameter {name}"))
+        };
+        let text = |value: &Value| value.to_string();
+        for path in ["/v1/timeseries", "/v1/growth", "/v1/growth/states"] {
+            assert!(
+                text(&parameter(path, "normalize")).contains("panel"),
+                "{path}"
+            );
+        }
+        assert!(text(&parameter("/v1/timeseries", "granularity")).contains("Granularity"));
+        parameter("/v1/top", "direction");
+        parameter("/v1/top", "min_spend");
+        parameter("/v1/tickers/{symbol}/sales", "period");
+        parameter("/v1/overlap", "a");
+        let schemas = &document["components"]["schemas"];
+        assert!(text(&schemas["Granularity"]).contains("quarter"));
+        assert!(text(&schemas["GrowthPeriod"]).contains("quarter"));
+        for reason in ["before_panel_start", "partial_period", "no_active_cards"] {
+            assert!(text(&schemas["Missing"]).contains(reason), "{reason}");
+        }
+        let point = text(&schemas["Point"]);
+        for field in ["counted", "partial", "raw_value", "panel_cards"] {
+            assert!(point.contains(field), "Point: {field}");
+        }
     }
 }

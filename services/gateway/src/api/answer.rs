@@ -170,6 +170,22 @@ pub struct Subject {
     pub brand: Option<String>,
 }
 
+impl Subject {
+    /// One cell's worth: `all`, `category coffee_shop`, `merchant 101 Blue Bean Coffee`.
+    pub fn describe(&self) -> String {
+        match (&self.merchant_id, &self.category) {
+            (Some(id), _) => format!(
+                "merchant {id} {}",
+                self.merchant_name.as_deref().unwrap_or_default()
+            )
+            .trim_end()
+            .to_owned(),
+            (None, Some(category)) => format!("category {category}"),
+            (None, None) => "all".to_owned(),
+        }
+    }
+}
+
 /// Resolves a brand to its merchant (remembered: brands never move).
 pub(crate) async fn resolve_scope(state: &AppState, scope: &ScopeParam) -> Result<Scope, ApiError> {
     Ok(match scope {

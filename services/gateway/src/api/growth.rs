@@ -5,11 +5,12 @@ use super::answer::{
     cached, negotiate, resolve_scope, subject_of, suppression_note, today, Subject,
 };
 use super::panel::{self, PerCard};
+use super::timeseries::value_or_reason;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
 use crate::query::{
     self, attributed_share, DateRange, GrowthByStateParams, GrowthParams, GrowthPeriod,
-    GrowthQuery, Metric, Normalize, PanelTotals, RowSet, Scope, Totals,
+    GrowthQuery, Metric, Missing, Normalize, PanelCoverage, PanelTotals, RowSet, Scope, Totals,
 };
 use crate::AppState;
 use axum::extract::State;
@@ -26,15 +27,28 @@ pub struct GrowthAnswer {
     pub query: GrowthEcho,
     pub subject: Subject,
     pub unit: String,
-    /// The metric over the current period's released cells; null when suppressed.
+    /// The metric over the current period's released cells; null without data (see
+    /// `current_reason`).
     pub current: Option<f64>,
-    /// The metric over the previous period's released cells; null when suppressed.
+    /// The metric over the previous period's released cells; null without data (see
+    /// `previous_reason`): before the panel starts it is null, never 0.
     pub previous: Option<f64>,
-    /// (current - previous) / previous as a fraction (0.05 = +5 %); null when previous is 0
-    /// or either value is withheld. With normalize=panel, the growth per active card.
+    /// (current - previous) / previous as a fraction (0.05 = +5 %); null with
+    /// `growth_reason` when either value is missing, a period is only partly covered by the
+    /// panel, or the base is not positive. With normalize=panel, the growth per active card.
     pub growth: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_reason: Option<Missing>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_reason: Option<Missing>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub growth_reason: Option<Missing>,
     pub current_period: DateRange,
     pub previous_period: DateRange,
+    /// Part of the current period is outside the panel (after its last delivered day).
+    pub current_partial: bool,
+    /// Part of the previous period is outside the panel (before it starts).
+    pub previous_partial: bool,
     pub current_suppressed: bool,
     pub previous_suppressed: bool,
     /// For a category or all merchants: the share of the current period's net spend at named
@@ -50,6 +64,8 @@ pub struct GrowthAnswer {
     pub withheld_cells: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppression: Option<String>,
+    /// The days with data.
+    pub panel: PanelCoverage,
     /// normalize=panel: the metric over the current period, not divided; null otherwise.
     pub raw_current: Option<f64>,
     /// normalize=panel: the metric over the previous period, not divided; null otherwise.
@@ -78,13 +94,17 @@ pub struct GrowthEcho {
     pub normalize: Option<Normalize>,
 }
 
-/// The two values of a growth answer over released cells (their growth is [`PerCard`]'s): a
-/// period whose every cell is withheld is null and flagged, and so is any growth computed from
+/// The two values of a growth answer over released cells (per active card with
+/// normalize=panel, [`PerCard`]) and the growth between them: a value outside the panel or
+/// whose every cell is withheld is null with its reason, and so is any growth computed from
 /// it. `/v1/growth` and `/v1/growth/states` both use it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct GrowthCells {
-    current: Option<f64>,
-    previous: Option<f64>,
+    values: PerCard,
+    growth: Option<f64>,
+    growth_reason: Option<Missing>,
+    current_partial: bool,
+    previous_partial: bool,
     current_suppressed: bool,
     previous_suppressed: bool,
     attributed_share: Option<f64>,
@@ -120,7 +140,18 @@ impl Periods {
 }
 
 impl GrowthCells {
-    fn of(periods: Periods, metric: Metric) -> GrowthCells {
+    /// The values over released cells, each null with its reason when the panel has no data
+    /// for its period or every cell is withheld; growth only between two periods the panel
+    /// covers whole, over a positive base.
+    /// With `panel` (normalize=panel: the active cards of each period), the values are per
+    /// active card and growth is between them.
+    fn of(
+        periods: Periods,
+        metric: Metric,
+        ranges: (DateRange, DateRange),
+        coverage: &PanelCoverage,
+        panel: Option<&[PanelTotals]>,
+    ) -> GrowthCells {
         let Periods {
             current,
             previous,
@@ -130,17 +161,25 @@ impl GrowthCells {
             part.filter(|_| !whole.suppressed())
                 .and_then(|part| attributed_share(whole, part))
         };
-        let value = |cell: &Totals| {
-            if cell.suppressed() {
-                None
-            } else {
-                cell.value(metric)
+        let value = |cell: &Totals, range: DateRange| {
+            value_or_reason(cell, metric, coverage.covered(range).err())
+        };
+        let values = PerCard::of(value(&current, ranges.0), value(&previous, ranges.1), panel);
+        let current_partial = coverage.covers_part(ranges.0);
+        let previous_partial = coverage.covers_part(ranges.1);
+        let growth = match (values.previous, values.current) {
+            (Err(reason), _) | (_, Err(reason)) => Err(reason),
+            _ if current_partial || previous_partial => Err(Missing::PartialPeriod),
+            (Ok(previous), Ok(current)) => {
+                growth_of(Some(current), Some(previous)).ok_or(Missing::ZeroBase)
             }
         };
-        let (current_value, previous_value) = (value(&current), value(&previous));
         GrowthCells {
-            current: current_value,
-            previous: previous_value,
+            values,
+            growth: growth.ok(),
+            growth_reason: growth.err(),
+            current_partial,
+            previous_partial,
             current_suppressed: current.suppressed(),
             previous_suppressed: previous.suppressed(),
             attributed_share: share(&current, unattributed.as_ref().map(|u| &u.0)),
@@ -207,6 +246,7 @@ pub async fn compute_growth(
     let as_of = query::data_as_of(&snapshot).await?;
     let k = query::disclosure_k(&snapshot).await?;
     let subject = subject_of(&snapshot, &query.scope, scope).await?;
+    let coverage = query::panel_coverage(&snapshot).await?;
     let ranges = [current_period, previous_period];
     let totals = query::range_totals(&snapshot, &RowSet::of(scope), &ranges, &query.states).await?;
     let unattributed = match RowSet::unattributed_of(scope) {
@@ -218,8 +258,14 @@ pub async fn compute_growth(
         Normalize::None => None,
     };
     snapshot.commit().await?;
-    let cells = GrowthCells::of(Periods::of(&totals, unattributed.as_deref()), query.metric);
-    let values = PerCard::of(cells.current, cells.previous, panel.as_deref());
+    let cells = GrowthCells::of(
+        Periods::of(&totals, unattributed.as_deref()),
+        query.metric,
+        (current_period, previous_period),
+        &coverage,
+        panel.as_deref(),
+    );
+    let values = cells.values;
     Ok(GrowthAnswer {
         query: GrowthEcho {
             metric: query.metric,
@@ -230,9 +276,12 @@ pub async fn compute_growth(
         },
         subject,
         unit: query.metric.unit().to_owned(),
-        current: values.current,
-        previous: values.previous,
-        growth: values.growth,
+        current: values.current.ok(),
+        previous: values.previous.ok(),
+        growth: cells.growth,
+        current_reason: values.current.err(),
+        previous_reason: values.previous.err(),
+        growth_reason: cells.growth_reason,
         raw_current: values.raw_current,
         raw_previous: values.raw_previous,
         panel_current: values.panel_current,
@@ -240,6 +289,8 @@ pub async fn compute_growth(
         panel_withheld_cells: values.panel_withheld_cells,
         current_period,
         previous_period,
+        current_partial: cells.current_partial,
+        previous_partial: cells.previous_partial,
         current_suppressed: cells.current_suppressed,
         previous_suppressed: cells.previous_suppressed,
         attributed_share: cells.attributed_share,
@@ -248,6 +299,7 @@ pub async fn compute_growth(
         k_anonymity: k,
         withheld_cells: cells.withheld_cells,
         suppression: suppression_note(cells.withheld(), 2, cells.withheld_cells, k),
+        panel: coverage,
     })
 }
 
@@ -266,6 +318,8 @@ pub struct GrowthByStateAnswer {
     pub k_anonymity: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppression: Option<String>,
+    /// The days with data.
+    pub panel: PanelCoverage,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -288,9 +342,11 @@ pub struct StateGrowth {
     pub current: Option<f64>,
     /// The metric over the previous period; null when suppressed.
     pub previous: Option<f64>,
-    /// (current - previous) / previous as a fraction; null when previous is 0 or either value
-    /// is withheld.
+    /// (current - previous) / previous as a fraction; null with `growth_reason` as for
+    /// `/v1/growth`.
     pub growth: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub growth_reason: Option<Missing>,
     /// True when either period is withheld: all its activity in the state is in cells with
     /// fewer than `k_anonymity` distinct customers.
     pub suppressed: bool,
@@ -367,6 +423,7 @@ pub async fn compute_growth_by_state(
     let as_of = query::data_as_of(&snapshot).await?;
     let k = query::disclosure_k(&snapshot).await?;
     let subject = subject_of(&snapshot, &query.scope, scope).await?;
+    let coverage = query::panel_coverage(&snapshot).await?;
     let rows = query::range_totals_by_state(&snapshot, &RowSet::of(scope), &ranges).await?;
     let unattributed: Option<BTreeMap<String, Vec<Totals>>> = match RowSet::unattributed_of(scope) {
         Some(part) => Some(
@@ -393,7 +450,6 @@ pub async fn compute_growth_by_state(
                     .cloned()
                     .unwrap_or_else(|| vec![Totals::default(); 2])
             });
-            let cells = GrowthCells::of(Periods::of(&row.totals, part.as_deref()), query.metric);
             // A state without panel cells has no active cards: nothing to divide by.
             let panel = panel_by_state.as_ref().map(|by_state| {
                 by_state
@@ -401,12 +457,20 @@ pub async fn compute_growth_by_state(
                     .cloned()
                     .unwrap_or_else(|| vec![PanelTotals::default(); 2])
             });
-            let values = PerCard::of(cells.current, cells.previous, panel.as_deref());
+            let cells = GrowthCells::of(
+                Periods::of(&row.totals, part.as_deref()),
+                query.metric,
+                (current_period, previous_period),
+                &coverage,
+                panel.as_deref(),
+            );
+            let values = cells.values;
             StateGrowth {
                 state: row.state,
-                current: values.current,
-                previous: values.previous,
-                growth: values.growth,
+                current: values.current.ok(),
+                previous: values.previous.ok(),
+                growth: cells.growth,
+                growth_reason: cells.growth_reason,
                 raw_current: values.raw_current,
                 raw_previous: values.raw_previous,
                 panel_current: values.panel_current,
@@ -445,5 +509,88 @@ pub async fn compute_growth_by_state(
         states,
         as_of_data: as_of,
         k_anonymity: k,
+        panel: coverage,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap_or_default()
+    }
+
+    fn range(from: &str, to: &str) -> DateRange {
+        DateRange {
+            from: date(from),
+            to: date(to),
+        }
+    }
+
+    fn spend(dollars: i64) -> Totals {
+        Totals {
+            gross_cents: dollars * 100,
+            sales: 10,
+            customers: 10.0,
+            ..Totals::default()
+        }
+    }
+
+    fn cards(cards: f64) -> PanelTotals {
+        PanelTotals {
+            cards,
+            withheld_cells: 0,
+        }
+    }
+
+    /// normalize=panel divides only what the panel of days has: a previous week before the
+    /// data starts stays null with its reason (no raw value, no growth), a period partly
+    /// outside it gives no growth per card, and a whole pair is per card.
+    #[test]
+    fn per_card_values_keep_the_reasons_of_the_days_outside_the_panel() {
+        let coverage = PanelCoverage {
+            first_day: Some(date("2026-03-02")),
+            last_day: Some(date("2026-03-15")),
+        };
+        let periods = Periods {
+            current: spend(1_200),
+            previous: spend(1_000),
+            unattributed: None,
+        };
+        let panel = [cards(120.0), cards(100.0)];
+        let whole = (
+            range("2026-03-09", "2026-03-15"),
+            range("2026-03-02", "2026-03-08"),
+        );
+        let cells = GrowthCells::of(periods, Metric::Spend, whole, &coverage, Some(&panel));
+        assert_eq!(
+            (cells.values.current, cells.values.previous),
+            (Ok(10.0), Ok(10.0))
+        );
+        assert_eq!((cells.growth, cells.growth_reason), (Some(0.0), None));
+        assert_eq!(cells.values.raw_current, Some(1_200.0));
+
+        let before = (
+            range("2026-03-02", "2026-03-08"),
+            range("2026-02-23", "2026-03-01"),
+        );
+        let cells = GrowthCells::of(periods, Metric::Spend, before, &coverage, Some(&panel));
+        assert_eq!(cells.values.previous, Err(Missing::BeforePanelStart));
+        assert_eq!(cells.values.raw_previous, None);
+        assert_eq!(cells.growth_reason, Some(Missing::BeforePanelStart));
+
+        let straddling = (
+            range("2026-03-10", "2026-03-16"),
+            range("2026-03-03", "2026-03-09"),
+        );
+        let cells = GrowthCells::of(periods, Metric::Spend, straddling, &coverage, Some(&panel));
+        assert!(cells.values.current.is_ok() && cells.current_partial);
+        assert_eq!(cells.growth_reason, Some(Missing::PartialPeriod));
+
+        let no_cards = [cards(0.0), cards(100.0)];
+        let cells = GrowthCells::of(periods, Metric::Spend, whole, &coverage, Some(&no_cards));
+        assert_eq!(cells.values.current, Err(Missing::NoActiveCards));
+        assert_eq!(cells.growth_reason, Some(Missing::NoActiveCards));
+    }
 }

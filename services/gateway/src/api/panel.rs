@@ -3,18 +3,17 @@
 //! consumer behaviour. `/v1/growth`, `/v1/growth/states` and `/v1/timeseries` use it.
 
 use super::answer::dependency_of;
-use super::growth::growth_of;
 use crate::cache::Dependency;
-use crate::query::{Normalize, PanelTotals, Scope};
+use crate::query::{Missing, Normalize, PanelTotals, Scope};
 
 /// A pair of values (current and previous period) as an answer reports them: per active card
 /// when normalised, with the raw values and the panel counts beside them; the raw values
-/// alone otherwise.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// alone otherwise. A value is null with its reason ([`Missing`]); the growth between the two
+/// and its rules are the growth answer's.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PerCard {
-    pub current: Option<f64>,
-    pub previous: Option<f64>,
-    pub growth: Option<f64>,
+    pub current: Result<f64, Missing>,
+    pub previous: Result<f64, Missing>,
     pub raw_current: Option<f64>,
     pub raw_previous: Option<f64>,
     pub panel_current: Option<f64>,
@@ -26,32 +25,30 @@ pub struct PerCard {
 impl PerCard {
     /// `panel` holds the active cards of (current, previous), when normalised.
     pub fn of(
-        current: Option<f64>,
-        previous: Option<f64>,
+        current: Result<f64, Missing>,
+        previous: Result<f64, Missing>,
         panel: Option<&[PanelTotals]>,
     ) -> PerCard {
         let Some(panel) = panel else {
             return PerCard {
                 current,
                 previous,
-                growth: growth_of(current, previous),
-                ..PerCard::default()
+                raw_current: None,
+                raw_previous: None,
+                panel_current: None,
+                panel_previous: None,
+                panel_withheld_cells: None,
             };
         };
         let (panel_current, panel_previous) = (
             panel.first().copied().unwrap_or_default(),
             panel.get(1).copied().unwrap_or_default(),
         );
-        let (current_per_card, previous_per_card) = (
-            per_card(current, &panel_current),
-            per_card(previous, &panel_previous),
-        );
         PerCard {
-            current: current_per_card,
-            previous: previous_per_card,
-            growth: growth_of(current_per_card, previous_per_card),
-            raw_current: current,
-            raw_previous: previous,
+            current: divide(current, &panel_current),
+            previous: divide(previous, &panel_previous),
+            raw_current: current.ok(),
+            raw_previous: previous.ok(),
             panel_current: cards(&panel_current),
             panel_previous: cards(&panel_previous),
             panel_withheld_cells: Some(
@@ -59,6 +56,17 @@ impl PerCard {
             ),
         }
     }
+}
+
+/// `value` per active card ([`per_card`]), or why there is none: the value's own reason, or
+/// the panel's (its cells withheld, or no active cards over the days).
+pub fn divide(value: Result<f64, Missing>, panel: &PanelTotals) -> Result<f64, Missing> {
+    let value = value?;
+    per_card(Some(value), panel).ok_or(if panel.suppressed() {
+        Missing::Withheld
+    } else {
+        Missing::NoActiveCards
+    })
 }
 
 /// `value` per active card, to 1/10,000; `None` without released active cards. Divided by the
@@ -92,7 +100,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_panel_that_grows_with_spend_leaves_growth_per_card_at_zero() {
+    fn a_panel_that_grows_with_spend_leaves_spend_per_card_flat() {
         let panel = [
             PanelTotals {
                 cards: 1250.0,
@@ -103,10 +111,9 @@ mod tests {
                 withheld_cells: 0,
             },
         ];
-        let pair = PerCard::of(Some(12_500.0), Some(10_000.0), Some(&panel));
-        assert_eq!(pair.current, Some(10.0));
-        assert_eq!(pair.previous, Some(10.0));
-        assert_eq!(pair.growth, Some(0.0));
+        let pair = PerCard::of(Ok(12_500.0), Ok(10_000.0), Some(&panel));
+        assert_eq!(pair.current, Ok(10.0));
+        assert_eq!(pair.previous, Ok(10.0));
         assert_eq!(
             (pair.raw_current, pair.raw_previous),
             (Some(12_500.0), Some(10_000.0))
@@ -116,9 +123,12 @@ mod tests {
             (Some(1250.0), Some(1000.0))
         );
         assert_eq!(pair.panel_withheld_cells, Some(1));
-        let raw = PerCard::of(Some(12_500.0), Some(10_000.0), None);
-        assert_eq!(raw.growth, Some(0.25));
+        let raw = PerCard::of(Ok(12_500.0), Ok(10_000.0), None);
+        assert_eq!(raw.current, Ok(12_500.0));
         assert_eq!(raw.raw_current, None);
+        let missing = PerCard::of(Err(Missing::BeforePanelStart), Ok(10_000.0), Some(&panel));
+        assert_eq!(missing.current, Err(Missing::BeforePanelStart));
+        assert_eq!(missing.raw_current, None);
     }
 
     #[test]
@@ -130,5 +140,10 @@ mod tests {
         assert!(withheld.suppressed());
         assert_eq!(per_card(Some(100.0), &withheld), None);
         assert_eq!(cards(&withheld), None);
+        assert_eq!(divide(Ok(100.0), &withheld), Err(Missing::Withheld));
+        assert_eq!(
+            divide(Ok(100.0), &PanelTotals::default()),
+            Err(Missing::NoActiveCards)
+        );
     }
 }

@@ -159,6 +159,11 @@ pub struct FreshnessAnswer {
     /// The newest commit of any shard: what every answer's `X-Data-As-Of` says.
     pub as_of: Option<DateTime<Utc>>,
     pub age_seconds: Option<f64>,
+    /// The newest transaction day with data (`panel.last_day`): how far the data reaches, as
+    /// against `as_of`, when it was last aggregated.
+    #[schema(value_type = Option<String>, format = Date)]
+    pub last_transaction_day: Option<chrono::NaiveDate>,
+    pub panel: crate::query::PanelCoverage,
     pub shards: Vec<ShardFreshness>,
 }
 
@@ -185,8 +190,10 @@ pub async fn freshness(
     ApiQuery(params): ApiQuery<FormatParams>,
 ) -> Result<Response, ApiError> {
     let format = negotiate(params.format, &headers);
-    let client = state.inner.read_db.get().await?;
-    let rows = client
+    let mut client = state.inner.read_db.get().await?;
+    let snapshot = crate::query::read_snapshot(&mut client).await?;
+    let panel = crate::query::panel_coverage(&snapshot).await?;
+    let rows = snapshot
         .query(
             "SELECT shard, stream_seq, applied_events, last_commit_at,
                     extract(epoch FROM now() - last_commit_at)::float8
@@ -194,6 +201,7 @@ pub async fn freshness(
             &[],
         )
         .await?;
+    snapshot.commit().await?;
     let shards: Vec<ShardFreshness> = rows
         .iter()
         .map(|row| ShardFreshness {
@@ -211,6 +219,8 @@ pub async fn freshness(
     let body = FreshnessAnswer {
         as_of: newest.map(|(at, _)| at),
         age_seconds: newest.and_then(|(_, age)| age),
+        last_transaction_day: panel.last_day,
+        panel,
         shards,
     };
     let as_of = body.as_of;

@@ -1,4 +1,4 @@
-//! `GET /v1/timeseries`: a metric per day, week or month.
+//! `GET /v1/timeseries`: a metric per day, week, calendar month or calendar quarter.
 
 use super::answer::{
     cached, negotiate, resolve_scope, subject_of, suppression_note, today, Subject,
@@ -7,8 +7,8 @@ use super::panel;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
 use crate::query::{
-    self, attributed_share, DateRange, Granularity, Metric, Normalize, RowSet, Scope,
-    TimeseriesParams, TimeseriesQuery, Totals,
+    self, attributed_share, DateRange, Granularity, Metric, Missing, Normalize, PanelCoverage,
+    PanelTotals, PeriodSpan, RowSet, Scope, TimeseriesParams, TimeseriesQuery, Totals,
 };
 use crate::AppState;
 use axum::extract::State;
@@ -18,7 +18,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// A series: one point per day, week or month.
+/// A series: one point per day, week, calendar month or calendar quarter.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TimeseriesAnswer {
     pub query: TimeseriesEcho,
@@ -35,6 +35,8 @@ pub struct TimeseriesAnswer {
     /// rest is at shops whose brand is not known, counted by category), over released cells.
     /// Null for a merchant or without net spend.
     pub attributed_share: Option<f64>,
+    /// The days with data: the first point before `panel.first_day` is where the panel starts.
+    pub panel: PanelCoverage,
 }
 
 /// The query as understood, with defaults filled in.
@@ -53,14 +55,31 @@ pub struct TimeseriesEcho {
     pub normalize: Option<Normalize>,
 }
 
+/// One period. A week is Monday to Sunday, a month and a quarter are calendar ones; a period
+/// that reaches outside from/to counts only the days inside (`clipped`), so no point includes
+/// a day that was not asked for.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Point {
-    /// The first day of the period (weeks start on Monday).
+    /// The first day of the calendar period (weeks start on Monday).
     #[schema(value_type = String, format = Date)]
     pub period_start: NaiveDate,
-    /// The metric over the period's released cells; null when suppressed (or an average
-    /// ticket without sales). With normalize=panel, per active card of the panel.
+    /// The last day of the calendar period.
+    #[schema(value_type = String, format = Date)]
+    pub period_end: NaiveDate,
+    /// The days the value counts: the period within from/to.
+    pub counted: DateRange,
+    /// The metric over the counted days' released cells; null when there is no data (see
+    /// `reason`), never a zero standing for missing data. With normalize=panel, per active
+    /// card of the panel over the same days.
     pub value: Option<f64>,
+    /// Why `value` is null; absent when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Missing>,
+    /// The period reaches outside from/to: only the days inside are counted.
+    pub clipped: bool,
+    /// The value covers fewer days than the whole period: clipped, or partly before the panel
+    /// starts or after its last delivered day.
+    pub partial: bool,
     /// Every cell of the period with activity covers fewer than k customers.
     pub suppressed: bool,
     /// Cells (merchant × state × day) left out of the value: fewer than k customers.
@@ -71,7 +90,7 @@ pub struct Point {
     /// normalize=panel: the metric, not divided; absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw_value: Option<f64>,
-    /// normalize=panel: active cards of the panel in the states and the whole period, over
+    /// normalize=panel: active cards of the panel in the states and the counted days, over
     /// panel cells (provider × state × day) with at least k cards, an HLL estimate (relative
     /// standard error 0.81 %); absent otherwise or when withheld.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -122,60 +141,33 @@ pub async fn compute_timeseries(
     let as_of = query::data_as_of(&snapshot).await?;
     let k = query::disclosure_k(&snapshot).await?;
     let subject = subject_of(&snapshot, &query.scope, scope).await?;
-    let starts = query.granularity.period_starts(query.from, query.to);
-    let totals = query::series(
-        &snapshot,
-        &RowSet::of(scope),
-        query.granularity,
-        &starts,
-        &query.states,
-    )
-    .await?;
+    let coverage = query::panel_coverage(&snapshot).await?;
+    let spans = query.spans();
+    let rows = RowSet::of(scope);
+    let totals = query::series(&snapshot, &rows, query.granularity, &spans, &query.states).await?;
     let unattributed = match RowSet::unattributed_of(scope) {
         Some(rows) => {
-            Some(query::series(&snapshot, &rows, query.granularity, &starts, &query.states).await?)
+            Some(query::series(&snapshot, &rows, query.granularity, &spans, &query.states).await?)
         }
         None => None,
     };
     let panel_totals = match query.normalize {
         Normalize::Panel => {
-            let ranges: Vec<DateRange> = starts
-                .iter()
-                .map(|&from| DateRange {
-                    from,
-                    to: query.granularity.period_end(from),
-                })
-                .collect();
+            // Over the days each point counts, so a clipped point divides like for like.
+            let ranges: Vec<DateRange> = spans.iter().map(|span| span.counted).collect();
             Some(query::panel_totals(&snapshot, &ranges, &query.states).await?)
         }
         Normalize::None => None,
     };
     snapshot.commit().await?;
-    let points: Vec<Point> = starts
+    let points: Vec<Point> = spans
         .iter()
         .zip(&totals)
         .enumerate()
-        .map(|(index, (start, cell))| {
-            let suppressed = cell.suppressed();
-            let share = unattributed
-                .as_ref()
-                .and_then(|u| u.get(index))
-                .and_then(|u| attributed_share(cell, u));
-            let value = if suppressed {
-                None
-            } else {
-                cell.value(query.metric)
-            };
+        .map(|(index, (span, cell))| {
+            let part = unattributed.as_ref().and_then(|u| u.get(index));
             let cards = panel_totals.as_ref().and_then(|p| p.get(index));
-            Point {
-                period_start: *start,
-                value: cards.map_or(value, |cards| panel::per_card(value, cards)),
-                suppressed,
-                withheld_cells: cell.withheld_cells,
-                attributed_share: share.filter(|_| !suppressed),
-                raw_value: cards.and(value),
-                panel_cards: cards.and_then(panel::cards),
-            }
+            point(span, cell, part, cards, query.metric, &coverage)
         })
         .collect();
     let sum = |cells: &[Totals]| {
@@ -204,5 +196,56 @@ pub async fn compute_timeseries(
         as_of,
         k_anonymity: k,
         attributed_share: whole_share,
+        panel: coverage,
+    })
+}
+
+/// One point: its value over the released cells of the counted days (per active card over the
+/// same days when `cards` is given: normalize=panel), or null with the reason.
+fn point(
+    span: &PeriodSpan,
+    cell: &Totals,
+    unattributed: Option<&Totals>,
+    cards: Option<&PanelTotals>,
+    metric: Metric,
+    coverage: &PanelCoverage,
+) -> Point {
+    let raw = value_or_reason(cell, metric, coverage.covered(span.counted).err());
+    let value = cards.map_or(raw, |cards| panel::divide(raw, cards));
+    let suppressed = cell.suppressed();
+    Point {
+        period_start: span.whole.from,
+        period_end: span.whole.to,
+        counted: span.counted,
+        value: value.ok(),
+        reason: value.err(),
+        clipped: span.clipped(),
+        partial: span.partial(coverage),
+        suppressed,
+        withheld_cells: cell.withheld_cells,
+        attributed_share: unattributed
+            .and_then(|u| attributed_share(cell, u))
+            .filter(|_| !suppressed),
+        raw_value: cards.and(raw.ok()),
+        panel_cards: cards.and_then(panel::cards),
+    }
+}
+
+/// The value of `metric` over released cells, or why there is none: no data for the days
+/// (`outside`, the panel's reason), every cell withheld, or a ratio without a base.
+pub(crate) fn value_or_reason(
+    cell: &Totals,
+    metric: Metric,
+    outside: Option<Missing>,
+) -> Result<f64, Missing> {
+    if let Some(reason) = outside {
+        return Err(reason);
+    }
+    if cell.suppressed() {
+        return Err(Missing::Withheld);
+    }
+    cell.value(metric).ok_or(match metric {
+        Metric::AvgTicket => Missing::NoSales,
+        _ => Missing::NoCustomers,
     })
 }

@@ -5,7 +5,10 @@ use super::growth::growth_of;
 use crate::cache::Dependency;
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
-use crate::query::{self, DateRange, GrowthPeriod, Metric, RankBy, TopParams, TopQuery};
+use crate::query::{
+    self, DateRange, Direction, GrowthPeriod, Metric, Missing, PanelCoverage, RankBy, TopParams,
+    TopQuery,
+};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -18,6 +21,10 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TopAnswer {
     pub by: RankBy,
+    /// up: largest first; down: smallest first.
+    pub direction: Direction,
+    /// The size floor applied, in whole dollars (current spend by spend, previous by growth).
+    pub min_spend: i64,
     pub period: GrowthPeriod,
     #[schema(value_type = Option<String>)]
     pub category: Option<String>,
@@ -25,6 +32,10 @@ pub struct TopAnswer {
     pub current_period: DateRange,
     pub previous_period: DateRange,
     pub merchants: Vec<TopMerchant>,
+    /// Why no merchant has a growth: a period is wholly or partly outside the panel (the same
+    /// rule as `/v1/growth`); absent when growth is defined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub growth_reason: Option<Missing>,
     pub as_of_data: Option<DateTime<Utc>>,
     pub k_anonymity: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -71,6 +82,8 @@ pub async fn top(
         let snapshot = query::read_snapshot(&mut client).await?;
         let as_of = query::data_as_of(&snapshot).await?;
         let k = query::disclosure_k(&snapshot).await?;
+        let coverage = query::panel_coverage(&snapshot).await?;
+        let growth_reason = incomparable(&coverage, current_period, previous_period);
         let rows = query::merchant_periods(
             &snapshot,
             query.category,
@@ -100,39 +113,28 @@ pub async fn top(
                     category: row.category,
                     current_spend,
                     previous_spend,
-                    growth: growth_of(Some(current_spend), previous_spend),
+                    growth: growth_of(Some(current_spend), previous_spend)
+                        .filter(|_| growth_reason.is_none()),
                 }
             })
             .collect();
         let eligible = ranked.len();
-        match query.by {
-            RankBy::Spend => ranked.sort_by(|a, b| {
-                b.current_spend
-                    .total_cmp(&a.current_spend)
-                    .then(a.merchant_id.cmp(&b.merchant_id))
-            }),
-            RankBy::Growth => {
-                ranked.retain(|m| m.growth.is_some());
-                ranked.sort_by(|a, b| {
-                    b.growth
-                        .unwrap_or(f64::MIN)
-                        .total_cmp(&a.growth.unwrap_or(f64::MIN))
-                        .then(a.merchant_id.cmp(&b.merchant_id))
-                });
-            }
-        }
+        rank(&mut ranked, &query);
         ranked.truncate(usize::try_from(query.limit).unwrap_or(10));
         for (index, merchant) in ranked.iter_mut().enumerate() {
             merchant.rank = u32::try_from(index + 1).unwrap_or(u32::MAX);
         }
         let body = TopAnswer {
             by: query.by,
+            direction: query.direction,
+            min_spend: query.min_spend,
             period: query.period,
             category: query.category.map(|c| c.as_str().to_owned()),
             states: query.states.clone(),
             current_period,
             previous_period,
             merchants: ranked,
+            growth_reason,
             as_of_data: as_of,
             k_anonymity: k,
             suppression: (eligible < total).then(|| {
@@ -147,4 +149,47 @@ pub async fn top(
     })
     .await?;
     Ok(answer.respond(format))
+}
+
+/// Keeps the merchants above the size floor and sorts them: by spend or growth, largest first
+/// (up) or smallest first (down); ties by merchant id. Ranking by growth leaves out merchants
+/// without one (no released previous period, or no positive base).
+fn rank(merchants: &mut Vec<TopMerchant>, query: &TopQuery) {
+    let floor = query.min_spend as f64;
+    let key = |m: &TopMerchant| match query.by {
+        RankBy::Spend => Some(m.current_spend),
+        RankBy::Growth => m.growth,
+    };
+    merchants.retain(|m| {
+        let size = match query.by {
+            RankBy::Spend => Some(m.current_spend),
+            RankBy::Growth => m.previous_spend,
+        };
+        key(m).is_some() && size.is_some_and(|size| size >= floor)
+    });
+    merchants.sort_by(|a, b| {
+        let (a_key, b_key) = (key(a).unwrap_or(0.0), key(b).unwrap_or(0.0));
+        let order = match query.direction {
+            Direction::Up => b_key.total_cmp(&a_key),
+            Direction::Down => a_key.total_cmp(&b_key),
+        };
+        order.then(a.merchant_id.cmp(&b.merchant_id))
+    });
+}
+
+/// Why two periods cannot be compared: either has no data, or only part of it has (the rule
+/// of `/v1/growth`, which a ranking shares so that no growth is computed from missing days).
+fn incomparable(
+    coverage: &PanelCoverage,
+    current: DateRange,
+    previous: DateRange,
+) -> Option<Missing> {
+    let missing = coverage
+        .covered(previous)
+        .err()
+        .or_else(|| coverage.covered(current).err());
+    missing.or_else(|| {
+        (coverage.covers_part(previous) || coverage.covers_part(current))
+            .then_some(Missing::PartialPeriod)
+    })
 }

@@ -1,6 +1,7 @@
 //! Questions and the SQL that answers them.
 //!
 //! - [`params`]: each route's parameters, typed, as serde reads them from the query string.
+//! - [`coverage`]: the days the panel covers, why a value is missing, clipped periods.
 //! - [`terms`]: metrics, scopes, granularities, periods, formats and ranges.
 //! - [`values`]: dates, states, ids, search text and bounded integers, each parsed from its
 //!   text and described in the OpenAPI document by the same constants.
@@ -10,6 +11,7 @@
 //! - [`tickers`]: the catalogue's brands of listed companies.
 //! - [`read`]: the statements that read the rollups, and the snapshot they run in.
 
+pub mod coverage;
 pub mod overlap;
 pub mod panel;
 pub mod params;
@@ -19,6 +21,7 @@ pub mod tickers;
 pub mod validated;
 pub mod values;
 
+pub use coverage::*;
 pub use overlap::*;
 pub use panel::*;
 pub use params::*;

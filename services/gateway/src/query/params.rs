@@ -3,11 +3,11 @@
 //! refused, and the OpenAPI document describes each parameter from the same type.
 
 use super::terms::{
-    FiscalPeriodKind, Granularity, GrowthPeriod, Metric, Normalize, OutputFormat, RankBy,
+    Direction, FiscalPeriodKind, Granularity, GrowthPeriod, Metric, Normalize, OutputFormat, RankBy,
 };
 use super::values::{
-    BrandId, CategoryName, Day, MerchantId, Offset, PageLimit, RangeDay, SearchText, Shop, States,
-    TickerSymbol, TopLimit,
+    BrandId, CategoryName, Day, MerchantId, MinSpend, Offset, PageLimit, RangeDay, SearchText,
+    Shop, States, TickerSymbol, TopLimit,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -31,7 +31,8 @@ pub struct TimeseriesParams {
     /// Comma-separated US state codes, e.g. `CA,NY`. Default: every region.
     #[param(inline)]
     pub state: Option<States>,
-    /// Weeks are ISO weeks, starting Monday. Default day.
+    /// day, week (Monday to Sunday), month or quarter (calendar). A period reaching outside
+    /// from/to counts only the days inside and is flagged `clipped`. Default day.
     pub granularity: Option<Granularity>,
     /// First day. Default: 90 days (day), 26 weeks (week) or 12 months (month) before `to`.
     /// Not after `to`, and at most `x-max-range-days` days from `to` (a 400 with code
@@ -66,8 +67,9 @@ pub struct GrowthParams {
     /// Comma-separated US state codes. Default: every region.
     #[param(inline)]
     pub state: Option<States>,
-    /// wow (7 days vs the 7 before), mom (28 days vs the 28 before) or yoy (7 days vs the same
-    /// 7 days 364 days earlier). Default wow.
+    /// Trailing windows: wow (7 days vs the 7 before), mom (28 days vs the 28 before) or yoy
+    /// (7 days vs the same 7 days 364 days earlier). Calendar: month or quarter to date vs as
+    /// many days from the start of the previous month or quarter. Default wow.
     pub period: Option<GrowthPeriod>,
     /// Last day of the current period. Default yesterday (UTC).
     #[param(inline)]
@@ -95,7 +97,7 @@ pub struct GrowthByStateParams {
     pub merchant: Option<MerchantId>,
     #[param(inline)]
     pub brand: Option<BrandId>,
-    /// wow, mom or yoy, as for `/v1/growth`. Default wow.
+    /// wow, mom, yoy, month or quarter, as for `/v1/growth`. Default wow.
     pub period: Option<GrowthPeriod>,
     /// Last day of the current period. Default yesterday (UTC).
     #[param(inline)]
@@ -124,6 +126,13 @@ pub struct TopParams {
     pub state: Option<States>,
     /// spend (net spend in the current period) or growth (of net spend). Default spend.
     pub by: Option<RankBy>,
+    /// up (largest first: top spenders, gainers) or down (smallest first: decliners).
+    /// Default up.
+    pub direction: Option<Direction>,
+    /// The size floor, in whole dollars: by spend, a merchant's current net spend must reach
+    /// it; by growth, its previous net spend (the base). Default 0.
+    #[param(inline)]
+    pub min_spend: Option<MinSpend>,
     /// Default wow.
     pub period: Option<GrowthPeriod>,
     /// Last day of the current period. Default yesterday (UTC).

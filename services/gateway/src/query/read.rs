@@ -9,6 +9,7 @@
 //! set or scope, so no difference of answers (states, days, weeks, a category minus its
 //! merchants) can isolate it: every such difference is itself a sum of released cells.
 
+use super::coverage::{PanelCoverage, PeriodSpan};
 use super::terms::{DateRange, Granularity, Metric, Scope};
 use altdata_domain::{Category, Region};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -53,9 +54,13 @@ impl Totals {
     }
 
     /// The value of `metric` over the released cells; money in dollars with cents precision.
-    /// `None` only for an average ticket without sales.
+    /// `None` only for an average ticket without sales or a per-customer metric without
+    /// customers. Per-customer metrics divide by the HLL estimate of distinct customers.
     pub fn value(&self, metric: Metric) -> Option<f64> {
         let dollars = |cents: i64| cents as f64 / 100.0;
+        let per_customer = |amount: f64, decimals: f64| {
+            (self.customers >= 1.0).then(|| (amount / self.customers * decimals).round() / decimals)
+        };
         match metric {
             Metric::Spend => Some(dollars(self.gross_cents - self.refund_cents)),
             Metric::Gross => Some(dollars(self.gross_cents)),
@@ -64,6 +69,10 @@ impl Totals {
             Metric::Customers => Some(self.customers.round()),
             Metric::AvgTicket => (self.sales > 0)
                 .then(|| (self.gross_cents as f64 / self.sales as f64).round() / 100.0),
+            Metric::SpendPerCustomer => {
+                per_customer(dollars(self.gross_cents - self.refund_cents), 100.0)
+            }
+            Metric::TransactionsPerCustomer => per_customer(self.sales as f64, 1e4),
         }
     }
 
@@ -93,10 +102,14 @@ fn source(granularity: Granularity, merchant: bool) -> (&'static str, &'static s
     match (granularity, merchant) {
         (Granularity::Day, true) => ("released_daily_merchant_spend", "metric_date"),
         (Granularity::Week, true) => ("agg_weekly_merchant_spend", "week_start"),
-        (Granularity::Month, true) => ("agg_monthly_merchant_spend", "month_start"),
+        (Granularity::Month | Granularity::Quarter, true) => {
+            ("agg_monthly_merchant_spend", "month_start")
+        }
         (Granularity::Day, false) => ("agg_daily_category_region", "metric_date"),
         (Granularity::Week, false) => ("agg_weekly_category_region", "week_start"),
-        (Granularity::Month, false) => ("agg_monthly_category_region", "month_start"),
+        (Granularity::Month | Granularity::Quarter, false) => {
+            ("agg_monthly_category_region", "month_start")
+        }
     }
 }
 
@@ -177,29 +190,72 @@ pub fn attributed_share(whole: &Totals, unattributed: &Totals) -> Option<f64> {
 
 const REGION_FILTER: &str = "(cardinality($2::text[]) = 0 OR t.region = ANY($2::text[]))";
 
-/// The totals of each period starting at `starts`, in that order, from the rollups of the
-/// granularity (category rows summed over shards).
+/// The totals of each period, in that order: a whole period from the rollups of the
+/// granularity (a quarter sums its three months), a clipped one from the daily cells of the
+/// days counted, so that no point includes a day outside the question's range.
 pub async fn series(
     client: &deadpool_postgres::Transaction<'_>,
     rows: &RowSet,
     granularity: Granularity,
-    starts: &[NaiveDate],
+    spans: &[PeriodSpan],
     states: &[String],
 ) -> Result<Vec<Totals>, tokio_postgres::Error> {
+    let whole: Vec<DateRange> = spans
+        .iter()
+        .filter(|s| !s.clipped())
+        .map(|s| s.whole)
+        .collect();
+    let clipped: Vec<DateRange> = spans
+        .iter()
+        .filter(|s| s.clipped())
+        .map(|s| s.counted)
+        .collect();
+    let mut whole = rollup_totals(client, rows, granularity, &whole, states)
+        .await?
+        .into_iter();
+    let mut clipped = range_totals(client, rows, &clipped, states)
+        .await?
+        .into_iter();
+    Ok(spans
+        .iter()
+        .map(|span| {
+            let next = if span.clipped() {
+                clipped.next()
+            } else {
+                whole.next()
+            };
+            next.unwrap_or_default()
+        })
+        .collect())
+}
+
+/// The totals of whole periods from the rollups: the rows whose period starts within each.
+async fn rollup_totals(
+    client: &deadpool_postgres::Transaction<'_>,
+    rows: &RowSet,
+    granularity: Granularity,
+    periods: &[DateRange],
+    states: &[String],
+) -> Result<Vec<Totals>, tokio_postgres::Error> {
+    if periods.is_empty() {
+        return Ok(Vec::new());
+    }
     let (table, date_column) = source(granularity, rows.merchant_tables);
     let (scope_clause, scope_value) = (rows.clause, &rows.value);
     let sql = format!(
-        "SELECT p.period_start, {TOTALS_COLUMNS}
-         FROM unnest($1::date[]) AS p(period_start)
-         LEFT JOIN {table} t ON t.{date_column} = p.period_start AND {scope_clause} AND {REGION_FILTER}
-         GROUP BY p.period_start ORDER BY p.period_start"
+        "SELECT p.idx, {TOTALS_COLUMNS}
+         FROM unnest($1::date[], $4::date[]) WITH ORDINALITY AS p(first_day, last_day, idx)
+         LEFT JOIN {table} t ON t.{date_column} BETWEEN p.first_day AND p.last_day
+              AND {scope_clause} AND {REGION_FILTER}
+         GROUP BY p.idx ORDER BY p.idx"
     );
-    let starts = starts.to_vec();
+    let firsts: Vec<NaiveDate> = periods.iter().map(|r| r.from).collect();
+    let lasts: Vec<NaiveDate> = periods.iter().map(|r| r.to).collect();
     let states = states.to_vec();
     let rows = client
         .query(
             &client.prepare_cached(&sql).await?,
-            &[&starts, &states, scope_value.as_ref()],
+            &[&firsts, &states, scope_value.as_ref(), &lasts],
         )
         .await?;
     Ok(rows.iter().map(|row| Totals::from_row(row, 1)).collect())
@@ -212,6 +268,9 @@ pub async fn range_totals(
     ranges: &[DateRange],
     states: &[String],
 ) -> Result<Vec<Totals>, tokio_postgres::Error> {
+    if ranges.is_empty() {
+        return Ok(Vec::new());
+    }
     let cells = range_cells(client, rows, ranges, states, RangeSplit::Whole).await?;
     Ok(cells.into_iter().map(|cell| cell.totals).collect())
 }
@@ -402,6 +461,40 @@ pub async fn data_as_of(
         .await?;
     let row = client.query_one(&statement, &[]).await?;
     row.try_get(0)
+}
+
+/// The first and last day with any aggregate row: one index descent per category and region
+/// each way on the category rollup's key (category, region, day), so it stays cheap however
+/// long the history.
+pub async fn panel_coverage(
+    client: &deadpool_postgres::Transaction<'_>,
+) -> Result<PanelCoverage, tokio_postgres::Error> {
+    let statement = client
+        .prepare_cached(
+            "SELECT min(earliest.day), max(latest.day)
+             FROM unnest($1::text[]) AS c(category) CROSS JOIN unnest($2::text[]) AS r(region)
+             CROSS JOIN LATERAL (SELECT t.metric_date FROM agg_daily_category_region t
+                  WHERE t.category = c.category AND t.region = r.region
+                  ORDER BY t.metric_date LIMIT 1) AS earliest(day)
+             CROSS JOIN LATERAL (SELECT t.metric_date FROM agg_daily_category_region t
+                  WHERE t.category = c.category AND t.region = r.region
+                  ORDER BY t.metric_date DESC LIMIT 1) AS latest(day)",
+        )
+        .await?;
+    let categories: Vec<&str> = Category::ALL.iter().map(|c| c.as_str()).collect();
+    let unknown = Region::UNKNOWN;
+    let regions: Vec<&str> = altdata_domain::US_STATES
+        .iter()
+        .copied()
+        .chain([unknown.as_str()])
+        .collect();
+    let row = client
+        .query_one(&statement, &[&categories, &regions])
+        .await?;
+    Ok(PanelCoverage {
+        first_day: row.try_get(0)?,
+        last_day: row.try_get(1)?,
+    })
 }
 
 /// The newest day with aggregates, if any: the default "as of" of `altdata ask`.

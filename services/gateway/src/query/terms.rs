@@ -21,6 +21,8 @@ pub enum Metric {
     Transactions,
     Customers,
     AvgTicket,
+    SpendPerCustomer,
+    TransactionsPerCustomer,
 }
 
 impl Word for Metric {
@@ -31,6 +33,8 @@ impl Word for Metric {
         Metric::Transactions,
         Metric::Customers,
         Metric::AvgTicket,
+        Metric::SpendPerCustomer,
+        Metric::TransactionsPerCustomer,
     ];
 
     fn as_str(self) -> &'static str {
@@ -41,6 +45,8 @@ impl Word for Metric {
             Metric::Transactions => "transactions",
             Metric::Customers => "customers",
             Metric::AvgTicket => "avg_ticket",
+            Metric::SpendPerCustomer => "spend_per_customer",
+            Metric::TransactionsPerCustomer => "transactions_per_customer",
         }
     }
 }
@@ -49,8 +55,12 @@ impl Metric {
     /// `usd` for money, `count` otherwise.
     pub fn unit(self) -> &'static str {
         match self {
-            Metric::Spend | Metric::Gross | Metric::Refunds | Metric::AvgTicket => "usd",
-            Metric::Transactions | Metric::Customers => "count",
+            Metric::Spend
+            | Metric::Gross
+            | Metric::Refunds
+            | Metric::AvgTicket
+            | Metric::SpendPerCustomer => "usd",
+            Metric::Transactions | Metric::Customers | Metric::TransactionsPerCustomer => "count",
         }
     }
 }
@@ -116,16 +126,23 @@ pub enum Granularity {
     Day,
     Week,
     Month,
+    Quarter,
 }
 
 impl Word for Granularity {
-    const ALL: &'static [Granularity] = &[Granularity::Day, Granularity::Week, Granularity::Month];
+    const ALL: &'static [Granularity] = &[
+        Granularity::Day,
+        Granularity::Week,
+        Granularity::Month,
+        Granularity::Quarter,
+    ];
 
     fn as_str(self) -> &'static str {
         match self {
             Granularity::Day => "day",
             Granularity::Week => "week",
             Granularity::Month => "month",
+            Granularity::Quarter => "quarter",
         }
     }
 }
@@ -145,6 +162,10 @@ impl Granularity {
             Granularity::Day => date,
             Granularity::Week => date - Days::new(u64::from(date.weekday().num_days_from_monday())),
             Granularity::Month => date.with_day(1).unwrap_or(date),
+            Granularity::Quarter => {
+                let month = (date.month0() / 3) * 3 + 1;
+                NaiveDate::from_ymd_opt(date.year(), month, 1).unwrap_or(date)
+            }
         }
     }
 
@@ -153,7 +174,17 @@ impl Granularity {
             Granularity::Day => start.checked_add_days(Days::new(1)),
             Granularity::Week => start.checked_add_days(Days::new(7)),
             Granularity::Month => start.checked_add_months(Months::new(1)),
+            Granularity::Quarter => start.checked_add_months(Months::new(3)),
         }
+    }
+
+    /// The whole calendar period starting at `start` (a period start), both days inclusive.
+    pub fn period(self, start: NaiveDate) -> DateRange {
+        let to = self
+            .next(start)
+            .and_then(|next| next.pred_opt())
+            .unwrap_or(start);
+        DateRange { from: start, to }
     }
 
     /// The starts of every period overlapping `[from, to]`.
@@ -174,16 +205,26 @@ pub enum GrowthPeriod {
     Wow,
     Mom,
     Yoy,
+    Month,
+    Quarter,
 }
 
 impl Word for GrowthPeriod {
-    const ALL: &'static [GrowthPeriod] = &[GrowthPeriod::Wow, GrowthPeriod::Mom, GrowthPeriod::Yoy];
+    const ALL: &'static [GrowthPeriod] = &[
+        GrowthPeriod::Wow,
+        GrowthPeriod::Mom,
+        GrowthPeriod::Yoy,
+        GrowthPeriod::Month,
+        GrowthPeriod::Quarter,
+    ];
 
     fn as_str(self) -> &'static str {
         match self {
             GrowthPeriod::Wow => "wow",
             GrowthPeriod::Mom => "mom",
             GrowthPeriod::Yoy => "yoy",
+            GrowthPeriod::Month => "month",
+            GrowthPeriod::Quarter => "quarter",
         }
     }
 }
@@ -195,12 +236,16 @@ impl GrowthPeriod {
     /// - wow: the 7 days ending at `as_of` vs the 7 days before;
     /// - mom: the 28 days ending at `as_of` vs the 28 days before (4 whole weeks, so weekday
     ///   mix does not bias the comparison);
-    /// - yoy: the 7 days ending at `as_of` vs the same 7 days 364 days (52 weeks) earlier.
+    /// - yoy: the 7 days ending at `as_of` vs the same 7 days 364 days (52 weeks) earlier;
+    /// - month, quarter: the calendar month (quarter) to date, from its first day to `as_of`,
+    ///   vs as many days from the first day of the previous month (quarter), cut at its end.
     pub fn ranges(self, as_of: NaiveDate) -> (DateRange, DateRange) {
         let (length, lag) = match self {
             GrowthPeriod::Wow => (7, 7),
             GrowthPeriod::Mom => (28, 28),
             GrowthPeriod::Yoy => (7, 364),
+            GrowthPeriod::Month => return calendar_to_date(Granularity::Month, as_of),
+            GrowthPeriod::Quarter => return calendar_to_date(Granularity::Quarter, as_of),
         };
         let current = DateRange {
             from: as_of - Days::new(length - 1),
@@ -214,6 +259,22 @@ impl GrowthPeriod {
     }
 }
 
+/// A calendar period to date and the same days of the period before it.
+fn calendar_to_date(granularity: Granularity, as_of: NaiveDate) -> (DateRange, DateRange) {
+    let first = granularity.period_start(as_of);
+    let current = DateRange {
+        from: first,
+        to: as_of,
+    };
+    let before = granularity.period(granularity.period_start(first - Days::new(1)));
+    let to = (before.from + (as_of - first)).min(before.to);
+    let previous = DateRange {
+        from: before.from,
+        to,
+    };
+    (current, previous)
+}
+
 /// An inclusive range of days.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DateRange {
@@ -221,6 +282,21 @@ pub struct DateRange {
     pub from: NaiveDate,
     #[schema(value_type = String, format = Date)]
     pub to: NaiveDate,
+}
+
+impl DateRange {
+    /// The days of both ranges; `None` when they do not overlap.
+    pub fn intersect(self, other: DateRange) -> Option<DateRange> {
+        let range = DateRange {
+            from: self.from.max(other.from),
+            to: self.to.min(other.to),
+        };
+        (range.from <= range.to).then_some(range)
+    }
+
+    pub fn days(self) -> i64 {
+        (self.to - self.from).num_days() + 1
+    }
 }
 
 /// JSON (default) or CSV.
@@ -257,6 +333,25 @@ impl Word for RankBy {
         match self {
             RankBy::Spend => "spend",
             RankBy::Growth => "growth",
+        }
+    }
+}
+
+/// Which end of a ranking `/v1/top` lists: the largest first (up) or the smallest (down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Up,
+    Down,
+}
+
+impl Word for Direction {
+    const ALL: &'static [Direction] = &[Direction::Up, Direction::Down];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Direction::Up => "up",
+            Direction::Down => "down",
         }
     }
 }
@@ -329,6 +424,7 @@ deserialize_from_text!(
     GrowthPeriod,
     OutputFormat,
     RankBy,
+    Direction,
     Normalize,
     FiscalPeriodKind
 );
@@ -380,6 +476,42 @@ mod tests {
     }
 
     #[test]
+    fn quarters_are_calendar_quarters_and_periods_end_the_day_before_the_next() {
+        assert_eq!(
+            Granularity::Quarter.period_start(date("2026-11-26")),
+            date("2026-10-01")
+        );
+        let quarter = Granularity::Quarter.period(date("2026-10-01"));
+        assert_eq!(
+            (quarter.from, quarter.to),
+            (date("2026-10-01"), date("2026-12-31"))
+        );
+        let week = Granularity::Week.period(date("2026-11-23"));
+        assert_eq!(week.days(), 7);
+        assert_eq!(Granularity::Month.period(date("2026-02-01")).days(), 28);
+    }
+
+    #[test]
+    fn calendar_growth_compares_to_date_with_the_same_days_before() {
+        let (current, previous) = GrowthPeriod::Month.ranges(date("2026-03-31"));
+        assert_eq!(
+            (current.from, current.to),
+            (date("2026-03-01"), date("2026-03-31"))
+        );
+        // February has fewer days: the previous period ends with it.
+        assert_eq!(
+            (previous.from, previous.to),
+            (date("2026-02-01"), date("2026-02-28"))
+        );
+        let (current, previous) = GrowthPeriod::Quarter.ranges(date("2026-11-05"));
+        assert_eq!(current.from, date("2026-10-01"));
+        assert_eq!(
+            (previous.from, previous.to),
+            (date("2026-07-01"), date("2026-08-05"))
+        );
+    }
+
+    #[test]
     fn growth_periods_have_equal_lengths() {
         let as_of = date("2026-11-26");
         let (current, previous) = GrowthPeriod::Wow.ranges(as_of);
@@ -421,6 +553,7 @@ mod tests {
         check::<GrowthPeriod>();
         check::<OutputFormat>();
         check::<RankBy>();
+        check::<Direction>();
         check::<Normalize>();
         check::<FiscalPeriodKind>();
         let error = serde_json::from_str::<Metric>("\"profit\"")
@@ -429,7 +562,7 @@ mod tests {
             .unwrap_or_default();
         assert!(
             error.starts_with(
-                "\"profit\" is not valid: expected spend, gross, refunds, transactions, customers or avg_ticket"
+                "\"profit\" is not valid: expected spend, gross, refunds, transactions, customers, avg_ticket, spend_per_customer or transactions_per_customer"
             ),
             "{error}"
         );

@@ -1,10 +1,14 @@
 //! Validated questions: each route's parameters parsed into one typed query with defaults
 //! filled in, and its canonical form (the cache key: every normalised parameter, sorted).
 
+use super::coverage::PeriodSpan;
 use super::params::{
     GrowthByStateParams, GrowthParams, MerchantsParams, OverlapParams, TimeseriesParams, TopParams,
 };
-use super::terms::{check_range, Granularity, GrowthPeriod, Metric, Normalize, RankBy, ScopeParam};
+use super::terms::{
+    check_range, DateRange, Direction, Granularity, GrowthPeriod, Metric, Normalize, RankBy,
+    ScopeParam,
+};
 use super::values::{Bounded, CategoryName, Day, PageLimit, RangeDay, SearchText};
 use crate::config::QueryLimits;
 use crate::error::ApiError;
@@ -39,7 +43,7 @@ impl TimeseriesQuery {
                 let back = match granularity {
                     Granularity::Day => 89,
                     Granularity::Week => 26 * 7 - 1,
-                    Granularity::Month => 364,
+                    Granularity::Month | Granularity::Quarter => 364,
                 };
                 to - Days::new(back)
             }
@@ -55,6 +59,25 @@ impl TimeseriesQuery {
             from,
             to,
         })
+    }
+
+    /// Every calendar period overlapping from/to, each with the days of it inside from/to.
+    pub fn spans(&self) -> Vec<PeriodSpan> {
+        let asked = DateRange {
+            from: self.from,
+            to: self.to,
+        };
+        self.granularity
+            .period_starts(self.from, self.to)
+            .into_iter()
+            .map(|start| {
+                let whole = self.granularity.period(start);
+                PeriodSpan {
+                    whole,
+                    counted: whole.intersect(asked).unwrap_or(whole),
+                }
+            })
+            .collect()
     }
 
     /// The canonical form: route and every normalised parameter, sorted.
@@ -160,6 +183,9 @@ pub struct TopQuery {
     pub category: Option<Category>,
     pub states: Vec<String>,
     pub by: RankBy,
+    pub direction: Direction,
+    /// Whole dollars.
+    pub min_spend: i64,
     pub period: GrowthPeriod,
     pub as_of: NaiveDate,
     pub limit: i64,
@@ -171,6 +197,8 @@ impl TopQuery {
             category: params.category.map(|CategoryName(category)| category),
             states: params.state.clone().unwrap_or_default().0,
             by: params.by.unwrap_or(RankBy::Spend),
+            direction: params.direction.unwrap_or(Direction::Up),
+            min_spend: params.min_spend.map_or(0, |Bounded(dollars)| dollars),
             period: params.period.unwrap_or(GrowthPeriod::Wow),
             as_of: as_of_or_yesterday(params.as_of, today),
             limit: params.limit.map_or(10, |Bounded(limit)| limit),
@@ -184,6 +212,8 @@ impl TopQuery {
         }
         params.insert("state", self.states.join(","));
         params.insert("by", self.by.as_str().to_owned());
+        params.insert("direction", self.direction.as_str().to_owned());
+        params.insert("min_spend", self.min_spend.to_string());
         params.insert("period", self.period.as_str().to_owned());
         params.insert("as_of", self.as_of.to_string());
         params.insert("limit", self.limit.to_string());

@@ -415,6 +415,8 @@ pub struct Bounded<const MIN: i64, const MAX: i64>(pub i64);
 pub type TopLimit = Bounded<1, MAX_TOP>;
 /// The `offset` of every list.
 pub type Offset = Bounded<0, MAX_OFFSET>;
+/// The size floor of `/v1/top`, in whole dollars.
+pub type MinSpend = Bounded<0, 1_000_000_000>;
 
 impl<const MIN: i64, const MAX: i64> FromText for Bounded<MIN, MAX> {
     fn from_text(text: &str) -> Result<Self, String> {

@@ -24,6 +24,9 @@ pub struct IgnoreRequest {
 pub struct IgnoreAnswer {
     /// Rows taken out of the queue.
     pub transactions: i64,
+    /// One decision per distinct descriptor: what `/v1/admin/review/undo` takes to put it
+    /// back.
+    pub audit_ids: Vec<i64>,
 }
 
 /// Takes descriptor groups out of the queue without counting them anywhere.
@@ -56,15 +59,16 @@ pub async fn ignore(
         )
         .await?;
     let mut total = 0;
+    let mut audit_ids = Vec::with_capacity(rows.len());
     for row in &rows {
         let descriptor: String = row.get(0);
         let count: i64 = row.get(1);
         let net: i64 = row.get(2);
         total += count;
-        transaction
-            .execute(
+        let audit = transaction
+            .query_one(
                 "INSERT INTO mapping_audit (actor, action, normalized_descriptor, detail)
-                 VALUES ($1, 'ignore', $2, $3)",
+                 VALUES ($1, 'ignore', $2, $3) RETURNING id",
                 &[
                     &actor,
                     &descriptor,
@@ -72,9 +76,11 @@ pub async fn ignore(
                 ],
             )
             .await?;
+        audit_ids.push(audit.get(0));
     }
     transaction.commit().await?;
     Ok(Json(IgnoreAnswer {
         transactions: total,
+        audit_ids,
     }))
 }

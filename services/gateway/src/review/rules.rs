@@ -102,6 +102,8 @@ fn priority_schema() -> Schema {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RuleAnswer {
     pub rule_id: i64,
+    /// The decision: what `/v1/admin/review/undo` takes to remove the rule.
+    pub audit_id: i64,
     /// What the rule matches against: the normalised prefix, or the regex as given.
     pub matches: String,
     pub mapping_change_published: bool,
@@ -158,9 +160,10 @@ pub async fn add_rule(
         .await?
         .ok_or_else(|| ApiError::Conflict(format!("a {kind} rule with this pattern exists")))?;
     let rule_id: i64 = row.get(0);
-    transaction
-        .execute(
-            "INSERT INTO mapping_audit (actor, action, merchant_id, detail) VALUES ($1, 'rule', $2, $3)",
+    let audit = transaction
+        .query_one(
+            "INSERT INTO mapping_audit (actor, action, merchant_id, detail) VALUES ($1, 'rule', $2, $3)
+             RETURNING id",
             &[
                 &actor,
                 &request.merchant_id,
@@ -170,8 +173,10 @@ pub async fn add_rule(
         )
         .await?;
     transaction.commit().await?;
+    let audit_id: i64 = audit.get(0);
     Ok(Json(RuleAnswer {
         rule_id,
+        audit_id,
         matches,
         mapping_change_published: publish_mapping_changed(&state, "rule added").await,
     }))
