@@ -7,7 +7,7 @@ use altdata_proto::v1::{AggregateUpdateBatch, CacheInvalidation};
 use altdata_proto::{Message, SCHEMA_VERSION};
 use axum::http::{Method, StatusCode};
 use integration_tests::gateway::{settings_from, spawn_gateway, GatewayApp};
-use integration_tests::scalar;
+use integration_tests::{scalar, wait_for};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -1341,4 +1341,87 @@ async fn the_dashboard_is_served_without_path_traversal() {
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every answer says "no data" past the last delivered day, whatever its subject: a change
+/// that delivers a new last day (here for a grocery) reaches a cached fast-food series too.
+#[tokio::test]
+async fn a_new_last_day_reaches_the_cached_answers_of_every_subject() {
+    let app = seeded_app(&[]).await;
+    let served = app.serve(&[]).await;
+    let get = |path: &'static str| {
+        let router = served.router.clone();
+        let key = app.analyst_key.clone();
+        async move {
+            let request = axum::http::Request::builder()
+                .uri(path)
+                .header("authorization", format!("Bearer {key}"))
+                .body(axum::body::Body::empty())
+                .expect("request");
+            let response = tower::ServiceExt::oneshot(router, request)
+                .await
+                .expect("infallible");
+            let cache = response
+                .headers()
+                .get("x-cache")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .expect("body");
+            let body: Value = serde_json::from_slice(&body).expect("json");
+            (cache, body)
+        }
+    };
+    let path = "/v1/timeseries?merchant=201&state=CA&from=2026-03-20&to=2026-03-24";
+    let day = |body: &Value, date: &str| {
+        body["points"]
+            .as_array()
+            .and_then(|points| points.iter().find(|p| p["period_start"] == date).cloned())
+            .unwrap_or_else(|| panic!("no point for {date}: {body}"))
+    };
+    let (cache, before) = get(path).await;
+    assert_eq!(cache, "miss");
+    assert!(day(&before, "2026-03-23")["value"].is_null());
+    assert_eq!(day(&before, "2026-03-23")["reason"], "after_last_delivery");
+    assert_eq!(get(path).await.0, "hit");
+
+    // A grocery's sale on 2026-03-23 commits; its invalidation names only the grocery.
+    app.cell(EDGE, "XX", "2026-03-23", 1_000, 1, 0, 9100, 12, 2)
+        .await;
+    let day_23 = altdata_domain::date_to_epoch_days(
+        chrono::NaiveDate::from_ymd_opt(2026, 3, 23).expect("date"),
+    );
+    let invalidation = CacheInvalidation {
+        schema_version: SCHEMA_VERSION,
+        merchant_ids: vec![EDGE],
+        categories: vec!["grocery".into()],
+        regions: vec!["XX".into()],
+        first_date: day_23,
+        last_date: day_23,
+        committed_at_ms: 0,
+        cause: "flush".into(),
+    };
+    app.test_app
+        .jetstream
+        .publish(
+            app.test_app.subjects.cache_invalidate(),
+            invalidation.encode_to_vec().into(),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("stored");
+    let after = wait_for(
+        "the fast-food series to see the new last day",
+        Duration::from_secs(15),
+        || async {
+            let (cache, body) = get(path).await;
+            (cache == "miss").then_some(body)
+        },
+    )
+    .await;
+    // Inside the data now, and no sale of the burger chain that day: a real zero.
+    assert_eq!(day(&after, "2026-03-23")["value"], 0.0);
 }

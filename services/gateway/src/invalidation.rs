@@ -144,6 +144,9 @@ async fn apply_batch(
         match decode(&message.payload) {
             Ok(invalidation) => {
                 keys.extend(generation_keys(&writer.prefix, &invalidation));
+                if writer.moves_edges(invalidation.first_date, invalidation.last_date) {
+                    keys.insert(Cache::flush_key(&writer.prefix));
+                }
                 readable.push(message);
             }
             Err(reason) => {
@@ -229,6 +232,37 @@ pub struct GenerationWriter {
     client: Option<fred::clients::Client>,
     prefix: Prefix,
     metrics: Metrics,
+    edges: std::sync::Arc<std::sync::Mutex<PanelEdges>>,
+}
+
+/// The days with data as the invalidations this gateway applied have shown them. Every answer
+/// says "no data" for days outside them (`query::coverage`), whatever its subject, so a change
+/// that moves an edge (a new last day, a late earlier day) reaches every cached answer: the
+/// flush counter is bumped. Unknown at start, so the first dated change bumps it too.
+#[derive(Debug, Default)]
+pub struct PanelEdges {
+    known: Option<(i32, i32)>,
+}
+
+impl PanelEdges {
+    /// Records a change over days `first..=last` (days since 1970; 0 = not dated); true when
+    /// it moves an edge.
+    pub fn extends(&mut self, first: i32, last: i32) -> bool {
+        if first == 0 && last == 0 {
+            return false;
+        }
+        match self.known {
+            Some((known_first, known_last)) if first >= known_first && last <= known_last => false,
+            Some((known_first, known_last)) => {
+                self.known = Some((first.min(known_first), last.max(known_last)));
+                true
+            }
+            None => {
+                self.known = Some((first, last));
+                true
+            }
+        }
+    }
 }
 
 impl GenerationWriter {
@@ -241,7 +275,16 @@ impl GenerationWriter {
             client,
             prefix,
             metrics,
+            edges: Default::default(),
         }
+    }
+
+    /// Whether a change over `first..=last` moves the edges of the days with data.
+    fn moves_edges(&self, first: i32, last: i32) -> bool {
+        self.edges
+            .lock()
+            .map(|mut edges| edges.extends(first, last))
+            .unwrap_or(true)
     }
 
     /// INCRs every key in one pipeline (one round trip; in a Redis Cluster each INCR goes to
@@ -310,6 +353,17 @@ mod tests {
             },
         );
         assert!(keys.contains(&Cache::flush_key(&prefix)), "{keys:?}");
+    }
+
+    #[test]
+    fn a_change_that_moves_the_edges_of_the_data_reaches_every_answer() {
+        let mut edges = PanelEdges::default();
+        assert!(!edges.extends(0, 0), "an undated change moves nothing");
+        assert!(edges.extends(20_000, 20_010), "the first dated change");
+        assert!(!edges.extends(20_003, 20_010));
+        assert!(edges.extends(20_010, 20_011), "a new last day");
+        assert!(edges.extends(19_990, 19_995), "a late earlier day");
+        assert!(!edges.extends(19_990, 20_011));
     }
 
     #[test]
