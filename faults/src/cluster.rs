@@ -537,7 +537,9 @@ pub async fn phases(
         ),
     ));
     for port in ports {
-        results.push(checks::check_gateway(harness, port, &targets, &from, &to).await?);
+        let mut check = checks::check_gateway(harness, port, &targets, &from, &to).await?;
+        check.detail = format!("gateway on :{port}: {}", check.detail);
+        results.push(check);
     }
     report
         .timings
