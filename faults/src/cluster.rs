@@ -45,6 +45,8 @@ pub struct ClusterEnv {
     pub redis_url: String,
     /// `127.0.0.1:PORT` of redis-1..redis-6, in order.
     pub redis_nodes: Vec<String>,
+    /// Monitoring ports of nats-1..nats-3 (`/healthz`).
+    pub nats_monitor_ports: Vec<u16>,
     pub script: PathBuf,
     pub repo: PathBuf,
     log: PathBuf,
@@ -84,6 +86,10 @@ impl ClusterEnv {
             redis_nodes: var("ALTDATA_CLUSTER_REDIS_NODES")?
                 .split(',')
                 .map(str::to_owned)
+                .collect(),
+            nats_monitor_ports: var("ALTDATA_CLUSTER_NATS_MONITOR")?
+                .split(',')
+                .filter_map(|url| url.rsplit(':').next()?.trim_end_matches('/').parse().ok())
                 .collect(),
             script: repo.join("scripts/cluster.sh"),
             repo: repo.to_path_buf(),
@@ -147,6 +153,44 @@ impl ClusterEnv {
             );
         }
         Ok(())
+    }
+}
+
+impl ClusterEnv {
+    /// `cluster.sh up` after a kill: restarts the node and verifies the cluster. A restarted
+    /// nats-server's `/healthz` can turn unhealthy again while it catches up on its streams,
+    /// which fails `up`'s second look; then wait (with a deadline) until every server is
+    /// healthy and run `up` once more.
+    async fn restart(&self) -> anyhow::Result<()> {
+        let first = match self.script(&["up"]).await {
+            Ok(()) => return Ok(()),
+            Err(error) => error,
+        };
+        say!("`cluster.sh up` failed once; waiting for every nats-server's /healthz, then again");
+        let ports = self.nats_monitor_ports.clone();
+        crate::util::wait_until(
+            "every nats-server healthy",
+            FAILOVER_DEADLINE,
+            Duration::from_millis(200),
+            || {
+                let ports = ports.clone();
+                async move {
+                    for port in ports {
+                        let healthy =
+                            crate::http::get(port, "/healthz", &[], Duration::from_secs(2))
+                                .await
+                                .is_ok_and(|r| r.status == 200);
+                        if !healthy {
+                            return false;
+                        }
+                    }
+                    true
+                }
+            },
+        )
+        .await
+        .with_context(|| format!("after: {first:#}"))?;
+        self.script(&["up"]).await
     }
 }
 
@@ -693,7 +737,7 @@ async fn kill_stream_leader(
     )
     .await?;
     let restarted = Instant::now();
-    cluster.script(&["up"]).await?;
+    cluster.restart().await?;
     let note = format!(
         "{node} leading {name} SIGKILLed: new leader {} after {elected:.1}s, new batches stored after {stored:.1}s, aggregates committed after {committed:.1}s; {node} restarted and the cluster verified in {:.1}s",
         new_leader.unwrap_or_default(),
@@ -783,7 +827,7 @@ async fn kill_redis_master(
     )
     .await?;
     let restarted = Instant::now();
-    cluster.script(&["up"]).await?;
+    cluster.restart().await?;
     // Back as it was: the restarted node, now a replica, takes its slots over again (one
     // CLUSTER FAILOVER once its link is up, again only if it has not happened after 5 s).
     let asked = std::cell::Cell::new(None::<Instant>);
