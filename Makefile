@@ -11,7 +11,7 @@ DEMO_CARDS ?= 20000
 # A development secret for the demo only; production sets its own (k8s Secret).
 DEMO_SECRET ?= demo-secret-change-me-0123456789
 
-.PHONY: help stack stack-down cluster cluster-down build migrate demo test test-rust lint fmt bench faults faults-short test-browser contract k8s-validate
+.PHONY: help stack stack-down cluster cluster-down cluster-test build migrate demo test test-rust lint fmt bench faults faults-short test-browser contract k8s-validate
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -27,6 +27,14 @@ cluster: ## Start (or restart) a local 3-node NATS cluster (JetStream R3) and a 
 
 cluster-down: ## Stop only what `make cluster` started (data kept; `bash scripts/cluster.sh purge` removes it)
 	@bash scripts/cluster.sh down
+
+cluster-test: build ## The pipeline on the local cluster (3 R3 streams, 2 aggregators, 2 gateways, Redis Cluster) under a stream-leader, Redis-master and aggregator kill: failover times, conservation (~3-5 min)
+	cargo build --release -p altdata-faults
+	@running=$$(bash scripts/cluster.sh status | grep -c ' running (pid' || true); \
+	bash scripts/cluster.sh up || exit $$?; \
+	status=0; target/release/altdata-faults --cluster || status=$$?; \
+	if [ "$$running" = 0 ]; then bash scripts/cluster.sh down 2>/dev/null || echo "cluster-test: cluster-down failed" >&2; fi; \
+	exit $$status
 
 build: ## Release build of the one binary
 	cargo build --release --bin altdata

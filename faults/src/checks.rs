@@ -3,7 +3,6 @@
 //! message read back with an ordered consumer), never against the aggregator's own counters.
 
 use crate::harness::Harness;
-use crate::pipeline::PREFIX;
 use crate::poison::Published;
 use crate::traffic::Target;
 use altdata_proto::v1::{TransactionBatch, TransactionEvent};
@@ -50,66 +49,72 @@ pub async fn read_stream(
     harness: &Harness,
     poison: &[Published],
 ) -> anyhow::Result<StreamContents> {
-    let poison_seqs: HashSet<u64> = poison.iter().map(|p| p.seq).collect();
-    let stream = harness
-        .jetstream
-        .get_stream(format!("{}_TXN", PREFIX.to_ascii_uppercase()))
-        .await?;
-    let consumer = stream
-        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
-            filter_subject: format!("{PREFIX}.txn.v1.>"),
-            ..Default::default()
-        })
-        .await?;
-    let pending = consumer.cached_info().num_pending;
-    let mut messages = consumer.messages().await?;
-    let dlq_subject = format!("{PREFIX}.txn.v1.dlq");
+    let poison_seqs: HashSet<(String, u64)> =
+        poison.iter().map(|p| (p.stream.clone(), p.seq)).collect();
+    let prefix = &harness.pipeline.prefix;
+    let dlq_subject = format!("{prefix}.txn.v1.dlq");
     let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
     let mut contents = StreamContents::default();
     let mut msg_ids = HashSet::new();
     // Per transaction: versions published minus retractions.
     let mut live: HashMap<String, i64> = HashMap::new();
-    let mut read = 0u64;
-    while read < pending {
-        let message = match tokio::time::timeout(Duration::from_secs(10), messages.next()).await {
-            Ok(Some(Ok(message))) => message,
-            Ok(Some(Err(error))) => return Err(error).context("reading the stream back"),
-            Ok(None) | Err(_) => {
-                anyhow::bail!("reading the stream back stopped after {read} of {pending} messages")
-            }
-        };
-        read += 1;
-        let seq = message.info().map(|i| i.stream_sequence).unwrap_or(0);
-        let header = |name: &str| {
-            message
-                .headers
-                .as_ref()
-                .and_then(|h| h.get(name))
-                .map(|v| v.as_str().to_owned())
-                .unwrap_or_default()
-        };
-        if message.subject.as_str() == dlq_subject {
-            let original: u64 = header("Altdata-Original-Seq").parse().unwrap_or(0);
-            contents.dlq.push((original, header("Altdata-Dlq-Reason")));
-            continue;
-        }
-        if poison_seqs.contains(&seq) {
-            contents.poison_seen.push(seq);
-            continue;
-        }
-        let batch = match TransactionBatch::decode(message.payload.as_ref()) {
-            Ok(batch) if batch.schema_version == SCHEMA_VERSION => batch,
-            _ => {
-                contents.undecodable.push(seq);
+    let names = txn_stream_names(&harness.jetstream, prefix).await?;
+    if names.is_empty() {
+        anyhow::bail!("no transaction stream of prefix {prefix} on the server");
+    }
+    for name in names {
+        let stream = harness.jetstream.get_stream(&name).await?;
+        // No filter: each stream holds only its own shards' subjects (and stream 0 the DLQ).
+        let consumer = stream
+            .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
+            .await?;
+        let pending = consumer.cached_info().num_pending;
+        let mut messages = consumer.messages().await?;
+        let mut read = 0u64;
+        while read < pending {
+            let message = match tokio::time::timeout(Duration::from_secs(10), messages.next()).await
+            {
+                Ok(Some(Ok(message))) => message,
+                Ok(Some(Err(error))) => {
+                    return Err(error).with_context(|| format!("reading {name} back"))
+                }
+                Ok(None) | Err(_) => {
+                    anyhow::bail!("reading {name} back stopped after {read} of {pending} messages")
+                }
+            };
+            read += 1;
+            let seq = message.info().map(|i| i.stream_sequence).unwrap_or(0);
+            let header = |name: &str| {
+                message
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get(name))
+                    .map(|v| v.as_str().to_owned())
+                    .unwrap_or_default()
+            };
+            if message.subject.as_str() == dlq_subject {
+                let original: u64 = header("Altdata-Original-Seq").parse().unwrap_or(0);
+                contents.dlq.push((original, header("Altdata-Dlq-Reason")));
                 continue;
             }
-        };
-        let msg_id = header("Nats-Msg-Id");
-        if !msg_ids.insert(msg_id.clone()) {
-            contents.duplicate_msg_ids.push(msg_id);
-        }
-        for event in batch.events {
-            contents.tally(&mut live, event, epoch);
+            if poison_seqs.contains(&(name.clone(), seq)) {
+                contents.poison_seen.push(seq);
+                continue;
+            }
+            let batch = match TransactionBatch::decode(message.payload.as_ref()) {
+                Ok(batch) if batch.schema_version == SCHEMA_VERSION => batch,
+                _ => {
+                    contents.undecodable.push(seq);
+                    continue;
+                }
+            };
+            let msg_id = header("Nats-Msg-Id");
+            if !msg_ids.insert(msg_id.clone()) {
+                contents.duplicate_msg_ids.push(msg_id);
+            }
+            for event in batch.events {
+                contents.tally(&mut live, event, epoch);
+            }
         }
     }
     contents.txn_ids = live.keys().cloned().collect();
@@ -120,6 +125,31 @@ pub async fn read_stream(
         .collect();
     // A cell every event of which was retracted holds zeros: the aggregate row has them too.
     Ok(contents)
+}
+
+/// The pipeline's transaction streams as the server lists them: `<PREFIX>_TXN`, or
+/// `<PREFIX>_TXN_0..n-1` when `ALTDATA_TXN_STREAMS` spread the shards (the layout of
+/// `altdata_common::connect::Subjects::txn_streams`), in stream order.
+pub async fn txn_stream_names(
+    jetstream: &async_nats::jetstream::Context,
+    prefix: &str,
+) -> anyhow::Result<Vec<String>> {
+    let base = format!("{}_TXN", prefix.to_ascii_uppercase());
+    let mut names = Vec::new();
+    let mut listed = jetstream.stream_names();
+    while let Some(name) = listed.next().await {
+        let name = name.context("listing streams")?;
+        let index = name
+            .strip_prefix(&base)
+            .map(|rest| rest.strip_prefix('_').and_then(|n| n.parse::<u32>().ok()));
+        match index {
+            Some(None) if name == base => names.push((0, name)),
+            Some(Some(i)) => names.push((i, name)),
+            _ => {}
+        }
+    }
+    names.sort();
+    Ok(names.into_iter().map(|(_, name)| name).collect())
 }
 
 impl StreamContents {
@@ -366,6 +396,7 @@ pub async fn check_all(
 /// The gateway's answers (normal requests, so cache hits count) equal SQL on the tables.
 pub async fn check_gateway(
     harness: &Harness,
+    port: u16,
     targets: &[Target],
     from: &str,
     to: &str,
@@ -422,7 +453,7 @@ pub async fn check_gateway(
             // Twice: the first may compute and store, the second should be a cache hit.
             for _ in 0..2 {
                 let response = crate::http::get(
-                    harness.pipeline.http_port,
+                    port,
                     &path,
                     &[("Authorization", auth.as_str())],
                     Duration::from_secs(10),

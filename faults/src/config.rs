@@ -8,6 +8,8 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub short: bool,
+    /// The cluster run (`--cluster`): the local cluster's servers, three kills with failover times.
+    pub cluster: bool,
     pub seed: u64,
     /// Length of the fault phase (full mode).
     pub duration: Duration,
@@ -19,12 +21,16 @@ pub struct Settings {
     pub altdata: PathBuf,
 }
 
-const USAGE: &str = "usage: altdata-faults [--short]
+const USAGE: &str = "usage: altdata-faults [--short | --cluster]
 
 Runs the whole pipeline as child processes of `altdata` against its own
 nats-server, PostgreSQL and Redis, injects faults, then checks every guarantee.
 
   --short            one kill of each role, one restart of each server (~60-90 s)
+  --cluster          on the local cluster (`make cluster`, .stack/cluster.env): shards over
+                     3 R3 streams, 2 aggregators, 2 gateways on Redis Cluster; kills the
+                     nats-server leading a stream, a Redis master and an aggregator, restarts
+                     each, prints the failover times (`make cluster-test`, ~3-5 min)
   FAULTS_SEED=N      replay a run (default: random, printed)
   FAULTS_DURATION=D  fault phase of the full run, e.g. 240s or 4m (default 4m)
   FAULTS_DAYS=N      days of generated data (default 6 short, 12 full)
@@ -62,9 +68,11 @@ fn env_number<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>> {
 impl Settings {
     pub fn read() -> anyhow::Result<Settings> {
         let mut short = false;
+        let mut cluster = false;
         for arg in std::env::args().skip(1) {
             match arg.as_str() {
                 "--short" => short = true,
+                "--cluster" => cluster = true,
                 "-h" | "--help" => {
                     println!("{USAGE}");
                     std::process::exit(0);
@@ -72,6 +80,11 @@ impl Settings {
                 other => bail!("unknown argument {other:?}\n{USAGE}"),
             }
         }
+        if short && cluster {
+            bail!("--short and --cluster are two different runs: choose one\n{USAGE}");
+        }
+        // The cluster run is as small as the short one: its point is the failovers.
+        let small = short || cluster;
         let seed = match env_number::<u64>("FAULTS_SEED")? {
             Some(seed) => seed,
             None => {
@@ -106,10 +119,11 @@ impl Settings {
         }
         Ok(Settings {
             short,
+            cluster,
             seed,
             duration,
-            days: env_number("FAULTS_DAYS")?.unwrap_or(if short { 6 } else { 12 }),
-            cards: env_number("FAULTS_CARDS")?.unwrap_or(if short { 4000 } else { 6000 }),
+            days: env_number("FAULTS_DAYS")?.unwrap_or(if small { 6 } else { 12 }),
+            cards: env_number("FAULTS_CARDS")?.unwrap_or(if small { 4000 } else { 6000 }),
             repo,
             altdata,
         })

@@ -46,12 +46,14 @@ impl Drop for RunDir {
     }
 }
 
-/// Field order is drop order: roles first, then servers, then the directory.
+/// Field order is drop order: roles first, then servers, then the directory. In the cluster
+/// run NATS and Redis are the local cluster's (`make cluster`), not the suite's: `nats` and
+/// `redis` are `None` and nothing of the cluster is stopped on drop.
 pub struct Harness {
     pub pipeline: Pipeline,
-    pub nats: Nats,
+    pub nats: Option<Nats>,
     pub postgres: Postgres,
-    pub redis: Redis,
+    pub redis: Option<Redis>,
     pub jetstream: async_nats::jetstream::Context,
     pub api_key: String,
     pub staging: PathBuf,
@@ -107,22 +109,85 @@ impl Harness {
             nats: nats.url(),
             redis: redis.url(),
         };
-        let pipeline = Pipeline::new(repo, altdata, &logs, &landing, &urls, http_port);
+        let pipeline = Pipeline::new(
+            repo,
+            altdata,
+            &logs,
+            &landing,
+            &urls,
+            http_port,
+            crate::pipeline::PREFIX,
+        );
         pipeline.migrate().await.context("altdata migrate")?;
         let api_key = pipeline.create_key().await.context("altdata keys create")?;
-        let nats_client = async_nats::ConnectOptions::new()
-            .name("altdata-faults")
-            .retry_on_initial_connect()
-            .max_reconnects(None)
-            .connect(nats.url())
-            .await
-            .context("connecting to our nats-server")?;
-        let jetstream = async_nats::jetstream::new(nats_client.clone());
+        let jetstream = jetstream_of(&[nats.url()]).await?;
         Ok(Harness {
             pipeline,
-            nats,
+            nats: Some(nats),
             postgres,
-            redis,
+            redis: Some(redis),
+            jetstream,
+            api_key,
+            staging,
+            landing,
+            dir,
+        })
+    }
+
+    /// The cluster run's harness: its own PostgreSQL (a fresh cluster, as in every run), the
+    /// local cluster's NATS and Redis, a prefix of its own (the cluster outlives the run), the
+    /// shards over `txn_streams` R3 streams, two gateways.
+    pub async fn start_cluster(
+        repo: &Path,
+        altdata: &Path,
+        seed: u64,
+        cluster: &crate::cluster::ClusterEnv,
+        txn_streams: u32,
+    ) -> anyhow::Result<Harness> {
+        let dir = RunDir::create(seed)?;
+        let logs = dir.logs();
+        crate::say!("run dir {}", dir.path.display());
+        let mut taken = Vec::new();
+        let mut port = || -> anyhow::Result<u16> {
+            let p = free_port(&taken)?;
+            taken.push(p);
+            Ok(p)
+        };
+        let (pg_port, http_port, http_port_b) = (port()?, port()?, port()?);
+        let postgres = Postgres::start_new(&dir.path.join("pg"), &logs, pg_port)
+            .await
+            .context("starting PostgreSQL")?;
+        crate::say!(
+            "PostgreSQL 15 on 127.0.0.1:{pg_port} (fresh cluster {}/pg)",
+            dir.path.display()
+        );
+        let landing = dir.path.join("landing");
+        let staging = dir.path.join("staging");
+        std::fs::create_dir_all(landing.join("provider=default"))?;
+        let urls = Urls {
+            database: postgres.url("altdata"),
+            nats: cluster.nats_url.clone(),
+            redis: cluster.redis_url.clone(),
+        };
+        let prefix = format!("fc{seed}");
+        let mut pipeline = Pipeline::new(repo, altdata, &logs, &landing, &urls, http_port, &prefix);
+        pipeline.http_port_b = http_port_b;
+        pipeline.split_aggregators = true;
+        pipeline.set_env("ALTDATA_TXN_STREAMS", &txn_streams.to_string());
+        pipeline.set_env("ALTDATA_STREAM_REPLICAS", "3");
+        pipeline.migrate().await.context("altdata migrate")?;
+        let api_key = pipeline.create_key().await.context("altdata keys create")?;
+        let jetstream = jetstream_of(&cluster.nats_servers()).await?;
+        crate::say!(
+            "cluster: NATS {}, Redis {}, prefix {prefix}",
+            cluster.nats_url,
+            cluster.redis_url
+        );
+        Ok(Harness {
+            pipeline,
+            nats: None,
+            postgres,
+            redis: None,
             jetstream,
             api_key,
             staging,
@@ -156,12 +221,30 @@ impl Harness {
         }
     }
 
-    pub fn all_roles() -> [Role; 4] {
+    pub fn all_roles() -> [Role; 5] {
         [
             Role::Ingest,
             Role::AggregatorA,
             Role::AggregatorB,
             Role::Gateway,
+            Role::GatewayB,
         ]
     }
+}
+
+/// A JetStream context on one server, or on any of a cluster's (the client follows it).
+async fn jetstream_of(servers: &[String]) -> anyhow::Result<async_nats::jetstream::Context> {
+    let addrs = servers
+        .iter()
+        .map(|s| s.parse::<async_nats::ServerAddr>())
+        .collect::<Result<Vec<_>, _>>()
+        .context("a NATS URL")?;
+    let client = async_nats::ConnectOptions::new()
+        .name("altdata-faults")
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .connect(addrs)
+        .await
+        .context("connecting to NATS")?;
+    Ok(async_nats::jetstream::new(client))
 }

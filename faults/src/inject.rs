@@ -5,6 +5,7 @@ use crate::pipeline::{Role, SHARDS};
 use crate::plan::{Fault, Step};
 use crate::poison::{self, Published};
 use crate::say;
+use anyhow::Context;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use std::cell::RefCell;
@@ -103,9 +104,13 @@ async fn run(
                 step.fault.describe(),
                 step.down.as_secs_f64()
             );
-            harness.nats.stop(how).await;
+            let nats = harness
+                .nats
+                .as_mut()
+                .context("no nats-server of the suite's own")?;
+            nats.stop(how).await;
             tokio::time::sleep(step.down).await;
-            harness.nats.start().await?;
+            nats.start().await?;
             Ok("nats-server back, JetStream healthy".into())
         }
         Fault::RestartPostgres(how) => {
@@ -125,9 +130,13 @@ async fn run(
                 step.fault.describe(),
                 step.down.as_secs_f64()
             );
-            harness.redis.stop(how).await;
+            let redis = harness
+                .redis
+                .as_mut()
+                .context("no redis-server of the suite's own")?;
+            redis.stop(how).await;
             tokio::time::sleep(step.down).await;
-            harness.redis.start().await?;
+            redis.start().await?;
             Ok("redis-server back (empty: no persistence)".into())
         }
         Fault::Redeliver => {
@@ -164,7 +173,9 @@ async fn run(
             let shard = rng.gen_range(0..SHARDS);
             let n = shared.poison.len() + 1;
             say!("FAULT {} (shard {shard})", step.fault.describe());
-            let published = poison::publish(&harness.jetstream, kind, shard, n).await?;
+            let published =
+                poison::publish(&harness.jetstream, &harness.pipeline.prefix, kind, shard, n)
+                    .await?;
             let note = format!(
                 "stored at stream seq {} on {}",
                 published.seq, published.subject

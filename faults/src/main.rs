@@ -6,14 +6,17 @@
 //! poison and runs two aggregators on one shard; then lets the pipeline settle and checks the
 //! guarantees against the generator's ground truth and the stream itself. The last line is
 //! `faults: N injected, M survived`; the exit status is non-zero when any check failed.
+//! `--cluster` runs the pipeline on the local cluster of `make cluster` instead and kills a
+//! stream leader, a Redis master and an aggregator (`cluster`); its last line is `cluster: ...`.
 //!
 //! Layout: `config` (settings), `harness` (temp dir, servers, cleanup), `servers`, `proc`
 //! (child processes), `pipeline` (the roles), `plan` (the seeded schedule), `inject` (one
-//! fault), `traffic` (file drops, gateway queries), `poison`, `hostile` (the hostile
+//! fault), `traffic` (file drops, gateway queries), `poison`, `hostile`, `cluster` (the cluster run) (the hostile
 //! provider's files and checks), `settle`, `checks`, `report`, `run` (the phases), `http`,
 //! `util`.
 
 mod checks;
+mod cluster;
 mod config;
 mod harness;
 mod hostile;

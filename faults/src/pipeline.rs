@@ -1,6 +1,8 @@
 //! The pipeline's roles as child processes of the `altdata` binary: ingest (watching the
 //! landing dir), two aggregators (A owns every shard, B a few of A's at the same time) and the
-//! gateway. All share one environment naming the suite's own servers.
+//! gateway. All share one environment naming the suite's own servers. In the cluster run
+//! (`--cluster`) the two aggregators split the shards by ordinal and a second gateway serves
+//! beside the first, all on the local cluster's servers.
 
 use crate::proc::{run_to_end, Proc};
 use anyhow::Context;
@@ -13,6 +15,8 @@ use std::time::Duration;
 pub const SHARDS: u32 = 8;
 /// The shards the second aggregator claims; aggregator A owns them too.
 pub const AGG_B_SHARDS: &str = "0-2";
+/// The prefix of the suite's own servers; the cluster run names one per run (its servers are
+/// shared and outlive it).
 pub const PREFIX: &str = "faults";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -21,6 +25,8 @@ pub enum Role {
     AggregatorA,
     AggregatorB,
     Gateway,
+    /// The cluster run's second gateway (its own HTTP port, the same Redis and invalidator).
+    GatewayB,
 }
 
 impl Role {
@@ -30,6 +36,7 @@ impl Role {
             Role::AggregatorA => "aggregator-a",
             Role::AggregatorB => "aggregator-b",
             Role::Gateway => "gateway",
+            Role::GatewayB => "gateway-b",
         }
     }
 
@@ -37,7 +44,7 @@ impl Role {
         match self {
             Role::Ingest => vec!["ingest".into()],
             Role::AggregatorA | Role::AggregatorB => vec!["aggregate".into()],
-            Role::Gateway => vec!["gateway".into()],
+            Role::Gateway | Role::GatewayB => vec!["gateway".into()],
         }
     }
 }
@@ -49,6 +56,13 @@ pub struct Pipeline {
     env: Vec<(String, String)>,
     pub procs: BTreeMap<Role, Proc>,
     pub http_port: u16,
+    /// The second gateway's port (cluster run).
+    pub http_port_b: u16,
+    /// `ALTDATA_PREFIX` of every role: streams, subjects and Redis keys start with it.
+    pub prefix: String,
+    /// Aggregators A and B split the shards by ordinal (cluster run) instead of A owning
+    /// every shard and B a few of them at the same time.
+    pub split_aggregators: bool,
     /// Roles that ended without being told to, and were started again.
     pub unexpected_exits: Vec<String>,
 }
@@ -67,12 +81,13 @@ impl Pipeline {
         landing: &Path,
         urls: &Urls,
         http_port: u16,
+        prefix: &str,
     ) -> Pipeline {
         let env: Vec<(String, String)> = [
             ("DATABASE_URL", urls.database.clone()),
             ("NATS_URL", urls.nats.clone()),
             ("REDIS_URL", urls.redis.clone()),
-            ("ALTDATA_PREFIX", PREFIX.to_owned()),
+            ("ALTDATA_PREFIX", prefix.to_owned()),
             ("ALTDATA_SHARDS", SHARDS.to_string()),
             (
                 "ALTDATA_CUSTOMER_KEY_SECRET",
@@ -122,6 +137,9 @@ impl Pipeline {
             env,
             procs: BTreeMap::new(),
             http_port,
+            http_port_b: 0,
+            prefix: prefix.to_owned(),
+            split_aggregators: false,
             unexpected_exits: Vec::new(),
         }
     }
@@ -162,9 +180,24 @@ impl Pipeline {
             .context("`altdata keys create` printed no key")
     }
 
+    /// Sets (or replaces) a variable of every role started from now on.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_owned(), value.to_owned()));
+    }
+
     fn proc_for(&mut self, role: Role) -> &mut Proc {
         let mut env = self.env.clone();
         match role {
+            Role::AggregatorA | Role::AggregatorB if self.split_aggregators => {
+                let ordinal = if role == Role::AggregatorA { 0 } else { 1 };
+                env.push(("HOSTNAME".into(), format!("aggregator-{ordinal}")));
+                env.push(("ALTDATA_AGG_REPLICAS".into(), "2".into()));
+                env.push((
+                    "ALTDATA_AGG_ORDINAL".into(),
+                    format!("aggregator-{ordinal}"),
+                ));
+            }
             Role::AggregatorA => env.push(("HOSTNAME".into(), "agg-a".into())),
             Role::AggregatorB => {
                 env.push(("HOSTNAME".into(), "agg-b".into()));
@@ -172,6 +205,13 @@ impl Pipeline {
             }
             Role::Ingest => env.push(("HOSTNAME".into(), "ingest".into())),
             Role::Gateway => env.push(("HOSTNAME".into(), "gateway".into())),
+            Role::GatewayB => {
+                env.push(("HOSTNAME".into(), "gateway-b".into()));
+                env.push((
+                    "ALTDATA_HTTP_ADDR".into(),
+                    format!("127.0.0.1:{}", self.http_port_b),
+                ));
+            }
         }
         let (binary, repo, log) = (
             self.binary.clone(),

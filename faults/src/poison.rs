@@ -1,7 +1,6 @@
 //! Poison messages: published straight to a shard subject, as a buggy or future producer
 //! would. The aggregator must dead-letter each exactly once and count none of them.
 
-use crate::pipeline::PREFIX;
 use crate::plan::Poison;
 use altdata_proto::v1::{TransactionBatch, TransactionEvent};
 use altdata_proto::{Message as _, SCHEMA_VERSION};
@@ -10,6 +9,8 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
 pub struct Published {
+    /// The transaction stream that stored it (shards spread over several).
+    pub stream: String,
     pub seq: u64,
     pub kind: Poison,
     pub subject: String,
@@ -55,11 +56,12 @@ pub fn payload(kind: Poison, n: usize) -> anyhow::Result<Vec<u8>> {
 /// Publishes poison `n` of `kind` to `shard`, retrying (same Msg-Id) while NATS is away.
 pub async fn publish(
     jetstream: &async_nats::jetstream::Context,
+    prefix: &str,
     kind: Poison,
     shard: u32,
     n: usize,
 ) -> anyhow::Result<Published> {
-    let subject = format!("{PREFIX}.txn.v1.{shard}");
+    let subject = format!("{prefix}.txn.v1.{shard}");
     let bytes = bytes::Bytes::from(payload(kind, n)?);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -75,6 +77,7 @@ pub async fn publish(
         match tokio::time::timeout(Duration::from_secs(5), attempt).await {
             Ok(Ok(ack)) => {
                 return Ok(Published {
+                    stream: ack.stream,
                     seq: ack.sequence,
                     kind,
                     subject,

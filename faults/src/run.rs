@@ -22,7 +22,12 @@ use tokio::sync::watch;
 pub async fn run(settings: &Settings) -> Report {
     let mut report = Report::default();
     let mut harness: Option<Harness> = None;
-    if let Err(error) = phases(settings, &mut report, &mut harness).await {
+    let result = if settings.cluster {
+        crate::cluster::phases(settings, &mut report, &mut harness).await
+    } else {
+        phases(settings, &mut report, &mut harness).await
+    };
+    if let Err(error) = result {
         say!("run failed: {error:#}");
         if let Some(harness) = &harness {
             harness.print_tails(
@@ -31,6 +36,7 @@ pub async fn run(settings: &Settings) -> Report {
                     "aggregator-a",
                     "aggregator-b",
                     "gateway",
+                    "gateway-b",
                     "nats-server",
                     "postgres",
                 ],
@@ -57,6 +63,9 @@ pub async fn run(settings: &Settings) -> Report {
                     ));
                 }
             }
+        }
+        if settings.cluster {
+            crate::cluster::clean_up(&harness, &settings.repo).await;
         }
         drop(harness);
         say!("cleaned up: children and servers stopped");
@@ -250,7 +259,8 @@ async fn phases(
     let checks_started = Instant::now();
     let stream = checks::read_stream(harness, &shared.poison).await?;
     let mut results = checks::check_all(harness, &summary, &shared.poison, &stream).await?;
-    results.push(checks::check_gateway(harness, &targets, &from, &to).await?);
+    let port = harness.pipeline.http_port;
+    results.push(checks::check_gateway(harness, port, &targets, &from, &to).await?);
     results.extend(crate::hostile::check(harness, &stream).await?);
     report
         .timings
@@ -305,7 +315,7 @@ async fn supervise_until(harness: &mut Harness, until: Instant) {
 
 /// What the gateway is asked: the three biggest merchants of the ground truth and a random
 /// one, two categories, and everything.
-fn targets(staging: &Path, rng: &mut ChaCha8Rng) -> anyhow::Result<Vec<Target>> {
+pub(crate) fn targets(staging: &Path, rng: &mut ChaCha8Rng) -> anyhow::Result<Vec<Target>> {
     let text = std::fs::read_to_string(staging.join("_truth/ground_truth.csv"))?;
     let mut gross: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
     for line in text.lines().skip(1) {

@@ -3,7 +3,7 @@
 //! gateway's invalidator caught up, every poison message dead-lettered.
 
 use crate::harness::Harness;
-use crate::pipeline::{PREFIX, SHARDS};
+use crate::pipeline::SHARDS;
 use anyhow::Context;
 use std::time::{Duration, Instant};
 
@@ -82,13 +82,10 @@ pub async fn status(harness: &Harness) -> anyhow::Result<Status> {
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    let stream = harness
-        .jetstream
-        .get_stream(format!("{}_TXN", PREFIX.to_ascii_uppercase()))
-        .await
-        .context("TXN stream")?;
+    let prefix = &harness.pipeline.prefix;
     for shard in 0..SHARDS {
-        let subject = format!("{PREFIX}.txn.v1.{shard}");
+        let subject = format!("{prefix}.txn.v1.{shard}");
+        let stream = stream_of(harness, &subject).await?;
         let last = match stream.get_last_raw_message_by_subject(&subject).await {
             Ok(message) => message.sequence,
             Err(error)
@@ -113,7 +110,7 @@ pub async fn status(harness: &Harness) -> anyhow::Result<Status> {
         .get(0);
     let cache = harness
         .jetstream
-        .get_stream(format!("{}_CACHE", PREFIX.to_ascii_uppercase()))
+        .get_stream(format!("{}_CACHE", prefix.to_ascii_uppercase()))
         .await
         .context("CACHE stream")?;
     let mut invalidator: async_nats::jetstream::consumer::PullConsumer = cache
@@ -126,14 +123,29 @@ pub async fn status(harness: &Harness) -> anyhow::Result<Status> {
     Ok(status)
 }
 
-async fn dlq_count(harness: &Harness) -> anyhow::Result<u64> {
-    let stream = harness
+/// The transaction stream holding `subject` (shards spread over several streams).
+async fn stream_of(
+    harness: &Harness,
+    subject: &str,
+) -> anyhow::Result<async_nats::jetstream::stream::Stream> {
+    let name = harness
         .jetstream
-        .get_stream(format!("{}_TXN", PREFIX.to_ascii_uppercase()))
-        .await?;
+        .stream_by_subject(subject)
+        .await
+        .with_context(|| format!("the stream of {subject}"))?;
+    harness
+        .jetstream
+        .get_stream(&name)
+        .await
+        .with_context(|| format!("stream {name}"))
+}
+
+async fn dlq_count(harness: &Harness) -> anyhow::Result<u64> {
+    let subject = format!("{}.txn.v1.dlq", harness.pipeline.prefix);
+    let stream = stream_of(harness, &subject).await?;
     let consumer = stream
         .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
-            filter_subject: format!("{PREFIX}.txn.v1.dlq"),
+            filter_subject: subject,
             ..Default::default()
         })
         .await?;

@@ -103,7 +103,14 @@ pub async fn run(
             }
             Ok((shard, Ok(exit))) => report.shards.push((shard, exit)),
             Ok((shard, Err(error))) => {
-                tracing::error!(shard, error = %error, "shard worker failed");
+                // A shard nobody consumes while the process looks healthy would stall until
+                // someone noticed: stop every shard (they drain and commit) and exit with the
+                // error, so the supervisor restarts the instance and it takes the shard again.
+                // `make cluster-test` found one: a consumer set-up timing out while the
+                // stream's leader failed over.
+                tracing::error!(shard, error = %error, "shard worker failed; stopping the instance");
+                readiness.set(false);
+                shutdown.trigger();
                 first_error.get_or_insert(error);
             }
             Err(join_error) => tracing::error!(error = %join_error, "shard worker panicked"),
