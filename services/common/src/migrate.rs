@@ -70,6 +70,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0011_analyst_numbers.sql",
         sql: include_str!("../../../schema/0011_analyst_numbers.sql"),
     },
+    Migration {
+        version: 12,
+        name: "0012_data_edges.sql",
+        sql: include_str!("../../../schema/0012_data_edges.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

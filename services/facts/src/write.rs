@@ -146,6 +146,7 @@ pub async fn apply(
         )
         .await?;
     add_panel(transaction, cells, shard).await?;
+    widen_edges(transaction, &columns.dates, shard).await?;
     Ok(Applied {
         updates: batch.updates,
     })
@@ -175,6 +176,27 @@ pub fn invalidation_for(
 /// Adds the batch's active cards to the panel (`agg_daily_panel`, schema/0011), under the
 /// writer's shard like the category rows: a card shops in many shards, and a union of
 /// sketches counts it once whichever rows hold it.
+/// Widens this writer's row of `data_edges` (schema/0012) to the days of the change.
+async fn widen_edges(
+    transaction: &Transaction<'_>,
+    dates: &[NaiveDate],
+    shard: CategoryShard,
+) -> Result<(), tokio_postgres::Error> {
+    let (Some(first), Some(last)) = (dates.iter().min(), dates.iter().max()) else {
+        return Ok(());
+    };
+    transaction
+        .execute(
+            "INSERT INTO data_edges AS e (shard, first_day, last_day) VALUES ($1, $2, $3)
+             ON CONFLICT (shard) DO UPDATE SET
+                 first_day = least(e.first_day, excluded.first_day),
+                 last_day = greatest(e.last_day, excluded.last_day)",
+            &[&shard.column(), first, last],
+        )
+        .await?;
+    Ok(())
+}
+
 async fn add_panel(
     transaction: &Transaction<'_>,
     cells: &Cells,

@@ -463,34 +463,16 @@ pub async fn data_as_of(
     row.try_get(0)
 }
 
-/// The first and last day with any aggregate row: one index descent per category and region
-/// each way on the category rollup's key (category, region, day), so it stays cheap however
-/// long the history.
+/// The first and last day with any fact: the rows of `data_edges` (one per writer shard,
+/// widened by the fact writer in its flush transaction, schema/0012), so it costs a handful of
+/// rows however long the history.
 pub async fn panel_coverage(
     client: &deadpool_postgres::Transaction<'_>,
 ) -> Result<PanelCoverage, tokio_postgres::Error> {
     let statement = client
-        .prepare_cached(
-            "SELECT min(earliest.day), max(latest.day)
-             FROM unnest($1::text[]) AS c(category) CROSS JOIN unnest($2::text[]) AS r(region)
-             CROSS JOIN LATERAL (SELECT t.metric_date FROM agg_daily_category_region t
-                  WHERE t.category = c.category AND t.region = r.region
-                  ORDER BY t.metric_date LIMIT 1) AS earliest(day)
-             CROSS JOIN LATERAL (SELECT t.metric_date FROM agg_daily_category_region t
-                  WHERE t.category = c.category AND t.region = r.region
-                  ORDER BY t.metric_date DESC LIMIT 1) AS latest(day)",
-        )
+        .prepare_cached("SELECT min(first_day), max(last_day) FROM data_edges")
         .await?;
-    let categories: Vec<&str> = Category::ALL.iter().map(|c| c.as_str()).collect();
-    let unknown = Region::UNKNOWN;
-    let regions: Vec<&str> = altdata_domain::US_STATES
-        .iter()
-        .copied()
-        .chain([unknown.as_str()])
-        .collect();
-    let row = client
-        .query_one(&statement, &[&categories, &regions])
-        .await?;
+    let row = client.query_one(&statement, &[]).await?;
     Ok(PanelCoverage {
         first_day: row.try_get(0)?,
         last_day: row.try_get(1)?,
