@@ -881,31 +881,7 @@ async fn an_invalidation_on_jetstream_makes_the_next_answer_fresh() {
     let health = raw_get(addr, "/healthz").await;
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
 
-    let get = |path: &'static str| {
-        let router = router.clone();
-        let key = app.analyst_key.clone();
-        async move {
-            let request = axum::http::Request::builder()
-                .uri(path)
-                .header("authorization", format!("Bearer {key}"))
-                .body(axum::body::Body::empty())
-                .expect("request");
-            let response = tower::ServiceExt::oneshot(router, request)
-                .await
-                .expect("infallible");
-            let cache = response
-                .headers()
-                .get("x-cache")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned();
-            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-                .await
-                .expect("body");
-            let body: Value = serde_json::from_slice(&body).expect("json");
-            (cache, body)
-        }
-    };
+    let get = |path: &'static str| cache_and_body(router.clone(), app.analyst_key.clone(), path);
     let merchant_path = "/v1/growth?merchant=102&as_of=2026-03-15";
     let category_path = "/v1/growth?category=fast_food&as_of=2026-03-15";
     let (cache, before) = get(merchant_path).await;
@@ -966,6 +942,28 @@ async fn an_invalidation_on_jetstream_makes_the_next_answer_fresh() {
         .await
         .expect("stops within the drain");
     assert!(matches!(stopped, Ok(Ok(()))), "{stopped:?}");
+}
+
+/// One request through the router: the `X-Cache` header and the JSON body.
+async fn cache_and_body(router: axum::Router, key: String, path: &str) -> (String, Value) {
+    let request = axum::http::Request::builder()
+        .uri(path)
+        .header("authorization", format!("Bearer {key}"))
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let response = tower::ServiceExt::oneshot(router, request)
+        .await
+        .expect("infallible");
+    let cache = response
+        .headers()
+        .get("x-cache")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    (cache, serde_json::from_slice(&body).expect("json"))
 }
 
 async fn raw_get(addr: std::net::SocketAddr, path: &str) -> String {
@@ -1349,31 +1347,8 @@ async fn the_dashboard_is_served_without_path_traversal() {
 async fn a_new_last_day_reaches_the_cached_answers_of_every_subject() {
     let app = seeded_app(&[]).await;
     let served = app.serve(&[]).await;
-    let get = |path: &'static str| {
-        let router = served.router.clone();
-        let key = app.analyst_key.clone();
-        async move {
-            let request = axum::http::Request::builder()
-                .uri(path)
-                .header("authorization", format!("Bearer {key}"))
-                .body(axum::body::Body::empty())
-                .expect("request");
-            let response = tower::ServiceExt::oneshot(router, request)
-                .await
-                .expect("infallible");
-            let cache = response
-                .headers()
-                .get("x-cache")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned();
-            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-                .await
-                .expect("body");
-            let body: Value = serde_json::from_slice(&body).expect("json");
-            (cache, body)
-        }
-    };
+    let get =
+        |path: &'static str| cache_and_body(served.router.clone(), app.analyst_key.clone(), path);
     let path = "/v1/timeseries?merchant=201&state=CA&from=2026-03-20&to=2026-03-24";
     let day = |body: &Value, date: &str| {
         body["points"]
