@@ -225,85 +225,6 @@ async fn content_sha256(landing: &Landing, file: &LandingFile) -> Result<String,
     })?
 }
 
-/// Chunks received with their identity lookups already in flight, at most [`LOOKUPS_AHEAD`].
-///
-/// Invariant: every chunk here belongs to the current checkpoint segment. The record changes
-/// only at checkpoints, and what a run decided since its last one is in its book, so a
-/// lookup issued after the last checkpoint's commit sees everything its chunk's
-/// classification needs; one issued before a checkpoint would miss what the checkpoint writes.
-#[derive(Default)]
-struct LookupsAhead {
-    queue: std::collections::VecDeque<(Chunk, LookupTask)>,
-    /// Rows of the queued chunks.
-    rows: u64,
-    input_done: bool,
-}
-
-type LookupTask = tokio::task::JoinHandle<
-    Result<std::collections::HashMap<String, crate::identity::Stored>, IngestError>,
->;
-
-/// Identity lookups in flight ahead of classification.
-const LOOKUPS_AHEAD: usize = 4;
-
-impl LookupsAhead {
-    /// Takes chunks from the reader while fewer than [`LOOKUPS_AHEAD`] wait and no checkpoint
-    /// falls before the next one (`taken`: rows the run took since its last checkpoint); waits
-    /// for the reader only when nothing is queued.
-    async fn fill(
-        &mut self,
-        chunks: &mut tokio::sync::mpsc::Receiver<Chunk>,
-        context: &IngestContext,
-        provider: &str,
-        taken: u64,
-    ) {
-        use tokio::sync::mpsc::error::TryRecvError;
-        let checkpoint_rows = context.settings.checkpoint_rows;
-        while !self.input_done && self.queue.len() < LOOKUPS_AHEAD {
-            // The run checkpoints after the chunk that reaches the interval: nothing after it.
-            if !self.queue.is_empty() && taken + self.rows >= checkpoint_rows {
-                return;
-            }
-            let chunk = if self.queue.is_empty() {
-                chunks.recv().await
-            } else {
-                match chunks.try_recv() {
-                    Ok(chunk) => Some(chunk),
-                    Err(TryRecvError::Empty) => return,
-                    Err(TryRecvError::Disconnected) => None,
-                }
-            };
-            let Some(chunk) = chunk else {
-                self.input_done = true;
-                return;
-            };
-            self.rows += chunk.rows;
-            let lookup = crate::run::lookup_chunk(&context.pool, provider, &chunk);
-            self.queue.push_back((chunk, lookup));
-        }
-    }
-
-    /// The next chunk with what the record holds for it; `None` at the end of the input.
-    async fn next(
-        &mut self,
-    ) -> Result<
-        Option<(
-            Chunk,
-            std::collections::HashMap<String, crate::identity::Stored>,
-        )>,
-        IngestError,
-    > {
-        let Some((chunk, lookup)) = self.queue.pop_front() else {
-            return Ok(None);
-        };
-        self.rows -= chunk.rows;
-        let stored = lookup
-            .await
-            .map_err(|e| IngestError::Task(format!("identity lookup: {e}")))??;
-        Ok(Some((chunk, stored)))
-    }
-}
-
 /// Returns `Some(reason)` when the file as a whole is unreadable, and whether any field was
 /// decoded lossily.
 #[allow(clippy::too_many_arguments)]
@@ -330,14 +251,7 @@ async fn ingest_rows(
     let mut interrupted = false;
     let mut next_line = resume_line;
     let (mut cache_hits, mut cache_misses) = (0u64, 0u64);
-    let mut ahead = LookupsAhead::default();
-    loop {
-        ahead
-            .fill(&mut chunks, context, provider, run.rows_since_checkpoint)
-            .await;
-        let Some((chunk, stored)) = ahead.next().await? else {
-            break;
-        };
+    while let Some(chunk) = chunks.recv().await {
         next_line = chunk.next_line;
         cache_hits += chunk.resolution_cache_hits;
         cache_misses += chunk.resolution_cache_misses;
@@ -349,7 +263,7 @@ async fn ingest_rows(
             .metrics
             .resolution_cache_misses
             .increment(chunk.resolution_cache_misses);
-        run.take(chunk, stored).await?;
+        run.take(client, chunk).await?;
         if run.rows_since_checkpoint >= context.settings.checkpoint_rows
             || context.shutdown.is_triggered()
         {

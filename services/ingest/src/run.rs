@@ -14,30 +14,6 @@ use crate::publish::Publisher;
 use crate::reader::{retraction_event, Action, Chunk, Event, RowIdentity, RowOutcome};
 use crate::store::{self, FileCounts};
 use crate::IngestContext;
-use std::collections::HashMap;
-
-/// Looks up in the identity record the valid rows of a chunk, on a connection of its own, so
-/// that several chunks' round trips can be in flight while earlier chunks are classified.
-pub fn lookup_chunk(
-    pool: &deadpool_postgres::Pool,
-    provider: &str,
-    chunk: &Chunk,
-) -> tokio::task::JoinHandle<Result<HashMap<String, identity::Stored>, IngestError>> {
-    let txn_ids: Vec<String> = chunk
-        .outcomes
-        .iter()
-        .filter_map(|outcome| match outcome {
-            RowOutcome::Valid(identity, _) => Some(identity.txn_id.clone()),
-            RowOutcome::Reject(_) => None,
-        })
-        .collect();
-    let (pool, provider) = (pool.clone(), provider.to_owned());
-    tokio::spawn(async move {
-        let client = pool.get().await?;
-        let txn_ids: Vec<&str> = txn_ids.iter().map(String::as_str).collect();
-        identity::lookup(&client, &provider, &txn_ids).await
-    })
-}
 
 /// What this run counted when classifying (the rest is counted by acknowledgements and
 /// inserts).
@@ -102,13 +78,21 @@ impl<'c> FileRun<'c> {
         })
     }
 
-    /// Classifies and handles one chunk of rows; `stored` is what the record held for its
-    /// rows ([`lookup_chunk`]), looked up after this run's last checkpoint.
+    /// Classifies and handles one chunk of rows.
     pub async fn take(
         &mut self,
+        client: &deadpool_postgres::Client,
         chunk: Chunk,
-        stored: HashMap<String, identity::Stored>,
     ) -> Result<(), IngestError> {
+        let txn_ids: Vec<&str> = chunk
+            .outcomes
+            .iter()
+            .filter_map(|outcome| match outcome {
+                RowOutcome::Valid(identity, _) => Some(identity.txn_id.as_str()),
+                RowOutcome::Reject(_) => None,
+            })
+            .collect();
+        let stored = identity::lookup(client, &self.provider, &txn_ids).await?;
         self.batches
             .begin(format!("{}-{}", chunk.first_line, chunk.next_line));
         for outcome in chunk.outcomes {
