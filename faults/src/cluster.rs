@@ -652,6 +652,29 @@ async fn answers(
 
 /// Sum of the stored offsets of `shards` (progress of the aggregators on them) and their
 /// highest epoch (bumped by each new owner).
+/// Seconds from `killed` until the shards' stored offsets pass `offsets_before`: the
+/// aggregates committed again.
+async fn committed_since(
+    killed: Instant,
+    pipeline: &mut Pipeline,
+    db: &tokio_postgres::Client,
+    shards: &[u32],
+    offsets_before: i64,
+) -> anyhow::Result<f64> {
+    time_until(
+        "aggregates committed",
+        killed,
+        FAILOVER_DEADLINE,
+        pipeline,
+        || async move {
+            offsets_of(db, shards)
+                .await
+                .is_ok_and(|(sum, _)| sum > offsets_before)
+        },
+    )
+    .await
+}
+
 async fn offsets_of(db: &tokio_postgres::Client, shards: &[u32]) -> anyhow::Result<(i64, i64)> {
     let shards: Vec<i32> = shards.iter().map(|s| *s as i32).collect();
     let row = db
@@ -724,18 +747,7 @@ async fn kill_stream_leader(
     })
     .await?;
     let shards = &shards;
-    let committed = time_until(
-        "aggregates committed",
-        killed,
-        FAILOVER_DEADLINE,
-        pipeline,
-        || async move {
-            offsets_of(db, shards)
-                .await
-                .is_ok_and(|(sum, _)| sum > offsets_before)
-        },
-    )
-    .await?;
+    let committed = committed_since(killed, pipeline, db, shards, offsets_before).await?;
     let restarted = Instant::now();
     cluster.restart().await?;
     let note = format!(
@@ -910,18 +922,7 @@ async fn kill_aggregator(harness: &mut Harness, file: &Path) -> anyhow::Result<F
         },
     )
     .await?;
-    let committed = time_until(
-        "aggregates committed",
-        killed,
-        FAILOVER_DEADLINE,
-        pipeline,
-        || async move {
-            offsets_of(db, shards)
-                .await
-                .is_ok_and(|(sum, _)| sum > offsets_before)
-        },
-    )
-    .await?;
+    let committed = committed_since(killed, pipeline, db, shards, offsets_before).await?;
     Ok(Failover {
         what: "aggregator".into(),
         at,

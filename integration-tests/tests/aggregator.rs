@@ -6,7 +6,7 @@ use altdata_common::Shutdown;
 use altdata_domain::shard_of;
 use altdata_proto::v1::{TransactionBatch, TransactionEvent};
 use altdata_proto::Message;
-use integration_tests::{scalar, spawn_app, wait_for, TestApp};
+use integration_tests::{publish_events, scalar, spawn_app, wait_for, TestApp};
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
@@ -90,10 +90,6 @@ fn expected(events: &[TransactionEvent]) -> Expected {
     cells
 }
 
-async fn publish(app: &TestApp, events: &[TransactionEvent]) {
-    integration_tests::publish_events(app, events).await;
-}
-
 async fn assert_aggregates_equal(app: &TestApp, expected: &Expected) {
     let client = app.client().await;
     let rows = client
@@ -175,7 +171,7 @@ async fn aggregates_equal_the_events_to_the_cent() {
     // Most cells here hold one customer: at k = 2 some are released and some withheld.
     app.set_disclosure_k(2).await;
     let events = random_events(3_000, 1, &(1..=40).collect::<Vec<_>>());
-    publish(&app, &events).await;
+    publish_events(&app, &events).await;
     let exits = run_until_idle(settings(&app, &[]))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -190,7 +186,7 @@ async fn aggregates_equal_the_events_to_the_cent() {
 async fn old_messages_redelivered_after_commit_are_skipped() {
     let app = spawn_app().await;
     let events = random_events(1_000, 2, &(1..=20).collect::<Vec<_>>());
-    publish(&app, &events).await;
+    publish_events(&app, &events).await;
     run_until_idle(settings(&app, &[]))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -215,7 +211,7 @@ async fn old_messages_redelivered_after_commit_are_skipped() {
 async fn a_crash_after_commit_and_before_ack_changes_nothing() {
     let app = spawn_app().await;
     let events = random_events(2_000, 3, &(1..=20).collect::<Vec<_>>());
-    publish(&app, &events).await;
+    publish_events(&app, &events).await;
     let crashed = run_until_idle(settings(
         &app,
         &[("ALTDATA_FAULT_CRASH_AFTER_COMMITS", "1")],
@@ -246,7 +242,7 @@ async fn a_second_owner_fences_the_first_and_totals_stay_exact() {
         .take(10)
         .collect();
     let first = random_events(500, 4, &shard0);
-    publish(&app, &first).await;
+    publish_events(&app, &first).await;
     let mut owner_a = settings(&app, &[("ALTDATA_AGG_SHARDS", "0")]);
     owner_a.instance = "a".into();
     let shutdown = Shutdown::new();
@@ -274,7 +270,7 @@ async fn a_second_owner_fences_the_first_and_totals_stay_exact() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let second = random_events(300, 5, &shard0);
-    publish(&app, &second).await;
+    publish_events(&app, &second).await;
     let report = tokio::time::timeout(Duration::from_secs(30), running)
         .await
         .unwrap_or_else(|_| panic!("instance a did not stop on the fence"))
@@ -301,7 +297,7 @@ async fn a_second_owner_fences_the_first_and_totals_stay_exact() {
 async fn poison_goes_to_the_dlq_with_a_reason_and_the_rest_is_processed() {
     let app = spawn_app().await;
     let events = random_events(200, 6, &[1, 2, 3]);
-    publish(&app, &events).await;
+    publish_events(&app, &events).await;
     let shard = shard_of(1, app.connections.shard_count);
     let subject = app.subjects.txn_shard(shard);
     let future_version = TransactionBatch {
@@ -371,7 +367,7 @@ async fn poison_goes_to_the_dlq_with_a_reason_and_the_rest_is_processed() {
 #[tokio::test]
 async fn an_invalidation_written_before_a_crash_is_published_after_restart() {
     let app = spawn_app().await;
-    publish(&app, &random_events(100, 7, &[1, 2])).await;
+    publish_events(&app, &random_events(100, 7, &[1, 2])).await;
     run_until_idle(settings(&app, &[("ALTDATA_FAULT_NO_RELAY", "true")]))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -434,7 +430,7 @@ async fn a_stream_behind_the_stored_offset_is_refused() {
     let merchant = (1..200)
         .find(|m| shard_of(*m, app.connections.shard_count) == 0)
         .unwrap_or(1);
-    publish(&app, &random_events(5, 8, &[merchant])).await;
+    publish_events(&app, &random_events(5, 8, &[merchant])).await;
     let exits = run_until_idle(settings(&app, &[("ALTDATA_AGG_SHARDS", "0")]))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -463,7 +459,7 @@ async fn a_flush_touching_thousands_of_cells_is_relayed_in_full() {
             ..Default::default()
         })
         .collect();
-    publish(&app, &events).await;
+    publish_events(&app, &events).await;
     run_until_idle(settings(
         &app,
         &[
@@ -601,7 +597,7 @@ async fn shards_spread_over_several_streams_aggregate_exactly() {
     let streams = app.subjects.txn_streams();
     assert_eq!(streams.len(), 2);
     let events = random_events(2_000, 11, &[1, 2, 3, 4, 5, 6, 7, 8]);
-    publish(&app, &events).await;
+    publish_events(&app, &events).await;
     // Each stream holds its own shards' subjects and messages, and only those.
     for (name, subjects) in &streams {
         let mut stream = app
