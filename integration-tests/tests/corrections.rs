@@ -397,3 +397,54 @@ async fn a_change_to_a_thin_cell_is_withheld_like_the_cell() {
         "{body}"
     );
 }
+
+/// A checkpoint's transaction commits while the next rows are read: a row corrected across
+/// checkpoints of one file, twice, is classified against the version the file decided last,
+/// not the one the record had before, and its held rows end as the last version says.
+#[tokio::test]
+async fn a_row_corrected_across_checkpoints_of_one_file_ends_as_its_last_version() {
+    let app = spawn_app().await;
+    let landing = Landing::new(&app, "p5");
+    let starbucks = brand(&app, "starbucks").await;
+    let coffee = altdata_domain::Category::CoffeeShop.unattributed_merchant_id();
+    let filler = |from: u32| -> Vec<String> {
+        (from..from + 150)
+            .map(|n| row(&format!("f{n}"), 2, n, "STARBUCKS STORE 01234", "1.00", "5814"))
+            .collect()
+    };
+    let mut rows = vec![row("u1", 2, 1, "SQ *MOONLIGHT COFFEE ROASTERS", "3.00", "5814")];
+    rows.extend(filler(1_000));
+    // Named now: its held row is superseded.
+    rows.push(row("u1", 2, 1, "STARBUCKS STORE 01234", "3.00", "5814"));
+    rows.extend(filler(2_000));
+    // Held again, for another amount: a held row replaces the superseded one.
+    rows.push(row("u1", 2, 1, "SQ *MOONLIGHT COFFEE ROASTERS", "4.00", "5814"));
+    rows.extend(filler(3_000));
+    let report = only(
+        app.run_pipeline_with(
+            &[landing.write("d.csv", &rows)],
+            &[("ALTDATA_CHECKPOINT_ROWS", "100")],
+        )
+        .await,
+    );
+    let c = report.counts;
+    assert_eq!((c.rows_read, c.corrected, c.duplicates), (453, 2, 0), "{c:?}");
+    assert_eq!(totals(&app, Some(starbucks)).await, (450 * 100, 450));
+    assert_eq!(totals(&app, Some(coffee)).await, (400, 1));
+    let held = app
+        .client()
+        .await
+        .query(
+            "SELECT txn_id, amount_cents, status FROM unmapped_transactions ORDER BY txn_id",
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let held: Vec<(String, i64, String)> = held
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(held, vec![("u1".to_owned(), 400, "pending".to_owned())]);
+    let checkpoint_line = scalar(&app.client().await, "SELECT checkpoint_line FROM ingest_files").await;
+    assert_eq!(checkpoint_line, 454, "the last checkpoint covers every line");
+}

@@ -75,6 +75,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0012_data_edges.sql",
         sql: include_str!("../../../schema/0012_data_edges.sql"),
     },
+    Migration {
+        version: 14,
+        name: "0014_identity_day_brin.sql",
+        sql: include_str!("../../../schema/0014_identity_day_brin.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

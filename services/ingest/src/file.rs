@@ -8,7 +8,7 @@ use crate::error::IngestError;
 use crate::landing::{Landing, LandingFile};
 use crate::profile::Restates;
 use crate::reader::{Chunk, FileProblem};
-use crate::run::FileRun;
+use crate::run::{Durable, FileRun};
 use crate::store::{self, Claim, FileCounts};
 use crate::IngestContext;
 use sha2::{Digest, Sha256};
@@ -267,7 +267,12 @@ async fn ingest_rows(
         if run.rows_since_checkpoint >= context.settings.checkpoint_rows
             || context.shutdown.is_triggered()
         {
-            run.checkpoint(client, next_line).await?;
+            let durable = if context.shutdown.is_triggered() {
+                Durable::Now
+            } else {
+                Durable::Behind
+            };
+            run.checkpoint(next_line, durable).await?;
             if context.shutdown.is_triggered() {
                 interrupted = true;
                 break;
@@ -292,10 +297,10 @@ async fn ingest_rows(
         *counts = run.counts;
         return Err(IngestError::Interrupted);
     }
-    run.checkpoint(client, next_line).await?;
+    run.checkpoint(next_line, Durable::Now).await?;
     if parsed.is_ok() && restates == Some(Restates::Day) {
         run.retract_missing_rows(client).await?;
-        run.checkpoint(client, next_line).await?;
+        run.checkpoint(next_line, Durable::Now).await?;
     }
     let published = run.publish_counts();
     context.metrics.published.increment(published.published);

@@ -55,6 +55,11 @@ impl HeldRows {
         self.unmapped.len() >= DB_BATCH || self.rejects.len() >= DB_BATCH
     }
 
+    /// Whether a buffered held row is a corrected version (rare: it replaces a stored row).
+    pub fn holds_corrections(&self) -> bool {
+        self.unmapped.iter().any(|row| row.correction)
+    }
+
     /// Hands the held rows to a write task, after the previous write has finished.
     pub async fn write_behind(&mut self, counts: &mut FileCounts) -> Result<(), IngestError> {
         self.settle(counts).await?;

@@ -699,6 +699,10 @@ mod tests {
         assert_eq!(text("PP*ETSY"), "ETSY");
         assert_eq!(text("IN *ACME PLUMBING"), "ACME PLUMBING");
         assert_eq!(text("FSP*MAIN STREET PARKING"), "MAIN STREET PARKING");
+        assert_eq!(text("PY *CITY OF AUSTIN"), "CITY OF AUSTIN");
+        assert_eq!(text("SUMUP *JOES CAFE"), "JOES CAFE");
+        assert_eq!(text("IZ *JOES CAFE"), "JOES CAFE");
+        assert_eq!(text("ZETTLE_*JOES CAFE"), "JOES CAFE");
     }
 
     #[test]

@@ -97,7 +97,7 @@ pub(crate) const FILLER_WORDS: [&str; 84] = [
 
 /// Facilitators whose own name is printed before the merchant's. `true`: only with a `*` after
 /// it (`IN *`, `RI *`), since the bare word is too common.
-pub(crate) const FACILITATOR_PREFIXES: [(&str, bool); 26] = [
+pub(crate) const FACILITATOR_PREFIXES: [(&str, bool); 30] = [
     ("SQ", true),
     ("SQU", true),
     ("TST", true),
@@ -124,6 +124,11 @@ pub(crate) const FACILITATOR_PREFIXES: [(&str, bool); 26] = [
     ("SMK", true),
     ("ZLR", true),
     ("GOFNDME", true),
+    // Paymentus (`PY *CITY OF …`), SumUp and Zettle (formerly iZettle) card readers.
+    ("PY", true),
+    ("SUMUP", true),
+    ("IZ", true),
+    ("ZETTLE", true),
 ];
 
 /// Bank channel text, longest first, removed at either end of the descriptor.

@@ -61,6 +61,23 @@ pub(super) fn align(
                 j += 1;
                 continue;
             }
+            // Name words glued together and cut short where the name field ends: a network
+            // prints the name without spaces and cuts it at its field length (`BURGERKIN`,
+            // `OFFICEDEP`, `CHIPOTLEMEXICANGR`).
+            let last_merchant_word = j + 1 >= query.name_end() || j + 1 == d.len();
+            if let Some((k, cut)) = glued_run_cut_short(dw, &n[i..]).filter(|_| last_merchant_word)
+            {
+                let rest: usize = n[i + k..].iter().map(String::len).sum::<usize>() - cut;
+                let credit = CUT_NAME_CREDIT * rest as f32;
+                a.name_letters += dw.len() as f32 + credit;
+                a.credited += credit;
+                a.descriptor_letters += dw.len() as f32;
+                a.truncated = true;
+                i = n.len();
+                j += 1;
+                stopped = true;
+                break;
+            }
             // The last name word glued to noise or a city: `STARBUCKSSEATTLE` (not a plural).
             if i + 1 == n.len() && nw.len() >= 4 && dw.len() >= nw.len() + 3 {
                 a.name_letters += nw.len() as f32;
@@ -169,6 +186,20 @@ pub(super) fn glued_run(glued: &str, words: &[String]) -> Option<usize> {
     None
 }
 
+/// When `glued` is one or more whole words at the start of `words` followed by the start of the
+/// next one (`BURGERKIN` for `BURGER KING`): how many words are whole, and how many letters of
+/// the next one it holds.
+pub(super) fn glued_run_cut_short(glued: &str, words: &[String]) -> Option<(usize, usize)> {
+    let mut rest = glued;
+    for (k, word) in words.iter().enumerate() {
+        if k >= 1 && !rest.is_empty() && word.len() > rest.len() && word.starts_with(rest) {
+            return Some((k, rest.len()));
+        }
+        rest = rest.strip_prefix(word.as_str())?;
+    }
+    None
+}
+
 /// The best alignment of one name; the explanation is written only for the few shown.
 #[derive(Debug)]
 pub(super) struct NameScore {
@@ -208,8 +239,10 @@ pub(super) fn score_name(
     }
     let (raw, a) = best?;
     let (prior, prior_why) = category_prior(query, merchant);
-    let explains_all = a.start == 0 && a.complete && a.end >= query.text_words;
     let whole_from_start = a.start == 0 && (a.complete || a.truncated) && !a.typo;
+    // A name the descriptor stops inside (`OFFICE DEPOT` for `OFFICEDEP`) explains every letter
+    // it has; a name glued to other letters (`OFFICE` in `OFFICEDEP`) leaves some unexplained.
+    let explains_all = whole_from_start && !a.glued && a.end >= query.text_words;
     Some(NameScore {
         merchant: name.merchant,
         name: name_index,

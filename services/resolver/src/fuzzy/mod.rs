@@ -384,6 +384,13 @@ impl CandidateIndex {
         {
             return Some(0);
         }
+        // A name that leaves letters of its last word over (`HOME` in `HOMEDEP`) is no clear
+        // winner over one within the margin that explains every letter of the same words
+        // (`HOME DEPOT` cut short).
+        let words = |s: &ScoredMerchant| s.whole_words.map(|(words, _)| words);
+        if !best.explains_all && second.explains_all && words(best) == words(second) {
+            return None;
+        }
         let close =
             |s: &&ScoredMerchant| s.score >= AUTO_THRESHOLD && best.score - s.score < AUTO_MARGIN;
         let widest = scored
@@ -633,6 +640,31 @@ mod tests {
     fn probable_town_counts_little() {
         let found = best(&sample(), "STARBUCKS SMALLVILLE", 1, "");
         assert!(found.is_some_and(|f| f.0 == 1 && f.1 >= AUTO_THRESHOLD));
+    }
+
+    #[test]
+    fn name_glued_and_cut_short_matches_the_whole_name() {
+        // The seller of the real `GRUBHUBBUFFALOWILDWIN`: spaces dropped, cut at the field's end.
+        let index = index(&[
+            (1, Category::FastFood, &["Buffalo Wild Wings"]),
+            (2, Category::FastFood, &["Burger King"]),
+            (3, Category::GeneralMerchandise, &["Office Depot"]),
+            (4, Category::Software, &["Microsoft", "office 365"]),
+            (5, Category::HomeImprovement, &["The Home Depot"]),
+            (6, Category::Hotel, &["@Home"]),
+        ]);
+        for (text, id) in [("BUFFALOWILDWIN", 1), ("BURGERKIN", 2), ("OFFICEDEP", 3)] {
+            let query = Query::new(text, None, 0, "");
+            let scored = index.candidates(&query, 3);
+            let winner = CandidateIndex::clear_winner(&scored)
+                .and_then(|w| scored.get(w))
+                .and_then(|s| index.merchant(s.merchant));
+            assert_eq!(winner.map(|m| m.id), Some(id), "{text}");
+        }
+        // `HOME` glued to `DEP` leaves letters over; `HOME DEPOT` cut short explains them all.
+        let query = Query::new("HOMEDEP", None, 0, "");
+        let scored = index.candidates(&query, 3);
+        assert_eq!(CandidateIndex::clear_winner(&scored), None);
     }
 
     #[test]
