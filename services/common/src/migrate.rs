@@ -75,6 +75,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0012_data_edges.sql",
         sql: include_str!("../../../schema/0012_data_edges.sql"),
     },
+    Migration {
+        version: 13,
+        name: "0013_national_series.sql",
+        sql: include_str!("../../../schema/0013_national_series.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

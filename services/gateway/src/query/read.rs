@@ -3,8 +3,8 @@
 //! **The disclosure rule** (docs/PRIVACY.md, schema/0008): every answer is a sum of *released
 //! cells*. A cell is one merchant's spend in one state on one day, released once it counts at
 //! least k distinct customers. The fact writer keeps every rollup (weekly and monthly merchant
-//! rows, daily, weekly and monthly category rows) as sums of released cells with a count of the
-//! withheld ones, and `released_daily_merchant_spend` shows the daily cells the same way; the
+//! rows, daily, weekly and monthly category rows, and the daily and weekly rows over all
+//! states) as sums of released cells with a count of the withheld ones, and `released_daily_merchant_spend` shows the daily cells the same way; the
 //! reads here sum only those. A cell under k contributes to no answer at any granularity, state
 //! set or scope, so no difference of answers (states, days, weeks, a category minus its
 //! merchants) can isolate it: every such difference is itself a sum of released cells.
@@ -97,19 +97,40 @@ const TOTALS_COLUMNS: &str = "
        coalesce(hll_cardinality(hll_union_agg(t.customers)), 0)::float8,
        coalesce(sum(t.withheld_cells), 0)::bigint";
 
-/// (table, date column) of the released rows to read for a scope at a granularity.
-fn source(granularity: Granularity, merchant: bool) -> (&'static str, &'static str) {
-    match (granularity, merchant) {
-        (Granularity::Day, true) => ("released_daily_merchant_spend", "metric_date"),
-        (Granularity::Week, true) => ("agg_weekly_merchant_spend", "week_start"),
-        (Granularity::Month | Granularity::Quarter, true) => {
+/// Where a read finds its released rows: the table, its date column, and the filter on the
+/// states asked (`$2`).
+struct Source {
+    table: &'static str,
+    date_column: &'static str,
+    region_filter: &'static str,
+}
+
+/// The rows to read for a scope at a granularity. A question over every state reads the
+/// national rollups of days and weeks (schema/0013): one row per period (per writer shard for
+/// a category) holding exactly the sums of every state's rows, so the answer is the same from
+/// a fiftieth of the rows.
+fn source(granularity: Granularity, merchant: bool, every_state: bool) -> Source {
+    let national = every_state && matches!(granularity, Granularity::Day | Granularity::Week);
+    let (table, date_column) = match (granularity, merchant, national) {
+        (Granularity::Day, true, false) => ("released_daily_merchant_spend", "metric_date"),
+        (Granularity::Day, true, true) => ("agg_daily_merchant_national", "metric_date"),
+        (Granularity::Week, true, false) => ("agg_weekly_merchant_spend", "week_start"),
+        (Granularity::Week, true, true) => ("agg_weekly_merchant_national", "week_start"),
+        (Granularity::Month | Granularity::Quarter, true, _) => {
             ("agg_monthly_merchant_spend", "month_start")
         }
-        (Granularity::Day, false) => ("agg_daily_category_region", "metric_date"),
-        (Granularity::Week, false) => ("agg_weekly_category_region", "week_start"),
-        (Granularity::Month | Granularity::Quarter, false) => {
+        (Granularity::Day, false, false) => ("agg_daily_category_region", "metric_date"),
+        (Granularity::Day, false, true) => ("agg_daily_category_national", "metric_date"),
+        (Granularity::Week, false, false) => ("agg_weekly_category_region", "week_start"),
+        (Granularity::Week, false, true) => ("agg_weekly_category_national", "week_start"),
+        (Granularity::Month | Granularity::Quarter, false, _) => {
             ("agg_monthly_category_region", "month_start")
         }
+    };
+    Source {
+        table,
+        date_column,
+        region_filter: if national { EVERY_STATE } else { REGION_FILTER },
     }
 }
 
@@ -190,6 +211,9 @@ pub fn attributed_share(whole: &Totals, unattributed: &Totals) -> Option<f64> {
 
 const REGION_FILTER: &str = "(cardinality($2::text[]) = 0 OR t.region = ANY($2::text[]))";
 
+/// The national rows have no region: they answer only for every state (no state asked).
+const EVERY_STATE: &str = "cardinality($2::text[]) = 0";
+
 /// The totals of each period, in that order: a whole period from the rollups of the
 /// granularity (a quarter sums its three months), a clipped one from the daily cells of the
 /// days counted, so that no point includes a day outside the question's range.
@@ -240,13 +264,17 @@ async fn rollup_totals(
     if periods.is_empty() {
         return Ok(Vec::new());
     }
-    let (table, date_column) = source(granularity, rows.merchant_tables);
+    let Source {
+        table,
+        date_column,
+        region_filter,
+    } = source(granularity, rows.merchant_tables, states.is_empty());
     let (scope_clause, scope_value) = (rows.clause, &rows.value);
     let sql = format!(
         "SELECT p.idx, {TOTALS_COLUMNS}
          FROM unnest($1::date[], $4::date[]) WITH ORDINALITY AS p(first_day, last_day, idx)
          LEFT JOIN {table} t ON t.{date_column} BETWEEN p.first_day AND p.last_day
-              AND {scope_clause} AND {REGION_FILTER}
+              AND {scope_clause} AND {region_filter}
          GROUP BY p.idx ORDER BY p.idx"
     );
     let firsts: Vec<NaiveDate> = periods.iter().map(|r| r.from).collect();
@@ -336,7 +364,12 @@ async fn range_cells(
     states: &[String],
     split: RangeSplit,
 ) -> Result<Vec<RangeCell>, tokio_postgres::Error> {
-    let (table, date_column) = source(Granularity::Day, rows.merchant_tables);
+    let every_state = split == RangeSplit::Whole && states.is_empty();
+    let Source {
+        table,
+        date_column,
+        region_filter,
+    } = source(Granularity::Day, rows.merchant_tables, every_state);
     let (scope_clause, scope_value) = (rows.clause, &rows.value);
     let (region_column, region_group) = match split {
         RangeSplit::Whole => ("NULL::text", ""),
@@ -346,7 +379,7 @@ async fn range_cells(
         "SELECT p.idx, {region_column}, {TOTALS_COLUMNS}
          FROM unnest($1::date[], $4::date[]) WITH ORDINALITY AS p(first_day, last_day, idx)
          LEFT JOIN {table} t ON t.{date_column} BETWEEN p.first_day AND p.last_day
-              AND {scope_clause} AND {REGION_FILTER}
+              AND {scope_clause} AND {region_filter}
          GROUP BY p.idx{region_group} ORDER BY p.idx{region_group}"
     );
     let firsts: Vec<NaiveDate> = ranges.iter().map(|r| r.from).collect();
