@@ -402,18 +402,38 @@ async fn range_cells(
         .collect())
 }
 
-/// One merchant's totals in the current and previous period of `/v1/top`.
+/// One merchant's net spend in the current and previous period of `/v1/top`.
 #[derive(Debug, Clone)]
 pub struct MerchantPeriods {
     pub merchant_id: i64,
     pub name: String,
     pub category: String,
-    pub current: Totals,
-    pub previous: Totals,
+    pub current: PeriodSpend,
+    pub previous: PeriodSpend,
 }
 
-/// Every merchant with a released cell in either period, with both periods' totals over
-/// their released cells.
+/// A merchant's net spend over the released cells of a period, and how many there are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PeriodSpend {
+    pub net_cents: i64,
+    pub released_cells: i64,
+}
+
+impl PeriodSpend {
+    /// Whether any released cell contributes: the same test as [`Totals::released`], since a
+    /// released cell counts at least k ≥ 1 customers.
+    pub fn released(&self) -> bool {
+        self.released_cells > 0
+    }
+
+    /// Net spend in dollars, as [`Totals::value`] gives it for [`Metric::Spend`].
+    pub fn spend(&self) -> f64 {
+        self.net_cents as f64 / 100.0
+    }
+}
+
+/// Every merchant with a released cell in either period, with both periods' net spend over
+/// their released cells. A ranking needs no customer count, so no sketch is read.
 pub async fn merchant_periods(
     client: &deadpool_postgres::Transaction<'_>,
     category: Option<Category>,
@@ -424,12 +444,8 @@ pub async fn merchant_periods(
     let columns = |first: &str, last: &str| {
         let when = format!("t.metric_date BETWEEN {first} AND {last}");
         format!(
-            "coalesce(sum(t.total_spend_cents) FILTER (WHERE {when}), 0)::bigint,
-             coalesce(sum(t.transaction_count) FILTER (WHERE {when}), 0)::bigint,
-             coalesce(sum(t.refund_cents) FILTER (WHERE {when}), 0)::bigint,
-             coalesce(sum(t.refund_count) FILTER (WHERE {when}), 0)::bigint,
-             coalesce(hll_cardinality(hll_union_agg(t.customers) FILTER (WHERE {when})), 0)::float8,
-             coalesce(sum(t.withheld_cells) FILTER (WHERE {when}), 0)::bigint"
+            "coalesce(sum(t.total_spend_cents - t.refund_cents) FILTER (WHERE {when}), 0)::bigint,
+             count(t.customers) FILTER (WHERE {when})"
         )
     };
     let sql = format!(
@@ -464,51 +480,55 @@ pub async fn merchant_periods(
             ],
         )
         .await?;
+    let period = |row: &tokio_postgres::Row, first: usize| PeriodSpend {
+        net_cents: row.get(first),
+        released_cells: row.get(first + 1),
+    };
     Ok(rows
         .iter()
         .map(|row| MerchantPeriods {
             merchant_id: row.get(0),
             name: row.get(1),
             category: row.get(2),
-            current: Totals::from_row(row, 3),
-            previous: Totals::from_row(row, 9),
+            current: period(row, 3),
+            previous: period(row, 5),
         })
         .collect())
 }
 
-/// The k of the disclosure rule (`disclosure.k`): the writer released cells at it.
-pub async fn disclosure_k(
-    client: &deadpool_postgres::Transaction<'_>,
-) -> Result<u32, tokio_postgres::Error> {
-    let statement = client.prepare_cached("SELECT k FROM disclosure").await?;
-    let k: i32 = client.query_one(&statement, &[]).await?.get(0);
-    Ok(u32::try_from(k).unwrap_or(u32::MAX))
+/// What every answer states beside its numbers, read from its snapshot in one statement.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Basis {
+    /// The newest commit of any shard: what "as of" means for every answer.
+    pub as_of: Option<DateTime<Utc>>,
+    /// The k of the disclosure rule (`disclosure.k`): the writer released cells at it.
+    pub k: u32,
+    /// The first and last day with any fact: the rows of `data_edges` (one per writer shard,
+    /// widened by the fact writer in its flush transaction, schema/0012), so it costs a
+    /// handful of rows however long the history.
+    pub coverage: PanelCoverage,
 }
 
-/// The newest commit of any shard: what "as of" means for every answer.
-pub async fn data_as_of(
+pub async fn basis(
     client: &deadpool_postgres::Transaction<'_>,
-) -> Result<Option<DateTime<Utc>>, tokio_postgres::Error> {
+) -> Result<Basis, tokio_postgres::Error> {
     let statement = client
-        .prepare_cached("SELECT max(last_commit_at) FROM shard_offsets")
+        .prepare_cached(
+            "SELECT (SELECT max(last_commit_at) FROM shard_offsets),
+                    (SELECT k FROM disclosure),
+                    (SELECT min(first_day) FROM data_edges),
+                    (SELECT max(last_day) FROM data_edges)",
+        )
         .await?;
     let row = client.query_one(&statement, &[]).await?;
-    row.try_get(0)
-}
-
-/// The first and last day with any fact: the rows of `data_edges` (one per writer shard,
-/// widened by the fact writer in its flush transaction, schema/0012), so it costs a handful of
-/// rows however long the history.
-pub async fn panel_coverage(
-    client: &deadpool_postgres::Transaction<'_>,
-) -> Result<PanelCoverage, tokio_postgres::Error> {
-    let statement = client
-        .prepare_cached("SELECT min(first_day), max(last_day) FROM data_edges")
-        .await?;
-    let row = client.query_one(&statement, &[]).await?;
-    Ok(PanelCoverage {
-        first_day: row.try_get(0)?,
-        last_day: row.try_get(1)?,
+    let k: i32 = row.try_get(1)?;
+    Ok(Basis {
+        as_of: row.try_get(0)?,
+        k: u32::try_from(k).unwrap_or(u32::MAX),
+        coverage: PanelCoverage {
+            first_day: row.try_get(2)?,
+            last_day: row.try_get(3)?,
+        },
     })
 }
 
