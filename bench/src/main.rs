@@ -13,6 +13,7 @@ mod batch_alternative;
 mod disclosure;
 mod e2e;
 mod events;
+mod focused;
 mod freshness;
 mod ingest_alone;
 mod limits;
@@ -202,7 +203,7 @@ async fn async_main() -> anyhow::Result<()> {
     }
 }
 
-fn say(message: impl AsRef<str>) {
+pub(crate) fn say(message: impl AsRef<str>) {
     eprintln!(
         "[bench {}] {}",
         chrono::Local::now().format("%H:%M:%S"),
@@ -243,6 +244,50 @@ async fn ingest_given_files(bench: &Bench, list: &str) -> anyhow::Result<()> {
         alone.ratio()
     ));
     Ok(())
+}
+
+/// Generates `days` days of `cards` cards from `start` into `data_dir` (seed 7, with the
+/// ground truth) and returns the day files in order.
+pub(crate) async fn generate(
+    bench: &Bench,
+    days: u32,
+    cards: u64,
+    start: NaiveDate,
+    data_dir: &Path,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let generate = proc::Role::spawn(
+        &bench.binary,
+        "generate",
+        &[
+            "generate".to_owned(),
+            "--days".to_owned(),
+            days.to_string(),
+            "--cards".to_owned(),
+            cards.to_string(),
+            "--seed".to_owned(),
+            "7".to_owned(),
+            "--start".to_owned(),
+            start.to_string(),
+            "--out".to_owned(),
+            data_dir.to_string_lossy().into_owned(),
+            "--truth-detail".to_owned(),
+        ],
+        &[],
+        &bench.log_dir,
+    )?;
+    let generate_log = generate.log.clone();
+    generate
+        .wait(Duration::from_secs(600))
+        .await?
+        .succeeded("generate", &generate_log)?;
+    let provider_dir = data_dir.join("provider=default");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&provider_dir)
+        .with_context(|| format!("{}", provider_dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "csv"))
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
 /// Files of the first `k` days (the smallest `k` reaching `size` rows).
@@ -314,7 +359,11 @@ async fn run(servers: &Servers, work_dir: &Path) -> anyhow::Result<()> {
     );
     let deadline = run_started + budget;
     let repo = std::env::current_dir()?;
-    let binary = repo.join("target/release/altdata");
+    // `BENCH_ALTDATA` drives another build of the roles (say, the one before a change) with
+    // this bench.
+    let binary = std::env::var("BENCH_ALTDATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo.join("target/release/altdata"));
     if !binary.exists() {
         bail!("{} is missing: run `make build`", binary.display());
     }
@@ -350,6 +399,10 @@ async fn run(servers: &Servers, work_dir: &Path) -> anyhow::Result<()> {
     if let Ok(list) = std::env::var("BENCH_INGEST_FILES") {
         return ingest_given_files(&bench, &list).await;
     }
+    // ---- `BENCH_ONLY=queries` and/or `writepath`: those parts alone, on a smaller data set.
+    if let Some(parts) = focused::Parts::from_env()? {
+        return focused::run(&bench, &scale, parts, &repo).await;
+    }
 
     // ---- Generate the data set of the largest run once; smaller runs take its first days.
     let main_nominal = *scale.growth_sizes.last().unwrap_or(&300_000);
@@ -363,38 +416,7 @@ async fn run(servers: &Servers, work_dir: &Path) -> anyhow::Result<()> {
         scale.days,
         data_dir.display()
     ));
-    let generate = proc::Role::spawn(
-        &binary,
-        "generate",
-        &[
-            "generate".to_owned(),
-            "--days".to_owned(),
-            scale.days.to_string(),
-            "--cards".to_owned(),
-            cards.to_string(),
-            "--seed".to_owned(),
-            "7".to_owned(),
-            "--start".to_owned(),
-            start.to_string(),
-            "--out".to_owned(),
-            data_dir.to_string_lossy().into_owned(),
-            "--truth-detail".to_owned(),
-        ],
-        &[],
-        &bench.log_dir,
-    )?;
-    let generate_log = generate.log.clone();
-    generate
-        .wait(Duration::from_secs(600))
-        .await?
-        .succeeded("generate", &generate_log)?;
-    let provider_dir = data_dir.join("provider=default");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&provider_dir)
-        .with_context(|| format!("{}", provider_dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "csv"))
-        .collect();
-    files.sort();
+    let files = generate(&bench, scale.days, cards, start, &data_dir).await?;
 
     // ---- 1. Limits.
     say("limit: CSV parse (csv ByteRecord, one thread)");

@@ -82,6 +82,8 @@ pub struct Sandbox {
     pub servers: Servers,
     pub budget: StreamBudget,
     pub subjects: Subjects,
+    /// Whether `cleanup` drops the database: not for one attached to (`attach`) or kept.
+    pub drops_database: bool,
     cleaned: bool,
 }
 
@@ -149,6 +151,7 @@ impl Sandbox {
             database_url,
             servers: servers.clone(),
             budget,
+            drops_database: with_database,
             cleaned: false,
         };
         if with_database {
@@ -169,6 +172,20 @@ impl Sandbox {
             .await
             .map_err(|e| anyhow!("catalogue: {e}"))?;
         }
+        Ok(sandbox)
+    }
+
+    /// A fresh prefix on an existing database (one a focused run kept, `BENCH_KEEP_DATABASE`),
+    /// migrated to this build's schema; `cleanup` leaves the database in place.
+    pub async fn attach(label: &str, servers: &Servers, database: &str) -> anyhow::Result<Sandbox> {
+        let mut sandbox =
+            Sandbox::create(label, servers, StreamBudget::for_events(0), false).await?;
+        sandbox.database = database.to_owned();
+        sandbox.database_url = self::with_database(&servers.database_url, database);
+        let mut client = pg_connect(&sandbox.database_url).await?;
+        altdata_common::migrate::run(&mut client)
+            .await
+            .map_err(|e| anyhow!("migrations: {e}"))?;
         Ok(sandbox)
     }
 
@@ -207,7 +224,12 @@ impl Sandbox {
 
     /// Drops the database, deletes the streams and the Redis keys.
     pub async fn cleanup(mut self) {
-        cleanup_names(&self.servers, &self.prefix, &self.database).await;
+        let database = if self.drops_database {
+            self.database.as_str()
+        } else {
+            ""
+        };
+        cleanup_names(&self.servers, &self.prefix, database).await;
         if let Ok(mut live) = LIVE.lock() {
             live.remove(self.prefix.as_str());
         }

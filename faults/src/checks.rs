@@ -348,6 +348,10 @@ pub async fn check_all(
         "agg_daily_category_region",
         "agg_weekly_category_region",
         "agg_monthly_category_region",
+        "agg_daily_category_national",
+        "agg_weekly_category_national",
+        "agg_daily_merchant_national",
+        "agg_weekly_merchant_national",
     ] {
         let row = db
             .query_one(
@@ -362,7 +366,7 @@ pub async fn check_all(
     }
     let first = totals.values().next().copied();
     checks.push(Check::new(
-        "rollups (weekly, monthly, category by region) equal the daily table",
+        "rollups (weekly, monthly, category by region, all states) equal the daily table",
         totals.values().all(|t| Some(*t) == first),
         format!("(net cents, transactions) per table: {totals:?}"),
     ));

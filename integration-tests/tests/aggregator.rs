@@ -144,6 +144,10 @@ async fn assert_aggregates_equal(app: &TestApp, expected: &Expected) {
         "agg_daily_category_region",
         "agg_weekly_category_region",
         "agg_monthly_category_region",
+        "agg_daily_category_national",
+        "agg_weekly_category_national",
+        "agg_daily_merchant_national",
+        "agg_weekly_merchant_national",
     ] {
         let row = client
             .query_one(

@@ -37,6 +37,22 @@ async fn sums(app: &TestApp) -> BTreeMap<String, [i64; 4]> {
             "agg_monthly_category_region",
             "category, region, month_start::text, shard::text",
         ),
+        (
+            "agg_daily_category_national",
+            "category, metric_date::text, shard::text",
+        ),
+        (
+            "agg_weekly_category_national",
+            "category, week_start::text, shard::text",
+        ),
+        (
+            "agg_daily_merchant_national",
+            "merchant_id::text, metric_date::text",
+        ),
+        (
+            "agg_weekly_merchant_national",
+            "merchant_id::text, week_start::text",
+        ),
     ] {
         let rows = client
             .query(

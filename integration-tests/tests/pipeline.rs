@@ -246,6 +246,163 @@ async fn generated_data_flows_through_exactly_once_and_matches_the_ground_truth(
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Over every state the gateway reads the national rollups (schema/0013) instead of summing
+/// the states' rows. On a real run with corrections and retractions, at a k that withholds
+/// cells, and again after every rollup is rebuilt at another k: each national row is the sum of
+/// its states' rows (released cells only, withheld ones counted), and every series read from
+/// them equals the same series read from the states' rows, all of them named.
+#[tokio::test]
+async fn national_rows_answer_exactly_as_the_states_rows_do() {
+    let app = spawn_app().await;
+    let dir = std::env::temp_dir().join(format!("altdata-national-{}", app.prefix));
+    let summary = generate_with(&dir, 2).await;
+    assert!(
+        summary["corrected_rows"].as_i64() > Some(0)
+            && summary["retracted_rows"].as_i64() > Some(0),
+        "{summary}"
+    );
+    let profiles = dir.join("_profiles").display().to_string();
+    app.run_pipeline_with(
+        &[dir.display().to_string()],
+        &[("ALTDATA_PROFILES_DIR", profiles.as_str())],
+    )
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let client = app.client().await;
+    let withheld: i64 = scalar(
+        &client,
+        "SELECT count(*) FROM agg_daily_merchant_spend WHERE NOT released",
+    )
+    .await;
+    let released: i64 = scalar(
+        &client,
+        "SELECT count(*) FROM agg_daily_merchant_spend WHERE released",
+    )
+    .await;
+    assert!(
+        withheld > 0 && released > 0,
+        "{withheld} withheld, {released} released"
+    );
+    assert_national_rows_equal_the_states(&app).await;
+    app.set_disclosure_k(3).await;
+    assert_national_rows_equal_the_states(&app).await;
+}
+
+async fn assert_national_rows_equal_the_states(app: &TestApp) {
+    use altdata_gateway::query::{self, DateRange, Granularity, PeriodSpan, RowSet, Scope};
+    let mut client = app.client().await;
+    let sums = |table: &str, key: &str| {
+        format!(
+            "SELECT {key}, sum(total_spend_cents)::bigint AS gross,
+                    sum(transaction_count)::bigint AS sales, sum(refund_cents)::bigint AS refund,
+                    sum(refund_count)::bigint AS refunds, sum(withheld_cells)::bigint AS withheld,
+                    coalesce(hll_cardinality(hll_union_agg(customers)), 0) AS customers
+             FROM {table} GROUP BY {key}"
+        )
+    };
+    for (national, states, key) in [
+        (
+            "agg_daily_category_national",
+            "agg_daily_category_region",
+            "category, metric_date",
+        ),
+        (
+            "agg_weekly_category_national",
+            "agg_weekly_category_region",
+            "category, week_start",
+        ),
+        (
+            "agg_daily_merchant_national",
+            "released_daily_merchant_spend",
+            "merchant_id, metric_date",
+        ),
+        (
+            "agg_weekly_merchant_national",
+            "agg_weekly_merchant_spend",
+            "merchant_id, week_start",
+        ),
+    ] {
+        let compared: i64 = scalar(&client, &format!("SELECT count(*) FROM {national}")).await;
+        assert!(compared > 0, "{national} is empty");
+        let differing: i64 = scalar(
+            &client,
+            &format!(
+                "WITH n AS ({}), s AS ({})
+                 SELECT count(*) FROM n FULL JOIN s USING ({key})
+                 WHERE (n.gross, n.sales, n.refund, n.refunds, n.withheld, n.customers)
+                       IS DISTINCT FROM (s.gross, s.sales, s.refund, s.refunds, s.withheld, s.customers)",
+                sums(national, key),
+                sums(states, key)
+            ),
+        )
+        .await;
+        assert_eq!(differing, 0, "{national} against {states}");
+    }
+
+    // The gateway's reads: every state asked as none (the national rows) and all named.
+    let transaction = client.transaction().await.unwrap_or_else(|e| panic!("{e}"));
+    let row = transaction
+        .query_one(
+            "SELECT min(metric_date), max(metric_date), array_agg(DISTINCT region)
+             FROM agg_daily_merchant_spend",
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (first, last, regions): (chrono::NaiveDate, chrono::NaiveDate, Vec<String>) =
+        (row.get(0), row.get(1), row.get(2));
+    let busiest: i64 = transaction
+        .query_one(
+            "SELECT merchant_id FROM agg_daily_merchant_spend
+             GROUP BY 1 ORDER BY sum(transaction_count) DESC, 1 LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .get(0);
+    // From the second day to the last: the first week is clipped, so whole and clipped
+    // periods are both read.
+    let (from, to) = (first + chrono::Days::new(1), last);
+    let mut row_sets = vec![
+        RowSet::of(&Scope::All),
+        RowSet::of(&Scope::Merchant(busiest)),
+    ];
+    for category in [Category::Grocery, Category::CoffeeShop] {
+        row_sets.push(RowSet::of(&Scope::Category(category)));
+        row_sets.extend(RowSet::unattributed_of(&Scope::Category(category)));
+    }
+    let mut with_released = 0;
+    for granularity in [Granularity::Day, Granularity::Week] {
+        let spans: Vec<PeriodSpan> = granularity
+            .period_starts(from, to)
+            .into_iter()
+            .map(|start| {
+                let whole = granularity.period(start);
+                PeriodSpan {
+                    whole,
+                    counted: whole.intersect(DateRange { from, to }).unwrap_or(whole),
+                }
+            })
+            .collect();
+        for (index, rows) in row_sets.iter().enumerate() {
+            let national = query::series(&transaction, rows, granularity, &spans, &[])
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let named = query::series(&transaction, rows, granularity, &spans, &regions)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(national, named, "row set {index} by {granularity:?}");
+            if national.iter().any(|t| t.released()) {
+                with_released += 1;
+            }
+        }
+    }
+    assert!(
+        with_released >= 6,
+        "{with_released} series hold a released cell"
+    );
+}
+
 fn read_intended(dir: &std::path::Path) -> HashMap<String, String> {
     let mut reader = csv::Reader::from_path(dir.join("_truth/transactions.csv"))
         .unwrap_or_else(|e| panic!("{e}"));

@@ -76,6 +76,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../../schema/0012_data_edges.sql"),
     },
     Migration {
+        version: 13,
+        name: "0013_national_series.sql",
+        sql: include_str!("../../../schema/0013_national_series.sql"),
+    },
+    Migration {
         version: 14,
         name: "0014_identity_day_brin.sql",
         sql: include_str!("../../../schema/0014_identity_day_brin.sql"),

@@ -44,7 +44,8 @@ const SUMS: &str = "
 /// Locks the fact tables against writers in the order writers take them (readers go on).
 const LOCK_FACT_TABLES: &str = "LOCK TABLE agg_daily_merchant_spend, agg_weekly_merchant_spend,
     agg_monthly_merchant_spend, agg_daily_category_region, agg_weekly_category_region,
-    agg_monthly_category_region IN EXCLUSIVE MODE";
+    agg_monthly_category_region, agg_daily_category_national, agg_weekly_category_national,
+    agg_daily_merchant_national, agg_weekly_merchant_national IN EXCLUSIVE MODE";
 
 /// What a rebuild rewrote.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -243,9 +243,9 @@ ON CONFLICT (provider, region, metric_date, shard) DO UPDATE SET
 const INSERT_OUTBOX: &str = "INSERT INTO outbox (kind, payload)
     VALUES ('cache_invalidation', $1), ('aggregate_updates', $2)";
 
-/// Adds the cells to the daily table, and what they change in released cells to every rollup,
-/// in one statement; returns the new totals of each daily cell it touched, with the merchant's
-/// category.
+/// Adds the cells to the daily table, and what they change in released cells to every rollup
+/// (per state, and over all states: schema/0013), in one statement; returns the new totals of
+/// each daily cell it touched, with the merchant's category.
 ///
 /// **Released cells** (schema/0008, docs/PRIVACY.md): the rollups hold only cells with at least
 /// k customers (`disclosure.k`). A sketch never loses customers, so a cell is released at most
@@ -387,6 +387,67 @@ category_monthly AS (
            sum(withheld)
     FROM category_cell GROUP BY 1, 2, 3
     ON CONFLICT (category, region, month_start, shard) DO UPDATE SET
+        total_spend_cents = t.total_spend_cents + excluded.total_spend_cents,
+        transaction_count = t.transaction_count + excluded.transaction_count,
+        refund_cents = t.refund_cents + excluded.refund_cents,
+        refund_count = t.refund_count + excluded.refund_count,
+        customers = hll_union(t.customers, excluded.customers),
+        withheld_cells = t.withheld_cells + excluded.withheld_cells
+),
+category_national_daily AS (
+    INSERT INTO agg_daily_category_national AS t
+        (category, metric_date, shard, total_spend_cents, transaction_count, refund_cents,
+         refund_count, customers, withheld_cells)
+    SELECT category, metric_date, $10::integer, sum(gross), sum(sales), sum(refund),
+           sum(refunds), hll_union_agg_packed(customers), sum(withheld)
+    FROM category_cell GROUP BY 1, 2
+    ON CONFLICT (category, metric_date, shard) DO UPDATE SET
+        total_spend_cents = t.total_spend_cents + excluded.total_spend_cents,
+        transaction_count = t.transaction_count + excluded.transaction_count,
+        refund_cents = t.refund_cents + excluded.refund_cents,
+        refund_count = t.refund_count + excluded.refund_count,
+        customers = hll_union(t.customers, excluded.customers),
+        withheld_cells = t.withheld_cells + excluded.withheld_cells
+),
+category_national_weekly AS (
+    INSERT INTO agg_weekly_category_national AS t
+        (category, week_start, shard, total_spend_cents, transaction_count, refund_cents,
+         refund_count, customers, withheld_cells)
+    SELECT category, date_trunc('week', metric_date::timestamp)::date, $10::integer,
+           sum(gross), sum(sales), sum(refund), sum(refunds), hll_union_agg_packed(customers),
+           sum(withheld)
+    FROM category_cell GROUP BY 1, 2
+    ON CONFLICT (category, week_start, shard) DO UPDATE SET
+        total_spend_cents = t.total_spend_cents + excluded.total_spend_cents,
+        transaction_count = t.transaction_count + excluded.transaction_count,
+        refund_cents = t.refund_cents + excluded.refund_cents,
+        refund_count = t.refund_count + excluded.refund_count,
+        customers = hll_union(t.customers, excluded.customers),
+        withheld_cells = t.withheld_cells + excluded.withheld_cells
+),
+merchant_national_daily AS (
+    INSERT INTO agg_daily_merchant_national AS t
+        (merchant_id, metric_date, total_spend_cents, transaction_count, refund_cents,
+         refund_count, customers, withheld_cells)
+    SELECT merchant_id, metric_date, sum(gross), sum(sales), sum(refund), sum(refunds),
+           hll_union_agg_packed(customers), sum(withheld)
+    FROM released_cell GROUP BY 1, 2
+    ON CONFLICT (merchant_id, metric_date) DO UPDATE SET
+        total_spend_cents = t.total_spend_cents + excluded.total_spend_cents,
+        transaction_count = t.transaction_count + excluded.transaction_count,
+        refund_cents = t.refund_cents + excluded.refund_cents,
+        refund_count = t.refund_count + excluded.refund_count,
+        customers = hll_union(t.customers, excluded.customers),
+        withheld_cells = t.withheld_cells + excluded.withheld_cells
+),
+merchant_national_weekly AS (
+    INSERT INTO agg_weekly_merchant_national AS t
+        (merchant_id, week_start, total_spend_cents, transaction_count, refund_cents,
+         refund_count, customers, withheld_cells)
+    SELECT merchant_id, date_trunc('week', metric_date::timestamp)::date, sum(gross),
+           sum(sales), sum(refund), sum(refunds), hll_union_agg_packed(customers), sum(withheld)
+    FROM released_cell GROUP BY 1, 2
+    ON CONFLICT (merchant_id, week_start) DO UPDATE SET
         total_spend_cents = t.total_spend_cents + excluded.total_spend_cents,
         transaction_count = t.transaction_count + excluded.transaction_count,
         refund_cents = t.refund_cents + excluded.refund_cents,

@@ -243,10 +243,10 @@ pub async fn compute_growth(
     let (current_period, previous_period) = query.period.ranges(query.as_of);
     let mut client = read_db.get().await?;
     let snapshot = query::read_snapshot(&mut client).await?;
-    let as_of = query::data_as_of(&snapshot).await?;
-    let k = query::disclosure_k(&snapshot).await?;
+    let basis = query::basis(&snapshot).await?;
+    let (as_of, k) = (basis.as_of, basis.k);
     let subject = subject_of(&snapshot, &query.scope, scope).await?;
-    let coverage = query::panel_coverage(&snapshot).await?;
+    let coverage = basis.coverage;
     let ranges = [current_period, previous_period];
     let totals = query::range_totals(&snapshot, &RowSet::of(scope), &ranges, &query.states).await?;
     let unattributed = match RowSet::unattributed_of(scope) {
@@ -420,10 +420,10 @@ pub async fn compute_growth_by_state(
     let ranges = [current_period, previous_period];
     let mut client = read_db.get().await?;
     let snapshot = query::read_snapshot(&mut client).await?;
-    let as_of = query::data_as_of(&snapshot).await?;
-    let k = query::disclosure_k(&snapshot).await?;
+    let basis = query::basis(&snapshot).await?;
+    let (as_of, k) = (basis.as_of, basis.k);
     let subject = subject_of(&snapshot, &query.scope, scope).await?;
-    let coverage = query::panel_coverage(&snapshot).await?;
+    let coverage = basis.coverage;
     let rows = query::range_totals_by_state(&snapshot, &RowSet::of(scope), &ranges).await?;
     let unattributed: Option<BTreeMap<String, Vec<Totals>>> = match RowSet::unattributed_of(scope) {
         Some(part) => Some(

@@ -103,8 +103,8 @@ pub async fn overlap(
         || async {
             let mut client = state.inner.read_db.get().await?;
             let snapshot = query::read_snapshot(&mut client).await?;
-            let as_of = query::data_as_of(&snapshot).await?;
-            let k = query::disclosure_k(&snapshot).await?;
+            let basis = query::basis(&snapshot).await?;
+            let (as_of, k) = (basis.as_of, basis.k);
             let a_subject = subject_of(&snapshot, &query.a, &a).await?;
             let b_subject = subject_of(&snapshot, &query.b, &b).await?;
             let period = DateRange {

@@ -64,7 +64,7 @@ pub async fn merchants(
         .collect();
     let mut client = state.inner.read_db.get().await?;
     let snapshot = query::read_snapshot(&mut client).await?;
-    let as_of = query::data_as_of(&snapshot).await?;
+    let as_of = query::basis(&snapshot).await?.as_of;
     let rows = snapshot
         .query(
             "SELECT id, name, category, brand_id, ticker_symbol, count(*) OVER () AS total
@@ -130,7 +130,7 @@ pub async fn categories(
     let format = negotiate(params.format, &headers);
     let mut client = state.inner.read_db.get().await?;
     let snapshot = query::read_snapshot(&mut client).await?;
-    let as_of = query::data_as_of(&snapshot).await?;
+    let as_of = query::basis(&snapshot).await?.as_of;
     let rows = snapshot
         .query(
             "SELECT c.category, c.label, count(m.id)
@@ -192,7 +192,7 @@ pub async fn freshness(
     let format = negotiate(params.format, &headers);
     let mut client = state.inner.read_db.get().await?;
     let snapshot = crate::query::read_snapshot(&mut client).await?;
-    let panel = crate::query::panel_coverage(&snapshot).await?;
+    let panel = crate::query::basis(&snapshot).await?.coverage;
     let rows = snapshot
         .query(
             "SELECT shard, stream_seq, applied_events, last_commit_at,

@@ -122,7 +122,7 @@ pub async fn list_tickers(
     let mut client = state.inner.read_db.get().await?;
     let snapshot = query::read_snapshot(&mut client).await?;
     let brands = query::brands_by_symbol(&snapshot).await?;
-    let as_of = query::data_as_of(&snapshot).await?;
+    let as_of = query::basis(&snapshot).await?.as_of;
     snapshot.commit().await?;
     let tickers = companies()
         .iter()
@@ -233,8 +233,8 @@ async fn compute_sales(
     let plan = plan(&calendar, period, as_of);
     let mut client = state.inner.read_db.get().await?;
     let snapshot = query::read_snapshot(&mut client).await?;
-    let data_as_of = query::data_as_of(&snapshot).await?;
-    let k = query::disclosure_k(&snapshot).await?;
+    let basis = query::basis(&snapshot).await?;
+    let (data_as_of, k) = (basis.as_of, basis.k);
     let brands = query::brands_by_symbol(&snapshot)
         .await?
         .remove(&company.symbol)

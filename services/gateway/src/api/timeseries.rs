@@ -138,10 +138,10 @@ pub async fn compute_timeseries(
 ) -> Result<TimeseriesAnswer, ApiError> {
     let mut client = read_db.get().await?;
     let snapshot = query::read_snapshot(&mut client).await?;
-    let as_of = query::data_as_of(&snapshot).await?;
-    let k = query::disclosure_k(&snapshot).await?;
+    let basis = query::basis(&snapshot).await?;
+    let (as_of, k) = (basis.as_of, basis.k);
     let subject = subject_of(&snapshot, &query.scope, scope).await?;
-    let coverage = query::panel_coverage(&snapshot).await?;
+    let coverage = basis.coverage;
     let spans = query.spans();
     let rows = RowSet::of(scope);
     let totals = query::series(&snapshot, &rows, query.granularity, &spans, &query.states).await?;

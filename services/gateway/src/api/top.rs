@@ -6,8 +6,7 @@ use crate::cache::Dependency;
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
 use crate::query::{
-    self, DateRange, Direction, GrowthPeriod, Metric, Missing, PanelCoverage, RankBy, TopParams,
-    TopQuery,
+    self, DateRange, Direction, GrowthPeriod, Missing, PanelCoverage, RankBy, TopParams, TopQuery,
 };
 use crate::AppState;
 use axum::extract::State;
@@ -80,9 +79,9 @@ pub async fn top(
         let (current_period, previous_period) = query.period.ranges(query.as_of);
         let mut client = state.inner.read_db.get().await?;
         let snapshot = query::read_snapshot(&mut client).await?;
-        let as_of = query::data_as_of(&snapshot).await?;
-        let k = query::disclosure_k(&snapshot).await?;
-        let coverage = query::panel_coverage(&snapshot).await?;
+        let basis = query::basis(&snapshot).await?;
+        let (as_of, k) = (basis.as_of, basis.k);
+        let coverage = basis.coverage;
         let growth_reason = incomparable(&coverage, current_period, previous_period);
         let rows = query::merchant_periods(
             &snapshot,
@@ -100,12 +99,8 @@ pub async fn top(
             .into_iter()
             .filter(|row| row.current.released())
             .map(|row| {
-                let current_spend = row.current.value(Metric::Spend).unwrap_or(0.0);
-                let previous_spend = row
-                    .previous
-                    .released()
-                    .then(|| row.previous.value(Metric::Spend))
-                    .flatten();
+                let current_spend = row.current.spend();
+                let previous_spend = row.previous.released().then(|| row.previous.spend());
                 TopMerchant {
                     rank: 0,
                     merchant_id: row.merchant_id,

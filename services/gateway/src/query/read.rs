@@ -3,8 +3,8 @@
 //! **The disclosure rule** (docs/PRIVACY.md, schema/0008): every answer is a sum of *released
 //! cells*. A cell is one merchant's spend in one state on one day, released once it counts at
 //! least k distinct customers. The fact writer keeps every rollup (weekly and monthly merchant
-//! rows, daily, weekly and monthly category rows) as sums of released cells with a count of the
-//! withheld ones, and `released_daily_merchant_spend` shows the daily cells the same way; the
+//! rows, daily, weekly and monthly category rows, and the daily and weekly rows over all
+//! states) as sums of released cells with a count of the withheld ones, and `released_daily_merchant_spend` shows the daily cells the same way; the
 //! reads here sum only those. A cell under k contributes to no answer at any granularity, state
 //! set or scope, so no difference of answers (states, days, weeks, a category minus its
 //! merchants) can isolate it: every such difference is itself a sum of released cells.
@@ -97,19 +97,40 @@ const TOTALS_COLUMNS: &str = "
        coalesce(hll_cardinality(hll_union_agg(t.customers)), 0)::float8,
        coalesce(sum(t.withheld_cells), 0)::bigint";
 
-/// (table, date column) of the released rows to read for a scope at a granularity.
-fn source(granularity: Granularity, merchant: bool) -> (&'static str, &'static str) {
-    match (granularity, merchant) {
-        (Granularity::Day, true) => ("released_daily_merchant_spend", "metric_date"),
-        (Granularity::Week, true) => ("agg_weekly_merchant_spend", "week_start"),
-        (Granularity::Month | Granularity::Quarter, true) => {
+/// Where a read finds its released rows: the table, its date column, and the filter on the
+/// states asked (`$2`).
+struct Source {
+    table: &'static str,
+    date_column: &'static str,
+    region_filter: &'static str,
+}
+
+/// The rows to read for a scope at a granularity. A question over every state reads the
+/// national rollups of days and weeks (schema/0013): one row per period (per writer shard for
+/// a category) holding exactly the sums of every state's rows, so the answer is the same from
+/// a fiftieth of the rows.
+fn source(granularity: Granularity, merchant: bool, every_state: bool) -> Source {
+    let national = every_state && matches!(granularity, Granularity::Day | Granularity::Week);
+    let (table, date_column) = match (granularity, merchant, national) {
+        (Granularity::Day, true, false) => ("released_daily_merchant_spend", "metric_date"),
+        (Granularity::Day, true, true) => ("agg_daily_merchant_national", "metric_date"),
+        (Granularity::Week, true, false) => ("agg_weekly_merchant_spend", "week_start"),
+        (Granularity::Week, true, true) => ("agg_weekly_merchant_national", "week_start"),
+        (Granularity::Month | Granularity::Quarter, true, _) => {
             ("agg_monthly_merchant_spend", "month_start")
         }
-        (Granularity::Day, false) => ("agg_daily_category_region", "metric_date"),
-        (Granularity::Week, false) => ("agg_weekly_category_region", "week_start"),
-        (Granularity::Month | Granularity::Quarter, false) => {
+        (Granularity::Day, false, false) => ("agg_daily_category_region", "metric_date"),
+        (Granularity::Day, false, true) => ("agg_daily_category_national", "metric_date"),
+        (Granularity::Week, false, false) => ("agg_weekly_category_region", "week_start"),
+        (Granularity::Week, false, true) => ("agg_weekly_category_national", "week_start"),
+        (Granularity::Month | Granularity::Quarter, false, _) => {
             ("agg_monthly_category_region", "month_start")
         }
+    };
+    Source {
+        table,
+        date_column,
+        region_filter: if national { EVERY_STATE } else { REGION_FILTER },
     }
 }
 
@@ -190,6 +211,9 @@ pub fn attributed_share(whole: &Totals, unattributed: &Totals) -> Option<f64> {
 
 const REGION_FILTER: &str = "(cardinality($2::text[]) = 0 OR t.region = ANY($2::text[]))";
 
+/// The national rows have no region: they answer only for every state (no state asked).
+const EVERY_STATE: &str = "cardinality($2::text[]) = 0";
+
 /// The totals of each period, in that order: a whole period from the rollups of the
 /// granularity (a quarter sums its three months), a clipped one from the daily cells of the
 /// days counted, so that no point includes a day outside the question's range.
@@ -240,13 +264,17 @@ async fn rollup_totals(
     if periods.is_empty() {
         return Ok(Vec::new());
     }
-    let (table, date_column) = source(granularity, rows.merchant_tables);
+    let Source {
+        table,
+        date_column,
+        region_filter,
+    } = source(granularity, rows.merchant_tables, states.is_empty());
     let (scope_clause, scope_value) = (rows.clause, &rows.value);
     let sql = format!(
         "SELECT p.idx, {TOTALS_COLUMNS}
          FROM unnest($1::date[], $4::date[]) WITH ORDINALITY AS p(first_day, last_day, idx)
          LEFT JOIN {table} t ON t.{date_column} BETWEEN p.first_day AND p.last_day
-              AND {scope_clause} AND {REGION_FILTER}
+              AND {scope_clause} AND {region_filter}
          GROUP BY p.idx ORDER BY p.idx"
     );
     let firsts: Vec<NaiveDate> = periods.iter().map(|r| r.from).collect();
@@ -336,7 +364,12 @@ async fn range_cells(
     states: &[String],
     split: RangeSplit,
 ) -> Result<Vec<RangeCell>, tokio_postgres::Error> {
-    let (table, date_column) = source(Granularity::Day, rows.merchant_tables);
+    let every_state = split == RangeSplit::Whole && states.is_empty();
+    let Source {
+        table,
+        date_column,
+        region_filter,
+    } = source(Granularity::Day, rows.merchant_tables, every_state);
     let (scope_clause, scope_value) = (rows.clause, &rows.value);
     let (region_column, region_group) = match split {
         RangeSplit::Whole => ("NULL::text", ""),
@@ -346,7 +379,7 @@ async fn range_cells(
         "SELECT p.idx, {region_column}, {TOTALS_COLUMNS}
          FROM unnest($1::date[], $4::date[]) WITH ORDINALITY AS p(first_day, last_day, idx)
          LEFT JOIN {table} t ON t.{date_column} BETWEEN p.first_day AND p.last_day
-              AND {scope_clause} AND {REGION_FILTER}
+              AND {scope_clause} AND {region_filter}
          GROUP BY p.idx{region_group} ORDER BY p.idx{region_group}"
     );
     let firsts: Vec<NaiveDate> = ranges.iter().map(|r| r.from).collect();
@@ -369,18 +402,38 @@ async fn range_cells(
         .collect())
 }
 
-/// One merchant's totals in the current and previous period of `/v1/top`.
+/// One merchant's net spend in the current and previous period of `/v1/top`.
 #[derive(Debug, Clone)]
 pub struct MerchantPeriods {
     pub merchant_id: i64,
     pub name: String,
     pub category: String,
-    pub current: Totals,
-    pub previous: Totals,
+    pub current: PeriodSpend,
+    pub previous: PeriodSpend,
 }
 
-/// Every merchant with a released cell in either period, with both periods' totals over
-/// their released cells.
+/// A merchant's net spend over the released cells of a period, and how many there are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PeriodSpend {
+    pub net_cents: i64,
+    pub released_cells: i64,
+}
+
+impl PeriodSpend {
+    /// Whether any released cell contributes: the same test as [`Totals::released`], since a
+    /// released cell counts at least k ≥ 1 customers.
+    pub fn released(&self) -> bool {
+        self.released_cells > 0
+    }
+
+    /// Net spend in dollars, as [`Totals::value`] gives it for [`Metric::Spend`].
+    pub fn spend(&self) -> f64 {
+        self.net_cents as f64 / 100.0
+    }
+}
+
+/// Every merchant with a released cell in either period, with both periods' net spend over
+/// their released cells. A ranking needs no customer count, so no sketch is read.
 pub async fn merchant_periods(
     client: &deadpool_postgres::Transaction<'_>,
     category: Option<Category>,
@@ -391,12 +444,8 @@ pub async fn merchant_periods(
     let columns = |first: &str, last: &str| {
         let when = format!("t.metric_date BETWEEN {first} AND {last}");
         format!(
-            "coalesce(sum(t.total_spend_cents) FILTER (WHERE {when}), 0)::bigint,
-             coalesce(sum(t.transaction_count) FILTER (WHERE {when}), 0)::bigint,
-             coalesce(sum(t.refund_cents) FILTER (WHERE {when}), 0)::bigint,
-             coalesce(sum(t.refund_count) FILTER (WHERE {when}), 0)::bigint,
-             coalesce(hll_cardinality(hll_union_agg(t.customers) FILTER (WHERE {when})), 0)::float8,
-             coalesce(sum(t.withheld_cells) FILTER (WHERE {when}), 0)::bigint"
+            "coalesce(sum(t.total_spend_cents - t.refund_cents) FILTER (WHERE {when}), 0)::bigint,
+             count(t.customers) FILTER (WHERE {when})"
         )
     };
     let sql = format!(
@@ -431,51 +480,55 @@ pub async fn merchant_periods(
             ],
         )
         .await?;
+    let period = |row: &tokio_postgres::Row, first: usize| PeriodSpend {
+        net_cents: row.get(first),
+        released_cells: row.get(first + 1),
+    };
     Ok(rows
         .iter()
         .map(|row| MerchantPeriods {
             merchant_id: row.get(0),
             name: row.get(1),
             category: row.get(2),
-            current: Totals::from_row(row, 3),
-            previous: Totals::from_row(row, 9),
+            current: period(row, 3),
+            previous: period(row, 5),
         })
         .collect())
 }
 
-/// The k of the disclosure rule (`disclosure.k`): the writer released cells at it.
-pub async fn disclosure_k(
-    client: &deadpool_postgres::Transaction<'_>,
-) -> Result<u32, tokio_postgres::Error> {
-    let statement = client.prepare_cached("SELECT k FROM disclosure").await?;
-    let k: i32 = client.query_one(&statement, &[]).await?.get(0);
-    Ok(u32::try_from(k).unwrap_or(u32::MAX))
+/// What every answer states beside its numbers, read from its snapshot in one statement.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Basis {
+    /// The newest commit of any shard: what "as of" means for every answer.
+    pub as_of: Option<DateTime<Utc>>,
+    /// The k of the disclosure rule (`disclosure.k`): the writer released cells at it.
+    pub k: u32,
+    /// The first and last day with any fact: the rows of `data_edges` (one per writer shard,
+    /// widened by the fact writer in its flush transaction, schema/0012), so it costs a
+    /// handful of rows however long the history.
+    pub coverage: PanelCoverage,
 }
 
-/// The newest commit of any shard: what "as of" means for every answer.
-pub async fn data_as_of(
+pub async fn basis(
     client: &deadpool_postgres::Transaction<'_>,
-) -> Result<Option<DateTime<Utc>>, tokio_postgres::Error> {
+) -> Result<Basis, tokio_postgres::Error> {
     let statement = client
-        .prepare_cached("SELECT max(last_commit_at) FROM shard_offsets")
+        .prepare_cached(
+            "SELECT (SELECT max(last_commit_at) FROM shard_offsets),
+                    (SELECT k FROM disclosure),
+                    (SELECT min(first_day) FROM data_edges),
+                    (SELECT max(last_day) FROM data_edges)",
+        )
         .await?;
     let row = client.query_one(&statement, &[]).await?;
-    row.try_get(0)
-}
-
-/// The first and last day with any fact: the rows of `data_edges` (one per writer shard,
-/// widened by the fact writer in its flush transaction, schema/0012), so it costs a handful of
-/// rows however long the history.
-pub async fn panel_coverage(
-    client: &deadpool_postgres::Transaction<'_>,
-) -> Result<PanelCoverage, tokio_postgres::Error> {
-    let statement = client
-        .prepare_cached("SELECT min(first_day), max(last_day) FROM data_edges")
-        .await?;
-    let row = client.query_one(&statement, &[]).await?;
-    Ok(PanelCoverage {
-        first_day: row.try_get(0)?,
-        last_day: row.try_get(1)?,
+    let k: i32 = row.try_get(1)?;
+    Ok(Basis {
+        as_of: row.try_get(0)?,
+        k: u32::try_from(k).unwrap_or(u32::MAX),
+        coverage: PanelCoverage {
+            first_day: row.try_get(2)?,
+            last_day: row.try_get(3)?,
+        },
     })
 }
 
