@@ -6,10 +6,14 @@
 //! printed. Results: a markdown table on stdout and in `bench/results/latest.md`, everything
 //! in `bench/results/latest.json`. See `docs/BENCHMARKS.md`.
 //!
+//! `BENCH_CLUSTER=1` runs only the end-to-end comparison of the local cluster (`make cluster`)
+//! with single-node (`cluster.rs`), and writes `bench/results/cluster-latest.{md,json}`.
+//!
 //! Every measurement runs in its own fresh database (`altdata_bench_<rand>`) and prefix
 //! (`bench_<rand>`), removed afterwards; generated files live in a temp dir under /tmp.
 
 mod batch_alternative;
+mod cluster;
 mod disclosure;
 mod e2e;
 mod events;
@@ -37,7 +41,8 @@ pub struct Bench {
     pub servers: Servers,
     pub binary: PathBuf,
     pub js: async_nats::jetstream::Context,
-    pub nats_pid: Option<i32>,
+    /// The nats-server processes whose CPU a run counts (one, or the cluster's three).
+    pub nats_pids: Vec<i32>,
     pub log_dir: PathBuf,
     pub work_dir: PathBuf,
     pub cores: usize,
@@ -185,7 +190,7 @@ async fn async_main() -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
     };
     // Whatever happened: no database, stream or key of ours is left behind.
-    sandbox::cleanup_all(&servers).await;
+    sandbox::cleanup_all().await;
     let _ = std::fs::remove_dir_all(work_dir.join("data"));
     match outcome {
         Ok(()) => {
@@ -243,6 +248,58 @@ async fn ingest_given_files(bench: &Bench, list: &str) -> anyhow::Result<()> {
         alone.ratio()
     ));
     Ok(())
+}
+
+/// `altdata generate` of `days` days of `cards` cards from `start` into `data_dir` (with the
+/// ground-truth sidecar); the day files, in order.
+async fn generate(
+    bench: &Bench,
+    days: u32,
+    cards: u64,
+    start: NaiveDate,
+    data_dir: &Path,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let generate = proc::Role::spawn(
+        &bench.binary,
+        "generate",
+        &[
+            "generate".to_owned(),
+            "--days".to_owned(),
+            days.to_string(),
+            "--cards".to_owned(),
+            cards.to_string(),
+            "--seed".to_owned(),
+            "7".to_owned(),
+            "--start".to_owned(),
+            start.to_string(),
+            "--out".to_owned(),
+            data_dir.to_string_lossy().into_owned(),
+            "--truth-detail".to_owned(),
+        ],
+        &[],
+        &bench.log_dir,
+    )?;
+    let generate_log = generate.log.clone();
+    generate
+        .wait(Duration::from_secs(600))
+        .await?
+        .succeeded("generate", &generate_log)?;
+    let provider_dir = data_dir.join("provider=default");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&provider_dir)
+        .with_context(|| format!("{}", provider_dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "csv"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// The stack's state directory: `ALTDATA_STACK_DIR`, else `<repo>/.stack` (as the scripts).
+fn stack_dir(repo: &Path) -> PathBuf {
+    std::env::var("ALTDATA_STACK_DIR")
+        .ok()
+        .filter(|d| !d.is_empty())
+        .map_or_else(|| repo.join(".stack"), PathBuf::from)
 }
 
 /// Files of the first `k` days (the smallest `k` reaching `size` rows).
@@ -325,7 +382,9 @@ async fn run(servers: &Servers, work_dir: &Path) -> anyhow::Result<()> {
         servers: servers.clone(),
         binary: binary.clone(),
         js: limits::publisher(nats.clone()),
-        nats_pid: proc::nats_pid(&repo.join(".stack"), &servers.nats_url),
+        nats_pids: proc::nats_pid(&stack_dir(&repo), &servers.nats_url)
+            .into_iter()
+            .collect(),
         log_dir: work_dir.join("logs"),
         work_dir: work_dir.to_owned(),
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -338,7 +397,7 @@ async fn run(servers: &Servers, work_dir: &Path) -> anyhow::Result<()> {
         scale: Some(scale.clone()),
         ..Results::default()
     };
-    if bench.nats_pid.is_none() {
+    if bench.nats_pids.is_empty() {
         results
             .notes
             .push("nats-server's process was not found: its CPU is not reported".to_owned());
@@ -349,6 +408,11 @@ async fn run(servers: &Servers, work_dir: &Path) -> anyhow::Result<()> {
     // one 1M-row file), bare publish alone before and after, nothing else.
     if let Ok(list) = std::env::var("BENCH_INGEST_FILES") {
         return ingest_given_files(&bench, &list).await;
+    }
+
+    // ---- `BENCH_CLUSTER=1`: end to end on the local cluster beside single-node, nothing else.
+    if std::env::var("BENCH_CLUSTER").is_ok_and(|v| !v.is_empty() && v != "0") {
+        return cluster::compare(&bench, &scale, results, budget, deadline, &repo).await;
     }
 
     // ---- Generate the data set of the largest run once; smaller runs take its first days.
@@ -363,38 +427,7 @@ async fn run(servers: &Servers, work_dir: &Path) -> anyhow::Result<()> {
         scale.days,
         data_dir.display()
     ));
-    let generate = proc::Role::spawn(
-        &binary,
-        "generate",
-        &[
-            "generate".to_owned(),
-            "--days".to_owned(),
-            scale.days.to_string(),
-            "--cards".to_owned(),
-            cards.to_string(),
-            "--seed".to_owned(),
-            "7".to_owned(),
-            "--start".to_owned(),
-            start.to_string(),
-            "--out".to_owned(),
-            data_dir.to_string_lossy().into_owned(),
-            "--truth-detail".to_owned(),
-        ],
-        &[],
-        &bench.log_dir,
-    )?;
-    let generate_log = generate.log.clone();
-    generate
-        .wait(Duration::from_secs(600))
-        .await?
-        .succeeded("generate", &generate_log)?;
-    let provider_dir = data_dir.join("provider=default");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&provider_dir)
-        .with_context(|| format!("{}", provider_dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "csv"))
-        .collect();
-    files.sort();
+    let files = generate(&bench, scale.days, cards, start, &data_dir).await?;
 
     // ---- 1. Limits.
     say("limit: CSV parse (csv ByteRecord, one thread)");
