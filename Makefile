@@ -62,7 +62,7 @@ lint: ## cargo fmt --check and clippy -D warnings
 test-rust: stack ## cargo test --workspace against the real services (incl. the short fault suite, faults/tests)
 	@$(WITH_ENV) cargo test --workspace
 
-bench: stack build ## Benchmarks (BENCH_SCALE=small: < 5 min; default: < 20 min) -> bench/results/latest.{md,json}
+bench: stack build ## Benchmarks (BENCH_SCALE=small: < 5 min; default: < 20 min) -> bench/results/latest.{md,json}; BENCH_CLUSTER=1: only the local cluster beside single-node -> cluster-latest.{md,json}
 	@.stack/venv/bin/python -c 'import duckdb' 2>/dev/null || .stack/venv/bin/pip install -q duckdb
 	cargo build --release -p altdata-bench
 	@$(WITH_ENV) target/release/altdata-bench

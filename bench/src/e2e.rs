@@ -28,14 +28,75 @@ pub struct E2eRun {
     /// How long the aggregator needed after ingest finished.
     pub aggregator_tail_seconds: f64,
     pub ingest: Usage,
+    /// Every aggregator's CPU summed (peak RSS: the largest), from `wait4`.
     pub aggregator: Usage,
+    /// How the run was laid out: aggregators, transaction streams, stream replicas.
+    pub topology: Topology,
     pub nats_cpu_s: f64,
     pub postgres_cpu_s: f64,
     /// Busy CPU seconds of the whole machine over the run (all processes, all tenants).
     pub machine_busy_s: f64,
     pub merchants: i64,
     pub daily_cells: i64,
+    /// `/proc/loadavg` (1, 5, 15 minutes) when ingest started: others' work on the machine.
+    pub loadavg_at_start: String,
     pub extra_env: Vec<(String, String)>,
+}
+
+/// The layout of a run: one aggregator on one R1 stream (the default), or the cluster's
+/// several aggregators (by ordinal, `ALTDATA_AGG_REPLICAS`) over several R3 streams.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Topology {
+    pub aggregators: u32,
+    pub txn_streams: u32,
+    pub stream_replicas: usize,
+}
+
+impl Default for Topology {
+    fn default() -> Topology {
+        Topology {
+            aggregators: 1,
+            txn_streams: 1,
+            stream_replicas: 1,
+        }
+    }
+}
+
+impl Topology {
+    /// What every role of a run with this layout needs in its environment.
+    fn env(&self) -> Vec<(String, String)> {
+        if self.txn_streams == 1 && self.stream_replicas == 1 {
+            return Vec::new();
+        }
+        vec![
+            (
+                "ALTDATA_TXN_STREAMS".to_owned(),
+                self.txn_streams.to_string(),
+            ),
+            (
+                "ALTDATA_STREAM_REPLICAS".to_owned(),
+                self.stream_replicas.to_string(),
+            ),
+        ]
+    }
+
+    /// The environment of aggregator `ordinal`: its share of the shards, as a StatefulSet's
+    /// pod `aggregator-<ordinal>` takes it.
+    fn aggregator_env(&self, ordinal: u32) -> Vec<(String, String)> {
+        if self.aggregators <= 1 {
+            return Vec::new();
+        }
+        vec![
+            (
+                "ALTDATA_AGG_REPLICAS".to_owned(),
+                self.aggregators.to_string(),
+            ),
+            (
+                "ALTDATA_AGG_ORDINAL".to_owned(),
+                format!("aggregator-{ordinal}"),
+            ),
+        ]
+    }
 }
 
 impl E2eRun {
@@ -84,32 +145,46 @@ impl IngestCounts {
     }
 }
 
-/// Polls the TXN stream until the aggregator has created a consumer per shard.
+/// Polls the transaction streams until the aggregators have created a consumer per shard.
 pub async fn wait_for_consumers(
     bench: &Bench,
     sandbox: &Sandbox,
     shards: u32,
-    aggregator: &Role,
+    topology: Topology,
+    aggregators: &[Role],
 ) -> anyhow::Result<()> {
+    let layout = sandbox
+        .subjects
+        .clone()
+        .with_txn_streams(topology.txn_streams, shards);
+    let streams: Vec<String> = layout.txn_streams().into_iter().map(|(n, _)| n).collect();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Ok(mut stream) = bench.js.get_stream(sandbox.subjects.txn_stream_of(0)).await {
-            if let Ok(info) = stream.info().await {
-                if info.state.consumer_count >= shards as usize {
-                    return Ok(());
+        let mut consumers = 0;
+        for name in &streams {
+            if let Ok(mut stream) = bench.js.get_stream(name).await {
+                if let Ok(info) = stream.info().await {
+                    consumers += info.state.consumer_count;
                 }
             }
         }
-        if aggregator.has_exited() {
+        if consumers >= shards as usize {
+            return Ok(());
+        }
+        if let Some(exited) = aggregators.iter().find(|a| a.has_exited()) {
             bail!(
-                "the aggregator exited during start-up:\n{}",
-                aggregator.log_tail(20)
+                "an aggregator exited during start-up:\n{}",
+                exited.log_tail(20)
             );
         }
         if Instant::now() >= deadline {
             bail!(
-                "the aggregator did not create its {shards} consumers within 60s:\n{}",
-                aggregator.log_tail(20)
+                "the aggregators did not create their {shards} consumers within 60s (found {consumers}):\n{}",
+                aggregators
+                    .iter()
+                    .map(|a| a.log_tail(10))
+                    .collect::<Vec<_>>()
+                    .join("\n")
             );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -137,6 +212,31 @@ pub async fn run(
     extra_env: &[(String, String)],
     keep: bool,
 ) -> anyhow::Result<(E2eRun, Option<Sandbox>)> {
+    run_with(
+        bench,
+        label,
+        files,
+        shards,
+        expected_events,
+        extra_env,
+        Topology::default(),
+        keep,
+    )
+    .await
+}
+
+/// [`run`] with a layout of aggregators and streams (the cluster comparison).
+#[allow(clippy::too_many_arguments)]
+pub async fn run_with(
+    bench: &Bench,
+    label: &str,
+    files: &[PathBuf],
+    shards: u32,
+    expected_events: u64,
+    extra_env: &[(String, String)],
+    topology: Topology,
+    keep: bool,
+) -> anyhow::Result<(E2eRun, Option<Sandbox>)> {
     let sandbox = Sandbox::create(
         label,
         &bench.servers,
@@ -152,6 +252,7 @@ pub async fn run(
         shards,
         expected_events,
         extra_env,
+        topology,
     )
     .await
     {
@@ -167,6 +268,7 @@ pub async fn run(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_in(
     bench: &Bench,
     sandbox: &Sandbox,
@@ -175,23 +277,48 @@ async fn run_in(
     shards: u32,
     expected_events: u64,
     extra_env: &[(String, String)],
+    topology: Topology,
 ) -> anyhow::Result<E2eRun> {
     let mut env = sandbox.child_env(shards);
+    env.extend(topology.env());
     env.extend(extra_env.iter().cloned());
     let client = sandbox.client().await?;
 
-    let aggregator = Role::spawn(
-        &bench.binary,
-        &format!("{label}-aggregate"),
-        &["aggregate".to_owned()],
-        &env,
-        &bench.log_dir,
-    )?;
-    wait_for_consumers(bench, sandbox, shards, &aggregator).await?;
+    if topology.aggregators > 1 || topology.stream_replicas > 1 {
+        // Several roles creating the same R3 streams at once can time out on a loaded
+        // machine (and exit): the streams are made here first, as the roles would make them.
+        sandbox
+            .ensure_streams_with(
+                &bench.js,
+                shards,
+                topology.txn_streams,
+                topology.stream_replicas,
+            )
+            .await?;
+    }
+    let mut aggregators = Vec::new();
+    for ordinal in 0..topology.aggregators.max(1) {
+        let mut aggregator_env = env.clone();
+        aggregator_env.extend(topology.aggregator_env(ordinal));
+        let name = if topology.aggregators > 1 {
+            format!("{label}-aggregate-{ordinal}")
+        } else {
+            format!("{label}-aggregate")
+        };
+        aggregators.push(Role::spawn(
+            &bench.binary,
+            &name,
+            &["aggregate".to_owned()],
+            &aggregator_env,
+            &bench.log_dir,
+        )?);
+    }
+    wait_for_consumers(bench, sandbox, shards, topology, &aggregators).await?;
 
     let mut args = vec!["ingest".to_owned(), "--once".to_owned()];
     args.extend(files.iter().map(|f| f.to_string_lossy().into_owned()));
-    let cpu_before = ServerCpu::sample(bench.nats_pid);
+    let loadavg_at_start = crate::machine::loadavg();
+    let cpu_before = ServerCpu::sample(&bench.nats_pids);
     let started = Instant::now();
     let mut ingest = Some(Role::spawn(
         &bench.binary,
@@ -226,8 +353,8 @@ async fn run_in(
                 break Instant::now();
             }
         }
-        if aggregator.has_exited() {
-            bail!("the aggregator exited early:\n{}", aggregator.log_tail(20));
+        if let Some(exited) = aggregators.iter().find(|a| a.has_exited()) {
+            bail!("an aggregator exited early:\n{}", exited.log_tail(20));
         }
         if Instant::now() >= deadline {
             bail!(
@@ -239,8 +366,22 @@ async fn run_in(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let cpu = ServerCpu::sample(bench.nats_pid).since(&cpu_before);
-    let aggregator = aggregator.stop(Duration::from_secs(60)).await?;
+    let cpu = ServerCpu::sample(&bench.nats_pids).since(&cpu_before);
+    for aggregator in &aggregators {
+        aggregator.terminate();
+    }
+    let mut aggregator = Usage::default();
+    for role in aggregators {
+        let usage = role.wait(Duration::from_secs(60)).await?;
+        aggregator.cpu_user_s += usage.cpu_user_s;
+        aggregator.cpu_sys_s += usage.cpu_sys_s;
+        aggregator.max_rss_mb = aggregator.max_rss_mb.max(usage.max_rss_mb);
+        aggregator.wall_s = aggregator.wall_s.max(usage.wall_s);
+        if usage.exit_code != 0 {
+            aggregator.exit_code = usage.exit_code;
+        }
+        aggregator.signal = aggregator.signal.max(usage.signal);
+    }
     let (ingest, ingest_done) = ingest_usage.ok_or_else(|| anyhow!("ingest usage missing"))?;
 
     let counts = ingest_counts(&client).await?;
@@ -263,11 +404,13 @@ async fn run_in(
         aggregator_tail_seconds: (finished - ingest_done.min(finished)).as_secs_f64(),
         ingest,
         aggregator,
+        topology,
         nats_cpu_s: cpu.nats_s,
         postgres_cpu_s: cpu.postgres_s,
         machine_busy_s: cpu.machine_busy_s,
         merchants: shape.get(0),
         daily_cells: shape.get(1),
+        loadavg_at_start,
         extra_env: extra_env.to_vec(),
     })
 }

@@ -4,7 +4,7 @@
 //! `/v1/timeseries` shows it — so the flush, the outbox relay, the invalidation consumer and
 //! the cache are all part of it.
 
-use crate::e2e::{applied_events, wait_for_consumers};
+use crate::e2e::{applied_events, wait_for_consumers, Topology};
 use crate::events::{encode, EventMaker};
 use crate::proc::{Role, Usage};
 use crate::sandbox::{Sandbox, StreamBudget};
@@ -186,7 +186,14 @@ async fn run_in(
         &env,
         &bench.log_dir,
     )?;
-    wait_for_consumers(bench, sandbox, shards, &aggregator).await?;
+    wait_for_consumers(
+        bench,
+        sandbox,
+        shards,
+        Topology::default(),
+        std::slice::from_ref(&aggregator),
+    )
+    .await?;
     let base = format!("http://127.0.0.1:{port}");
     wait_for_gateway(&base, &gateway).await?;
     let key = create_key(bench, &env)?;

@@ -119,11 +119,11 @@ async fn ingest_in(
     env.push(("ALTDATA_PUBLISH_WINDOW".to_owned(), window.to_string()));
     let mut args = vec!["ingest".to_owned(), "--once".to_owned()];
     args.extend(files.iter().map(|f| f.to_string_lossy().into_owned()));
-    let cpu_before = ServerCpu::sample(bench.nats_pid);
+    let cpu_before = ServerCpu::sample(&bench.nats_pids);
     let role = Role::spawn(&bench.binary, "ingest-alone", &args, &env, &bench.log_dir)?;
     let log = role.log.clone();
     let usage = role.wait(Duration::from_secs(1_800)).await?;
-    let cpu = ServerCpu::sample(bench.nats_pid).since(&cpu_before);
+    let cpu = ServerCpu::sample(&bench.nats_pids).since(&cpu_before);
     let usage = usage.succeeded("ingest", &log)?;
     let client = sandbox.client().await?;
     let counts = ingest_counts(&client).await?;

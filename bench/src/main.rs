@@ -6,10 +6,14 @@
 //! printed. Results: a markdown table on stdout and in `bench/results/latest.md`, everything
 //! in `bench/results/latest.json`. See `docs/BENCHMARKS.md`.
 //!
+//! `BENCH_CLUSTER=1` runs only the end-to-end comparison of the local cluster (`make cluster`)
+//! with single-node (`cluster.rs`), and writes `bench/results/cluster-latest.{md,json}`.
+//!
 //! Every measurement runs in its own fresh database (`altdata_bench_<rand>`) and prefix
 //! (`bench_<rand>`), removed afterwards; generated files live in a temp dir under /tmp.
 
 mod batch_alternative;
+mod cluster;
 mod disclosure;
 mod e2e;
 mod events;
@@ -38,7 +42,8 @@ pub struct Bench {
     pub servers: Servers,
     pub binary: PathBuf,
     pub js: async_nats::jetstream::Context,
-    pub nats_pid: Option<i32>,
+    /// The nats-server processes whose CPU a run counts (one, or the cluster's three).
+    pub nats_pids: Vec<i32>,
     pub log_dir: PathBuf,
     pub work_dir: PathBuf,
     pub cores: usize,
@@ -186,7 +191,7 @@ async fn async_main() -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
     };
     // Whatever happened: no database, stream or key of ours is left behind.
-    sandbox::cleanup_all(&servers).await;
+    sandbox::cleanup_all().await;
     let _ = std::fs::remove_dir_all(work_dir.join("data"));
     match outcome {
         Ok(()) => {
@@ -246,8 +251,8 @@ async fn ingest_given_files(bench: &Bench, list: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Generates `days` days of `cards` cards from `start` into `data_dir` (seed 7, with the
-/// ground truth) and returns the day files in order.
+/// `altdata generate` of `days` days of `cards` cards from `start` into `data_dir` (seed 7, with
+/// the ground-truth sidecar); the day files, in order.
 pub(crate) async fn generate(
     bench: &Bench,
     days: u32,
@@ -288,6 +293,14 @@ pub(crate) async fn generate(
         .collect();
     files.sort();
     Ok(files)
+}
+
+/// The stack's state directory: `ALTDATA_STACK_DIR`, else `<repo>/.stack` (as the scripts).
+fn stack_dir(repo: &Path) -> PathBuf {
+    std::env::var("ALTDATA_STACK_DIR")
+        .ok()
+        .filter(|d| !d.is_empty())
+        .map_or_else(|| repo.join(".stack"), PathBuf::from)
 }
 
 /// Files of the first `k` days (the smallest `k` reaching `size` rows).
@@ -374,7 +387,9 @@ async fn run(servers: &Servers, work_dir: &Path) -> anyhow::Result<()> {
         servers: servers.clone(),
         binary: binary.clone(),
         js: limits::publisher(nats.clone()),
-        nats_pid: proc::nats_pid(&repo.join(".stack"), &servers.nats_url),
+        nats_pids: proc::nats_pid(&stack_dir(&repo), &servers.nats_url)
+            .into_iter()
+            .collect(),
         log_dir: work_dir.join("logs"),
         work_dir: work_dir.to_owned(),
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -387,7 +402,7 @@ async fn run(servers: &Servers, work_dir: &Path) -> anyhow::Result<()> {
         scale: Some(scale.clone()),
         ..Results::default()
     };
-    if bench.nats_pid.is_none() {
+    if bench.nats_pids.is_empty() {
         results
             .notes
             .push("nats-server's process was not found: its CPU is not reported".to_owned());
@@ -402,6 +417,11 @@ async fn run(servers: &Servers, work_dir: &Path) -> anyhow::Result<()> {
     // ---- `BENCH_ONLY=queries` and/or `writepath`: those parts alone, on a smaller data set.
     if let Some(parts) = focused::Parts::from_env()? {
         return focused::run(&bench, &scale, parts, &repo).await;
+    }
+
+    // ---- `BENCH_CLUSTER=1`: end to end on the local cluster beside single-node, nothing else.
+    if std::env::var("BENCH_CLUSTER").is_ok_and(|v| !v.is_empty() && v != "0") {
+        return cluster::compare(&bench, &scale, results, budget, deadline, &repo).await;
     }
 
     // ---- Generate the data set of the largest run once; smaller runs take its first days.

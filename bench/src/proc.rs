@@ -242,6 +242,26 @@ pub fn nats_pid(stack_dir: &Path, nats_url: &str) -> Option<i32> {
     })
 }
 
+/// The nats-servers named by pidfiles (a cluster's, from `.stack/cluster.env`), each checked to
+/// be a running `nats-server`.
+pub fn nats_pids_from_pidfiles(pidfiles: &[PathBuf]) -> Vec<i32> {
+    pidfiles
+        .iter()
+        .filter_map(|file| {
+            std::fs::read_to_string(file)
+                .ok()?
+                .trim()
+                .parse::<i32>()
+                .ok()
+        })
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .map(|c| c.trim() == "nats-server")
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
 /// A snapshot of the servers' CPU counters; the difference of two is what a run cost them.
 /// PostgreSQL is every `postgres` process, by pid and start time: a backend that started
 /// during the interval counts whole, one that ended during it counts until the last sample
@@ -264,8 +284,13 @@ pub struct CpuDelta {
 }
 
 impl ServerCpu {
-    pub fn sample(nats: Option<i32>) -> ServerCpu {
-        let nats_s = nats.and_then(process_cpu).map_or(0.0, |(_, s)| s);
+    /// `nats` are the nats-server processes to count (one, or a cluster's three), summed.
+    pub fn sample(nats: &[i32]) -> ServerCpu {
+        let nats_s = nats
+            .iter()
+            .filter_map(|&pid| process_cpu(pid))
+            .map(|(_, s)| s)
+            .sum();
         let postgres = processes_named("postgres")
             .into_iter()
             .filter_map(|pid| process_cpu(pid).map(|(start, s)| ((pid, start), s)))

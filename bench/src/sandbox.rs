@@ -71,8 +71,11 @@ impl StreamBudget {
     }
 }
 
-/// Names of sandboxes not yet cleaned up, so an interrupted run can still clean up.
-static LIVE: Mutex<BTreeMap<String, (String, String)>> = Mutex::new(BTreeMap::new());
+/// A sandbox not yet cleaned up: its database, label and servers (the stack's or the cluster's).
+type Live = (String, String, Servers);
+
+/// Sandboxes not yet cleaned up, by prefix, so an interrupted run can still clean up.
+static LIVE: Mutex<BTreeMap<String, Live>> = Mutex::new(BTreeMap::new());
 
 pub struct Sandbox {
     pub label: String,
@@ -136,6 +139,7 @@ impl Sandbox {
                         String::new()
                     },
                     label.to_owned(),
+                    servers.clone(),
                 ),
             );
         }
@@ -196,6 +200,27 @@ impl Sandbox {
             .map_err(|e| anyhow!("{e}"))
     }
 
+    /// Creates (or updates) the streams of a layout of several transaction streams with
+    /// `replicas` replicas each, as the roles would with `ALTDATA_TXN_STREAMS` and
+    /// `ALTDATA_STREAM_REPLICAS`.
+    pub async fn ensure_streams_with(
+        &self,
+        js: &async_nats::jetstream::Context,
+        shards: u32,
+        txn_streams: u32,
+        replicas: usize,
+    ) -> anyhow::Result<()> {
+        let subjects = self.subjects.clone().with_txn_streams(txn_streams, shards);
+        let limits = StreamLimits {
+            replicas,
+            txn_streams,
+            ..self.budget.limits()
+        };
+        connect::ensure_streams(js, &subjects, &limits)
+            .await
+            .map_err(|e| anyhow!("{e}"))
+    }
+
     /// The environment of a child `altdata` process working in this sandbox.
     pub fn child_env(&self, shards: u32) -> Vec<(String, String)> {
         [
@@ -248,15 +273,20 @@ impl Drop for Sandbox {
     }
 }
 
-/// Cleans up every sandbox still registered (after an error or an interrupt).
-pub async fn cleanup_all(servers: &Servers) {
-    let live: Vec<(String, String)> = LIVE
+/// Cleans up every sandbox still registered (after an error or an interrupt), each on the
+/// servers it was made on.
+pub async fn cleanup_all() {
+    let live: Vec<(String, String, Servers)> = LIVE
         .lock()
-        .map(|l| l.iter().map(|(p, (d, _))| (p.clone(), d.clone())).collect())
+        .map(|l| {
+            l.iter()
+                .map(|(p, (d, _, s))| (p.clone(), d.clone(), s.clone()))
+                .collect()
+        })
         .unwrap_or_default();
-    for (prefix, database) in live {
+    for (prefix, database, servers) in live {
         if let Ok(prefix) = Prefix::parse(&prefix) {
-            cleanup_names(servers, &prefix, &database).await;
+            cleanup_names(&servers, &prefix, &database).await;
         }
     }
     if let Ok(mut live) = LIVE.lock() {

@@ -3,7 +3,7 @@
 //! `INSERT … ON CONFLICT` per event into `agg_daily_merchant_spend` with `hll_add` of the
 //! customer, on the same events (taken from the main end-to-end run's stream).
 
-use crate::e2e::{applied_events, wait_for_consumers};
+use crate::e2e::{applied_events, wait_for_consumers, Topology};
 use crate::proc::{Role, ServerCpu, Usage};
 use crate::sandbox::{Sandbox, StreamBudget};
 use crate::stats::rate;
@@ -206,7 +206,7 @@ async fn batched_in(
     let mut env = sandbox.child_env(shards);
     env.extend(extra_env.iter().cloned());
     let target = events.len() as u64;
-    let cpu_before = ServerCpu::sample(bench.nats_pid);
+    let cpu_before = ServerCpu::sample(&bench.nats_pids);
     let started = Instant::now();
     let aggregator = Role::spawn(
         &bench.binary,
@@ -215,7 +215,14 @@ async fn batched_in(
         &env,
         &bench.log_dir,
     )?;
-    wait_for_consumers(bench, sandbox, shards, &aggregator).await?;
+    wait_for_consumers(
+        bench,
+        sandbox,
+        shards,
+        Topology::default(),
+        std::slice::from_ref(&aggregator),
+    )
+    .await?;
     let deadline = started + Duration::from_secs(60).max(Duration::from_secs(target / 1_000));
     // The first commit seen: the steady rate runs from it to the last.
     let mut first_commit: Option<(Instant, u64)> = None;
@@ -239,7 +246,7 @@ async fn batched_in(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let cpu = ServerCpu::sample(bench.nats_pid).since(&cpu_before);
+    let cpu = ServerCpu::sample(&bench.nats_pids).since(&cpu_before);
     let aggregator = aggregator.stop(Duration::from_secs(60)).await?;
     let steady_events_per_s = first_commit
         .filter(|(at, applied)| *at < finished && *applied < target)
@@ -315,7 +322,7 @@ async fn per_event_in(
         )
         .await?;
     let statement = client.prepare(PER_EVENT_UPSERT).await?;
-    let cpu_before = ServerCpu::sample(bench.nats_pid);
+    let cpu_before = ServerCpu::sample(&bench.nats_pids);
     let started = Instant::now();
     for event in &decoded {
         let (gross, sales, refund, refunds) = if event.amount_cents < 0 {
@@ -340,7 +347,7 @@ async fn per_event_in(
             .await?;
     }
     let elapsed = started.elapsed();
-    let cpu = ServerCpu::sample(bench.nats_pid).since(&cpu_before);
+    let cpu = ServerCpu::sample(&bench.nats_pids).since(&cpu_before);
     Ok(PerEventRun {
         events: decoded.len() as u64,
         seconds: elapsed.as_secs_f64(),

@@ -16,6 +16,9 @@ pub struct Company {
     pub exchange: String,
     pub name: String,
     pub calendar: FiscalCalendar,
+    /// Where the calendar comes from (`calendar_source`): `unverified` when no open source
+    /// confirms it (see the file's header).
+    pub calendar_source: String,
 }
 
 /// When a fiscal year ends, and how it is cut into quarters and named.
@@ -171,7 +174,8 @@ pub struct CompaniesError {
     pub reason: String,
 }
 
-/// Reads a companies file (`#` lines are comments).
+/// Reads a companies file (`#` lines are comments). Columns by position: symbol, exchange,
+/// company, the calendar's six, then cik, listing_source, cik_source, calendar_source.
 pub fn parse_companies(text: &str) -> Result<Vec<Company>, CompaniesError> {
     let mut reader = csv::ReaderBuilder::new()
         .comment(Some(b'#'))
@@ -221,6 +225,7 @@ pub fn parse_companies(text: &str) -> Result<Vec<Company>, CompaniesError> {
                 year_end,
                 named_by_end,
             },
+            calendar_source: field(12).to_owned(),
         });
     }
     Ok(companies)
@@ -261,6 +266,10 @@ mod tests {
         let all = companies().unwrap_or_default();
         assert!(all.len() >= 30);
         assert_eq!(company("SBUX").exchange, "NASDAQ");
+        // Etsy moved from Nasdaq to the NYSE; the listing files say so.
+        assert_eq!(company("ETSY").exchange, "NYSE");
+        // No open source confirms a fiscal calendar: every row says so.
+        assert!(all.iter().all(|c| c.calendar_source == "unverified"));
     }
 
     #[test]

@@ -335,6 +335,7 @@ impl CsvTable for crate::api::tickers::TickersAnswer {
             "quarter_weeks",
             "year_named_by",
             "brands",
+            "calendar_source",
         ])?;
         for company in &self.tickers {
             let brands: Vec<&str> = company.brands.iter().map(|b| b.name.as_str()).collect();
@@ -347,6 +348,7 @@ impl CsvTable for crate::api::tickers::TickersAnswer {
                 company.quarter_weeks.clone().unwrap_or_default(),
                 company.year_named_by.clone(),
                 brands.join("|"),
+                company.calendar_source.clone(),
             ])?;
         }
         Ok(())

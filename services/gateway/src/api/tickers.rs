@@ -51,6 +51,11 @@ pub struct CompanyInfo {
     pub quarter_weeks: Option<String>,
     /// `end`: fiscal year N ends in N; `start`: it begins in N.
     pub year_named_by: String,
+    /// Where the fiscal calendar comes from: `unverified` when no open source confirms it
+    /// (compiled from the company's 10-K filings by hand: check its latest 10-K before
+    /// relying on the periods). The symbol and exchange are checked against the exchanges'
+    /// listing files.
+    pub calendar_source: String,
     /// The catalogue's brands of the company, by name.
     pub brands: Vec<BrandRef>,
 }
@@ -90,6 +95,7 @@ impl CompanyInfo {
                 "start"
             }
             .to_owned(),
+            calendar_source: company.calendar_source.clone(),
             brands: brands
                 .iter()
                 .map(|b| BrandRef {
