@@ -408,17 +408,41 @@ async fn a_row_corrected_across_checkpoints_of_one_file_ends_as_its_last_version
     let starbucks = brand(&app, "starbucks").await;
     let coffee = altdata_domain::Category::CoffeeShop.unattributed_merchant_id();
     let filler = |from: u32| -> Vec<String> {
-        (from..from + 150)
-            .map(|n| row(&format!("f{n}"), 2, n, "STARBUCKS STORE 01234", "1.00", "5814"))
+        (from..from + 1_100)
+            .map(|n| {
+                row(
+                    &format!("f{n}"),
+                    2,
+                    n,
+                    "STARBUCKS STORE 01234",
+                    "1.00",
+                    "5814",
+                )
+            })
             .collect()
     };
-    let mut rows = vec![row("u1", 2, 1, "SQ *MOONLIGHT COFFEE ROASTERS", "3.00", "5814")];
+    let mut rows = vec![row(
+        "u1",
+        2,
+        1,
+        "SQ *MOONLIGHT COFFEE ROASTERS",
+        "3.00",
+        "5814",
+    )];
+    // Checkpoints fall between chunks of 1,024 rows: each version is in a chunk of its own.
     rows.extend(filler(1_000));
     // Named now: its held row is superseded.
     rows.push(row("u1", 2, 1, "STARBUCKS STORE 01234", "3.00", "5814"));
     rows.extend(filler(2_000));
     // Held again, for another amount: a held row replaces the superseded one.
-    rows.push(row("u1", 2, 1, "SQ *MOONLIGHT COFFEE ROASTERS", "4.00", "5814"));
+    rows.push(row(
+        "u1",
+        2,
+        1,
+        "SQ *MOONLIGHT COFFEE ROASTERS",
+        "4.00",
+        "5814",
+    ));
     rows.extend(filler(3_000));
     let report = only(
         app.run_pipeline_with(
@@ -428,8 +452,12 @@ async fn a_row_corrected_across_checkpoints_of_one_file_ends_as_its_last_version
         .await,
     );
     let c = report.counts;
-    assert_eq!((c.rows_read, c.corrected, c.duplicates), (453, 2, 0), "{c:?}");
-    assert_eq!(totals(&app, Some(starbucks)).await, (450 * 100, 450));
+    assert_eq!(
+        (c.rows_read, c.corrected, c.duplicates),
+        (3_303, 2, 0),
+        "{c:?}"
+    );
+    assert_eq!(totals(&app, Some(starbucks)).await, (3_300 * 100, 3_300));
     assert_eq!(totals(&app, Some(coffee)).await, (400, 1));
     let held = app
         .client()
@@ -445,6 +473,13 @@ async fn a_row_corrected_across_checkpoints_of_one_file_ends_as_its_last_version
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();
     assert_eq!(held, vec![("u1".to_owned(), 400, "pending".to_owned())]);
-    let checkpoint_line = scalar(&app.client().await, "SELECT checkpoint_line FROM ingest_files").await;
-    assert_eq!(checkpoint_line, 454, "the last checkpoint covers every line");
+    let checkpoint_line: i64 = scalar(
+        &app.client().await,
+        "SELECT checkpoint_line FROM ingest_files",
+    )
+    .await;
+    assert_eq!(
+        checkpoint_line, 3_305,
+        "the last checkpoint is past every line"
+    );
 }

@@ -270,7 +270,11 @@ impl<'c> FileRun<'c> {
     /// That transaction commits while the next rows are read, one at a time
     /// ([`Durable::Behind`]): at 100,000 rows it takes PostgreSQL ~1 s, which the file's
     /// reading, resolving and publishing used to wait out.
-    pub async fn checkpoint(&mut self, next_line: u64, durable: Durable) -> Result<(), IngestError> {
+    pub async fn checkpoint(
+        &mut self,
+        next_line: u64,
+        durable: Durable,
+    ) -> Result<(), IngestError> {
         // The previous transaction first: this one's held rows may supersede what it wrote.
         self.record_written().await?;
         self.held.write_all(&mut self.counts).await?;
@@ -302,7 +306,9 @@ impl<'c> FileRun<'c> {
     async fn record_written(&mut self) -> Result<(), IngestError> {
         if let Some(write) = self.record.take() {
             let started = std::time::Instant::now();
-            write.await.map_err(|e| IngestError::Task(e.to_string()))??;
+            write
+                .await
+                .map_err(|e| IngestError::Task(e.to_string()))??;
             self.book.written();
             tracing::debug!(
                 waited_ms = started.elapsed().as_millis() as u64,
