@@ -430,10 +430,10 @@ async fn a_row_corrected_across_checkpoints_of_one_file_ends_as_its_last_version
         "5814",
     )];
     // Checkpoints fall between chunks of 1,024 rows: each version is in a chunk of its own.
-    rows.extend(filler(1_000));
+    rows.extend(filler(10_000));
     // Named now: its held row is superseded.
     rows.push(row("u1", 2, 1, "STARBUCKS STORE 01234", "3.00", "5814"));
-    rows.extend(filler(2_000));
+    rows.extend(filler(20_000));
     // Held again, for another amount: a held row replaces the superseded one.
     rows.push(row(
         "u1",
@@ -443,7 +443,7 @@ async fn a_row_corrected_across_checkpoints_of_one_file_ends_as_its_last_version
         "4.00",
         "5814",
     ));
-    rows.extend(filler(3_000));
+    rows.extend(filler(30_000));
     let report = only(
         app.run_pipeline_with(
             &[landing.write("d.csv", &rows)],
