@@ -81,6 +81,22 @@ async fn totals(app: &TestApp, merchant: Option<i64>) -> (i64, i64) {
     (row.get(0), row.get(1))
 }
 
+/// Every held row: txn_id, cents, status.
+async fn held_rows(app: &TestApp) -> Vec<(String, i64, String)> {
+    let rows = app
+        .client()
+        .await
+        .query(
+            "SELECT txn_id, amount_cents, status FROM unmapped_transactions ORDER BY txn_id",
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    rows.iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
 async fn brand(app: &TestApp, brand_id: &str) -> i64 {
     scalar(
         &app.client().await,
@@ -200,19 +216,8 @@ async fn a_corrected_resend_retracts_the_old_version_and_applies_the_new() {
     assert_eq!(totals(&app, Some(starbucks)).await, (2150, 5));
     assert_eq!(totals(&app, Some(coffee)).await, (0, 0));
     let db = app.client().await;
-    let held = db
-        .query(
-            "SELECT txn_id, amount_cents, status FROM unmapped_transactions ORDER BY txn_id",
-            &[],
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let held: Vec<(String, i64, String)> = held
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect();
     assert_eq!(
-        held,
+        held_rows(&app).await,
         vec![
             ("h1".to_owned(), 2500, "pending".to_owned()),
             ("u1".to_owned(), 300, "superseded".to_owned())
@@ -459,20 +464,10 @@ async fn a_row_corrected_across_checkpoints_of_one_file_ends_as_its_last_version
     );
     assert_eq!(totals(&app, Some(starbucks)).await, (3_300 * 100, 3_300));
     assert_eq!(totals(&app, Some(coffee)).await, (400, 1));
-    let held = app
-        .client()
-        .await
-        .query(
-            "SELECT txn_id, amount_cents, status FROM unmapped_transactions ORDER BY txn_id",
-            &[],
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let held: Vec<(String, i64, String)> = held
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect();
-    assert_eq!(held, vec![("u1".to_owned(), 400, "pending".to_owned())]);
+    assert_eq!(
+        held_rows(&app).await,
+        vec![("u1".to_owned(), 400, "pending".to_owned())]
+    );
     let checkpoint_line: i64 = scalar(
         &app.client().await,
         "SELECT checkpoint_line FROM ingest_files",
