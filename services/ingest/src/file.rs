@@ -264,19 +264,13 @@ async fn ingest_rows(
             .resolution_cache_misses
             .increment(chunk.resolution_cache_misses);
         run.take(client, chunk).await?;
-        if run.rows_since_checkpoint >= context.settings.checkpoint_rows
-            || context.shutdown.is_triggered()
-        {
-            let durable = if context.shutdown.is_triggered() {
-                Durable::Now
-            } else {
-                Durable::Behind
-            };
-            run.checkpoint(next_line, durable).await?;
-            if context.shutdown.is_triggered() {
-                interrupted = true;
-                break;
-            }
+        if context.shutdown.is_triggered() {
+            run.checkpoint(next_line, Durable::Now).await?;
+            interrupted = true;
+            break;
+        }
+        if run.rows_since_checkpoint >= context.settings.checkpoint_rows {
+            run.checkpoint(next_line, Durable::Behind).await?;
         }
         if let Some(progress) = &context.progress {
             progress.set_position(run.counts.rows_read);

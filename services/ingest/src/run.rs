@@ -275,7 +275,8 @@ impl<'c> FileRun<'c> {
         next_line: u64,
         durable: Durable,
     ) -> Result<(), IngestError> {
-        // The previous transaction first: this one's held rows may supersede what it wrote.
+        // The previous transaction first: a corrected held row of this segment must land after
+        // the earlier version's row was superseded there.
         self.record_written().await?;
         self.held.write_all(&mut self.counts).await?;
         self.publisher.drain().await?;
