@@ -4,10 +4,11 @@
 //! cells*. A cell is one merchant's spend in one state on one day, released once it counts at
 //! least k distinct customers. The fact writer keeps every rollup (weekly and monthly merchant
 //! rows, daily, weekly and monthly category rows, and the daily and weekly rows over all
-//! states) as sums of released cells with a count of the withheld ones, and `released_daily_merchant_spend` shows the daily cells the same way; the
-//! reads here sum only those. A cell under k contributes to no answer at any granularity, state
-//! set or scope, so no difference of answers (states, days, weeks, a category minus its
-//! merchants) can isolate it: every such difference is itself a sum of released cells.
+//! states) as sums of released cells with a count of the withheld ones, and
+//! `released_daily_merchant_spend` shows the daily cells the same way; the reads here sum only
+//! those. A cell under k contributes to no answer at any granularity, state set or scope, so no
+//! difference of answers (states, days, weeks, a category minus its merchants) can isolate it:
+//! every such difference is itself a sum of released cells.
 
 use super::coverage::{PanelCoverage, PeriodSpan};
 use super::terms::{DateRange, Granularity, Metric, Scope};
