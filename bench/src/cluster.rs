@@ -182,15 +182,10 @@ pub async fn compare(
         .and_then(|v| v.parse().ok())
         .unwrap_or(1)
         .max(1);
-    let cards = (nominal as f64 / (f64::from(scale.days) * 1.86)).ceil() as u64;
-    let start = chrono::Utc::now().date_naive() - chrono::Duration::days(i64::from(scale.days) + 2);
-    let data_dir = bench.work_dir.join("data");
-    say(format!(
-        "cluster comparison: generating ~{} rows: {} days x {cards} cards",
-        thousands(nominal as f64),
-        scale.days
-    ));
-    let files = crate::generate(bench, scale.days, cards, start, &data_dir).await?;
+    say("cluster comparison");
+    let files = crate::generate_rows(bench, scale.days, nominal)
+        .await?
+        .files;
     let counted = limits::csv_limit(files.clone()).await?;
     results.generated_rows = counted.rows;
     results.generated_files = files.len();

@@ -13,7 +13,7 @@
 
 use crate::sandbox::Sandbox;
 use crate::stats::thousands;
-use crate::{e2e, generate, queries, rows_of, say, writepath, Bench, Scale};
+use crate::{e2e, generate_rows, queries, rows_of, say, writepath, Bench, DataSet, Scale};
 use anyhow::{bail, Context};
 use chrono::NaiveDate;
 use std::path::{Path, PathBuf};
@@ -68,15 +68,9 @@ pub async fn run(bench: &Bench, scale: &Scale, parts: Parts, repo: &Path) -> any
             .with_context(|| format!("BENCH_ROWS={value:?}"))?,
         Err(_) => 1_000_000,
     };
-    let cards = (rows as f64 / (f64::from(scale.days) * 1.86)).ceil() as u64;
-    let start = chrono::Utc::now().date_naive() - chrono::Duration::days(i64::from(scale.days) + 2);
-    let data_dir = bench.work_dir.join("data");
-    say(format!(
-        "generating ~{} rows: {} days x {cards} cards from {start}",
-        thousands(rows as f64),
-        scale.days
-    ));
-    let files = generate(bench, scale.days, cards, start, &data_dir).await?;
+    let DataSet {
+        files, data_dir, ..
+    } = generate_rows(bench, scale.days, rows).await?;
     let per_file = crate::limits::csv_limit(files.clone()).await?.per_file_rows;
     let events = rows_of(files.len(), &per_file);
     say(format!(

@@ -251,9 +251,36 @@ async fn ingest_given_files(bench: &Bench, list: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Generated day files of about `rows` rows over `days` days ending two days ago, in
+/// `<work dir>/data`.
+pub(crate) struct DataSet {
+    pub files: Vec<PathBuf>,
+    pub start: NaiveDate,
+    pub data_dir: PathBuf,
+}
+
+/// Generates about `rows` rows over `days` days (the generator writes ~1.86 rows per card and
+/// day), ending two days ago.
+pub(crate) async fn generate_rows(bench: &Bench, days: u32, rows: u64) -> anyhow::Result<DataSet> {
+    let cards = (rows as f64 / (f64::from(days) * 1.86)).ceil() as u64;
+    let start = chrono::Utc::now().date_naive() - chrono::Duration::days(i64::from(days) + 2);
+    let data_dir = bench.work_dir.join("data");
+    say(format!(
+        "generating ~{} rows: {days} days x {cards} cards from {start} into {}",
+        stats::thousands(rows as f64),
+        data_dir.display()
+    ));
+    let files = generate(bench, days, cards, start, &data_dir).await?;
+    Ok(DataSet {
+        files,
+        start,
+        data_dir,
+    })
+}
+
 /// `altdata generate` of `days` days of `cards` cards from `start` into `data_dir` (seed 7, with
 /// the ground-truth sidecar); the day files, in order.
-pub(crate) async fn generate(
+async fn generate(
     bench: &Bench,
     days: u32,
     cards: u64,
@@ -426,17 +453,11 @@ async fn run(servers: &Servers, work_dir: &Path) -> anyhow::Result<()> {
 
     // ---- Generate the data set of the largest run once; smaller runs take its first days.
     let main_nominal = *scale.growth_sizes.last().unwrap_or(&300_000);
-    let cards = (main_nominal as f64 / (f64::from(scale.days) * 1.86)).ceil() as u64;
-    let today = chrono::Utc::now().date_naive();
-    let start = today - chrono::Duration::days(i64::from(scale.days) + 2);
-    let data_dir = work_dir.join("data");
-    say(format!(
-        "generating ~{} rows: {} days x {cards} cards from {start} into {}",
-        stats::thousands(main_nominal as f64),
-        scale.days,
-        data_dir.display()
-    ));
-    let files = generate(&bench, scale.days, cards, start, &data_dir).await?;
+    let DataSet {
+        files,
+        start,
+        data_dir,
+    } = generate_rows(&bench, scale.days, main_nominal).await?;
 
     // ---- 1. Limits.
     say("limit: CSV parse (csv ByteRecord, one thread)");
