@@ -16,8 +16,9 @@ pub struct Company {
     pub exchange: String,
     pub name: String,
     pub calendar: FiscalCalendar,
-    /// Where the calendar comes from (`calendar_source`): `unverified` when no open source
-    /// confirms it (see the file's header).
+    /// How far SEC EDGAR documents confirm the calendar (`calendar_source`):
+    /// `SEC EDGAR periods: ...`, `SEC EDGAR year-end month: ...` or `unverified` (see the
+    /// file's header and data/README.md).
     pub calendar_source: String,
 }
 
@@ -268,8 +269,19 @@ mod tests {
         assert_eq!(company("SBUX").exchange, "NASDAQ");
         // Etsy moved from Nasdaq to the NYSE; the listing files say so.
         assert_eq!(company("ETSY").exchange, "NYSE");
-        // No open source confirms a fiscal calendar: every row says so.
-        assert!(all.iter().all(|c| c.calendar_source == "unverified"));
+        // Every row says how far SEC EDGAR documents confirm its calendar, or that none does.
+        assert!(all.iter().all(|c| c.calendar_source == "unverified"
+            || c.calendar_source.starts_with("SEC EDGAR periods: ")
+            || c.calendar_source.starts_with("SEC EDGAR year-end month: ")));
+        for symbol in ["SBUX", "LOW", "KR", "MCD"] {
+            assert!(
+                company(symbol)
+                    .calendar_source
+                    .starts_with("SEC EDGAR periods: "),
+                "{symbol}"
+            );
+        }
+        assert_eq!(company("AMZN").calendar_source, "unverified");
     }
 
     #[test]

@@ -51,10 +51,12 @@ pub struct CompanyInfo {
     pub quarter_weeks: Option<String>,
     /// `end`: fiscal year N ends in N; `start`: it begins in N.
     pub year_named_by: String,
-    /// Where the fiscal calendar comes from: `unverified` when no open source confirms it
-    /// (compiled from the company's 10-K filings by hand: check its latest 10-K before
-    /// relying on the periods). The symbol and exchange are checked against the exchanges'
-    /// listing files.
+    /// How far SEC EDGAR documents confirm the fiscal calendar (compiled from the company's
+    /// 10-K filings by hand): `SEC EDGAR periods: <filings>` when the start and end dates of
+    /// fiscal years or quarters in those filings agree with it, `SEC EDGAR year-end month:
+    /// <files>` when only the fiscal year-end does, `unverified` when no document was found
+    /// (check the latest 10-K before relying on the periods). The symbol and exchange are
+    /// checked against the exchanges' listing files.
     pub calendar_source: String,
     /// The catalogue's brands of the company, by name.
     pub brands: Vec<BrandRef>,
