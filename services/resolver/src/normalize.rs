@@ -159,6 +159,10 @@ fn domain_words(text: &str, caps: &regex::Captures<'_>) -> String {
     out
 }
 
+/// A dash after a domain (`ETSY.COM - SHOPNAME`): a marketplace prints its seller after it, as
+/// others do after a `*`, so it becomes one ([`drop_marketplace_seller`]).
+static DASH_AFTER_DOMAIN: LazyLock<Regex> = LazyLock::new(|| compile(r"(\.(?:COM|NET))\s+-\s+"));
+
 /// Phone numbers. They are replaced by a marker word (`~`), which tells the location parser
 /// that what follows is not part of the merchant's name (`NIKE.COM 800-806-6453 OR`).
 static PHONES: LazyLock<Regex> = LazyLock::new(|| {
@@ -270,6 +274,9 @@ fn apply_patterns(mut text: String) -> String {
     if has(&text, b'.') {
         if text.contains("G.CO") {
             text = replaced(text, |t| GOOGLE_HELP.replace_all(t, " GOOGLE "));
+        }
+        if text.contains(" - ") {
+            text = replaced(text, |t| DASH_AFTER_DOMAIN.replace_all(t, "$1 * "));
         }
         text = replaced(text, |t| {
             DOMAINS.replace_all(t, |caps: &regex::Captures<'_>| domain_words(t, caps))
@@ -716,6 +723,9 @@ mod tests {
             "GOOGLE YOUTUBEPREMIUM"
         );
         assert_eq!(text("UBER *TRIP HELP.UBER.COM CA"), "UBER TRIP");
+        // Etsy prints its seller after a dash (real: `Etsy.com - PureCountry`).
+        assert_eq!(text("Etsy.com - PureCountry"), "ETSY");
+        assert_eq!(text("ETSY.COM*SHOPNAME"), "ETSY");
     }
 
     #[test]
