@@ -103,9 +103,12 @@ pub(super) fn align(
             if joined < nw.len() && nw.starts_with(d[j..].concat().as_str()) {
                 query.ran_out_inside(name_index, i, joined);
             }
-            // The descriptor was cut inside this word: `CHIPOTLE MEXICAN GRI`.
+            // The descriptor was cut inside this word: `CHIPOTLE MEXICAN GRI`. A cut can leave
+            // one or two letters (`CRACKER BA`); they are trusted only after a long word or two.
             let last_merchant_word = j + 1 >= query.name_end() || j + 1 == d.len();
-            if (dw.len() >= 3 || i >= 2) && last_merchant_word {
+            let long_start = i >= 2
+                || (i == 1 && a.name_letters >= SHORT_CUT_AFTER_LETTERS && !is_place_word(dw));
+            if (dw.len() >= 3 || long_start) && last_merchant_word {
                 let credit = CUT_NAME_CREDIT * (nw.len() - dw.len()) as f32;
                 a.name_letters += dw.len() as f32 + credit;
                 a.credited += credit;
@@ -150,6 +153,14 @@ pub(super) fn align(
     }
     a.complete = i == n.len() && !a.truncated;
     a
+}
+
+/// A short word that says where a shop is rather than cutting a name short: `MARKET ST` is a
+/// street, not `Market Street` cut short.
+fn is_place_word(word: &str) -> bool {
+    STREET_WORDS.contains(&word)
+        || PLACE_PREFIX_WORDS.contains(&word)
+        || matches!(word, "N" | "S" | "E" | "W" | "NE" | "NW" | "SE" | "SW")
 }
 
 /// Whether a name whose first word is `first` could line up from descriptor word `word`.

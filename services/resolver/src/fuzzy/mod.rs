@@ -70,6 +70,10 @@ const LONG_CUT_COVERAGE: f32 = 0.97;
 const WORD_CUT_LETTERS: f32 = 6.0;
 /// Names shorter than this many letters take only place-like words after them.
 const SHORT_NAME_LETTERS: usize = 5;
+/// A last word cut to one or two letters counts only after this many name letters matched
+/// whole (`CRACKER BA`, `CONSOLIDATED ED`): a short remnant after a short word is too often
+/// an initial or a code.
+const SHORT_CUT_AFTER_LETTERS: f32 = 6.0;
 /// Credit for each name letter after the point where a descriptor was cut short.
 const CUT_NAME_CREDIT: f32 = 0.5;
 /// Best score under which the first word is also looked up by trigrams, as a possible typo.
@@ -591,6 +595,29 @@ mod tests {
         assert!(found.is_some_and(|f| f.1 >= AUTO_THRESHOLD));
         let found = best(&sample(), "STARBUCKS STO", 0, "");
         assert!(found.is_some_and(|f| f.0 == 1 && f.1 >= AUTO_THRESHOLD));
+    }
+
+    #[test]
+    fn a_name_cut_to_one_or_two_letters_of_its_last_word_matches_after_a_long_start() {
+        // A 22-character name field cuts `CRACKER BARREL` to `CRACKER BA` (a real Privacy.com
+        // line cuts it so); a street after a name is no cut (`MARKET ST`).
+        let index = index(&[
+            (1, Category::Restaurant, &["Cracker Barrel"]),
+            (2, Category::Grocery, &["Market Street"]),
+            (3, Category::Airline, &["British Airways", "ba"]),
+        ]);
+        for (text, expected) in [
+            ("CRACKER BA", Some(1)),
+            ("MARKET ST", None),
+            ("MARKET", None),
+        ] {
+            let query = Query::new(text, None, 0, "");
+            let scored = index.candidates(&query, 3);
+            let winner = CandidateIndex::clear_winner(&scored)
+                .and_then(|w| scored.get(w))
+                .and_then(|s| index.merchant(s.merchant));
+            assert_eq!(winner.map(|m| m.id), expected, "{text}");
+        }
     }
 
     #[test]
