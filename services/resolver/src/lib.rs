@@ -292,7 +292,7 @@ impl Resolver {
             };
             return (decision, Vec::new());
         }
-        let query = Query::new(text, city, place_words, mcc);
+        let query = self.index.query(text, city, place_words, mcc);
         let paying_a_bill = words.iter().any(|w| vocabulary::PAYMENT_WORDS.contains(w));
         (
             self.fuzzy_decision(&query, text, mcc, paying_a_bill),

@@ -288,8 +288,9 @@ pub(super) fn alignment_score(
     if a.typo {
         name_coverage = name_coverage.min(0.95);
     }
-    let (coverage, unexplained_words) = descriptor_coverage(query, a, tail);
-    let skipped = if a.start == 1 && lead_word_is_a_code(query) && distinctive(name) {
+    let lead_code = a.start == 1 && lead_word_is_a_code(query, name);
+    let (coverage, unexplained_words) = descriptor_coverage(query, a, tail, lead_code);
+    let skipped = if lead_code && distinctive(name) {
         0.0
     } else {
         a.start as f32
@@ -301,14 +302,18 @@ pub(super) fn alignment_score(
 
 /// The share of the descriptor's merchant letters the alignment explains, and how many words
 /// of full weight it leaves unexplained. The words after the name weigh what [`Tail`] says.
-pub(super) fn descriptor_coverage(query: &Query<'_>, a: &Alignment, tail: Tail) -> (f32, usize) {
+pub(super) fn descriptor_coverage(
+    query: &Query<'_>,
+    a: &Alignment,
+    tail: Tail,
+    lead_code: bool,
+) -> (f32, usize) {
     let (tail_word, tail_cap) = match tail {
         Tail::Place => (PLACE_TAIL_WORD_WEIGHT, PLACE_TAIL_WEIGHT_CAP),
         Tail::Branch => (TAIL_WORD_WEIGHT, TAIL_WEIGHT_CAP),
         Tail::Name => (0.0, 0.0),
     };
     let tail_is_place = tail != Tail::Name;
-    let lead_code = a.start == 1 && lead_word_is_a_code(query);
     let mut total = 0.0;
     let mut unexplained = 0.0;
     let mut unexplained_words = 0;
@@ -389,7 +394,7 @@ pub(super) fn tail_after(
     a: &Alignment,
     category: Category,
 ) -> Tail {
-    let lead_code = a.start == 1 && lead_word_is_a_code(query) && distinctive(name);
+    let lead_code = a.start == 1 && lead_word_is_a_code(query, name) && distinctive(name);
     if (a.start != 0 && !lead_code) || !a.complete || a.typo {
         return Tail::Name;
     }
@@ -458,9 +463,15 @@ fn distinctive(name: &IndexedName) -> bool {
 
 /// Whether the first word is a short code a processor or platform prints before the merchant
 /// (`CNK*CINEMARK`, `CKO*PATREON`, `PYL*…`): at most four letters and no word, kind of
-/// business, filler or city. Only a distinctive name may follow one.
-fn lead_word_is_a_code(query: &Query<'_>) -> bool {
+/// business, filler or city, and no other merchant's whole name (`CVS NEW YORK` is CVS in
+/// New York, not New York & Company after a code; `CTA VENTRA` is the CTA's card either
+/// way). Only a distinctive name may follow one.
+pub(super) fn lead_word_is_a_code(query: &Query<'_>, name: &IndexedName) -> bool {
     query.text_words >= 2
+        && query
+            .lead_merchants
+            .iter()
+            .all(|&merchant| merchant == name.merchant)
         && query.words.first().is_some_and(|word| {
             word.len() <= 4
                 && word.bytes().all(|b| b.is_ascii_alphabetic())

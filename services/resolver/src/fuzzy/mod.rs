@@ -132,6 +132,10 @@ pub(crate) struct Query<'a> {
     pub mcc: &'a str,
     /// Per word: its weight in descriptor coverage, and whether it counts fully.
     weights: Vec<(f32, bool)>,
+    /// The merchants whose whole name is the first word (`CVS`): that word is no processor's
+    /// code before another merchant ([`align::lead_word_is_a_code`]). Set by
+    /// [`CandidateIndex::query`].
+    lead_merchants: Vec<u32>,
     /// Where alignments ran out of descriptor words inside a name: a city after the words
     /// could have carried them on ([`Query::continuations`]).
     continuations: std::cell::RefCell<Vec<Continuation>>,
@@ -160,6 +164,7 @@ impl<'a> Query<'a> {
             mcc_category: Category::from_mcc(mcc.trim()),
             mcc: mcc.trim(),
             weights: Vec::new(),
+            lead_merchants: Vec::new(),
             continuations: std::cell::RefCell::new(Vec::new()),
         };
         query.weights = (0..query.words.len())
@@ -279,6 +284,25 @@ impl CandidateIndex {
         }
         index.first_words = first_words;
         index
+    }
+
+    /// The query for `text`, knowing which merchants' whole name its first word is.
+    pub fn query<'a>(
+        &self,
+        text: &str,
+        city: Option<&str>,
+        place_words: usize,
+        mcc: &'a str,
+    ) -> Query<'a> {
+        let mut query = Query::new(text, city, place_words, mcc);
+        if let Some(found) = query.words.first().and_then(|w| self.by_first_word.get(w)) {
+            let whole = found
+                .iter()
+                .filter_map(|&n| self.names.get(n as usize))
+                .filter(|name| name.words.concat() == query.words[0]);
+            query.lead_merchants = whole.map(|name| name.merchant).collect();
+        }
+        query
     }
 
     pub fn merchant(&self, index: u32) -> Option<&IndexedMerchant> {
@@ -560,7 +584,7 @@ mod tests {
         place_words: usize,
         mcc: &str,
     ) -> Option<(i64, f32)> {
-        let query = Query::new(text, None, place_words, mcc);
+        let query = index.query(text, None, place_words, mcc);
         let top = index.candidates(&query, 3);
         top.first()
             .and_then(|s| index.merchant(s.merchant).map(|m| (m.id, s.score)))
@@ -617,6 +641,26 @@ mod tests {
                 .and_then(|w| scored.get(w))
                 .and_then(|s| index.merchant(s.merchant));
             assert_eq!(winner.map(|m| m.id), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_brand_first_is_no_processor_code_before_another_brand() {
+        let index = index(&[
+            (1, Category::Pharmacy, &["CVS Pharmacy", "cvs"]),
+            (2, Category::Apparel, &["New York & Company", "new york"]),
+            (3, Category::Transit, &["CTA", "ventra"]),
+            (4, Category::Entertainment, &["Cinemark"]),
+        ]);
+        // `CVS` is a brand, so `NEW YORK` after it is a place; `CTA VENTRA` names one merchant
+        // twice; `CNK` is a code (Cinemark's processor) before a name.
+        for (text, expected) in [("CVS NEW YORK", 1), ("CTA VENTRA", 3), ("CNK CINEMARK", 4)] {
+            let query = index.query(text, None, 0, "");
+            let scored = index.candidates(&query, 3);
+            let winner = CandidateIndex::clear_winner(&scored)
+                .and_then(|w| scored.get(w))
+                .and_then(|s| index.merchant(s.merchant));
+            assert_eq!(winner.map(|m| m.id), Some(expected), "{text}");
         }
     }
 
