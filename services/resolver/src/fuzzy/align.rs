@@ -540,9 +540,23 @@ pub(super) fn category_prior(query: &Query<'_>, merchant: &IndexedMerchant) -> (
         (0.03, "mcc agrees with the category")
     } else if related(category, merchant.category) {
         (0.0, "mcc in a related category")
+    } else if sold_on_board(query, merchant.category, category) {
+        (0.0, "sold on board")
     } else {
         (-0.12, "mcc disagrees with the category")
     }
+}
+
+/// An airline's sale on board (`FRONTIER AIRLINES ONBOARD`, `DELTA AIR INFLIGHT`) is coded as
+/// food or drink, not as a fare.
+fn sold_on_board(query: &Query<'_>, merchant: Category, mcc: Category) -> bool {
+    use Category::*;
+    merchant == Airline
+        && matches!(mcc, CoffeeShop | FastFood | Restaurant)
+        && query
+            .words
+            .iter()
+            .any(|w| matches!(w.as_str(), "ONBOARD" | "INFLIGHT"))
 }
 
 /// Categories that merchants often straddle (a coffee chain coded as fast food, a warehouse club

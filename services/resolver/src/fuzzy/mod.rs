@@ -708,6 +708,16 @@ mod tests {
     }
 
     #[test]
+    fn an_airline_sells_food_on_board() {
+        // Real: `FRONTIER AIRLINES ONBOARD IRVING TX` with MCC 5814.
+        let index = sample();
+        let found = best(&index, "DELTA AIR LINES ONBOARD", 0, "5814");
+        assert!(found.is_some_and(|f| f.0 == 9 && f.1 >= AUTO_THRESHOLD));
+        let found = best(&index, "DELTA AIR LINES", 0, "5814");
+        assert!(found.is_none_or(|f| f.1 < AUTO_THRESHOLD));
+    }
+
+    #[test]
     fn probable_town_counts_little() {
         let found = best(&sample(), "STARBUCKS SMALLVILLE", 1, "");
         assert!(found.is_some_and(|f| f.0 == 1 && f.1 >= AUTO_THRESHOLD));
