@@ -247,7 +247,8 @@ pub(crate) const SERVICE_LABELS: [&str; 14] = [
 ];
 
 /// Marketplaces that are the merchant of record print the seller after a `*`
-/// (`DOORDASH*CHIPOTLE`); the seller is not the merchant.
+/// (`DOORDASH*CHIPOTLE`), or after a dash behind their domain (`ETSY.COM - SHOPNAME`); the
+/// seller is not the merchant.
 pub(crate) const MARKETPLACES: [&str; 8] = [
     "DOORDASH",
     "GRUBHUB",
