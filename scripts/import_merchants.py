@@ -348,7 +348,7 @@ EXTRA_BRANDS: list[tuple[str, str, str, str | None, str]] = [
     ("Curb", "rideshare", "curb mobility|curb taxi", None, ""),
     ("Waymo", "rideshare", "waymo one|waymo llc", None, "GOOGL"),
     ("Bird", "transit", "bird rides|bird app", "4121", ""),
-    ("Spin", "transit", "spin scooters", "4121", ""),
+    ("Spin", "transit", "spin scooters|spin mobility", "4121", ""),
     ("Revel", "transit", "gorevel|revel transit", "4121", ""),
     # travel
     ("Airbnb", "hotel", "airbnb*|airbnb inc|airbnb.com|air bnb", None, "ABNB"),
@@ -466,7 +466,7 @@ EXTRA_BRANDS: list[tuple[str, str, str, str | None, str]] = [
     ("DocuSign", "software", "docusign inc", "5817", "DOCU"),
     ("Mailchimp", "software", "mailchimp.com|intuit mailchimp", "5817", "INTU"),
     ("LinkedIn", "software", "linkedin premium|linkedin.com|linkedin corp", "5817", "MSFT"),
-    ("Meta", "software", "facebk|facebook|facebook ads|meta platforms|instagram|meta verified", "7311", "META"),
+    ("Meta", "software", "facebk|facebook|facebook ads|meta platforms|instagram|meta verified|facebook technologies|oculus", "7311", "META"),
     ("Amazon Web Services", "software", "aws|amazon web services|aws.amazon.co", "5817", "AMZN"),
     ("Autodesk", "software", "autodesk inc", "5817", "ADSK"),
     ("Figma", "software", "figma.com", "5817", "FIG"),
@@ -481,7 +481,7 @@ EXTRA_BRANDS: list[tuple[str, str, str, str | None, str]] = [
     # games & entertainment
     ("Steam", "entertainment", "steam games|steampowered|valve|steam purchase|wl *steam", "5816", ""),
     ("PlayStation", "entertainment", "playstation network|sony playstation|psn|sony interactive", "5816", "SONY"),
-    ("Xbox", "entertainment", "microsoft*xbox|xbox live|xbox game pass", "5816", "MSFT"),
+    ("Xbox", "entertainment", "microsoft*xbox|msft *xbox|xbox live|xbox game pass", "5816", "MSFT"),
     ("Epic Games", "entertainment", "epic games store|epicgames", "5816", ""),
     ("Roblox", "entertainment", "roblox corp|roblox.com", "5816", "RBLX"),
     ("Electronic Arts", "entertainment", "ea *origin|ea.com|electronic arts inc", "5816", "EA"),
@@ -563,6 +563,9 @@ NSI_OVERRIDES: dict[str, dict[str, str]] = {
     "exxon": {"match": "exxonmobil|exxon mobil"},
     "conoco": {"match": "conocophillips"},
     "barnes_noble": {"match": "b&n|barnes&noble|barnesnoble"},
+    "walgreens": {"match": "wag/walgreens"},
+    # NSI's name carries the brand's Chinese name too; card networks print only the Latin one.
+    "usmile": {"name": "uSmile"},
 }
 
 # Tickers for brands from NSI (and parents where a brand is wholly owned by a listed company).

@@ -209,6 +209,7 @@ impl Resolver {
     /// Resolves one raw descriptor; `mcc` may be empty.
     pub fn resolve(&self, raw_descriptor: &str, mcc: &str) -> Resolution {
         let detailed = normalize::normalize_detailed(raw_descriptor);
+        let mcc = implied_mcc(mcc, &detailed);
         let Normalized { text, state, city } = detailed.normalized;
         let decision = self.decide(&text, city.as_deref(), detailed.place_tokens, mcc);
         Resolution {
@@ -230,6 +231,7 @@ impl Resolver {
         decisions: &mut cache::DecisionCache,
     ) -> Resolution {
         let detailed = normalize::normalize_detailed(raw_descriptor);
+        let mcc = implied_mcc(mcc, &detailed);
         let Normalized { text, state, city } = detailed.normalized;
         let decision =
             decisions.get_or_decide(self, &text, city.as_deref(), detailed.place_tokens, mcc);
@@ -292,7 +294,7 @@ impl Resolver {
             };
             return (decision, Vec::new());
         }
-        let query = Query::new(text, city, place_words, mcc);
+        let query = self.index.query(text, city, place_words, mcc);
         let paying_a_bill = words.iter().any(|w| vocabulary::PAYMENT_WORDS.contains(w));
         (
             self.fuzzy_decision(&query, text, mcc, paying_a_bill),
@@ -356,6 +358,16 @@ impl Resolver {
             candidates,
             category: guess_category(text, mcc),
         }
+    }
+}
+
+/// The MCC to match with: the given one, or for a descriptor without one, what its text
+/// implies (an airline's ticket number, [`normalize::AIRLINE_MCC`]).
+fn implied_mcc<'a>(mcc: &'a str, detailed: &normalize::DetailedNormalized) -> &'a str {
+    if mcc.trim().is_empty() && detailed.airline_ticket {
+        normalize::AIRLINE_MCC
+    } else {
+        mcc
     }
 }
 
@@ -492,6 +504,29 @@ mod tests {
             .resolve("STARBUCKS 1234", "")
             .merchant_id()
             .is_some());
+    }
+
+    #[test]
+    fn an_airline_ticket_number_picks_the_airline() {
+        let catalogue = Catalogue::parse(
+            "id,name,category,brand_id,ticker_symbol,match_names,mcc\n\
+             1,Delta,gas_station,delta,,,5541\n\
+             2,Delta Air Lines,airline,delta_air_lines,DAL,delta,4511\n",
+        )
+        .unwrap_or_default();
+        let resolver = Resolver::new(&catalogue, vec![], vec![], vec![]);
+        assert_eq!(resolver.resolve("DELTA", "").merchant_id(), None);
+        assert_eq!(
+            resolver.resolve("DELTA 0062123456789", "").merchant_id(),
+            Some(2)
+        );
+        // A given MCC wins over the ticket.
+        assert_eq!(
+            resolver
+                .resolve("DELTA 0062123456789", "5541")
+                .merchant_id(),
+            Some(1)
+        );
     }
 
     #[test]

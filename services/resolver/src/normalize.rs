@@ -47,6 +47,8 @@ pub(crate) struct DetailedNormalized {
     pub normalized: Normalized,
     /// How many trailing words of `text` are probably a place (see [`Location::place_tokens`]).
     pub place_tokens: usize,
+    /// The raw text carries a US airline's ticket number ([`has_airline_ticket`]).
+    pub airline_ticket: bool,
 }
 
 /// Passes after which normalisation stops even if the text still changes (it shrinks every
@@ -75,7 +77,28 @@ pub(crate) fn normalize_detailed(raw: &str) -> DetailedNormalized {
     DetailedNormalized {
         place_tokens: place_tokens.min(words.saturating_sub(1)),
         normalized: Normalized { text, state, city },
+        airline_ticket: has_airline_ticket(raw),
     }
+}
+
+/// A ticket number: 13 digits, the first three the airline's IATA accounting code (American
+/// 001, Delta 006, United 016, Alaska 027, JetBlue 279, Frontier 422, Spirit 487, Southwest
+/// 526). Airlines print it after their name (`DELTA 0062123456789`, `AMERICAN AIR0012345678901`).
+static AIRLINE_TICKET: LazyLock<Regex> =
+    LazyLock::new(|| compile(r"(?:^|[^0-9])(?:001|006|016|027|279|422|487|526)\d{10}(?:[^0-9]|$)"));
+
+/// The MCC an airline ticket implies, for a descriptor without one: a bare `DELTA` is as much
+/// the fuel brand as the airline, `DELTA` with a ticket number is the airline.
+pub(crate) const AIRLINE_MCC: &str = "4511";
+
+/// Whether the descriptor carries a US airline's ticket number.
+fn has_airline_ticket(raw: &str) -> bool {
+    let mut run = 0;
+    let long_number = raw.bytes().any(|b| {
+        run = if b.is_ascii_digit() { run + 1 } else { 0 };
+        run >= 13
+    });
+    long_number && AIRLINE_TICKET.is_match(raw)
 }
 
 /// Normalises a catalogue name or alternative name: the same cleaning as descriptors, without
@@ -158,6 +181,10 @@ fn domain_words(text: &str, caps: &regex::Captures<'_>) -> String {
     }
     out
 }
+
+/// A dash after a domain (`ETSY.COM - SHOPNAME`): a marketplace prints its seller after it, as
+/// others do after a `*`, so it becomes one ([`drop_marketplace_seller`]).
+static DASH_AFTER_DOMAIN: LazyLock<Regex> = LazyLock::new(|| compile(r"(\.(?:COM|NET))\s+-\s+"));
 
 /// Phone numbers. They are replaced by a marker word (`~`), which tells the location parser
 /// that what follows is not part of the merchant's name (`NIKE.COM 800-806-6453 OR`).
@@ -270,6 +297,9 @@ fn apply_patterns(mut text: String) -> String {
     if has(&text, b'.') {
         if text.contains("G.CO") {
             text = replaced(text, |t| GOOGLE_HELP.replace_all(t, " GOOGLE "));
+        }
+        if text.contains(" - ") {
+            text = replaced(text, |t| DASH_AFTER_DOMAIN.replace_all(t, "$1 * "));
         }
         text = replaced(text, |t| {
             DOMAINS.replace_all(t, |caps: &regex::Captures<'_>| domain_words(t, caps))
@@ -716,6 +746,9 @@ mod tests {
             "GOOGLE YOUTUBEPREMIUM"
         );
         assert_eq!(text("UBER *TRIP HELP.UBER.COM CA"), "UBER TRIP");
+        // Etsy prints its seller after a dash (real: `Etsy.com - PureCountry`).
+        assert_eq!(text("Etsy.com - PureCountry"), "ETSY");
+        assert_eq!(text("ETSY.COM*SHOPNAME"), "ETSY");
     }
 
     #[test]
@@ -800,6 +833,18 @@ mod tests {
         assert_eq!(text("LYFT *RIDE THU 5PM"), "LYFT RIDE THU");
         assert_eq!(text("HULU (877) 824-4858 CA"), "HULU");
         assert_eq!(text("UBER   *US DEC07 7X2KQ"), "UBER US");
+    }
+
+    #[test]
+    fn an_airline_ticket_number_is_noticed() {
+        let ticket = |raw: &str| normalize_detailed(raw).airline_ticket;
+        assert!(ticket("DELTA 0062123456789"));
+        assert!(ticket("AMERICAN AIR0012345678901"));
+        assert!(!ticket("DELTA"));
+        // Not 13 digits, or no airline's code.
+        assert!(!ticket("SHELL OIL 57444012345"));
+        assert!(!ticket("DELTA 00621234567890"));
+        assert!(!ticket("ACME 9992123456789"));
     }
 
     #[test]

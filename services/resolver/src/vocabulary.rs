@@ -247,8 +247,9 @@ pub(crate) const SERVICE_LABELS: [&str; 14] = [
 ];
 
 /// Marketplaces that are the merchant of record print the seller after a `*`
-/// (`DOORDASH*CHIPOTLE`); the seller is not the merchant.
-pub(crate) const MARKETPLACES: [&str; 7] = [
+/// (`DOORDASH*CHIPOTLE`), or after a dash behind their domain (`ETSY.COM - SHOPNAME`); the
+/// seller is not the merchant.
+pub(crate) const MARKETPLACES: [&str; 8] = [
     "DOORDASH",
     "GRUBHUB",
     "POSTMATES",
@@ -256,6 +257,7 @@ pub(crate) const MARKETPLACES: [&str; 7] = [
     "CAVIAR",
     "INSTACART",
     "EBAY",
+    "ETSY",
 ];
 
 /// Words that name a kind of business, and the category it belongs to. A local shop's name

@@ -103,9 +103,12 @@ pub(super) fn align(
             if joined < nw.len() && nw.starts_with(d[j..].concat().as_str()) {
                 query.ran_out_inside(name_index, i, joined);
             }
-            // The descriptor was cut inside this word: `CHIPOTLE MEXICAN GRI`.
+            // The descriptor was cut inside this word: `CHIPOTLE MEXICAN GRI`. A cut can leave
+            // one or two letters (`CRACKER BA`); they are trusted only after a long word or two.
             let last_merchant_word = j + 1 >= query.name_end() || j + 1 == d.len();
-            if (dw.len() >= 3 || i >= 2) && last_merchant_word {
+            let long_start = i >= 2
+                || (i == 1 && a.name_letters >= SHORT_CUT_AFTER_LETTERS && !is_place_word(dw));
+            if (dw.len() >= 3 || long_start) && last_merchant_word {
                 let credit = CUT_NAME_CREDIT * (nw.len() - dw.len()) as f32;
                 a.name_letters += dw.len() as f32 + credit;
                 a.credited += credit;
@@ -150,6 +153,14 @@ pub(super) fn align(
     }
     a.complete = i == n.len() && !a.truncated;
     a
+}
+
+/// A short word that says where a shop is rather than cutting a name short: `MARKET ST` is a
+/// street, not `Market Street` cut short.
+fn is_place_word(word: &str) -> bool {
+    STREET_WORDS.contains(&word)
+        || PLACE_PREFIX_WORDS.contains(&word)
+        || matches!(word, "N" | "S" | "E" | "W" | "NE" | "NW" | "SE" | "SW")
 }
 
 /// Whether a name whose first word is `first` could line up from descriptor word `word`.
@@ -277,8 +288,9 @@ pub(super) fn alignment_score(
     if a.typo {
         name_coverage = name_coverage.min(0.95);
     }
-    let (coverage, unexplained_words) = descriptor_coverage(query, a, tail);
-    let skipped = if a.start == 1 && lead_word_is_a_code(query) && distinctive(name) {
+    let lead_code = a.start == 1 && lead_word_is_a_code(query, name);
+    let (coverage, unexplained_words) = descriptor_coverage(query, a, tail, lead_code);
+    let skipped = if lead_code && distinctive(name) {
         0.0
     } else {
         a.start as f32
@@ -290,14 +302,18 @@ pub(super) fn alignment_score(
 
 /// The share of the descriptor's merchant letters the alignment explains, and how many words
 /// of full weight it leaves unexplained. The words after the name weigh what [`Tail`] says.
-pub(super) fn descriptor_coverage(query: &Query<'_>, a: &Alignment, tail: Tail) -> (f32, usize) {
+pub(super) fn descriptor_coverage(
+    query: &Query<'_>,
+    a: &Alignment,
+    tail: Tail,
+    lead_code: bool,
+) -> (f32, usize) {
     let (tail_word, tail_cap) = match tail {
         Tail::Place => (PLACE_TAIL_WORD_WEIGHT, PLACE_TAIL_WEIGHT_CAP),
         Tail::Branch => (TAIL_WORD_WEIGHT, TAIL_WEIGHT_CAP),
         Tail::Name => (0.0, 0.0),
     };
     let tail_is_place = tail != Tail::Name;
-    let lead_code = a.start == 1 && lead_word_is_a_code(query);
     let mut total = 0.0;
     let mut unexplained = 0.0;
     let mut unexplained_words = 0;
@@ -378,7 +394,7 @@ pub(super) fn tail_after(
     a: &Alignment,
     category: Category,
 ) -> Tail {
-    let lead_code = a.start == 1 && lead_word_is_a_code(query) && distinctive(name);
+    let lead_code = a.start == 1 && lead_word_is_a_code(query, name) && distinctive(name);
     if (a.start != 0 && !lead_code) || !a.complete || a.typo {
         return Tail::Name;
     }
@@ -447,9 +463,15 @@ fn distinctive(name: &IndexedName) -> bool {
 
 /// Whether the first word is a short code a processor or platform prints before the merchant
 /// (`CNK*CINEMARK`, `CKO*PATREON`, `PYL*…`): at most four letters and no word, kind of
-/// business, filler or city. Only a distinctive name may follow one.
-fn lead_word_is_a_code(query: &Query<'_>) -> bool {
+/// business, filler or city, and no other merchant's whole name (`CVS NEW YORK` is CVS in
+/// New York, not New York & Company after a code; `CTA VENTRA` is the CTA's card either
+/// way). Only a distinctive name may follow one.
+pub(super) fn lead_word_is_a_code(query: &Query<'_>, name: &IndexedName) -> bool {
     query.text_words >= 2
+        && query
+            .lead_merchants
+            .iter()
+            .all(|&merchant| merchant == name.merchant)
         && query.words.first().is_some_and(|word| {
             word.len() <= 4
                 && word.bytes().all(|b| b.is_ascii_alphabetic())
@@ -518,9 +540,23 @@ pub(super) fn category_prior(query: &Query<'_>, merchant: &IndexedMerchant) -> (
         (0.03, "mcc agrees with the category")
     } else if related(category, merchant.category) {
         (0.0, "mcc in a related category")
+    } else if sold_on_board(query, merchant.category, category) {
+        (0.0, "sold on board")
     } else {
         (-0.12, "mcc disagrees with the category")
     }
+}
+
+/// An airline's sale on board (`FRONTIER AIRLINES ONBOARD`, `DELTA AIR INFLIGHT`) is coded as
+/// food or drink, not as a fare.
+fn sold_on_board(query: &Query<'_>, merchant: Category, mcc: Category) -> bool {
+    use Category::*;
+    merchant == Airline
+        && matches!(mcc, CoffeeShop | FastFood | Restaurant)
+        && query
+            .words
+            .iter()
+            .any(|w| matches!(w.as_str(), "ONBOARD" | "INFLIGHT"))
 }
 
 /// Categories that merchants often straddle (a coffee chain coded as fast food, a warehouse club

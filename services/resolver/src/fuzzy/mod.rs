@@ -70,6 +70,10 @@ const LONG_CUT_COVERAGE: f32 = 0.97;
 const WORD_CUT_LETTERS: f32 = 6.0;
 /// Names shorter than this many letters take only place-like words after them.
 const SHORT_NAME_LETTERS: usize = 5;
+/// A last word cut to one or two letters counts only after this many name letters matched
+/// whole (`CRACKER BA`, `CONSOLIDATED ED`): a short remnant after a short word is too often
+/// an initial or a code.
+const SHORT_CUT_AFTER_LETTERS: f32 = 6.0;
 /// Credit for each name letter after the point where a descriptor was cut short.
 const CUT_NAME_CREDIT: f32 = 0.5;
 /// Best score under which the first word is also looked up by trigrams, as a possible typo.
@@ -128,6 +132,10 @@ pub(crate) struct Query<'a> {
     pub mcc: &'a str,
     /// Per word: its weight in descriptor coverage, and whether it counts fully.
     weights: Vec<(f32, bool)>,
+    /// The merchants whose whole name is the first word (`CVS`): that word is no processor's
+    /// code before another merchant ([`align::lead_word_is_a_code`]). Set by
+    /// [`CandidateIndex::query`].
+    lead_merchants: Vec<u32>,
     /// Where alignments ran out of descriptor words inside a name: a city after the words
     /// could have carried them on ([`Query::continuations`]).
     continuations: std::cell::RefCell<Vec<Continuation>>,
@@ -156,6 +164,7 @@ impl<'a> Query<'a> {
             mcc_category: Category::from_mcc(mcc.trim()),
             mcc: mcc.trim(),
             weights: Vec::new(),
+            lead_merchants: Vec::new(),
             continuations: std::cell::RefCell::new(Vec::new()),
         };
         query.weights = (0..query.words.len())
@@ -275,6 +284,25 @@ impl CandidateIndex {
         }
         index.first_words = first_words;
         index
+    }
+
+    /// The query for `text`, knowing which merchants' whole name its first word is.
+    pub fn query<'a>(
+        &self,
+        text: &str,
+        city: Option<&str>,
+        place_words: usize,
+        mcc: &'a str,
+    ) -> Query<'a> {
+        let mut query = Query::new(text, city, place_words, mcc);
+        if let Some(found) = query.words.first().and_then(|w| self.by_first_word.get(w)) {
+            let whole = found
+                .iter()
+                .filter_map(|&n| self.names.get(n as usize))
+                .filter(|name| name.words.concat() == query.words[0]);
+            query.lead_merchants = whole.map(|name| name.merchant).collect();
+        }
+        query
     }
 
     pub fn merchant(&self, index: u32) -> Option<&IndexedMerchant> {
@@ -556,7 +584,7 @@ mod tests {
         place_words: usize,
         mcc: &str,
     ) -> Option<(i64, f32)> {
-        let query = Query::new(text, None, place_words, mcc);
+        let query = index.query(text, None, place_words, mcc);
         let top = index.candidates(&query, 3);
         top.first()
             .and_then(|s| index.merchant(s.merchant).map(|m| (m.id, s.score)))
@@ -591,6 +619,49 @@ mod tests {
         assert!(found.is_some_and(|f| f.1 >= AUTO_THRESHOLD));
         let found = best(&sample(), "STARBUCKS STO", 0, "");
         assert!(found.is_some_and(|f| f.0 == 1 && f.1 >= AUTO_THRESHOLD));
+    }
+
+    #[test]
+    fn a_name_cut_to_one_or_two_letters_of_its_last_word_matches_after_a_long_start() {
+        // A 22-character name field cuts `CRACKER BARREL` to `CRACKER BA` (a real Privacy.com
+        // line cuts it so); a street after a name is no cut (`MARKET ST`).
+        let index = index(&[
+            (1, Category::Restaurant, &["Cracker Barrel"]),
+            (2, Category::Grocery, &["Market Street"]),
+            (3, Category::Airline, &["British Airways", "ba"]),
+        ]);
+        for (text, expected) in [
+            ("CRACKER BA", Some(1)),
+            ("MARKET ST", None),
+            ("MARKET", None),
+        ] {
+            let query = Query::new(text, None, 0, "");
+            let scored = index.candidates(&query, 3);
+            let winner = CandidateIndex::clear_winner(&scored)
+                .and_then(|w| scored.get(w))
+                .and_then(|s| index.merchant(s.merchant));
+            assert_eq!(winner.map(|m| m.id), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_brand_first_is_no_processor_code_before_another_brand() {
+        let index = index(&[
+            (1, Category::Pharmacy, &["CVS Pharmacy", "cvs"]),
+            (2, Category::Apparel, &["New York & Company", "new york"]),
+            (3, Category::Transit, &["CTA", "ventra"]),
+            (4, Category::Entertainment, &["Cinemark"]),
+        ]);
+        // `CVS` is a brand, so `NEW YORK` after it is a place; `CTA VENTRA` names one merchant
+        // twice; `CNK` is a code (Cinemark's processor) before a name.
+        for (text, expected) in [("CVS NEW YORK", 1), ("CTA VENTRA", 3), ("CNK CINEMARK", 4)] {
+            let query = index.query(text, None, 0, "");
+            let scored = index.candidates(&query, 3);
+            let winner = CandidateIndex::clear_winner(&scored)
+                .and_then(|w| scored.get(w))
+                .and_then(|s| index.merchant(s.merchant));
+            assert_eq!(winner.map(|m| m.id), Some(expected), "{text}");
+        }
     }
 
     #[test]
@@ -634,6 +705,16 @@ mod tests {
         assert!(best(&index, "DELTA", 0, "4511").is_none_or(|f| f.1 < AUTO_THRESHOLD));
         assert!(best(&index, "DELTA", 0, "5541").is_some_and(|f| f.0 == 8 && f.1 >= AUTO_THRESHOLD));
         assert_eq!(best(&index, "DELTA AIR", 0, "4511").map(|f| f.0), Some(9));
+    }
+
+    #[test]
+    fn an_airline_sells_food_on_board() {
+        // Real: `FRONTIER AIRLINES ONBOARD IRVING TX` with MCC 5814.
+        let index = sample();
+        let found = best(&index, "DELTA AIR LINES ONBOARD", 0, "5814");
+        assert!(found.is_some_and(|f| f.0 == 9 && f.1 >= AUTO_THRESHOLD));
+        let found = best(&index, "DELTA AIR LINES", 0, "5814");
+        assert!(found.is_none_or(|f| f.1 < AUTO_THRESHOLD));
     }
 
     #[test]
