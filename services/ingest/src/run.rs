@@ -184,7 +184,7 @@ impl<'c> FileRun<'c> {
     ) -> Result<(), IngestError> {
         match known {
             Known::Duplicate => self.classified.duplicates += 1,
-            Known::New => self.apply(action, None).await?,
+            Known::New { .. } => self.apply(action, None).await?,
             Known::Correction {
                 previous_hash: _,
                 current,
@@ -205,7 +205,7 @@ impl<'c> FileRun<'c> {
             }
         }
         // Duplicates too: the record learns which file delivered the row last.
-        self.book.decide(&identity.txn_id, identity.version);
+        self.book.decide(&identity.txn_id, identity.version, &known);
         Ok(())
     }
 
