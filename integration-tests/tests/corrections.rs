@@ -286,6 +286,23 @@ async fn a_restated_day_retracts_the_rows_the_provider_no_longer_sends() {
     )
     .await;
     assert_eq!(status, "retracted");
+    // The provider sends the retracted row again: it counts anew, over its retracted identity.
+    let again = [
+        row("a", 3, 1, "STARBUCKS STORE 01234", "1.00", "5814"),
+        row("b", 3, 2, "STARBUCKS STORE 01234", "2.00", "5814"),
+        row("c", 3, 3, "STARBUCKS STORE 01234", "4.00", "5814"),
+    ];
+    let third = only(
+        app.run_pipeline_with(&[landing.write("d-again.csv", &again)], &settings)
+            .await,
+    );
+    assert_eq!(
+        (third.counts.duplicates, third.counts.retracted),
+        (2, 0),
+        "{:?}",
+        third.counts
+    );
+    assert_eq!(totals(&app, Some(starbucks)).await, (2300, 4), "c back");
     let _ = std::fs::remove_dir_all(&profiles);
 }
 
