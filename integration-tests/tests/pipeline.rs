@@ -401,6 +401,40 @@ async fn assert_national_rows_equal_the_states(app: &TestApp) {
         with_released >= 6,
         "{with_released} series hold a released cell"
     );
+
+    // Top movers: the same merchants with the same spend in both periods.
+    let middle = from + chrono::Days::new(u64::try_from((to - from).num_days() / 2).unwrap_or(0));
+    let previous = DateRange {
+        from,
+        to: middle - chrono::Days::new(1),
+    };
+    let current = DateRange { from: middle, to };
+    let mut ranked = Vec::new();
+    for states in [&[][..], &regions[..]] {
+        let rows = query::merchant_periods(&transaction, None, states, current, previous)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut spend: Vec<(i64, i64, bool, i64, bool)> = rows
+            .iter()
+            .map(|m| {
+                let (c, p) = (m.current, m.previous);
+                (
+                    m.merchant_id,
+                    c.net_cents,
+                    c.released(),
+                    p.net_cents,
+                    p.released(),
+                )
+            })
+            .collect();
+        spend.sort_unstable();
+        ranked.push(spend);
+    }
+    assert!(ranked[0].len() > 3, "{} merchants ranked", ranked[0].len());
+    assert_eq!(
+        ranked[0], ranked[1],
+        "top movers over every state against all named"
+    );
 }
 
 fn read_intended(dir: &std::path::Path) -> HashMap<String, String> {

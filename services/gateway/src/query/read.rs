@@ -413,10 +413,11 @@ pub struct MerchantPeriods {
     pub previous: PeriodSpend,
 }
 
-/// A merchant's net spend over the released cells of a period, and how many there are.
+/// A merchant's net spend over the released cells of a period, and whether there are any.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PeriodSpend {
     pub net_cents: i64,
+    /// Released cells of the period (over every state: days with one).
     pub released_cells: i64,
 }
 
@@ -435,6 +436,12 @@ impl PeriodSpend {
 
 /// Every merchant with a released cell in either period, with both periods' net spend over
 /// their released cells. A ranking needs no customer count, so no sketch is read.
+///
+/// Each merchant of the categories is looked up by its key (`LATERAL`): its cells of the two
+/// periods are a few index ranges, where grouping the periods' cells of every merchant read
+/// the whole date range of the table. Over every state, the national rows (schema/0013) hold
+/// one row per merchant and day; a released cell has at least k ≥ 1 customers, so a national
+/// row has a released cell exactly when its sketch is not empty.
 pub async fn merchant_periods(
     client: &deadpool_postgres::Transaction<'_>,
     category: Option<Category>,
@@ -442,23 +449,39 @@ pub async fn merchant_periods(
     current: DateRange,
     previous: DateRange,
 ) -> Result<Vec<MerchantPeriods>, tokio_postgres::Error> {
-    let columns = |first: &str, last: &str| {
+    let (table, released, region_filter) = if states.is_empty() {
+        (
+            "agg_daily_merchant_national",
+            "hll_cardinality(t.customers) > 0",
+            "cardinality($6::text[]) = 0",
+        )
+    } else {
+        (
+            "released_daily_merchant_spend",
+            "t.customers IS NOT NULL",
+            "t.region = ANY($6::text[])",
+        )
+    };
+    let period = |name: &str, first: &str, last: &str| {
         let when = format!("t.metric_date BETWEEN {first} AND {last}");
         format!(
-            "coalesce(sum(t.total_spend_cents - t.refund_cents) FILTER (WHERE {when}), 0)::bigint,
-             count(t.customers) FILTER (WHERE {when})"
+            "coalesce(sum(t.total_spend_cents - t.refund_cents) FILTER (WHERE {when}), 0)::bigint
+                 AS {name}_cents,
+             count(*) FILTER (WHERE {when} AND {released}) AS {name}_cells"
         )
     };
     let sql = format!(
-        "SELECT m.id, m.name, m.category, {}, {}
-         FROM released_daily_merchant_spend t JOIN dim_merchants m ON m.id = t.merchant_id
-         WHERE (t.metric_date BETWEEN $1::date AND $2::date OR t.metric_date BETWEEN $3::date AND $4::date)
-           AND m.category = ANY($5::text[]) AND NOT m.unattributed
-           AND (cardinality($6::text[]) = 0 OR t.region = ANY($6::text[]))
-         GROUP BY m.id, m.name, m.category
-         HAVING count(t.customers) > 0",
-        columns("$1::date", "$2::date"),
-        columns("$3::date", "$4::date"),
+        "SELECT m.id, m.name, m.category, p.*
+         FROM dim_merchants m CROSS JOIN LATERAL (
+             SELECT {}, {}
+             FROM {table} t
+             WHERE t.merchant_id = m.id AND {region_filter}
+               AND (t.metric_date BETWEEN $1::date AND $2::date
+                    OR t.metric_date BETWEEN $3::date AND $4::date)) p
+         WHERE m.category = ANY($5::text[]) AND NOT m.unattributed
+           AND p.current_cells + p.previous_cells > 0",
+        period("current", "$1::date", "$2::date"),
+        period("previous", "$3::date", "$4::date"),
     );
     let categories: Vec<String> = match category {
         Some(category) => vec![category.as_str().to_owned()],
