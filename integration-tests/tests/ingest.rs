@@ -453,3 +453,42 @@ async fn a_full_stream_makes_ingest_wait_and_drops_nothing() {
     assert_eq!(counts.published + counts.unmapped, rows as u64);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Held rows are copied in; a batch that meets an identity already held (a resumed file's rows
+/// written before its crash) is inserted again with the check, and counts only its new rows.
+#[tokio::test]
+async fn held_rows_already_stored_are_skipped_and_not_counted_again() {
+    use altdata_ingest::reader::UnmappedRow;
+    let app = spawn_app().await;
+    let client = app.client().await;
+    let held = |txn_id: &str, counted: Option<i64>| UnmappedRow {
+        txn_id: txn_id.to_owned(),
+        raw_descriptor: format!("ZQXV {txn_id}"),
+        normalized_descriptor: "ZQXV".to_owned(),
+        amount_cents: 1250,
+        metric_date: today(),
+        region: "CA".to_owned(),
+        mcc: String::new(),
+        customer_key: 7,
+        candidates: "[{\"merchant_id\": 1, \"score\": 0.4}]".into(),
+        counted_merchant_id: counted,
+        replaces: false,
+        correction: false,
+    };
+    let (a, b, c) = (held("a", None), held("b", Some(-1)), held("c", None));
+    let first = altdata_ingest::store::insert_unmapped(&client, 1, "p", &[&a, &b])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first, 1, "one held-only row (b is counted by its event)");
+    let again = altdata_ingest::store::insert_unmapped(&client, 1, "p", &[&a, &b, &c])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again, 1, "only c is new");
+    let stored: i64 = scalar(
+        &client,
+        "SELECT count(*) FROM unmapped_transactions
+         WHERE candidates -> 0 ->> 'score' = '0.4' AND status = 'pending'",
+    )
+    .await;
+    assert_eq!(stored, 3);
+}
