@@ -202,6 +202,23 @@ fn process_cpu(pid: i32) -> Option<(u64, f64)> {
     Some((start, ticks / hz))
 }
 
+/// A process's parent and its reaped children's CPU seconds (`cutime + cstime`).
+fn reaped_cpu(pid: i32) -> Option<(i32, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After "pid (comm) ": the parent is field 1; cutime and cstime are 13 and 14.
+    let parent: i32 = fields.get(1)?.parse().ok()?;
+    let ticks: f64 = fields
+        .get(13..15)?
+        .iter()
+        .map(|f| f.parse::<f64>().unwrap_or(0.0))
+        .sum();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Some((parent, ticks / hz))
+}
+
 fn processes_named(name: &str) -> Vec<i32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -263,14 +280,16 @@ pub fn nats_pids_from_pidfiles(pidfiles: &[PathBuf]) -> Vec<i32> {
 }
 
 /// A snapshot of the servers' CPU counters; the difference of two is what a run cost them.
-/// PostgreSQL is every `postgres` process, by pid and start time: a backend that started
-/// during the interval counts whole, one that ended during it counts until the last sample
-/// (so connections opened and closed between two samples are missed; the roles' pools live
-/// for the whole run).
+/// PostgreSQL is every `postgres` process, by pid and start time (a backend that started
+/// during the interval counts whole), and what the postmaster reaped: the whole CPU of every
+/// backend that has ended, so a connection closed before the last sample (a role's pool
+/// closing at its end) counts too.
 #[derive(Debug, Clone, Default)]
 pub struct ServerCpu {
     pub nats_s: f64,
     pub postgres: std::collections::HashMap<(i32, u64), f64>,
+    /// The postmaster's children's CPU (`cutime + cstime`): every ended backend, whole.
+    pub postgres_reaped_s: f64,
     /// All CPUs of the machine, busy (non-idle) seconds, from /proc/stat.
     pub machine_busy_s: f64,
 }
@@ -291,23 +310,41 @@ impl ServerCpu {
             .filter_map(|&pid| process_cpu(pid))
             .map(|(_, s)| s)
             .sum();
-        let postgres = processes_named("postgres")
-            .into_iter()
-            .filter_map(|pid| process_cpu(pid).map(|(start, s)| ((pid, start), s)))
+        let pids = processes_named("postgres");
+        let postgres = pids
+            .iter()
+            .filter_map(|&pid| process_cpu(pid).map(|(start, s)| ((pid, start), s)))
             .collect();
+        // The postmaster: the one postgres process whose parent is not one.
+        let postgres_reaped_s = pids
+            .iter()
+            .filter_map(|&pid| reaped_cpu(pid))
+            .find(|(parent, _)| !pids.contains(parent))
+            .map_or(0.0, |(_, s)| s);
         ServerCpu {
             nats_s,
             postgres,
+            postgres_reaped_s,
             machine_busy_s: machine_busy_seconds(),
         }
     }
 
     pub fn since(&self, earlier: &ServerCpu) -> CpuDelta {
-        let postgres_s = self
+        let alive: f64 = self
             .postgres
             .iter()
             .map(|(key, now)| (now - earlier.postgres.get(key).copied().unwrap_or(0.0)).max(0.0))
             .sum();
+        // A backend that ended between the samples is in the reaped counter with its whole
+        // life; what it had used by the first sample belongs to the time before.
+        let ended_used_before: f64 = earlier
+            .postgres
+            .iter()
+            .filter(|(key, _)| !self.postgres.contains_key(key))
+            .map(|(_, s)| s)
+            .sum();
+        let reaped = self.postgres_reaped_s - earlier.postgres_reaped_s - ended_used_before;
+        let postgres_s = alive + reaped.max(0.0);
         CpuDelta {
             nats_s: (self.nats_s - earlier.nats_s).max(0.0),
             postgres_s,
