@@ -274,7 +274,8 @@ mod tests {
             || c.calendar_source.starts_with("SEC EDGAR periods: ")
             || c.calendar_source.starts_with("SEC EDGAR year-end month: ")));
         for symbol in [
-            "SBUX", "LOW", "KR", "MCD", "AMZN", "HD", "NKE", "MSFT", "AAL", "HLT", "GOOGL",
+            "SBUX", "LOW", "KR", "MCD", "AMZN", "HD", "NKE", "MSFT", "AAL", "HLT", "GOOGL", "COST",
+            "TGT",
         ] {
             assert!(
                 company(symbol)
@@ -283,7 +284,7 @@ mod tests {
                 "{symbol}"
             );
         }
-        assert!(company("COST")
+        assert!(company("NFLX")
             .calendar_source
             .starts_with("SEC EDGAR year-end month: "));
         assert_eq!(company("TJX").calendar_source, "unverified");
@@ -318,6 +319,47 @@ mod tests {
         let quarters = hd.quarters(&year);
         assert_eq!((quarters[3].end - quarters[3].start).num_days() + 1, 14 * 7);
         assert_eq!((quarters[0].end - quarters[0].start).num_days() + 1, 13 * 7);
+    }
+
+    #[test]
+    fn costco_and_target_quarters_end_where_their_filings_say() {
+        // The 10-Q and 10-K report dates in EDGAR's submissions data (data/fiscal_calendar_evidence.csv).
+        let cost = company("COST").calendar;
+        let year = cost.year_of(date("2025-12-01"));
+        assert_eq!(year.label(), "FY2026");
+        let ends = cost.quarters(&year).map(|q| q.end);
+        assert_eq!(
+            ends[..3],
+            [date("2025-11-23"), date("2026-02-15"), date("2026-05-10")]
+        );
+        // Fiscal 2025: 12, 12, 12 and 16 weeks, ending Sunday 31 August 2025.
+        let q4 = cost.quarter_of(date("2025-08-01"));
+        assert_eq!(
+            (q4.label(), q4.start, q4.end),
+            (
+                "FY2025 Q4".to_owned(),
+                date("2025-05-12"),
+                date("2025-08-31")
+            )
+        );
+        // Fiscal 2023 ended on 3 September 2023, the Sunday nearest 31 August (not the last in it).
+        assert_eq!(cost.year_of(date("2023-06-01")).end, date("2023-09-03"));
+
+        let tgt = company("TGT").calendar;
+        let year = tgt.year_of(date("2025-06-01"));
+        assert_eq!(year.label(), "FY2025");
+        let ends = tgt.quarters(&year).map(|q| q.end);
+        assert_eq!(
+            ends,
+            [
+                date("2025-05-03"),
+                date("2025-08-02"),
+                date("2025-11-01"),
+                date("2026-01-31")
+            ]
+        );
+        // Fiscal 2023 ended on Saturday 3 February 2024, the Saturday nearest 31 January.
+        assert_eq!(tgt.year_of(date("2023-06-01")).end, date("2024-02-03"));
     }
 
     #[test]
