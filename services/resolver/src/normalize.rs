@@ -74,11 +74,54 @@ pub(crate) fn normalize_detailed(raw: &str) -> DetailedNormalized {
         text = next;
     }
     let words = text.split(' ').filter(|w| !w.is_empty()).count();
+    let place_tokens = place_tokens.max(branch_words(raw, &text, words));
     DetailedNormalized {
         place_tokens: place_tokens.min(words.saturating_sub(1)),
         normalized: Normalized { text, state, city },
         airline_ticket: has_airline_ticket(raw),
     }
+}
+
+/// Where a chain's name field ends: a store number after the name (`AMC 0246 MISSION VALLE`,
+/// `BP#1766000CHURCH ST`, `HARRIS TEETER #378`) or a spaced dash (`GOODWILL CCVA - LASKIN
+/// RO`). Card processors print a chain's name, then its store number, then the store's own
+/// name or street (a mall, a neighbourhood, a station); the number is never part of a name.
+static BRANCH_BOUNDARY: LazyLock<Regex> =
+    LazyLock::new(|| compile(r"#\s*\d+|(?:^|\s)\d{3,}(?:\s|$)|\s-\s"));
+
+/// A store number printed before the chain's name (`0173 AMC MESQUITE 23`, `10103 CAVA
+/// PEMBROKE`): some point-of-sale systems lead with it, and what follows the name is then the
+/// store's branch.
+static LEADING_STORE_NUMBER: LazyLock<Regex> = LazyLock::new(|| compile(r"^\s*\d{3,}\s+[A-Z]"));
+
+/// How many trailing words of `text` (the normalised descriptor, `words` long) are a store's
+/// branch rather than its merchant's name: those after the first store-number boundary whose
+/// text before it normalises to the start of `text`; after a leading store number, every word
+/// after the first. They are matched like a probable town ([`Location::place_tokens`]): a name
+/// may run into them, but they count little against a name that stops before them.
+fn branch_words(raw: &str, text: &str, words: usize) -> usize {
+    if words < 2 || !raw.bytes().any(|b| b.is_ascii_digit() || b == b'-') {
+        return 0;
+    }
+    let upper = raw.to_ascii_uppercase();
+    if LEADING_STORE_NUMBER.is_match(&upper) {
+        return words - 1;
+    }
+    for boundary in BRANCH_BOUNDARY.find_iter(&upper) {
+        let head = normalize_name(&upper[..boundary.start()]);
+        if head.is_empty() {
+            continue;
+        }
+        let head_words = head.split(' ').count();
+        if head_words >= words {
+            return 0;
+        }
+        let starts_text = text.starts_with(&head) && text.as_bytes().get(head.len()) == Some(&b' ');
+        if starts_text {
+            return words - head_words;
+        }
+    }
+    0
 }
 
 /// A ticket number: 13 digits, the first three the airline's IATA accounting code (American

@@ -265,7 +265,7 @@ pub(crate) const MARKETPLACES: [&str; 8] = [
 /// descriptor after its name carries a place; so a kind word after a brand's name that
 /// disagrees with the brand's category says the descriptor is some other business. The same
 /// words tell the category of a shop whose brand is not known ([`crate::category`]).
-pub(crate) const KIND_WORDS: [(&str, Category); 178] = [
+pub(crate) const KIND_WORDS: [(&str, Category); 181] = [
     ("COFFEE", Category::CoffeeShop),
     ("COFFEEHOUSE", Category::CoffeeShop),
     ("CAFE", Category::CoffeeShop),
@@ -434,6 +434,9 @@ pub(crate) const KIND_WORDS: [(&str, Category); 178] = [
     ("LAUNDRY", Category::Other),
     ("WASH", Category::Other),
     ("REPAIR", Category::Other),
+    ("MOTORCYCLE", Category::Other),
+    ("MOTORCYCLES", Category::Other),
+    ("MOTORSPORTS", Category::Other),
     ("PLUMBING", Category::Other),
     ("LAWN", Category::Other),
     ("PEST", Category::Other),
