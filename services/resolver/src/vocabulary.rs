@@ -97,7 +97,7 @@ pub(crate) const FILLER_WORDS: [&str; 84] = [
 
 /// Facilitators whose own name is printed before the merchant's. `true`: only with a `*` after
 /// it (`IN *`, `RI *`), since the bare word is too common.
-pub(crate) const FACILITATOR_PREFIXES: [(&str, bool); 30] = [
+pub(crate) const FACILITATOR_PREFIXES: [(&str, bool); 34] = [
     ("SQ", true),
     ("SQU", true),
     ("TST", true),
@@ -129,6 +129,18 @@ pub(crate) const FACILITATOR_PREFIXES: [(&str, bool); 30] = [
     ("SUMUP", true),
     ("IZ", true),
     ("ZETTLE", true),
+    // Upserve (`UEP*`), Teleflora's florists (`TLF*`), SpotOn (`SPO*`), FareHarbor (`FH*`).
+    ("UEP", true),
+    ("TLF", true),
+    ("SPO", true),
+    ("FH", true),
+];
+
+/// Fuel brands that independent dealers print after their own trading name
+/// (`GREEN MEADOWS CITGO`), as catalogue names are normalised.
+pub(crate) const FUEL_BRANDS: [&str; 17] = [
+    "AMOCO", "ARCO", "CENEX", "CHEVRON", "CITGO", "CONOCO", "EXXON", "GULF", "HESS", "MARATHON",
+    "MOBIL", "PHILLIPS 66", "SHELL", "SINCLAIR", "SUNOCO", "TEXACO", "VALERO",
 ];
 
 /// Bank channel text, longest first, removed at either end of the descriptor.

@@ -28,7 +28,7 @@ mod align;
 
 use crate::location::{could_end_a_city, is_city_word, PLACE_PREFIX_WORDS, PLACE_SUFFIX_WORDS};
 use crate::normalize::normalize_name;
-use crate::vocabulary::{is_common_word, kind_of_word, FILLER_WORDS, STREET_WORDS};
+use crate::vocabulary::{is_common_word, kind_of_word, FILLER_WORDS, FUEL_BRANDS, STREET_WORDS};
 use align::*;
 use altdata_domain::Category;
 use std::borrow::Cow;
