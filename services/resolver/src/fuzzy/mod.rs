@@ -60,7 +60,7 @@ const TAIL_WORD_WEIGHT: f32 = 0.5;
 const TAIL_WEIGHT_CAP: f32 = 1.5;
 /// The same when every one of those words looks like a place.
 const PLACE_TAIL_WORD_WEIGHT: f32 = 0.25;
-const PLACE_TAIL_WEIGHT_CAP: f32 = 0.75;
+const PLACE_TAIL_WEIGHT_CAP: f32 = 0.5;
 /// A name cut short after this many letters, and at least half its letters, is as good as
 /// whole (name coverage [`LONG_CUT_COVERAGE`]).
 const LONG_CUT_LETTERS: f32 = 8.0;
