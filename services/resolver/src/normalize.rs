@@ -93,8 +93,7 @@ static BRANCH_BOUNDARY: LazyLock<Regex> =
 /// PEMBROKE`): some point-of-sale systems lead with it, and what follows the name is then the
 /// store's branch. Three to five digits as printed: a longer or masked number in front is a
 /// bank's reference or card number, not a store.
-static LEADING_STORE_NUMBER: LazyLock<Regex> =
-    LazyLock::new(|| compile(r"^\s*\d{3,5}\s+[A-Z]"));
+static LEADING_STORE_NUMBER: LazyLock<Regex> = LazyLock::new(|| compile(r"^\s*\d{3,5}\s+[A-Z]"));
 
 /// How many trailing words of `text` (the normalised descriptor, `words` long) are a store's
 /// branch rather than its merchant's name: those after the first store-number boundary whose

@@ -139,8 +139,23 @@ pub(crate) const FACILITATOR_PREFIXES: [(&str, bool); 34] = [
 /// Fuel brands that independent dealers print after their own trading name
 /// (`GREEN MEADOWS CITGO`), as catalogue names are normalised.
 pub(crate) const FUEL_BRANDS: [&str; 17] = [
-    "AMOCO", "ARCO", "CENEX", "CHEVRON", "CITGO", "CONOCO", "EXXON", "GULF", "HESS", "MARATHON",
-    "MOBIL", "PHILLIPS 66", "SHELL", "SINCLAIR", "SUNOCO", "TEXACO", "VALERO",
+    "AMOCO",
+    "ARCO",
+    "CENEX",
+    "CHEVRON",
+    "CITGO",
+    "CONOCO",
+    "EXXON",
+    "GULF",
+    "HESS",
+    "MARATHON",
+    "MOBIL",
+    "PHILLIPS 66",
+    "SHELL",
+    "SINCLAIR",
+    "SUNOCO",
+    "TEXACO",
+    "VALERO",
 ];
 
 /// Bank channel text, longest first, removed at either end of the descriptor.
