@@ -530,6 +530,41 @@ mod tests {
     }
 
     #[test]
+    fn a_fuel_brand_after_a_dealers_name_is_the_merchant() {
+        let catalogue = Catalogue::parse(
+            "id,name,category,brand_id,ticker_symbol,match_names,mcc\n\
+             1,Citgo,gas_station,citgo,,citgo.com,5541\n\
+             2,Shell,gas_station,shell,SHEL,,5541\n\
+             3,Exxon,gas_station,exxon,XOM,exxon mobil,5541\n\
+             4,Mobil,gas_station,mobil,XOM,,5541\n",
+        )
+        .unwrap_or_default();
+        let resolver = Resolver::new(&catalogue, vec![], vec![], vec![]);
+        let id = |raw: &str, mcc: &str| resolver.resolve(raw, mcc).merchant_id();
+        assert_eq!(id("GREEN MEADOWS CITGO", ""), Some(1));
+        assert_eq!(id("TINEE GIANT #249 CITGO", ""), Some(1));
+        // A common word needs a fuel MCC; one company's two names are no dealer.
+        assert_eq!(id("SEA SHELL", ""), None);
+        assert_eq!(id("JOES SHELL", "5541"), Some(2));
+        assert_eq!(id("EXXON MOBIL #04507", ""), Some(3));
+    }
+
+    #[test]
+    fn words_after_a_store_number_count_as_the_branch() {
+        let catalogue = Catalogue::parse(
+            "id,name,category,brand_id,ticker_symbol,match_names,mcc\n\
+             1,AMC Theatres,entertainment,amc_theatres,AMC,amc,7832\n\
+             2,CAVA,restaurant,cava,CAVA,,5812\n",
+        )
+        .unwrap_or_default();
+        let resolver = Resolver::new(&catalogue, vec![], vec![], vec![]);
+        let id = |raw: &str, mcc: &str| resolver.resolve(raw, mcc).merchant_id();
+        assert_eq!(id("AMC 0246 MISSION VALLE", "7832"), Some(1));
+        assert_eq!(id("AMC MISSION VALLE", "7832"), None);
+        assert_eq!(id("10103 CAVA PEMBROKE", ""), Some(2));
+    }
+
+    #[test]
     fn empty_descriptor_goes_to_review_without_candidates() {
         let r = resolver(vec![], vec![]).resolve("#1234 03/14", "");
         assert_eq!(

@@ -74,11 +74,61 @@ pub(crate) fn normalize_detailed(raw: &str) -> DetailedNormalized {
         text = next;
     }
     let words = text.split(' ').filter(|w| !w.is_empty()).count();
+    let place_tokens = place_tokens.max(branch_words(raw, &text, words));
     DetailedNormalized {
         place_tokens: place_tokens.min(words.saturating_sub(1)),
         normalized: Normalized { text, state, city },
         airline_ticket: has_airline_ticket(raw),
     }
+}
+
+/// Where a chain's name field ends: a store number after the name (`AMC 0246 MISSION VALLE`,
+/// `BP#1766000CHURCH ST`, `HARRIS TEETER #378`) or a spaced dash (`GOODWILL CCVA - LASKIN
+/// RO`). Card processors print a chain's name, then its store number, then the store's own
+/// name or street (a mall, a neighbourhood, a station); the number is never part of a name.
+static BRANCH_BOUNDARY: LazyLock<Regex> =
+    LazyLock::new(|| compile(r"#\s*\d+|(?:^|\s)\d{3,}(?:\s|$)|\s-\s"));
+
+/// A store number printed before the chain's name (`0173 AMC MESQUITE 23`, `10103 CAVA
+/// PEMBROKE`): some point-of-sale systems lead with it, and what follows the name is then the
+/// store's branch. Three to five digits as printed: a longer or masked number in front is a
+/// bank's reference or card number, not a store.
+static LEADING_STORE_NUMBER: LazyLock<Regex> = LazyLock::new(|| compile(r"^\s*\d{3,5}\s+[A-Z]"));
+
+/// How many trailing words of `text` (the normalised descriptor, `words` long) are a store's
+/// branch rather than its merchant's name: those after the first store-number boundary whose
+/// text before it normalises to the start of `text`; after a leading store number, every word
+/// after the first. They are matched like a probable town ([`Location::place_tokens`]): a name
+/// may run into them, but they count little against a name that stops before them. Only
+/// printed digits count: a number masked as `X` in exported data is an account or reference
+/// number far more often than a store's.
+fn branch_words(raw: &str, text: &str, words: usize) -> usize {
+    if words < 2
+        || !raw
+            .bytes()
+            .any(|b| b.is_ascii_digit() || matches!(b, b'-' | b'X' | b'x'))
+    {
+        return 0;
+    }
+    if LEADING_STORE_NUMBER.is_match(&raw.to_ascii_uppercase()) {
+        return words - 1;
+    }
+    let upper = prepare_letters(raw);
+    for boundary in BRANCH_BOUNDARY.find_iter(&upper) {
+        let head = normalize_name(&upper[..boundary.start()]);
+        if head.is_empty() {
+            continue;
+        }
+        let head_words = head.split(' ').count();
+        if head_words >= words {
+            return 0;
+        }
+        let starts_text = text.starts_with(&head) && text.as_bytes().get(head.len()) == Some(&b' ');
+        if starts_text {
+            return words - head_words;
+        }
+    }
+    0
 }
 
 /// A ticket number: 13 digits, the first three the airline's IATA accounting code (American
@@ -328,8 +378,48 @@ fn has_pattern_characters(text: &str) -> bool {
         .any(|b| b.is_ascii_digit() || matches!(b, b'.' | b':' | b'/' | b'#' | b'%' | b'(' | b'-'))
 }
 
-/// Upper case, accents folded to ASCII, apostrophes dropped so `JOE'S` stays one word.
+/// Upper case, accents folded to ASCII, apostrophes dropped so `JOE'S` stays one word, and
+/// digits masked as `X` read as digits again ([`unmask_digits`]).
 fn prepare(input: &str) -> String {
+    let prepared = prepare_letters(input);
+    if prepared.contains("XX") {
+        unmask_digits(prepared)
+    } else {
+        prepared
+    }
+}
+
+/// Exported and test data mask digits as `X` (`CHECKCARD XXXX`, `XXX-XXX-XXXX`, `#XXX`,
+/// `PETROXXXXXX`, `MAXXXXGXX`): a run of three or more `X`, or of two that stands alone or
+/// beside digits (`XX/XX`), becomes zeros, so that the number patterns (store numbers, phones,
+/// dates, ids, order codes) treat it as the number it was. `EXXON`, `XXL` and `FOXX` stay.
+fn unmask_digits(text: String) -> String {
+    let bytes = text.as_bytes();
+    let mut out = bytes.to_vec();
+    let mut at = 0;
+    while at < bytes.len() {
+        if bytes[at] != b'X' {
+            at += 1;
+            continue;
+        }
+        let start = at;
+        while at < bytes.len() && bytes[at] == b'X' {
+            at += 1;
+        }
+        let run = at - start;
+        let before = start.checked_sub(1).map(|i| bytes[i]);
+        let after = bytes.get(at).copied();
+        let open = |b: Option<u8>| b.is_none_or(|b| !b.is_ascii_alphabetic());
+        let stands_alone = open(before) && open(after);
+        if run >= 3 || (run == 2 && stands_alone) {
+            out[start..at].fill(b'0');
+        }
+    }
+    String::from_utf8(out).unwrap_or(text)
+}
+
+/// [`prepare`] without the unmasking.
+fn prepare_letters(input: &str) -> String {
     if input.is_ascii() && !input.bytes().any(|b| matches!(b, b'\'' | b'`')) {
         return input.to_ascii_uppercase();
     }
@@ -714,6 +804,35 @@ mod tests {
     }
 
     #[test]
+    fn masked_digits_read_as_digits() {
+        assert_eq!(text("SHELL OIL XXXXXXXXXXX"), "SHELL OIL");
+        assert_eq!(text("MARATHON PETROXXXXXX"), text("MARATHON PETRO225797"));
+        assert_eq!(text("LOVES #XXX GOSHEN IN"), "LOVES");
+        let phone = normalize("NETFLIX.COM XXX-XXX-XXXX CA");
+        assert_eq!(phone.text, "NETFLIX");
+        assert_eq!(phone.state.map(|s| s.to_string()).as_deref(), Some("CA"));
+        // Letters are no mask.
+        assert_eq!(text("EXXON"), "EXXON");
+        assert_eq!(text("XXL NUTRITION"), "XXL NUTRITION");
+    }
+
+    #[test]
+    fn words_after_a_store_number_are_the_branch() {
+        let branch = |raw: &str| normalize_detailed(raw).place_tokens;
+        assert_eq!(branch("AMC 0246 MISSION VALLE"), 2);
+        assert_eq!(branch("BP#1766000CHURCH ST"), 2);
+        assert_eq!(branch("GOODWILL CCVA - LASKIN RO"), 2);
+        // A store number before the name: every word after the first.
+        assert_eq!(branch("10103 CAVA PEMBROKE"), 1);
+        assert_eq!(branch("0173 AMC MESQUITE 23"), 2);
+        // Nothing after the number, or a channel's number before the name.
+        assert_eq!(branch("HARRIS TEETER #0369"), 0);
+        assert_eq!(branch("CHECKCARD 1102 TOM THUMB 4467"), 0);
+        assert_eq!(branch("METRO 102-DUNN LORING"), 0);
+        assert_eq!(branch("AMC XXXX MISSION VALLE"), 0);
+    }
+
+    #[test]
     fn square_prefix_is_stripped_repeatedly() {
         assert_eq!(text("SQ *BLUE BOTTLE COFFEE"), "BLUE BOTTLE COFFEE");
         assert_eq!(text("SQU*SQ *BLUE BOTTLE COFFEE"), "BLUE BOTTLE COFFEE");
@@ -733,6 +852,8 @@ mod tests {
         assert_eq!(text("SUMUP *JOES CAFE"), "JOES CAFE");
         assert_eq!(text("IZ *JOES CAFE"), "JOES CAFE");
         assert_eq!(text("ZETTLE_*JOES CAFE"), "JOES CAFE");
+        assert_eq!(text("UEP*YOMI JAPANESE HIBACHI"), "YOMI JAPANESE HIBACHI");
+        assert_eq!(text("TLF*KEMPSVILLE FLORIST AN"), "KEMPSVILLE FLORIST AN");
     }
 
     #[test]

@@ -97,7 +97,7 @@ pub(crate) const FILLER_WORDS: [&str; 84] = [
 
 /// Facilitators whose own name is printed before the merchant's. `true`: only with a `*` after
 /// it (`IN *`, `RI *`), since the bare word is too common.
-pub(crate) const FACILITATOR_PREFIXES: [(&str, bool); 30] = [
+pub(crate) const FACILITATOR_PREFIXES: [(&str, bool); 34] = [
     ("SQ", true),
     ("SQU", true),
     ("TST", true),
@@ -129,6 +129,33 @@ pub(crate) const FACILITATOR_PREFIXES: [(&str, bool); 30] = [
     ("SUMUP", true),
     ("IZ", true),
     ("ZETTLE", true),
+    // Upserve (`UEP*`), Teleflora's florists (`TLF*`), SpotOn (`SPO*`), FareHarbor (`FH*`).
+    ("UEP", true),
+    ("TLF", true),
+    ("SPO", true),
+    ("FH", true),
+];
+
+/// Fuel brands that independent dealers print after their own trading name
+/// (`GREEN MEADOWS CITGO`), as catalogue names are normalised.
+pub(crate) const FUEL_BRANDS: [&str; 17] = [
+    "AMOCO",
+    "ARCO",
+    "CENEX",
+    "CHEVRON",
+    "CITGO",
+    "CONOCO",
+    "EXXON",
+    "GULF",
+    "HESS",
+    "MARATHON",
+    "MOBIL",
+    "PHILLIPS 66",
+    "SHELL",
+    "SINCLAIR",
+    "SUNOCO",
+    "TEXACO",
+    "VALERO",
 ];
 
 /// Bank channel text, longest first, removed at either end of the descriptor.
@@ -265,7 +292,7 @@ pub(crate) const MARKETPLACES: [&str; 8] = [
 /// descriptor after its name carries a place; so a kind word after a brand's name that
 /// disagrees with the brand's category says the descriptor is some other business. The same
 /// words tell the category of a shop whose brand is not known ([`crate::category`]).
-pub(crate) const KIND_WORDS: [(&str, Category); 178] = [
+pub(crate) const KIND_WORDS: [(&str, Category); 181] = [
     ("COFFEE", Category::CoffeeShop),
     ("COFFEEHOUSE", Category::CoffeeShop),
     ("CAFE", Category::CoffeeShop),
@@ -434,6 +461,9 @@ pub(crate) const KIND_WORDS: [(&str, Category); 178] = [
     ("LAUNDRY", Category::Other),
     ("WASH", Category::Other),
     ("REPAIR", Category::Other),
+    ("MOTORCYCLE", Category::Other),
+    ("MOTORCYCLES", Category::Other),
+    ("MOTORSPORTS", Category::Other),
     ("PLUMBING", Category::Other),
     ("LAWN", Category::Other),
     ("PEST", Category::Other),

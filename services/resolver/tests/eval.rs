@@ -43,10 +43,10 @@ const REAL_TEST: &str = include_str!("../eval/real/test.csv");
 
 /// Goals, asserted on the test half of the real descriptors.
 const GOAL_PRECISION: f64 = 0.98;
-/// The coverage goal is not met yet (measured 0.808): the test asserts the measured level as a
+/// The coverage goal is not met yet (measured 0.817): the test asserts the measured level as a
 /// floor, so a regression fails, and prints the goal's verdict.
 const GOAL_COVERAGE: f64 = 0.92;
-const COVERAGE_FLOOR: f64 = 0.80;
+const COVERAGE_FLOOR: f64 = 0.81;
 const GOAL_NOT_WRONGLY_ASSIGNED: f64 = 0.95;
 /// Goal for coverage of generated descriptors.
 const GOAL_GENERATED_COVERAGE: f64 = 0.97;

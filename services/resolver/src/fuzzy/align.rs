@@ -243,7 +243,8 @@ pub(super) fn score_name(
             continue;
         }
         let tail = tail_after(query, name, &a, merchant.category);
-        let score = alignment_score(query, name, &a, tail);
+        let dealer = fuel_brand_after_dealer(query, name, &a, merchant.category);
+        let score = alignment_score(query, name, &a, tail, dealer);
         if best.as_ref().is_none_or(|(s, _)| score > *s) {
             best = Some((score, a));
         }
@@ -270,6 +271,7 @@ pub(super) fn alignment_score(
     name: &IndexedName,
     a: &Alignment,
     tail: Tail,
+    dealer: bool,
 ) -> f32 {
     let letters = name.letters.max(1) as f32;
     let mut name_coverage = (a.name_letters / letters).min(1.0);
@@ -289,8 +291,9 @@ pub(super) fn alignment_score(
         name_coverage = name_coverage.min(0.95);
     }
     let lead_code = a.start == 1 && lead_word_is_a_code(query, name);
-    let (coverage, unexplained_words) = descriptor_coverage(query, a, tail, lead_code);
-    let skipped = if lead_code && distinctive(name) {
+    // A dealer's own name before the fuel brand it sells counts like a processor's code.
+    let (coverage, unexplained_words) = descriptor_coverage(query, a, tail, lead_code || dealer);
+    let skipped = if (lead_code && distinctive(name)) || dealer {
         0.0
     } else {
         a.start as f32
@@ -429,6 +432,35 @@ pub(super) fn tail_after(
     } else {
         Tail::Name
     }
+}
+
+/// Whether the name is a fuel brand printed after the name of the dealer who sells it
+/// (`GREEN MEADOWS CITGO`, `TINEE GIANT #249 CITGO`): an independent station's descriptor is
+/// its own trading name, then the brand on its pumps. Only for the brands of
+/// [`FUEL_BRANDS`], lined up whole at the end of the merchant words, and, for a brand whose
+/// name is also a common word (`SHELL`, `GULF`), only with a fuel MCC.
+pub(super) fn fuel_brand_after_dealer(
+    query: &Query<'_>,
+    name: &IndexedName,
+    a: &Alignment,
+    category: Category,
+) -> bool {
+    if category != Category::GasStation
+        || a.start == 0
+        || !a.complete
+        || a.typo
+        || a.glued
+        || a.end != query.text_words
+        || !FUEL_BRANDS.contains(&name.text.as_str())
+        // `EXXON MOBIL` is one company's name, not a dealer called Exxon.
+        || query.words[..a.start]
+            .iter()
+            .any(|w| FUEL_BRANDS.contains(&w.as_str()))
+    {
+        return false;
+    }
+    let fuel_mcc = query.mcc_category == Some(Category::GasStation);
+    fuel_mcc || (query.mcc.is_empty() && !name.words.iter().any(|w| is_common_word(w)))
 }
 
 /// Whether a name's first word says which shop it is on its own: no common English word, kind

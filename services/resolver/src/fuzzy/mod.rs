@@ -28,7 +28,7 @@ mod align;
 
 use crate::location::{could_end_a_city, is_city_word, PLACE_PREFIX_WORDS, PLACE_SUFFIX_WORDS};
 use crate::normalize::normalize_name;
-use crate::vocabulary::{is_common_word, kind_of_word, FILLER_WORDS, STREET_WORDS};
+use crate::vocabulary::{is_common_word, kind_of_word, FILLER_WORDS, FUEL_BRANDS, STREET_WORDS};
 use align::*;
 use altdata_domain::Category;
 use std::borrow::Cow;
@@ -60,7 +60,7 @@ const TAIL_WORD_WEIGHT: f32 = 0.5;
 const TAIL_WEIGHT_CAP: f32 = 1.5;
 /// The same when every one of those words looks like a place.
 const PLACE_TAIL_WORD_WEIGHT: f32 = 0.25;
-const PLACE_TAIL_WEIGHT_CAP: f32 = 0.75;
+const PLACE_TAIL_WEIGHT_CAP: f32 = 0.5;
 /// A name cut short after this many letters, and at least half its letters, is as good as
 /// whole (name coverage [`LONG_CUT_COVERAGE`]).
 const LONG_CUT_LETTERS: f32 = 8.0;
