@@ -175,3 +175,93 @@ async fn unattributed_spend_counts_in_its_category_and_review_moves_it_to_the_br
     assert_eq!(aggregated + held_only, 450 + 525 - 100 + 600 + 2000);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn one_shop_from_many_branches_and_cut_towns_waits_as_one_group_and_its_alias_covers_new_towns(
+) {
+    let app = spawn_gateway(&[("ALTDATA_K_ANONYMITY", "1")]).await;
+    let day = chrono::Utc::now().date_naive() - chrono::Duration::days(2);
+    let dir = std::env::temp_dir().join(format!("altdata-{}", app.test_app.prefix));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    // Printed to Mastercard's 22-character name field: the town cut short, or the branch after
+    // a store number.
+    let first = dir.join("bistro-1.csv");
+    std::fs::write(
+        &first,
+        format!(
+            "{HEADER}\n\
+             b1,{day} 12:00:00,4111000000000001,2ND ST BISTRO ALLENTOW,31.00,USD,5812,,,\n\
+             b2,{day} 12:10:00,4111000000000002,2ND ST BISTRO LOS ANGE,42.00,USD,5812,,,\n\
+             b3,{day} 12:20:00,4111000000000003,2ND ST BISTRO #4 COLUM,27.00,USD,5812,,,\n"
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let counts = app
+        .test_app
+        .run_pipeline(&[first.to_string_lossy().into_owned()])
+        .await[0]
+        .counts;
+    assert_eq!(
+        (counts.unattributed, counts.published),
+        (3, 0),
+        "{counts:?}"
+    );
+    let queue = app
+        .request(
+            axum::http::Method::GET,
+            "/v1/admin/review",
+            Some(&app.admin_key),
+            &[],
+            None,
+        )
+        .await
+        .json();
+    let groups: Vec<(&str, i64)> = queue["groups"]
+        .as_array()
+        .map(|g| {
+            g.iter()
+                .map(|g| {
+                    (
+                        g["normalized_descriptor"].as_str().unwrap_or_default(),
+                        g["transactions"].as_i64().unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(groups, vec![("2ND ST BISTRO", 3)], "{queue}");
+
+    let assigned = app
+        .admin_post(
+            "/v1/admin/review/assign",
+            json!({"normalized_descriptors": ["2ND ST BISTRO"],
+                   "new_merchant": {"name": "2nd St Bistro", "category": "restaurant"}}),
+        )
+        .await;
+    assert_eq!(assigned.status, StatusCode::OK, "{}", assigned.text());
+    let brand = assigned.json()["merchant_id"].as_i64().unwrap_or_default();
+    assert_eq!(merchant_sums(&app, brand).await, (10_000, 3));
+
+    // The next file's rows from another town resolve through the group's alias.
+    let second = dir.join("bistro-2.csv");
+    std::fs::write(
+        &second,
+        format!(
+            "{HEADER}\n\
+             b4,{day} 13:00:00,4111000000000004,2ND ST BISTRO CHARLOTT,19.00,USD,5812,,,\n"
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let counts = app
+        .test_app
+        .run_pipeline(&[second.to_string_lossy().into_owned()])
+        .await[0]
+        .counts;
+    assert_eq!(
+        (counts.published, counts.unmapped, counts.unattributed),
+        (1, 0, 0),
+        "{counts:?}"
+    );
+    assert_eq!(merchant_sums(&app, brand).await, (11_900, 4));
+    let _ = std::fs::remove_dir_all(&dir);
+}

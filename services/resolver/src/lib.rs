@@ -104,8 +104,12 @@ pub enum Decision {
 /// The outcome for one descriptor.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resolution {
-    /// The normalised descriptor: the key for aliases and for the review queue.
+    /// The normalised descriptor.
     pub normalized: String,
+    /// The review queue's key and the text aliases are made under: `normalized` without a
+    /// store's branch or a town cut short by the card network's name field
+    /// (`normalize::DetailedNormalized::group`).
+    pub group: String,
     pub state: Option<Region>,
     pub city: Option<String>,
     pub decision: Decision,
@@ -210,10 +214,14 @@ impl Resolver {
     pub fn resolve(&self, raw_descriptor: &str, mcc: &str) -> Resolution {
         let detailed = normalize::normalize_detailed(raw_descriptor);
         let mcc = implied_mcc(mcc, &detailed);
+        let group = detailed.group().to_owned();
         let Normalized { text, state, city } = detailed.normalized;
-        let decision = self.decide(&text, city.as_deref(), detailed.place_tokens, mcc);
+        let decision = self
+            .group_alias(&text, &group)
+            .unwrap_or_else(|| self.decide(&text, city.as_deref(), detailed.place_tokens, mcc));
         Resolution {
             normalized: text,
+            group,
             state,
             city,
             decision,
@@ -232,15 +240,34 @@ impl Resolver {
     ) -> Resolution {
         let detailed = normalize::normalize_detailed(raw_descriptor);
         let mcc = implied_mcc(mcc, &detailed);
+        let group = detailed.group().to_owned();
         let Normalized { text, state, city } = detailed.normalized;
-        let decision =
-            decisions.get_or_decide(self, &text, city.as_deref(), detailed.place_tokens, mcc);
+        let decision = self.group_alias(&text, &group).unwrap_or_else(|| {
+            decisions.get_or_decide(self, &text, city.as_deref(), detailed.place_tokens, mcc)
+        });
         Resolution {
             normalized: text,
+            group,
             state,
             city,
             decision,
         }
+    }
+
+    /// The alias of a row's review group, when the group is shorter than the text and the text
+    /// has no alias of its own: a group assigned in review stands for every branch and cut
+    /// town of its shop. (The decision cache is keyed by the text, so this is looked up
+    /// before it.)
+    fn group_alias(&self, text: &str, group: &str) -> Option<Decision> {
+        if group == text || self.aliases.lookup(text).is_some() {
+            return None;
+        }
+        let merchant_id = self.aliases.lookup(group)?;
+        Some(Decision::Auto {
+            merchant_id,
+            confidence: 1.0,
+            source: ResolutionSource::Alias,
+        })
     }
 
     /// A merchant by id, from the catalogue or the extra merchants.
@@ -439,6 +466,41 @@ mod tests {
             Decision::Auto {
                 merchant_id: 100,
                 source: ResolutionSource::Alias,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn an_alias_of_a_review_group_covers_its_branches_and_cut_towns() {
+        let aliases = vec![Alias {
+            alias: "TOMTHUMB".into(),
+            merchant_id: 100,
+        }];
+        let resolver = resolver(aliases, vec![]);
+        for raw in ["TOMTHUMB #2533 PLANO", "TOMTHUMB      FORT WOR"] {
+            let r = resolver.resolve(raw, "5411");
+            assert_eq!(r.group, "TOMTHUMB", "{raw}");
+            assert!(
+                matches!(
+                    r.decision,
+                    Decision::Auto {
+                        merchant_id: 100,
+                        source: ResolutionSource::Alias,
+                        ..
+                    }
+                ),
+                "{raw}: {:?}",
+                r.decision
+            );
+        }
+        // Another shop whose name only starts the same stays apart.
+        let other = resolver.resolve("TOMTHUMBS BBQ", "5812");
+        assert_eq!(other.group, "TOMTHUMBS BBQ");
+        assert!(!matches!(
+            other.decision,
+            Decision::Auto {
+                merchant_id: 100,
                 ..
             }
         ));

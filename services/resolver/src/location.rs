@@ -260,7 +260,10 @@ fn glued_state(token: &str) -> Option<(Region, &str)> {
 /// of 2 or more characters before it. With `allow_truncation` the last token may be cut short
 /// (`SAN LUIS OBIS`, `FT COLLI`) or the city may stop after a whole word (`ROCKVILLE CEN`).
 /// Returns the number of tokens and the city's full name.
-fn known_city_at_end(tokens: &[&str], allow_truncation: bool) -> Option<(usize, String)> {
+pub(crate) fn known_city_at_end(
+    tokens: &[&str],
+    allow_truncation: bool,
+) -> Option<(usize, String)> {
     if !tokens
         .last()
         .is_some_and(|last| could_end_a_city(last, allow_truncation))

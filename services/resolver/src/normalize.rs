@@ -49,6 +49,25 @@ pub(crate) struct DetailedNormalized {
     pub place_tokens: usize,
     /// The raw text carries a US airline's ticket number ([`has_airline_ticket`]).
     pub airline_ticket: bool,
+    /// How many leading words of `text` name the merchant for the review queue
+    /// ([`group_words`]).
+    pub group_words: usize,
+}
+
+impl DetailedNormalized {
+    /// The review queue's key: `text` without a store's branch or a town cut short by the
+    /// card network's name field, so that one shop's rows from many branches and towns wait
+    /// as one group, and an alias made from the group applies to all of them.
+    pub fn group(&self) -> &str {
+        let text = &self.normalized.text;
+        match text
+            .match_indices(' ')
+            .nth(self.group_words.saturating_sub(1))
+        {
+            Some((at, _)) => &text[..at],
+            None => text,
+        }
+    }
 }
 
 /// Passes after which normalisation stops even if the text still changes (it shrinks every
@@ -74,12 +93,35 @@ pub(crate) fn normalize_detailed(raw: &str) -> DetailedNormalized {
         text = next;
     }
     let words = text.split(' ').filter(|w| !w.is_empty()).count();
-    let place_tokens = place_tokens.max(branch_words(raw, &text, words));
+    let branch = branch_words(raw, &text, words);
+    let group_words = group_words(raw, &text, words, branch, state.is_some());
     DetailedNormalized {
-        place_tokens: place_tokens.min(words.saturating_sub(1)),
+        place_tokens: place_tokens.max(branch).min(words.saturating_sub(1)),
         normalized: Normalized { text, state, city },
         airline_ticket: has_airline_ticket(raw),
+        group_words,
     }
+}
+
+/// The widths of the merchant-name field card networks print (Mastercard 22 characters, Visa
+/// 25): a name and town longer than the field are cut at its end, often inside the town.
+const NAME_FIELD_WIDTHS: [usize; 2] = [22, 25];
+
+/// How many leading words of `text` (`words` long) name the merchant for the review queue:
+/// all but the store's branch after a store number (`branch` words), and, for a descriptor
+/// printed to exactly a name field's width without a state, all but a known town at its end,
+/// whole or cut short (`2ND ST BISTRO ALLENTOW`). A town at the end of a shorter descriptor
+/// stays: `CAFE PARIS` is more often a name than a café in Paris, Texas. At least one word
+/// stays.
+fn group_words(raw: &str, text: &str, words: usize, branch: usize, has_state: bool) -> usize {
+    let mut cut = branch;
+    if !has_state && NAME_FIELD_WIDTHS.contains(&raw.trim_end().chars().count()) {
+        let tokens: Vec<&str> = text.split(' ').collect();
+        if let Some((count, _)) = crate::location::known_city_at_end(&tokens, true) {
+            cut = cut.max(count);
+        }
+    }
+    words.saturating_sub(cut).max(1)
 }
 
 /// Where a chain's name field ends: a store number after the name (`AMC 0246 MISSION VALLE`,
@@ -830,6 +872,28 @@ mod tests {
         assert_eq!(branch("CHECKCARD 1102 TOM THUMB 4467"), 0);
         assert_eq!(branch("METRO 102-DUNN LORING"), 0);
         assert_eq!(branch("AMC XXXX MISSION VALLE"), 0);
+    }
+
+    #[test]
+    fn the_review_group_drops_the_branch_and_a_town_cut_by_the_name_field() {
+        let group = |raw: &str| normalize_detailed(raw).group().to_owned();
+        // Printed to a 22- or 25-character name field, the town cut short or whole.
+        assert_eq!(group("2ND ST BISTRO ALLENTOW"), "2ND ST BISTRO");
+        assert_eq!(group("SQ *2ND ST BISTRO LOUI"), "2ND ST BISTRO");
+        assert_eq!(group("2ND ST BISTRO LOS ANGE"), "2ND ST BISTRO");
+        assert_eq!(group("2ND ST BISTRO COLUMBUS"), "2ND ST BISTRO");
+        assert_eq!(group("CHEVRON 0095006 TAHOE PA"), "CHEVRON");
+        // The branch after a store number.
+        assert_eq!(group("AMC 0246 MISSION VALLE"), "AMC");
+        assert_eq!(group("2ND ST BAKERY #6 CHARL"), "2ND ST BAKERY");
+        // A town at the end of a shorter descriptor is more often part of the name.
+        assert_eq!(group("CAFE PARIS"), "CAFE PARIS");
+        assert_eq!(group("JOES DINER COLUMBUS"), "JOES DINER COLUMBUS");
+        // A state already took the town; one word always stays.
+        assert_eq!(group("2ND ST BISTRO AUSTIN  T"), "2ND ST BISTRO AUSTIN T");
+        assert_eq!(group("ALLENTOWN PIZZA ALLENT"), "ALLENTOWN PIZZA");
+        assert_eq!(group("HOUSTON"), "HOUSTON");
+        assert_eq!(group(""), "");
     }
 
     #[test]
