@@ -110,16 +110,21 @@ const NAME_FIELD_WIDTHS: [usize; 2] = [22, 25];
 /// How many leading words of `text` (`words` long) name the merchant for the review queue:
 /// all but the store's branch after a store number (`branch` words), and, for a descriptor
 /// printed to exactly a name field's width without a state, all but a known town at its end,
-/// whole or cut short (`2ND ST BISTRO ALLENTOW`). A town at the end of a shorter descriptor
-/// stays: `CAFE PARIS` is more often a name than a café in Paris, Texas. At least one word
-/// stays.
+/// whole or cut short (`2ND ST BISTRO ALLENTOW`), or whole with its state cut to one letter
+/// (`2ND ST BAKERY ALBANY N`). A town at the end of a shorter descriptor stays: `CAFE PARIS`
+/// is more often a name than a café in Paris, Texas. At least one word stays.
 fn group_words(raw: &str, text: &str, words: usize, branch: usize, has_state: bool) -> usize {
     let mut cut = branch;
     if !has_state && NAME_FIELD_WIDTHS.contains(&raw.trim_end().chars().count()) {
         let tokens: Vec<&str> = text.split(' ').collect();
-        if let Some((count, _)) = crate::location::known_city_at_end(&tokens, true) {
-            cut = cut.max(count);
-        }
+        let town = crate::location::known_city_at_end(&tokens, true).map(|(count, _)| count);
+        let town_and_cut_state = match tokens.split_last() {
+            Some((last, before)) if last.len() == 1 && last.as_bytes()[0].is_ascii_alphabetic() => {
+                crate::location::known_city_at_end(before, false).map(|(count, _)| count + 1)
+            }
+            _ => None,
+        };
+        cut = cut.max(town.or(town_and_cut_state).unwrap_or(0));
     }
     words.saturating_sub(cut).max(1)
 }
@@ -882,6 +887,8 @@ mod tests {
         assert_eq!(group("SQ *2ND ST BISTRO LOUI"), "2ND ST BISTRO");
         assert_eq!(group("2ND ST BISTRO LOS ANGE"), "2ND ST BISTRO");
         assert_eq!(group("2ND ST BISTRO COLUMBUS"), "2ND ST BISTRO");
+        assert_eq!(group("2ND ST BAKERY ALBANY N"), "2ND ST BAKERY");
+        assert_eq!(group("2ND ST BISTRO PEORIA I"), "2ND ST BISTRO");
         assert_eq!(group("CHEVRON 0095006 TAHOE PA"), "CHEVRON");
         // The branch after a store number.
         assert_eq!(group("AMC 0246 MISSION VALLE"), "AMC");
