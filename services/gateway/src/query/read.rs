@@ -470,14 +470,19 @@ pub async fn merchant_periods(
              count(*) FILTER (WHERE {when} AND {released}) AS {name}_cells"
         )
     };
+    // Periods that follow each other (week over week, month over month) are one index range
+    // per merchant and partition; others (year over year) two.
+    let days = if previous.to.succ_opt() == Some(current.from) {
+        "t.metric_date BETWEEN $3::date AND $2::date"
+    } else {
+        "(t.metric_date BETWEEN $1::date AND $2::date OR t.metric_date BETWEEN $3::date AND $4::date)"
+    };
     let sql = format!(
         "SELECT m.id, m.name, m.category, p.*
          FROM dim_merchants m CROSS JOIN LATERAL (
              SELECT {}, {}
              FROM {table} t
-             WHERE t.merchant_id = m.id AND {region_filter}
-               AND (t.metric_date BETWEEN $1::date AND $2::date
-                    OR t.metric_date BETWEEN $3::date AND $4::date)) p
+             WHERE t.merchant_id = m.id AND {region_filter} AND {days}) p
          WHERE m.category = ANY($5::text[]) AND NOT m.unattributed
            AND p.current_cells + p.previous_cells > 0",
         period("current", "$1::date", "$2::date"),
