@@ -64,6 +64,9 @@ async function showCompany() {
   $('company-note').textContent = `${company.name} (${company.exchange}:${company.symbol}): ` +
     `${brands}. Fiscal year ends in month ${company.fiscal_year_end_month}` +
     (company.quarter_weeks ? `, 52/53 weeks, quarters of ${company.quarter_weeks} weeks.` : '.') +
+    (company.calendar_source === 'unverified'
+      ? ' The fiscal calendar is not yet confirmed by an SEC filing: check the latest 10-K.'
+      : ` Fiscal calendar checked against ${company.calendar_source}.`) +
     ' Sales are net spend at released cells (at least k customers).';
   $('company-table').tBodies[0].innerHTML =
     body.periods.map((p) => periodRow(p, 'complete')).join('') + periodRow(body.to_date, 'to_date');

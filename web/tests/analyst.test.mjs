@@ -81,6 +81,10 @@ test('the company view shows the ticker’s fiscal periods as the API answers th
   await page.click('#company-csv');
   const csv = readFileSync(await (await download).path(), 'utf8');
   assert.match(csv.split('\n')[0], /^symbol,kind,label,from,to,sales/);
+  // How far SEC filings confirm the calendar is said beside the figures.
+  const note = await page.textContent('#company-note');
+  const source = answer.company.calendar_source;
+  assert.ok(note.includes(source === 'unverified' ? 'not yet confirmed by an SEC filing' : source), note);
   await page.screenshot({ path: join(RESULTS, 'analyst-company.png'), fullPage: true });
   assert.deepEqual(errors, []);
   await page.close();
