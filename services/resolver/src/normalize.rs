@@ -96,7 +96,7 @@ pub(crate) fn normalize_detailed(raw: &str) -> DetailedNormalized {
     let branch = branch_words(raw, &text, words);
     let group_words = group_words(raw, &text, words, branch, state.is_some());
     DetailedNormalized {
-        place_tokens: place_tokens.max(branch).min(words.saturating_sub(1)),
+        place_tokens: place_tokens.max(branch.words).min(words.saturating_sub(1)),
         normalized: Normalized { text, state, city },
         airline_ticket: has_airline_ticket(raw),
         group_words,
@@ -108,13 +108,14 @@ pub(crate) fn normalize_detailed(raw: &str) -> DetailedNormalized {
 const NAME_FIELD_WIDTHS: [usize; 2] = [22, 25];
 
 /// How many leading words of `text` (`words` long) name the merchant for the review queue:
-/// all but the store's branch after a store number (`branch` words), and, for a descriptor
+/// all but the store's branch after a store number that follows the name (a number in front
+/// says only that the first word is a name, too little to group by), and, for a descriptor
 /// printed to exactly a name field's width without a state, all but a known town at its end,
 /// whole or cut short (`2ND ST BISTRO ALLENTOW`), or whole with its state cut to one letter
 /// (`2ND ST BAKERY ALBANY N`). A town at the end of a shorter descriptor stays: `CAFE PARIS`
 /// is more often a name than a café in Paris, Texas. At least one word stays.
-fn group_words(raw: &str, text: &str, words: usize, branch: usize, has_state: bool) -> usize {
-    let mut cut = branch;
+fn group_words(raw: &str, text: &str, words: usize, branch: Branch, has_state: bool) -> usize {
+    let mut cut = if branch.after_name { branch.words } else { 0 };
     if !has_state && NAME_FIELD_WIDTHS.contains(&raw.trim_end().chars().count()) {
         let tokens: Vec<&str> = text.split(' ').collect();
         let town = crate::location::known_city_at_end(&tokens, true).map(|(count, _)| count);
@@ -142,6 +143,15 @@ static BRANCH_BOUNDARY: LazyLock<Regex> =
 /// bank's reference or card number, not a store.
 static LEADING_STORE_NUMBER: LazyLock<Regex> = LazyLock::new(|| compile(r"^\s*\d{3,5}\s+[A-Z]"));
 
+/// The trailing words of a descriptor that are a store's branch ([`branch_words`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct Branch {
+    words: usize,
+    /// Found after the name (`AMC 0246 MISSION VALLE`), not guessed from a store number in
+    /// front of it (`10103 CAVA PEMBROKE`).
+    after_name: bool,
+}
+
 /// How many trailing words of `text` (the normalised descriptor, `words` long) are a store's
 /// branch rather than its merchant's name: those after the first store-number boundary whose
 /// text before it normalises to the start of `text`; after a leading store number, every word
@@ -149,16 +159,19 @@ static LEADING_STORE_NUMBER: LazyLock<Regex> = LazyLock::new(|| compile(r"^\s*\d
 /// may run into them, but they count little against a name that stops before them. Only
 /// printed digits count: a number masked as `X` in exported data is an account or reference
 /// number far more often than a store's.
-fn branch_words(raw: &str, text: &str, words: usize) -> usize {
+fn branch_words(raw: &str, text: &str, words: usize) -> Branch {
     if words < 2
         || !raw
             .bytes()
             .any(|b| b.is_ascii_digit() || matches!(b, b'-' | b'X' | b'x'))
     {
-        return 0;
+        return Branch::default();
     }
     if LEADING_STORE_NUMBER.is_match(&raw.to_ascii_uppercase()) {
-        return words - 1;
+        return Branch {
+            words: words - 1,
+            after_name: false,
+        };
     }
     let upper = prepare_letters(raw);
     for boundary in BRANCH_BOUNDARY.find_iter(&upper) {
@@ -168,14 +181,17 @@ fn branch_words(raw: &str, text: &str, words: usize) -> usize {
         }
         let head_words = head.split(' ').count();
         if head_words >= words {
-            return 0;
+            return Branch::default();
         }
         let starts_text = text.starts_with(&head) && text.as_bytes().get(head.len()) == Some(&b' ');
         if starts_text {
-            return words - head_words;
+            return Branch {
+                words: words - head_words,
+                after_name: true,
+            };
         }
     }
-    0
+    Branch::default()
 }
 
 /// A ticket number: 13 digits, the first three the airline's IATA accounting code (American
@@ -893,6 +909,8 @@ mod tests {
         // The branch after a store number.
         assert_eq!(group("AMC 0246 MISSION VALLE"), "AMC");
         assert_eq!(group("2ND ST BAKERY #6 CHARL"), "2ND ST BAKERY");
+        // A store number in front names no branch precisely enough to group by.
+        assert_eq!(group("10103 JOES PIZZA KITCHEN"), "JOES PIZZA KITCHEN");
         // A town at the end of a shorter descriptor is more often part of the name.
         assert_eq!(group("CAFE PARIS"), "CAFE PARIS");
         assert_eq!(group("JOES DINER COLUMBUS"), "JOES DINER COLUMBUS");
