@@ -309,6 +309,12 @@ impl GatewayApp {
             .await
     }
 
+    /// A GET with the admin's key.
+    pub async fn admin_get(&self, path: &str) -> Answer {
+        self.request(Method::GET, path, Some(&self.admin_key), &[], None)
+            .await
+    }
+
     /// A JSON POST with the admin's key.
     pub async fn admin_post(&self, path: &str, body: serde_json::Value) -> Answer {
         self.request(Method::POST, path, Some(&self.admin_key), &[], Some(body))

@@ -998,15 +998,7 @@ async fn review_assign_moves_a_group_into_the_aggregates() {
     .await
     .expect("seed queue");
 
-    let queue = app
-        .request(
-            Method::GET,
-            "/v1/admin/review",
-            Some(&app.admin_key),
-            &[],
-            None,
-        )
-        .await;
+    let queue = app.admin_get("/v1/admin/review").await;
     assert_eq!(queue.status, StatusCode::OK, "{}", queue.text());
     let queue = queue.json();
     assert_eq!(queue["total_groups"], 2);

@@ -70,16 +70,7 @@ async fn a_group_shows_its_mcc_mix_states_samples_and_near_ties() {
         ],
     )
     .await;
-    let queue = app
-        .request(
-            axum::http::Method::GET,
-            "/v1/admin/review",
-            Some(&app.admin_key),
-            &[],
-            None,
-        )
-        .await
-        .json();
+    let queue = app.admin_get("/v1/admin/review").await.json();
     let group = &queue["groups"][0];
     assert_eq!(group["near_tie"], true, "{group}");
     assert_eq!(

@@ -11,6 +11,29 @@ use serde_json::json;
 const HEADER: &str =
     "txn_id,posted_at,card_id,descriptor,amount,currency,mcc,city,state,postal_code";
 
+/// The test's own directory for the files it ingests.
+fn data_dir(app: &integration_tests::gateway::GatewayApp) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("altdata-{}", app.test_app.prefix))
+}
+
+/// Writes `rows` (CSV lines after the header) to `name` in [`data_dir`] and runs the pipeline
+/// over that file.
+async fn ingest(
+    app: &integration_tests::gateway::GatewayApp,
+    name: &str,
+    rows: &str,
+) -> altdata_ingest::FileReport {
+    let dir = data_dir(app);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let file = dir.join(name);
+    std::fs::write(&file, format!("{HEADER}\n{rows}")).unwrap_or_else(|e| panic!("{e}"));
+    let mut reports = app
+        .test_app
+        .run_pipeline(&[file.to_string_lossy().into_owned()])
+        .await;
+    reports.remove(0)
+}
+
 /// Net cents and transactions of a merchant's daily rows.
 async fn merchant_sums(
     app: &integration_tests::gateway::GatewayApp,
@@ -45,28 +68,21 @@ async fn unattributed_spend_counts_in_its_category_and_review_moves_it_to_the_br
     app.merchant(starbucks, "Starbucks", "coffee_shop", "starbucks")
         .await;
     let day = chrono::Utc::now().date_naive() - chrono::Duration::days(2);
-    let dir = std::env::temp_dir().join(format!("altdata-{}", app.test_app.prefix));
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     // Two cafes nobody named (MCC 5814 and the word COFFEE), one brand, and a shop whose
     // category cannot be told (held only).
-    let file = dir.join("cafes.csv");
-    std::fs::write(
-        &file,
-        format!(
-            "{HEADER}\n\
-             u1,{day} 08:00:00,4111000000000001,SQ *MOONLIGHT COFFEE ROASTERS,4.50,USD,5814,,CA,\n\
+    let counts = ingest(
+        &app,
+        "cafes.csv",
+        &format!(
+            "u1,{day} 08:00:00,4111000000000001,SQ *MOONLIGHT COFFEE ROASTERS,4.50,USD,5814,,CA,\n\
              u2,{day} 08:10:00,4111000000000002,SQ *MOONLIGHT COFFEE ROASTERS,5.25,USD,5814,,CA,\n\
              u3,{day} 08:20:00,4111000000000003,MOONLIGHT COFFEE ROASTERS,-1.00,USD,5814,,CA,\n\
              s1,{day} 09:00:00,4111000000000004,STARBUCKS STORE 01234,6.00,USD,5814,,CA,\n\
              h1,{day} 09:30:00,4111000000000005,ZQXV HOLDINGS 77,20.00,USD,,,CA,\n"
         ),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let reports = app
-        .test_app
-        .run_pipeline(&[file.to_string_lossy().into_owned()])
-        .await;
-    let counts = reports[0].counts;
+    .await
+    .counts;
     assert!(counts.conserved(), "{counts:?}");
     assert_eq!(
         (counts.published, counts.unattributed, counts.unmapped),
@@ -98,16 +114,7 @@ async fn unattributed_spend_counts_in_its_category_and_review_moves_it_to_the_br
     assert_eq!(search["total"], 0, "{search}");
 
     // Both groups wait for review; assigning the cafe moves its spend to the new brand.
-    let queue = app
-        .request(
-            axum::http::Method::GET,
-            "/v1/admin/review",
-            Some(&app.admin_key),
-            &[],
-            None,
-        )
-        .await
-        .json();
+    let queue = app.admin_get("/v1/admin/review").await.json();
     let groups: Vec<&str> = queue["groups"]
         .as_array()
         .map(|g| {
@@ -173,7 +180,7 @@ async fn unattributed_spend_counts_in_its_category_and_review_moves_it_to_the_br
     .await;
     let held_only: i64 = scalar(&db, "SELECT coalesce(sum(amount_cents), 0)::bigint FROM unmapped_transactions WHERE counted_merchant_id IS NULL").await;
     assert_eq!(aggregated + held_only, 450 + 525 - 100 + 600 + 2000);
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(data_dir(&app));
 }
 
 #[tokio::test]
@@ -181,41 +188,25 @@ async fn one_shop_from_many_branches_and_cut_towns_waits_as_one_group_and_its_al
 ) {
     let app = spawn_gateway(&[("ALTDATA_K_ANONYMITY", "1")]).await;
     let day = chrono::Utc::now().date_naive() - chrono::Duration::days(2);
-    let dir = std::env::temp_dir().join(format!("altdata-{}", app.test_app.prefix));
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     // Printed to Mastercard's 22-character name field: the town cut short, or the branch after
     // a store number.
-    let first = dir.join("bistro-1.csv");
-    std::fs::write(
-        &first,
-        format!(
-            "{HEADER}\n\
-             b1,{day} 12:00:00,4111000000000001,2ND ST BISTRO ALLENTOW,31.00,USD,5812,,,\n\
+    let counts = ingest(
+        &app,
+        "bistro-1.csv",
+        &format!(
+            "b1,{day} 12:00:00,4111000000000001,2ND ST BISTRO ALLENTOW,31.00,USD,5812,,,\n\
              b2,{day} 12:10:00,4111000000000002,2ND ST BISTRO LOS ANGE,42.00,USD,5812,,,\n\
              b3,{day} 12:20:00,4111000000000003,2ND ST BISTRO #4 COLUM,27.00,USD,5812,,,\n"
         ),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let counts = app
-        .test_app
-        .run_pipeline(&[first.to_string_lossy().into_owned()])
-        .await[0]
-        .counts;
+    .await
+    .counts;
     assert_eq!(
         (counts.unattributed, counts.published),
         (3, 0),
         "{counts:?}"
     );
-    let queue = app
-        .request(
-            axum::http::Method::GET,
-            "/v1/admin/review",
-            Some(&app.admin_key),
-            &[],
-            None,
-        )
-        .await
-        .json();
+    let queue = app.admin_get("/v1/admin/review").await.json();
     let groups: Vec<(&str, i64)> = queue["groups"]
         .as_array()
         .map(|g| {
@@ -243,25 +234,18 @@ async fn one_shop_from_many_branches_and_cut_towns_waits_as_one_group_and_its_al
     assert_eq!(merchant_sums(&app, brand).await, (10_000, 3));
 
     // The next file's rows from another town resolve through the group's alias.
-    let second = dir.join("bistro-2.csv");
-    std::fs::write(
-        &second,
-        format!(
-            "{HEADER}\n\
-             b4,{day} 13:00:00,4111000000000004,2ND ST BISTRO CHARLOTT,19.00,USD,5812,,,\n"
-        ),
+    let counts = ingest(
+        &app,
+        "bistro-2.csv",
+        &format!("b4,{day} 13:00:00,4111000000000004,2ND ST BISTRO CHARLOTT,19.00,USD,5812,,,\n"),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let counts = app
-        .test_app
-        .run_pipeline(&[second.to_string_lossy().into_owned()])
-        .await[0]
-        .counts;
+    .await
+    .counts;
     assert_eq!(
         (counts.published, counts.unmapped, counts.unattributed),
         (1, 0, 0),
         "{counts:?}"
     );
     assert_eq!(merchant_sums(&app, brand).await, (11_900, 4));
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(data_dir(&app));
 }

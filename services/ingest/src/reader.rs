@@ -299,7 +299,7 @@ impl RowPath {
                         txn_id: row.txn_id.to_string(),
                         raw_descriptor: row.masked_descriptor.to_string(),
                         // Normalising drops long numbers; masked all the same, to be sure.
-                        normalized_descriptor: sanitize::mask_pans(&resolution.group).into_owned(),
+                        normalized_descriptor: sanitize::mask_pans(resolution.group()).into_owned(),
                         amount_cents: row.amount_cents,
                         metric_date: row.metric_date,
                         region: region.to_string(),

@@ -106,16 +106,20 @@ pub enum Decision {
 pub struct Resolution {
     /// The normalised descriptor.
     pub normalized: String,
-    /// The review queue's key and the text aliases are made under: `normalized` without a
-    /// store's branch or a town cut short by the card network's name field
-    /// (`normalize::DetailedNormalized::group`).
-    pub group: String,
+    /// Where [`Resolution::group`] ends in `normalized`.
+    group_len: usize,
     pub state: Option<Region>,
     pub city: Option<String>,
     pub decision: Decision,
 }
 
 impl Resolution {
+    /// The review queue's key and the text aliases are made under: `normalized` without a
+    /// store's branch or a town cut short by the card network's name field.
+    pub fn group(&self) -> &str {
+        &self.normalized[..self.group_len]
+    }
+
     /// The merchant id when resolved automatically.
     pub fn merchant_id(&self) -> Option<i64> {
         match self.decision {
@@ -212,20 +216,9 @@ impl Resolver {
 
     /// Resolves one raw descriptor; `mcc` may be empty.
     pub fn resolve(&self, raw_descriptor: &str, mcc: &str) -> Resolution {
-        let detailed = normalize::normalize_detailed(raw_descriptor);
-        let mcc = implied_mcc(mcc, &detailed);
-        let group = detailed.group().to_owned();
-        let Normalized { text, state, city } = detailed.normalized;
-        let decision = self
-            .group_alias(&text, &group)
-            .unwrap_or_else(|| self.decide(&text, city.as_deref(), detailed.place_tokens, mcc));
-        Resolution {
-            normalized: text,
-            group,
-            state,
-            city,
-            decision,
-        }
+        self.resolve_deciding(raw_descriptor, mcc, |text, city, places, mcc| {
+            self.decide(text, city, places, mcc)
+        })
     }
 
     /// [`Resolver::resolve`], with the decision looked up in `decisions` first. Raw
@@ -238,16 +231,29 @@ impl Resolver {
         mcc: &str,
         decisions: &mut cache::DecisionCache,
     ) -> Resolution {
+        self.resolve_deciding(raw_descriptor, mcc, |text, city, places, mcc| {
+            decisions.get_or_decide(self, text, city, places, mcc)
+        })
+    }
+
+    /// Normalises, then decides: by the alias of the row's review group, else by `decide`
+    /// (text, city, place words, MCC).
+    fn resolve_deciding(
+        &self,
+        raw_descriptor: &str,
+        mcc: &str,
+        decide: impl FnOnce(&str, Option<&str>, usize, &str) -> Decision,
+    ) -> Resolution {
         let detailed = normalize::normalize_detailed(raw_descriptor);
         let mcc = implied_mcc(mcc, &detailed);
-        let group = detailed.group().to_owned();
         let Normalized { text, state, city } = detailed.normalized;
-        let decision = self.group_alias(&text, &group).unwrap_or_else(|| {
-            decisions.get_or_decide(self, &text, city.as_deref(), detailed.place_tokens, mcc)
-        });
+        let group = &text[..detailed.group_len];
+        let decision = self
+            .group_alias(&text, group)
+            .unwrap_or_else(|| decide(&text, city.as_deref(), detailed.place_tokens, mcc));
         Resolution {
             normalized: text,
-            group,
+            group_len: detailed.group_len,
             state,
             city,
             decision,
@@ -480,7 +486,7 @@ mod tests {
         let resolver = resolver(aliases, vec![]);
         for raw in ["TOMTHUMB #2533 PLANO", "TOMTHUMB      FORT WOR"] {
             let r = resolver.resolve(raw, "5411");
-            assert_eq!(r.group, "TOMTHUMB", "{raw}");
+            assert_eq!(r.group(), "TOMTHUMB", "{raw}");
             assert!(
                 matches!(
                     r.decision,
@@ -496,7 +502,7 @@ mod tests {
         }
         // Another shop whose name only starts the same stays apart.
         let other = resolver.resolve("TOMTHUMBS BBQ", "5812");
-        assert_eq!(other.group, "TOMTHUMBS BBQ");
+        assert_eq!(other.group(), "TOMTHUMBS BBQ");
         assert!(!matches!(
             other.decision,
             Decision::Auto {

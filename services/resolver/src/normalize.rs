@@ -49,25 +49,11 @@ pub(crate) struct DetailedNormalized {
     pub place_tokens: usize,
     /// The raw text carries a US airline's ticket number ([`has_airline_ticket`]).
     pub airline_ticket: bool,
-    /// How many leading words of `text` name the merchant for the review queue
-    /// ([`group_words`]).
-    pub group_words: usize,
-}
-
-impl DetailedNormalized {
-    /// The review queue's key: `text` without a store's branch or a town cut short by the
-    /// card network's name field, so that one shop's rows from many branches and towns wait
-    /// as one group, and an alias made from the group applies to all of them.
-    pub fn group(&self) -> &str {
-        let text = &self.normalized.text;
-        match text
-            .match_indices(' ')
-            .nth(self.group_words.saturating_sub(1))
-        {
-            Some((at, _)) => &text[..at],
-            None => text,
-        }
-    }
+    /// The review queue's key is `text[..group_len]`: the text without a store's branch or a
+    /// town cut short by the card network's name field ([`group_words`]), so that one shop's
+    /// rows from many branches and towns wait as one group, and an alias made from the group
+    /// applies to all of them.
+    pub group_len: usize,
 }
 
 /// Passes after which normalisation stops even if the text still changes (it shrinks every
@@ -95,11 +81,16 @@ pub(crate) fn normalize_detailed(raw: &str) -> DetailedNormalized {
     let words = text.split(' ').filter(|w| !w.is_empty()).count();
     let branch = branch_words(raw, &text, words);
     let group_words = group_words(raw, &text, words, branch, state.is_some());
+    // The end of the group's last word: the space after it, or the end of the text.
+    let group_len = text
+        .match_indices(' ')
+        .nth(group_words - 1)
+        .map_or(text.len(), |(at, _)| at);
     DetailedNormalized {
         place_tokens: place_tokens.max(branch.words).min(words.saturating_sub(1)),
         normalized: Normalized { text, state, city },
         airline_ticket: has_airline_ticket(raw),
-        group_words,
+        group_len,
     }
 }
 
@@ -897,7 +888,10 @@ mod tests {
 
     #[test]
     fn the_review_group_drops_the_branch_and_a_town_cut_by_the_name_field() {
-        let group = |raw: &str| normalize_detailed(raw).group().to_owned();
+        let group = |raw: &str| {
+            let detailed = normalize_detailed(raw);
+            detailed.normalized.text[..detailed.group_len].to_owned()
+        };
         // Printed to a 22- or 25-character name field, the town cut short or whole.
         assert_eq!(group("2ND ST BISTRO ALLENTOW"), "2ND ST BISTRO");
         assert_eq!(group("SQ *2ND ST BISTRO LOUI"), "2ND ST BISTRO");
