@@ -13,6 +13,7 @@
 //! when the resolver is rebuilt after a mapping change.
 
 use crate::fuzzy::Continuation;
+use crate::normalize::Shape;
 use crate::{Decision, Resolution, Resolver};
 /// Keys are descriptors from input files: a hasher seeded per process.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
@@ -68,18 +69,21 @@ impl DecisionCache {
         resolver: &Resolver,
         text: &str,
         city: Option<&str>,
-        place_words: usize,
+        shape: Shape,
         mcc: &str,
     ) -> Decision {
         self.key.clear();
         self.key.push_str(text);
         self.key.push(KEY_SEPARATOR);
-        match u8::try_from(place_words) {
-            // Nearly always 0 to 3: a digit without the formatting machinery, once a row.
-            Ok(digit @ 0..=9) => self.key.push(char::from(b'0' + digit)),
-            // Writing to a String cannot fail.
-            _ => {
-                let _ = write!(self.key, "{place_words}");
+        for count in [Some(shape.place_words), shape.name_words] {
+            match count.map(u8::try_from) {
+                None => self.key.push('-'),
+                // Nearly always 0 to 3: a digit without the formatting machinery, once a row.
+                Some(Ok(digit @ 0..=9)) => self.key.push(char::from(b'0' + digit)),
+                // Writing to a String cannot fail.
+                Some(_) => {
+                    let _ = write!(self.key, "{}", count.unwrap_or_default());
+                }
             }
         }
         self.key.push(KEY_SEPARATOR);
@@ -91,8 +95,7 @@ impl DecisionCache {
         let (decision, city) = match self.general.get(self.key.as_str()) {
             Some((decision, continuations)) => (decision.clone(), city_matters(continuations)),
             None => {
-                let (decision, continuations) =
-                    resolver.decide_noting_city(text, None, place_words, mcc);
+                let (decision, continuations) = resolver.decide_noting_city(text, None, shape, mcc);
                 let city = city_matters(&continuations);
                 if self.general.len() >= self.capacity {
                     self.general.clear();
@@ -110,7 +113,7 @@ impl DecisionCache {
         if let Some(found) = self.by_city.get(self.key.as_str()) {
             return found.clone();
         }
-        let (decision, _) = resolver.decide_noting_city(text, Some(city), place_words, mcc);
+        let (decision, _) = resolver.decide_noting_city(text, Some(city), shape, mcc);
         if self.by_city.len() >= self.capacity {
             self.by_city.clear();
         }
@@ -284,8 +287,8 @@ mod tests {
             ("HARBOR MARKET", "PLACE"),
         ] {
             assert_ne!(
-                resolver.decide(text, None, 0, ""),
-                resolver.decide(text, Some(city), 0, ""),
+                resolver.decide(text, None, Shape::default(), ""),
+                resolver.decide(text, Some(city), Shape::default(), ""),
                 "{text:?} in {city:?}"
             );
         }
@@ -297,14 +300,14 @@ mod tests {
                     seen.reverse();
                 }
                 for city in seen {
-                    let cached = cache.get_or_decide(&resolver, text, city, 0, "");
-                    let fresh = resolver.decide(text, city, 0, "");
+                    let cached = cache.get_or_decide(&resolver, text, city, Shape::default(), "");
+                    let fresh = resolver.decide(text, city, Shape::default(), "");
                     assert_eq!(cached, fresh, "{text:?} in {city:?}");
                 }
             }
         }
         assert!(matches!(
-            resolver.decide("TACO", Some("BELL"), 0, ""),
+            resolver.decide("TACO", Some("BELL"), Shape::default(), ""),
             Decision::Auto { merchant_id: 4, .. }
         ));
     }

@@ -43,6 +43,7 @@ pub use rules::{check_rule, Alias, Rule, RuleKind, RuleMatcher, RuleProblem, Ski
 use altdata_domain::catalogue::Catalogue;
 use altdata_domain::{Category, Region};
 use fuzzy::{CandidateIndex, Continuation, IndexedMerchant, Query, REVIEW_CANDIDATES};
+use normalize::Shape;
 use rules::{AliasTable, RuleSet};
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
@@ -242,7 +243,7 @@ impl Resolver {
         &self,
         raw_descriptor: &str,
         mcc: &str,
-        decide: impl FnOnce(&str, Option<&str>, usize, &str) -> Decision,
+        decide: impl FnOnce(&str, Option<&str>, Shape, &str) -> Decision,
     ) -> Resolution {
         let detailed = normalize::normalize_detailed(raw_descriptor);
         let mcc = implied_mcc(mcc, &detailed);
@@ -250,7 +251,7 @@ impl Resolver {
         let group = &text[..detailed.group_len];
         let decision = self
             .group_alias(&text, group)
-            .unwrap_or_else(|| decide(&text, city.as_deref(), detailed.place_tokens, mcc));
+            .unwrap_or_else(|| decide(&text, city.as_deref(), detailed.shape, mcc));
         Resolution {
             normalized: text,
             group_len: detailed.group_len,
@@ -281,8 +282,8 @@ impl Resolver {
         self.merchants.get(&id)
     }
 
-    fn decide(&self, text: &str, city: Option<&str>, place_words: usize, mcc: &str) -> Decision {
-        self.decide_noting_city(text, city, place_words, mcc).0
+    fn decide(&self, text: &str, city: Option<&str>, shape: Shape, mcc: &str) -> Decision {
+        self.decide_noting_city(text, city, shape, mcc).0
     }
 
     /// The decision, and where its alignments ran out of words ([`Query::continuations`]: what
@@ -291,7 +292,7 @@ impl Resolver {
         &self,
         text: &str,
         city: Option<&str>,
-        place_words: usize,
+        shape: Shape,
         mcc: &str,
     ) -> (Decision, Vec<Continuation>) {
         if text.is_empty() {
@@ -327,12 +328,44 @@ impl Resolver {
             };
             return (decision, Vec::new());
         }
-        let query = self.index.query(text, city, place_words, mcc);
+        let query = self.index.query(text, city, shape.place_words, mcc);
         let paying_a_bill = words.iter().any(|w| vocabulary::PAYMENT_WORDS.contains(w));
-        (
-            self.fuzzy_decision(&query, text, mcc, paying_a_bill),
-            query.continuations(),
-        )
+        let decision = self.fuzzy_decision(&query, text, mcc, paying_a_bill);
+        let decision = match shape.name_words {
+            Some(name_words) if matches!(decision, Decision::Review { .. }) => self
+                .name_before_star(&words[..name_words.min(words.len())], mcc, paying_a_bill)
+                .filter(|(merchant_id, _)| first_candidate(&decision) == Some(*merchant_id))
+                .map_or(decision, |(merchant_id, confidence)| Decision::Auto {
+                    merchant_id,
+                    confidence,
+                    source: ResolutionSource::Fuzzy,
+                }),
+            _ => decision,
+        };
+        (decision, query.continuations())
+    }
+
+    /// The merchant the words before a network's `*` name on their own, when they do clearly
+    /// ([`normalize::Shape::name_words`]). The rest is the transaction's detail (an order, a
+    /// product, a site), which a merchant prints after its name and the catalogue does not
+    /// know; it may still say which of a company's merchants it was (`UBER *EATS`), so this
+    /// only confirms the text's best candidate when the whole text could not decide.
+    fn name_before_star(
+        &self,
+        words: &[&str],
+        mcc: &str,
+        paying_a_bill: bool,
+    ) -> Option<(i64, f32)> {
+        let name = words.join(" ");
+        let query = self.index.query(&name, None, 0, mcc);
+        match self.fuzzy_decision(&query, &name, mcc, paying_a_bill) {
+            Decision::Auto {
+                merchant_id,
+                confidence,
+                ..
+            } => Some((merchant_id, confidence)),
+            Decision::Review { .. } => None,
+        }
     }
 
     /// [`CandidateIndex::city_changes_outcome`].
@@ -391,6 +424,14 @@ impl Resolver {
             candidates,
             category: guess_category(text, mcc),
         }
+    }
+}
+
+/// The best candidate of a review.
+fn first_candidate(decision: &Decision) -> Option<i64> {
+    match decision {
+        Decision::Review { candidates, .. } => candidates.first().map(|c| c.merchant_id),
+        Decision::Auto { .. } => None,
     }
 }
 

@@ -45,8 +45,8 @@ pub fn normalize(raw: &str) -> Normalized {
 #[derive(Debug, Clone)]
 pub(crate) struct DetailedNormalized {
     pub normalized: Normalized,
-    /// How many trailing words of `text` are probably a place (see [`Location::place_tokens`]).
-    pub place_tokens: usize,
+    /// What the matcher should know about the words of `text`.
+    pub shape: Shape,
     /// The raw text carries a US airline's ticket number ([`has_airline_ticket`]).
     pub airline_ticket: bool,
     /// The review queue's key is `text[..group_len]`: the text without a store's branch or a
@@ -56,17 +56,34 @@ pub(crate) struct DetailedNormalized {
     pub group_len: usize,
 }
 
+/// What normalisation found out about the words of a normalised text, beyond the words.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Shape {
+    /// How many trailing words are probably a place (see [`Location::place_tokens`]).
+    pub place_words: usize,
+    /// How many leading words the card network printed before a `*` that a transaction's own
+    /// detail follows, when there was one and words follow it: a merchant's name field is its
+    /// name (or a short form of it) then `*` then an order, product or site
+    /// (`FANATICS*NFL SHOP`, `Msft*9DTCCJAB`, `LYFT *RIDE`). Facilitators' and marketplaces'
+    /// stars (`SQ *`, `DOORDASH*`) are gone by then.
+    pub name_words: Option<usize>,
+}
+
 /// Passes after which normalisation stops even if the text still changes (it shrinks every
 /// pass, and real descriptors settle in two).
 const MAX_PASSES: usize = 8;
 
-pub(crate) fn normalize_detailed(raw: &str) -> DetailedNormalized {
+pub(crate) fn normalize_detailed(full: &str) -> DetailedNormalized {
+    let raw = without_cut_address(full);
     let mut text = raw.to_owned();
     let mut state = None;
     let mut city = None;
     let mut place_tokens = 0;
+    let mut name_words = None;
     for _ in 0..MAX_PASSES {
-        let (next, location) = clean_pass(&text, true);
+        let (next, location, star) = clean_pass(&text, true);
+        // Only the first pass sees the star: the text it returns has none.
+        name_words = name_words.or(star);
         // The place words belong to the pass that found the location.
         if state.is_none() && (location.state.is_some() || location.place_tokens > 0) {
             place_tokens = location.place_tokens;
@@ -87,12 +104,65 @@ pub(crate) fn normalize_detailed(raw: &str) -> DetailedNormalized {
         .nth(group_words - 1)
         .map_or(text.len(), |(at, _)| at);
     DetailedNormalized {
-        place_tokens: place_tokens.max(branch.words).min(words.saturating_sub(1)),
+        shape: Shape {
+            place_words: place_tokens.max(branch.words).min(words.saturating_sub(1)),
+            name_words: name_words.filter(|&n| n > 0 && n < words),
+        },
         normalized: Normalized { text, state, city },
-        airline_ticket: has_airline_ticket(raw),
+        airline_ticket: has_airline_ticket(full),
         group_len,
     }
 }
+
+/// The width of an OFX download's `NAME` field (OFX 1.0–2.x allow 32 characters).
+const OFX_NAME_WIDTH: usize = 32;
+
+/// A street address after the merchant's name, as banks that print one fill the rest of the
+/// OFX `NAME` field: a house number and words up to the end, the last cut short
+/// (`RALPHS #0630 2270 LAKE AVE ALTAD`, `TRADER JOE'S #171 QPS 467 ROSEME`,
+/// `MCDONALD'S F11949 2157 LINCOLN A`). The last such number is taken: a store number before
+/// it stays for the branch and the matcher. A house number of one or two digits is left
+/// alone: normalised text keeps such numbers (`FOREVER 21`), and normalising it again must
+/// change nothing.
+static ADDRESS_AT_OFX_WIDTH: LazyLock<Regex> = LazyLock::new(|| {
+    compile(
+        r"(?i)^(.*[^\s#])\s+\d{3,6}(?:-\d{1,6})?(?:\s+(?:[A-Z][A-Z.',-]*|\d{1,3}(?:ST|ND|RD|TH)))+\s*$",
+    )
+});
+
+/// `raw` without a street address cut short at the OFX `NAME` width ([`ADDRESS_AT_OFX_WIDTH`]);
+/// shorter or longer descriptors are left alone (a town or branch after a store number in a
+/// card network's 22- or 25-character name field is not an address).
+fn without_cut_address(raw: &str) -> &str {
+    if raw.len() != OFX_NAME_WIDTH && raw.trim_end().len() != OFX_NAME_WIDTH {
+        return raw;
+    }
+    let Some(name) = ADDRESS_AT_OFX_WIDTH
+        .captures(raw)
+        .and_then(|caps| caps.get(1))
+    else {
+        return raw;
+    };
+    // A bank's channel text and a card number before it (`CHECKCARD 1102 HY-VEE HOUSTON TX`):
+    // the number is the card's, and the merchant follows it.
+    let only_channel = name.as_str().split_whitespace().all(|word| {
+        let word = word.to_ascii_uppercase();
+        word.bytes().any(|b| b.is_ascii_digit()) || CHANNEL_WORDS.contains(word.as_str())
+    });
+    if only_channel {
+        raw
+    } else {
+        name.as_str()
+    }
+}
+
+/// Every word of the channel phrases.
+static CHANNEL_WORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    CHANNEL_PHRASES
+        .iter()
+        .flat_map(|p| p.iter().copied())
+        .collect()
+});
 
 /// The widths of the merchant-name field card networks print (Mastercard 22 characters, Visa
 /// 25): a name and town longer than the field are cut at its end, often inside the town.
@@ -210,7 +280,7 @@ fn has_airline_ticket(raw: &str) -> bool {
 pub(crate) fn normalize_name(name: &str) -> String {
     let mut text = name.to_owned();
     for _ in 0..MAX_PASSES {
-        let (next, _) = clean_pass(&text, false);
+        let (next, _, _) = clean_pass(&text, false);
         if next == text {
             break;
         }
@@ -335,7 +405,9 @@ fn compile(pattern: &str) -> Regex {
 }
 
 /// One cleaning pass; see the module documentation for the order.
-fn clean_pass(input: &str, parse_location: bool) -> (String, Location) {
+/// Also returns how many words came before the first `*` left with words after it
+/// ([`Shape::name_words`]).
+fn clean_pass(input: &str, parse_location: bool) -> (String, Location, Option<usize>) {
     let prepared = prepare(input);
     // Text that is already clean words (every pass after the first, most of the time) has
     // nothing the patterns could match; skipping them halves the cost of normalising.
@@ -364,6 +436,11 @@ fn clean_pass(input: &str, parse_location: bool) -> (String, Location) {
         Location::default()
     };
     drop_marketplace_seller(&mut tokens);
+    let name_words = tokens.iter().position(|t| *t == "*").and_then(|star| {
+        let before = tokens[..star].iter().filter(|t| !is_marker(t)).count();
+        let after = tokens[star..].iter().filter(|t| !is_marker(t)).count();
+        (before > 0 && after > 0).then_some(before)
+    });
     tokens.retain(|t| !is_marker(t));
     // A legal `CO`, or a word left dangling once the location went (`CON ED OF NY`).
     while tokens.len() > 1
@@ -374,7 +451,7 @@ fn clean_pass(input: &str, parse_location: bool) -> (String, Location) {
     {
         tokens.pop();
     }
-    (tokens.join(" "), location)
+    (tokens.join(" "), location, name_words)
 }
 
 /// Runs each text pattern whose telltale characters occur in the text.
@@ -793,14 +870,15 @@ fn keep_after_dba(tokens: &mut Vec<&str>) {
 }
 
 /// Drops a word of 3+ characters printed again later (`UBER TRIP HELP.UBER.COM` → `UBER TRIP`),
-/// and a word repeated right after itself.
+/// and a word repeated right after itself, except a single letter: a repeated initial is a
+/// name whose `&` the terminal could not print (`L L HAWAIIAN BBQ` for L&L, `J J FISH`).
 fn drop_repeats(tokens: &mut Vec<&str>) {
     let mut kept = 0;
     for index in 0..tokens.len() {
         let token = tokens[index];
         let before = &tokens[..kept];
-        let repeated =
-            before.last() == Some(&token) || (token.len() >= 3 && before.contains(&token));
+        let repeated = (before.last() == Some(&token) && token.len() > 1)
+            || (token.len() >= 3 && before.contains(&token));
         if !repeated {
             tokens[kept] = token;
             kept += 1;
@@ -872,7 +950,7 @@ mod tests {
 
     #[test]
     fn words_after_a_store_number_are_the_branch() {
-        let branch = |raw: &str| normalize_detailed(raw).place_tokens;
+        let branch = |raw: &str| normalize_detailed(raw).shape.place_words;
         assert_eq!(branch("AMC 0246 MISSION VALLE"), 2);
         assert_eq!(branch("BP#1766000CHURCH ST"), 2);
         assert_eq!(branch("GOODWILL CCVA - LASKIN RO"), 2);
@@ -913,6 +991,27 @@ mod tests {
         assert_eq!(group("ALLENTOWN PIZZA ALLENT"), "ALLENTOWN PIZZA");
         assert_eq!(group("HOUSTON"), "HOUSTON");
         assert_eq!(group(""), "");
+    }
+
+    #[test]
+    fn the_words_before_a_networks_star_are_noted() {
+        let name_words = |raw: &str| normalize_detailed(raw).shape.name_words;
+        // Real strings: the merchant's name (or its short form), `*`, the transaction's detail.
+        assert_eq!(name_words("FANATICS*NFL SHOP 904-4214000 FL"), Some(1));
+        assert_eq!(name_words("Msft*9DTCCJAB 877-9948705 CA"), Some(1));
+        assert_eq!(name_words("AMZN Mktp US*H28AX9KW1"), None);
+        assert_eq!(name_words("LYFT   *RIDE THU 8PM"), Some(1));
+        // A facilitator's or marketplace's star is gone before: no detail follows a name.
+        assert_eq!(name_words("SQ *COFFEE GALLERY 2029 N LAKE A"), None);
+        assert_eq!(name_words("SQU*SQ *ROSEBUD COFFEE 281 N Mad"), None);
+        assert_eq!(name_words("DOORDASH*WENDYS"), None);
+        assert_eq!(name_words("STARBUCKS STORE 05648"), None);
+    }
+
+    #[test]
+    fn a_repeated_initial_is_a_name_without_its_ampersand() {
+        assert_eq!(text("L L HAWAIIAN BBQ"), "L L HAWAIIAN BBQ");
+        assert_eq!(text("UBER UBER TRIP"), "UBER TRIP");
     }
 
     #[test]
@@ -1164,6 +1263,31 @@ mod tests {
         assert_eq!(text("STARBUCKS STORE XXXXX SEATTLE WA"), "STARBUCKS STORE");
         assert_eq!(text("GRUBHUBBUFFALOWILDWIN"), "GRUBHUB");
         assert_eq!(text("SEAMLSS*SWEETGREEN"), "SEAMLESS");
+    }
+
+    #[test]
+    fn a_street_address_cut_at_the_ofx_name_width_goes() {
+        // Real OFX `NAME` fields, 32 characters: name, house number, street cut short.
+        assert_eq!(text("L L HAWAIIAN BBQ 319 S ARROYO PA"), "L L HAWAIIAN BBQ");
+        assert_eq!(text("TRADER JOE'S #171 QPS 467 ROSEME"), "TRADER JOES QPS");
+        assert_eq!(text("MCDONALD'S F11949 2157 LINCOLN A"), "MCDONALDS");
+        assert_eq!(text("SUBWAY 03419512 122 E 17TH ST SA"), "SUBWAY");
+        assert_eq!(text("SWORK COFFEE 2160 COLORADO BLVD "), "SWORK COFFEE");
+        // The store number before the address stays a branch boundary.
+        assert_eq!(
+            normalize_detailed("AMC SANTA ANITA 16 #02 400 BALDW")
+                .normalized
+                .text,
+            "AMC SANTA ANITA 16"
+        );
+        // A card number after the bank's channel text is no house number.
+        assert_eq!(text("CHECKCARD 1102 HY-VEE HOUSTON TX"), "HY VEE");
+        // No house number, or not at the width: nothing is cut.
+        assert_eq!(
+            text("EURO YOUTH HOTEL Senefelderstr. "),
+            "EURO YOUTH HOTEL SENEFELDERSTR"
+        );
+        assert_eq!(text("JOES PIZZA 123 MAIN"), "JOES PIZZA MAIN");
     }
 
     #[test]
