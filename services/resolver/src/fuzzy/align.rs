@@ -19,9 +19,6 @@ pub(super) struct Alignment {
     pub(super) truncated: bool,
     pub(super) typo: bool,
     pub(super) glued: bool,
-    /// Words were glued together or split apart to line up whole (`TACOBELL`, `WAL MART`):
-    /// the descriptor spaces the name otherwise than the name does.
-    pub(super) respaced: bool,
     /// Name letters credited, not matched, after the point where the descriptor was cut.
     pub(super) credited: f32,
     /// Where in the glued word the name ended (`STARBUCKSSEATTLE` → 9).
@@ -60,7 +57,6 @@ pub(super) fn align(
             if let Some(k) = glued_run(dw, &n[i..]) {
                 a.name_letters += dw.len() as f32;
                 a.descriptor_letters += dw.len() as f32;
-                a.respaced = true;
                 i += k;
                 j += 1;
                 continue;
@@ -98,7 +94,6 @@ pub(super) fn align(
             if let Some(k) = glued_run(nw, &d[j..]) {
                 a.name_letters += nw.len() as f32;
                 a.descriptor_letters += nw.len() as f32;
-                a.respaced = true;
                 i += 1;
                 j += k;
                 continue;

@@ -116,8 +116,6 @@ pub(crate) struct ScoredMerchant {
     /// Descriptor words the name explains from the first, when it lined up from there, and
     /// whether it lined up whole (not cut short).
     pub whole_words: Option<(usize, bool)>,
-    /// The name lined up only with words glued or split ([`Alignment::respaced`]).
-    pub respaced: bool,
 }
 
 /// The descriptor as the matcher sees it.
@@ -377,7 +375,6 @@ impl CandidateIndex {
                 whole_words: s
                     .whole_from_start
                     .then_some((s.alignment.end, s.alignment.complete)),
-                respaced: s.alignment.respaced,
                 detail: s,
             })
             .collect()
@@ -424,20 +421,6 @@ impl CandidateIndex {
         }
         let close =
             |s: &&ScoredMerchant| s.score >= AUTO_THRESHOLD && best.score - s.score < AUTO_MARGIN;
-        // Names the descriptor spells alike but for their spaces (`TOM THUMB` and `TOMTHUMB`,
-        // two chains): the one spaced as printed is the merchant that printed it.
-        let same_words = |s: &&ScoredMerchant| {
-            s.whole_words.is_some_and(|(_, whole)| whole) && s.whole_words == best.whole_words
-        };
-        if scored.iter().filter(close).all(|s| same_words(&s)) {
-            let mut as_printed = scored
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| close(s) && !s.respaced);
-            if let (Some((index, _)), None) = (as_printed.next(), as_printed.next()) {
-                return Some(index);
-            }
-        }
         let widest = scored
             .iter()
             .filter(close)
@@ -713,26 +696,6 @@ mod tests {
         let index = sample();
         assert!(best(&index, "GAPSTOW CAFE", 0, "").is_none_or(|f| f.1 < AUTO_THRESHOLD));
         assert!(best(&index, "GAP", 0, "5651").is_some_and(|f| f.0 == 7 && f.1 >= AUTO_THRESHOLD));
-    }
-
-    #[test]
-    fn names_alike_but_for_spaces_go_by_the_printed_spaces() {
-        // Two chains: Tom Thumb (grocery) and TomThumb (convenience stores). Real strings.
-        let index = index(&[
-            (1, Category::Grocery, &["Tom Thumb"]),
-            (2, Category::GasStation, &["TomThumb"]),
-        ]);
-        let winner = |text: &str| {
-            let query = index.query(text, None, 0, "");
-            let scored = index.candidates(&query, 3);
-            CandidateIndex::clear_winner(&scored)
-                .and_then(|i| scored.get(i))
-                .and_then(|s| index.merchant(s.merchant))
-                .map(|m| m.id)
-        };
-        assert_eq!(winner("TOM THUMB"), Some(1));
-        assert_eq!(winner("TOM THUMB FOOD"), Some(1));
-        assert_eq!(winner("TOMTHUMB"), Some(2));
     }
 
     #[test]
