@@ -249,3 +249,141 @@ async fn one_shop_from_many_branches_and_cut_towns_waits_as_one_group_and_its_al
     assert_eq!(merchant_sums(&app, brand).await, (11_900, 4));
     let _ = std::fs::remove_dir_all(data_dir(&app));
 }
+
+/// The pending groups of the review queue: (group, transactions).
+async fn queue_groups(app: &integration_tests::gateway::GatewayApp) -> Vec<(String, i64)> {
+    let queue = app.admin_get("/v1/admin/review").await.json();
+    let mut groups: Vec<(String, i64)> = queue["groups"]
+        .as_array()
+        .map(|g| {
+            g.iter()
+                .map(|g| {
+                    (
+                        g["normalized_descriptor"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                        g["transactions"].as_i64().unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    groups.sort();
+    groups
+}
+
+#[tokio::test]
+async fn the_queue_resolved_again_after_a_resolver_change_regroups_and_assigns_exactly() {
+    let app = spawn_gateway(&[("ALTDATA_K_ANONYMITY", "1")]).await;
+    let day = chrono::Utc::now().date_naive() - chrono::Duration::days(2);
+    let counts = ingest(
+        &app,
+        "again-1.csv",
+        &format!(
+            "a1,{day} 08:00:00,4111000000000001,QWZ COFFEE 0421 OAKLAND CA,4.50,USD,5814,,CA,\n\
+             a2,{day} 08:10:00,4111000000000002,QWZ COFFEE 0421 OAKLAND CA,-1.25,USD,5814,,CA,\n\
+             a3,{day} 08:20:00,4111000000000003,ZORP NOODLE HOUSE,12.00,USD,5812,,CA,\n"
+        ),
+    )
+    .await
+    .counts;
+    assert_eq!(
+        (counts.unattributed, counts.published),
+        (3, 0),
+        "{counts:?}"
+    );
+    let coffee = altdata_domain::Category::CoffeeShop.unattributed_merchant_id();
+    assert_eq!(merchant_sums(&app, coffee).await, (325, 2));
+    let before = queue_groups(&app).await;
+    assert_eq!(before.len(), 2, "{before:?}");
+    let noodle = before
+        .iter()
+        .find(|(g, _)| g.starts_with("ZORP"))
+        .map(|(g, _)| g.clone())
+        .unwrap_or_default();
+    // A row held by an older resolver, under a key today's resolver does not make.
+    app.db()
+        .await
+        .execute(
+            "UPDATE unmapped_transactions SET normalized_descriptor = $1 WHERE txn_id = 'a3'",
+            &[&format!("{noodle} OLD KEY")],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Today's catalogue has a brand the rows did not find when they arrived.
+    app.merchant(900_101, "Qwz Coffee", "coffee_shop", "qwz-coffee")
+        .await;
+
+    let again = |dry_run: bool| {
+        let app = &app;
+        async move {
+            let resolver = altdata_ingest::load_resolver(&app.test_app.pool)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let mut client = app.db().await;
+            altdata_gateway::review::again::resolve_again(&mut client, &resolver, "test", dry_run)
+                .await
+                .map_err(altdata_gateway::error::ApiError::from)
+                .unwrap_or_else(|e| panic!("{e}"))
+        }
+    };
+    let dry = again(true).await;
+    assert_eq!(
+        (
+            dry.groups_examined,
+            dry.groups_regrouped,
+            dry.rows_regrouped
+        ),
+        (2, 1, 1),
+        "{dry:?}"
+    );
+    assert_eq!(
+        (dry.groups_assigned, dry.rows_assigned, dry.cents_assigned),
+        (1, 2, 575),
+        "{dry:?}"
+    );
+    assert_eq!(
+        merchant_sums(&app, 900_101).await,
+        (0, 0),
+        "a dry run moves nothing"
+    );
+    assert_eq!(queue_groups(&app).await.len(), 2);
+
+    let done = again(false).await;
+    assert_eq!(done, dry, "the pass does what the dry run said");
+    // The spend moved from the unattributed coffee merchant to the brand, to the cent.
+    assert_eq!(merchant_sums(&app, 900_101).await, (325, 2));
+    assert_eq!(merchant_sums(&app, coffee).await, (0, 0));
+    assert_eq!(queue_groups(&app).await, vec![(noodle, 1)]);
+    let audit: i64 = app
+        .db()
+        .await
+        .query_one(
+            "SELECT id FROM mapping_audit WHERE action = 'assign' AND actor = 'test' AND merchant_id = 900101",
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .get(0);
+
+    // A second pass with the same resolver finds nothing to do.
+    let idle = again(false).await;
+    assert_eq!(
+        (
+            idle.groups_examined,
+            idle.groups_regrouped,
+            idle.groups_assigned
+        ),
+        (1, 0, 0),
+        "{idle:?}"
+    );
+    // It was an ordinary assign: the review tool's undo puts the rows back.
+    let undone = app
+        .admin_post("/v1/admin/review/undo", json!({"audit_id": audit}))
+        .await;
+    assert_eq!(undone.status, StatusCode::OK, "{}", undone.text());
+    assert_eq!(merchant_sums(&app, 900_101).await, (0, 0));
+    assert_eq!(merchant_sums(&app, coffee).await, (325, 2));
+    let _ = std::fs::remove_dir_all(data_dir(&app));
+}

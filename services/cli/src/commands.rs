@@ -96,6 +96,15 @@ enum Command {
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         k: Option<u32>,
     },
+    /// Resolve the review queue again with today's resolver (catalogue, aliases, rules): rows
+    /// regrouped under today's group keys, and groups assigned where every text of theirs now
+    /// resolves automatically to one merchant (an ordinary assign: audited, undoable). Run it
+    /// after a resolver release.
+    ReviewAgain {
+        /// Say what would change, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Serve the HTTP API, the dashboard and the review tool.
     Gateway,
     /// Every role in one process: migrate, ingest the landing zone, aggregate, serve.
@@ -282,6 +291,44 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 recovery.rebuilt.cells,
                 recovery.offset
             );
+            Ok(())
+        }
+        Command::ReviewAgain { dry_run } => {
+            let connections = settings(altdata_common::ConnectionSettings::read)?;
+            let pool = connect::postgres_pool(&connections).await?;
+            let resolver = altdata_ingest::load_resolver(&pool).await?;
+            let mut client = pool.get().await?;
+            let report = altdata_gateway::review::again::resolve_again(
+                &mut client,
+                &resolver,
+                "review-again (resolver)",
+                dry_run,
+            )
+            .await
+            .map_err(altdata_gateway::error::ApiError::from)?;
+            let verb = if dry_run { "would be" } else { "were" };
+            println!(
+                "{} groups waiting: {} {verb} regrouped ({} rows); {} {verb} assigned ({} rows, ${:.2}) to {} merchants; {} resolve to more than one merchant and wait for a person",
+                report.groups_examined,
+                report.groups_regrouped,
+                report.rows_regrouped,
+                report.groups_assigned,
+                report.rows_assigned,
+                report.cents_assigned as f64 / 100.0,
+                report.assigned.len(),
+                report.groups_split
+            );
+            for (merchant_id, groups) in &report.assigned {
+                let name = resolver
+                    .merchant(*merchant_id)
+                    .map_or("?", |m| m.name.as_str());
+                let sample: Vec<&str> = groups.iter().take(3).map(String::as_str).collect();
+                println!(
+                    "  {merchant_id} {name}: {} groups, e.g. {}",
+                    groups.len(),
+                    sample.join(" | ")
+                );
+            }
             Ok(())
         }
         Command::Disclosure { k } => {

@@ -224,7 +224,7 @@ pub async fn assign(
     let actor = principal.actor();
     let mut answer = with_retries(&state, "assign", |client| {
         let (descriptors, target, actor) = (descriptors.clone(), target.clone(), actor.clone());
-        Box::pin(async move { assign_once(client, &descriptors, &target, &actor).await })
+        Box::pin(async move { assign_groups(client, &descriptors, &target, &actor).await })
     })
     .await?;
     answer.mapping_change_published = publish_mapping_changed(&state, "review assign").await;
@@ -232,7 +232,10 @@ pub async fn assign(
     Ok(Json(answer))
 }
 
-async fn assign_once(
+/// One assign, in one transaction under the review lock: the groups' pending rows into the
+/// aggregates under the target, their aliases, an audit row per group. `descriptors` are
+/// checked ([`check_descriptors`]) by the caller.
+pub async fn assign_groups(
     client: &mut deadpool_postgres::Client,
     descriptors: &[String],
     target: &Target,

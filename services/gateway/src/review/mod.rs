@@ -3,6 +3,8 @@
 //!
 //! - [`queue`]: the pending groups.
 //! - [`assign`]: a group to a merchant, its held rows replayed into the aggregates.
+//! - [`again`]: the queue resolved again with today's resolver (regrouped, and assigned where
+//!   it now decides by itself).
 //! - [`undo`]: an assign reversed, its rows subtracted and put back in the queue.
 //! - [`ignore`]: a group taken out of the queue without counting it.
 //! - [`rules`]: prefix and regex rules, validated by the resolver's own code.
@@ -15,6 +17,7 @@
 //! sum over all shards, so -1 is counted like any other. After commit, ingest is told to
 //! reload its aliases and rules.
 
+pub mod again;
 pub mod assign;
 pub mod audit;
 pub mod files;
