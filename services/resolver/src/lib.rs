@@ -487,6 +487,23 @@ mod tests {
     }
 
     #[test]
+    fn a_name_explaining_the_whole_glued_word_wins_over_one_ending_inside_it() {
+        // Intuit's `mint.com` lines up with `MINT`, glued to `MOBILE` in one word.
+        let catalogue = Catalogue::parse(
+            "id,name,category,brand_id,ticker_symbol,match_names,mcc\n\
+             1380,Intuit,software,intuit,INTU,mint.com|turbotax,5817\n\
+             1837,Mint Mobile,telecom,mint_mobile,TMUS,mintmobile,4814\n",
+        )
+        .unwrap_or_default();
+        let resolver = Resolver::new(&catalogue, vec![], vec![], vec![]);
+        let r = resolver.resolve(
+            "Mobile Purchase Sign Based 12/03 05:54a #1229 D4071 Mintmobile 26",
+            "4814",
+        );
+        assert_eq!(r.merchant_id(), Some(1837), "{r:?}");
+    }
+
+    #[test]
     fn catalogue_brand_resolves_automatically() {
         let r = resolver(vec![], vec![]).resolve("SQ *STARBUCKS #1234 SEATTLE WA", "5814");
         assert_eq!(r.normalized, "STARBUCKS");

@@ -398,7 +398,8 @@ impl CandidateIndex {
     /// best, when it reaches [`AUTO_THRESHOLD`] and is ahead of the second by [`AUTO_MARGIN`]
     /// or alone explains every word. Among names that line up whole from the first word and
     /// score within the margin, the one that explains the most words wins: `STARBUCKS RESERVE`
-    /// is Starbucks Reserve, not Starbucks with a branch after it.
+    /// is Starbucks Reserve, not Starbucks with a branch after it; over the same words, the
+    /// one that ends with a whole word (`MINTMOBILE`: Mint Mobile, not Mint).
     pub fn clear_winner(scored: &[ScoredMerchant]) -> Option<usize> {
         let best = scored.first()?;
         if best.score < AUTO_THRESHOLD {
@@ -421,15 +422,17 @@ impl CandidateIndex {
         }
         let close =
             |s: &&ScoredMerchant| s.score >= AUTO_THRESHOLD && best.score - s.score < AUTO_MARGIN;
-        let widest = scored
-            .iter()
-            .filter(close)
-            .filter_map(|s| s.whole_words)
-            .max()?;
+        // Over the same words, a name that explains its last word whole is wider than one
+        // ending inside it: `MINTMOBILE` is Mint Mobile, not Mint glued to more letters.
+        let width = |s: &ScoredMerchant| {
+            s.whole_words
+                .map(|words| (words, !s.detail.alignment.glued))
+        };
+        let widest = scored.iter().filter(close).filter_map(width).max()?;
         let mut widest_ones = scored
             .iter()
             .enumerate()
-            .filter(|(_, s)| close(s) && s.whole_words == Some(widest));
+            .filter(|(_, s)| close(s) && width(s) == Some(widest));
         let (index, _) = widest_ones.next()?;
         let others_nested = scored.iter().filter(close).all(|s| s.whole_words.is_some());
         (widest_ones.next().is_none() && others_nested).then_some(index)
