@@ -31,7 +31,7 @@ pub struct AgainReport {
     pub cents_assigned: i64,
     /// Groups whose texts resolve to more than one merchant: left for a person.
     pub groups_split: usize,
-    /// Per merchant: the groups assigned to it.
+    /// Per merchant: the groups assigned to it, in order.
     pub assigned: BTreeMap<i64, Vec<String>>,
 }
 
@@ -61,7 +61,7 @@ pub async fn resolve_again(
         ..AgainReport::default()
     };
     // Per new group key: the merchants its texts resolve to (None: not automatically).
-    let mut decisions: HashMap<String, BTreeSet<Option<i64>>> = HashMap::new();
+    let mut decisions: BTreeMap<String, BTreeSet<Option<i64>>> = BTreeMap::new();
     let mut moves: Vec<(&Text, String)> = Vec::new();
     let mut weight: HashMap<String, (i64, i64)> = HashMap::new();
     for text in &texts {
