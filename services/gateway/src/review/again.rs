@@ -52,65 +52,7 @@ pub async fn resolve_again(
     dry_run: bool,
 ) -> Result<AgainReport, Failure> {
     let texts = waiting_texts(client).await?;
-    let mut report = AgainReport {
-        groups_examined: texts
-            .iter()
-            .map(|t| &t.group)
-            .collect::<BTreeSet<_>>()
-            .len(),
-        ..AgainReport::default()
-    };
-    // Per new group key: the merchants its texts resolve to (None: not automatically).
-    let mut decisions: BTreeMap<String, BTreeSet<Option<i64>>> = BTreeMap::new();
-    let mut moves: Vec<(&Text, String)> = Vec::new();
-    let mut weight: HashMap<String, (i64, i64)> = HashMap::new();
-    for text in &texts {
-        let resolution = resolver.resolve(&text.raw, &text.mcc);
-        let key = resolution.group().to_owned();
-        if key.is_empty() {
-            // Nothing to key on: the row stays where it waits.
-            decisions
-                .entry(text.group.clone())
-                .or_default()
-                .insert(None);
-            continue;
-        }
-        decisions
-            .entry(key.clone())
-            .or_default()
-            .insert(resolution.merchant_id());
-        let entry = weight.entry(key.clone()).or_default();
-        entry.0 += text.rows;
-        entry.1 += text.cents;
-        if key != text.group {
-            moves.push((text, key));
-        }
-    }
-    report.groups_regrouped = moves
-        .iter()
-        .map(|(t, _)| &t.group)
-        .collect::<BTreeSet<_>>()
-        .len();
-    report.rows_regrouped = moves.iter().map(|(t, _)| t.rows as u64).sum();
-    for (group, merchants) in &decisions {
-        match (merchants.len(), merchants.first()) {
-            (1, Some(Some(merchant_id))) => {
-                let (rows, cents) = weight.get(group).copied().unwrap_or_default();
-                report.groups_assigned += 1;
-                report.rows_assigned += rows as u64;
-                report.cents_assigned += cents;
-                report
-                    .assigned
-                    .entry(*merchant_id)
-                    .or_default()
-                    .push(group.clone());
-            }
-            (n, _) if n > 1 && merchants.iter().filter(|m| m.is_some()).count() > 1 => {
-                report.groups_split += 1;
-            }
-            _ => {}
-        }
-    }
+    let (report, moves) = plan(&texts, resolver);
     if dry_run {
         return Ok(report);
     }
@@ -121,6 +63,67 @@ pub async fn resolve_again(
         }
     }
     Ok(report)
+}
+
+/// What today's resolver makes of the waiting texts: the report, and the texts to put under
+/// another group key.
+fn plan<'t>(texts: &'t [Text], resolver: &Resolver) -> (AgainReport, Vec<(&'t Text, String)>) {
+    // Per group key of today: the merchants its texts resolve to (None: not automatically),
+    // and their rows and cents.
+    let mut decisions: BTreeMap<String, BTreeSet<Option<i64>>> = BTreeMap::new();
+    let mut weight: HashMap<String, (i64, i64)> = HashMap::new();
+    let mut moves: Vec<(&Text, String)> = Vec::new();
+    for text in texts {
+        let resolution = resolver.resolve(&text.raw, &text.mcc);
+        let key = resolution.group();
+        if key.is_empty() {
+            // Nothing to key on: the rows stay where they wait, for a person.
+            decisions
+                .entry(text.group.clone())
+                .or_default()
+                .insert(None);
+            continue;
+        }
+        decisions
+            .entry(key.to_owned())
+            .or_default()
+            .insert(resolution.merchant_id());
+        let entry = weight.entry(key.to_owned()).or_default();
+        entry.0 += text.rows;
+        entry.1 += text.cents;
+        if key != text.group {
+            moves.push((text, key.to_owned()));
+        }
+    }
+    let mut report = AgainReport {
+        groups_examined: texts
+            .iter()
+            .map(|t| &t.group)
+            .collect::<BTreeSet<_>>()
+            .len(),
+        groups_regrouped: moves
+            .iter()
+            .map(|(t, _)| &t.group)
+            .collect::<BTreeSet<_>>()
+            .len(),
+        rows_regrouped: moves.iter().map(|(t, _)| t.rows as u64).sum(),
+        ..AgainReport::default()
+    };
+    for (group, merchants) in decisions {
+        let decided = merchants.iter().filter(|m| m.is_some()).count();
+        match merchants.first() {
+            Some(Some(merchant_id)) if merchants.len() == 1 => {
+                let (rows, cents) = weight.get(&group).copied().unwrap_or_default();
+                report.groups_assigned += 1;
+                report.rows_assigned += rows as u64;
+                report.cents_assigned += cents;
+                report.assigned.entry(*merchant_id).or_default().push(group);
+            }
+            _ if decided > 1 => report.groups_split += 1,
+            _ => {}
+        }
+    }
+    (report, moves)
 }
 
 /// The distinct (group, text, MCC) of the pending rows, with their rows and absolute cents.
