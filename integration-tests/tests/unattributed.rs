@@ -53,6 +53,29 @@ async fn merchant_sums(
     (row.get(0), row.get(1))
 }
 
+/// The pending groups of the review queue: (group, transactions).
+async fn queue_groups(app: &integration_tests::gateway::GatewayApp) -> Vec<(String, i64)> {
+    let queue = app.admin_get("/v1/admin/review").await.json();
+    let mut groups: Vec<(String, i64)> = queue["groups"]
+        .as_array()
+        .map(|g| {
+            g.iter()
+                .map(|g| {
+                    (
+                        g["normalized_descriptor"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                        g["transactions"].as_i64().unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    groups.sort();
+    groups
+}
+
 #[tokio::test]
 async fn unattributed_spend_counts_in_its_category_and_review_moves_it_to_the_brand() {
     let app = spawn_gateway(&[("ALTDATA_K_ANONYMITY", "1")]).await;
@@ -206,21 +229,8 @@ async fn one_shop_from_many_branches_and_cut_towns_waits_as_one_group_and_its_al
         (3, 0),
         "{counts:?}"
     );
-    let queue = app.admin_get("/v1/admin/review").await.json();
-    let groups: Vec<(&str, i64)> = queue["groups"]
-        .as_array()
-        .map(|g| {
-            g.iter()
-                .map(|g| {
-                    (
-                        g["normalized_descriptor"].as_str().unwrap_or_default(),
-                        g["transactions"].as_i64().unwrap_or_default(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    assert_eq!(groups, vec![("2ND ST BISTRO", 3)], "{queue}");
+    let groups = queue_groups(&app).await;
+    assert_eq!(groups, vec![("2ND ST BISTRO".to_owned(), 3)], "{groups:?}");
 
     let assigned = app
         .admin_post(
@@ -248,29 +258,6 @@ async fn one_shop_from_many_branches_and_cut_towns_waits_as_one_group_and_its_al
     );
     assert_eq!(merchant_sums(&app, brand).await, (11_900, 4));
     let _ = std::fs::remove_dir_all(data_dir(&app));
-}
-
-/// The pending groups of the review queue: (group, transactions).
-async fn queue_groups(app: &integration_tests::gateway::GatewayApp) -> Vec<(String, i64)> {
-    let queue = app.admin_get("/v1/admin/review").await.json();
-    let mut groups: Vec<(String, i64)> = queue["groups"]
-        .as_array()
-        .map(|g| {
-            g.iter()
-                .map(|g| {
-                    (
-                        g["normalized_descriptor"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_owned(),
-                        g["transactions"].as_i64().unwrap_or_default(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    groups.sort();
-    groups
 }
 
 #[tokio::test]

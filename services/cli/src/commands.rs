@@ -314,7 +314,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 report.rows_regrouped,
                 report.groups_assigned,
                 report.rows_assigned,
-                report.cents_assigned as f64 / 100.0,
+                altdata_gateway::review::dollars(report.cents_assigned),
                 report.assigned.len(),
                 report.groups_split
             );

@@ -16,7 +16,7 @@
 use super::assign::{self, Target};
 use super::{Failure, MAX_DESCRIPTORS};
 use altdata_resolver::Resolver;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What a pass found and (without `dry_run`) did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -65,32 +65,35 @@ pub async fn resolve_again(
     Ok(report)
 }
 
+/// One group key of today's resolver: the merchants its texts resolve to (`None`: not
+/// automatically), and their rows and absolute cents.
+#[derive(Default)]
+struct Key {
+    merchants: BTreeSet<Option<i64>>,
+    rows: i64,
+    cents: i64,
+}
+
 /// What today's resolver makes of the waiting texts: the report, and the texts to put under
 /// another group key.
 fn plan<'t>(texts: &'t [Text], resolver: &Resolver) -> (AgainReport, Vec<(&'t Text, String)>) {
-    // Per group key of today: the merchants its texts resolve to (None: not automatically),
-    // and their rows and cents.
-    let mut decisions: BTreeMap<String, BTreeSet<Option<i64>>> = BTreeMap::new();
-    let mut weight: HashMap<String, (i64, i64)> = HashMap::new();
+    let mut keys: BTreeMap<String, Key> = BTreeMap::new();
     let mut moves: Vec<(&Text, String)> = Vec::new();
     for text in texts {
         let resolution = resolver.resolve(&text.raw, &text.mcc);
         let key = resolution.group();
         if key.is_empty() {
             // Nothing to key on: the rows stay where they wait, for a person.
-            decisions
-                .entry(text.group.clone())
+            keys.entry(text.group.clone())
                 .or_default()
+                .merchants
                 .insert(None);
             continue;
         }
-        decisions
-            .entry(key.to_owned())
-            .or_default()
-            .insert(resolution.merchant_id());
-        let entry = weight.entry(key.to_owned()).or_default();
-        entry.0 += text.rows;
-        entry.1 += text.cents;
+        let entry = keys.entry(key.to_owned()).or_default();
+        entry.merchants.insert(resolution.merchant_id());
+        entry.rows += text.rows;
+        entry.cents += text.cents;
         if key != text.group {
             moves.push((text, key.to_owned()));
         }
@@ -109,14 +112,13 @@ fn plan<'t>(texts: &'t [Text], resolver: &Resolver) -> (AgainReport, Vec<(&'t Te
         rows_regrouped: moves.iter().map(|(t, _)| t.rows as u64).sum(),
         ..AgainReport::default()
     };
-    for (group, merchants) in decisions {
-        let decided = merchants.iter().filter(|m| m.is_some()).count();
-        match merchants.first() {
-            Some(Some(merchant_id)) if merchants.len() == 1 => {
-                let (rows, cents) = weight.get(&group).copied().unwrap_or_default();
+    for (group, key) in keys {
+        let decided = key.merchants.iter().filter(|m| m.is_some()).count();
+        match key.merchants.first() {
+            Some(Some(merchant_id)) if key.merchants.len() == 1 => {
                 report.groups_assigned += 1;
-                report.rows_assigned += rows as u64;
-                report.cents_assigned += cents;
+                report.rows_assigned += key.rows as u64;
+                report.cents_assigned += key.cents;
                 report.assigned.entry(*merchant_id).or_default().push(group);
             }
             _ if decided > 1 => report.groups_split += 1,
