@@ -217,8 +217,8 @@ impl Resolver {
 
     /// Resolves one raw descriptor; `mcc` may be empty.
     pub fn resolve(&self, raw_descriptor: &str, mcc: &str) -> Resolution {
-        self.resolve_deciding(raw_descriptor, mcc, |text, city, places, mcc| {
-            self.decide(text, city, places, mcc)
+        self.resolve_deciding(raw_descriptor, mcc, |text, city, shape, mcc| {
+            self.decide(text, city, shape, mcc)
         })
     }
 
@@ -232,13 +232,13 @@ impl Resolver {
         mcc: &str,
         decisions: &mut cache::DecisionCache,
     ) -> Resolution {
-        self.resolve_deciding(raw_descriptor, mcc, |text, city, places, mcc| {
-            decisions.get_or_decide(self, text, city, places, mcc)
+        self.resolve_deciding(raw_descriptor, mcc, |text, city, shape, mcc| {
+            decisions.get_or_decide(self, text, city, shape, mcc)
         })
     }
 
     /// Normalises, then decides: by the alias of the row's review group, else by `decide`
-    /// (text, city, place words, MCC).
+    /// (text, city, the words' [`Shape`], MCC).
     fn resolve_deciding(
         &self,
         raw_descriptor: &str,
