@@ -801,7 +801,7 @@ async fn after_main(
     // ---- The review queue the main run left, and category answers against the truth.
     let queue = review_queue::measure(main_sandbox, data_dir, main_files, as_of).await?;
     say(format!(
-        "review queue: {} groups ({:.0} per million rows); brand spend attributed automatically {:.4}; top 50 groups cover {:.4} of waiting spend; coffee shops in CA {} to {}: answer {:+.1}% vs truth, WoW {} vs {}",
+        "review queue: {} groups ({:.0} per million rows); brand spend attributed automatically {:.4}; top 50 groups cover {:.4} of waiting spend; coffee shops in CA {} to {}: counted {:+.1}% vs truth, WoW {} vs {}",
         queue.groups_waiting,
         queue.groups_per_million_rows,
         queue.brand_spend_attributed_automatically,
@@ -809,7 +809,7 @@ async fn after_main(
         queue.coffee_ca.week_from,
         queue.coffee_ca.week_to,
         queue.coffee_ca.gap * 100.0,
-        queue.coffee_ca.answer_growth.map_or("n/a".to_owned(), |g| format!("{:+.1}%", g * 100.0)),
+        queue.coffee_ca.counted_growth.map_or("n/a".to_owned(), |g| format!("{:+.1}%", g * 100.0)),
         queue.coffee_ca.truth_growth.map_or("n/a".to_owned(), |g| format!("{:+.1}%", g * 100.0)),
     ));
     results.review_queue = Some(queue);

@@ -372,15 +372,22 @@ pub fn markdown(results: &Results, budget: Duration) -> String {
         let pct = |g: Option<f64>| g.map_or("n/a".to_owned(), |g| format!("{:+.1}%", g * 100.0));
         let _ = writeln!(
             out,
-            "| coffee shops in CA, {} to {}: the answer beside the true spend at every coffee shop (chains and independents) | ${:.2} vs ${:.2} ({:+.1}%); WoW growth {} vs {}; attributed share {} | |",
+            "| coffee shops in CA, {} to {}: what the pipeline counted (every cell, named and unattributed shops) beside the true spend at every coffee shop | ${:.2} vs ${:.2} ({:+.1}%); WoW growth {} vs {}; attributed share {} | |",
             c.week_from,
             c.week_to,
-            c.answer_cents as f64 / 100.0,
+            c.counted_cents as f64 / 100.0,
             c.truth_cents as f64 / 100.0,
             c.gap * 100.0,
-            pct(c.answer_growth),
+            pct(c.counted_growth),
             pct(c.truth_growth),
             c.attributed_share.map_or("n/a".to_owned(), |s| format!("{s:.3}"))
+        );
+        let _ = writeln!(
+            out,
+            "| … the same week as the gateway answers it (released cells: the disclosure rule withholds the rest) | ${:.2} ({:.1}% of the counted spend); WoW growth {} | price |",
+            c.answer_cents as f64 / 100.0,
+            c.answer_cents as f64 / (c.counted_cents as f64).max(1.0) * 100.0,
+            pct(c.answer_growth),
         );
     }
 

@@ -29,19 +29,26 @@ pub struct ReviewQueue {
     pub coffee_ca: CategoryCheck,
 }
 
-/// One category answer beside the truth.
+/// One category answer beside the truth. What the pipeline counted (every cell, before the
+/// disclosure rule) measures completeness; the released answer is what an analyst reads, the
+/// counted spend less the cells the disclosure rule withholds.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CategoryCheck {
     pub category: String,
     pub state: String,
     pub week_from: String,
     pub week_to: String,
+    /// Net spend in every cell of the category (named and unattributed merchants).
+    pub counted_cents: i64,
+    /// Net spend in the released cells (the category rollup, as the gateway answers).
     pub answer_cents: i64,
     pub truth_cents: i64,
-    /// answer / truth - 1.
+    /// counted / truth - 1.
     pub gap: f64,
+    pub counted_growth: Option<f64>,
     pub answer_growth: Option<f64>,
     pub truth_growth: Option<f64>,
+    /// Of the counted spend, the share at named brands.
     pub attributed_share: Option<f64>,
 }
 
@@ -119,35 +126,28 @@ pub async fn measure(
         .await?;
     let waiting: i64 = groups.iter().map(|row| row.get::<_, i64>(0)).sum();
     let top50: i64 = groups.iter().take(50).map(|row| row.get::<_, i64>(0)).sum();
-    let answer = |from: NaiveDate, to: NaiveDate| {
+    let sum = |sql: &'static str, from: NaiveDate, to: NaiveDate| {
         let client = &client;
         async move {
-            let row = client
-                .query_one(
-                    "SELECT coalesce(sum(total_spend_cents - refund_cents), 0)::bigint
-                     FROM agg_daily_category_region
-                     WHERE category = 'coffee_shop' AND region = 'CA' AND metric_date BETWEEN $1 AND $2",
-                    &[&from, &to],
-                )
-                .await?;
+            let row = client.query_one(sql, &[&from, &to]).await?;
             anyhow::Ok(row.get::<_, i64>(0))
         }
     };
-    let answer_week = answer(week.0, week.1).await?;
-    let answer_previous = answer(previous.0, previous.1).await?;
-    let unattributed_week: i64 = client
-        .query_one(
-            "SELECT coalesce(sum(total_spend_cents - refund_cents), 0)::bigint
-             FROM agg_daily_merchant_spend
-             WHERE merchant_id = $3 AND region = 'CA' AND metric_date BETWEEN $1 AND $2",
-            &[
-                &week.0,
-                &week.1,
-                &altdata_domain::Category::CoffeeShop.unattributed_merchant_id(),
-            ],
-        )
-        .await?
-        .get(0);
+    let released = "SELECT coalesce(sum(total_spend_cents - refund_cents), 0)::bigint
+                    FROM agg_daily_category_region
+                    WHERE category = 'coffee_shop' AND region = 'CA' AND metric_date BETWEEN $1 AND $2";
+    let counted = "SELECT coalesce(sum(d.total_spend_cents - d.refund_cents), 0)::bigint
+                   FROM agg_daily_merchant_spend d JOIN dim_merchants m ON m.id = d.merchant_id
+                   WHERE m.category = 'coffee_shop' AND d.region = 'CA' AND d.metric_date BETWEEN $1 AND $2";
+    let unattributed = "SELECT coalesce(sum(d.total_spend_cents - d.refund_cents), 0)::bigint
+                        FROM agg_daily_merchant_spend d JOIN dim_merchants m ON m.id = d.merchant_id
+                        WHERE m.category = 'coffee_shop' AND m.unattributed AND d.region = 'CA'
+                          AND d.metric_date BETWEEN $1 AND $2";
+    let answer_week = sum(released, week.0, week.1).await?;
+    let answer_previous = sum(released, previous.0, previous.1).await?;
+    let counted_week = sum(counted, week.0, week.1).await?;
+    let counted_previous = sum(counted, previous.0, previous.1).await?;
+    let unattributed_week = sum(unattributed, week.0, week.1).await?;
     let growth = |current: i64, previous: i64| {
         (previous > 0).then(|| (current - previous) as f64 / previous as f64)
     };
@@ -163,13 +163,15 @@ pub async fn measure(
             state: "CA".to_owned(),
             week_from: week.0.to_string(),
             week_to: week.1.to_string(),
+            counted_cents: counted_week,
             answer_cents: answer_week,
             truth_cents: truth_week,
-            gap: answer_week as f64 / (truth_week as f64).max(1.0) - 1.0,
+            gap: counted_week as f64 / (truth_week as f64).max(1.0) - 1.0,
+            counted_growth: growth(counted_week, counted_previous),
             answer_growth: growth(answer_week, answer_previous),
             truth_growth: growth(truth_week, truth_previous),
-            attributed_share: (answer_week > 0)
-                .then(|| 1.0 - unattributed_week as f64 / answer_week as f64),
+            attributed_share: (counted_week > 0)
+                .then(|| 1.0 - unattributed_week as f64 / counted_week as f64),
         },
     })
 }

@@ -215,3 +215,198 @@ async fn sketches_are_the_reference_aggregate_of_the_same_keys() {
         "monthly category sketches differ from the union of their days"
     );
 }
+
+/// What every answer reads from each table: per key, over every writer shard, the sums, the
+/// withheld cells and the customers of the union of the sketches.
+async fn answers(app: &TestApp) -> BTreeMap<String, (Vec<i64>, f64)> {
+    let client = app.client().await;
+    let mut all = BTreeMap::new();
+    for (table, key, withheld) in [
+        (
+            "agg_daily_merchant_spend",
+            "merchant_id::text, region, metric_date::text",
+            "0",
+        ),
+        (
+            "agg_weekly_merchant_spend",
+            "merchant_id::text, region, week_start::text",
+            "withheld_cells",
+        ),
+        (
+            "agg_daily_category_region",
+            "category, region, metric_date::text",
+            "withheld_cells",
+        ),
+        (
+            "agg_weekly_category_region",
+            "category, region, week_start::text",
+            "withheld_cells",
+        ),
+        (
+            "agg_monthly_category_region",
+            "category, region, month_start::text",
+            "withheld_cells",
+        ),
+        (
+            "agg_daily_category_national",
+            "category, metric_date::text",
+            "withheld_cells",
+        ),
+        (
+            "agg_weekly_category_national",
+            "category, week_start::text",
+            "withheld_cells",
+        ),
+    ] {
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT concat_ws('|', '{table}', {key}), sum(total_spend_cents)::bigint,
+                            sum(transaction_count)::bigint, sum(refund_cents)::bigint,
+                            sum(refund_count)::bigint, sum({withheld})::bigint,
+                            hll_cardinality(hll_union_agg(customers))::float8
+                     FROM {table} GROUP BY {key}"
+                ),
+                &[],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{table}: {e}"));
+        for row in rows {
+            let sums = (1..=5).map(|i| row.get::<_, i64>(i)).collect();
+            all.insert(row.get::<_, String>(0), (sums, row.get::<_, f64>(6)));
+        }
+    }
+    all
+}
+
+/// Rows of the category tables written by a writer's shard rather than folded (shard -2).
+async fn unfolded_rows(app: &TestApp) -> i64 {
+    let client = app.client().await;
+    let mut rows = 0;
+    for table in altdata_facts::compact::CATEGORY_TABLES {
+        rows += integration_tests::scalar::<i64>(
+            &client,
+            &format!("SELECT count(*) FROM {table} WHERE shard <> -2"),
+        )
+        .await;
+    }
+    rows
+}
+
+#[tokio::test]
+async fn compaction_folds_every_writers_category_rows_and_changes_no_answer() {
+    let app = spawn_app().await;
+    app.client()
+        .await
+        .batch_execute("SELECT ensure_daily_partitions('2026-10-01', '2026-11-30')")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let merchants = catalogue_ids(&app).await;
+    // Three writers (two stream shards and review) add to the same categories and days.
+    let list = transactions(merchants);
+    for (part, shard) in list.chunks(150).zip([
+        CategoryShard::Stream(0),
+        CategoryShard::Stream(1),
+        CategoryShard::Review,
+    ]) {
+        let mut cells = Cells::default();
+        for &(key, amount, customer) in part {
+            cells.add(key, amount, customer);
+        }
+        apply(&app, &cells, shard).await;
+    }
+    let before = answers(&app).await;
+    let unfolded = unfolded_rows(&app).await;
+    assert!(unfolded > 0);
+
+    let folded = altdata_facts::compact(&app.pool.get().await.unwrap_or_else(|e| panic!("{e}")))
+        .await
+        .unwrap_or_else(|e| panic!("compact: {e}"));
+    assert_eq!(folded, unfolded as u64, "every writer's row is folded");
+    assert_eq!(unfolded_rows(&app).await, 0);
+    assert_eq!(answers(&app).await, before, "compaction changed an answer");
+
+    // A writer goes on adding to its own shard's rows; the sum over all of them is the answer,
+    // and the next compaction folds them too.
+    let mut more = Cells::default();
+    for &(key, amount, customer) in list.iter().step_by(4) {
+        more.add(key, amount, customer + 1000);
+    }
+    apply(&app, &more, CategoryShard::Stream(0)).await;
+    let grown = answers(&app).await;
+    assert_ne!(grown, before, "the addition changed nothing");
+    assert!(unfolded_rows(&app).await > 0);
+    altdata_facts::compact(&app.pool.get().await.unwrap_or_else(|e| panic!("{e}")))
+        .await
+        .unwrap_or_else(|e| panic!("compact: {e}"));
+    assert_eq!(unfolded_rows(&app).await, 0);
+    assert_eq!(
+        answers(&app).await,
+        grown,
+        "the second compaction changed an answer"
+    );
+}
+
+#[tokio::test]
+async fn compaction_while_writers_flush_loses_nothing_and_deadlocks_nothing() {
+    let app = spawn_app().await;
+    app.client()
+        .await
+        .batch_execute("SELECT ensure_daily_partitions('2026-10-01', '2026-11-30')")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let merchants = catalogue_ids(&app).await;
+    let list = transactions(merchants);
+    // Four writers flush twenty times each while compaction runs as often as it can.
+    let writers: Vec<_> = (0..4u32)
+        .map(|shard| {
+            let (app_pool, list) = (app.pool.clone(), list.clone());
+            tokio::spawn(async move {
+                for round in 0..20u64 {
+                    let mut cells = Cells::default();
+                    for &(key, amount, customer) in
+                        list.iter().skip((round % 5) as usize).step_by(5)
+                    {
+                        cells.add(key, amount, customer + 100 * u64::from(shard));
+                    }
+                    let mut client = app_pool.get().await.unwrap_or_else(|e| panic!("{e}"));
+                    let transaction = client.transaction().await.unwrap_or_else(|e| panic!("{e}"));
+                    altdata_facts::apply(
+                        &transaction,
+                        &cells,
+                        CategoryShard::Stream(shard),
+                        "test",
+                    )
+                    .await
+                    .unwrap_or_else(|e| panic!("apply: {e}"));
+                    transaction.commit().await.unwrap_or_else(|e| panic!("{e}"));
+                }
+            })
+        })
+        .collect();
+    let mut compactions = 0;
+    while !writers.iter().all(|writer| writer.is_finished()) {
+        altdata_facts::compact(&app.pool.get().await.unwrap_or_else(|e| panic!("{e}")))
+            .await
+            .unwrap_or_else(|e| panic!("compact: {e}"));
+        compactions += 1;
+    }
+    for writer in writers {
+        writer.await.unwrap_or_else(|e| panic!("writer: {e}"));
+    }
+    assert!(compactions > 1, "compaction never overlapped the writers");
+    let sums_only = |answers: BTreeMap<String, (Vec<i64>, f64)>| -> BTreeMap<String, Vec<i64>> {
+        answers
+            .into_iter()
+            .map(|(key, (sums, _))| (key, sums))
+            .collect()
+    };
+    let written = sums_only(answers(&app).await);
+    // Every rollup computed again from the daily cells: the sums the writers should have left.
+    app.client()
+        .await
+        .batch_execute("SELECT rebuild_released_rollups()")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(written, sums_only(answers(&app).await));
+}

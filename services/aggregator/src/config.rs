@@ -25,6 +25,9 @@ pub struct AggregatorSettings {
     pub until_idle: bool,
     /// Bound on the graceful drain at shutdown.
     pub drain_timeout: Duration,
+    /// How often the writers' category rows are folded into one row per period
+    /// (`compact.rs`); `None` (`0s`) leaves them to `altdata compact`.
+    pub compact_interval: Option<Duration>,
     /// Health, readiness and metrics; `None` for no listener (tests, `demo`).
     pub ops_addr: Option<SocketAddr>,
     /// Names this instance in `shard_offsets.owner` and in logs.
@@ -85,6 +88,10 @@ impl AggregatorSettings {
             pin_ttl: env.duration("ALTDATA_AGG_PIN_TTL", Duration::from_secs(3)),
             until_idle: false,
             drain_timeout: env.duration("ALTDATA_DRAIN_TIMEOUT", Duration::from_secs(20)),
+            compact_interval: Some(
+                env.duration("ALTDATA_AGG_COMPACT_INTERVAL", Duration::from_secs(60)),
+            )
+            .filter(|interval| !interval.is_zero()),
             ops_addr,
             instance: env.string("HOSTNAME", "aggregator"),
             #[cfg(feature = "fault-injection")]

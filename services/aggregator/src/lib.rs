@@ -3,6 +3,7 @@
 //! (fenced offsets in the same transaction), then acks. An outbox relay publishes aggregate
 //! updates and cache invalidations after commit.
 
+pub mod compact;
 pub mod config;
 pub mod consumer;
 pub mod error;
@@ -75,6 +76,10 @@ pub async fn run(
         ))
     });
 
+    let compaction = settings
+        .compact_interval
+        .map(|interval| tokio::spawn(compact::run(pool.clone(), interval, shutdown.clone())));
+
     let drain_timeout = settings.drain_timeout;
     let shards = settings.shards.clone();
     let context = Arc::new(ShardContext {
@@ -117,6 +122,10 @@ pub async fn run(
         }
     }
     readiness.set(false);
+    if let Some(compaction) = compaction {
+        // A compaction cut short rolls back: nothing is lost, the next start folds it.
+        compaction.abort();
+    }
     // Every window is committed: let the relay publish what they wrote, then stop it.
     relay_shutdown.trigger();
     let relay = async move {

@@ -96,6 +96,9 @@ enum Command {
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         k: Option<u32>,
     },
+    /// Fold the writers' category rows into one row per period now (the aggregator does it
+    /// every ALTDATA_AGG_COMPACT_INTERVAL); answers are the same, cheaper to read.
+    Compact,
     /// Resolve the review queue again with today's resolver (catalogue, aliases, rules): rows
     /// regrouped under today's group keys, and groups assigned where every text of theirs now
     /// resolves automatically to one merchant (an ordinary assign: audited, undoable). Run it
@@ -290,6 +293,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 recovery.rebuilt.merchant_days,
                 recovery.rebuilt.cells,
                 recovery.offset
+            );
+            Ok(())
+        }
+        Command::Compact => {
+            let connections = settings(altdata_common::ConnectionSettings::read)?;
+            let pool = connect::postgres_pool(&connections).await?;
+            let client = pool.get().await?;
+            let started = std::time::Instant::now();
+            let folded = altdata_facts::compact(&client).await?;
+            println!(
+                "{folded} category rows folded into one row per period in {:.2} s",
+                started.elapsed().as_secs_f64()
             );
             Ok(())
         }

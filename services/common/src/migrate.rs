@@ -85,6 +85,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0014_identity_day_brin.sql",
         sql: include_str!("../../../schema/0014_identity_day_brin.sql"),
     },
+    Migration {
+        version: 15,
+        name: "0015_compact_category_rows.sql",
+        sql: include_str!("../../../schema/0015_compact_category_rows.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

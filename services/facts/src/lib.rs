@@ -10,6 +10,8 @@
 //!   active cards of the panel, keyed by (provider, region, day).
 //! - [`write`]: the one statement that adds them to every table, and the outbox rows; the
 //!   panel's cards to `agg_daily_panel` (schema/0011) in the same transaction.
+//! - [`compact`]: the writers' category rows folded into one row per period, so that reads
+//!   sum a row per day instead of one per writer shard.
 //! - [`rebuild`]: one shard's aggregates computed again from the identity record (recovery
 //!   from events that expired before they were applied), and the disclosure rule's k changed
 //!   (every rollup recomputed at it).
@@ -21,10 +23,12 @@
 //! every answer read from them is a sum of released cells (docs/PRIVACY.md).
 
 pub mod cells;
+pub mod compact;
 pub mod rebuild;
 pub mod write;
 
 pub use cells::{CellDelta, CellKey, Cells, PanelDay};
+pub use compact::compact;
 pub use rebuild::{
     disclosure, rebuild_shard, rebuild_shard_panel, set_disclosure_k, Disclosure, Rebuilt,
     DISCLOSURE_CHANGED,

@@ -17,6 +17,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::{DateTime, NaiveDate, Utc};
+use futures::TryFutureExt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -243,20 +244,27 @@ pub async fn compute_growth(
     let (current_period, previous_period) = query.period.ranges(query.as_of);
     let mut client = read_db.get().await?;
     let snapshot = query::read_snapshot(&mut client).await?;
-    let basis = query::basis(&snapshot).await?;
-    let (as_of, k) = (basis.as_of, basis.k);
-    let subject = subject_of(&snapshot, &query.scope, scope).await?;
-    let coverage = basis.coverage;
     let ranges = [current_period, previous_period];
-    let totals = query::range_totals(&snapshot, &RowSet::of(scope), &ranges, &query.states).await?;
-    let unattributed = match RowSet::unattributed_of(scope) {
-        Some(rows) => Some(query::range_totals(&snapshot, &rows, &ranges, &query.states).await?),
-        None => None,
-    };
-    let panel = match query.normalize {
-        Normalize::Panel => Some(query::panel_totals(&snapshot, &ranges, &query.states).await?),
-        Normalize::None => None,
-    };
+    let (rows, unattributed_rows) = (RowSet::of(scope), RowSet::unattributed_of(scope));
+    let panel_asked = matches!(query.normalize, Normalize::Panel);
+    let (basis, subject, totals, unattributed, panel) = tokio::try_join!(
+        query::basis(&snapshot).err_into(),
+        subject_of(&snapshot, &query.scope, scope),
+        query::range_totals(&snapshot, &rows, &ranges, &query.states).err_into(),
+        query::optional(
+            unattributed_rows
+                .as_ref()
+                .map(|rows| { query::range_totals(&snapshot, rows, &ranges, &query.states) })
+        )
+        .err_into(),
+        query::optional(panel_asked.then(|| query::panel_totals(
+            &snapshot,
+            &ranges,
+            &query.states
+        )))
+        .err_into(),
+    )?;
+    let (as_of, k, coverage) = (basis.as_of, basis.k, basis.coverage);
     snapshot.commit().await?;
     let cells = GrowthCells::of(
         Periods::of(&totals, unattributed.as_deref()),
@@ -420,25 +428,27 @@ pub async fn compute_growth_by_state(
     let ranges = [current_period, previous_period];
     let mut client = read_db.get().await?;
     let snapshot = query::read_snapshot(&mut client).await?;
-    let basis = query::basis(&snapshot).await?;
-    let (as_of, k) = (basis.as_of, basis.k);
-    let subject = subject_of(&snapshot, &query.scope, scope).await?;
-    let coverage = basis.coverage;
-    let rows = query::range_totals_by_state(&snapshot, &RowSet::of(scope), &ranges).await?;
-    let unattributed: Option<BTreeMap<String, Vec<Totals>>> = match RowSet::unattributed_of(scope) {
-        Some(part) => Some(
-            query::range_totals_by_state(&snapshot, &part, &ranges)
-                .await?
-                .into_iter()
-                .map(|row| (row.state, row.totals))
-                .collect(),
-        ),
-        None => None,
-    };
-    let panel_by_state = match query.normalize {
-        Normalize::Panel => Some(query::panel_totals_by_state(&snapshot, &ranges).await?),
-        Normalize::None => None,
-    };
+    let (whole, part) = (RowSet::of(scope), RowSet::unattributed_of(scope));
+    let panel_asked = matches!(query.normalize, Normalize::Panel);
+    let (basis, subject, rows, unattributed, panel_by_state) = tokio::try_join!(
+        query::basis(&snapshot).err_into(),
+        subject_of(&snapshot, &query.scope, scope),
+        query::range_totals_by_state(&snapshot, &whole, &ranges).err_into(),
+        query::optional(
+            part.as_ref()
+                .map(|part| query::range_totals_by_state(&snapshot, part, &ranges))
+        )
+        .err_into(),
+        query::optional(panel_asked.then(|| query::panel_totals_by_state(&snapshot, &ranges)))
+            .err_into(),
+    )?;
+    let (as_of, k, coverage) = (basis.as_of, basis.k, basis.coverage);
+    let unattributed: Option<BTreeMap<String, Vec<Totals>>> = unattributed.map(|by_state| {
+        by_state
+            .into_iter()
+            .map(|row| (row.state, row.totals))
+            .collect()
+    });
     snapshot.commit().await?;
     let states: Vec<StateGrowth> = rows
         .into_iter()

@@ -16,6 +16,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
+use futures::TryFutureExt;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -103,15 +104,17 @@ pub async fn overlap(
         || async {
             let mut client = state.inner.read_db.get().await?;
             let snapshot = query::read_snapshot(&mut client).await?;
-            let basis = query::basis(&snapshot).await?;
-            let (as_of, k) = (basis.as_of, basis.k);
-            let a_subject = subject_of(&snapshot, &query.a, &a).await?;
-            let b_subject = subject_of(&snapshot, &query.b, &b).await?;
             let period = DateRange {
                 from: query.from,
                 to: query.to,
             };
-            let counts = query::overlap_counts(&snapshot, &a, &b, period, &query.states).await?;
+            let (basis, a_subject, b_subject, counts) = tokio::try_join!(
+                query::basis(&snapshot).err_into(),
+                subject_of(&snapshot, &query.a, &a),
+                subject_of(&snapshot, &query.b, &b),
+                query::overlap_counts(&snapshot, &a, &b, period, &query.states).err_into(),
+            )?;
+            let (as_of, k) = (basis.as_of, basis.k);
             snapshot.commit().await?;
             let echo = OverlapEcho {
                 period,

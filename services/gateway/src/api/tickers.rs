@@ -129,8 +129,9 @@ pub async fn list_tickers(
     let format = negotiate(params.format, &headers);
     let mut client = state.inner.read_db.get().await?;
     let snapshot = query::read_snapshot(&mut client).await?;
-    let brands = query::brands_by_symbol(&snapshot).await?;
-    let as_of = query::basis(&snapshot).await?.as_of;
+    let (brands, basis) =
+        tokio::try_join!(query::brands_by_symbol(&snapshot), query::basis(&snapshot))?;
+    let as_of = basis.as_of;
     snapshot.commit().await?;
     let tickers = companies()
         .iter()
@@ -241,14 +242,12 @@ async fn compute_sales(
     let plan = plan(&calendar, period, as_of);
     let mut client = state.inner.read_db.get().await?;
     let snapshot = query::read_snapshot(&mut client).await?;
-    let basis = query::basis(&snapshot).await?;
+    let (basis, mut by_symbol) =
+        tokio::try_join!(query::basis(&snapshot), query::brands_by_symbol(&snapshot))?;
     let (data_as_of, k) = (basis.as_of, basis.k);
-    let brands = query::brands_by_symbol(&snapshot)
-        .await?
-        .remove(&company.symbol)
-        .ok_or_else(|| {
-            ApiError::NotFound(format!("no brand of {} in the catalogue", company.symbol))
-        })?;
+    let brands = by_symbol.remove(&company.symbol).ok_or_else(|| {
+        ApiError::NotFound(format!("no brand of {} in the catalogue", company.symbol))
+    })?;
     let rows = RowSet::merchants(brands.iter().map(|b| b.merchant_id).collect());
     let ranges: Vec<query::DateRange> = plan
         .iter()

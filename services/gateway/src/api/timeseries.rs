@@ -15,6 +15,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::{DateTime, NaiveDate, Utc};
+use futures::TryFutureExt;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -138,27 +139,27 @@ pub async fn compute_timeseries(
 ) -> Result<TimeseriesAnswer, ApiError> {
     let mut client = read_db.get().await?;
     let snapshot = query::read_snapshot(&mut client).await?;
-    let basis = query::basis(&snapshot).await?;
-    let (as_of, k) = (basis.as_of, basis.k);
-    let subject = subject_of(&snapshot, &query.scope, scope).await?;
-    let coverage = basis.coverage;
     let spans = query.spans();
-    let rows = RowSet::of(scope);
-    let totals = query::series(&snapshot, &rows, query.granularity, &spans, &query.states).await?;
-    let unattributed = match RowSet::unattributed_of(scope) {
-        Some(rows) => {
-            Some(query::series(&snapshot, &rows, query.granularity, &spans, &query.states).await?)
-        }
-        None => None,
-    };
-    let panel_totals = match query.normalize {
-        Normalize::Panel => {
-            // Over the days each point counts, so a clipped point divides like for like.
-            let ranges: Vec<DateRange> = spans.iter().map(|span| span.counted).collect();
-            Some(query::panel_totals(&snapshot, &ranges, &query.states).await?)
-        }
-        Normalize::None => None,
-    };
+    let (rows, unattributed_rows) = (RowSet::of(scope), RowSet::unattributed_of(scope));
+    // Over the days each point counts, so a clipped point divides like for like.
+    let panel_ranges: Option<Vec<DateRange>> = matches!(query.normalize, Normalize::Panel)
+        .then(|| spans.iter().map(|span| span.counted).collect());
+    let (basis, subject, totals, unattributed, panel_totals) = tokio::try_join!(
+        query::basis(&snapshot).err_into(),
+        subject_of(&snapshot, &query.scope, scope),
+        query::series(&snapshot, &rows, query.granularity, &spans, &query.states).err_into(),
+        query::optional(unattributed_rows.as_ref().map(|rows| {
+            query::series(&snapshot, rows, query.granularity, &spans, &query.states)
+        }))
+        .err_into(),
+        query::optional(panel_ranges.as_ref().map(|ranges| query::panel_totals(
+            &snapshot,
+            ranges,
+            &query.states
+        )))
+        .err_into(),
+    )?;
+    let (as_of, k, coverage) = (basis.as_of, basis.k, basis.coverage);
     snapshot.commit().await?;
     let points: Vec<Point> = spans
         .iter()

@@ -79,18 +79,18 @@ pub async fn top(
         let (current_period, previous_period) = query.period.ranges(query.as_of);
         let mut client = state.inner.read_db.get().await?;
         let snapshot = query::read_snapshot(&mut client).await?;
-        let basis = query::basis(&snapshot).await?;
-        let (as_of, k) = (basis.as_of, basis.k);
-        let coverage = basis.coverage;
+        let (basis, rows) = tokio::try_join!(
+            query::basis(&snapshot),
+            query::merchant_periods(
+                &snapshot,
+                query.category,
+                &query.states,
+                current_period,
+                previous_period,
+            ),
+        )?;
+        let (as_of, k, coverage) = (basis.as_of, basis.k, basis.coverage);
         let growth_reason = incomparable(&coverage, current_period, previous_period);
-        let rows = query::merchant_periods(
-            &snapshot,
-            query.category,
-            &query.states,
-            current_period,
-            previous_period,
-        )
-        .await?;
         snapshot.commit().await?;
         let total = rows.len();
         // A merchant without a released cell in the current period is left out entirely:

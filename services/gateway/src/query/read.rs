@@ -235,12 +235,11 @@ pub async fn series(
         .filter(|s| s.clipped())
         .map(|s| s.counted)
         .collect();
-    let mut whole = rollup_totals(client, rows, granularity, &whole, states)
-        .await?
-        .into_iter();
-    let mut clipped = range_totals(client, rows, &clipped, states)
-        .await?
-        .into_iter();
+    let (whole, clipped) = tokio::try_join!(
+        rollup_totals(client, rows, granularity, &whole, states),
+        range_totals(client, rows, &clipped, states),
+    )?;
+    let (mut whole, mut clipped) = (whole.into_iter(), clipped.into_iter());
     Ok(spans
         .iter()
         .map(|span| {
@@ -581,6 +580,12 @@ pub const STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 /// Starts the read-only, repeatable-read transaction every answer is computed in, so that
 /// its "as of" and its numbers come from one snapshot; [`STATEMENT_TIMEOUT`], set on the
 /// pool's connections, bounds it.
+///
+/// An answer's reads are awaited together (`tokio::try_join!`): the connection sends them
+/// one after another without waiting and PostgreSQL answers them in order, in one round trip
+/// instead of one per read, and the same snapshot holds for all of them. Each read must be
+/// prepared already, or it waits for its own round trip; [`optional`] is a read only some
+/// questions make.
 pub async fn read_snapshot(
     client: &mut deadpool_postgres::Client,
 ) -> Result<deadpool_postgres::Transaction<'_>, tokio_postgres::Error> {
@@ -591,6 +596,17 @@ pub async fn read_snapshot(
         .start()
         .await?;
     Ok(transaction)
+}
+
+/// A read only some questions make (the unattributed part of a category, the panel): `None`
+/// without a statement when `read` is `None`.
+pub async fn optional<T, E>(
+    read: Option<impl std::future::Future<Output = Result<T, E>>>,
+) -> Result<Option<T>, E> {
+    match read {
+        Some(read) => read.await.map(Some),
+        None => Ok(None),
+    }
 }
 
 #[cfg(test)]
