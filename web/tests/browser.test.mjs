@@ -415,6 +415,8 @@ describe('dashboard', () => {
     assert.equal(await page.evaluate(() => document.activeElement?.dataset?.state), 'NY', 'focus stays on the state');
     await page.keyboard.press(' ');
     await until('NY out of the filter', () => /state=CA(&|$)/.test(page.url()));
+    // The view the toggle asked for has drawn its map (nothing left to move the focus).
+    await page.waitForFunction(() => window.__altdata.mapReady === window.__altdata.seq, null, { timeout: 30_000 });
     // Metric chosen from the keyboard.
     await page.focus('#metric');
     await page.keyboard.press('ArrowDown'); // spend -> gross
