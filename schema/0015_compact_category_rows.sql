@@ -1,37 +1,47 @@
--- Category rows are written per writer shard (schema/0003): sixteen flushes adding to one
--- (category, state, day) row would queue on its lock. Readers sum over every shard, so a
--- question about a category in a state over two weeks read 14 × 16 rows and unioned as many
--- sketches. Compaction folds every writer's row of a table into the shard -2 row that
--- rebuild_released_rollups writes (sums added, sketches unioned), so a settled period is one
--- row per category (and state); writers go on adding to their own shards' rows, and the next
--- compaction folds those. Answers do not change: a sum over all shards is the same before and
--- after, and a union of sketches is associative and idempotent. The aggregator compacts every
+-- Category rows are written per writer shard (schema/0002): sixteen flushes adding to one
+-- (category, state, day) row would queue on its lock. Readers sum over every shard, so without
+-- compaction a question about a category in a state over two weeks reads up to 14 × 16 rows
+-- and unions as many sketches. Compaction folds the writers' rows of a table into the shard -2
+-- rows that rebuild_released_rollups writes (sums added, sketches unioned): after it, a period
+-- is one row per category (and state) until writers add to it again, and the next compaction
+-- folds those. Answers do not change: a sum over all shards is the same before and after, and
+-- a union of sketches is associative and idempotent. The aggregator compacts every
 -- ALTDATA_AGG_COMPACT_INTERVAL (altdata_facts::compact); `altdata compact` does it once.
 --
--- One table per call, each call its own transaction: it locks that table against writers
--- (readers go on), so a flush waiting on it adds its change afterwards, to a row of its own
--- shard, and waits at most for one table's compaction. Holding one table's lock at a time, it
--- cannot deadlock with a writer, whatever order the writer takes the tables in.
-CREATE OR REPLACE FUNCTION compact_category_rows(target text) RETURNS bigint
-LANGUAGE plpgsql AS $$
+-- One table and one range of periods per call, each call its own transaction. It locks that
+-- table against writers (readers go on), so a flush waiting on it adds its change afterwards,
+-- to a row of its own shard; it holds one lock at a time, so it cannot deadlock with a writer.
+-- It waits at most 2 s for the lock and gives up (SQLSTATE 55P03) rather than queue every
+-- flush behind a long writer transaction; the next interval tries again. Finding the writers'
+-- rows reads the table (an index on `shard` would cost every writer's insert); a range of a
+-- month bounds how long writers wait after a backlog. A call that finds another compacting
+-- (two aggregator replicas) returns at once.
+CREATE OR REPLACE FUNCTION compact_category_rows(target text, first_day date, last_day date)
+RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     key text;
+    day_column text;
     moved bigint;
 BEGIN
-    key := CASE target
-        WHEN 'agg_daily_category_region' THEN 'category, region, metric_date'
-        WHEN 'agg_weekly_category_region' THEN 'category, region, week_start'
-        WHEN 'agg_monthly_category_region' THEN 'category, region, month_start'
-        WHEN 'agg_daily_category_national' THEN 'category, metric_date'
-        WHEN 'agg_weekly_category_national' THEN 'category, week_start'
-    END;
+    SELECT k, d INTO key, day_column FROM (VALUES
+        ('agg_daily_category_region', 'category, region, metric_date', 'metric_date'),
+        ('agg_weekly_category_region', 'category, region, week_start', 'week_start'),
+        ('agg_monthly_category_region', 'category, region, month_start', 'month_start'),
+        ('agg_daily_category_national', 'category, metric_date', 'metric_date'),
+        ('agg_weekly_category_national', 'category, week_start', 'week_start')
+    ) AS tables (t, k, d) WHERE t = target;
     IF key IS NULL THEN
         RAISE EXCEPTION 'compact_category_rows: % is not a category table', target;
     END IF;
+    IF NOT pg_try_advisory_xact_lock(hashtext('compact_category_rows'), hashtext(target)) THEN
+        RETURN 0;
+    END IF;
+    PERFORM set_config('lock_timeout', '2s', true);
     EXECUTE format('LOCK TABLE %I IN EXCLUSIVE MODE', target);
     -- A data-modifying WITH runs to completion whether or not the query reads it.
     EXECUTE format(
-        'WITH gone AS (DELETE FROM %1$I WHERE shard <> -2 RETURNING *),
+        'WITH gone AS (
+             DELETE FROM %1$I WHERE shard <> -2 AND %3$I BETWEEN $1 AND $2 RETURNING *),
          folded AS (
              INSERT INTO %1$I AS t (%2$s, shard, total_spend_cents, transaction_count,
                  refund_cents, refund_count, customers, withheld_cells)
@@ -47,7 +57,7 @@ BEGIN
                  customers = hll_union(t.customers, excluded.customers),
                  withheld_cells = t.withheld_cells + excluded.withheld_cells)
          SELECT count(*) FROM gone',
-        target, key) INTO moved;
+        target, key, day_column) INTO moved USING first_day, last_day;
     RETURN moved;
 END;
 $$;

@@ -353,11 +353,12 @@ fn effective_settings() -> Vec<(String, String)> {
         ("ALTDATA_AGG_WINDOW_EVENTS", "50000"),
         ("ALTDATA_AGG_WINDOW_AGE", "1s"),
         ("ALTDATA_AGG_PULL_BATCH", "256"),
+        ("ALTDATA_AGG_COMPACT_INTERVAL", "60s"),
         ("ALTDATA_PUBLISH_WINDOW", "4096"),
         ("ALTDATA_CHECKPOINT_ROWS", "100000"),
         (
             "ALTDATA_DB_POOL_SIZE",
-            "8 (gateway, ingest); aggregator: shards + 2",
+            "8 (gateway, ingest); aggregator: shards + 3",
         ),
         ("ALTDATA_RESOLUTION_CACHE", "500000"),
         ("ALTDATA_CACHE_TTL", "1h"),
@@ -808,7 +809,7 @@ async fn after_main(
         queue.top50_share_of_waiting_spend,
         queue.coffee_ca.week_from,
         queue.coffee_ca.week_to,
-        queue.coffee_ca.gap * 100.0,
+        queue.coffee_ca.counted_gap * 100.0,
         queue.coffee_ca.counted_growth.map_or("n/a".to_owned(), |g| format!("{:+.1}%", g * 100.0)),
         queue.coffee_ca.truth_growth.map_or("n/a".to_owned(), |g| format!("{:+.1}%", g * 100.0)),
     ));

@@ -176,9 +176,10 @@ pub async fn run(
     let client = sandbox.client().await?;
     // A running aggregator folds the writers' category rows every minute; the run's aggregator
     // has stopped, so the questions read what it would have left.
-    let folded = altdata_facts::compact(&client).await?;
+    let compacted = altdata_facts::compact(&client).await?;
     crate::say(format!(
-        "category rows compacted before the questions: {folded}"
+        "category rows compacted before the questions: {} (left: {:?})",
+        compacted.folded, compacted.skipped
     ));
     let row = client
         .query_one(

@@ -377,7 +377,7 @@ pub fn markdown(results: &Results, budget: Duration) -> String {
             c.week_to,
             c.counted_cents as f64 / 100.0,
             c.truth_cents as f64 / 100.0,
-            c.gap * 100.0,
+            c.counted_gap * 100.0,
             pct(c.counted_growth),
             pct(c.truth_growth),
             c.attributed_share.map_or("n/a".to_owned(), |s| format!("{s:.3}"))

@@ -44,7 +44,7 @@ pub struct CategoryCheck {
     pub answer_cents: i64,
     pub truth_cents: i64,
     /// counted / truth - 1.
-    pub gap: f64,
+    pub counted_gap: f64,
     pub counted_growth: Option<f64>,
     pub answer_growth: Option<f64>,
     pub truth_growth: Option<f64>,
@@ -166,7 +166,7 @@ pub async fn measure(
             counted_cents: counted_week,
             answer_cents: answer_week,
             truth_cents: truth_week,
-            gap: counted_week as f64 / (truth_week as f64).max(1.0) - 1.0,
+            counted_gap: counted_week as f64 / (truth_week as f64).max(1.0) - 1.0,
             counted_growth: growth(counted_week, counted_previous),
             answer_growth: growth(answer_week, answer_previous),
             truth_growth: growth(truth_week, truth_previous),

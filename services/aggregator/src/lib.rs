@@ -43,7 +43,9 @@ pub async fn run(
     shutdown: Shutdown,
 ) -> Result<AggregatorReport, AggregatorError> {
     let mut pool_settings = settings.connections.clone();
-    pool_settings.database_pool_size = settings.shards.len() + 2;
+    // A connection per shard, one for the outbox relay, one for compaction, and one spare for
+    // a shard reconnecting while its old connection is still held.
+    pool_settings.database_pool_size = settings.shards.len() + 3;
     let pool = connect::postgres_pool(&pool_settings).await?;
     let client = connect::nats(&settings.connections.nats_url).await?;
     let jetstream = async_nats::jetstream::new(client);
@@ -123,7 +125,8 @@ pub async fn run(
     }
     readiness.set(false);
     if let Some(compaction) = compaction {
-        // A compaction cut short rolls back: nothing is lost, the next start folds it.
+        // Answers are the same however far it got; a statement already sent finishes on the
+        // server.
         compaction.abort();
     }
     // Every window is committed: let the relay publish what they wrote, then stop it.

@@ -301,11 +301,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let pool = connect::postgres_pool(&connections).await?;
             let client = pool.get().await?;
             let started = std::time::Instant::now();
-            let folded = altdata_facts::compact(&client).await?;
+            let done = altdata_facts::compact(&client).await?;
             println!(
-                "{folded} category rows folded into one row per period in {:.2} s",
+                "{} category rows folded into one row per period in {:.2} s",
+                done.folded,
                 started.elapsed().as_secs_f64()
             );
+            if !done.skipped.is_empty() {
+                println!(
+                    "left for the next run (a writer held the table past the lock timeout): {}",
+                    done.skipped.join(", ")
+                );
+            }
             Ok(())
         }
         Command::ReviewAgain { dry_run } => {

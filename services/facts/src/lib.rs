@@ -28,7 +28,7 @@ pub mod rebuild;
 pub mod write;
 
 pub use cells::{CellDelta, CellKey, Cells, PanelDay};
-pub use compact::compact;
+pub use compact::{compact, Compacted};
 pub use rebuild::{
     disclosure, rebuild_shard, rebuild_shard_panel, set_disclosure_k, Disclosure, Rebuilt,
     DISCLOSURE_CHANGED,

@@ -107,9 +107,9 @@ struct Source {
 }
 
 /// The rows to read for a scope at a granularity. A question over every state reads the
-/// national rollups of days and weeks (schema/0013): one row per period (per writer shard for
-/// a category) holding exactly the sums of every state's rows, so the answer is the same from
-/// a fiftieth of the rows.
+/// national rollups of days and weeks (schema/0013): one row per period (for a category, per
+/// writer shard until compaction folds them) holding exactly the sums of every state's rows,
+/// so the answer is the same from a fiftieth of the rows.
 fn source(granularity: Granularity, merchant: bool, every_state: bool) -> Source {
     let national = every_state && matches!(granularity, Granularity::Day | Granularity::Week);
     let (table, date_column) = match (granularity, merchant, national) {
