@@ -251,11 +251,12 @@ pub async fn compute_growth(
         query::basis(&snapshot).err_into(),
         subject_of(&snapshot, &query.scope, scope),
         query::range_totals(&snapshot, &rows, &ranges, &query.states).err_into(),
-        query::optional(
-            unattributed_rows
-                .as_ref()
-                .map(|rows| { query::range_totals(&snapshot, rows, &ranges, &query.states) })
-        )
+        query::optional(unattributed_rows.as_ref().map(|rows| query::range_totals(
+            &snapshot,
+            rows,
+            &ranges,
+            &query.states
+        )))
         .err_into(),
         query::optional(panel_asked.then(|| query::panel_totals(
             &snapshot,
