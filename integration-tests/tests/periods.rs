@@ -432,3 +432,58 @@ async fn freshness_gives_the_last_transaction_day_beside_the_last_aggregation() 
     .await;
     assert_eq!(body["last_transaction_day"], newest.to_string());
 }
+
+#[tokio::test]
+async fn top_movers_over_weeks_across_a_month_boundary_list_every_merchant_with_released_cells() {
+    let app = spawn_gateway(&[("ALTDATA_K_ANONYMITY", "5")]).await;
+    // Week over week to 2026-04-03: current 03-28..04-03, previous 03-21..03-27.
+    app.merchant(701, "March Then April", "fast_food", "march_then_april")
+        .await;
+    app.merchant(702, "March Only", "fast_food", "march_only")
+        .await;
+    app.merchant(703, "April Only", "fast_food", "april_only")
+        .await;
+    app.merchant(704, "Withheld In April", "fast_food", "withheld_in_april")
+        .await;
+    app.merchant(705, "Other State", "fast_food", "other_state")
+        .await;
+    for (id, day, cents, customers) in [
+        (701, "2026-03-22", 10_000, 8),
+        (701, "2026-04-02", 30_000, 8),
+        (702, "2026-03-23", 20_000, 8),
+        (702, "2026-03-30", 10_000, 8),
+        (703, "2026-03-24", 5_000, 8),
+        (703, "2026-04-01", 15_000, 8),
+        // Under k = 5 in the current week: withheld, so not ranked.
+        (704, "2026-03-25", 9_000, 8),
+        (704, "2026-04-01", 99_000, 2),
+    ] {
+        app.cell(id, "TX", day, cents, customers, 0, id * 1000, customers, 0)
+            .await;
+    }
+    app.cell(705, "NV", "2026-04-01", 50_000, 8, 0, 9000, 8, 0)
+        .await;
+    // The panel covers both weeks.
+    for day in ["2026-03-01", "2026-04-10"] {
+        app.cell(705, "NV", day, 1_000, 8, 0, 9000, 8, 0).await;
+    }
+    app.commit_marker(0, "2026-04-11T00:00:00Z").await;
+    let body = json(
+        &app,
+        "/v1/top?category=fast_food&state=TX&by=spend&period=wow&as_of=2026-04-03&limit=10",
+    )
+    .await;
+    let listed: Vec<(i64, f64)> = body["merchants"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .filter_map(|m| Some((m["merchant_id"].as_i64()?, m["current_spend"].as_f64()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        listed,
+        vec![(701, 300.0), (703, 150.0), (702, 100.0)],
+        "{body}"
+    );
+}

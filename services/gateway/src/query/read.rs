@@ -434,13 +434,16 @@ impl PeriodSpend {
 }
 
 /// Every merchant with a released cell in either period, with both periods' net spend over
-/// their released cells. A ranking needs no customer count, so no sketch is read.
+/// their released cells. A ranking needs no customer count, so no daily sketch is read.
 ///
 /// Each merchant of the categories is looked up by its key (`LATERAL`): its cells of the two
 /// periods are a few index ranges, where grouping the periods' cells of every merchant read
 /// the whole date range of the table. Over every state, the national rows (schema/0013) hold
 /// one row per merchant and day; a released cell has at least k ≥ 1 customers, so a national
-/// row has a released cell exactly when its sketch is not empty.
+/// row has a released cell exactly when its sketch is not empty. For the same reason, a
+/// merchant whose monthly rows (released cells only) of the states and months have empty
+/// sketches has no released cell in either period, and is passed over before its daily cells
+/// are read: most of a category's merchants, in one state, for a week.
 pub async fn merchant_periods(
     client: &deadpool_postgres::Transaction<'_>,
     category: Option<Category>,
@@ -476,6 +479,11 @@ pub async fn merchant_periods(
     } else {
         "(t.metric_date BETWEEN $1::date AND $2::date OR t.metric_date BETWEEN $3::date AND $4::date)"
     };
+    let month_region = if states.is_empty() {
+        "cardinality($6::text[]) = 0"
+    } else {
+        "w.region = ANY($6::text[])"
+    };
     let sql = format!(
         "SELECT m.id, m.name, m.category, p.*
          FROM dim_merchants m CROSS JOIN LATERAL (
@@ -483,6 +491,12 @@ pub async fn merchant_periods(
              FROM {table} t
              WHERE t.merchant_id = m.id AND {region_filter} AND {days}) p
          WHERE m.category = ANY($5::text[]) AND NOT m.unattributed
+           AND EXISTS (
+               SELECT 1 FROM agg_monthly_merchant_spend w
+               WHERE w.merchant_id = m.id AND {month_region}
+                 AND w.month_start BETWEEN date_trunc('month', least($1::date, $3::date))::date
+                                       AND greatest($2::date, $4::date)
+                 AND hll_cardinality(w.customers) > 0)
            AND p.current_cells + p.previous_cells > 0",
         period("current", "$1::date", "$2::date"),
         period("previous", "$3::date", "$4::date"),
