@@ -126,28 +126,34 @@ pub async fn measure(
         .await?;
     let waiting: i64 = groups.iter().map(|row| row.get::<_, i64>(0)).sum();
     let top50: i64 = groups.iter().take(50).map(|row| row.get::<_, i64>(0)).sum();
-    let sum = |sql: &'static str, from: NaiveDate, to: NaiveDate| {
+    // Net spend over the days: (released, counted, counted at unattributed merchants).
+    let sums = |from: NaiveDate, to: NaiveDate| {
         let client = &client;
         async move {
-            let row = client.query_one(sql, &[&from, &to]).await?;
-            anyhow::Ok(row.get::<_, i64>(0))
+            let row = client
+                .query_one(
+                    "SELECT (SELECT coalesce(sum(total_spend_cents - refund_cents), 0)::bigint
+                             FROM agg_daily_category_region
+                             WHERE category = 'coffee_shop' AND region = 'CA'
+                               AND metric_date BETWEEN $1 AND $2),
+                            coalesce(sum(d.total_spend_cents - d.refund_cents), 0)::bigint,
+                            coalesce(sum(d.total_spend_cents - d.refund_cents)
+                                     FILTER (WHERE m.unattributed), 0)::bigint
+                     FROM agg_daily_merchant_spend d JOIN dim_merchants m ON m.id = d.merchant_id
+                     WHERE m.category = 'coffee_shop' AND d.region = 'CA'
+                       AND d.metric_date BETWEEN $1 AND $2",
+                    &[&from, &to],
+                )
+                .await?;
+            anyhow::Ok((
+                row.get::<_, i64>(0),
+                row.get::<_, i64>(1),
+                row.get::<_, i64>(2),
+            ))
         }
     };
-    let released = "SELECT coalesce(sum(total_spend_cents - refund_cents), 0)::bigint
-                    FROM agg_daily_category_region
-                    WHERE category = 'coffee_shop' AND region = 'CA' AND metric_date BETWEEN $1 AND $2";
-    let counted = "SELECT coalesce(sum(d.total_spend_cents - d.refund_cents), 0)::bigint
-                   FROM agg_daily_merchant_spend d JOIN dim_merchants m ON m.id = d.merchant_id
-                   WHERE m.category = 'coffee_shop' AND d.region = 'CA' AND d.metric_date BETWEEN $1 AND $2";
-    let unattributed = "SELECT coalesce(sum(d.total_spend_cents - d.refund_cents), 0)::bigint
-                        FROM agg_daily_merchant_spend d JOIN dim_merchants m ON m.id = d.merchant_id
-                        WHERE m.category = 'coffee_shop' AND m.unattributed AND d.region = 'CA'
-                          AND d.metric_date BETWEEN $1 AND $2";
-    let answer_week = sum(released, week.0, week.1).await?;
-    let answer_previous = sum(released, previous.0, previous.1).await?;
-    let counted_week = sum(counted, week.0, week.1).await?;
-    let counted_previous = sum(counted, previous.0, previous.1).await?;
-    let unattributed_week = sum(unattributed, week.0, week.1).await?;
+    let (answer_week, counted_week, unattributed_week) = sums(week.0, week.1).await?;
+    let (answer_previous, counted_previous, _) = sums(previous.0, previous.1).await?;
     let growth = |current: i64, previous: i64| {
         (previous > 0).then(|| (current - previous) as f64 / previous as f64)
     };

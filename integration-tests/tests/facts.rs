@@ -126,8 +126,8 @@ async fn catalogue_ids(app: &TestApp) -> [i64; 2] {
     [id("starbucks").await, id("chevron").await]
 }
 
-#[tokio::test]
-async fn adding_then_subtracting_leaves_every_table_as_it_was() {
+/// A fresh app whose daily partitions hold [`transactions`]' days, and its two merchants.
+async fn spawn_with_days() -> (TestApp, [i64; 2]) {
     let app = spawn_app().await;
     app.client()
         .await
@@ -135,6 +135,19 @@ async fn adding_then_subtracting_leaves_every_table_as_it_was() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let merchants = catalogue_ids(&app).await;
+    (app, merchants)
+}
+
+async fn compact(app: &TestApp) -> altdata_facts::Compacted {
+    let client = app.pool.get().await.unwrap_or_else(|e| panic!("{e}"));
+    altdata_facts::compact(&client)
+        .await
+        .unwrap_or_else(|e| panic!("compact: {e}"))
+}
+
+#[tokio::test]
+async fn adding_then_subtracting_leaves_every_table_as_it_was() {
+    let (app, merchants) = spawn_with_days().await;
     // Something there before, written by a stream shard.
     let mut before = Cells::default();
     for (key, amount, customer) in transactions(merchants).into_iter().step_by(3) {
@@ -158,13 +171,7 @@ async fn adding_then_subtracting_leaves_every_table_as_it_was() {
 
 #[tokio::test]
 async fn sketches_are_the_reference_aggregate_of_the_same_keys() {
-    let app = spawn_app().await;
-    app.client()
-        .await
-        .batch_execute("SELECT ensure_daily_partitions('2026-10-01', '2026-11-30')")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let merchants = catalogue_ids(&app).await;
+    let (app, merchants) = spawn_with_days().await;
     // Two flushes of one shard, as the aggregator would write them.
     let list = transactions(merchants);
     let (first, second) = list.split_at(150);
@@ -295,13 +302,7 @@ async fn unfolded_rows(app: &TestApp) -> i64 {
 
 #[tokio::test]
 async fn compaction_folds_every_writers_category_rows_and_changes_no_answer() {
-    let app = spawn_app().await;
-    app.client()
-        .await
-        .batch_execute("SELECT ensure_daily_partitions('2026-10-01', '2026-11-30')")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let merchants = catalogue_ids(&app).await;
+    let (app, merchants) = spawn_with_days().await;
     // Three writers (two stream shards and review) add to the same categories and days.
     let list = transactions(merchants);
     for (part, shard) in list.chunks(150).zip([
@@ -319,9 +320,7 @@ async fn compaction_folds_every_writers_category_rows_and_changes_no_answer() {
     let unfolded = unfolded_rows(&app).await;
     assert!(unfolded > 0);
 
-    let done = altdata_facts::compact(&app.pool.get().await.unwrap_or_else(|e| panic!("{e}")))
-        .await
-        .unwrap_or_else(|e| panic!("compact: {e}"));
+    let done = compact(&app).await;
     assert_eq!(done.folded, unfolded as u64, "every writer's row is folded");
     assert!(done.skipped.is_empty());
     assert_eq!(unfolded_rows(&app).await, 0);
@@ -337,9 +336,7 @@ async fn compaction_folds_every_writers_category_rows_and_changes_no_answer() {
     let grown = answers(&app).await;
     assert_ne!(grown, before, "the addition changed nothing");
     assert!(unfolded_rows(&app).await > 0);
-    altdata_facts::compact(&app.pool.get().await.unwrap_or_else(|e| panic!("{e}")))
-        .await
-        .unwrap_or_else(|e| panic!("compact: {e}"));
+    compact(&app).await;
     assert_eq!(unfolded_rows(&app).await, 0);
     assert_eq!(
         answers(&app).await,
@@ -350,13 +347,7 @@ async fn compaction_folds_every_writers_category_rows_and_changes_no_answer() {
 
 #[tokio::test]
 async fn compaction_while_writers_flush_loses_nothing_and_deadlocks_nothing() {
-    let app = spawn_app().await;
-    app.client()
-        .await
-        .batch_execute("SELECT ensure_daily_partitions('2026-10-01', '2026-11-30')")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let merchants = catalogue_ids(&app).await;
+    let (app, merchants) = spawn_with_days().await;
     let list = transactions(merchants);
     // Four writers flush twenty times each while compaction runs as often as it can.
     let writers: Vec<_> = (0..4u32)
@@ -388,9 +379,7 @@ async fn compaction_while_writers_flush_loses_nothing_and_deadlocks_nothing() {
     // Compactions that folded rows while writers were still flushing.
     let mut overlapping = 0;
     while !writers.iter().all(|writer| writer.is_finished()) {
-        let done = altdata_facts::compact(&app.pool.get().await.unwrap_or_else(|e| panic!("{e}")))
-            .await
-            .unwrap_or_else(|e| panic!("compact: {e}"));
+        let done = compact(&app).await;
         if done.folded > 0 && !writers.iter().all(|writer| writer.is_finished()) {
             overlapping += 1;
         }
@@ -415,13 +404,7 @@ async fn compaction_while_writers_flush_loses_nothing_and_deadlocks_nothing() {
 
 #[tokio::test]
 async fn a_table_a_writer_holds_past_the_lock_timeout_is_left_for_the_next_compaction() {
-    let app = spawn_app().await;
-    app.client()
-        .await
-        .batch_execute("SELECT ensure_daily_partitions('2026-10-01', '2026-11-30')")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let merchants = catalogue_ids(&app).await;
+    let (app, merchants) = spawn_with_days().await;
     let mut cells = Cells::default();
     for (key, amount, customer) in transactions(merchants) {
         cells.add(key, amount, customer);
@@ -435,9 +418,7 @@ async fn a_table_a_writer_holds_past_the_lock_timeout_is_left_for_the_next_compa
         .await
         .unwrap_or_else(|e| panic!("apply: {e}"));
 
-    let done = altdata_facts::compact(&app.pool.get().await.unwrap_or_else(|e| panic!("{e}")))
-        .await
-        .unwrap_or_else(|e| panic!("compact: {e}"));
+    let done = compact(&app).await;
     assert_eq!(
         done.skipped,
         altdata_facts::compact::CATEGORY_TABLES
@@ -452,9 +433,7 @@ async fn a_table_a_writer_holds_past_the_lock_timeout_is_left_for_the_next_compa
 
     // The next compaction folds both writers' rows.
     let grown = answers(&app).await;
-    let done = altdata_facts::compact(&app.pool.get().await.unwrap_or_else(|e| panic!("{e}")))
-        .await
-        .unwrap_or_else(|e| panic!("compact: {e}"));
+    let done = compact(&app).await;
     assert!(done.skipped.is_empty() && done.folded > 0);
     assert_eq!(unfolded_rows(&app).await, 0);
     assert_eq!(answers(&app).await, grown);
