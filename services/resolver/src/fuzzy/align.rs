@@ -219,6 +219,8 @@ pub(super) struct NameScore {
     pub(super) score: f32,
     pub(super) alignment: Alignment,
     pub(super) prior_why: &'static str,
+    /// The MCC's category prior alone (already in `score`).
+    pub(super) prior: f32,
     pub(super) explains_all: bool,
     /// The name lined up whole from the first word, up to word `alignment.end`.
     pub(super) whole_from_start: bool,
@@ -261,6 +263,7 @@ pub(super) fn score_name(
         score: (raw + prior).clamp(0.0, 1.0),
         alignment: a,
         prior_why,
+        prior,
         explains_all,
         whole_from_start,
     })

@@ -408,10 +408,16 @@ impl CandidateIndex {
         let Some(second) = scored.get(1) else {
             return Some(0);
         };
+        // Scores stop at 1.0, so a name that explains every word ties one that leaves words
+        // over when both reach it: the first still explains more (`D&W FRESH MARKET` is D&W
+        // Fresh Market, not The Fresh Market after a word).
         if best.score - second.score >= AUTO_MARGIN
-            || (best.explains_all && !second.explains_all && best.score > second.score)
+            || (best.explains_all && !second.explains_all && best.score >= second.score)
         {
             return Some(0);
+        }
+        if let Some(index) = Self::told_apart_by_mcc(scored) {
+            return Some(index);
         }
         // A name that leaves letters of its last word over (`HOME` in `HOMEDEP`) is no clear
         // winner over one within the margin that explains every letter of the same words
@@ -436,6 +442,37 @@ impl CandidateIndex {
         let (index, _) = widest_ones.next()?;
         let others_nested = scored.iter().filter(close).all(|s| s.whole_words.is_some());
         (widest_ones.next().is_none() && others_nested).then_some(index)
+    }
+
+    /// Among names within the margin of the best that line up over the same words, the one
+    /// the MCC alone favours: names alike cannot tell two merchants apart, the network's code
+    /// for what the shop sells can (`TOM THUMB` with 5411 is the grocer, not the convenience
+    /// store of the same name). None when the names differ in what they explain, or when the
+    /// code favours none of them or more than one.
+    fn told_apart_by_mcc(scored: &[ScoredMerchant]) -> Option<usize> {
+        let best = scored.first()?;
+        let close: Vec<(usize, &ScoredMerchant)> = scored
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.score >= AUTO_THRESHOLD && best.score - s.score < AUTO_MARGIN)
+            .collect();
+        let same_words = |s: &ScoredMerchant| {
+            s.whole_words.is_some()
+                && s.whole_words == best.whole_words
+                && s.explains_all == best.explains_all
+        };
+        if close.len() < 2 || !close.iter().all(|(_, s)| same_words(s)) {
+            return None;
+        }
+        let favoured = close
+            .iter()
+            .map(|(_, s)| s.detail.prior)
+            .fold(0.0, f32::max);
+        let mut with_favour = close.iter().filter(|(_, s)| s.detail.prior >= favoured);
+        match (with_favour.next(), with_favour.next()) {
+            (Some((index, _)), None) if favoured > 0.0 => Some(*index),
+            _ => None,
+        }
     }
 
     /// Names worth aligning: by first word, glued prefix and truncation; or (with `typos`) by
@@ -554,7 +591,12 @@ impl CandidateIndex {
         }
         let id = |s: &NameScore| self.merchants.get(s.merchant as usize).map_or(0, |m| m.id);
         let mut ranked: Vec<NameScore> = best.into_values().collect();
-        ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| id(a).cmp(&id(b))));
+        ranked.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| b.explains_all.cmp(&a.explains_all))
+                .then_with(|| id(a).cmp(&id(b)))
+        });
         ranked
     }
 }
@@ -606,6 +648,38 @@ mod tests {
             (8, GasStation, &["Delta"]),
             (9, Airline, &["Delta Air Lines"]),
         ])
+    }
+
+    /// The merchant [`CandidateIndex::clear_winner`] resolves to without a person.
+    fn winner(index: &CandidateIndex, text: &str, mcc: &str) -> Option<i64> {
+        let query = index.query(text, None, 0, mcc);
+        let scored = index.candidates(&query, REVIEW_CANDIDATES);
+        let winner = CandidateIndex::clear_winner(&scored)?;
+        index.merchant(scored[winner].merchant).map(|m| m.id)
+    }
+
+    #[test]
+    fn the_mcc_tells_apart_merchants_of_the_same_name() {
+        use Category::*;
+        // Real: the grocer `TOM THUMB` (5411) and the convenience store `TOMTHUMB` (5541).
+        let index = index(&[(1, Grocery, &["Tom Thumb"]), (2, GasStation, &["TomThumb"])]);
+        assert_eq!(winner(&index, "TOM THUMB", "5411"), Some(1));
+        assert_eq!(winner(&index, "TOM THUMB", "5541"), Some(2));
+        assert_eq!(winner(&index, "TOM THUMB", ""), None);
+        // A code of neither's category favours neither.
+        assert_eq!(winner(&index, "TOM THUMB", "7011"), None);
+    }
+
+    #[test]
+    fn a_name_explaining_every_word_beats_one_after_a_word_at_the_top_score() {
+        use Category::*;
+        let index = index(&[
+            (1, Grocery, &["D&W Fresh Market"]),
+            (2, Grocery, &["The Fresh Market", "Fresh Market"]),
+        ]);
+        assert_eq!(winner(&index, "D&W FRESH MARKET", "5411"), Some(1));
+        assert_eq!(winner(&index, "D&W FRESH MARKET", ""), Some(1));
+        assert_eq!(winner(&index, "FRESH MARKET", "5411"), Some(2));
     }
 
     #[test]
