@@ -802,11 +802,13 @@ async fn after_main(
     // ---- The review queue the main run left, and category answers against the truth.
     let queue = review_queue::measure(main_sandbox, data_dir, main_files, as_of).await?;
     say(format!(
-        "review queue: {} groups ({:.0} per million rows); brand spend attributed automatically {:.4}; top 50 groups cover {:.4} of waiting spend; coffee shops in CA {} to {}: counted {:+.1}% vs truth, WoW {} vs {}",
+        "review queue: {} groups need a person ({:.0} per million rows), {} local shops counted in their category; brand spend attributed automatically {:.4}; top 50 groups cover {:.4} of waiting spend ({:.4} of all held spend); coffee shops in CA {} to {}: counted {:+.1}% vs truth, WoW {} vs {}",
         queue.groups_waiting,
         queue.groups_per_million_rows,
+        queue.local_groups,
         queue.brand_spend_attributed_automatically,
         queue.top50_share_of_waiting_spend,
+        queue.top50_share_of_held_spend,
         queue.coffee_ca.week_from,
         queue.coffee_ca.week_to,
         queue.coffee_ca.counted_gap * 100.0,

@@ -351,10 +351,12 @@ pub fn markdown(results: &Results, budget: Duration) -> String {
     if let Some(q) = &results.review_queue {
         let _ = writeln!(
             out,
-            "| review queue after the main run: groups waiting per million rows read | {:.0} ({} groups, {} rows) | |",
+            "| review queue after the main run: groups waiting for a person per million rows read | {:.0} ({} groups, {} rows; beside them {} local shops counted in their category; the waiting groups hold {:.3} of the held spend) | |",
             q.groups_per_million_rows,
             thousands(q.groups_waiting as f64),
-            thousands(q.rows_read as f64)
+            thousands(q.rows_read as f64),
+            thousands(q.local_groups as f64),
+            q.waiting_share_of_held_spend
         );
         let _ = writeln!(
             out,
@@ -364,7 +366,8 @@ pub fn markdown(results: &Results, budget: Duration) -> String {
         );
         let _ = writeln!(
             out,
-            "| share of the waiting spend covered by the 50 largest groups | {:.4} | ≥ 0.8: {} |",
+            "| share of the waiting spend covered by the 50 largest groups (over every held group, local shops included: {:.4}) | {:.4} | ≥ 0.8: {} |",
+            q.top50_share_of_held_spend,
             q.top50_share_of_waiting_spend,
             verdict(Some(q.top50_share_of_waiting_spend), 0.8)
         );

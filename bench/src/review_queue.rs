@@ -2,10 +2,12 @@
 //! generator's truth (`_truth/transactions.csv`: every valid unique row's brand, empty for a
 //! local shop, and its true category; amounts, dates and states from the data files):
 //!
-//! - groups waiting per million rows read;
+//! - groups waiting for a person per million rows read, and the local shops held beside them
+//!   (counted in their category, no brand in sight: `schema/0016_review_groups.sql`);
 //! - the share of catalogue-brand spend attributed to a brand without a person (not held for
 //!   review);
-//! - the share of the waiting spend (|amount|) the 50 largest groups cover;
+//! - the share of the waiting spend (|amount|) the 50 largest groups cover, and the same over
+//!   every held group (local shops included);
 //! - coffee shops in California over the last week: what the aggregates answer against the
 //!   true spend at every coffee shop (chains and independents), and week-over-week growth.
 
@@ -20,12 +22,19 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ReviewQueue {
     pub rows_read: u64,
+    /// Groups that need a person (spend counted in no category, or a brand suspected).
     pub groups_waiting: u64,
     pub groups_per_million_rows: f64,
+    /// Held groups of local shops, counted in their category with no brand in sight.
+    pub local_groups: u64,
+    /// Of the held spend (|amount|), the share in the part that needs a person.
+    pub waiting_share_of_held_spend: f64,
     /// Of catalogue-brand spend (|amount|), the share not held for review.
     pub brand_spend_attributed_automatically: f64,
     /// Of the waiting spend (|amount|), the share in the 50 largest groups.
     pub top50_share_of_waiting_spend: f64,
+    /// Of the held spend (|amount|, local shops included), the share in the 50 largest groups.
+    pub top50_share_of_held_spend: f64,
     pub coffee_ca: CategoryCheck,
 }
 
@@ -117,15 +126,27 @@ pub async fn measure(
         )
         .await?
         .get(0);
-    let groups = client
+    // (at stake, needs a person), largest first.
+    let groups: Vec<(i64, bool)> = client
         .query(
-            "SELECT sum(abs(amount_cents))::bigint FROM unmapped_transactions
-             WHERE status = 'pending' GROUP BY normalized_descriptor ORDER BY 1 DESC",
+            "SELECT at_stake, brand_suspected OR NOT counted FROM review_groups
+             ORDER BY at_stake DESC",
             &[],
         )
-        .await?;
-    let waiting: i64 = groups.iter().map(|row| row.get::<_, i64>(0)).sum();
-    let top50: i64 = groups.iter().take(50).map(|row| row.get::<_, i64>(0)).sum();
+        .await?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let share_of_top50 = |groups: &[i64]| {
+        let top50: i64 = groups.iter().take(50).sum();
+        top50 as f64 / (groups.iter().sum::<i64>() as f64).max(1.0)
+    };
+    let held: Vec<i64> = groups.iter().map(|(cents, _)| *cents).collect();
+    let waiting: Vec<i64> = groups
+        .iter()
+        .filter(|(_, needs_person)| *needs_person)
+        .map(|(cents, _)| *cents)
+        .collect();
     // Net spend over the days: (released, counted, counted at unattributed merchants).
     let sums = |from: NaiveDate, to: NaiveDate| {
         let client = &client;
@@ -159,11 +180,15 @@ pub async fn measure(
     };
     Ok(ReviewQueue {
         rows_read: rows_read as u64,
-        groups_waiting: groups.len() as u64,
-        groups_per_million_rows: groups.len() as f64 / (rows_read as f64 / 1e6).max(1e-9),
+        groups_waiting: waiting.len() as u64,
+        groups_per_million_rows: waiting.len() as f64 / (rows_read as f64 / 1e6).max(1e-9),
+        local_groups: (held.len() - waiting.len()) as u64,
+        waiting_share_of_held_spend: waiting.iter().sum::<i64>() as f64
+            / (held.iter().sum::<i64>() as f64).max(1.0),
         brand_spend_attributed_automatically: 1.0
             - brand_held_cents as f64 / (brand_cents as f64).max(1.0),
-        top50_share_of_waiting_spend: top50 as f64 / (waiting as f64).max(1.0),
+        top50_share_of_waiting_spend: share_of_top50(&waiting),
+        top50_share_of_held_spend: share_of_top50(&held),
         coffee_ca: CategoryCheck {
             category: "coffee_shop".to_owned(),
             state: "CA".to_owned(),

@@ -84,6 +84,156 @@ async fn a_group_shows_its_mcc_mix_states_samples_and_near_ties() {
     assert_eq!(group["samples"].as_array().map(Vec::len), Some(4));
 }
 
+/// The groups of one part of the queue, and the part's count as the answer gives it.
+async fn part(app: &GatewayApp, part: &str) -> (Vec<String>, Value) {
+    let queue = app
+        .admin_get(&format!("/v1/admin/review?part={part}"))
+        .await
+        .json();
+    let groups = queue["groups"]
+        .as_array()
+        .map(|g| {
+            g.iter()
+                .filter_map(|g| g["normalized_descriptor"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    (groups, queue)
+}
+
+#[tokio::test]
+async fn local_shops_counted_in_their_category_are_listed_apart_from_what_needs_a_person() {
+    let app = spawn_gateway(&[]).await;
+    let candidate = |score: f64, at_start: Option<bool>| {
+        let mut c = json!({"merchant_id": 1, "name": "Chevron", "score": score});
+        if let Some(at_start) = at_start {
+            c["name_at_start"] = json!(at_start);
+        }
+        json!([c])
+    };
+    hold(
+        &app,
+        &[
+            // The brand's whole name starts the descriptor: a suspect, however low its score.
+            (
+                "a",
+                "CHEVRON 0095006 TAHOE",
+                "CHEVRON TAHOE",
+                900,
+                "CA",
+                "5541",
+                candidate(0.62, Some(true)),
+            ),
+            // A name met after the shop's own words (a town): not a suspect at that score.
+            (
+                "b",
+                "ROSAS GRILL COLUMBUS OH",
+                "ROSAS GRILL COLUMBUS",
+                800,
+                "OH",
+                "5812",
+                candidate(0.6, Some(false)),
+            ),
+            // Anywhere in the text, a score at the automatic threshold is a suspect.
+            (
+                "c",
+                "PAYLESS 0123",
+                "PAYLESS",
+                700,
+                "VA",
+                "",
+                candidate(0.95, Some(false)),
+            ),
+            // Written before the flag: a suspect from 0.5.
+            (
+                "d",
+                "OLD ROW 1",
+                "OLD ROW",
+                600,
+                "VA",
+                "5812",
+                candidate(0.55, None),
+            ),
+            // Neither brand nor category: held only.
+            (
+                "e",
+                "ZQXV HOLDINGS",
+                "ZQXV HOLDINGS",
+                500,
+                "NY",
+                "",
+                json!([]),
+            ),
+            // A local shop with no candidate at all.
+            (
+                "f",
+                "LUCYS DINER",
+                "LUCYS DINER",
+                400,
+                "AZ",
+                "5812",
+                json!([]),
+            ),
+        ],
+    )
+    .await;
+    let restaurant = altdata_domain::Category::Restaurant.unattributed_merchant_id();
+    let db = app.db().await;
+    db.execute(
+        "UPDATE unmapped_transactions SET counted_merchant_id = $1 WHERE txn_id <> 'e'",
+        &[&restaurant],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    let (review, answer) = part(&app, "review").await;
+    assert_eq!(
+        review,
+        vec!["CHEVRON TAHOE", "PAYLESS", "OLD ROW", "ZQXV HOLDINGS"],
+        "{answer}"
+    );
+    assert_eq!(answer["part"], "review");
+    assert_eq!(answer["groups"][0]["brand_suspected"], true);
+    assert_eq!(answer["groups"][3]["brand_suspected"], false);
+    assert_eq!(
+        (
+            &answer["total_groups"],
+            &answer["review_groups"],
+            &answer["local_groups"]
+        ),
+        (&json!(4), &json!(4), &json!(2))
+    );
+    let (local, answer) = part(&app, "local").await;
+    assert_eq!(
+        local,
+        vec!["ROSAS GRILL COLUMBUS", "LUCYS DINER"],
+        "{answer}"
+    );
+    assert_eq!(answer["counted_category"], Value::Null);
+    assert_eq!(answer["groups"][0]["counted_category"], "restaurant");
+    // The default part is the one that needs a person; an unknown part is a clear 400.
+    let default = app.admin_get("/v1/admin/review").await.json();
+    assert_eq!(default["part"], "review");
+    let wrong = app.admin_get("/v1/admin/review?part=all").await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST, "{}", wrong.text());
+    assert!(
+        wrong.text().contains("expected review or local"),
+        "{}",
+        wrong.text()
+    );
+    // Past the last page the counts still come.
+    let (_, past) = part(&app, "local").await;
+    let past_end = app
+        .admin_get("/v1/admin/review?part=local&offset=10")
+        .await
+        .json();
+    assert_eq!(past_end["groups"], json!([]));
+    assert_eq!(
+        (&past_end["total_groups"], &past_end["review_groups"]),
+        (&past["local_groups"], &json!(4))
+    );
+}
+
 #[tokio::test]
 async fn an_ignore_is_undone_exactly() {
     let app = spawn_gateway(&[]).await;

@@ -19,6 +19,7 @@ const PAGE = 25;
 let client;
 let groups = []; // loaded groups, in rank order
 let total = 0;
+let partCounts = { review: 0, local: 0 }; // groups in each part of the queue
 const selected = new Set();
 let chosenMerchant = null; // from the catalogue search
 let busy = false;
@@ -57,6 +58,7 @@ function wire() {
     reloadAll();
   });
   $('more').addEventListener('click', () => loadQueue(groups.length));
+  $('queue-part').addEventListener('change', () => loadQueue(0));
   $('select-all').addEventListener('change', (e) => {
     for (const g of groups) {
       if (e.target.checked) selected.add(g.normalized_descriptor);
@@ -144,9 +146,11 @@ async function reloadProgress() {
 async function loadQueue(offset) {
   if (offset === 0) decided.clear();
   try {
-    const { body } = await client.get(`/v1/admin/review?limit=${PAGE}&offset=${offset}`, { fresh: true });
+    const part = $('queue-part').value;
+    const { body } = await client.get(`/v1/admin/review?part=${part}&limit=${PAGE}&offset=${offset}`, { fresh: true });
     groups = offset === 0 ? body.groups : [...groups, ...body.groups];
     total = body.total_groups;
+    partCounts = { review: body.review_groups, local: body.local_groups };
     const known = new Set(groups.map((g) => g.normalized_descriptor));
     for (const d of [...selected]) if (!known.has(d)) selected.delete(d);
     renderGroups();
@@ -186,9 +190,15 @@ function sharesText(shares) {
 
 function renderGroups() {
   const atStake = groups.reduce((a, g) => a + g.at_stake, 0);
+  const local = $('queue-part').value === 'local';
+  const waiting = `${partCounts.review} group${partCounts.review === 1 ? '' : 's'} need${partCounts.review === 1 ? 's' : ''} a person, ${partCounts.local} local shop${partCounts.local === 1 ? '' : 's'} counted in their category`;
   $('queue-summary').textContent = total
-    ? `${total} descriptor group${total === 1 ? '' : 's'} waiting; the ${groups.length} shown hold ${formatValue(atStake, 'usd')} at stake`
-    : 'The queue is empty: every descriptor is mapped or ignored.';
+    ? `${waiting}; the ${groups.length} shown hold ${formatValue(atStake, 'usd')} at stake`
+    : local
+      ? `${waiting}; no local shops are held.`
+      : partCounts.local
+        ? `${waiting}; nothing needs a person.`
+        : 'The queue is empty: every descriptor is mapped or ignored.';
   $('more').hidden = groups.length >= total;
   $('pager-note').textContent = total ? `${groups.length} of ${total} shown` : '';
   const container = $('groups');

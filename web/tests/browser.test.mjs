@@ -787,6 +787,25 @@ describe('review tool', () => {
     assert.deepEqual(errors, []);
     await review.close();
   });
+  test('lists the local shops counted in their category apart from what needs a person', async () => {
+    const review = await context.newPage();
+    const errors = watchErrors(review);
+    await review.goto(`${BASE}/review.html`);
+    await signIn(review, ADMIN);
+    await review.waitForFunction(() => window.__altdataReview?.loads > 0);
+    const { body: local } = await api('/v1/admin/review?part=local&limit=25', ADMIN);
+    assert.ok(local.groups.length > 0, 'the generated data has local shops');
+    assert.ok(local.groups.every((g) => g.counted_category && !g.brand_suspected), 'local shops are counted and no brand is suspected');
+    const loads = await review.evaluate(() => window.__altdataReview.loads);
+    await review.selectOption('#queue-part', 'local');
+    await review.waitForFunction((n) => window.__altdataReview.loads > n, loads);
+    assert.equal(await review.getAttribute('#groups article.group >> nth=0', 'data-descriptor'), local.groups[0].normalized_descriptor);
+    const summary = await review.textContent('#queue-summary');
+    assert.ok(summary.includes(`${local.local_groups} local shop`), summary);
+    await review.screenshot({ path: join(RESULTS, 'review-local-shops-1280x800-screenshot.png') });
+    assert.deepEqual(errors, []);
+    await review.close();
+  });
   test('review is safe: ignore asks with the spend at stake, a rule is previewed, the list keeps its place, undo shows its caveats', async () => {
     const review = await context.newPage();
     const errors = watchErrors(review);

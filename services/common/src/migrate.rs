@@ -90,6 +90,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0015_compact_category_rows.sql",
         sql: include_str!("../../../schema/0015_compact_category_rows.sql"),
     },
+    Migration {
+        version: 16,
+        name: "0016_review_groups.sql",
+        sql: include_str!("../../../schema/0016_review_groups.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -480,6 +480,7 @@ fn candidates_json(candidates: &[Candidate]) -> String {
                 "category": c.category.as_str(),
                 "score": c.score,
                 "why": c.why,
+                "name_at_start": c.name_at_start,
             })
         })
         .collect();

@@ -83,6 +83,11 @@ pub struct Candidate {
     /// 0 to 1; on the same scale as [`Decision::Auto`]'s confidence.
     pub score: f32,
     pub why: String,
+    /// The merchant's whole name lines up from the descriptor's first word (glued to more
+    /// letters or not, not misspelled): the descriptor starts with the brand, so it is a brand
+    /// suspect whatever follows (`CHEVRON 0095006 TAHOE PARADISCA`), where a name met further
+    /// in is often a town or a trade word after a local shop's own name.
+    pub name_at_start: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -417,6 +422,7 @@ impl Resolver {
                     category: merchant.category,
                     score: s.score,
                     why: self.index.why(query, &s),
+                    name_at_start: s.whole_words.is_some_and(|(_, complete)| complete),
                 })
             })
             .collect();

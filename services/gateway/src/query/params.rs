@@ -3,7 +3,8 @@
 //! refused, and the OpenAPI document describes each parameter from the same type.
 
 use super::terms::{
-    Direction, FiscalPeriodKind, Granularity, GrowthPeriod, Metric, Normalize, OutputFormat, RankBy,
+    Direction, FiscalPeriodKind, Granularity, GrowthPeriod, Metric, Normalize, OutputFormat,
+    QueuePart, RankBy,
 };
 use super::values::{
     BrandId, CategoryName, Day, MerchantId, MinSpend, Offset, PageLimit, RangeDay, SearchText,
@@ -211,6 +212,22 @@ pub struct FormatParams {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
+    /// Default 50.
+    #[param(inline)]
+    pub limit: Option<PageLimit>,
+    /// Default 0.
+    #[param(inline)]
+    pub offset: Option<Offset>,
+}
+
+/// Parameters of `GET /v1/admin/review`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct QueueParams {
+    /// review (default): groups that need a person; local: local shops already counted in
+    /// their category.
+    pub part: Option<QueuePart>,
     /// Default 50.
     #[param(inline)]
     pub limit: Option<PageLimit>,

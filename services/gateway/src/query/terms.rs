@@ -418,7 +418,29 @@ impl Word for FiscalPeriodKind {
     }
 }
 
+/// Which part of the review queue `GET /v1/admin/review` lists: the groups that need a person
+/// (`review`: spend counted in no category, or a brand suspected) or the local shops (`local`:
+/// counted in their category, no brand in sight). See `schema/0016_review_groups.sql`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum QueuePart {
+    Review,
+    Local,
+}
+
+impl Word for QueuePart {
+    const ALL: &'static [QueuePart] = &[QueuePart::Review, QueuePart::Local];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            QueuePart::Review => "review",
+            QueuePart::Local => "local",
+        }
+    }
+}
+
 deserialize_from_text!(
+    QueuePart,
     Metric,
     Granularity,
     GrowthPeriod,
@@ -556,6 +578,7 @@ mod tests {
         check::<Direction>();
         check::<Normalize>();
         check::<FiscalPeriodKind>();
+        check::<QueuePart>();
         let error = serde_json::from_str::<Metric>("\"profit\"")
             .err()
             .map(|e| e.to_string())

@@ -1,9 +1,11 @@
-//! `GET /v1/admin/review`: pending descriptors, grouped and ranked by money at stake.
+//! `GET /v1/admin/review`: pending descriptors, grouped and ranked by money at stake, in two
+//! parts: the groups that need a person, and the local shops already counted in their
+//! category (`schema/0016_review_groups.sql` tells them apart).
 
 use super::dollars;
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
-use crate::query::{Bounded, PageLimit, PageParams};
+use crate::query::{Bounded, PageLimit, QueueParams, QueuePart};
 use crate::AppState;
 use altdata_domain::Category;
 use axum::extract::State;
@@ -14,9 +16,15 @@ use utoipa::ToSchema;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReviewQueue {
+    /// The part listed: `review` or `local`.
+    pub part: QueuePart,
     pub groups: Vec<ReviewGroup>,
-    /// Pending groups in all pages.
+    /// Pending groups of this part in all pages.
     pub total_groups: i64,
+    /// Pending groups in the part that needs a person.
+    pub review_groups: i64,
+    /// Pending groups in the local shops' part.
+    pub local_groups: i64,
     pub limit: i64,
     pub offset: i64,
 }
@@ -37,6 +45,9 @@ pub struct ReviewGroup {
     /// The two best candidates score within [`NEAR_TIE`] of each other: the name alone does
     /// not decide between them (a chain and its sibling brand); the MCC mix may.
     pub near_tie: bool,
+    /// A candidate's whole name starts the descriptor, or a candidate scores at the automatic
+    /// threshold without being decided: the group may be a brand.
+    pub brand_suspected: bool,
     /// The group's merchant category codes, most rows first (up to 5).
     pub mcc_mix: Vec<Share>,
     /// The group's states, most rows first (up to 5).
@@ -96,22 +107,14 @@ fn top_values(column: &str) -> String {
 }
 
 const QUEUE: &str = "
-WITH g AS (
-    SELECT normalized_descriptor, count(*) AS n,
-           sum(abs(amount_cents))::bigint AS at_stake,
-           sum(amount_cents)::bigint AS net,
-           min(metric_date) AS first_date, max(metric_date) AS last_date,
-           count(*) OVER () AS total,
-           mode() WITHIN GROUP (ORDER BY counted_merchant_id)
-               FILTER (WHERE counted_merchant_id IS NOT NULL) AS counted_merchant,
-           coalesce(sum(amount_cents) FILTER (WHERE counted_merchant_id IS NOT NULL), 0)::bigint
-               AS counted_net
-    FROM unmapped_transactions WHERE status = 'pending'
-    GROUP BY normalized_descriptor
+WITH groups AS (
+    SELECT *, brand_suspected OR NOT counted AS needs_person FROM review_groups),
+g AS (
+    SELECT *, count(*) OVER () AS total FROM groups WHERE needs_person = $3
     ORDER BY at_stake DESC, normalized_descriptor
     LIMIT $1 OFFSET $2)
-SELECT g.normalized_descriptor, g.n, g.at_stake, g.net, g.first_date, g.last_date, g.total,
-       g.counted_merchant, g.counted_net,
+SELECT g.normalized_descriptor, g.transactions, g.at_stake, g.net, g.first_date, g.last_date,
+       g.total, g.counted_merchant, g.counted_net,
        coalesce((SELECT array_agg(s.raw_descriptor) FROM (
            SELECT DISTINCT u.raw_descriptor FROM unmapped_transactions u
            WHERE u.status = 'pending' AND u.normalized_descriptor = g.normalized_descriptor
@@ -119,12 +122,21 @@ SELECT g.normalized_descriptor, g.n, g.at_stake, g.net, g.first_date, g.last_dat
        coalesce((SELECT u.candidates FROM unmapped_transactions u
            WHERE u.status = 'pending' AND u.normalized_descriptor = g.normalized_descriptor
            ORDER BY u.created_at DESC, u.id DESC LIMIT 1), '[]'::jsonb) AS candidates,
-       {MCC_MIX} AS mcc_mix, {STATES} AS states
+       {MCC_MIX} AS mcc_mix, {STATES} AS states, g.brand_suspected,
+       (SELECT count(*) FILTER (WHERE needs_person) FROM groups) AS review_groups,
+       (SELECT count(*) FILTER (WHERE NOT needs_person) FROM groups) AS local_groups
 FROM g ORDER BY g.at_stake DESC, g.normalized_descriptor";
 
-/// Pending unresolved descriptors, grouped and ranked by money at stake.
+/// The counts of both parts when the page is empty (past the last group, or a part with none).
+const PART_COUNTS: &str = "
+SELECT count(*) FILTER (WHERE brand_suspected OR NOT counted),
+       count(*) FILTER (WHERE NOT (brand_suspected OR NOT counted))
+FROM review_groups";
+
+/// Pending unresolved descriptors, grouped and ranked by money at stake: the part that needs a
+/// person (default), or the local shops counted in their category.
 #[utoipa::path(
-    get, path = "/v1/admin/review", tag = "admin", params(PageParams),
+    get, path = "/v1/admin/review", tag = "admin", params(QueueParams),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Pending groups", body = ReviewQueue,
@@ -138,7 +150,7 @@ FROM g ORDER BY g.at_stake DESC, g.normalized_descriptor";
 )]
 pub async fn list_queue(
     State(state): State<AppState>,
-    ApiQuery(params): ApiQuery<PageParams>,
+    ApiQuery(params): ApiQuery<QueueParams>,
 ) -> Result<Json<ReviewQueue>, ApiError> {
     let limit = PageLimit::or(params.limit, 50, state.inner.settings.limits.max_page_size)?;
     let offset = params.offset.map_or(0, |Bounded(offset)| offset);
@@ -149,12 +161,24 @@ pub async fn list_queue(
             &top_values("coalesce(nullif(u.mcc, ''), 'unknown')"),
         )
         .replace("{STATES}", &top_values("u.region"));
-    let rows = client.query(&sql, &[&limit, &offset]).await?;
+    let part = params.part.unwrap_or(QueuePart::Review);
+    let needs_person = part == QueuePart::Review;
+    let rows = client
+        .query(&sql, &[&limit, &offset, &needs_person])
+        .await?;
     let shares = |value: serde_json::Value| -> Vec<Share> {
         serde_json::from_value(value).unwrap_or_default()
     };
-    let total_groups = rows.first().map_or(0, |row| row.get::<_, i64>(6));
+    let (total_groups, review_groups, local_groups): (i64, i64, i64) = match rows.first() {
+        Some(row) => (row.get(6), row.get(14), row.get(15)),
+        None => {
+            let counts = client.query_one(PART_COUNTS, &[]).await?;
+            let (review, local) = (counts.get(0), counts.get(1));
+            (if needs_person { review } else { local }, review, local)
+        }
+    };
     Ok(Json(ReviewQueue {
+        part,
         groups: rows
             .iter()
             .map(|row| ReviewGroup {
@@ -174,9 +198,12 @@ pub async fn list_queue(
                 candidates: row.get(10),
                 mcc_mix: shares(row.get(11)),
                 states: shares(row.get(12)),
+                brand_suspected: row.get(13),
             })
             .collect(),
         total_groups,
+        review_groups,
+        local_groups,
         limit,
         offset,
     }))
