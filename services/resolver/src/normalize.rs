@@ -399,6 +399,19 @@ static NOISE: LazyLock<Regex> = LazyLock::new(|| {
     ))
 });
 
+/// `& CO`, `AND COMPANY`: the firm's form ends its name wherever the field goes on after it
+/// (`NOODLES & COMPANY RENO`, `TIFFANY & CO NEW YORK`); catalogue names lose it the same way.
+fn drop_firm_forms(tokens: &mut Vec<&str>) {
+    let mut i = 0;
+    while i + 1 < tokens.len() {
+        if matches!(tokens[i], "&" | "AND") && matches!(tokens[i + 1], "CO" | "COMPANY") {
+            tokens.drain(i..i + 2);
+        } else {
+            i += 1;
+        }
+    }
+}
+
 fn compile(pattern: &str) -> Regex {
     // The patterns are constants covered by the tests below; a typo is a programming error.
     Regex::new(pattern).unwrap_or_else(|e| panic!("built-in pattern {pattern:?}: {e}"))
@@ -423,6 +436,7 @@ fn clean_pass(input: &str, parse_location: bool) -> (String, Location, Option<us
     strip_wrappers(&mut tokens);
     keep_after_dba(&mut tokens);
     drop_street_address(&mut tokens);
+    drop_firm_forms(&mut tokens);
     tokens.retain(|t| !DROPPED_WORDS.contains(t));
     drop_repeats(&mut tokens);
     if tokens.len() > 1 && tokens[0] == "THE" {
@@ -442,12 +456,13 @@ fn clean_pass(input: &str, parse_location: bool) -> (String, Location, Option<us
         (before > 0 && after > 0).then_some(before)
     });
     tokens.retain(|t| !is_marker(t));
-    // A legal `CO`, or a word left dangling once the location went (`CON ED OF NY`).
+    // A legal `CO`, `CORPORATION` cut at the field's end (`TARGET CORPORAT`), or a word left
+    // dangling once the location went (`CON ED OF NY`).
     while tokens.len() > 1
-        && matches!(
-            tokens.last().copied(),
-            Some("CO" | "COMPANY" | "OF" | "AT" | "FOR" | "THE" | "IN")
-        )
+        && tokens.last().is_some_and(|last| {
+            matches!(*last, "CO" | "COMPANY" | "OF" | "AT" | "FOR" | "THE" | "IN")
+                || (last.len() >= 7 && "CORPORATION".starts_with(last))
+        })
     {
         tokens.pop();
     }
@@ -619,6 +634,11 @@ fn for_each_word<'a>(text: &'a str, mut each: impl FnMut(&'a str)) {
 /// Adds one word after dropping reference numbers and codes from it; may add two words when a
 /// number is glued to a word (`SHELL57444` → `SHELL`, `8665797172CA` → `CA`).
 fn push_word<'a>(tokens: &mut Vec<&'a str>, word: &'a str) {
+    if word == "&" {
+        // Kept until the firm's forms are read (`& CO`), then dropped with the legal words.
+        tokens.push("&");
+        return;
+    }
     let word = word.trim_matches('&');
     if word.is_empty() {
         return;
@@ -1173,6 +1193,17 @@ mod tests {
         assert_eq!(text("APL*ITUNES.COM/BILL 866-712-7753 CA"), "APL ITUNES");
         assert_eq!(text("APL* ITUNES.COM/BILL CUPERTINO CA"), "APL ITUNES");
         assert_eq!(text("DEBIT CARD PURCHASE - Apple.com/Bill NY"), "APPLE");
+    }
+
+    #[test]
+    fn a_firms_form_and_a_cut_corporation_go() {
+        assert_eq!(text("NOODLES & COMPANY RENO"), "NOODLES RENO");
+        assert_eq!(text("TIFFANY AND CO NEW YORK"), "TIFFANY NEW YORK");
+        assert_eq!(text("PWP TARGET CORPORAT PRIVACYCOM"), "TARGET");
+        assert_eq!(text("HESS CORPORATIO"), "HESS");
+        // A name that is a trade word stays; only the firm's form after `&` goes.
+        assert_eq!(text("CORPORATE HIBBETT SPORTS"), "CORPORATE HIBBETT SPORTS");
+        assert_eq!(text("BARNES & NOBLE"), "BARNES NOBLE");
     }
 
     #[test]
