@@ -11,22 +11,22 @@
 -- naming it would change no category answer. Local shops stay held and can be assigned like
 -- any group; they are listed apart so the part that needs a person stays short.
 CREATE OR REPLACE VIEW review_groups AS
-SELECT normalized_descriptor,
-       count(*) AS transactions,
-       sum(abs(amount_cents))::bigint AS at_stake,
-       sum(amount_cents)::bigint AS net,
-       min(metric_date) AS first_date,
-       max(metric_date) AS last_date,
-       mode() WITHIN GROUP (ORDER BY counted_merchant_id)
-           FILTER (WHERE counted_merchant_id IS NOT NULL) AS counted_merchant,
-       coalesce(sum(amount_cents) FILTER (WHERE counted_merchant_id IS NOT NULL), 0)::bigint
-           AS counted_net,
-       bool_or(EXISTS (
-           SELECT 1 FROM jsonb_array_elements(candidates) c
-           WHERE (c ->> 'score')::float8 >= 0.9
-              OR ((c ->> 'score')::float8 >= 0.5
-                  AND coalesce((c ->> 'name_at_start')::boolean, true)))) AS brand_suspected,
-       bool_or(counted_merchant_id IS NOT NULL) AS counted
-FROM unmapped_transactions
-WHERE status = 'pending'
-GROUP BY normalized_descriptor;
+SELECT *, brand_suspected OR NOT counted AS needs_person
+FROM (
+    SELECT normalized_descriptor,
+           count(*) AS transactions,
+           sum(abs(amount_cents))::bigint AS at_stake,
+           sum(amount_cents)::bigint AS net,
+           min(metric_date) AS first_date,
+           max(metric_date) AS last_date,
+           mode() WITHIN GROUP (ORDER BY counted_merchant_id)
+               FILTER (WHERE counted_merchant_id IS NOT NULL) AS counted_merchant,
+           coalesce(sum(amount_cents) FILTER (WHERE counted_merchant_id IS NOT NULL), 0)::bigint
+               AS counted_net,
+           bool_or(counted_merchant_id IS NOT NULL) AS counted,
+           bool_or(candidates @? '$[*] ? (@.score >= 0.9 || (@.score >= 0.5
+                   && (!exists(@.name_at_start) || @.name_at_start == true)))') AS brand_suspected
+    FROM unmapped_transactions
+    WHERE status = 'pending'
+    GROUP BY normalized_descriptor
+) groups;

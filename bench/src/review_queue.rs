@@ -129,7 +129,7 @@ pub async fn measure(
     // (at stake, needs a person), largest first.
     let groups: Vec<(i64, bool)> = client
         .query(
-            "SELECT at_stake, brand_suspected OR NOT counted FROM review_groups
+            "SELECT at_stake, needs_person FROM review_groups
              ORDER BY at_stake DESC",
             &[],
         )

@@ -60,7 +60,7 @@ use utoipa::{Modify, OpenApi};
         error::ErrorBody, error::ErrorDetail, query::DateRange, query::Metric, query::Granularity,
         query::GrowthPeriod, query::RankBy, query::OutputFormat, query::CategoryName,
         query::Direction, query::Missing, query::PanelCoverage, query::Normalize,
-        query::FiscalPeriodKind,
+        query::FiscalPeriodKind, query::QueuePart,
     )),
     modifiers(&BearerAuth, &SharedResponses, &DataAnswers),
     tags(

@@ -107,8 +107,7 @@ fn top_values(column: &str) -> String {
 }
 
 const QUEUE: &str = "
-WITH groups AS (
-    SELECT *, brand_suspected OR NOT counted AS needs_person FROM review_groups),
+WITH groups AS (SELECT * FROM review_groups),
 g AS (
     SELECT *, count(*) OVER () AS total FROM groups WHERE needs_person = $3
     ORDER BY at_stake DESC, normalized_descriptor
@@ -129,8 +128,7 @@ FROM g ORDER BY g.at_stake DESC, g.normalized_descriptor";
 
 /// The counts of both parts when the page is empty (past the last group, or a part with none).
 const PART_COUNTS: &str = "
-SELECT count(*) FILTER (WHERE brand_suspected OR NOT counted),
-       count(*) FILTER (WHERE NOT (brand_suspected OR NOT counted))
+SELECT count(*) FILTER (WHERE needs_person), count(*) FILTER (WHERE NOT needs_person)
 FROM review_groups";
 
 /// Pending unresolved descriptors, grouped and ranked by money at stake: the part that needs a
