@@ -709,8 +709,16 @@ fn push_word<'a>(tokens: &mut Vec<&'a str>, word: &'a str) {
     let head_digits = word.chars().take_while(|c| c.is_ascii_digit()).count();
     let tail_letters = word.chars().rev().take_while(|c| c.is_alphabetic()).count();
     if head_digits + tail_letters == length {
+        let letters = &word[head_digits..];
         if head_digits >= 5 {
-            push_word(tokens, &word[head_digits..]);
+            push_word(tokens, letters);
+        } else if head_digits >= 3 && !tokens.is_empty() && a_town_starts(letters) {
+            // A store number glued to the town after the name (`BURLINGTON 6899HOUSTON`,
+            // `GAP STORE 966HOUS` cut at the field's end).
+            if tokens.last().is_none_or(|t| *t != "~") {
+                tokens.push("~");
+            }
+            push_word(tokens, letters);
         } else {
             tokens.push(word);
         }
@@ -736,6 +744,12 @@ fn push_word<'a>(tokens: &mut Vec<&'a str>, word: &'a str) {
         return;
     }
     tokens.push(word);
+}
+
+/// Whether `letters` are a town's first word, or (4 letters or more) its start.
+fn a_town_starts(letters: &str) -> bool {
+    crate::location::is_city_word(letters)
+        || (letters.len() >= 4 && crate::location::could_end_a_city(letters, true))
 }
 
 /// Removes channel text and facilitator prefixes at the start, and channel text at the end, until
@@ -907,15 +921,21 @@ fn drop_repeats(tokens: &mut Vec<&str>) {
     tokens.truncate(kept);
 }
 
-/// `… SEATTLE WA 24`: a one- or two-digit year after a state code.
+/// `… SEATTLE WA 24`, `… MIAMIFL 26`: a one- or two-digit year after a state code, on its own
+/// or glued to its town.
 fn drop_year_after_state(tokens: &mut Vec<&str>) {
     let n = tokens.len();
-    if n >= 3
-        && tokens[n - 1].bytes().all(|b| b.is_ascii_digit())
-        && tokens[n - 2].len() == 2
-        && Region::parse(tokens[n - 2]).is_some()
-    {
-        tokens.pop();
+    if n >= 3 && tokens[n - 1].bytes().all(|b| b.is_ascii_digit()) {
+        let before = tokens[n - 2];
+        let state = before
+            .get(before.len().saturating_sub(2)..)
+            .unwrap_or_default();
+        let glued_to_a_town = before.len() >= 6
+            && before.bytes().all(|b| b.is_ascii_alphabetic())
+            && crate::location::is_city_word(&before[..before.len() - 2]);
+        if Region::parse(state).is_some() && (before.len() == 2 || glued_to_a_town) {
+            tokens.pop();
+        }
     }
 }
 
@@ -1193,6 +1213,17 @@ mod tests {
         assert_eq!(text("APL*ITUNES.COM/BILL 866-712-7753 CA"), "APL ITUNES");
         assert_eq!(text("APL* ITUNES.COM/BILL CUPERTINO CA"), "APL ITUNES");
         assert_eq!(text("DEBIT CARD PURCHASE - Apple.com/Bill NY"), "APPLE");
+    }
+
+    #[test]
+    fn a_store_number_glued_to_the_town_goes_and_the_town_is_read() {
+        // The town stays a word of its own, for the location and the matcher to read.
+        assert_eq!(text("BURLINGTON 6899HOUSTON"), "BURLINGTON HOUSTON");
+        assert_eq!(text("GAP INC. STORE 966HOUS"), "GAP STORE HOUS");
+        assert_eq!(text("Lidl MiamiFL 26"), "LIDL");
+        // A short number glued to a word that is no town is a name.
+        assert_eq!(text("SQ *1800FLOWERS"), "1800FLOWERS");
+        assert_eq!(text("1800FLOWERS 11/14 PURCHASE CO"), "1800FLOWERS");
     }
 
     #[test]
