@@ -6,7 +6,7 @@
 //! A guess at or above [`CATEGORY_THRESHOLD`] counts the row's spend in its category under
 //! that category's "unattributed" merchant; below it the row is only held for review.
 
-use crate::vocabulary::kind_of_word;
+use crate::vocabulary::{kind_of_word, KIND_WORDS};
 use altdata_domain::Category;
 
 /// The confidence from which a guessed category is trusted to count spend.
@@ -127,7 +127,12 @@ const LOCAL_SHOP_WORDS: [(&str, Category); 14] = [
 ];
 
 /// More words that only tell the category of an unknown shop.
-const MORE_CATEGORY_WORDS: [(&str, Category); 24] = [
+const MORE_CATEGORY_WORDS: [(&str, Category); 29] = [
+    ("LAUNDROMAT", Category::Other),
+    ("LOCKSMITH", Category::Other),
+    ("TAILOR", Category::Other),
+    ("TAILORS", Category::Other),
+    ("ALTERATIONS", Category::Other),
     ("COFFE", Category::CoffeeShop),
     ("ROASTER", Category::CoffeeShop),
     ("JEWELERS", Category::Apparel),
@@ -154,16 +159,34 @@ const MORE_CATEGORY_WORDS: [(&str, Category); 24] = [
     ("CLUB", Category::Entertainment),
 ];
 
-/// The category the words of a normalised descriptor name: the first word that names one.
+/// The category the words of a normalised descriptor name: the first word that names one; or
+/// else the last word cut short at the network's field width (`PINE RIDGE BOUTIQU`,
+/// `MARKET ST LOCKSMI`), when every category word it starts names the same category.
 fn category_of_words(normalized: &str) -> Option<Category> {
-    normalized.split(' ').find_map(|word| {
+    let whole = normalized.split(' ').find_map(|word| {
         LOCAL_SHOP_WORDS
             .iter()
             .chain(MORE_CATEGORY_WORDS.iter())
             .find(|(w, _)| *w == word)
             .map(|&(_, category)| category)
             .or_else(|| kind_of_word(word))
-    })
+    });
+    whole.or_else(|| category_of_cut_word(normalized.rsplit(' ').next()?))
+}
+
+/// The one category of the category words that `cut` (5 letters or more) starts.
+fn category_of_cut_word(cut: &str) -> Option<Category> {
+    if cut.len() < 5 {
+        return None;
+    }
+    let mut categories = LOCAL_SHOP_WORDS
+        .iter()
+        .chain(MORE_CATEGORY_WORDS.iter())
+        .chain(KIND_WORDS.iter())
+        .filter(|(word, _)| word.len() > cut.len() && word.starts_with(cut))
+        .map(|&(_, category)| category);
+    let first = categories.next()?;
+    categories.all(|c| c == first).then_some(first)
 }
 
 #[cfg(test)]
@@ -181,6 +204,18 @@ mod tests {
         assert_eq!(burger.map(|g| g.category), Some(Category::Restaurant));
         let unknown = guess_category("JOES", "5814");
         assert_eq!(unknown.map(|g| g.category), Some(Category::Restaurant));
+    }
+
+    #[test]
+    fn a_category_word_cut_at_the_end_of_the_field_still_tells() {
+        let category = |text: &str| guess_category(text, "").map(|g| g.category);
+        assert_eq!(category("PINE RIDGE BOUTIQU"), Some(Category::Apparel));
+        assert_eq!(category("MARKET ST LOCKSMI"), Some(Category::Other));
+        assert_eq!(category("NORAS SMOKEHOUS"), Some(Category::Restaurant));
+        // A whole word decides; a cut word of under 5 letters is too short to tell.
+        assert_eq!(category("ACME REST"), Some(Category::Restaurant));
+        assert_eq!(category("ACME BURG"), None);
+        assert_eq!(category("ACME"), None);
     }
 
     #[test]
