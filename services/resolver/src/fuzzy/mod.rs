@@ -419,6 +419,21 @@ impl CandidateIndex {
         if let Some(index) = Self::told_apart_by_mcc(scored) {
             return Some(index);
         }
+        // Rivals whose words all lie inside the best's, after its first (`FRESH MARKET` in
+        // `D&W FRESH MARKET STORE`), are part of the best's name, not merchants beside it.
+        let inside_best = |s: &ScoredMerchant| {
+            let (a, b) = (&s.detail.alignment, &best.detail.alignment);
+            a.start > b.start && a.end <= b.end
+        };
+        if best.whole_words.is_some_and(|(_, complete)| complete)
+            && !best.detail.alignment.glued
+            && scored[1..]
+                .iter()
+                .filter(|s| best.score - s.score < AUTO_MARGIN)
+                .all(inside_best)
+        {
+            return Some(0);
+        }
         // A name that leaves letters of its last word over (`HOME` in `HOMEDEP`) is no clear
         // winner over one within the margin that explains every letter of the same words
         // (`HOME DEPOT` cut short).
@@ -680,6 +695,8 @@ mod tests {
         assert_eq!(winner(&index, "D&W FRESH MARKET", "5411"), Some(1));
         assert_eq!(winner(&index, "D&W FRESH MARKET", ""), Some(1));
         assert_eq!(winner(&index, "FRESH MARKET", "5411"), Some(2));
+        // With a word after it, the rival's name still lies inside D&W Fresh Market's.
+        assert_eq!(winner(&index, "D&W FRESH MARKET STORE", "5411"), Some(1));
     }
 
     #[test]
