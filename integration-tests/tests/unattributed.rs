@@ -53,40 +53,42 @@ async fn merchant_sums(
     (row.get(0), row.get(1))
 }
 
-/// The pending groups of one part of the review queue (`review` or `local`).
-async fn part_groups(app: &integration_tests::gateway::GatewayApp, part: &str) -> Vec<String> {
+/// The pending groups of one part of the review queue (`review` or `local`):
+/// (group, transactions), in rank order.
+async fn part_groups_counted(
+    app: &integration_tests::gateway::GatewayApp,
+    part: &str,
+) -> Vec<(String, i64)> {
     let queue = app
         .admin_get(&format!("/v1/admin/review?part={part}"))
         .await
         .json();
     queue["groups"]
         .as_array()
-        .map(|g| {
-            g.iter()
-                .filter_map(|g| g["normalized_descriptor"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The pending groups of both parts of the review queue: (group, transactions).
-async fn queue_groups(app: &integration_tests::gateway::GatewayApp) -> Vec<(String, i64)> {
-    let mut groups = Vec::new();
-    for part in ["review", "local"] {
-        let queue = app
-            .admin_get(&format!("/v1/admin/review?part={part}"))
-            .await
-            .json();
-        for group in queue["groups"].as_array().into_iter().flatten() {
-            groups.push((
+        .into_iter()
+        .flatten()
+        .map(|group| {
+            (
                 group["normalized_descriptor"]
                     .as_str()
                     .unwrap_or_default()
                     .to_owned(),
                 group["transactions"].as_i64().unwrap_or_default(),
-            ));
-        }
-    }
+            )
+        })
+        .collect()
+}
+
+/// The pending groups of one part of the review queue.
+async fn part_groups(app: &integration_tests::gateway::GatewayApp, part: &str) -> Vec<String> {
+    let groups = part_groups_counted(app, part).await;
+    groups.into_iter().map(|(group, _)| group).collect()
+}
+
+/// The pending groups of both parts of the review queue: (group, transactions).
+async fn queue_groups(app: &integration_tests::gateway::GatewayApp) -> Vec<(String, i64)> {
+    let mut groups = part_groups_counted(app, "review").await;
+    groups.extend(part_groups_counted(app, "local").await);
     groups.sort();
     groups
 }

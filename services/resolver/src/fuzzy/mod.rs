@@ -441,8 +441,7 @@ impl CandidateIndex {
         if !best.explains_all && second.explains_all && words(best) == words(second) {
             return None;
         }
-        let close =
-            |s: &&ScoredMerchant| s.score >= AUTO_THRESHOLD && best.score - s.score < AUTO_MARGIN;
+        let close = |s: &&ScoredMerchant| close_to(best, s);
         // Over the same words, a name that explains its last word whole is wider than one
         // ending inside it: `MINTMOBILE` is Mint Mobile, not Mint glued to more letters.
         let width = |s: &ScoredMerchant| {
@@ -466,26 +465,19 @@ impl CandidateIndex {
     /// code favours none of them or more than one.
     fn told_apart_by_mcc(scored: &[ScoredMerchant]) -> Option<usize> {
         let best = scored.first()?;
-        let close: Vec<(usize, &ScoredMerchant)> = scored
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.score >= AUTO_THRESHOLD && best.score - s.score < AUTO_MARGIN)
-            .collect();
-        let same_words = |s: &ScoredMerchant| {
+        let close = || scored.iter().enumerate().filter(|(_, s)| close_to(best, s));
+        let same_words = |(_, s): (usize, &ScoredMerchant)| {
             s.whole_words.is_some()
                 && s.whole_words == best.whole_words
                 && s.explains_all == best.explains_all
         };
-        if close.len() < 2 || !close.iter().all(|(_, s)| same_words(s)) {
+        if close().count() < 2 || !close().all(same_words) {
             return None;
         }
-        let favoured = close
-            .iter()
-            .map(|(_, s)| s.detail.prior)
-            .fold(0.0, f32::max);
-        let mut with_favour = close.iter().filter(|(_, s)| s.detail.prior >= favoured);
+        let favoured = close().map(|(_, s)| s.detail.prior).fold(0.0, f32::max);
+        let mut with_favour = close().filter(|(_, s)| s.detail.prior >= favoured);
         match (with_favour.next(), with_favour.next()) {
-            (Some((index, _)), None) if favoured > 0.0 => Some(*index),
+            (Some((index, _)), None) if favoured > 0.0 => Some(index),
             _ => None,
         }
     }
@@ -614,6 +606,12 @@ impl CandidateIndex {
         });
         ranked
     }
+}
+
+/// Whether `s` reaches the automatic threshold within the margin of `best`: a rival the score
+/// alone does not rule out.
+fn close_to(best: &ScoredMerchant, s: &ScoredMerchant) -> bool {
+    s.score >= AUTO_THRESHOLD && best.score - s.score < AUTO_MARGIN
 }
 
 #[cfg(test)]
